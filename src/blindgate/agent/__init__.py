@@ -1,0 +1,1 @@
+"""The partner-side agent: field policy, seal/open, re-sign, proxy."""

@@ -1,0 +1,1 @@
+"""Wire models of the Alipay+ / AMS API: requests, responses, result codes, amounts."""

@@ -1,0 +1,1 @@
+"""Privacy report, data classification, tamper-evident log, privacy scanner."""

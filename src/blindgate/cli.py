@@ -1,0 +1,60 @@
+"""The `blindgate` command.
+
+Each subcommand lives beside the part it drives, as a module with a
+``main(argv: list[str]) -> int`` function; this file only dispatches, and imports a
+subcommand's module when that subcommand runs, so `blindgate psi` never pays for the
+gateway's imports and the other way round.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module, one-line help). Keep in the order a newcomer meets them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("blindgate.sim.demo", "run the whole network on loopback and drive payments through it"),
+    "gateway": ("blindgate.gateway.commands", "serve the gateway"),
+    "agent": ("blindgate.agent.commands", "serve a partner's agent"),
+    "keys": ("blindgate.crypto.commands", "create and rotate a party's keys"),
+    "ledger": ("blindgate.gateway.ledger.commands", "check the gateway's ledger"),
+    "settle": ("blindgate.gateway.settlement.commands", "write a business day's settlement files"),
+    "reconcile": (
+        "blindgate.gateway.settlement.reconcile_command",
+        "compare a partner's records with settlement files",
+    ),
+    "psi": ("blindgate.pets.psi.commands", "private set intersection between two parties"),
+    "train": ("blindgate.pets.ml.train_command", "train a model jointly on secret shares"),
+    "predict": ("blindgate.pets.ml.predict_command", "score rows with a jointly held model"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: blindgate <command> [options]", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {text}" for name, (_, text) in COMMANDS.items()]
+    lines += ["", "Run `blindgate <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(usage())
+        return 0
+    if args[0] == "--version":
+        from blindgate import __version__
+
+        print(__version__)
+        return 0
+    entry = COMMANDS.get(args[0])
+    if entry is None:
+        print(f"blindgate: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(entry[0])
+    result: int = module.main(args[1:])
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Cryptography: sealing (HPKE), pseudonyms, signatures, key store and rotation."""

@@ -1,0 +1,1 @@
+"""The gateway service: routing, payments, FX, ledger, settlement, notifications, storage."""

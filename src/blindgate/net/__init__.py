@@ -1,0 +1,30 @@
+"""Framed, authenticated channels between parties (TCP with pinned TLS, or in memory)."""
+
+from blindgate.net.channel import Channel, ChannelStats, MemoryChannel, SocketChannel, memory_pair
+from blindgate.net.errors import (
+    ChannelError,
+    ChannelTimeout,
+    FrameTooLarge,
+    MalformedFrame,
+    PeerClosed,
+    ProtocolMismatch,
+)
+from blindgate.net.tls import Identity, Listener, connect, listen
+
+__all__ = [
+    "Channel",
+    "ChannelError",
+    "ChannelStats",
+    "ChannelTimeout",
+    "FrameTooLarge",
+    "Identity",
+    "Listener",
+    "MalformedFrame",
+    "MemoryChannel",
+    "PeerClosed",
+    "ProtocolMismatch",
+    "SocketChannel",
+    "connect",
+    "listen",
+    "memory_pair",
+]

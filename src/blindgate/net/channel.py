@@ -1,0 +1,301 @@
+"""Framed channels between two parties: one interface, over TCP+TLS or in memory.
+
+A frame is a 4-byte big-endian length and that many bytes. Every wait has a timeout,
+every frame a size bound, so a peer that drops, stalls or sends garbage makes the
+other side stop with a :class:`ChannelError`, never hang. Byte and frame counters let
+protocols report what they cost.
+
+``exchange`` sends and receives at once: two parties that both send a large frame
+before reading would otherwise deadlock on full socket buffers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import socket
+import struct
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from blindgate.net.errors import (
+    ChannelError,
+    ChannelTimeout,
+    FrameTooLarge,
+    MalformedFrame,
+    PeerClosed,
+    ProtocolMismatch,
+)
+
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MAX_FRAME = 256 * 1024 * 1024
+_HEADER = struct.Struct(">I")
+_ARRAY_HEADER = struct.Struct(">H")
+
+
+@dataclass
+class ChannelStats:
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    frames_sent: int = 0
+    frames_received: int = 0
+
+    def snapshot(self) -> ChannelStats:
+        return ChannelStats(**vars(self))
+
+    def since(self, earlier: ChannelStats) -> ChannelStats:
+        return ChannelStats(**{k: v - getattr(earlier, k) for k, v in vars(self).items()})
+
+
+class Channel(ABC):
+    """A reliable, ordered, framed, two-party channel."""
+
+    def __init__(self, timeout: float, max_frame: int) -> None:
+        assert timeout > 0 and max_frame > 0
+        self.timeout = timeout
+        self.max_frame = max_frame
+        self.stats = ChannelStats()
+
+    @abstractmethod
+    def _send_frame(self, payload: bytes | memoryview) -> None: ...
+
+    @abstractmethod
+    def _recv_frame(self) -> bytes: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def send(self, payload: bytes | bytearray | memoryview) -> None:
+        view = memoryview(payload).cast("B")
+        if view.nbytes > self.max_frame:
+            raise FrameTooLarge(f"refusing to send a {view.nbytes}-byte frame (limit {self.max_frame})")
+        self._send_frame(view)
+        self.stats.bytes_sent += view.nbytes + _HEADER.size
+        self.stats.frames_sent += 1
+
+    def recv(self) -> bytes:
+        payload = self._recv_frame()
+        self.stats.bytes_received += len(payload) + _HEADER.size
+        self.stats.frames_received += 1
+        return payload
+
+    def exchange(self, payload: bytes | bytearray | memoryview) -> bytes:
+        """Send ``payload`` and receive the peer's frame concurrently."""
+        failure: list[BaseException] = []
+
+        def send() -> None:
+            try:
+                self.send(payload)
+            except BaseException as exc:  # re-raised in the caller's thread below
+                failure.append(exc)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        try:
+            received = self.recv()
+        finally:
+            sender.join(self.timeout)
+        if failure:
+            raise failure[0]
+        if sender.is_alive():
+            raise ChannelTimeout(f"peer did not take our frame within {self.timeout:.0f}s")
+        return received
+
+    # Typed helpers. Arrays travel as a small JSON header (dtype, shape) and raw bytes.
+
+    def send_json(self, obj: Any) -> None:
+        self.send(json.dumps(obj, separators=(",", ":")).encode())
+
+    def recv_json(self) -> Any:
+        raw = self.recv()
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MalformedFrame("expected a JSON frame") from exc
+
+    def send_array(self, array: np.ndarray) -> None:
+        self.send(encode_array(array))
+
+    def recv_array(
+        self, dtype: np.dtype | type | None = None, shape: tuple[int, ...] | None = None
+    ) -> np.ndarray:
+        return decode_array(self.recv(), dtype, shape)
+
+    def exchange_array(self, array: np.ndarray) -> np.ndarray:
+        received = decode_array(self.exchange(encode_array(array)), array.dtype, array.shape)
+        return received
+
+    def hello(self, protocol: str, version: int, **params: Any) -> dict[str, Any]:
+        """Check that both ends run the same protocol and version; return the peer's params."""
+        mine = {"protocol": protocol, "version": version, "params": params}
+        theirs = json.loads(self.exchange(json.dumps(mine).encode()) or b"{}")
+        if not isinstance(theirs, dict):
+            raise MalformedFrame("expected a hello frame")
+        if theirs.get("protocol") != protocol or theirs.get("version") != version:
+            raise ProtocolMismatch(
+                f"peer speaks {theirs.get('protocol')!r} version {theirs.get('version')!r}, "
+                f"we speak {protocol!r} version {version}"
+            )
+        peer_params = theirs.get("params")
+        if not isinstance(peer_params, dict):
+            raise MalformedFrame("hello frame without params")
+        return peer_params
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def encode_array(array: np.ndarray) -> bytes:
+    array = np.ascontiguousarray(array)
+    header = json.dumps({"dtype": array.dtype.str, "shape": list(array.shape)}).encode()
+    return _ARRAY_HEADER.pack(len(header)) + header + array.tobytes()
+
+
+def decode_array(
+    frame: bytes, dtype: np.dtype | type | None = None, shape: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """Parse an array frame; when ``dtype``/``shape`` are given the frame must match them."""
+    try:
+        (size,) = _ARRAY_HEADER.unpack_from(frame)
+        header = json.loads(frame[_ARRAY_HEADER.size : _ARRAY_HEADER.size + size])
+        got_dtype = np.dtype(header["dtype"])
+        got_shape = tuple(int(n) for n in header["shape"])
+    except (struct.error, ValueError, KeyError, TypeError) as exc:
+        raise MalformedFrame("expected an array frame") from exc
+    if got_dtype.hasobject:
+        raise MalformedFrame("object arrays are not accepted")
+    if dtype is not None and got_dtype != np.dtype(dtype):
+        raise MalformedFrame(f"expected dtype {np.dtype(dtype)}, peer sent {got_dtype}")
+    if shape is not None and got_shape != tuple(shape):
+        raise MalformedFrame(f"expected shape {tuple(shape)}, peer sent {got_shape}")
+    body = memoryview(frame)[_ARRAY_HEADER.size + size :]
+    if any(n < 0 for n in got_shape) or body.nbytes != got_dtype.itemsize * int(np.prod(got_shape)):
+        raise MalformedFrame("array frame length does not match its header")
+    return np.frombuffer(body, dtype=got_dtype).reshape(got_shape)
+
+
+class SocketChannel(Channel):
+    """A channel over a connected (usually TLS-wrapped) stream socket."""
+
+    def __init__(
+        self, sock: socket.socket, timeout: float = DEFAULT_TIMEOUT_S, max_frame: int = DEFAULT_MAX_FRAME
+    ) -> None:
+        super().__init__(timeout, max_frame)
+        sock.settimeout(timeout)
+        self._sock = sock
+        self._send_lock = threading.Lock()
+
+    def _send_frame(self, payload: bytes | memoryview) -> None:
+        try:
+            with self._send_lock:
+                self._sock.sendall(_HEADER.pack(len(payload)))
+                self._sock.sendall(payload)
+        except TimeoutError as exc:
+            raise ChannelTimeout(f"peer did not read for {self.timeout:.0f}s") from exc
+        except OSError as exc:
+            raise PeerClosed(f"connection lost while sending: {exc.__class__.__name__}") from exc
+
+    def _recv_exact(self, size: int) -> bytearray:
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        got = 0
+        while got < size:
+            try:
+                n = self._sock.recv_into(view[got:], min(size - got, 1 << 22))
+            except TimeoutError as exc:
+                raise ChannelTimeout(f"no data from peer for {self.timeout:.0f}s") from exc
+            except OSError as exc:
+                raise PeerClosed(f"connection lost while receiving: {exc.__class__.__name__}") from exc
+            if n == 0:
+                raise PeerClosed("peer closed the connection mid-protocol")
+            got += n
+        return buffer
+
+    def _recv_frame(self) -> bytes:
+        (size,) = _HEADER.unpack(self._recv_exact(_HEADER.size))
+        if size > self.max_frame:
+            raise FrameTooLarge(f"peer announced a {size}-byte frame (limit {self.max_frame})")
+        return bytes(self._recv_exact(size))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+
+_CLOSED = object()
+
+
+class MemoryChannel(Channel):
+    """One end of an in-process channel pair, for tests and single-process runs."""
+
+    def __init__(
+        self,
+        inbox: queue.Queue[object],
+        outbox: queue.Queue[object],
+        timeout: float = DEFAULT_TIMEOUT_S,
+        max_frame: int = DEFAULT_MAX_FRAME,
+    ) -> None:
+        super().__init__(timeout, max_frame)
+        self._inbox = inbox
+        self._outbox = outbox
+        self._closed = False
+
+    def _send_frame(self, payload: bytes | memoryview) -> None:
+        if self._closed:
+            raise PeerClosed("channel is closed")
+        try:
+            self._outbox.put(bytes(payload), timeout=self.timeout)
+        except queue.Full as exc:
+            raise ChannelTimeout(f"peer did not read for {self.timeout:.0f}s") from exc
+
+    def _recv_frame(self) -> bytes:
+        try:
+            item = self._inbox.get(timeout=self.timeout)
+        except queue.Empty as exc:
+            raise ChannelTimeout(f"no frame from peer for {self.timeout:.0f}s") from exc
+        if item is _CLOSED:
+            self._inbox.put(_CLOSED)  # keep later reads failing the same way
+            raise PeerClosed("peer closed the channel")
+        assert isinstance(item, bytes)
+        if len(item) > self.max_frame:
+            raise FrameTooLarge(f"peer sent a {len(item)}-byte frame (limit {self.max_frame})")
+        return item
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._outbox.put(_CLOSED)
+
+
+def memory_pair(
+    timeout: float = DEFAULT_TIMEOUT_S, max_frame: int = DEFAULT_MAX_FRAME, depth: int = 64
+) -> tuple[MemoryChannel, MemoryChannel]:
+    """Two connected in-memory channels; each direction holds at most ``depth`` frames."""
+    a_to_b: queue.Queue[object] = queue.Queue(depth)
+    b_to_a: queue.Queue[object] = queue.Queue(depth)
+    return (
+        MemoryChannel(b_to_a, a_to_b, timeout, max_frame),
+        MemoryChannel(a_to_b, b_to_a, timeout, max_frame),
+    )
+
+
+__all__ = [
+    "DEFAULT_MAX_FRAME",
+    "DEFAULT_TIMEOUT_S",
+    "Channel",
+    "ChannelError",
+    "ChannelStats",
+    "MemoryChannel",
+    "SocketChannel",
+    "decode_array",
+    "encode_array",
+    "memory_pair",
+]

@@ -1,0 +1,191 @@
+"""Mutually authenticated TLS 1.3 between two parties that pin each other's certificate.
+
+Each party has an identity: an Ed25519 key and a self-signed certificate. A party
+trusts exactly the peer certificate it was given (no CA, no host names), so a
+connection succeeds only between the two parties that exchanged certificates out of
+band. Identities made for a single run live in memory and a private temporary file
+that is removed as soon as OpenSSL has read it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import ssl
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.oid import NameOID
+
+from blindgate.net.channel import DEFAULT_MAX_FRAME, DEFAULT_TIMEOUT_S, SocketChannel
+from blindgate.net.errors import ChannelError, ChannelTimeout, PeerClosed
+
+CERT_FILE = "cert.pem"
+KEY_FILE = "key.pem"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A party's TLS identity: PEM certificate and PEM (PKCS#8) private key."""
+
+    cert_pem: bytes
+    key_pem: bytes
+
+    @classmethod
+    def generate(cls, name: str, days: int = 365) -> Identity:
+        key = ed25519.Ed25519PrivateKey.generate()
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(key, None)
+        )
+        return cls(
+            cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> Identity:
+        return cls((directory / CERT_FILE).read_bytes(), (directory / KEY_FILE).read_bytes())
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CERT_FILE).write_bytes(self.cert_pem)
+        key_path = directory / KEY_FILE
+        key_path.touch(mode=0o600)
+        key_path.write_bytes(self.key_pem)
+
+    @property
+    def fingerprint(self) -> str:
+        cert = x509.load_pem_x509_certificate(self.cert_pem)
+        return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def _context(purpose: int, identity: Identity, peer_cert_pem: bytes) -> ssl.SSLContext:
+    context = ssl.SSLContext(purpose)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=peer_cert_pem.decode())
+    # OpenSSL reads a key pair from files only: hand it a private file and remove it at once.
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "identity.pem"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(identity.key_pem + identity.cert_pem)
+        context.load_cert_chain(path)
+    return context
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {address!r}")
+    return host.strip("[]"), int(port)
+
+
+class Listener:
+    """A bound server socket that accepts authenticated peers; port 0 picks a free port."""
+
+    def __init__(
+        self,
+        address: str,
+        identity: Identity,
+        peer_cert_pem: bytes,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        max_frame: int = DEFAULT_MAX_FRAME,
+    ) -> None:
+        host, port = _split(address)
+        self._context = _context(ssl.PROTOCOL_TLS_SERVER, identity, peer_cert_pem)
+        self._server = socket.create_server((host, port))
+        self.host = host
+        self.port: int = self._server.getsockname()[1]
+        self.timeout = timeout
+        self.max_frame = max_frame
+
+    def accept(self, accept_timeout: float | None = None) -> SocketChannel:
+        self._server.settimeout(accept_timeout or self.timeout)
+        try:
+            raw, _ = self._server.accept()
+        except TimeoutError as exc:
+            raise ChannelTimeout(f"no peer connected to port {self.port} in time") from exc
+        return _wrap(raw, self._context, True, self.timeout, self.max_frame)
+
+    def close(self) -> None:
+        self._server.close()
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def listen(
+    address: str,
+    identity: Identity,
+    peer_cert_pem: bytes,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    max_frame: int = DEFAULT_MAX_FRAME,
+    accept_timeout: float | None = None,
+) -> SocketChannel:
+    """Accept one authenticated peer on ``HOST:PORT`` and return the channel to it."""
+    with Listener(address, identity, peer_cert_pem, timeout, max_frame) as listener:
+        return listener.accept(accept_timeout)
+
+
+def connect(
+    address: str,
+    identity: Identity,
+    peer_cert_pem: bytes,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    max_frame: int = DEFAULT_MAX_FRAME,
+    retry_for: float = 10.0,
+) -> SocketChannel:
+    """Connect to the peer at ``HOST:PORT``, retrying while it starts, and authenticate it."""
+    host, port = _split(address)
+    context = _context(ssl.PROTOCOL_TLS_CLIENT, identity, peer_cert_pem)
+    deadline = time.monotonic() + retry_for
+    while True:
+        try:
+            raw = socket.create_connection((host, port), timeout=timeout)
+            break
+        except (ConnectionRefusedError, TimeoutError) as exc:
+            if time.monotonic() >= deadline:
+                raise PeerClosed(f"could not reach a peer at {address}") from exc
+            time.sleep(0.1)
+    return _wrap(raw, context, server_side=False, timeout=timeout, max_frame=max_frame)
+
+
+def _wrap(
+    raw: socket.socket, context: ssl.SSLContext, server_side: bool, timeout: float, max_frame: int
+) -> SocketChannel:
+    raw.settimeout(timeout)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock = context.wrap_socket(raw, server_side=server_side)
+    except ssl.SSLError as exc:
+        raw.close()
+        raise ChannelError(f"TLS handshake failed: the peer is not the pinned party ({exc.reason})") from exc
+    except (OSError, TimeoutError) as exc:
+        raw.close()
+        raise PeerClosed("connection lost during the TLS handshake") from exc
+    return SocketChannel(sock, timeout, max_frame)

@@ -1,0 +1,1 @@
+"""Reference wallet and acquirer backends used by the demo and the tests."""

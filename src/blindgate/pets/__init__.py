@@ -1,0 +1,1 @@
+"""Privacy-enhancing technologies: private set intersection, MPC, joint ML."""

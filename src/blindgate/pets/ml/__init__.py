@@ -1,0 +1,1 @@
+"""Joint training and secure prediction on secret shares."""

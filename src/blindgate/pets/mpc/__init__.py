@@ -1,0 +1,1 @@
+"""Secret-sharing multi-party computation: engine and runtime."""

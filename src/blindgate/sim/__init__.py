@@ -1,0 +1,1 @@
+"""Synthetic population and traffic for the demo and benchmarks."""

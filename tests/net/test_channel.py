@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from blindgate.net import (
+    ChannelError,
+    ChannelTimeout,
+    FrameTooLarge,
+    Identity,
+    Listener,
+    MalformedFrame,
+    PeerClosed,
+    ProtocolMismatch,
+    connect,
+    memory_pair,
+)
+
+
+def test_memory_roundtrip_and_counters() -> None:
+    a, b = memory_pair(timeout=2)
+    a.send(b"hello")
+    assert b.recv() == b"hello"
+    assert a.stats.bytes_sent == 5 + 4 and b.stats.bytes_received == 9
+    array = np.arange(12, dtype=np.uint64).reshape(3, 4)
+    a.send_array(array)
+    np.testing.assert_array_equal(b.recv_array(np.uint64, (3, 4)), array)
+
+
+def test_exchange_both_directions_at_once() -> None:
+    a, b = memory_pair(timeout=5, depth=1)
+    big = bytes(1 << 20)
+    result: list[bytes] = []
+    peer = threading.Thread(target=lambda: result.append(b.exchange(b"x" * 10)))
+    peer.start()
+    assert a.exchange(big) == b"x" * 10
+    peer.join()
+    assert result == [big]
+
+
+def test_timeout_and_close_are_errors_not_hangs() -> None:
+    a, b = memory_pair(timeout=0.2)
+    with pytest.raises(ChannelTimeout):
+        a.recv()
+    b.close()
+    with pytest.raises(PeerClosed):
+        a.recv()
+
+
+def test_frame_limits_and_array_checks() -> None:
+    a, b = memory_pair(timeout=1, max_frame=64)
+    with pytest.raises(FrameTooLarge):
+        a.send(bytes(65))
+    a.send(b"not an array")
+    with pytest.raises(MalformedFrame):
+        b.recv_array()
+    a.send_array(np.zeros(1, dtype=np.uint8))
+    with pytest.raises(MalformedFrame):
+        b.recv_array(np.uint64)
+
+
+def test_hello_rejects_other_version() -> None:
+    a, b = memory_pair(timeout=2)
+    errors: list[Exception] = []
+
+    def peer() -> None:
+        try:
+            b.hello("psi-ecdh", 2)
+        except ProtocolMismatch as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=peer)
+    thread.start()
+    with pytest.raises(ProtocolMismatch, match="version 2"):
+        a.hello("psi-ecdh", 1)
+    thread.join()
+    assert len(errors) == 1
+
+
+def _serve(listener: Listener, out: list[object]) -> None:
+    try:
+        with listener.accept() as channel:
+            channel.send(channel.recv()[::-1])
+    except ChannelError as exc:
+        out.append(exc)
+
+
+def test_tls_with_pinned_certificates() -> None:
+    server_id, client_id = Identity.generate("server"), Identity.generate("client")
+    with Listener("127.0.0.1:0", server_id, client_id.cert_pem, timeout=5) as listener:
+        errors: list[object] = []
+        thread = threading.Thread(target=_serve, args=(listener, errors))
+        thread.start()
+        with connect(f"127.0.0.1:{listener.port}", client_id, server_id.cert_pem, timeout=5) as ch:
+            ch.send(b"abc")
+            assert ch.recv() == b"cba"
+        thread.join()
+    assert errors == []
+
+
+def test_tls_refuses_an_unpinned_peer() -> None:
+    server_id, client_id, stranger = (Identity.generate(n) for n in ("s", "c", "x"))
+    with Listener("127.0.0.1:0", server_id, client_id.cert_pem, timeout=5) as listener:
+        errors: list[object] = []
+        thread = threading.Thread(target=_serve, args=(listener, errors))
+        thread.start()
+        with pytest.raises(ChannelError):
+            ch = connect(f"127.0.0.1:{listener.port}", stranger, server_id.cert_pem, timeout=5)
+            ch.send(b"abc")
+            ch.recv()
+        thread.join()
+    assert len(errors) == 1

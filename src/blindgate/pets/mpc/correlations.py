@@ -1,0 +1,40 @@
+"""The contract between the MPC engine and its sources of correlated randomness.
+
+A Beaver triple is (a, b, c) with c = a * b (element-wise) or c = a @ b (matrix), all
+additively shared between parties 0 and 1 over Z_2^64 (NumPy uint64, which wraps).
+The engine asks a :class:`TripleSource` for triples of given shapes; the two parties
+must ask for the same shapes in the same order. Each source states its own trust
+assumption: a dealer (a third party that sees no data), or the two parties alone.
+
+Additions to this protocol must be additive (new methods), so every source keeps working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Triple:
+    """This party's shares of a, b and c, each a uint64 array."""
+
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+
+
+class TripleSource(Protocol):
+    """Hands this party its shares of fresh triples; never the same triple twice."""
+
+    party: int  # 0 or 1
+
+    def elementwise(self, shape: tuple[int, ...]) -> Triple:
+        """Shares of a, b of ``shape`` and c = a * b mod 2^64."""
+        ...
+
+    def matmul(self, left: tuple[int, int], right: tuple[int, int]) -> Triple:
+        """Shares of a (``left``), b (``right``) and c = a @ b mod 2^64."""
+        ...

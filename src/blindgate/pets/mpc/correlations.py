@@ -7,6 +7,10 @@ must ask for the same shapes in the same order. Each source states its own trust
 assumption: a dealer (a third party that sees no data), or the two parties alone.
 
 Additions to this protocol must be additive (new methods), so every source keeps working.
+
+``bitwise(shape)`` was added for comparisons (ReLU, clipping in the sigmoid): a triple
+over GF(2)^64, i.e. XOR-shared uint64 words a, b, c with c = a & b, each of the 64 bit
+lanes an independent AND triple. Every source implements it.
 """
 
 from __future__ import annotations
@@ -37,4 +41,8 @@ class TripleSource(Protocol):
 
     def matmul(self, left: tuple[int, int], right: tuple[int, int]) -> Triple:
         """Shares of a (``left``), b (``right``) and c = a @ b mod 2^64."""
+        ...
+
+    def bitwise(self, shape: tuple[int, ...]) -> Triple:
+        """XOR-shares of a, b of ``shape`` and c = a & b (64 independent bit lanes per word)."""
         ...

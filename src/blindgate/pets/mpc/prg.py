@@ -1,0 +1,32 @@
+"""A pseudo-random generator of ring elements: AES-256 in counter mode over a short seed.
+
+Both ends of a seed expand the same stream, so correlated randomness can travel as a
+32-byte seed instead of arrays. AES comes from pyca/cryptography; nothing is hand-made.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+SEED_BYTES = 32
+
+
+def new_seed() -> bytes:
+    return os.urandom(SEED_BYTES)
+
+
+class Prg:
+    """A stream of uniform uint64 arrays; two Prg objects with one seed yield the same stream."""
+
+    def __init__(self, seed: bytes) -> None:
+        if len(seed) != SEED_BYTES:
+            raise ValueError(f"a PRG seed is {SEED_BYTES} bytes")
+        self._stream = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor()
+
+    def uint64(self, shape: tuple[int, ...]) -> np.ndarray:
+        count = int(np.prod(shape, dtype=np.int64))
+        block = self._stream.update(bytes(8 * count))
+        return np.frombuffer(block, dtype=np.uint64).reshape(shape).copy()

@@ -1,0 +1,57 @@
+"""`blindgate keys`: create a party's key store, rotate one kind of key, print the public bundle.
+
+    blindgate keys create DIR --party ID [--suite x25519|mlkem768x25519]
+    blindgate keys rotate DIR KIND [--suite SUITE]     (KIND: seal, pseudonym, rsa, ed25519)
+    blindgate keys public DIR                          (the JSON bundle the party publishes)
+
+Private keys never reach stdout; errors are one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from blindgate.crypto.errors import CryptoError
+from blindgate.crypto.keystore import KINDS, KeyStore
+from blindgate.crypto.sealing import DEFAULT_SUITE, SUITES
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.action == "create":
+            store = KeyStore.create(args.directory, args.party, suite=args.suite)
+            print(f"created key store for {store.party_id} in {args.directory}", file=sys.stderr)
+        elif args.action == "rotate":
+            store = KeyStore(args.directory)
+            version = store.rotate(args.kind, suite=args.suite)
+            print(f"{args.kind} key is now version {version}", file=sys.stderr)
+        else:
+            store = KeyStore(args.directory)
+        print(json.dumps(store.public_bundle(), indent=2))
+    except (CryptoError, ValueError, OSError) as exc:
+        print(f"blindgate keys: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blindgate keys", description="a party's keys: create, rotate, publish"
+    )
+    actions = parser.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="make a new key store (version 1 of every kind)")
+    create.add_argument("directory")
+    create.add_argument("--party", required=True, help="party id (also the sealing key id)")
+    create.add_argument(
+        "--suite", choices=SUITES, default=DEFAULT_SUITE, help="HPKE suite of the sealing key"
+    )
+    rotate = actions.add_parser("rotate", help="add a new current version of one kind of key")
+    rotate.add_argument("directory")
+    rotate.add_argument("kind", choices=KINDS)
+    rotate.add_argument("--suite", choices=SUITES, default=None, help="switch the sealing suite (seal only)")
+    public = actions.add_parser("public", help="print the public key bundle")
+    public.add_argument("directory")
+    return parser

@@ -1,0 +1,31 @@
+"""Unpadded base64url, the alphabet of envelopes, pseudonyms and key bundles.
+
+Decoding is strict: only the URL-safe alphabet, no padding, and only the canonical
+encoding of the bytes (unused trailing bits zero), so one byte string has exactly one
+text form and a string comparison of two envelopes is a comparison of their bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Decode unpadded base64url; raises ValueError on anything but the canonical form."""
+    if len(text) % 4 == 1 or _ALPHABET.fullmatch(text) is None:
+        raise ValueError("not unpadded base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error as exc:
+        raise ValueError("not unpadded base64url") from exc
+    if b64url_encode(data) != text:
+        raise ValueError("not canonical base64url")
+    return data

@@ -1,0 +1,326 @@
+"""A party's keys on disk, with versions, and the public bundle it publishes.
+
+Layout (private files 0600, folders 0700; the party file is written last, so a store
+that has one is complete)::
+
+    <directory>/party.json          {"format", "party_id", "suite"}
+    <directory>/<kind>/v<N>.json     one key version: {"kind", "version", "suite"?, "private", "created"}
+
+Kinds: ``seal`` (HPKE key pair; the envelope's kid is the party id), ``pseudonym`` (32
+random bytes, the wallet's PRF key), ``rsa`` (RSA-2048, the AMS ``RSA256`` scheme at the
+SDK boundary) and ``ed25519`` (agent <-> gateway signatures). `rotate` writes version N+1
+and makes it current; every older version stays on disk and stays usable, so what was
+sealed to version 1 still opens after a rotation, and a signature naming ``keyVersion=1``
+still verifies against the old public key in the bundle.
+
+Versions are written with a no-clobber link, so two processes rotating at once cannot
+overwrite each other; a running process that meets a newer seal version than it has
+loaded reads it from disk once.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, get_args
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from blindgate.crypto import pseudonyms
+from blindgate.crypto.encoding import b64url_decode, b64url_encode
+from blindgate.crypto.errors import KeyStoreError, UnknownKey
+from blindgate.crypto.sealing import (
+    DEFAULT_SUITE,
+    OpeningKey,
+    RecipientKey,
+    check_kid,
+    check_suite,
+    generate_opening_key,
+)
+from blindgate.crypto.signatures import (
+    ED25519,
+    RSA256,
+    SigningKey,
+    VerifyingKey,
+    load_rsa_public_key,
+    rsa_public_key_for_sdk,
+)
+
+KeyKind = Literal["seal", "pseudonym", "rsa", "ed25519"]
+KINDS: Final[tuple[str, ...]] = get_args(KeyKind)
+STORE_FORMAT: Final = "blindgate-keystore/1"
+BUNDLE_FORMAT: Final = "blindgate-public-keys/1"
+RSA_BITS: Final = 2048
+_VERSION_FILE: Final = re.compile(r"v([1-9][0-9]{0,8})\.json")
+
+
+class KeyStore:
+    """One party's keys. Load with ``KeyStore(directory)``, make with ``KeyStore.create``.
+
+    Keys are parsed once, at load, and kept in memory: the hot paths (opening, signing,
+    pseudonyms) never touch the disk.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        party = _read_json(self.directory / "party.json")
+        if party.get("format") != STORE_FORMAT or not isinstance(party.get("party_id"), str):
+            raise KeyStoreError("key store's party.json is not a blindgate key store")
+        self.party_id: str = check_kid(party["party_id"])
+        self._lock = threading.Lock()
+        self._keys: dict[str, dict[int, Any]] = {kind: {} for kind in KINDS}
+        for kind in KINDS:
+            for path in (self.directory / kind).glob("v*.json"):
+                match = _VERSION_FILE.fullmatch(path.name)
+                if match:
+                    self._keys[kind][int(match[1])] = self._load(kind, int(match[1]))
+            if not self._keys[kind]:
+                raise KeyStoreError(f"key store has no {kind} key")
+
+    @classmethod
+    def create(cls, directory: str | os.PathLike[str], party_id: str, suite: str = DEFAULT_SUITE) -> KeyStore:
+        """Make a new store with version 1 of every kind; refuses to touch an existing store."""
+        check_kid(party_id)
+        check_suite(suite)
+        root = Path(directory)
+        if (root / "party.json").exists():
+            raise KeyStoreError("a key store already exists there")
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for kind in KINDS:
+            _write_version(root, kind, 1, _generate(kind, party_id, 1, suite))
+        party = {"format": STORE_FORMAT, "party_id": party_id, "suite": suite}
+        _write_new(root / "party.json", json.dumps(party, indent=2) + "\n", mode=0o644)
+        return cls(root)
+
+    # --- versions and rotation ---
+
+    def versions(self, kind: KeyKind) -> list[int]:
+        return sorted(self._keys[_check_kind(kind)])
+
+    def current_version(self, kind: KeyKind) -> int:
+        return max(self._keys[_check_kind(kind)])
+
+    def rotate(self, kind: KeyKind, suite: str | None = None) -> int:
+        """Write version N+1 of ``kind`` and make it current; returns the new version.
+
+        ``suite`` (seal only) switches the sealing suite from this version on.
+        """
+        _check_kind(kind)
+        if suite is not None and kind != "seal":
+            raise ValueError("only seal keys have a suite")
+        with self._lock:
+            version = max(self._keys[kind]) + 1
+            suite = suite or self._keys["seal"][max(self._keys["seal"])].suite
+            _write_version(self.directory, kind, version, _generate(kind, self.party_id, version, suite))
+            self._keys[kind][version] = self._load(kind, version)
+        return version
+
+    # --- sealing ---
+
+    def recipient_key(self) -> RecipientKey:
+        """The current public sealing key: what senders seal to."""
+        opening: OpeningKey = self._keys["seal"][self.current_version("seal")]
+        return opening.recipient
+
+    def opening_key(self, kid: str, version: int) -> OpeningKey:
+        """The private key of (kid, version); raises `UnknownKey` when this party holds none."""
+        if kid != self.party_id:
+            raise UnknownKey("sealed to another party's key")
+        key = self._keys["seal"].get(version)
+        if key is None and version > self.current_version("seal"):
+            key = self._reload_seal(version)  # another process may have rotated
+        if key is None:
+            raise UnknownKey("sealed to a key version this party does not hold")
+        assert isinstance(key, OpeningKey)
+        return key
+
+    # --- pseudonyms and signing ---
+
+    def pseudonym_key(self, version: int | None = None) -> bytes:
+        key: bytes = self._get("pseudonym", version)
+        return key
+
+    def pseudonym(self, purpose: str, customer_id: str) -> str:
+        """The pseudonym of one of this wallet's customers under the current pseudonym key."""
+        return pseudonyms.pseudonym(self.pseudonym_key(), purpose, customer_id)
+
+    def rsa_key(self, version: int | None = None) -> rsa.RSAPrivateKey:
+        key: rsa.RSAPrivateKey = self._get("rsa", version)
+        return key
+
+    def ed25519_key(self, version: int | None = None) -> ed25519.Ed25519PrivateKey:
+        key: ed25519.Ed25519PrivateKey = self._get("ed25519", version)
+        return key
+
+    def signing_key(self, algorithm: str, version: int | None = None) -> tuple[SigningKey, int]:
+        """(key, version) for ``RSA256`` or ``ED25519``: the current version unless one is named."""
+        kind: KeyKind = "rsa" if algorithm == RSA256 else "ed25519"
+        if algorithm not in (RSA256, ED25519):
+            raise ValueError("algorithm is RSA256 or ED25519")
+        chosen = self.current_version(kind) if version is None else version
+        return self._get(kind, chosen), chosen
+
+    # --- what the party publishes ---
+
+    def public_bundle(self) -> dict[str, Any]:
+        """JSON-able public keys: the current sealing key and every signing key version."""
+        rsa_keys = {str(v): rsa_public_key_for_sdk(k.public_key()) for v, k in self._keys["rsa"].items()}
+        ed_keys = {
+            str(v): b64url_encode(k.public_key().public_bytes_raw()) for v, k in self._keys["ed25519"].items()
+        }
+        return {
+            "format": BUNDLE_FORMAT,
+            "party_id": self.party_id,
+            "seal": self.recipient_key().to_json(),
+            "rsa": {"current": self.current_version("rsa"), "versions": rsa_keys},
+            "ed25519": {"current": self.current_version("ed25519"), "versions": ed_keys},
+        }
+
+    # --- internals ---
+
+    def _get(self, kind: KeyKind, version: int | None) -> Any:
+        keys = self._keys[kind]
+        chosen = max(keys) if version is None else version
+        if chosen not in keys:
+            raise UnknownKey(f"no {kind} key of that version")
+        return keys[chosen]
+
+    def _reload_seal(self, version: int) -> OpeningKey | None:
+        if not (self.directory / "seal" / f"v{version}.json").exists():
+            return None
+        with self._lock:
+            key = self._load("seal", version)
+            self._keys["seal"][version] = key
+        assert isinstance(key, OpeningKey)
+        return key
+
+    def _load(self, kind: str, version: int) -> Any:
+        record = _read_json(self.directory / kind / f"v{version}.json")
+        if record.get("kind") != kind or record.get("version") != version:
+            raise KeyStoreError(f"{kind} key file v{version} does not match its name")
+        try:
+            private = b64url_decode(record["private"])
+            if kind == "seal":
+                return OpeningKey.from_private_bytes(self.party_id, version, record["suite"], private)
+            if kind == "pseudonym":
+                if len(private) != pseudonyms.KEY_BYTES:
+                    raise ValueError("pseudonym key length")
+                return private
+            if kind == "rsa":
+                key = serialization.load_der_private_key(private, password=None)
+                if not isinstance(key, rsa.RSAPrivateKey):
+                    raise ValueError("not RSA")
+                return key
+            return ed25519.Ed25519PrivateKey.from_private_bytes(private)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KeyStoreError(f"{kind} key file v{version} does not parse") from exc
+
+
+@dataclass(frozen=True)
+class PublicBundle:
+    """A party's published keys, parsed: what the network file carries for each partner."""
+
+    party_id: str
+    recipient_key: RecipientKey
+    rsa_keys: dict[int, rsa.RSAPublicKey]
+    ed25519_keys: dict[int, ed25519.Ed25519PublicKey]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PublicBundle:
+        """Parse `KeyStore.public_bundle`'s shape; raises ValueError on anything else."""
+        try:
+            if data["format"] != BUNDLE_FORMAT:
+                raise ValueError("not a blindgate public key bundle")
+            party_id = check_kid(data["party_id"])
+            recipient = RecipientKey.from_json(data["seal"])
+            rsa_keys = {_version(v): load_rsa_public_key(k) for v, k in data["rsa"]["versions"].items()}
+            ed_keys = {
+                _version(v): ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(k))
+                for v, k in data["ed25519"]["versions"].items()
+            }
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError("public key bundle is incomplete") from exc
+        if recipient.kid != party_id:
+            raise ValueError("public key bundle's sealing key belongs to another party")
+        return cls(party_id, recipient, rsa_keys, ed_keys)
+
+    def verifying_key(self, algorithm: str, version: int) -> VerifyingKey:
+        """The public key for a ``Signature`` header's algorithm and keyVersion; raises `UnknownKey`."""
+        keys: dict[int, Any] = self.rsa_keys if algorithm == RSA256 else self.ed25519_keys
+        if algorithm not in (RSA256, ED25519) or version not in keys:
+            raise UnknownKey("no public key of that algorithm and version")
+        key: VerifyingKey = keys[version]
+        return key
+
+
+def _check_kind(kind: str) -> KeyKind:
+    if kind not in KINDS:
+        raise ValueError(f"key kind is one of {', '.join(KINDS)}")
+    return kind  # type: ignore[return-value]
+
+
+def _version(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and int(text) >= 1):
+        raise ValueError("a key version is a positive integer")
+    return int(text)
+
+
+def _generate(kind: str, party_id: str, version: int, suite: str) -> dict[str, Any]:
+    record: dict[str, Any] = {"kind": kind, "version": version}
+    if kind == "seal":
+        record["suite"] = suite
+        private = generate_opening_key(party_id, version, suite).private_bytes
+    elif kind == "pseudonym":
+        private = secrets.token_bytes(pseudonyms.KEY_BYTES)
+    elif kind == "rsa":
+        private = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS).private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    else:
+        private = ed25519.Ed25519PrivateKey.generate().private_bytes_raw()
+    record["private"] = b64url_encode(private)
+    record["created"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return record
+
+
+def _write_version(root: Path, kind: str, version: int, record: dict[str, Any]) -> None:
+    folder = root / kind
+    folder.mkdir(mode=0o700, exist_ok=True)
+    _write_new(folder / f"v{version}.json", json.dumps(record) + "\n", mode=0o600)
+
+
+def _write_new(path: Path, text: str, mode: int) -> None:
+    """Write a file that must not exist yet: temp file, fsync, then a no-clobber hard link."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)  # the umask may have narrowed or widened nothing; be exact
+        try:
+            os.link(temporary, path)
+        except FileExistsError as exc:
+            raise KeyStoreError(f"{path.name} already exists (another rotation won)") from exc
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise KeyStoreError(f"key store file {path.name} is missing") from exc
+    except (OSError, ValueError) as exc:
+        raise KeyStoreError(f"key store file {path.name} is unreadable") from exc
+    if not isinstance(data, dict):
+        raise KeyStoreError(f"key store file {path.name} is not a JSON object")
+    return data

@@ -1,0 +1,272 @@
+"""Sealed fields: one personal value encrypted to one partner with HPKE (RFC 9180).
+
+An acquirer's agent seals a payer's payment code, name, phone, device id... to the
+wallet's public key; the gateway stores and forwards the envelope and cannot open it;
+the wallet's agent opens it. The HPKE implementation is `cryptography`'s (single-shot
+base mode); this module only chooses the suite, binds the context and frames the result.
+
+Envelope, compact ASCII so it fits in any JSON string field::
+
+    bg1.<kid>.<version>.<suite>.<b64url enc>.<b64url ciphertext>
+
+- ``kid`` is the recipient's key id (its party id), ``version`` the key version, so a
+  recipient that has rotated its keys still finds the private key that opens an old one.
+- ``suite`` is ``x25519`` (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM: the
+  default) or ``mlkem768x25519`` (the hybrid ML-KEM-768+X25519 KEM, HKDF-SHA256,
+  AES-256-GCM: a post-quantum KEM deserves a 256-bit cipher), chosen per recipient.
+
+Binding: HPKE ``info`` is a length-prefixed encoding of a fixed label, the kid, the
+version, the suite, the field's name and the context id (the payment's id). The
+single-shot API authenticates ``info`` (RFC 9180 section 8.1), so an envelope copied to
+another field or another payment, or with an edited header, fails to open with
+`SealedValueInvalid`, exactly as a flipped ciphertext bit does.
+
+What leaks: to anyone who sees an envelope (the gateway, logs), the recipient's key id
+and version, the suite, and the plaintext's length (to the byte: AES-GCM does not pad).
+HPKE base mode does not authenticate the sender; the messages that carry envelopes are
+signed (see `signatures`).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+
+from blindgate.crypto.encoding import b64url_decode, b64url_encode
+from blindgate.crypto.errors import SealedValueInvalid
+
+PREFIX: Final = "bg1"
+X25519: Final = "x25519"
+MLKEM768_X25519: Final = "mlkem768x25519"
+DEFAULT_SUITE: Final = X25519
+
+# Personal fields are short; the bound keeps a hostile envelope from costing memory or time.
+MAX_PLAINTEXT_BYTES: Final = 16 * 1024
+MAX_ENVELOPE_CHARS: Final = 2 * MAX_PLAINTEXT_BYTES + 4096
+
+_SUITES: Final[dict[str, hpke.Suite]] = {
+    X25519: hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM),
+    MLKEM768_X25519: hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM),
+}
+SUITES: Final = tuple(_SUITES)
+_ENC_LENGTH: Final = {
+    X25519: hpke.KEM.X25519.enc_length(),
+    MLKEM768_X25519: hpke.KEM.MLKEM768_X25519.enc_length(),
+}
+_X25519_BYTES: Final = 32
+_MLKEM768_PUBLIC_BYTES: Final = 1184
+_MLKEM768_SEED_BYTES: Final = 64
+_INFO_LABEL: Final = b"blindgate/sealed-field/v1"
+
+KID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ENVELOPE: Final = re.compile(
+    r"bg1\.([A-Za-z0-9_-]{1,64})\.([1-9][0-9]{0,8})\.([a-z0-9]{1,32})\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)"
+)
+
+PublicSealingKey = x25519.X25519PublicKey | hpke.MLKEM768X25519PublicKey
+PrivateSealingKey = x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey
+
+
+def check_suite(suite: str) -> str:
+    if suite not in _SUITES:
+        raise ValueError(f"unknown sealing suite (known: {', '.join(SUITES)})")
+    return suite
+
+
+def check_kid(kid: str) -> str:
+    if KID_PATTERN.fullmatch(kid) is None:
+        raise ValueError("a key id is 1 to 64 characters of A-Z a-z 0-9 _ -")
+    return kid
+
+
+@dataclass(frozen=True)
+class RecipientKey:
+    """A partner's current public sealing key, as published in its key bundle."""
+
+    kid: str
+    version: int
+    suite: str
+    public_bytes: bytes
+    public_key: PublicSealingKey = field(repr=False, compare=False)
+
+    @classmethod
+    def from_public_bytes(cls, kid: str, version: int, suite: str, public_bytes: bytes) -> RecipientKey:
+        """Build from the raw public key (X25519: 32 bytes; hybrid: ML-KEM-768 ek || X25519)."""
+        check_kid(kid)
+        check_suite(suite)
+        if not 1 <= version < 10**9:
+            raise ValueError("a key version is a positive integer")
+        return cls(kid, version, suite, bytes(public_bytes), _load_public(suite, public_bytes))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kid": self.kid,
+            "version": self.version,
+            "suite": self.suite,
+            "public_key": b64url_encode(self.public_bytes),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RecipientKey:
+        """Parse `to_json`'s shape; raises ValueError on anything else."""
+        try:
+            kid, version, suite, public = data["kid"], data["version"], data["suite"], data["public_key"]
+        except (KeyError, TypeError) as exc:
+            raise ValueError("a recipient key needs kid, version, suite and public_key") from exc
+        if not (isinstance(kid, str) and type(version) is int and isinstance(suite, str)):
+            raise ValueError("a recipient key's kid and suite are strings, its version an integer")
+        if not isinstance(public, str):
+            raise ValueError("a recipient key's public_key is base64url text")
+        return cls.from_public_bytes(kid, version, suite, b64url_decode(public))
+
+
+@dataclass(frozen=True)
+class OpeningKey:
+    """A private sealing key: what a recipient needs to open envelopes of one key version.
+
+    ``private_bytes`` is the raw form the key store keeps (X25519: 32 bytes; hybrid: the
+    64-byte ML-KEM-768 seed || the X25519 key).
+    """
+
+    kid: str
+    version: int
+    suite: str
+    private_bytes: bytes = field(repr=False)
+    private_key: PrivateSealingKey = field(repr=False, compare=False)
+    recipient: RecipientKey = field(compare=False)
+
+    @classmethod
+    def from_private_bytes(cls, kid: str, version: int, suite: str, private_bytes: bytes) -> OpeningKey:
+        check_suite(suite)
+        try:
+            if suite == X25519:
+                classical = x25519.X25519PrivateKey.from_private_bytes(private_bytes)
+                private: PrivateSealingKey = classical
+                public = classical.public_key().public_bytes_raw()
+            else:
+                if len(private_bytes) != _MLKEM768_SEED_BYTES + _X25519_BYTES:
+                    raise ValueError("a hybrid private key is a 64-byte seed and 32 bytes")
+                post_quantum = mlkem.MLKEM768PrivateKey.from_seed_bytes(private_bytes[:_MLKEM768_SEED_BYTES])
+                classical = x25519.X25519PrivateKey.from_private_bytes(private_bytes[_MLKEM768_SEED_BYTES:])
+                private = hpke.MLKEM768X25519PrivateKey(post_quantum, classical)
+                public = (
+                    post_quantum.public_key().public_bytes_raw() + classical.public_key().public_bytes_raw()
+                )
+        except Exception as exc:
+            raise ValueError("private sealing key does not parse") from exc
+        recipient = RecipientKey.from_public_bytes(kid, version, suite, public)
+        return cls(kid, version, suite, bytes(private_bytes), private, recipient)
+
+
+class OpeningKeys(Protocol):
+    """Where `open_field` finds private keys: a `KeyStore`, or anything shaped like one."""
+
+    def opening_key(self, kid: str, version: int) -> OpeningKey:
+        """The key for (kid, version); raises `UnknownKey` when this party holds none."""
+        ...
+
+
+def seal_field(value: bytes, recipient: RecipientKey, field: str, context_id: str) -> str:
+    """Encrypt ``value`` to ``recipient``, bound to ``field`` and ``context_id``; returns an envelope."""
+    if not isinstance(value, bytes | bytearray):
+        raise TypeError("seal_field seals bytes; encode text as UTF-8 first")
+    if len(value) > MAX_PLAINTEXT_BYTES:
+        raise ValueError(f"a sealed field holds at most {MAX_PLAINTEXT_BYTES} bytes")
+    info = _info(recipient.kid, recipient.version, recipient.suite, field, context_id)
+    sealed = _SUITES[recipient.suite].encrypt(bytes(value), recipient.public_key, info=info)
+    enc_length = _ENC_LENGTH[recipient.suite]
+    return ".".join(
+        (
+            PREFIX,
+            recipient.kid,
+            str(recipient.version),
+            recipient.suite,
+            b64url_encode(sealed[:enc_length]),
+            b64url_encode(sealed[enc_length:]),
+        )
+    )
+
+
+def open_field(envelope: str, keys: OpeningKeys, field: str, context_id: str) -> bytes:
+    """Open an envelope sealed to one of ``keys`` for this ``field`` and ``context_id``.
+
+    Raises `SealedValueInvalid` if it is malformed, tampered with or moved, and
+    `UnknownKey` if its kid or version is not one this party holds.
+    """
+    kid, version, suite, enc, ciphertext = parse_envelope(envelope)
+    key = keys.opening_key(kid, version)
+    if key.suite != suite:
+        raise SealedValueInvalid("sealed value's suite does not match its key")
+    try:
+        return _SUITES[suite].decrypt(
+            enc + ciphertext, key.private_key, info=_info(kid, version, suite, field, context_id)
+        )
+    except Exception as exc:  # the library raises InvalidTag or ValueError; both mean the same here
+        raise SealedValueInvalid("sealed value does not open: tampered, moved or not for this key") from exc
+
+
+def parse_envelope(envelope: str) -> tuple[str, int, str, bytes, bytes]:
+    """Split an envelope into (kid, version, suite, enc, ciphertext); checks form, not authenticity."""
+    if not isinstance(envelope, str) or len(envelope) > MAX_ENVELOPE_CHARS:
+        raise SealedValueInvalid("sealed value is malformed")
+    match = _ENVELOPE.fullmatch(envelope)
+    if match is None or match[3] not in _SUITES:
+        raise SealedValueInvalid("sealed value is malformed")
+    kid, version, suite = match[1], int(match[2]), match[3]
+    try:
+        enc, ciphertext = b64url_decode(match[4]), b64url_decode(match[5])
+    except ValueError as exc:
+        raise SealedValueInvalid("sealed value is malformed") from exc
+    if len(enc) != _ENC_LENGTH[suite] or len(ciphertext) < 16:
+        raise SealedValueInvalid("sealed value is malformed")
+    return kid, version, suite, enc, ciphertext
+
+
+def is_sealed(value: object) -> bool:
+    """Whether ``value`` has an envelope's form (it says nothing about whether it opens)."""
+    if not isinstance(value, str) or not value.startswith("bg1."):
+        return False
+    try:
+        parse_envelope(value)
+    except SealedValueInvalid:
+        return False
+    return True
+
+
+def generate_opening_key(kid: str, version: int, suite: str = DEFAULT_SUITE) -> OpeningKey:
+    """A fresh private sealing key from the operating system's CSPRNG (through `cryptography`)."""
+    classical = x25519.X25519PrivateKey.generate().private_bytes_raw()
+    if check_suite(suite) == X25519:
+        return OpeningKey.from_private_bytes(kid, version, suite, classical)
+    seed = mlkem.MLKEM768PrivateKey.generate().private_bytes_raw()
+    return OpeningKey.from_private_bytes(kid, version, suite, seed + classical)
+
+
+def _load_public(suite: str, public_bytes: bytes) -> PublicSealingKey:
+    try:
+        if suite == X25519:
+            if len(public_bytes) != _X25519_BYTES:
+                raise ValueError("an X25519 public key is 32 bytes")
+            return x25519.X25519PublicKey.from_public_bytes(public_bytes)
+        if len(public_bytes) != _MLKEM768_PUBLIC_BYTES + _X25519_BYTES:
+            raise ValueError("a hybrid public key is 1184 + 32 bytes")
+        return hpke.MLKEM768X25519PublicKey(
+            mlkem.MLKEM768PublicKey.from_public_bytes(public_bytes[:_MLKEM768_PUBLIC_BYTES]),
+            x25519.X25519PublicKey.from_public_bytes(public_bytes[_MLKEM768_PUBLIC_BYTES:]),
+        )
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise ValueError("public sealing key does not parse") from exc
+
+
+def _info(kid: str, version: int, suite: str, field: str, context_id: str) -> bytes:
+    # Length-prefixed, so no two different (field, context) pairs encode to the same bytes.
+    parts = [_INFO_LABEL, kid.encode(), str(version).encode(), suite.encode()]
+    parts += [field.encode("utf-8"), context_id.encode("utf-8")]
+    return b"".join(struct.pack(">H", len(part)) + part for part in parts)

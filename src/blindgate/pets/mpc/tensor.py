@@ -125,6 +125,8 @@ class SharedTensor:
 
     def __add__(self, other: SharedTensor | float | np.ndarray) -> SharedTensor:
         if isinstance(other, SharedTensor):
+            if other.shape != self.shape:
+                raise ValueError(f"shapes differ: {self.shape} and {other.shape} (broadcast explicitly)")
             return self._new(self.share + other.share)
         return self._new(self.share + self._public(other))
 
@@ -193,7 +195,7 @@ class SharedTensor:
         """min(max(x, low), high) with one batched comparison."""
         stacked = concat([self - high, low - self])
         over = stacked.relu()
-        above, below = split(over, 2)
+        above, below = (part.reshape(*self.shape) for part in split(over, 2))
         return self - above + below
 
     # approximations -------------------------------------------------------------------------

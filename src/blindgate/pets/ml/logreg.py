@@ -1,0 +1,100 @@
+"""Logistic regression on secret shares, and the same algorithm in plaintext float64.
+
+Vertically partitioned: party 0 (the wallet) holds its feature block, a bias column and
+the label; party 1 (the network) holds its feature block. Both blocks are shared once
+(no communication: masks come from the common PRG), then every mini-batch runs
+
+    z = X_b @ w;  p = sigmoid(z);  g = X_b^T @ (p - y_b) / |b|;  v = mu v + g;  w = w - lr v
+
+on shares: two Beaver matrix products, one sigmoid (one comparison batch and four
+multiplication rounds) and local updates. Heavy-ball momentum (mu = 0.9) is what makes
+it converge in tens of epochs rather than hundreds. Nothing is opened during training
+but masked values; the weights are revealed only to the agreed party, or kept shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from blindgate.pets.mpc.runtime import Party
+from blindgate.pets.mpc.tensor import SharedTensor, sigmoid_reference
+
+WALLET, NETWORK = 0, 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 1024
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or not 0 < self.learning_rate <= 10:
+            raise ValueError("epochs and batch size must be positive, the learning rate in (0, 10]")
+        if not 0 <= self.momentum < 1:
+            raise ValueError("momentum must be in [0, 1)")
+
+
+def batches(rows: int, size: int) -> list[slice]:
+    return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
+
+
+def train_plaintext(features: np.ndarray, labels: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """The same algorithm with the same sigmoid approximation, in float64: the reference."""
+    weights = np.zeros(features.shape[1])
+    velocity = np.zeros_like(weights)
+    for _ in range(config.epochs):
+        for part in batches(len(labels), config.batch_size):
+            x = features[part]
+            gradient = x.T @ (sigmoid_reference(x @ weights) - labels[part]) / len(x)
+            velocity = config.momentum * velocity + gradient
+            weights = weights - config.learning_rate * velocity
+    return weights
+
+
+def share_features(party: Party, own: np.ndarray, widths: tuple[int, int]) -> SharedTensor:
+    """Both parties' feature blocks side by side, wallet's first, as one shared matrix."""
+    rows = own.shape[0]
+    blocks = [
+        SharedTensor.from_owner(
+            party, owner, own if party.party == owner else None, (rows, width), "features"
+        )
+        for owner, width in ((WALLET, widths[0]), (NETWORK, widths[1]))
+    ]
+    return SharedTensor(np.hstack([b.share for b in blocks]), party)
+
+
+def train_shared(
+    party: Party,
+    features: SharedTensor,
+    labels: SharedTensor,
+    config: TrainConfig,
+    progress: Callable[[int], None] | None = None,
+) -> SharedTensor:
+    """Mini-batch SGD with momentum on shares; returns the shared weights (d x 1)."""
+    rows, width = features.shape
+    weights = SharedTensor.public(party, 0.0, (width, 1))
+    velocity = SharedTensor.public(party, 0.0, (width, 1))
+    for epoch in range(config.epochs):
+        for part in batches(rows, config.batch_size):
+            x = features[part]
+            with party.op("forward"):
+                predicted = (x @ weights).sigmoid()
+            with party.op("gradient"):
+                gradient = (x.T @ (predicted - labels[part])) * (1.0 / (part.stop - part.start))
+            with party.op("update"):
+                velocity = velocity * config.momentum + gradient
+                weights = weights - velocity * config.learning_rate
+        if progress is not None:
+            progress(epoch + 1)
+    return weights
+
+
+def score_shared(party: Party, features: SharedTensor, weights: SharedTensor) -> SharedTensor:
+    """Shared logits X @ w; whoever receives them applies the sigmoid in clear if it wants a probability."""
+    with party.op("predict"):
+        return features @ weights

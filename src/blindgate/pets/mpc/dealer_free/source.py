@@ -1,0 +1,108 @@
+"""Beaver triples, and clear-matrix products, made by the two parties alone.
+
+:class:`DealerFreeTripleSource` implements :class:`~blindgate.pets.mpc.correlations.TripleSource`
+with no third party. Each party draws its own shares a_i, b_i; the cross terms a_0 b_1 and
+a_1 b_0 of c = (a_0 + a_1)(b_0 + b_1) come from Gilboa multiplication over IKNP OT
+extension (:mod:`.ole`), both directions in the same two rounds.
+
+For vertically partitioned data it also computes M @ v where one party holds M in clear and
+v is shared (:meth:`clear_matmul`): the holder computes M @ v_holder alone and only the cross
+term M @ v_other needs OT, in one direction, with no triple to open afterwards. For the
+logistic-regression step X_b @ w and X_b^T @ e that is half the OT traffic of a matrix triple
+and no Beaver openings.
+
+Threat model: semi-honest, two parties, no dealer. Each party sees the peer's OT-extension
+matrices and corrections, all masked by pads it cannot compute; it learns nothing about the
+peer's shares or clear matrix. Cost per element-wise triple: 2 x 64 OTs and 2 x 344 bytes of
+corrections plus 2 x 64 x 16 bytes of extension matrix (about 2.7 KB), two rounds per request.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from blindgate.net import Channel
+from blindgate.pets.mpc.correlations import Triple
+from blindgate.pets.mpc.dealer_free.ole import BaseOts, OleSession, RowsJob, VectorJob, random_ring
+
+
+def _rows_for(left: np.ndarray, right_columns: int) -> np.ndarray:
+    """Rows for the products left @ right via right's bits: entry (l, s) of right meets column l."""
+    return np.repeat(np.ascontiguousarray(left.T), right_columns, axis=0)
+
+
+def _collect(products: np.ndarray, inner: int, right_columns: int) -> np.ndarray:
+    """Shares of the products (inner * right_columns, p) summed into shares of left @ right (p, r)."""
+    p = products.shape[1]
+    summed = products.reshape(inner, right_columns, p).sum(axis=0, dtype=np.uint64)
+    return np.ascontiguousarray(summed.T)
+
+
+class DealerFreeTripleSource:
+    """A :class:`TripleSource` for party 0 or 1, talking only to the other party over ``channel``.
+
+    Both parties must make the same calls, with the same shapes, in the same order. The first
+    call runs the one-off set-up (128 base OTs each way); :meth:`setup` runs it explicitly.
+    Channel errors (peer gone, timeout, malformed frame) propagate as
+    :class:`blindgate.net.ChannelError`.
+    """
+
+    def __init__(self, channel: Channel, party: int, base_ots: BaseOts | None = None) -> None:
+        self.party = party
+        self._ole = OleSession(channel, party, base_ots)
+
+    @property
+    def rounds(self) -> int:
+        return self._ole.rounds
+
+    def setup(self) -> None:
+        self._ole.setup()
+
+    def elementwise(self, shape: tuple[int, ...]) -> Triple:
+        count = int(np.prod(shape, dtype=np.int64))
+        a, b = random_ring((count,)), random_ring((count,))
+        mine, theirs = self._ole.products(RowsJob(a[:, None]), VectorJob(b, 1))
+        assert mine is not None and theirs is not None
+        c = a * b + mine[:, 0] + theirs[:, 0]
+        return Triple(a.reshape(shape), b.reshape(shape), c.reshape(shape))
+
+    def matmul(self, left: tuple[int, int], right: tuple[int, int]) -> Triple:
+        (p, q), (q2, r) = left, right
+        if q != q2:
+            raise ValueError(f"cannot multiply {left} by {right}")
+        a, b = random_ring(left), random_ring(right)
+        mine, theirs = self._ole.products(RowsJob(_rows_for(a, r)), VectorJob(b.reshape(-1), p))
+        assert mine is not None and theirs is not None
+        c = a @ b + _collect(mine, q, r) + _collect(theirs, q, r)
+        return Triple(a, b, c)
+
+    def clear_matmul(
+        self, holder: int, matrix: np.ndarray | None, shape: tuple[int, int], share: np.ndarray
+    ) -> np.ndarray:
+        """This party's share of M @ v, M (``shape``) held in clear by party ``holder``, v shared.
+
+        ``matrix`` is M (uint64, fixed-point encoded) at the holder and None at the other
+        party; ``share`` is this party's share of v, shape (shape[1],) or (shape[1], k). The
+        result has shape (shape[0],) or (shape[0], k) like ``M @ v``. One direction of OT:
+        64 x v.size extension OTs and 344 x M.size x k bytes of corrections.
+        """
+        p, q = shape
+        if holder not in (0, 1):
+            raise ValueError("holder must be 0 or 1")
+        if share.dtype != np.uint64 or share.shape[0] != q or share.ndim not in (1, 2):
+            raise ValueError(f"the shared operand must be uint64 with {q} rows")
+        columns = share.reshape(q, -1)
+        k = columns.shape[1]
+        if self.party == holder:
+            if matrix is None or matrix.shape != shape or matrix.dtype != np.uint64:
+                raise ValueError(f"the holder must pass its uint64 matrix of shape {shape}")
+            mine, _ = self._ole.products(RowsJob(_rows_for(matrix, k)), None)
+            assert mine is not None
+            result = matrix @ columns + _collect(mine, q, k)
+        else:
+            if matrix is not None:
+                raise ValueError("only the holder passes the matrix")
+            _, theirs = self._ole.products(None, VectorJob(columns.reshape(-1), p))
+            assert theirs is not None
+            result = _collect(theirs, q, k)
+        return result.reshape((p,) if share.ndim == 1 else (p, k))

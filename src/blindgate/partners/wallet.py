@@ -1,0 +1,379 @@
+"""The reference wallet backend (an MPP): accounts, balances, payment codes, debits, refunds.
+
+It serves the Alipay+ wallet-side API exactly as a wallet integrated with Alipay+ does —
+``/aps/api/v1/payments/pay``, ``cancelPayment``, ``refund`` and ``inquiryPayment``, signed
+RSA256 both ways — so the blindgate wallet agent can sit in front of it with no change here.
+It holds its customers' personal data in clear, in its own SQLite file: it is the party
+those data belong with.
+
+Rules (the wallet's, stated so tests can hold them):
+- The debit is in the wallet's currency: ``payToAmount`` when given, else ``paymentAmount``;
+  any other currency is ``CURRENCY_NOT_SUPPORT``. Balances never go below zero
+  (``USER_BALANCE_NOT_ENOUGH``).
+- Idempotency on ``paymentRequestId`` / ``refundRequestId``: a replay returns the stored
+  answer; a replay with other business fields returns ``REPEAT_REQ_INCONSISTENT``.
+- ``cancelPayment`` gives back what is left of a successful payment; cancelling a request
+  the wallet has not seen closes it, so a late ``pay`` with that id gets ``ORDER_IS_CLOSED``.
+- A refund may be in the wallet's currency or in the payment's order currency; the latter
+  gives back ``floor(refund × debit / order amount)``, and the refund that completes the
+  order gives back exactly what is left, so full refunds are exact.
+Every operation is one SQLite transaction: it happens entirely or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from blindgate.partners.signed_http import (
+    PartnerKeys,
+    Rejected,
+    now_iso,
+    read_signed_json,
+    result,
+    signed_json_response,
+)
+from blindgate.sim.population import Wallet
+
+log = logging.getLogger("blindgate.partners.wallet")
+
+PAY_PATH = "/aps/api/v1/payments/pay"
+CANCEL_PATH = "/aps/api/v1/payments/cancelPayment"
+REFUND_PATH = "/aps/api/v1/payments/refund"
+INQUIRY_PATH = "/aps/api/v1/payments/inquiryPayment"
+MAX_ID_CHARS = 64
+MAX_AMOUNT_DIGITS = 15
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    customer_id TEXT PRIMARY KEY, payment_code TEXT UNIQUE NOT NULL, full_name TEXT NOT NULL,
+    phone TEXT NOT NULL, email TEXT NOT NULL, national_id TEXT NOT NULL, device_id TEXT NOT NULL,
+    ip TEXT NOT NULL, address TEXT NOT NULL, balance INTEGER NOT NULL CHECK (balance >= 0));
+CREATE TABLE IF NOT EXISTS payments (
+    payment_request_id TEXT PRIMARY KEY, payment_id TEXT UNIQUE, fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL, customer_id TEXT, debit INTEGER NOT NULL DEFAULT 0,
+    order_currency TEXT, order_value INTEGER NOT NULL DEFAULT 0,
+    refunded_debit INTEGER NOT NULL DEFAULT 0, refunded_order INTEGER NOT NULL DEFAULT 0,
+    response TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS refunds (
+    refund_request_id TEXT PRIMARY KEY, payment_request_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL, amount INTEGER NOT NULL, response TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Amount:
+    currency: str
+    value: int
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_CHARS:
+        raise Rejected("PARAM_ILLEGAL", f"{name} is missing or malformed")
+    return value
+
+
+def _amount(body: dict[str, Any], name: str) -> Amount | None:
+    raw = body.get(name)
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise Rejected("PARAM_ILLEGAL", f"{name} is malformed")
+    currency, value = raw.get("currency"), raw.get("value")
+    if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii() and currency.isupper()):
+        raise Rejected("PARAM_ILLEGAL", f"{name}.currency is malformed")
+    if not (
+        isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= MAX_AMOUNT_DIGITS
+    ):
+        raise Rejected("PARAM_ILLEGAL", f"{name}.value is malformed")
+    if int(value) <= 0:
+        raise Rejected("PARAM_ILLEGAL", f"{name}.value must be positive")
+    return Amount(currency, int(value))
+
+
+def _wire(amount: Amount) -> dict[str, str]:
+    return {"currency": amount.currency, "value": str(amount.value)}
+
+
+def _fingerprint(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _failure(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"result": result(code, "F", message), **extra}
+
+
+class WalletBook:
+    """The wallet's accounts and payments in one SQLite file; every method is one transaction."""
+
+    def __init__(self, path: Path | str, wallet_id: str, currency: str) -> None:
+        self.wallet_id, self.currency = wallet_id, currency
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def create(cls, path: Path | str, wallet: Wallet) -> WalletBook:
+        """Open the book at ``path``, opening accounts for the wallet's customers the first time."""
+        book = cls(path, wallet.wallet_id, wallet.currency)
+        with book._transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO accounts VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (c.customer_id, c.payment_code, c.full_name, c.phone, c.email, c.national_id,
+                     c.device_id, c.ip, c.address, c.balance)
+                    for c in wallet.customers
+                ],
+            )  # fmt: skip
+        return book
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def balance(self, customer_id: str) -> int:
+        row = self._db.execute(
+            "SELECT balance FROM accounts WHERE customer_id = ?", (customer_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError("no such customer")
+        return int(row[0])
+
+    def total_balance(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(SUM(balance), 0) FROM accounts").fetchone()[0])
+
+    # --- the four operations ------------------------------------------------------------------
+
+    def pay(self, body: dict[str, Any]) -> dict[str, Any]:
+        request_id = _text(body, "paymentRequestId")
+        method = body.get("paymentMethod")
+        code = method.get("paymentMethodId") if isinstance(method, dict) else None
+        if not isinstance(code, str) or not 1 <= len(code) <= MAX_ID_CHARS:
+            raise Rejected("PARAM_ILLEGAL", "paymentMethod.paymentMethodId is missing or malformed")
+        order = _amount(body, "paymentAmount")
+        if order is None:
+            raise Rejected("PARAM_ILLEGAL", "paymentAmount is missing")
+        debit = _amount(body, "payToAmount") or order
+        fingerprint = _fingerprint(code, order, debit)
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT fingerprint, status, response FROM payments WHERE payment_request_id = ?",
+                (request_id,),
+            ).fetchone()
+            if row is not None:
+                if row[1] == "CLOSED":
+                    return _failure("ORDER_IS_CLOSED", "the payment was cancelled before it arrived")
+                if row[0] != fingerprint:
+                    return _failure("REPEAT_REQ_INCONSISTENT", "paymentRequestId reused with other fields")
+                return dict(json.loads(row[2]))
+            answer, status, customer_id = self._decide_pay(db, request_id, code, order, debit)
+            db.execute(
+                "INSERT INTO payments (payment_request_id, payment_id, fingerprint, status, customer_id,"
+                " debit, order_currency, order_value, response) VALUES (?,?,?,?,?,?,?,?,?)",
+                (request_id, answer.get("paymentId"), fingerprint, status, customer_id,
+                 debit.value if status == "SUCCESS" else 0, order.currency, order.value, json.dumps(answer)),
+            )  # fmt: skip
+            return answer
+
+    def _decide_pay(
+        self, db: sqlite3.Connection, request_id: str, code: str, order: Amount, debit: Amount
+    ) -> tuple[dict[str, Any], str, str | None]:
+        if debit.currency != self.currency:
+            return _failure("CURRENCY_NOT_SUPPORT", "the wallet debits its own currency only"), "FAIL", None
+        account = db.execute(
+            "SELECT customer_id, balance FROM accounts WHERE payment_code = ?", (code,)
+        ).fetchone()
+        if account is None:
+            return _failure("INVALID_CODE", "the payment code is not valid"), "FAIL", None
+        customer_id, balance = account
+        if balance < debit.value:
+            return _failure("USER_BALANCE_NOT_ENOUGH", "the balance is not enough"), "FAIL", None
+        db.execute(
+            "UPDATE accounts SET balance = balance - ? WHERE customer_id = ?", (debit.value, customer_id)
+        )
+        payment_id = f"{self.wallet_id}P{_fingerprint(request_id)[:24]}"
+        answer = {
+            "result": result(),
+            "paymentRequestId": request_id,
+            "paymentId": payment_id,
+            "paymentTime": now_iso(),
+            "customerId": customer_id,
+            "paymentAmount": _wire(order),
+            "payToAmount": _wire(debit),
+        }
+        return answer, "SUCCESS", customer_id
+
+    def cancel(self, body: dict[str, Any]) -> dict[str, Any]:
+        request_id = _text(body, "paymentRequestId")
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT status, customer_id, debit, refunded_debit, payment_id FROM payments"
+                " WHERE payment_request_id = ?",
+                (request_id,),
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO payments (payment_request_id, fingerprint, status, response)"
+                    " VALUES (?, '', 'CLOSED', '{}')",
+                    (request_id,),
+                )
+            elif row[0] == "SUCCESS":
+                db.execute(
+                    "UPDATE accounts SET balance = balance + ? WHERE customer_id = ?",
+                    (row[2] - row[3], row[1]),
+                )
+                db.execute(
+                    "UPDATE payments SET status = 'CANCELLED', refunded_debit = debit"
+                    " WHERE payment_request_id = ?",
+                    (request_id,),
+                )
+            answer: dict[str, Any] = {
+                "result": result(),
+                "paymentRequestId": request_id,
+                "cancelTime": now_iso(),
+            }
+            if row is not None and row[4]:
+                answer["paymentId"] = row[4]
+            return answer
+
+    def refund(self, body: dict[str, Any]) -> dict[str, Any]:
+        refund_id = _text(body, "refundRequestId")
+        request_id = _text(body, "paymentRequestId")
+        amount = _amount(body, "refundAmount")
+        if amount is None:
+            raise Rejected("PARAM_ILLEGAL", "refundAmount is missing")
+        fingerprint = _fingerprint(request_id, amount)
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT fingerprint, response FROM refunds WHERE refund_request_id = ?", (refund_id,)
+            ).fetchone()
+            if row is not None:
+                if row[0] != fingerprint:
+                    return _failure("REPEAT_REQ_INCONSISTENT", "refundRequestId reused with other fields")
+                return dict(json.loads(row[1]))
+            answer, given_back = self._decide_refund(db, refund_id, request_id, amount)
+            db.execute(
+                "INSERT INTO refunds VALUES (?,?,?,?,?)",
+                (refund_id, request_id, fingerprint, given_back, json.dumps(answer)),
+            )
+            return answer
+
+    def _decide_refund(
+        self, db: sqlite3.Connection, refund_id: str, request_id: str, amount: Amount
+    ) -> tuple[dict[str, Any], int]:
+        payment = db.execute(
+            "SELECT status, customer_id, debit, order_currency, order_value, refunded_debit, refunded_order"
+            " FROM payments WHERE payment_request_id = ?",
+            (request_id,),
+        ).fetchone()
+        if payment is None or payment[0] in {"FAIL", "CLOSED"}:
+            return _failure("ORDER_NOT_EXIST", "no successful payment with this paymentRequestId"), 0
+        status, customer_id, debit, order_currency, order_value, refunded_debit, refunded_order = payment
+        if status != "SUCCESS":
+            return _failure("ORDER_IS_CLOSED", "the payment was cancelled"), 0
+        if amount.currency == self.currency:
+            give_back, order_part = amount.value, 0
+            if refunded_debit + give_back > debit:
+                return _failure("REFUND_AMOUNT_EXCEED", "the refunds exceed the payment"), 0
+        elif amount.currency == order_currency:
+            if refunded_order + amount.value > order_value:
+                return _failure("REFUND_AMOUNT_EXCEED", "the refunds exceed the payment"), 0
+            order_part = amount.value
+            completes = refunded_order + amount.value == order_value
+            give_back = debit - refunded_debit if completes else amount.value * debit // order_value
+        else:
+            return _failure(
+                "CURRENCY_NOT_SUPPORT", "refund currency is neither the wallet's nor the order's"
+            ), 0
+        db.execute(
+            "UPDATE accounts SET balance = balance + ? WHERE customer_id = ?", (give_back, customer_id)
+        )
+        db.execute(
+            "UPDATE payments SET refunded_debit = refunded_debit + ?, refunded_order = refunded_order + ?"
+            " WHERE payment_request_id = ?",
+            (give_back, order_part, request_id),
+        )
+        answer = {
+            "result": result(),
+            "refundRequestId": refund_id,
+            "refundId": f"{self.wallet_id}R{_fingerprint(refund_id)[:24]}",
+            "refundTime": now_iso(),
+            "refundAmount": _wire(amount),
+            "refundPayToAmount": _wire(Amount(self.currency, give_back)) if give_back else None,
+        }
+        return {k: v for k, v in answer.items() if v is not None}, give_back
+
+    def inquiry(self, body: dict[str, Any]) -> dict[str, Any]:
+        request_id = _text(body, "paymentRequestId")
+        row = self._db.execute(
+            "SELECT status, response FROM payments WHERE payment_request_id = ?", (request_id,)
+        ).fetchone()
+        if row is None:
+            return {"result": result(), "paymentResult": result("ORDER_NOT_EXIST", "F", "no such payment")}
+        if row[0] in {"CLOSED", "CANCELLED"}:
+            stored = json.loads(row[1]) if row[1] != "{}" else {}
+            stored.pop("result", None)
+            return {
+                "result": result(),
+                "paymentResult": result("ORDER_IS_CLOSED", "F", "cancelled"),
+                **stored,
+            }
+        stored = json.loads(row[1])
+        payment_result = stored.pop("result")
+        return {"result": result(), "paymentResult": payment_result, **stored}
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+def create_wallet_app(book: WalletBook, keys: PartnerKeys) -> Starlette:
+    """The wallet backend as an ASGI app: the four Alipay+ wallet-side endpoints and ``/health``."""
+    operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        PAY_PATH: book.pay,
+        CANCEL_PATH: book.cancel,
+        REFUND_PATH: book.refund,
+        INQUIRY_PATH: book.inquiry,
+    }
+
+    async def endpoint(request: Request) -> Response:
+        path = request.url.path
+        try:
+            payload = operations[path](await read_signed_json(request, keys))
+        except Rejected as rejected:
+            payload = _failure(rejected.code, rejected.message)
+        except Exception as exc:  # never a stack trace to the caller; the class name only in the log
+            log.error("wallet %s failed: %s", path, type(exc).__name__)
+            payload = {"result": result("UNKNOWN_EXCEPTION", "U", "internal error")}
+        return signed_json_response(path, payload, keys)
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "wallet": book.wallet_id})
+
+    routes = [Route(path, endpoint, methods=["POST"]) for path in operations]
+    return Starlette(routes=[*routes, Route("/health", health, methods=["GET"])])

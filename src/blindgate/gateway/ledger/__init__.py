@@ -1,0 +1,78 @@
+"""The gateway's double-entry ledger: exact money, posted exactly once.
+
+Public API (contract 5 of the payment path): create the tables with ``create_tables``
+beside the gateway's, then, inside the gateway's own transaction,
+
+- ``post_payment_pending(conn, PaymentTerms(...), at=...)`` when a payment is accepted,
+- ``post_payment_captured(conn, payment_id, at=...)`` when the wallet debited the payer,
+- ``void_payment(conn, payment_id, at=...)`` when it failed,
+- ``post_refund(conn, payment_id, refund_id, amount, at=...)``,
+- ``post_cancel(conn, payment_id, at=..., window=...)``.
+
+Each is idempotent by its business event; every refusal is a ``LedgerError`` subclass
+raised before anything is written. ``check_ledger`` checks the whole store. The money flow
+and sign convention are in ``postings``; the rounding rule in ``money``; business days in
+``calendar``. See docs/ledger.md.
+"""
+
+from blindgate.gateway.ledger.calendar import Cutoff, close_business_day
+from blindgate.gateway.ledger.check import CheckReport, check_ledger
+from blindgate.gateway.ledger.errors import (
+    BusinessDayOpen,
+    CancelWindowClosed,
+    ConflictingEvent,
+    InvalidAmount,
+    LedgerError,
+    LedgerInvariantBroken,
+    PaymentAlreadyResolved,
+    PaymentNotCaptured,
+    RefundExceedsRemaining,
+    UnknownPayment,
+)
+from blindgate.gateway.ledger.money import FeeSchedule, convert, exponent, fee
+from blindgate.gateway.ledger.postings import (
+    DEFAULT_CANCEL_WINDOW,
+    DEFAULT_CUTOFF,
+    PaymentTerms,
+    Posting,
+    post_cancel,
+    post_payment_captured,
+    post_payment_pending,
+    post_refund,
+    post_settlement,
+    void_payment,
+)
+from blindgate.gateway.ledger.schema import create_tables, metadata
+
+__all__ = [
+    "DEFAULT_CANCEL_WINDOW",
+    "DEFAULT_CUTOFF",
+    "BusinessDayOpen",
+    "CancelWindowClosed",
+    "CheckReport",
+    "ConflictingEvent",
+    "Cutoff",
+    "FeeSchedule",
+    "InvalidAmount",
+    "LedgerError",
+    "LedgerInvariantBroken",
+    "PaymentAlreadyResolved",
+    "PaymentNotCaptured",
+    "PaymentTerms",
+    "Posting",
+    "RefundExceedsRemaining",
+    "UnknownPayment",
+    "check_ledger",
+    "close_business_day",
+    "convert",
+    "create_tables",
+    "exponent",
+    "fee",
+    "metadata",
+    "post_cancel",
+    "post_payment_captured",
+    "post_payment_pending",
+    "post_refund",
+    "post_settlement",
+    "void_payment",
+]

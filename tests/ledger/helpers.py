@@ -1,0 +1,50 @@
+"""Small builders shared by the ledger and settlement tests."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from blindgate.gateway.ledger import FeeSchedule, PaymentTerms
+from blindgate.gateway.ledger.schema import lines
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+FEES = FeeSchedule(merchant_discount_rate=Decimal("0.025"), wallet_share_rate=Decimal("0.008"))
+
+
+def terms(payment_id: str = "p1", amount: int = 10_000, **overrides: object) -> PaymentTerms:
+    """A USD payment collected by a CNY wallet at a locked quote, with fees."""
+    fields: dict[str, object] = {
+        "payment_id": payment_id,
+        "acquirer_id": "ACQ_1",
+        "wallet_id": "WAL_1",
+        "currency": "USD",
+        "amount": amount,
+        "wallet_currency": "CNY",
+        "fx_rate": Decimal("7.1234"),
+        "quote_id": "q1",
+        "fees": FEES,
+    }
+    fields.update(overrides)
+    return PaymentTerms(**fields)  # type: ignore[arg-type]
+
+
+def balances(conn: sa.Connection, bucket: str = "posted") -> dict[tuple[str, str, str], int]:
+    """Account balances (owner, kind, currency) -> amount, zero ones left out."""
+    query = (
+        sa.select(lines.c.owner, lines.c.kind, lines.c.currency, sa.func.sum(lines.c.amount))
+        .where(lines.c.bucket == bucket)
+        .group_by(lines.c.owner, lines.c.kind, lines.c.currency)
+    )
+    found: dict[tuple[str, str, str], int] = defaultdict(int)
+    for owner, kind, currency, total in conn.execute(query):
+        if total:
+            found[(owner, kind, currency)] = int(total)
+    return dict(found)
+
+
+def row_count(conn: sa.Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(lines)).scalar_one())

@@ -1,0 +1,175 @@
+"""The AMS ``Signature`` header: interoperability with the official SDK, and refusals."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import quote_plus
+
+import pytest
+from com.alipay.ams.api.tools import signature_tool as sdk  # the official SDK, unchanged
+from com.alipay.ams.api.tools.webhook_tool import check_signature as sdk_check_signature
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from blindgate.crypto import (
+    ED25519,
+    RSA256,
+    InvalidSignature,
+    KeyStore,
+    load_rsa_public_key,
+    parse_signature_header,
+    rsa_private_key_for_sdk,
+    rsa_public_key_for_sdk,
+    sign_message,
+    verify_message,
+)
+from blindgate.crypto.signatures import signed_content
+
+PATH = "/ams/api/v1/payments/pay"
+CLIENT = "SGACQ_2026"
+TIME = "2026-11-24T16:00:00+08:00"
+BODY = '{"paymentRequestId":"p-1","paymentAmount":{"currency":"SGD","value":"1000"},"note":"Čaj ☕"}'
+MESSAGE = ("POST", PATH, CLIENT, TIME, BODY)
+
+
+@pytest.fixture(scope="module")
+def rsa_key(wallet_store: KeyStore) -> rsa.RSAPrivateKey:
+    return wallet_store.rsa_key()
+
+
+@pytest.fixture(scope="module")
+def ed_key(wallet_store: KeyStore) -> ed25519.Ed25519PrivateKey:
+    return wallet_store.ed25519_key()
+
+
+def test_signed_content_is_the_sdks() -> None:
+    assert signed_content(*MESSAGE) == sdk.gen_sign_content(*MESSAGE).encode("utf-8")
+    assert signed_content(*MESSAGE[:4], BODY.encode()) == signed_content(*MESSAGE)
+
+
+def test_our_rsa_signature_is_byte_for_byte_the_sdks(rsa_key: rsa.RSAPrivateKey) -> None:
+    """PKCS#1 v1.5 is deterministic, so the SDK's signature is a known answer for ours."""
+    header = sign_message(rsa_key, *MESSAGE, key_version=2)
+    sdk_value = sdk.sign(*MESSAGE, rsa_private_key_for_sdk(rsa_key))
+    assert header == f"algorithm=RSA256,keyVersion=2,signature={sdk_value}"
+
+
+def test_sdk_accepts_our_signature(rsa_key: rsa.RSAPrivateKey) -> None:
+    header = sign_message(rsa_key, *MESSAGE)
+    public = rsa_public_key_for_sdk(rsa_key.public_key())
+    value = header.split("signature=")[1]  # what DefaultAlipayClient does with a response header
+    assert sdk.verify(*MESSAGE, value, public) is True
+    assert sdk_check_signature(*MESSAGE, header, public) is True
+
+
+def test_we_accept_the_sdks_signature(rsa_key: rsa.RSAPrivateKey) -> None:
+    value = sdk.sign(*MESSAGE, rsa_private_key_for_sdk(rsa_key))
+    header = f"algorithm=RSA256,keyVersion=1,signature={value}"  # as DefaultAlipayClient.execute sends it
+    public = load_rsa_public_key(rsa_public_key_for_sdk(rsa_key.public_key()))
+    parsed = verify_message(public, header, *MESSAGE)
+    assert (parsed.algorithm, parsed.key_version) == (RSA256, 1)
+
+
+def test_sdk_refuses_our_signature_over_another_body(rsa_key: rsa.RSAPrivateKey) -> None:
+    value = sign_message(rsa_key, *MESSAGE).split("signature=")[1]
+    public = rsa_public_key_for_sdk(rsa_key.public_key())
+    with pytest.raises(Exception, match="Verification failed"):
+        sdk.verify(*MESSAGE[:4], BODY.replace("1000", "1001"), value, public)
+
+
+def test_ed25519_rfc8032_test_1() -> None:
+    """RFC 8032 section 7.1, TEST 1: the Ed25519 we sign headers with is the RFC's."""
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(
+        bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+    )
+    assert key.public_key().public_bytes_raw() == bytes.fromhex(
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    )
+    assert key.sign(b"") == bytes.fromhex(
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+    )
+
+
+def test_ed25519_header_round_trip(ed_key: ed25519.Ed25519PrivateKey) -> None:
+    header = sign_message(ed_key, *MESSAGE, key_version=7)
+    assert header.startswith("algorithm=ED25519,keyVersion=7,signature=")
+    parsed = verify_message(ed_key.public_key(), header, *MESSAGE[:4], BODY.encode())
+    assert (parsed.algorithm, parsed.key_version, len(parsed.signature)) == (ED25519, 7, 64)
+    assert verify_message(ed_key.public_key(), parsed, *MESSAGE) == parsed  # a parsed header is accepted too
+
+
+@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("algorithm", [RSA256, ED25519])
+def test_any_changed_part_fails(
+    rsa_key: rsa.RSAPrivateKey, ed_key: ed25519.Ed25519PrivateKey, algorithm: str, index: int
+) -> None:
+    key = rsa_key if algorithm == RSA256 else ed_key
+    header = sign_message(key, *MESSAGE)
+    changed = list(MESSAGE)
+    changed[index] = changed[index] + "x"
+    with pytest.raises(InvalidSignature):
+        verify_message(key.public_key(), header, *changed)
+
+
+def test_wrong_key_or_algorithm_fails(
+    rsa_key: rsa.RSAPrivateKey, ed_key: ed25519.Ed25519PrivateKey, fresh_store: KeyStore
+) -> None:
+    with pytest.raises(InvalidSignature):
+        verify_message(fresh_store.rsa_key().public_key(), sign_message(rsa_key, *MESSAGE), *MESSAGE)
+    with pytest.raises(InvalidSignature):
+        verify_message(fresh_store.ed25519_key().public_key(), sign_message(ed_key, *MESSAGE), *MESSAGE)
+    relabelled = sign_message(ed_key, *MESSAGE).replace("ED25519", "RSA256")
+    with pytest.raises(InvalidSignature):
+        verify_message(ed_key.public_key(), relabelled, *MESSAGE)
+    with pytest.raises(InvalidSignature):
+        verify_message(rsa_key.public_key(), sign_message(ed_key, *MESSAGE), *MESSAGE)
+
+
+def test_flipped_signature_bit_fails(rsa_key: rsa.RSAPrivateKey) -> None:
+    parsed = parse_signature_header(sign_message(rsa_key, *MESSAGE))
+    raw = bytearray(parsed.signature)
+    raw[-1] ^= 1
+    header = f"algorithm=RSA256,keyVersion=1,signature={quote_plus(base64.b64encode(raw).decode())}"
+    with pytest.raises(InvalidSignature):
+        verify_message(rsa_key.public_key(), header, *MESSAGE)
+
+
+GOOD_SIG = quote_plus(base64.b64encode(b"s" * 64).decode())
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "signature=" + GOOD_SIG,  # no algorithm
+        "algorithm=RSA256,keyVersion=1",  # no signature
+        "algorithm=RSA256,keyVersion=1,signature=",
+        "algorithm=HMAC,keyVersion=1,signature=" + GOOD_SIG,
+        "algorithm=rsa256,keyVersion=1,signature=" + GOOD_SIG,
+        "algorithm=RSA256,keyVersion=0,signature=" + GOOD_SIG,
+        "algorithm=RSA256,keyVersion=-1,signature=" + GOOD_SIG,
+        "algorithm=RSA256,keyVersion=v1,signature=" + GOOD_SIG,
+        "algorithm=RSA256,keyVersion=1,keyVersion=2,signature=" + GOOD_SIG,
+        "algorithm=RSA256;keyVersion=1;signature=" + GOOD_SIG,
+        "algorithm=RSA256,keyVersion=1,signature=not*base64",
+        "algorithm=RSA256,keyVersion=1,signature=" + GOOD_SIG + "," + "x" * 5000,
+    ],
+)
+def test_malformed_headers_are_invalid(header: str | None) -> None:
+    with pytest.raises(InvalidSignature):
+        parse_signature_header(header)
+
+
+def test_header_without_key_version_reads_as_1() -> None:
+    assert parse_signature_header("algorithm=ED25519,signature=" + GOOD_SIG).key_version == 1
+
+
+def test_sdk_key_formats(rsa_key: rsa.RSAPrivateKey) -> None:
+    public = rsa_key.public_key()
+    bare = rsa_public_key_for_sdk(public)
+    pem = f"-----BEGIN PUBLIC KEY-----\n{bare}\n-----END PUBLIC KEY-----\n"
+    for text in (bare, pem):
+        assert load_rsa_public_key(text).public_numbers() == public.public_numbers()
+    for bad in ("", "not base64!", base64.b64encode(b"junk").decode(), rsa_private_key_for_sdk(rsa_key)):
+        with pytest.raises(ValueError):
+            load_rsa_public_key(bad)

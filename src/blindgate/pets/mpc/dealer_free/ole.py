@@ -48,6 +48,7 @@ BIT_GROUPS: tuple[tuple[int, int, type[np.unsignedinteger]], ...] = (
 BYTES_PER_PRODUCT = sum((end - start) * np.dtype(dtype).itemsize for start, end, dtype in BIT_GROUPS)
 # Upper bound on one round's corrections, so memory and frames stay bounded for any request.
 MAX_ROUND_BYTES = 32 << 20
+AND_WORDS_PER_ROUND = 1 << 14  # 16 MiB of OT-extension matrix each way
 _POWERS = np.left_shift(np.uint64(1), np.arange(RING_BITS, dtype=np.uint64))
 
 
@@ -187,6 +188,53 @@ class OleSession:
             vector_share = self._finish(vector, choices, t_rows, peer_corrections)
         self.rounds += 2
         return row_share, vector_share
+
+    def and_triples(self, words: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """XOR-shares (a, b, c) of ``words`` uint64 words with c = a & b, 64 lanes per word.
+
+        Random OT, one per lane each way, in a single round: where this side is the OT
+        receiver its b bits are the choices; where it is the sender, its a bits are the XOR
+        of its two pads. The hashed pads themselves are the cross-term shares, so no
+        corrections travel: 2 x 64 x 16 bytes per word in all.
+        """
+        self.setup()
+        assert self._sender is not None and self._receiver is not None
+        parts = [
+            self._and_round(min(AND_WORDS_PER_ROUND, words - start))
+            for start in range(0, words, AND_WORDS_PER_ROUND)
+        ]
+        if not parts:
+            empty = np.zeros(0, dtype=np.uint64)
+            return empty, empty.copy(), empty.copy()
+        a, b, c = (np.concatenate(column) for column in zip(*parts, strict=True))
+        return a, b, c
+
+    def _and_round(self, words: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        assert self._sender is not None and self._receiver is not None
+        lanes = RING_BITS * words
+        b = random_ring((words,))
+        choices = np.unpackbits(b.view(np.uint8), bitorder="little").astype(np.bool_)
+        t_rows, u_message = self._receiver.choose(choices)
+        peer_u = self.channel.exchange(u_message)
+        try:
+            q_rows = self._sender.absorb(peer_u, lanes)
+        except ValueError as exc:
+            raise MalformedFrame("OT-extension matrix of the wrong size for this batch") from exc
+        sent = self._tweak(self.party, self._sent_ots)
+        received = self._tweak(1 - self.party, self._received_ots)
+        self._sent_ots += lanes
+        self._received_ots += lanes
+        pad0 = self._hash.pads(q_rows, sent, 1)[:, 0] & 1
+        pad1 = self._hash.pads(q_rows ^ self._sender.delta, sent, 1)[:, 0] & 1
+        chosen = self._hash.pads(t_rows, received, 1)[:, 0] & 1
+        self.rounds += 1
+
+        def words_of(bits: np.ndarray) -> np.ndarray:
+            return np.packbits(bits, bitorder="little").view("<u8").astype(np.uint64)
+
+        a = words_of(pad0 ^ pad1)
+        c = (a & b) ^ words_of(pad0) ^ words_of(chosen)
+        return a, b, c
 
     def _tweak(self, sender_party: int, counter: int) -> int:
         assert counter < 2**62

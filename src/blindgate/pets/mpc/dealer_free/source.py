@@ -66,6 +66,11 @@ class DealerFreeTripleSource:
         c = a * b + mine[:, 0] + theirs[:, 0]
         return Triple(a.reshape(shape), b.reshape(shape), c.reshape(shape))
 
+    def bitwise(self, shape: tuple[int, ...]) -> Triple:
+        count = int(np.prod(shape, dtype=np.int64))
+        a, b, c = self._ole.and_triples(count)
+        return Triple(a.reshape(shape), b.reshape(shape), c.reshape(shape))
+
     def matmul(self, left: tuple[int, int], right: tuple[int, int]) -> Triple:
         (p, q), (q2, r) = left, right
         if q != q2:

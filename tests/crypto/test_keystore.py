@@ -1,0 +1,201 @@
+"""Key stores on disk: layout and permissions, reload, rotation, tampering, bundles."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from blindgate.crypto import (
+    ED25519,
+    KINDS,
+    MLKEM768_X25519,
+    RSA256,
+    X25519,
+    KeyStore,
+    KeyStoreError,
+    PublicBundle,
+    SealedValueInvalid,
+    UnknownKey,
+    open_field,
+    seal_field,
+    sign_message,
+    verify_message,
+)
+
+FIELD, PAYMENT = "buyer.buyerName.fullName", "pay-7"
+MESSAGE = ("POST", "/aps/api/v1/payments/pay", "GW", "2026-11-24T16:00:00Z", "{}")
+
+
+def test_layout_and_permissions(fresh_store: KeyStore) -> None:
+    root = fresh_store.directory
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    for kind in KINDS:
+        assert stat.S_IMODE((root / kind).stat().st_mode) == 0o700
+        key_file = root / kind / "v1.json"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert json.loads(key_file.read_text())["kind"] == kind
+    assert json.loads((root / "party.json").read_text())["party_id"] == "acq-1"
+    assert not list(root.rglob("*.tmp"))
+
+
+def test_reload_gives_the_same_keys(fresh_store: KeyStore) -> None:
+    again = KeyStore(fresh_store.directory)
+    assert again.public_bundle() == fresh_store.public_bundle()
+    assert again.pseudonym("risk", "c") == fresh_store.pseudonym("risk", "c")
+    envelope = seal_field(b"v", fresh_store.recipient_key(), FIELD, PAYMENT)
+    assert open_field(envelope, again, FIELD, PAYMENT) == b"v"
+
+
+def test_bundle_has_no_private_material(fresh_store: KeyStore) -> None:
+    text = json.dumps(fresh_store.public_bundle())
+    for kind in KINDS:
+        private = json.loads((fresh_store.directory / kind / "v1.json").read_text())["private"]
+        assert private not in text and private[:16] not in text
+
+
+def test_create_refuses_an_existing_store(fresh_store: KeyStore) -> None:
+    before = fresh_store.public_bundle()
+    with pytest.raises(KeyStoreError):
+        KeyStore.create(fresh_store.directory, "acq-1")
+    assert KeyStore(fresh_store.directory).public_bundle() == before
+
+
+@pytest.mark.parametrize("party", ["", "a.b", "a b", "x" * 65])
+def test_create_refuses_bad_party_ids(tmp_path: Path, party: str) -> None:
+    with pytest.raises(ValueError):
+        KeyStore.create(tmp_path / "s", party)
+    assert not (tmp_path / "s").exists()
+
+
+def test_seal_rotation_keeps_old_envelopes_openable(fresh_store: KeyStore) -> None:
+    old = seal_field(b"sealed to v1", fresh_store.recipient_key(), FIELD, PAYMENT)
+    assert fresh_store.rotate("seal") == 2
+    assert fresh_store.recipient_key().version == 2 and fresh_store.versions("seal") == [1, 2]
+    new = seal_field(b"sealed to v2", fresh_store.recipient_key(), FIELD, PAYMENT)
+    reloaded = KeyStore(fresh_store.directory)
+    for store in (fresh_store, reloaded):
+        assert open_field(old, store, FIELD, PAYMENT) == b"sealed to v1"
+        assert open_field(new, store, FIELD, PAYMENT) == b"sealed to v2"
+
+
+def test_rotation_can_switch_to_the_hybrid_suite(fresh_store: KeyStore) -> None:
+    old = seal_field(b"classical", fresh_store.recipient_key(), FIELD, PAYMENT)
+    fresh_store.rotate("seal", suite=MLKEM768_X25519)
+    recipient = fresh_store.recipient_key()
+    assert recipient.suite == MLKEM768_X25519
+    new = seal_field(b"post-quantum", recipient, FIELD, PAYMENT)
+    assert ".mlkem768x25519." in new
+    assert open_field(new, fresh_store, FIELD, PAYMENT) == b"post-quantum"
+    assert open_field(old, fresh_store, FIELD, PAYMENT) == b"classical"
+    fresh_store.rotate("seal")  # the suite carries over
+    assert fresh_store.recipient_key().suite == MLKEM768_X25519
+    assert KeyStore(fresh_store.directory).recipient_key().suite == MLKEM768_X25519
+    assert fresh_store.opening_key("acq-1", 1).suite == X25519
+
+
+def test_a_running_store_opens_what_was_sealed_after_another_process_rotated(fresh_store: KeyStore) -> None:
+    other_process = KeyStore(fresh_store.directory)
+    other_process.rotate("seal")
+    envelope = seal_field(b"v", other_process.recipient_key(), FIELD, PAYMENT)
+    assert open_field(envelope, fresh_store, FIELD, PAYMENT) == b"v"
+
+
+def test_concurrent_rotations_cannot_overwrite_a_version(fresh_store: KeyStore) -> None:
+    stale = KeyStore(fresh_store.directory)
+    fresh_store.rotate("ed25519")
+    written = (fresh_store.directory / "ed25519" / "v2.json").read_text()
+    with pytest.raises(KeyStoreError, match="already exists"):
+        stale.rotate("ed25519")
+    assert (fresh_store.directory / "ed25519" / "v2.json").read_text() == written
+    assert not list(fresh_store.directory.rglob("*.tmp"))
+
+
+def test_signing_key_rotation_and_the_bundle(fresh_store: KeyStore) -> None:
+    old_key, old_version = fresh_store.signing_key(ED25519)
+    old_header = sign_message(old_key, *MESSAGE, key_version=old_version)
+    assert fresh_store.rotate("ed25519") == 2
+    new_key, new_version = fresh_store.signing_key(ED25519)
+    assert new_version == 2 and new_key is not old_key
+    bundle = PublicBundle.from_json(json.loads(json.dumps(fresh_store.public_bundle())))
+    assert fresh_store.public_bundle()["ed25519"]["current"] == 2
+    # A peer with the new bundle still verifies a message signed just before the rotation.
+    verify_message(bundle.verifying_key(ED25519, 1), old_header, *MESSAGE)
+    verify_message(bundle.verifying_key(ED25519, 2), sign_message(new_key, *MESSAGE, key_version=2), *MESSAGE)
+    with pytest.raises(UnknownKey):
+        bundle.verifying_key(ED25519, 3)
+    with pytest.raises(UnknownKey):
+        bundle.verifying_key("HS256", 1)
+    rsa_key, _ = fresh_store.signing_key(RSA256, 1)
+    verify_message(bundle.verifying_key(RSA256, 1), sign_message(rsa_key, *MESSAGE), *MESSAGE)
+
+
+def test_pseudonym_rotation_keeps_the_old_key(fresh_store: KeyStore) -> None:
+    before = fresh_store.pseudonym("risk", "c1")
+    fresh_store.rotate("pseudonym")
+    assert fresh_store.pseudonym("risk", "c1") != before
+    assert fresh_store.pseudonym_key(1) != fresh_store.pseudonym_key()
+
+
+def test_unknown_versions_and_kinds(fresh_store: KeyStore) -> None:
+    with pytest.raises(UnknownKey):
+        fresh_store.opening_key("acq-1", 2)
+    with pytest.raises(UnknownKey):
+        fresh_store.opening_key("wallet-a", 1)
+    with pytest.raises(UnknownKey):
+        fresh_store.rsa_key(5)
+    with pytest.raises(ValueError):
+        fresh_store.rotate("aes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        fresh_store.rotate("rsa", suite=X25519)
+    with pytest.raises(ValueError):
+        fresh_store.signing_key("HS256")
+
+
+def test_missing_or_damaged_stores_are_refused(fresh_store: KeyStore, tmp_path: Path) -> None:
+    with pytest.raises(KeyStoreError, match="missing"):
+        KeyStore(tmp_path / "nowhere")
+    root = fresh_store.directory
+    seal_file = root / "seal" / "v1.json"
+    record = json.loads(seal_file.read_text())
+
+    seal_file.write_text("{not json")
+    with pytest.raises(KeyStoreError, match="unreadable"):
+        KeyStore(root)
+    seal_file.write_text(json.dumps({**record, "version": 2}))
+    with pytest.raises(KeyStoreError, match="does not match"):
+        KeyStore(root)
+    seal_file.write_text(json.dumps({**record, "private": record["private"][:-3]}))
+    with pytest.raises(KeyStoreError, match="does not parse"):
+        KeyStore(root)
+    seal_file.unlink()
+    with pytest.raises(KeyStoreError, match="no seal key"):
+        KeyStore(root)
+    (root / "party.json").write_text(json.dumps({"format": "other", "party_id": "acq-1"}))
+    with pytest.raises(KeyStoreError, match="not a blindgate key store"):
+        KeyStore(root)
+
+
+def test_a_store_overwritten_with_other_keys_does_not_open_old_envelopes(fresh_store: KeyStore) -> None:
+    envelope = seal_field(b"v", fresh_store.recipient_key(), FIELD, PAYMENT)
+    imposter = KeyStore.create(fresh_store.directory.parent / "again", "acq-1")
+    with pytest.raises(SealedValueInvalid):
+        open_field(envelope, imposter, FIELD, PAYMENT)
+
+
+def test_public_bundle_parsing_refuses_bad_input(fresh_store: KeyStore, wallet_store: KeyStore) -> None:
+    good = fresh_store.public_bundle()
+    for bad in [
+        {},
+        {**good, "format": "x"},
+        {**good, "party_id": "wallet-a"},  # sealing key of another party
+        {**good, "seal": wallet_store.public_bundle()["seal"]},
+        {**good, "rsa": {"versions": {"1": "AAAA"}}},
+        {**good, "ed25519": {"versions": {"0": good["ed25519"]["versions"]["1"]}}},
+        {**good, "ed25519": {"versions": {"1": "short"}}},
+        {**good, "rsa": None},
+    ]:
+        with pytest.raises(ValueError):
+            PublicBundle.from_json(bad)

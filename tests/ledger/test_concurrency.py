@@ -45,7 +45,7 @@ def test_racing_duplicates_and_refunds_post_exactly_once(pg_schema_engine: sa.En
     for thread in threads:
         thread.join(timeout=30)
     with engine.begin() as conn:
-        counts = dict(
+        counts: dict[str, int] = dict(
             conn.execute(
                 sa.select(entries.c.event_type, sa.func.count()).group_by(entries.c.event_type)
             ).all()

@@ -149,8 +149,8 @@ def test_random_interleavings_keep_the_ledger_exact(
             resolution = conn.execute(
                 sa.select(entries.c.event_type).where(entries.c.event_key == f"resolve:{pid}")
             ).scalar_one_or_none()
-            expected = {"pending": None, "captured": "CAPTURE", "voided": "VOID"}[payment.state]
-            assert resolution == expected
+            expected_resolution = {"pending": None, "captured": "CAPTURE", "voided": "VOID"}[payment.state]
+            assert resolution == expected_resolution
             given_back = conn.execute(
                 sa.select(sa.func.coalesce(sa.func.sum(entries.c.amount), 0)).where(
                     entries.c.payment_id == pid, entries.c.event_type.in_(("REFUND", "CANCEL"))

@@ -131,3 +131,18 @@ def test_signed_api(
         assert answer.json()["result"]["resultCode"] == code and "Traceback" not in answer.text
     assert book.inquiry({"paymentRequestId": "API2"})["paymentResult"]["resultCode"] == "ORDER_NOT_EXIST"
     assert book.balance(customer.customer_id) == customer.balance - 700
+
+
+def test_operations_by_payment_id(book: WalletBook, population: Population) -> None:
+    customer = rich_customer(population)
+    payment_id = book.pay(pay_body(customer.payment_code, 400, "PI1"))["paymentId"]
+    refund = {
+        "refundRequestId": "RI1",
+        "paymentId": payment_id,
+        "refundAmount": {"currency": "KRW", "value": "100"},
+    }
+    assert book.refund(refund)["result"]["resultStatus"] == "S"
+    assert book.inquiry({"paymentId": payment_id})["paymentRequestId"] == "PI1"
+    assert book.cancel({"paymentId": payment_id})["result"]["resultStatus"] == "S"
+    assert book.balance(customer.customer_id) == customer.balance
+    assert book.cancel({"paymentId": "NOPE"})["result"]["resultCode"] == "ORDER_NOT_EXIST"

@@ -107,6 +107,13 @@ def _wire(amount: Amount) -> dict[str, str]:
     return {"currency": amount.currency, "value": str(amount.value)}
 
 
+def _payment_key(body: dict[str, Any]) -> tuple[str, str]:
+    """Which payment a cancel, refund or inquiry is about: by ``paymentRequestId``, else ``paymentId``."""
+    if body.get("paymentRequestId") is not None:
+        return "payment_request_id", _text(body, "paymentRequestId")
+    return "payment_id", _text(body, "paymentId")
+
+
 def _fingerprint(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -219,13 +226,16 @@ class WalletBook:
         return answer, "SUCCESS", customer_id
 
     def cancel(self, body: dict[str, Any]) -> dict[str, Any]:
-        request_id = _text(body, "paymentRequestId")
+        column, key = _payment_key(body)
         with self._transaction() as db:
             row = db.execute(
-                "SELECT status, customer_id, debit, refunded_debit, payment_id FROM payments"
-                " WHERE payment_request_id = ?",
-                (request_id,),
+                "SELECT status, customer_id, debit, refunded_debit, payment_id, payment_request_id"
+                f" FROM payments WHERE {column} = ?",
+                (key,),
             ).fetchone()
+            if row is None and column == "payment_id":
+                return _failure("ORDER_NOT_EXIST", "no payment with this paymentId")
+            request_id = key if row is None else row[5]
             if row is None:
                 db.execute(
                     "INSERT INTO payments (payment_request_id, fingerprint, status, response)"
@@ -253,7 +263,7 @@ class WalletBook:
 
     def refund(self, body: dict[str, Any]) -> dict[str, Any]:
         refund_id = _text(body, "refundRequestId")
-        request_id = _text(body, "paymentRequestId")
+        request_id = self._request_id(*_payment_key(body))
         amount = _amount(body, "refundAmount")
         if amount is None:
             raise Rejected("PARAM_ILLEGAL", "refundAmount is missing")
@@ -318,8 +328,17 @@ class WalletBook:
         }
         return {k: v for k, v in answer.items() if v is not None}, give_back
 
+    def _request_id(self, column: str, key: str) -> str:
+        """The paymentRequestId of a payment named either way (unknown paymentIds stay as given)."""
+        if column == "payment_request_id":
+            return key
+        row = self._db.execute(
+            "SELECT payment_request_id FROM payments WHERE payment_id = ?", (key,)
+        ).fetchone()
+        return str(row[0]) if row is not None else f"unknown:{key}"
+
     def inquiry(self, body: dict[str, Any]) -> dict[str, Any]:
-        request_id = _text(body, "paymentRequestId")
+        request_id = self._request_id(*_payment_key(body))
         row = self._db.execute(
             "SELECT status, response FROM payments WHERE payment_request_id = ?", (request_id,)
         ).fetchone()

@@ -1,0 +1,59 @@
+"""The reference acquirer: notifications verified, recorded once, acknowledged; SDK requests built."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from blindgate.partners.acquirer import (
+    NOTIFY_PATH,
+    NotificationBook,
+    Shop,
+    create_acquirer_app,
+    payment_request,
+)
+from blindgate.partners.signed_http import PartnerKeys, signed_request_headers
+from blindgate.sim.population import Population
+
+
+def test_notifications(tmp_path: Path, backend_and_caller: tuple[PartnerKeys, PartnerKeys]) -> None:
+    backend, agent = backend_and_caller
+    book = NotificationBook(tmp_path / "acquirer.db")
+    client = TestClient(create_acquirer_app(book, backend))
+    body = json.dumps(
+        {
+            "notifyType": "PAYMENT_RESULT",
+            "result": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"},
+            "paymentRequestId": "N1",
+            "paymentId": "G1",
+            "paymentAmount": {"currency": "SGD", "value": "1234"},
+        }
+    )
+    for _ in range(2):  # a redelivery is acknowledged and counted, not recorded twice
+        answer = client.post(
+            NOTIFY_PATH, content=body, headers=signed_request_headers(NOTIFY_PATH, body, agent)
+        )
+        assert answer.json()["result"]["resultStatus"] == "S" and "signature" in answer.headers
+    assert book.outcomes() == {"S": 1} and book.deliveries() == 2
+    forged = signed_request_headers(NOTIFY_PATH, body, backend)  # signed with the wrong key
+    answer = client.post(NOTIFY_PATH, content=body.replace("N1", "N2"), headers=forged)
+    assert answer.json()["result"]["resultCode"] == "INVALID_SIGNATURE"
+    assert book.outcomes() == {"S": 1}
+
+
+def test_order_carries_the_shop_and_optional_buyer(population: Population) -> None:
+    merchant = population.acquirers[0].merchants[0]
+    shop = Shop(merchant, merchant.stores[0], merchant.stores[0].terminals[0])
+    buyer = population.wallets[0].customers[0]
+    plain = json.loads(payment_request("P1", shop, "SGD", 100, buyer.payment_code, None).to_ams_json())
+    assert plain["paymentMethod"]["paymentMethodId"] == buyer.payment_code
+    assert plain["paymentFactor"]["inStorePaymentScenario"] == "PaymentCode"
+    assert plain["order"]["merchant"]["referenceMerchantId"] == merchant.merchant_id
+    assert "buyer" not in plain["order"]
+    loyal = json.loads(payment_request("P1", shop, "SGD", 100, buyer.payment_code, buyer).to_ams_json())
+    assert (
+        loyal["order"]["buyer"]["buyerPhoneNo"] == buyer.phone
+        and loyal["order"]["env"]["clientIp"] == buyer.ip
+    )

@@ -1,0 +1,1 @@
+"""Oblivious transfer: base OTs over ristretto255 (`base`) and OT extension."""

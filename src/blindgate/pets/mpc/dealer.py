@@ -19,6 +19,7 @@ import numpy as np
 from blindgate.net import Channel, MalformedFrame
 from blindgate.pets.mpc.correlations import Triple
 from blindgate.pets.mpc.prg import SEED_BYTES, Prg, new_seed
+from blindgate.pets.mpc.runtime import hello_in_turn
 
 PROTOCOL = "blindgate-mpc-dealer"
 VERSION = 1
@@ -55,11 +56,16 @@ def _combine(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a * b
 
 
-def serve(to_party0: Channel, to_party1: Channel) -> int:
-    """Run the dealer until party 1 says it is done; return the number of triples dealt."""
+def serve(first: Channel, second: Channel) -> int:
+    """Run the dealer for the two parties (either order); return the number of triples dealt."""
     seeds = new_seed(), new_seed()
-    to_party0.hello(PROTOCOL, VERSION, party=0)
-    to_party1.hello(PROTOCOL, VERSION, party=1)
+    channels = {}
+    for channel in (first, second):
+        claimed = hello_in_turn(channel, True, PROTOCOL, VERSION, role="dealer").get("party")
+        if claimed not in (0, 1) or claimed in channels:
+            raise MalformedFrame("each of the two parties must connect once, as party 0 or 1")
+        channels[claimed] = channel
+    to_party0, to_party1 = channels[0], channels[1]
     to_party0.send(seeds[0])
     to_party1.send(seeds[1])
     prg0, prg1 = Prg(seeds[0]), Prg(seeds[1])
@@ -88,9 +94,9 @@ class DealerTriples:
         assert party in (0, 1)
         self.party = party
         self._dealer = dealer
-        peer = dealer.hello(PROTOCOL, VERSION, party=party)
-        if peer.get("party") != party:
-            raise MalformedFrame("the dealer expected the other party on this connection")
+        peer = hello_in_turn(dealer, False, PROTOCOL, VERSION, party=party)
+        if peer.get("role") != "dealer":
+            raise MalformedFrame("expected the dealer on this connection")
         seed = dealer.recv()
         if len(seed) != SEED_BYTES:
             raise MalformedFrame("expected a seed from the dealer")

@@ -9,19 +9,55 @@ the operation in progress, so a protocol can say what each step cost.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from blindgate.net import Channel, MalformedFrame
+from blindgate.net import Channel, MalformedFrame, ProtocolMismatch
+from blindgate.net.channel import decode_array, encode_array
 from blindgate.pets.mpc.correlations import TripleSource
 from blindgate.pets.mpc.fixed_point import FixedPoint
 from blindgate.pets.mpc.prg import Prg, new_seed
 
 PROTOCOL = "blindgate-mpc"
 VERSION = 1
+
+
+def exchange_in_turn(channel: Channel, payload: bytes, first: bool) -> bytes:
+    """Send and receive one frame each, one side speaking first.
+
+    ``Channel.exchange`` reads and writes a TLS socket from two threads at once, which
+    OpenSSL does not support (frames get lost under load), so the engine takes turns:
+    one more one-way latency per round on loopback, and no deadlock, since the side
+    that speaks first is read by a peer that is waiting for exactly that frame.
+    """
+    if first:
+        channel.send(payload)
+        return channel.recv()
+    received = channel.recv()
+    channel.send(payload)
+    return received
+
+
+def hello_in_turn(
+    channel: Channel, first: bool, protocol: str, version: int, **params: object
+) -> dict[str, Any]:
+    """``Channel.hello`` without concurrent reads and writes (see :func:`exchange_in_turn`)."""
+    mine = json.dumps({"protocol": protocol, "version": version, "params": params}).encode()
+    try:
+        theirs = json.loads(exchange_in_turn(channel, mine, first))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedFrame("expected a hello frame") from exc
+    if not isinstance(theirs, dict) or not isinstance(theirs.get("params"), dict):
+        raise MalformedFrame("expected a hello frame")
+    if theirs.get("protocol") != protocol or theirs.get("version") != version:
+        raise ProtocolMismatch(f"peer speaks {theirs.get('protocol')!r} version {theirs.get('version')!r}")
+    result: dict[str, Any] = theirs["params"]
+    return result
 
 
 @dataclass
@@ -55,7 +91,7 @@ class Party:
         if theirs.get("party") != 1 - self.party or theirs.get("frac_bits") != self.fixed.frac_bits:
             raise MalformedFrame("the peer plays the same role, or encodes with other fractional bits")
         mine = new_seed()
-        other = self.peer.exchange(mine)
+        other = exchange_in_turn(self.peer, mine, self.party == 0)
         if len(other) != len(mine):
             raise MalformedFrame("expected a seed from the peer")
         # Both parties hold the common seed; it only masks inputs the owner already knows.
@@ -88,7 +124,9 @@ class Party:
 
     def swap(self, mine: np.ndarray) -> np.ndarray:
         """Send our array and receive the peer's of the same shape: one round."""
-        theirs = self.peer.exchange_array(np.ascontiguousarray(mine, dtype=np.uint64))
+        mine = np.ascontiguousarray(mine, dtype=np.uint64)
+        frame = exchange_in_turn(self.peer, encode_array(mine), self.party == 0)
+        theirs = decode_array(frame, np.uint64, mine.shape)
         self.costs.setdefault(self._op, OpCost()).rounds += 1
         return theirs
 

@@ -1,0 +1,175 @@
+"""`blindgate train`: train a logistic regression jointly on secret shares.
+
+Two ways to run it:
+
+- each party on its own machine, over mutually authenticated TLS (pinned certificates)::
+
+    blindgate train --role dealer  --listen HOST:PORT --identity DIR --peer-cert W.pem --peer-cert N.pem
+    blindgate train --role wallet  --data W.csv --id ID --label Y --listen HOST:PORT --identity DIR \
+        --peer-cert N.pem --dealer HOST:PORT --dealer-cert D.pem --out DIR
+    blindgate train --role network --data N.csv --id ID --connect HOST:PORT --identity DIR \
+        --peer-cert W.pem --dealer HOST:PORT --dealer-cert D.pem --out DIR
+
+  (``--identity DIR`` is created on first use; hand DIR/cert.pem to the peers.)
+- both parties (and the dealer) as local processes from one command, for a first try::
+
+    blindgate train --wallet-data W.csv --network-data N.csv --id ID --label Y --out DIR
+
+Exit codes: 0 done, 2 bad arguments or input data, 3 the peer or dealer failed or
+dropped. Errors name the column or cause and never carry a data value. Output files
+are written atomically, metrics.json last, so its presence means the run completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from blindgate.net import Channel, ChannelError, Identity, Listener, connect, listen
+from blindgate.pets.ml.data import DataError, read_table
+from blindgate.pets.ml.joint import DEALER_VIEW, ROLES, run_party, write_json, write_outputs
+from blindgate.pets.ml.logreg import TrainConfig
+from blindgate.pets.mpc.correlations import TripleSource
+from blindgate.pets.mpc.dealer import DealerTriples, serve
+from blindgate.pets.mpc.fixed_point import FixedPoint, FixedPointOverflow
+from blindgate.pets.mpc.runtime import Party
+
+EXIT_INPUT, EXIT_PEER = 2, 3
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="blindgate train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--role", choices=[*ROLES, "dealer"], help="this process's party (separate-machine mode)")
+    p.add_argument("--data", type=Path, help="this party's CSV")
+    p.add_argument("--wallet-data", type=Path, help="one-command mode: the wallet's CSV")
+    p.add_argument("--network-data", type=Path, help="one-command mode: the network's CSV")
+    p.add_argument("--id", dest="id_column", help="the id column both CSVs share")
+    p.add_argument("--label", help="the label column (wallet side)")
+    p.add_argument("--listen", metavar="HOST:PORT")
+    p.add_argument("--connect", metavar="HOST:PORT")
+    p.add_argument("--dealer", metavar="HOST:PORT", help="where the dealer listens")
+    p.add_argument("--identity", type=Path, help="directory with this party's TLS cert.pem and key.pem")
+    p.add_argument(
+        "--peer-cert", type=Path, action="append", default=[], help="the peer's pinned certificate"
+    )
+    p.add_argument("--dealer-cert", type=Path, help="the dealer's pinned certificate")
+    p.add_argument("--triples", choices=["dealer", "dealer-free"], default="dealer")
+    p.add_argument("--out", type=Path, help="output directory")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
+    p.add_argument("--momentum", type=float, default=TrainConfig.momentum)
+    p.add_argument("--frac-bits", type=int, default=16)
+    p.add_argument(
+        "--reveal",
+        choices=["wallet", "network", "both", "none"],
+        default="both",
+        help="who learns the trained weights in clear (none: they stay shared)",
+    )
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a peer before giving up")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.wallet_data or args.network_data:
+            from blindgate.pets.ml.launcher import run_local
+
+            return run_local(args)
+        if args.role == "dealer":
+            return run_dealer(args)
+        if args.role in ROLES:
+            return run_role(args)
+        parser().error("give --role, or --wallet-data and --network-data")
+    except (DataError, FixedPointOverflow, ValueError) as exc:
+        print(f"blindgate train: input error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except ChannelError as exc:
+        print(f"blindgate train: peer failure: {exc}", file=sys.stderr)
+        return EXIT_PEER
+    return 0
+
+
+def _identity(directory: Path | None) -> Identity:
+    if directory is None:
+        raise ValueError("--identity DIR is required")
+    if not (directory / "cert.pem").exists():
+        Identity.generate(directory.name or "party").save(directory)
+    return Identity.load(directory)
+
+
+def _certs(paths: list[Path]) -> bytes:
+    if not paths:
+        raise ValueError("--peer-cert is required")
+    return b"".join(path.read_bytes() for path in paths)
+
+
+def run_dealer(args: argparse.Namespace) -> int:
+    if not args.listen or len(args.peer_cert) != 2:
+        raise ValueError("the dealer needs --listen and two --peer-cert (wallet and network)")
+    identity = _identity(args.identity)
+    with Listener(args.listen, identity, _certs(args.peer_cert), args.timeout) as listener:
+        first, second = listener.accept(), listener.accept()
+    try:
+        dealt = serve(first, second)
+    finally:
+        first.close()
+        second.close()
+    if args.out:
+        write_json(args.out / "view-dealer.json", {**DEALER_VIEW, "triples_dealt": dealt})
+    return 0
+
+
+def _peer_channel(args: argparse.Namespace, identity: Identity) -> Channel:
+    certs = _certs(args.peer_cert)
+    if bool(args.listen) == bool(args.connect):
+        raise ValueError("give exactly one of --listen and --connect")
+    if args.listen:
+        return listen(args.listen, identity, certs, args.timeout, accept_timeout=args.timeout)
+    return connect(args.connect, identity, certs, args.timeout, retry_for=args.timeout)
+
+
+def _triple_source(args: argparse.Namespace, identity: Identity, index: int, peer: Channel) -> TripleSource:
+    if args.triples == "dealer-free":
+        from blindgate.pets.mpc.dealer_free import DealerFreeTripleSource
+
+        return DealerFreeTripleSource(peer, index)
+    if not args.dealer or not args.dealer_cert:
+        raise ValueError("--triples dealer needs --dealer HOST:PORT and --dealer-cert")
+    channel = connect(
+        args.dealer, identity, args.dealer_cert.read_bytes(), args.timeout, retry_for=args.timeout
+    )
+    return DealerTriples(index, channel)
+
+
+def run_role(args: argparse.Namespace) -> int:
+    if not args.data or not args.id_column or not args.out:
+        raise ValueError("--data, --id and --out are required")
+    role, index = args.role, ROLES[args.role]
+    if role == "wallet" and not args.label:
+        raise DataError("the wallet must name its label column (--label)")
+    table = read_table(args.data, args.id_column, args.label if role == "wallet" else None)
+    config = TrainConfig(args.epochs, args.batch_size, args.learning_rate, args.momentum)
+    identity = _identity(args.identity)
+    peer = _peer_channel(args, identity)
+    triples = _triple_source(args, identity, index, peer)
+    party = Party(index, peer, triples, FixedPoint(args.frac_bits))
+    try:
+        party.start()
+        result = run_party(party, role, table, config, args.reveal, _progress(role, args.epochs))
+        if isinstance(triples, DealerTriples):
+            triples.close()
+    finally:
+        peer.close()
+    write_outputs(args.out, result, args.frac_bits, args.id_column)
+    return 0
+
+
+def _progress(role: str, epochs: int) -> Callable[[int], None]:
+    def report(epoch: int) -> None:
+        print(f"{role}: epoch {epoch}/{epochs}", file=sys.stderr, flush=True)
+
+    return report

@@ -213,3 +213,12 @@ def test_opening_key_private_bytes_round_trip(key: OpeningKey) -> None:
     assert again.recipient == key.recipient
     with pytest.raises(ValueError):
         OpeningKey.from_private_bytes(key.kid, key.version, key.suite, key.private_bytes[:-1])
+
+
+def test_b64url_is_strict_and_canonical() -> None:
+    for length in range(0, 40):
+        data = bytes(range(length))
+        assert b64url_decode(b64url_encode(data)) == data
+    for bad in ["A", "AB=", "AB+/", "AB C", "AB\n", "AF", "AAB"]:  # AF, AAB: non-zero unused bits
+        with pytest.raises(ValueError):
+            b64url_decode(bad)

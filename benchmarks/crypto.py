@@ -1,0 +1,141 @@
+"""Per-call cost of the payment path's cryptography, each against its alternative.
+
+Prints one JSON object: operations per second (single thread) for
+- sealing / opening a field with blindgate's envelope vs the bare `cryptography` HPKE
+  call (the framing's overhead), for the default X25519 suite and the hybrid
+  ML-KEM-768+X25519 suite (the post-quantum cost);
+- signing / verifying the AMS header with Ed25519 (agents <-> gateway) vs RSA-2048 (the SDK);
+- pseudonyms with the cached per-purpose key vs deriving it on every call.
+
+Usage: .venv/bin/python benchmarks/crypto.py [--seconds 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from blindgate.crypto import (
+    ED25519,
+    MLKEM768_X25519,
+    RSA256,
+    X25519,
+    KeyStore,
+    PublicBundle,
+    open_field,
+    pseudonym,
+    seal_field,
+    sign_message,
+    verify_message,
+)
+from blindgate.crypto.sealing import _SUITES
+
+FIELD, PAYMENT, VALUE = "buyer.buyerPhoneNo", "2026112400000001", b"+82 10-1234-5678"
+BODY = json.dumps(
+    {"paymentRequestId": PAYMENT, "paymentAmount": {"currency": "SGD", "value": "1000"}}
+    | {"order": {"orderDescription": "x" * 400}}
+)
+MESSAGE = ("POST", "/ams/api/v1/payments/pay", "SGACQ", "2026-11-24T16:00:00Z", BODY)
+
+
+def rate(function: Callable[[], object], seconds: float) -> float:
+    """Calls per second, measured over about ``seconds`` after a short warm-up."""
+    for _ in range(20):
+        function()
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(50):
+            function()
+        calls += 50
+    return round(calls / elapsed)
+
+
+def sealing(store: KeyStore, seconds: float) -> dict[str, float]:
+    recipient = store.recipient_key()
+    envelope = seal_field(VALUE, recipient, FIELD, PAYMENT)
+    suite, info = _SUITES[recipient.suite], b"i" * 60
+    private = store.opening_key(store.party_id, recipient.version).private_key
+    bare = suite.encrypt(VALUE, recipient.public_key, info=info)
+    figures = {
+        "seal_per_s": rate(lambda: seal_field(VALUE, recipient, FIELD, PAYMENT), seconds),
+        "open_per_s": rate(lambda: open_field(envelope, store, FIELD, PAYMENT), seconds),
+        "bare_hpke_encrypt_per_s": rate(
+            lambda: suite.encrypt(VALUE, recipient.public_key, info=info), seconds
+        ),
+        "bare_hpke_decrypt_per_s": rate(lambda: suite.decrypt(bare, private, info=info), seconds),
+        "envelope_chars": len(envelope),
+    }
+    figures["seal_vs_bare_ratio"] = round(figures["seal_per_s"] / figures["bare_hpke_encrypt_per_s"], 3)
+    figures["open_vs_bare_ratio"] = round(figures["open_per_s"] / figures["bare_hpke_decrypt_per_s"], 3)
+    return figures
+
+
+def signing(store: KeyStore, seconds: float) -> dict[str, dict[str, float]]:
+    bundle = PublicBundle.from_json(store.public_bundle())
+    out = {}
+    for algorithm in (ED25519, RSA256):
+        key, version = store.signing_key(algorithm)
+        public = bundle.verifying_key(algorithm, version)
+        header = sign_message(key, *MESSAGE, key_version=version)
+        out[algorithm] = {
+            "sign_per_s": rate(lambda k=key: sign_message(k, *MESSAGE), seconds),  # type: ignore[misc]
+            "verify_per_s": rate(lambda p=public, h=header: verify_message(p, h, *MESSAGE), seconds),  # type: ignore[misc]
+        }
+    return out
+
+
+def pseudonyms(store: KeyStore, seconds: float) -> dict[str, float]:
+    key = store.pseudonym_key()
+
+    def uncached() -> bytes:
+        return HKDF(hashes.SHA256(), 32, salt=None, info=b"blindgate/pseudonym/v1\x00risk").derive(key)
+
+    cached = rate(lambda: pseudonym(key, "risk", "2088000000000001"), seconds)
+    derive = rate(uncached, seconds)
+    # Deriving per call would cost one HKDF on top of the HMAC: 1/(1/cached + 1/derive) calls per second.
+    without_cache = 1 / (1 / cached + 1 / derive)
+    return {
+        "per_s": cached,
+        "per_s_without_key_cache": round(without_cache),
+        "cache_speedup": round(cached / without_cache, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=0.5, help="measuring time per figure")
+    seconds = parser.parse_args().seconds
+    with tempfile.TemporaryDirectory() as directory:
+        classical = KeyStore.create(Path(directory) / "classical", "wallet-a", suite=X25519)
+        hybrid = KeyStore.create(Path(directory) / "hybrid", "wallet-b", suite=MLKEM768_X25519)
+        seal_x25519, seal_hybrid = sealing(classical, seconds), sealing(hybrid, seconds)
+        result = {
+            "benchmark": "crypto",
+            "machine": {
+                "python": platform.python_version(),
+                "cpu": platform.processor() or platform.machine(),
+            },
+            "seal_x25519": seal_x25519,
+            "seal_mlkem768x25519": seal_hybrid,
+            "hybrid_vs_x25519_seal_ratio": round(seal_hybrid["seal_per_s"] / seal_x25519["seal_per_s"], 3),
+            "hybrid_vs_x25519_open_ratio": round(seal_hybrid["open_per_s"] / seal_x25519["open_per_s"], 3),
+            "signatures": (sig := signing(classical, seconds)),
+            "ed25519_vs_rsa256_sign_ratio": round(sig[ED25519]["sign_per_s"] / sig[RSA256]["sign_per_s"], 1),
+            "ed25519_vs_rsa256_verify_ratio": round(
+                sig[ED25519]["verify_per_s"] / sig[RSA256]["verify_per_s"], 2
+            ),
+            "pseudonym": pseudonyms(classical, seconds),
+        }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -24,7 +24,7 @@ def test_deterministic_and_distinct_by_seed() -> None:
 
 def test_shapes() -> None:
     population = generate_population(seed=3, customers_per_wallet=50)
-    assert {w.currency for w in population.wallets} == {"KRW", "THB"}
+    assert {w.currency for w in population.wallets} == {"KRW", "THB", "SGD"}
     assert {a.currency for a in population.acquirers} == {"SGD", "JPY"}
     customers = population.customers()
     assert len({c.payment_code for c in customers}) == len(customers)

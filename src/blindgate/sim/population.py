@@ -160,10 +160,29 @@ def _thai(rng: random.Random, n: int) -> dict[str, str]:
     }
 
 
+_SG_FAMILY = ("Tan", "Lim", "Ng", "Wong", "Goh", "Chua", "Koh", "Teo", "Ong")
+_SG_GIVEN = ("Wei Ming", "Hui Min", "Jun Jie", "Xin Yi", "Zhi Hao", "Siew Ling", "Kai Wen", "Mei Ling")
+_SG_STREETS = ("Ang Mo Kio Ave 3", "Tampines St 21", "Bedok North Rd", "Jurong West St 42", "Toa Payoh Lor 1")
+
+
+def _singaporean(rng: random.Random, n: int) -> dict[str, str]:
+    family, given = rng.choice(_SG_FAMILY), rng.choice(_SG_GIVEN)
+    return {
+        "full_name": f"{family} {given}",
+        "phone": f"+65{rng.choice('89')}{_digits(rng, 7)}",
+        "email": f"{given.replace(' ', '').lower()}.{family.lower()}{n:05d}@mail.example.sg",
+        "national_id": f"{rng.choice('ST')}{_digits(rng, 7)}{rng.choice('ABCDEFGHIZJ')}",
+        "address": f"Blk {rng.randint(1, 999)} {rng.choice(_SG_STREETS)}, #{rng.randint(2, 30):02d}-"
+        f"{rng.randint(1, 999):03d}, Singapore {_digits(rng, 6)}",
+    }
+
+
 _WALLETS = (
     # wallet id, name, currency, region, payment-code prefix, person maker, usual balance (minor units)
     ("HANPAY", "HanPay", "KRW", "KR", "281011", _korean, 3_000_000),
     ("SIAMPAY", "SiamPay", "THB", "TH", "281022", _thai, 8_000_000),
+    # A wallet in an acquirer's own currency, so that some payments are same-currency.
+    ("LIONPAY", "LionPay", "SGD", "SG", "281033", _singaporean, 300_000),
 )
 _ACQUIRERS = (
     ("MERLIONACQ", "Merlion Acquiring", "SGD", "SG", ("Hawker", "Kopi", "Books", "Pharmacy", "Optics")),

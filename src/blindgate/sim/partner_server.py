@@ -1,0 +1,75 @@
+"""Serve one reference partner backend (a wallet or an acquirer) under uvicorn, from a JSON file.
+
+    python -m blindgate.sim.partner_server <backend.json>
+
+The file (written by the demo) names the kind, the address, the SQLite file, the
+integration's client id, the backend's RSA private key (PEM file) and the RSA public key
+of the one peer it trusts (its blindgate agent). See :func:`write_backend_config`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.applications import Starlette
+
+from blindgate.partners.acquirer import NotificationBook, create_acquirer_app
+from blindgate.partners.signed_http import PartnerKeys
+from blindgate.partners.wallet import WalletBook, create_wallet_app
+
+
+def write_rsa_private_key(key: rsa.RSAPrivateKey, path: Path) -> None:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.touch(mode=0o600)
+    path.write_bytes(pem)
+
+
+def write_rsa_public_key(key: rsa.RSAPublicKey, path: Path) -> None:
+    path.write_bytes(
+        key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+
+def write_backend_config(path: Path, **config: Any) -> None:
+    """kind, host, port, db, client_id, private_key, peer_public_key [, wallet_id, currency]."""
+    path.write_text(
+        json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in config.items()}, indent=2)
+    )
+
+
+def load_keys(config: dict[str, Any]) -> PartnerKeys:
+    private = serialization.load_pem_private_key(Path(config["private_key"]).read_bytes(), password=None)
+    peer = serialization.load_pem_public_key(Path(config["peer_public_key"]).read_bytes())
+    if not isinstance(private, rsa.RSAPrivateKey) or not isinstance(peer, rsa.RSAPublicKey):
+        raise ValueError("a partner backend signs with RSA keys")
+    return PartnerKeys(config["client_id"], private, peer)
+
+
+def build_app(config: dict[str, Any]) -> Starlette:
+    keys = load_keys(config)
+    if config["kind"] == "wallet":
+        return create_wallet_app(WalletBook(config["db"], config["wallet_id"], config["currency"]), keys)
+    if config["kind"] == "acquirer":
+        return create_acquirer_app(NotificationBook(config["db"]), keys)
+    raise ValueError("kind is wallet or acquirer")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m blindgate.sim.partner_server <backend.json>", file=sys.stderr)
+        return 2
+    config = json.loads(Path(argv[0]).read_text())
+    uvicorn.run(build_app(config), host=config["host"], port=int(config["port"]), log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -25,6 +25,7 @@ undetected (no consistency checks); that is the stated model.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from typing import Protocol, cast
 
 import numpy as np
 
-from blindgate.net import Channel, MalformedFrame
+from blindgate.net import Channel, MalformedFrame, ProtocolMismatch
 from blindgate.pets.ot.extension import KAPPA, ExtensionReceiver, ExtensionSender, PadHash
 
 PROTOCOL = "blindgate-gilboa-ole"
@@ -117,7 +118,13 @@ class OleSession:
         """Agree on the protocol, then run the 256 base OTs (128 each way). Idempotent."""
         if self._sender is not None:
             return
-        self.channel.hello(PROTOCOL, VERSION, party=self.party)
+        mine = {"protocol": PROTOCOL, "version": VERSION, "party": self.party}
+        try:
+            theirs = json.loads(self._swap(json.dumps(mine).encode()))
+        except ValueError as exc:
+            raise MalformedFrame("expected the peer's hello") from exc
+        if theirs != {**mine, "party": 1 - self.party}:
+            raise ProtocolMismatch("the peer does not run this protocol version as the other party")
         base = self._base_ots or _default_base_ots()
         delta = ExtensionSender.random_delta()
         choices = [int(bit) for bit in delta]
@@ -172,7 +179,7 @@ class OleSession:
         # Round 1: the vector holder's OT-extension matrix.
         choices = _bit_major(vector.vector) if vector is not None else np.zeros(0, dtype=np.bool_)
         t_rows, u_message = self._receiver.choose(choices) if vector is not None else (choices, b"")
-        peer_u = self.channel.exchange(u_message)
+        peer_u = self._swap(u_message)
         if rows is None and peer_u:
             raise MalformedFrame("peer sent an OT-extension matrix this side did not ask for")
         # Round 2: the row holder's corrections.
@@ -180,7 +187,7 @@ class OleSession:
         corrections = b""
         if rows is not None:
             row_share, corrections = self._correct(rows.rows, peer_u)
-        peer_corrections = self.channel.exchange(corrections)
+        peer_corrections = self._swap(corrections)
         if vector is None and peer_corrections:
             raise MalformedFrame("peer sent OLE corrections this side did not ask for")
         vector_share = None
@@ -215,7 +222,7 @@ class OleSession:
         b = random_ring((words,))
         choices = np.unpackbits(b.view(np.uint8), bitorder="little").astype(np.bool_)
         t_rows, u_message = self._receiver.choose(choices)
-        peer_u = self.channel.exchange(u_message)
+        peer_u = self._swap(u_message)
         try:
             q_rows = self._sender.absorb(peer_u, lanes)
         except ValueError as exc:
@@ -235,6 +242,17 @@ class OleSession:
         a = words_of(pad0 ^ pad1)
         c = (a & b) ^ words_of(pad0) ^ words_of(chosen)
         return a, b, c
+
+    def _swap(self, payload: bytes) -> bytes:
+        """Send ours and receive theirs, party 0 first. Not ``Channel.exchange``: that sends on a
+        second thread, and one TLS connection must not be written and read concurrently
+        (OpenSSL corrupts its record state: seen as "bad record mac" under load)."""
+        if self.party == 0:
+            self.channel.send(payload)
+            return self.channel.recv()
+        received = self.channel.recv()
+        self.channel.send(payload)
+        return received
 
     def _tweak(self, sender_party: int, counter: int) -> int:
         assert counter < 2**62

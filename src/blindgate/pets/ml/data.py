@@ -127,7 +127,13 @@ def fit_encoding(table: Table, categorical: set[str] | None = None) -> Encoding:
         values = [row[j] for row in table.cells]
         if any(not v for v in values):
             raise DataError(f"column {column!r} has empty values")
-        if (categorical is None or column not in categorical) and all(map(_is_number, values)):
+        numeric_values = sum(map(_is_number, values))
+        if categorical is not None and column in categorical:
+            categories[column] = sorted(set(values))
+            continue
+        if 0 < numeric_values < len(values):
+            raise DataError(f"numeric column {column!r} holds a non-numeric value")
+        if numeric_values == len(values):
             numbers = np.array([float(v) for v in values])
             if not np.all(np.isfinite(numbers)):
                 raise DataError(f"column {column!r} holds NaN or infinite values")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from blindgate.net import Channel, memory_pair
+from blindgate.pets.mpc.correlations import TripleSource
 from blindgate.pets.mpc.dealer import DealerTriples, serve
 from blindgate.pets.mpc.fixed_point import FixedPoint
 from blindgate.pets.mpc.runtime import Party
@@ -23,8 +24,14 @@ def run_pair(
     program: Callable[[Party], T],
     frac_bits: int = 16,
     timeout: float = 30.0,
+    triples: str = "dealer",
 ) -> tuple[T, T]:
-    """Run ``program`` as party 0 and party 1 with a dealer; return both results."""
+    """Run ``program`` as party 0 and party 1; return both results.
+
+    ``triples`` is ``"dealer"`` (a dealer thread) or ``"dealer-free"`` (the parties make
+    their own triples over their channel, :mod:`blindgate.pets.mpc.dealer_free`).
+    """
+    assert triples in ("dealer", "dealer-free")
     p0_peer, p1_peer = memory_pair(timeout)
     d0, p0_dealer = memory_pair(timeout)
     d1, p1_dealer = memory_pair(timeout)
@@ -39,15 +46,20 @@ def run_pair(
 
     def party(index: int, peer: Channel, dealer: Channel) -> None:
         try:
-            triples = DealerTriples(index, dealer)
-            runtime = Party(index, peer, triples, FixedPoint(frac_bits))
+            source = DealerTriples(index, dealer) if triples == "dealer" else _dealer_free(index, peer)
+            runtime = Party(index, peer, source, FixedPoint(frac_bits))
             runtime.start()
             results[index] = program(runtime)
-            triples.close()
+            if isinstance(source, DealerTriples):
+                source.close()
+            else:
+                dealer.close()
         except BaseException as exc:  # reported to the caller below
             fail(exc)
 
     def dealer() -> None:
+        if triples != "dealer":
+            return
         try:
             serve(d0, d1)
         except BaseException as exc:
@@ -67,3 +79,9 @@ def run_pair(
     if any(thread.is_alive() for thread in threads):
         raise TimeoutError("a party did not finish")
     return results[0], results[1]
+
+
+def _dealer_free(index: int, peer: Channel) -> TripleSource:
+    from blindgate.pets.mpc.dealer_free import DealerFreeTripleSource
+
+    return DealerFreeTripleSource(peer, index)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.polynomial import chebyshev
 
+from blindgate.pets.mpc.correlations import Triple
 from blindgate.pets.mpc.runtime import Party
 
 SIGMOID_CLIP = 8.0
@@ -280,12 +281,31 @@ def beaver_matmul(party: Party, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def beaver_and(party: Party, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """XOR-shares of x & y from one bitwise triple; one round."""
-    triple = party.triples.bitwise(x.shape)
+    triple = bitwise_triple(party, x.shape)
     opened_mine = np.concatenate([(x ^ triple.a).reshape(-1), (y ^ triple.b).reshape(-1)])
     opened = opened_mine ^ party.swap(opened_mine)
     d, e = (part.reshape(x.shape) for part in np.split(opened, 2))
     z = triple.c ^ (d & triple.b) ^ (e & triple.a)
     return z ^ (d & e) if party.party == 0 else z
+
+
+def bitwise_triple(party: Party, shape: tuple[int, ...]) -> Triple:
+    """An AND triple from the source, or, for a source without ``bitwise``, from 64 ring triples.
+
+    The fallback is exact: mod 2, additive shares are XOR shares and c = a * b reduces to
+    a & b, so the low bits of 64 element-wise triples fill the 64 lanes of one word. It
+    costs 64 ring triples per word: correct everywhere, fast only with a native ``bitwise``.
+    """
+    native = getattr(party.triples, "bitwise", None)
+    if native is not None:
+        triple: Triple = native(shape)
+        return triple
+    ring = party.triples.elementwise((*shape, 64))
+    lanes = np.uint64(1) << np.arange(64, dtype=np.uint64)
+    packed = [
+        ((part & np.uint64(1)) * lanes).sum(axis=-1, dtype=np.uint64) for part in (ring.a, ring.b, ring.c)
+    ]
+    return Triple(*packed)
 
 
 def sign_bit(party: Party, share: np.ndarray) -> np.ndarray:

@@ -1,0 +1,49 @@
+"""Which store a command acts on: ``--db URL``, else ``$BLINDGATE_DB``, else the demo's gateway.
+
+``blindgate demo`` runs in ``./demo-run/``; its gateway keeps its SQLite store at
+``demo-run/gateway.db`` (or names another URL as ``gateway_db`` in ``demo-run/report.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+
+DEMO_DIR = Path("demo-run")
+
+
+class NoStore(Exception):
+    """No --db given and no demo store here."""
+
+
+def resolve_db_url(given: str | None, demo_dir: Path = DEMO_DIR) -> str:
+    """The store URL a command should use (see module docstring)."""
+    if given:
+        return given
+    if os.environ.get("BLINDGATE_DB"):
+        return os.environ["BLINDGATE_DB"]
+    report = demo_dir / "report.json"
+    if report.is_file():
+        named = json.loads(report.read_text()).get("gateway_db")
+        if isinstance(named, str) and named:
+            return named
+    database = demo_dir / "gateway.db"
+    if database.is_file():
+        return f"sqlite:///{database}"
+    raise NoStore(f"no --db given, BLINDGATE_DB unset and no {database} here (run `blindgate demo` first)")
+
+
+def open_store(url: str) -> sa.Engine:
+    """An engine on the store; SQLite gets WAL and a busy timeout like the gateway's."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _wal(dbapi_connection: object, _record: object) -> None:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[attr-defined]
+
+        return engine
+    return sa.create_engine(url)

@@ -1,0 +1,98 @@
+"""Traffic plans are deterministic and varied; the player checks what must hold."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, cast
+
+from blindgate.partners.acquirer import AcquirerCallFailed, AcquirerClient, Shop
+from blindgate.sim import traffic
+from blindgate.sim.population import generate_population
+from blindgate.sim.traffic import plan_traffic, run_traffic
+
+POPULATION = generate_population(seed=5, customers_per_wallet=20, merchants_per_acquirer=2)
+OK = {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"}
+
+
+class FakeAcquirer:
+    """An acquirer endpoint that behaves as the gateway should (amounts tracked per payment)."""
+
+    def __init__(self, lose_first_answer: bool = False, break_idempotency: bool = False) -> None:
+        self.paid: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.refunds: Counter[str] = Counter()
+        self.lose_first_answer, self.break_idempotency = lose_first_answer, break_idempotency
+
+    def pay_with_code(
+        self, request_id: str, shop: Shop, currency: str, value: int, code: str, buyer: Any
+    ) -> Any:
+        if request_id in self.paid and not self.break_idempotency:
+            first_value, answer = self.paid[request_id]
+            if first_value != value:
+                return {"result": {"resultCode": "REPEAT_REQ_INCONSISTENT", "resultStatus": "F"}}
+            return answer
+        answer = {"result": OK, "paymentId": f"G{len(self.paid)}-{request_id}"}
+        self.paid[request_id] = (value, answer)
+        if self.lose_first_answer:
+            raise AcquirerCallFailed("timeout")
+        return answer
+
+    def inquiry(self, request_id: str) -> Any:
+        return {"result": OK, "paymentStatus": "SUCCESS" if request_id in self.paid else "FAIL"}
+
+    def cancel(self, request_id: str) -> Any:
+        return {"result": OK}
+
+    def refund(self, refund_id: str, payment_id: str, currency: str, value: int) -> Any:
+        request_id = payment_id.split("-", 1)[1]
+        if self.refunds[request_id] + value > self.paid[request_id][0]:
+            return {"result": {"resultCode": "REFUND_AMOUNT_EXCEED", "resultStatus": "F"}}
+        self.refunds[request_id] += value
+        return {"result": OK, "refundId": refund_id}
+
+    def inquiry_refund(self, refund_id: str) -> Any:
+        return {"result": OK}
+
+
+def test_plans_are_deterministic_and_varied() -> None:
+    plans = plan_traffic(POPULATION, 400, seed=9)
+    assert plans == plan_traffic(POPULATION, 400, seed=9)
+    assert len({p.payment_request_id for p in plans}) == 400
+    steps = Counter(step for p in plans for step in p.follow_ups)
+    for step in ("duplicate", "inconsistent", "inquiry", "cancel", "refund_half", "refund_rest"):
+        assert steps[step] > 0, step
+    assert any(p.same_currency for p in plans) and any(not p.same_currency for p in plans)
+    assert any(p.buyer is not None for p in plans)
+    assert {p.currency for p in plans} == {"SGD", "JPY"}
+
+
+def test_player_against_a_correct_endpoint() -> None:
+    plans = plan_traffic(POPULATION, 300, seed=10)
+    fake = FakeAcquirer()
+    clients = {a.acquirer_id: cast(AcquirerClient, fake) for a in POPULATION.acquirers}
+    result = run_traffic(clients, plans, workers=4)
+    assert result.payments == 300 and not result.violations
+    assert result.calls["refund:REFUND_AMOUNT_EXCEED"] == sum(
+        "refund_too_much" in p.follow_ups for p in plans
+    )
+    for money in result.to_json()["amounts_minor_units"].values():
+        assert money["net"] == money["paid"] - money["refunded"] - money["cancelled"] >= 0
+
+
+def test_player_flags_broken_idempotency_and_follows_lost_answers(monkeypatch: Any) -> None:
+    monkeypatch.setattr(traffic, "FOLLOW_UP_BACKOFF_S", 0.0)
+    plans = [p for p in plan_traffic(POPULATION, 600, seed=11) if "inconsistent" in p.follow_ups]
+    assert plans
+    clients = {
+        a.acquirer_id: cast(AcquirerClient, FakeAcquirer(break_idempotency=True))
+        for a in POPULATION.acquirers
+    }
+    assert run_traffic(clients, plans, workers=2).violations[
+        "replay with other fields was not refused"
+    ] == len(plans)
+    lossy = {
+        a.acquirer_id: cast(AcquirerClient, FakeAcquirer(lose_first_answer=True))
+        for a in POPULATION.acquirers
+    }
+    result = run_traffic(lossy, plans[:1], workers=1)
+    assert result.calls["pay:NO_ANSWER"] >= 1 and result.calls["inquiry:SUCCESS"] >= 1
+    assert result.outcomes["succeeded"] == 1  # found by inquiry

@@ -11,7 +11,10 @@ ciphertext cannot be reproduced by encrypting. Instead this test:
    the vector's plaintext sealed under the vector's key and nonce (the single-shot API
    uses an empty aad): the library's receiver follows the RFC's key schedule exactly;
 3. opens the library's own encryptions and blindgate's envelopes with the reference,
-   so the sender side and blindgate's ``info`` encoding are the RFC's too.
+   so the sender side and blindgate's ``info`` encoding are the RFC's too;
+4. checks blindgate's own encryption context (`hpke_context`, the multi-message form
+   the library lacks) against the vector: sender with the vector's ephemeral key,
+   receiver, and the ciphertexts of sequence numbers 0, 1, 2 and 255.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-from blindgate.crypto import KeyStore, RecipientKey, seal_field
+from blindgate.crypto import KeyStore, RecipientKey, seal_field, seal_fields
 from blindgate.crypto.encoding import b64url_decode
+from blindgate.crypto.hpke_context import setup_receiver, setup_sender
 
 # RFC 9180, Appendix A.1.1.
 INFO = bytes.fromhex("4f6465206f6e2061204772656369616e2055726e")  # "Ode on a Grecian Urn"
@@ -46,6 +50,19 @@ AAD_0 = bytes.fromhex("436f756e742d30")  # "Count-0"
 CT_0 = bytes.fromhex(
     "f938558b5d72f1a23810b4be2ab4f84331acc02fc97babc53a52ae8218a355a96d8770ac83d07bea87e13c512a"
 )
+
+CT_BY_SEQUENCE = {
+    0: CT_0,
+    1: bytes.fromhex(
+        "af2d7e9ac9ae7e270f46ba1f975be53c09f8d875bdc8535458c2494e8a6eab251c03d0c22a56b8ca42c2063b84"
+    ),
+    2: bytes.fromhex(
+        "498dfcabd92e8acedc281e85af1cb4e3e31c7dc394a1ca20e173cb72516491588d96a19ad4a683518973dcc180"
+    ),
+    255: bytes.fromhex(
+        "7175db9717964058640a3a11fb9007941a5d1757fda1a6935c805c21af32505bf106deefec4a49ac38d71c9e0a"
+    ),
+}
 
 KEM_ID, KDF_ID, AEAD_ID = 0x0020, 0x0001, 0x0001
 SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.AES_128_GCM)
@@ -147,3 +164,49 @@ def test_recipient_key_from_the_vector_seals_to_the_vectors_recipient() -> None:
     parts = [b"blindgate/sealed-field/v1", b"rfc", b"1", b"x25519", b"f", b"c"]
     info = b"".join(struct.pack(">H", len(part)) + part for part in parts)
     assert reference_open(SK_RM, b64url_decode(enc), b64url_decode(ciphertext), info) == b"x"
+
+
+# --- 4. blindgate's encryption context ---
+
+
+def test_context_sender_reproduces_the_vector() -> None:
+    recipient = x25519.X25519PublicKey.from_public_bytes(PK_RM)
+    ephemeral = x25519.X25519PrivateKey.from_private_bytes(SK_EM)
+    enc, context = setup_sender(recipient, INFO, ephemeral=ephemeral)
+    assert enc == ENC
+    assert (context.key, context.base_nonce, context.exporter_secret) == (KEY, BASE_NONCE, EXPORTER_SECRET)
+    for sequence, ciphertext in CT_BY_SEQUENCE.items():
+        aad = f"Count-{sequence}".encode()
+        assert context.seal(sequence, aad, PT) == ciphertext
+
+
+def test_context_receiver_opens_the_vector() -> None:
+    context = setup_receiver(ENC, x25519.X25519PrivateKey.from_private_bytes(SK_RM), INFO)
+    for sequence, ciphertext in CT_BY_SEQUENCE.items():
+        assert context.open(sequence, f"Count-{sequence}".encode(), ciphertext) == PT
+    with pytest.raises(Exception):  # noqa: B017 - InvalidTag: wrong sequence number
+        context.open(1, b"Count-1", CT_0)
+    with pytest.raises(ValueError):
+        setup_receiver(ENC[:31], x25519.X25519PrivateKey.from_private_bytes(SK_RM), INFO)
+    with pytest.raises(ValueError):  # a small-order point gives an all-zero shared secret
+        setup_receiver(bytes(32), x25519.X25519PrivateKey.from_private_bytes(SK_RM), INFO)
+
+
+def test_context_sequence_zero_is_the_librarys_single_shot() -> None:
+    """Sequence 0 with empty aad is what single-shot HPKE sends: the library must open ours."""
+    recipient = x25519.X25519PrivateKey.from_private_bytes(SK_RM)
+    enc, context = setup_sender(recipient.public_key(), INFO)
+    assert SUITE.decrypt(enc + context.seal(0, b"", PT), recipient, info=INFO) == PT
+
+
+def test_seal_fields_envelopes_open_with_the_reference(wallet_store: KeyStore) -> None:
+    recipient = wallet_store.recipient_key()
+    sealed = seal_fields({"buyer.buyerEmail": b"a@b.kr", "buyer.buyerPhoneNo": PT}, recipient, "pay-42")
+    prefix, kid, version, suite, enc, sequence, ciphertext = sealed["buyer.buyerPhoneNo"].split(".")
+    assert (prefix, kid, suite, sequence) == ("bg1", "wallet-a", "x25519", "1")
+    parts = [b"blindgate/sealed-fields/v1", kid.encode(), version.encode(), suite.encode(), b"pay-42"]
+    info = b"".join(struct.pack(">H", len(part)) + part for part in parts)
+    private = wallet_store.opening_key("wallet-a", recipient.version).private_bytes
+    _, key, base_nonce, _ = reference_schedule(private, b64url_decode(enc), info)
+    nonce = (int.from_bytes(base_nonce, "big") ^ 1).to_bytes(12, "big")
+    assert AESGCM(key).decrypt(nonce, b64url_decode(ciphertext), b"buyer.buyerPhoneNo") == PT

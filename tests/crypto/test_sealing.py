@@ -17,7 +17,9 @@ from blindgate.crypto import (
     UnknownKey,
     is_sealed,
     open_field,
+    open_fields,
     seal_field,
+    seal_fields,
 )
 from blindgate.crypto.encoding import b64url_decode, b64url_encode
 from blindgate.crypto.sealing import MAX_PLAINTEXT_BYTES, generate_opening_key
@@ -222,3 +224,77 @@ def test_b64url_is_strict_and_canonical() -> None:
     for bad in ["A", "AB=", "AB+/", "AB C", "AB\n", "AF", "AAB"]:  # AF, AAB: non-zero unused bits
         with pytest.raises(ValueError):
             b64url_decode(bad)
+
+
+# --- several fields under one encapsulation ---
+
+FIELDS = {
+    "paymentMethod.paymentMethodId": b"281012345678901234",
+    "buyer.buyerName.fullName": "김민준".encode(),
+    "buyer.buyerPhoneNo": b"+82 10-1234-5678",
+    "env.terminalIp": b"",
+}
+
+
+def test_seal_fields_round_trip_and_share_one_encapsulation(wallet_store: KeyStore) -> None:
+    sealed = seal_fields(FIELDS, wallet_store.recipient_key(), PAYMENT)
+    assert list(sealed) == list(FIELDS)
+    assert all(is_sealed(envelope) for envelope in sealed.values())
+    assert len({envelope.split(".")[4] for envelope in sealed.values()}) == 1  # one enc
+    assert [envelope.split(".")[5] for envelope in sealed.values()] == ["0", "1", "2", "3"]
+    assert open_fields(sealed, wallet_store, PAYMENT) == FIELDS
+    for name, envelope in sealed.items():  # and each opens alone, in any order
+        assert open_field(envelope, wallet_store, name, PAYMENT) == FIELDS[name]
+
+
+def test_seal_fields_cannot_be_swapped_moved_or_renumbered(wallet_store: KeyStore) -> None:
+    sealed = seal_fields(FIELDS, wallet_store.recipient_key(), PAYMENT)
+    phone, name = sealed["buyer.buyerPhoneNo"], sealed["buyer.buyerName.fullName"]
+    with pytest.raises(SealedValueInvalid):
+        open_field(phone, wallet_store, "buyer.buyerName.fullName", PAYMENT)  # swapped within the payment
+    with pytest.raises(SealedValueInvalid):
+        open_field(phone, wallet_store, "buyer.buyerPhoneNo", "another-payment")
+    pieces = phone.split(".")
+    pieces[5] = name.split(".")[5]
+    with pytest.raises(SealedValueInvalid):
+        open_field(".".join(pieces), wallet_store, "buyer.buyerPhoneNo", PAYMENT)
+    pieces = phone.split(".")
+    pieces[6] = _flip(pieces[6], 0)
+    with pytest.raises(SealedValueInvalid):
+        open_field(".".join(pieces), wallet_store, "buyer.buyerPhoneNo", PAYMENT)
+    single = seal_field(b"x", wallet_store.recipient_key(), "f", PAYMENT).split(".")
+    as_context = ".".join([*single[:5], "0", single[5]])  # a single-shot envelope relabelled as sequence 0
+    with pytest.raises(SealedValueInvalid):
+        open_field(as_context, wallet_store, "f", PAYMENT)
+    for bad_sequence in ["00", "01", "1000", "-1", "x"]:
+        pieces = phone.split(".")
+        pieces[5] = bad_sequence
+        with pytest.raises(SealedValueInvalid):
+            open_field(".".join(pieces), wallet_store, "buyer.buyerPhoneNo", PAYMENT)
+
+
+def test_seal_fields_to_a_hybrid_recipient_seals_each_alone(hybrid_store: KeyStore) -> None:
+    sealed = seal_fields(FIELDS, hybrid_store.recipient_key(), PAYMENT)
+    assert all(len(envelope.split(".")) == 6 for envelope in sealed.values())
+    assert open_fields(sealed, hybrid_store, PAYMENT) == FIELDS
+    pieces = sealed["buyer.buyerPhoneNo"].split(".")
+    with pytest.raises(SealedValueInvalid):  # the hybrid suite has no context form
+        open_field(".".join([*pieces[:5], "0", pieces[5]]), hybrid_store, "buyer.buyerPhoneNo", PAYMENT)
+
+
+def test_seal_fields_refuses_bad_input(wallet_store: KeyStore) -> None:
+    recipient = wallet_store.recipient_key()
+    assert seal_fields({}, recipient, PAYMENT) == {}
+    with pytest.raises(ValueError):
+        seal_fields({f"f{i}": b"v" for i in range(257)}, recipient, PAYMENT)
+    with pytest.raises(TypeError):
+        seal_fields({"f": "text", "g": b"v"}, recipient, PAYMENT)  # type: ignore[dict-item]
+    with pytest.raises(ValueError):
+        seal_fields({"f": b"v", "g": b"x" * (MAX_PLAINTEXT_BYTES + 1)}, recipient, PAYMENT)
+    with pytest.raises(ValueError):
+        seal_fields({"f": b"v", "g": b"w"}, recipient, "p" * 2000)
+    with pytest.raises(ValueError):
+        seal_field(b"v", recipient, "f" * 2000, PAYMENT)
+    envelope = seal_field(b"v", recipient, "f", PAYMENT)
+    with pytest.raises(SealedValueInvalid):
+        open_field(envelope, wallet_store, "f" * 2000, PAYMENT)

@@ -4,7 +4,8 @@ Everything here is built from vetted primitives in `cryptography` (HPKE RFC 9180
 X25519, ML-KEM-768, AES-GCM, HKDF, RSA, Ed25519) and the standard library (HMAC); no
 curve, cipher or random-number code is written here. See docs/crypto.md.
 
-- `sealing`: ``seal_field`` / ``open_field`` / ``is_sealed``, `RecipientKey`.
+- `sealing`: ``seal_field`` / ``open_field`` / ``is_sealed``, `RecipientKey`; ``seal_fields`` /
+  ``open_fields`` seal a payment's fields under one HPKE encapsulation (`hpke_context`).
 - `pseudonyms`: ``pseudonym(key, purpose, customer_id)``.
 - `signatures`: the AMS ``Signature`` header (``RSA256``, and ``ED25519`` between agents
   and the gateway): ``sign_message`` / ``verify_message`` / ``parse_signature_header``.
@@ -31,7 +32,9 @@ from blindgate.crypto.sealing import (
     RecipientKey,
     is_sealed,
     open_field,
+    open_fields,
     seal_field,
+    seal_fields,
 )
 from blindgate.crypto.signatures import (
     ED25519,
@@ -68,11 +71,13 @@ __all__ = [
     "is_sealed",
     "load_rsa_public_key",
     "open_field",
+    "open_fields",
     "parse_signature_header",
     "pseudonym",
     "rsa_private_key_for_sdk",
     "rsa_public_key_for_sdk",
     "seal_field",
+    "seal_fields",
     "sign_message",
     "verify_message",
 ]

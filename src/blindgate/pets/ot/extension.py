@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 KAPPA = 128  # base OTs, and the bit length of Delta and of every q_j / t_j
 ROW_BYTES = KAPPA // 8
+_TRANSPOSE_STEP = 2048  # byte columns per slice of the transpose
 # The fixed AES key of the hash. Public by design: security rests on AES behaving as a random
 # permutation under a known key (the fixed-key model), not on this key being secret.
 _FIXED_KEY = bytes.fromhex("626c696e64676174652d6f742d686173")  # "blindgate-ot-has"
@@ -61,11 +62,16 @@ def transpose_bits(columns: np.ndarray) -> np.ndarray:
     """
     kappa, width = columns.shape
     assert kappa == KAPPA and columns.dtype == np.uint8
-    # words[g, h] holds rows 8h..8h+7 of byte column g: one 8x8 bit block per uint64.
-    blocks = np.ascontiguousarray(columns.reshape(KAPPA // 8, 8, width).transpose(2, 0, 1))
-    words = _flip_anti_diagonal(blocks.view("<u8").reshape(width, KAPPA // 8))
-    rows = words.view(np.uint8).reshape(width, KAPPA // 8, 8).transpose(0, 2, 1)
-    return np.ascontiguousarray(rows).reshape(width * 8, ROW_BYTES)
+    rows = np.empty((width * 8, ROW_BYTES), dtype=np.uint8)
+    for start in range(0, width, _TRANSPOSE_STEP):  # in slices that stay in cache
+        stop = min(start + _TRANSPOSE_STEP, width)
+        step = stop - start
+        # words[g, h] holds rows 8h..8h+7 of byte column g: one 8x8 bit block per uint64.
+        blocks = np.ascontiguousarray(columns[:, start:stop].reshape(KAPPA // 8, 8, step).transpose(2, 0, 1))
+        words = _flip_anti_diagonal(blocks.view("<u8").reshape(step, KAPPA // 8))
+        flipped = words.view(np.uint8).reshape(step, KAPPA // 8, 8).transpose(0, 2, 1)
+        rows[start * 8 : stop * 8] = flipped.reshape(step * 8, ROW_BYTES)
+    return rows
 
 
 class PadHash:

@@ -1,0 +1,161 @@
+"""``blindgate demo``: the whole network on loopback, driven by the official SDK, then audited.
+
+What it does, in order (``make demo`` runs it with the defaults):
+
+1. makes a fresh run directory (default ``./demo-run/``, see `blindgate.sim.layout`) and a
+   synthetic population, written to ``population.csv``;
+2. makes every party's keys and the network file (`blindgate.sim.network`);
+3. starts every service as its own process on loopback — the wallet and acquirer backends,
+   the wallets' agents, the gateway, and the acquirers' agents on ``127.0.0.2:443``,
+   ``127.0.0.3:443`` (TLS, where the official SDK connects) — and waits until each answers;
+4. drives a few thousand payments through the acquirers' unchanged SDK clients (same- and
+   cross-currency, duplicates, replays, inquiries, cancels, refunds, declines) with a
+   progress bar; the SDK's own prints go to /dev/null so the output stays readable;
+5. stops every process it started (also on failure, Ctrl-C or SIGTERM);
+6. asks the ledger to close the business day (when the ledger offers it);
+7. scans every file under ``gateway/`` for every value in ``population.csv`` (the privacy
+   check; it must find 0), writes ``report.json`` and prints the summary.
+
+Exit status 0 only when the privacy check finds nothing and no traffic check was violated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from blindgate.audit.scanner import scan_directory
+from blindgate.sim.layout import RunLayout
+from blindgate.sim.network import DemoNetwork, build_network, close_business_day, gateway_db_url
+from blindgate.sim.population import generate_population, read_personal_values, write_population_csv
+from blindgate.sim.services import ServiceFailed, Supervisor
+from blindgate.sim.traffic import TrafficResult, plan_traffic, run_traffic
+
+DEFAULT_PAYMENTS = 2000
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="blindgate demo", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--dir", type=Path, default=Path("demo-run"), help="run directory (default ./demo-run)"
+    )
+    parser.add_argument("--payments", type=int, default=DEFAULT_PAYMENTS, help="payments to drive")
+    parser.add_argument("--customers", type=int, default=200, help="customers per wallet")
+    parser.add_argument("--workers", type=int, default=16, help="concurrent SDK clients")
+    parser.add_argument("--seed", type=int, default=20261124, help="seed of the population and traffic")
+    parser.add_argument(
+        "--plaintext", action="store_true", help="PETs off: agents pass fields through (for comparison only)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or table; report.json only")
+    args = parser.parse_args(argv)
+    if (
+        not 1 <= args.payments <= 1_000_000
+        or not 1 <= args.customers <= 100_000
+        or not 1 <= args.workers <= 64
+    ):
+        parser.error("--payments 1..1000000, --customers 1..100000, --workers 1..64")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    console = Console(file=sys.stdout, quiet=args.quiet)
+    try:
+        report = run_demo(args, console)
+    except ServiceFailed as exc:
+        console.print(f"[red]demo stopped: {exc}[/red]")
+        print(f"blindgate demo: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("blindgate demo: interrupted; every service was stopped", file=sys.stderr)
+        return 130
+    ok = report["privacy_check"]["found"] == 0 and not report["traffic"]["violations"]
+    return 0 if ok else 1
+
+
+def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    layout = RunLayout(args.dir).fresh()
+    population = generate_population(seed=args.seed, customers_per_wallet=args.customers)
+    write_population_csv(population, layout.population_csv)
+    console.print(f"[bold]blindgate demo[/bold] in {layout.root}/ — making keys and the network file")
+    network = build_network(layout, population, plaintext=args.plaintext)
+    scenarios = plan_traffic(population, args.payments, seed=args.seed)
+    with Supervisor() as supervisor:
+        for spec in network.services:
+            supervisor.start(spec)
+        console.print(f"starting {len(network.services)} services on loopback")
+        supervisor.wait_healthy()
+        traffic = _drive(network, scenarios, args.workers, console)
+        supervisor.check_alive()
+    business_date = close_business_day(layout)
+    scan = scan_directory(layout.gateway, read_personal_values(layout.population_csv))
+    report = {
+        "mode": "plaintext" if args.plaintext else "pets",
+        "seed": args.seed,
+        "customers": len(population.customers()),
+        "services": [spec.name for spec in network.services],
+        "traffic": traffic.to_json(),
+        "wallet_debits_minor_units": network.wallet_debits(),
+        "notifications": network.notification_outcomes(),
+        "business_date": business_date,
+        "gateway_db": gateway_db_url(layout),
+        "privacy_check": scan.to_json(),
+    }
+    layout.report_file.write_text(json.dumps(report, indent=2) + "\n")
+    _print_summary(console, report, layout)
+    return report
+
+
+def _drive(network: DemoNetwork, scenarios: list[Any], workers: int, console: Console) -> TrafficResult:
+    columns = (TextColumn("payments"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("payments", total=len(scenarios))
+        with _sdk_prints_silenced():
+            return run_traffic(
+                network.acquirer_clients(), scenarios, workers, lambda n: progress.advance(task, n)
+            )
+
+
+@contextlib.contextmanager
+def _sdk_prints_silenced() -> Iterator[None]:
+    """The SDK prints request bodies to stdout: send them to /dev/null (rich keeps its own stream)."""
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        yield
+
+
+def _print_summary(console: Console, report: dict[str, Any], layout: RunLayout) -> None:
+    traffic, scan = report["traffic"], report["privacy_check"]
+    table = Table(title=f"blindgate demo ({report['mode']})", show_header=False)
+    table.add_row("payments", f"{traffic['payments']} ({traffic['api_calls']} SDK calls)")
+    table.add_row(
+        "throughput",
+        f"{traffic['payments_per_second']} payments/s, {traffic['api_calls_per_second']} calls/s",
+    )
+    table.add_row("outcomes", ", ".join(f"{k} {v}" for k, v in traffic["outcomes"].items()))
+    table.add_row("kinds", ", ".join(f"{k} {v}" for k, v in traffic["kinds"].items()))
+    for currency, money in traffic["amounts_minor_units"].items():
+        table.add_row(f"merchants, {currency}", ", ".join(f"{k} {v}" for k, v in money.items()))
+    for currency, value in report["wallet_debits_minor_units"].items():
+        table.add_row(f"payers, {currency}", f"net debit {value}")
+    table.add_row("results", ", ".join(f"{k} {v}" for k, v in sorted(traffic["calls"].items())))
+    table.add_row("checks violated", str(sum(traffic["violations"].values())))
+    if report["business_date"] is not None:
+        table.add_row("business date closed", str(report["business_date"]))
+    verdict = "[green]0 found[/green]" if scan["found"] == 0 else f"[red]{scan['found']} FOUND[/red]"
+    table.add_row(
+        "privacy check",
+        f"{verdict} in {scan['files_scanned']} files ({scan['bytes_scanned']} bytes) under gateway/, "
+        f"{scan['values_checked']} values x encodings",
+    )
+    console.print(table)
+    console.print(f"report: {layout.report_file}")

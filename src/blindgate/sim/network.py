@@ -1,0 +1,239 @@
+"""The demo network: every party's keys, configuration files and process, from a population.
+
+Parties and where they listen (all loopback; ports above 1024 are picked free at start):
+
+- each wallet's backend (`blindgate.partners.wallet`), HTTP, RSA256 with its agent;
+- each wallet's blindgate agent, HTTP toward the gateway (Ed25519), RSA256 to its backend;
+- the gateway, HTTP;
+- each acquirer's blindgate agent on ``127.0.0.<2+i>:443`` with TLS, because the official
+  SDK connects to port 443 of the URL's host whatever the URL says;
+- each acquirer's backend (`blindgate.partners.acquirer`): its ``paymentNotifyUrl``.
+
+Key material: each agent and the gateway get a `blindgate.crypto.KeyStore` in their own
+folder; each partner backend keeps the RSA key of its existing Alipay+ integration in its own
+folder and trusts its agent's RSA public key (the agent stands where Alipay+ stood).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from blindgate.crypto.keystore import KeyStore
+from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
+from blindgate.partners.acquirer import NOTIFY_PATH, AcquirerClient, NotificationBook
+from blindgate.partners.wallet import WalletBook
+from blindgate.sim.layout import RunLayout
+from blindgate.sim.partner_server import write_backend_config, write_rsa_private_key, write_rsa_public_key
+from blindgate.sim.population import Population
+from blindgate.sim.services import ServiceSpec
+
+GATEWAY_ID = "GATEWAY"
+RSA_BITS = 2048
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class WalletSide:
+    wallet_id: str
+    currency: str
+    backend_url: str
+    book_path: Path
+    opening_total: int
+    backend_public_key: rsa.RSAPublicKey
+    agent_keys: KeyStore
+
+
+@dataclass
+class AcquirerSide:
+    acquirer_id: str
+    currency: str
+    agent_host: str  # 127.0.0.N: its agent listens on port 443 there
+    client_id: str
+    merchant_key: rsa.RSAPrivateKey
+    notify_url: str
+    book_path: Path
+    agent_keys: KeyStore
+
+
+@dataclass
+class DemoNetwork:
+    layout: RunLayout
+    wallets: list[WalletSide] = field(default_factory=list)
+    acquirers: list[AcquirerSide] = field(default_factory=list)
+    services: list[ServiceSpec] = field(default_factory=list)
+
+    def acquirer_clients(self) -> dict[str, AcquirerClient]:
+        """Each acquirer's unchanged SDK client, pointed at its agent."""
+        return {
+            a.acquirer_id: AcquirerClient(
+                f"https://{a.agent_host}",
+                a.client_id,
+                rsa_private_key_for_sdk(a.merchant_key),
+                rsa_public_key_for_sdk(a.agent_keys.rsa_key().public_key()),
+                a.notify_url,
+            )
+            for a in self.acquirers
+        }
+
+    def wallet_debits(self) -> dict[str, int]:
+        """Net debit of each wallet's payers, in minor units of the wallet's currency."""
+        debits: Counter[str] = Counter()
+        for wallet in self.wallets:
+            book = WalletBook(wallet.book_path, wallet.wallet_id, wallet.currency)
+            try:
+                debits[wallet.currency] += wallet.opening_total - book.total_balance()
+            finally:
+                book.close()
+        return dict(debits)
+
+    def notification_outcomes(self) -> dict[str, dict[str, int]]:
+        """Per acquirer: payments notified, by resultStatus, and deliveries (redeliveries included)."""
+        outcomes = {}
+        for acquirer in self.acquirers:
+            book = NotificationBook(acquirer.book_path)
+            try:
+                outcomes[acquirer.acquirer_id] = {**book.outcomes(), "deliveries": book.deliveries()}
+            finally:
+                book.close()
+        return outcomes
+
+
+def _python(*module_and_args: str) -> list[str]:
+    return [sys.executable, "-m", *module_and_args]
+
+
+def build_network(layout: RunLayout, population: Population, plaintext: bool = False) -> DemoNetwork:
+    """Write every key and configuration file under ``layout`` and describe every service."""
+    network = DemoNetwork(layout)
+    for wallet in population.wallets:
+        network.wallets.append(_wallet_backend(network, wallet.wallet_id, wallet.currency, population))
+    for index, acquirer in enumerate(population.acquirers):
+        network.acquirers.append(_acquirer_backend(network, acquirer.acquirer_id, acquirer.currency, index))
+    _gateway_and_agents(network, population, plaintext)
+    return network
+
+
+def _wallet_backend(
+    network: DemoNetwork, wallet_id: str, currency: str, population: Population
+) -> WalletSide:
+    folder = network.layout.backend(wallet_id)
+    folder.mkdir(parents=True)
+    agent_keys = KeyStore.create(network.layout.agent(wallet_id) / "keys", wallet_id)
+    own_key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+    write_rsa_private_key(own_key, folder / "backend-rsa.pem")
+    write_rsa_public_key(agent_keys.rsa_key().public_key(), folder / "agent-rsa.pub.pem")
+    book_path = folder / "wallet.db"
+    book = WalletBook.create(book_path, population.wallet(wallet_id))
+    opening = book.total_balance()
+    book.close()
+    port = free_port()
+    write_backend_config(
+        folder / "backend.json",
+        kind="wallet",
+        host="127.0.0.1",
+        port=port,
+        db=book_path,
+        client_id=f"{wallet_id}_CLIENT",
+        private_key=folder / "backend-rsa.pem",
+        peer_public_key=folder / "agent-rsa.pub.pem",
+        wallet_id=wallet_id,
+        currency=currency,
+    )
+    network.services.append(
+        ServiceSpec(
+            name=f"{wallet_id} backend",
+            argv=_python("blindgate.sim.partner_server", str(folder / "backend.json")),
+            log_path=folder / "backend.log",
+            health_url=f"http://127.0.0.1:{port}/health",
+        )
+    )
+    return WalletSide(
+        wallet_id, currency, f"http://127.0.0.1:{port}", book_path, opening, own_key.public_key(), agent_keys
+    )
+
+
+def _acquirer_backend(network: DemoNetwork, acquirer_id: str, currency: str, index: int) -> AcquirerSide:
+    folder = network.layout.backend(acquirer_id)
+    folder.mkdir(parents=True)
+    agent_keys = KeyStore.create(network.layout.agent(acquirer_id) / "keys", acquirer_id)
+    merchant_key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+    write_rsa_private_key(merchant_key, folder / "merchant-rsa.pem")
+    write_rsa_public_key(agent_keys.rsa_key().public_key(), folder / "agent-rsa.pub.pem")
+    book_path = folder / "notifications.db"
+    NotificationBook(book_path).close()
+    port = free_port()
+    client_id = f"{acquirer_id}_CLIENT"
+    write_backend_config(
+        folder / "backend.json",
+        kind="acquirer",
+        host="127.0.0.1",
+        port=port,
+        db=book_path,
+        client_id=client_id,
+        private_key=folder / "merchant-rsa.pem",
+        peer_public_key=folder / "agent-rsa.pub.pem",
+    )
+    network.services.append(
+        ServiceSpec(
+            name=f"{acquirer_id} backend",
+            argv=_python("blindgate.sim.partner_server", str(folder / "backend.json")),
+            log_path=folder / "backend.log",
+            health_url=f"http://127.0.0.1:{port}/health",
+        )
+    )
+    return AcquirerSide(
+        acquirer_id,
+        currency,
+        f"127.0.0.{2 + index}",
+        client_id,
+        merchant_key,
+        f"http://127.0.0.1:{port}{NOTIFY_PATH}",
+        book_path,
+        agent_keys,
+    )
+
+
+def _gateway_and_agents(network: DemoNetwork, population: Population, plaintext: bool) -> None:
+    """The gateway's network file, its key store, and the agents' and gateway's processes."""
+    raise NotImplementedError("waiting for blindgate.gateway.config and the agent's configuration")
+
+
+def gateway_db_url(layout: RunLayout) -> str:
+    return f"sqlite:///{layout.gateway / 'gateway.db'}"
+
+
+def close_business_day(layout: RunLayout) -> str | None:
+    """Close the demo's business day in the gateway's ledger; returns the date closed (ISO).
+
+    The demo's clock runs ahead to the day's cut-off, so the day the payments fell in can
+    close now (the ledger's `close_business_day` allows a party's clock to run ahead).
+    Returns None when the gateway keeps no ledger store.
+    """
+    database = layout.gateway / "gateway.db"
+    if not database.exists():
+        return None
+    from blindgate.gateway.ledger import Cutoff
+    from blindgate.gateway.ledger import close_business_day as close_day
+    from blindgate.gateway.ledger.store import open_store
+
+    cutoff = Cutoff()
+    engine = open_store(gateway_db_url(layout))
+    try:
+        with engine.begin() as conn:
+            day = cutoff.day_of(datetime.now(UTC))
+            close_day(conn, cutoff, day, now=cutoff.end_of(day))
+    finally:
+        engine.dispose()
+    return day.isoformat()

@@ -1,0 +1,75 @@
+"""A partner backend as a real process under the supervisor: it starts, answers, and is stopped."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from blindgate.partners.signed_http import PartnerKeys, signed_request_headers
+from blindgate.partners.wallet import PAY_PATH, WalletBook
+from blindgate.sim.network import free_port
+from blindgate.sim.partner_server import write_backend_config, write_rsa_private_key, write_rsa_public_key
+from blindgate.sim.population import generate_population
+from blindgate.sim.services import ServiceFailed, ServiceSpec, Supervisor
+
+
+def test_wallet_backend_process(tmp_path: Path) -> None:
+    population = generate_population(seed=1, customers_per_wallet=3)
+    wallet = population.wallets[0]
+    backend_key, agent_key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2)
+    )
+    write_rsa_private_key(backend_key, tmp_path / "backend.pem")
+    write_rsa_public_key(agent_key.public_key(), tmp_path / "agent.pub.pem")
+    assert (tmp_path / "backend.pem").stat().st_mode & 0o777 == 0o600
+    WalletBook.create(tmp_path / "wallet.db", wallet).close()
+    port = free_port()
+    write_backend_config(
+        tmp_path / "backend.json", kind="wallet", host="127.0.0.1", port=port, db=tmp_path / "wallet.db",
+        client_id="C", private_key=tmp_path / "backend.pem", peer_public_key=tmp_path / "agent.pub.pem",
+        wallet_id=wallet.wallet_id, currency=wallet.currency,
+    )  # fmt: skip
+    spec = ServiceSpec(
+        "wallet",
+        [sys.executable, "-m", "blindgate.sim.partner_server", str(tmp_path / "backend.json")],
+        tmp_path / "backend.log",
+        f"http://127.0.0.1:{port}/health",
+    )
+    caller = PartnerKeys("C", agent_key, backend_key.public_key())
+    customer = wallet.customers[0]
+    body = json.dumps(
+        {
+            "paymentRequestId": "P1",
+            "paymentAmount": {"currency": wallet.currency, "value": "10"},
+            "paymentMethod": {
+                "paymentMethodType": "CONNECT_WALLET",
+                "paymentMethodId": customer.payment_code,
+            },
+        }
+    )
+    with Supervisor(start_timeout_s=20) as supervisor:
+        supervisor.start(spec)
+        supervisor.wait_healthy()
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}{PAY_PATH}",
+            content=body,
+            headers=signed_request_headers(PAY_PATH, body, caller),
+        )
+        assert answer.json()["customerId"] == customer.customer_id
+    with pytest.raises(httpx.ConnectError):  # stopped on leaving the supervisor
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def test_a_service_that_dies_is_reported(tmp_path: Path) -> None:
+    spec = ServiceSpec(
+        "broken", [sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "log", "http://127.0.0.1:9/"
+    )
+    with Supervisor(start_timeout_s=10) as supervisor:
+        supervisor.start(spec)
+        with pytest.raises(ServiceFailed, match="exited with 3"):
+            supervisor.wait_healthy()

@@ -99,6 +99,7 @@ def plan_traffic(population: Population, payments: int, seed: int) -> list[Scena
 @dataclass
 class ScenarioResult:
     calls: Counter[str] = field(default_factory=Counter)  # "pay:SUCCESS", "refund:REFUND_AMOUNT_EXCEED", ...
+    pay_seconds: list[float] = field(default_factory=list)  # latency of each pay call, as the SDK saw it
     violations: list[str] = field(default_factory=list)  # broken expectations (never a value)
     paid: int = 0  # minor units of the scenario's currency, final
     refunded: int = 0
@@ -115,6 +116,7 @@ class TrafficResult:
     kinds: Counter[str] = field(default_factory=Counter)
     amounts: dict[str, dict[str, int]] = field(default_factory=dict)
     violations: Counter[str] = field(default_factory=Counter)
+    pay_seconds: list[float] = field(default_factory=list)
 
     def add(self, scenario: Scenario, result: ScenarioResult) -> None:
         self.payments += 1
@@ -123,6 +125,7 @@ class TrafficResult:
         self.kinds["same_currency" if scenario.same_currency else "cross_currency"] += 1
         self.kinds["with_buyer_details"] += scenario.buyer is not None
         self.violations.update(result.violations)
+        self.pay_seconds.extend(result.pay_seconds)
         money = self.amounts.setdefault(scenario.currency, Counter())
         money["paid"] += result.paid
         money["refunded"] += result.refunded
@@ -137,12 +140,24 @@ class TrafficResult:
             "seconds": round(self.seconds, 2),
             "payments_per_second": round(self.payments / self.seconds, 1) if self.seconds else 0.0,
             "api_calls_per_second": round(total_calls / self.seconds, 1) if self.seconds else 0.0,
+            "pay_latency_ms": _percentiles(self.pay_seconds),
             "outcomes": dict(sorted(self.outcomes.items())),
             "kinds": dict(sorted(self.kinds.items())),
             "calls": dict(sorted(self.calls.items())),
             "amounts_minor_units": {c: dict(m) for c, m in sorted(self.amounts.items())},
             "violations": dict(self.violations),
         }
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    if not seconds:
+        return {}
+    ordered = sorted(seconds)
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
+    return {"p50": pick(0.50), "p90": pick(0.90), "p99": pick(0.99), "max": round(ordered[-1] * 1000, 1)}
 
 
 # AMS inquiryPayment's paymentStatus, read as a final S/F or a still-unknown U.
@@ -175,6 +190,13 @@ class _Player:
         return code, status, answer
 
     def pay(self, value: int | None = None) -> tuple[str, str, dict[str, Any]]:
+        started = time.perf_counter()
+        try:
+            return self._pay(value)
+        finally:
+            self.r.pay_seconds.append(time.perf_counter() - started)
+
+    def _pay(self, value: int | None) -> tuple[str, str, dict[str, Any]]:
         s = self.s
         return self.call(
             "pay",

@@ -63,6 +63,15 @@ def test_create_refuses_an_existing_store(fresh_store: KeyStore) -> None:
     assert KeyStore(fresh_store.directory).public_bundle() == before
 
 
+def test_create_refuses_a_non_empty_directory_and_accepts_an_empty_one(tmp_path: Path) -> None:
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "seal").mkdir()
+    with pytest.raises(KeyStoreError, match="not empty"):
+        KeyStore.create(tmp_path / "half", "p")
+    (tmp_path / "empty").mkdir()
+    assert KeyStore.create(tmp_path / "empty", "p").party_id == "p"
+
+
 @pytest.mark.parametrize("party", ["", "a.b", "a b", "x" * 65])
 def test_create_refuses_bad_party_ids(tmp_path: Path, party: str) -> None:
     with pytest.raises(ValueError):

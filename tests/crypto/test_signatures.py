@@ -173,3 +173,9 @@ def test_sdk_key_formats(rsa_key: rsa.RSAPrivateKey) -> None:
     for bad in ("", "not base64!", base64.b64encode(b"junk").decode(), rsa_private_key_for_sdk(rsa_key)):
         with pytest.raises(ValueError):
             load_rsa_public_key(bad)
+
+
+def test_text_that_is_not_unicode_is_an_invalid_signature(ed_key: ed25519.Ed25519PrivateKey) -> None:
+    header = sign_message(ed_key, *MESSAGE)
+    with pytest.raises(InvalidSignature):
+        verify_message(ed_key.public_key(), header, "POST", PATH + "\ud800", CLIENT, TIME, BODY)

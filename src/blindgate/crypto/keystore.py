@@ -86,12 +86,17 @@ class KeyStore:
 
     @classmethod
     def create(cls, directory: str | os.PathLike[str], party_id: str, suite: str = DEFAULT_SUITE) -> KeyStore:
-        """Make a new store with version 1 of every kind; refuses to touch an existing store."""
+        """Make a new store with version 1 of every kind in a new or empty directory.
+
+        Refuses to touch an existing store or a non-empty directory.
+        """
         check_kid(party_id)
         check_suite(suite)
         root = Path(directory)
         if (root / "party.json").exists():
             raise KeyStoreError("a key store already exists there")
+        if root.is_dir() and any(root.iterdir()):
+            raise KeyStoreError("key store directory is not empty (a half-made store? remove it)")
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         for kind in KINDS:
             _write_version(root, kind, 1, _generate(kind, party_id, 1, suite))

@@ -117,7 +117,10 @@ def verify_message(
 ) -> SignatureHeader:
     """Check a ``Signature`` header against the message; returns it parsed, or raises `InvalidSignature`."""
     parsed = header if isinstance(header, SignatureHeader) else parse_signature_header(header)
-    content = signed_content(method, path, client_id, request_time, body)
+    try:
+        content = signed_content(method, path, client_id, request_time, body)
+    except UnicodeEncodeError as exc:  # e.g. a lone surrogate: nobody signed that
+        raise InvalidSignature("signed text is not valid Unicode") from exc
     try:
         if isinstance(public_key, rsa.RSAPublicKey) and parsed.algorithm == RSA256:
             public_key.verify(parsed.signature, content, padding.PKCS1v15(), hashes.SHA256())

@@ -1,0 +1,140 @@
+"""The acquirer's unchanged official-SDK client against a signed AMS endpoint on 127.0.0.9:443.
+
+The SDK connects to port 443 of the URL's host and sends an absolute-form target; this
+stand-in endpoint (TLS, RSA256 both ways) checks the client builds and signs what an agent
+expects, and that it accepts a correctly signed answer and refuses a forged one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
+from blindgate.partners.acquirer import AcquirerCallFailed, AcquirerClient, Shop
+from blindgate.partners.signed_http import PartnerKeys, Rejected, read_signed_json, signed_json_response
+from blindgate.sim.population import generate_population
+
+HOST = "127.0.0.9"
+PATHS = ("pay", "inquiryPayment", "cancel", "refund", "inquiryRefund")
+
+
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    key_path, cert_path = directory / "key.pem", directory / "cert.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+class AbsoluteFormPaths:
+    """ASGI wrapper: ``https://host/path`` targets (as the SDK sends them) become ``/path``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("https://"):
+            path = "/" + scope["path"].split("/", 3)[3]
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, 443))
+        except OSError as exc:
+            pytest.skip(f"cannot bind {HOST}:443 ({exc.strerror}); the SDK only connects to port 443")
+    merchant, agent = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    keys = PartnerKeys("ACQ_CLIENT", agent, merchant.public_key())
+    seen: list[dict[str, Any]] = []
+
+    async def handle(request: Request) -> Response:
+        try:
+            body = await read_signed_json(request, keys)
+            seen.append({"path": request.url.path, "body": body})
+            payload = {"result": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"}}
+            payload["paymentId"] = "G1"
+        except Rejected as rejected:
+            payload = {"result": {"resultCode": rejected.code, "resultStatus": "F", "resultMessage": "no"}}
+        if body.get("paymentRequestId") == "FORGE":  # answer signed with the wrong key
+            return signed_json_response(request.url.path, payload, PartnerKeys("ACQ_CLIENT", merchant, agent))
+        return signed_json_response(request.url.path, payload, keys)
+
+    app = Starlette(routes=[Route(f"/ams/api/v1/payments/{p}", handle, methods=["POST"]) for p in PATHS])
+    key_path, cert_path = _certificate(tmp_path_factory.mktemp("tls"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            AbsoluteFormPaths(app), host=HOST, port=443, ssl_keyfile=str(key_path),
+            ssl_certfile=str(cert_path), log_level="warning",
+        )
+    )  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "test endpoint did not start"
+        time.sleep(0.05)
+    client = AcquirerClient(
+        f"https://{HOST}",
+        "ACQ_CLIENT",
+        rsa_private_key_for_sdk(merchant),
+        rsa_public_key_for_sdk(agent.public_key()),
+    )
+    yield {"client": client, "seen": seen}
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_sdk_client_calls(endpoint: dict[str, Any]) -> None:
+    client: AcquirerClient = endpoint["client"]
+    population = generate_population(seed=2, customers_per_wallet=2, merchants_per_acquirer=1)
+    merchant = population.acquirers[0].merchants[0]
+    shop = Shop(merchant, merchant.stores[0], merchant.stores[0].terminals[0])
+    payer = population.wallets[0].customers[0]
+    assert client.pay_with_code("P1", shop, "SGD", 1234, payer.payment_code)["paymentId"] == "G1"
+    assert client.inquiry("P1")["result"]["resultStatus"] == "S"
+    assert client.cancel("P1")["result"]["resultStatus"] == "S"
+    assert client.refund("R1", "G1", "SGD", 100)["result"]["resultStatus"] == "S"
+    assert client.inquiry_refund("R1")["result"]["resultStatus"] == "S"
+    pay, inquiry, cancel, refund, inquiry_refund = endpoint["seen"][-5:]
+    assert inquiry["body"] == cancel["body"] == {"paymentRequestId": "P1"}
+    assert pay["path"] == "/ams/api/v1/payments/pay"
+    assert pay["body"]["paymentAmount"] == {"currency": "SGD", "value": "1234"}
+    assert pay["body"]["paymentMethod"]["paymentMethodId"] == payer.payment_code
+    assert refund["body"]["refundAmount"] == {"currency": "SGD", "value": "100"}
+    assert refund["body"]["paymentId"] == "G1" and inquiry_refund["body"]["refundRequestId"] == "R1"
+
+
+def test_sdk_refuses_a_forged_answer(endpoint: dict[str, Any]) -> None:
+    with pytest.raises(AcquirerCallFailed):
+        endpoint["client"].inquiry("FORGE")

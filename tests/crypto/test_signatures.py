@@ -179,3 +179,57 @@ def test_text_that_is_not_unicode_is_an_invalid_signature(ed_key: ed25519.Ed2551
     header = sign_message(ed_key, *MESSAGE)
     with pytest.raises(InvalidSignature):
         verify_message(ed_key.public_key(), header, "POST", PATH + "\ud800", CLIENT, TIME, BODY)
+
+
+def test_sdk_client_round_trip_through_our_signatures(
+    rsa_key: rsa.RSAPrivateKey, fresh_store: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`DefaultAlipayClient.execute`, unchanged, with only its transport replaced by a server
+    that verifies the request with `verify_message` and signs the reply with `sign_message`."""
+    from com.alipay.ams.api import default_alipay_client
+    from com.alipay.ams.api.request.pay.alipay_pay_query_request import AlipayPayQueryRequest
+
+    merchant_public = rsa_key.public_key()  # the acquirer backend's key, as its agent knows it
+    agent_key = fresh_store.rsa_key()  # the agent's key, as the SDK knows it ("alipay_public_key")
+    seen: list[str] = []
+
+    def server(url: str, headers: dict[str, str], body: str) -> tuple[list[tuple[str, str]], bytes]:
+        path = url.split("://", 1)[1].split("/", 1)[1]  # the SDK sends the absolute URL
+        parsed = verify_message(
+            merchant_public,
+            headers["Signature"],
+            "POST",
+            "/" + path,
+            headers["client-id"],
+            headers["Request-Time"],
+            body,
+        )
+        seen.append(parsed.algorithm)
+        reply = '{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"}}'
+        signature = sign_message(agent_key, "POST", "/" + path, "SGACQ_2026", TIME, reply)
+        return [
+            ("client-id", "SGACQ_2026"),
+            ("response-time", TIME),
+            ("signature", signature),
+        ], reply.encode()
+
+    monkeypatch.setattr(default_alipay_client, "do_post", server)
+    client = default_alipay_client.DefaultAlipayClient(
+        "https://127.0.0.2",
+        "SGACQ_2026",
+        rsa_private_key_for_sdk(rsa_key),
+        rsa_public_key_for_sdk(agent_key.public_key()),
+    )
+    request = AlipayPayQueryRequest()
+    request.payment_request_id = "p-1"
+    assert '"SUCCESS"' in client.execute(request)
+    assert seen == [RSA256]
+
+    def forged(url: str, headers: dict[str, str], body: str) -> tuple[list[tuple[str, str]], bytes]:
+        reply = b'{"result":{"resultCode":"SUCCESS","resultStatus":"S"}}'
+        other = sign_message(rsa_key, "POST", "/x", "SGACQ_2026", TIME, reply.decode())  # not the agent's key
+        return [("client-id", "SGACQ_2026"), ("response-time", TIME), ("signature", other)], reply
+
+    monkeypatch.setattr(default_alipay_client, "do_post", forged)
+    with pytest.raises(Exception, match="verify"):
+        client.execute(request)

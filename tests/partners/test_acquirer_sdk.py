@@ -7,20 +7,15 @@ expects, and that it accepts a correctly signed answer and refuses a forged one.
 
 from __future__ import annotations
 
-import datetime
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,29 +24,11 @@ from starlette.routing import Route
 from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
 from blindgate.partners.acquirer import AcquirerCallFailed, AcquirerClient, Shop
 from blindgate.partners.signed_http import PartnerKeys, Rejected, read_signed_json, signed_json_response
+from blindgate.sim.network import write_tls_certificate
 from blindgate.sim.population import generate_population
 
 HOST = "127.0.0.9"
 PATHS = ("pay", "inquiryPayment", "cancel", "refund", "inquiryRefund")
-
-
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
-    )  # fmt: skip
-    key_path, cert_path = directory / "key.pem", directory / "cert.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key_path, cert_path
 
 
 class AbsoluteFormPaths:
@@ -91,7 +68,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         return signed_json_response(request.url.path, payload, keys)
 
     app = Starlette(routes=[Route(f"/ams/api/v1/payments/{p}", handle, methods=["POST"]) for p in PATHS])
-    key_path, cert_path = _certificate(tmp_path_factory.mktemp("tls"))
+    key_path, cert_path = write_tls_certificate(HOST, tmp_path_factory.mktemp("tls"))
     server = uvicorn.Server(
         uvicorn.Config(
             AbsoluteFormPaths(app), host=HOST, port=443, ssl_keyfile=str(key_path),

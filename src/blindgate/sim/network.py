@@ -16,14 +16,18 @@ folder and trusts its agent's RSA public key (the agent stands where Alipay+ sto
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
@@ -36,6 +40,40 @@ from blindgate.sim.services import ServiceSpec
 
 GATEWAY_ID = "GATEWAY"
 RSA_BITS = 2048
+
+
+def write_tls_certificate(host: str, directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for ``host`` (an IP), key and certificate as PEM files.
+
+    Enough for the official SDK, which does not verify the server's certificate (it uses an
+    unverified TLS context); the demo's other links are loopback HTTP between processes.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    key_path, cert_path = directory / "tls-key.pem", directory / "tls-cert.pem"
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 
-_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _VALUE = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
 
 
@@ -21,10 +20,13 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(text: str) -> bytes:
     """Decode unpadded base64url; raises ValueError on anything but the canonical form."""
-    if len(text) % 4 == 1 or _ALPHABET.fullmatch(text) is None:
+    # strict_mode refuses any character outside the (standard) alphabet; the url-safe
+    # alphabet is mapped onto it, so the standard-only characters are refused first.
+    if len(text) % 4 == 1 or not text.isascii() or "+" in text or "/" in text or "=" in text:
         raise ValueError("not unpadded base64url")
+    padded = (text + "=" * (-len(text) % 4)).encode("ascii").translate(_TO_STANDARD)
     try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = binascii.a2b_base64(padded, strict_mode=True)
     except binascii.Error as exc:
         raise ValueError("not unpadded base64url") from exc
     # Canonical iff the bits the last character carries beyond the data are zero

@@ -112,3 +112,47 @@ def test_tls_refuses_an_unpinned_peer() -> None:
             ch.recv()
         thread.join()
     assert len(errors) == 1
+
+
+def test_tls_exchange_is_full_duplex_for_large_frames() -> None:
+    # Both sides send 8 MiB before reading: a half-duplex channel would deadlock here.
+    server_id, client_id = Identity.generate("server"), Identity.generate("client")
+    ours, theirs = bytes(range(256)) * 32768, b"\x07" * (8 << 20)
+    with Listener("127.0.0.1:0", server_id, client_id.cert_pem, timeout=10) as listener:
+        got: list[bytes] = []
+
+        def peer() -> None:
+            with listener.accept() as channel:
+                for _ in range(3):
+                    got.append(channel.exchange(theirs))
+                channel.send(b"after")
+
+        thread = threading.Thread(target=peer)
+        thread.start()
+        with connect(f"127.0.0.1:{listener.port}", client_id, server_id.cert_pem, timeout=10) as ch:
+            for _ in range(3):
+                assert ch.exchange(ours) == theirs
+            assert ch.recv() == b"after"
+            assert ch.stats.frames_sent == 3 and ch.stats.frames_received == 4
+        thread.join()
+    assert got == [ours] * 3
+
+
+def test_exchange_with_a_silent_peer_times_out() -> None:
+    server_id, client_id = Identity.generate("server"), Identity.generate("client")
+    with Listener("127.0.0.1:0", server_id, client_id.cert_pem, timeout=5) as listener:
+        done = threading.Event()
+
+        def silent_peer() -> None:
+            with listener.accept():
+                done.wait(5)
+
+        thread = threading.Thread(target=silent_peer)
+        thread.start()
+        with (
+            connect(f"127.0.0.1:{listener.port}", client_id, server_id.cert_pem, timeout=0.5) as ch,
+            pytest.raises(ChannelTimeout),
+        ):
+            ch.exchange(b"hello")
+        done.set()
+        thread.join()

@@ -14,9 +14,12 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import select
 import socket
+import ssl
 import struct
 import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -182,6 +185,39 @@ def decode_array(
     return np.frombuffer(body, dtype=got_dtype).reshape(got_shape)
 
 
+_WOULD_BLOCK = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError)
+
+
+class _FrameReader:
+    """Accumulates one length-prefixed frame from however many reads it takes."""
+
+    def __init__(self, max_frame: int) -> None:
+        self._max_frame = max_frame
+        self._header = bytearray(_HEADER.size)
+        self._body: bytearray | None = None
+        self._got = 0
+
+    @property
+    def done(self) -> bool:
+        return self._body is not None and self._got == len(self._body)
+
+    def window(self) -> memoryview:
+        target = self._header if self._body is None else self._body
+        return memoryview(target)[self._got :]
+
+    def advance(self, count: int) -> None:
+        self._got += count
+        if self._body is None and self._got == _HEADER.size:
+            (size,) = _HEADER.unpack(self._header)
+            if size > self._max_frame:
+                raise FrameTooLarge(f"peer announced a {size}-byte frame (limit {self._max_frame})")
+            self._body, self._got = bytearray(size), 0
+
+    def frame(self) -> bytes:
+        assert self._body is not None and self.done
+        return bytes(self._body)
+
+
 class SocketChannel(Channel):
     """A channel over a connected (usually TLS-wrapped) stream socket."""
 
@@ -224,6 +260,66 @@ class SocketChannel(Channel):
         if size > self.max_frame:
             raise FrameTooLarge(f"peer announced a {size}-byte frame (limit {self.max_frame})")
         return bytes(self._recv_exact(size))
+
+    def exchange(self, payload: bytes | bytearray | memoryview) -> bytes:
+        """Full-duplex send and receive in one thread.
+
+        An SSL socket must not be read and written from two threads at once (OpenSSL may
+        write during a read, e.g. for TLS 1.3 tickets), so this drives both directions
+        from one non-blocking loop instead of the base class's sender thread.
+        """
+        view = memoryview(payload).cast("B")
+        if view.nbytes > self.max_frame:
+            raise FrameTooLarge(f"refusing to send a {view.nbytes}-byte frame (limit {self.max_frame})")
+        outgoing = [memoryview(_HEADER.pack(view.nbytes)), view]
+        incoming = _FrameReader(self.max_frame)
+        self._sock.setblocking(False)
+        try:
+            with self._send_lock:
+                self._pump(outgoing, incoming)
+        finally:
+            self._sock.settimeout(self.timeout)
+        self.stats.bytes_sent += view.nbytes + _HEADER.size
+        self.stats.frames_sent += 1
+        received = incoming.frame()
+        self.stats.bytes_received += len(received) + _HEADER.size
+        self.stats.frames_received += 1
+        return received
+
+    def _pump(self, outgoing: list[memoryview], incoming: _FrameReader) -> None:
+        deadline = time.monotonic() + self.timeout
+        while outgoing or not incoming.done:
+            progressed = False
+            if outgoing:
+                try:
+                    sent = self._sock.send(outgoing[0][: 1 << 20])
+                except _WOULD_BLOCK:
+                    sent = 0
+                except OSError as exc:
+                    raise PeerClosed(f"connection lost while sending: {exc.__class__.__name__}") from exc
+                outgoing[0] = outgoing[0][sent:]
+                if not outgoing[0]:
+                    outgoing.pop(0)
+                progressed = sent > 0
+            if not incoming.done:
+                try:
+                    got = self._sock.recv_into(incoming.window()[: 1 << 22])
+                except _WOULD_BLOCK:
+                    got = -1
+                except OSError as exc:
+                    raise PeerClosed(f"connection lost while receiving: {exc.__class__.__name__}") from exc
+                if got == 0:
+                    raise PeerClosed("peer closed the connection mid-protocol")
+                if got > 0:
+                    incoming.advance(got)
+                    progressed = True
+            if progressed:
+                deadline = time.monotonic() + self.timeout
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ChannelTimeout(f"no progress with peer for {self.timeout:.0f}s")
+            select.select([self._sock], [self._sock] if outgoing else [], [], min(remaining, 1.0))
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

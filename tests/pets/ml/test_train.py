@@ -165,3 +165,55 @@ def test_bank_marketing_reaches_the_accuracy_targets(bank_marketing_csv: Path, t
     assert abs(metrics["auc"] - metrics["plaintext_auc"]) <= 0.005
     assert metrics["weights_max_gap_vs_plaintext_same_algorithm"] <= 1e-3
     assert 0.6 < metrics["wallet_only_auc"] < metrics["auc"]
+
+
+def test_predict_command_scores_with_the_jointly_held_model(
+    small_bank: tuple[Path, Path], tmp_path: Path
+) -> None:
+    wallet, network = small_bank
+    trained = run_train(
+        "--wallet-data",
+        str(wallet),
+        "--network-data",
+        str(network),
+        "--id",
+        "customer_id",
+        "--label",
+        "term deposit",
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "2",
+        "--reveal",
+        "none",
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((tmp_path / "model-wallet.json").read_text())["weights"] is None  # kept shared
+    scores = tmp_path / "scores.csv"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "blindgate.cli",
+            "predict",
+            "--model-dir",
+            str(tmp_path),
+            "--wallet-data",
+            str(wallet),
+            "--network-data",
+            str(network),
+            "--id",
+            "customer_id",
+            "--out",
+            str(scores),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = scores.read_text().splitlines()
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert lines[0] == "customer_id,score" and len(lines) - 1 == metrics["rows_aligned"]
+    values = np.array([float(line.split(",")[1]) for line in lines[1:]])
+    assert np.all((values >= 0) & (values <= 1)) and values.std() > 0.01

@@ -146,10 +146,12 @@ def fit_encoding(table: Table, categorical: set[str] | None = None) -> Encoding:
 
 def encode(table: Table, encoding: Encoding) -> np.ndarray:
     """Float64 features, one row per table row, in ``encoding.feature_names`` order."""
-    if table.columns != encoding.order:
-        raise DataError("the table's columns differ from those the model was trained on")
+    missing = [column for column in encoding.order if column not in table.columns]
+    if missing:
+        raise DataError(f"the table lacks the column {missing[0]!r} the model was trained on")
     blocks: list[np.ndarray] = []
-    for j, column in enumerate(encoding.order):
+    for column in encoding.order:  # other columns (a label, extra fields) are ignored
+        j = table.columns.index(column)
         values = [row[j] for row in table.cells]
         if column in encoding.numeric:
             blocks.append(_numeric(values, column, *encoding.numeric[column])[:, None])

@@ -1,0 +1,109 @@
+"""Secure prediction with a jointly held model: batch scoring and single-row scoring.
+
+Each party holds its own feature columns in clear and its share of the weights (or the
+weights in clear, if they were revealed to it). Features are shared without
+communication, the logits come from one Beaver matrix product (one round, plus the
+dealer's reply to party 1), and only the agreed party receives them. It turns them into
+probabilities in clear: a logit and its sigmoid carry the same information.
+
+What each party sees: the other's ids (plain join until PSI: pseudonymous data), masked
+openings (secret shares), and the receiver the scores (pseudonymous data, per id).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blindgate.net import MalformedFrame
+from blindgate.pets.ml.data import DataError, Encoding, Table, check_range, encode
+from blindgate.pets.ml.joint import FEATURE_BOUND, ROLES, _subset, align
+from blindgate.pets.ml.logreg import WALLET
+from blindgate.pets.mpc.runtime import Party, exchange_in_turn
+from blindgate.pets.mpc.tensor import SharedTensor
+
+MODEL_FORMAT = "blindgate-ss-logreg/1"
+
+
+@dataclass(frozen=True)
+class ModelShare:
+    role: str
+    frac_bits: int
+    widths: tuple[int, int]
+    encoding: Encoding
+    weights_share: np.ndarray  # uint64, (wallet width + network width, 1)
+
+    @classmethod
+    def load(cls, path: Path) -> ModelShare:
+        try:
+            obj: dict[str, Any] = json.loads(path.read_text())
+            if obj.get("format") != MODEL_FORMAT:
+                raise DataError(f"{path.name} is not a blindgate model file")
+            widths = (int(obj["features"]["wallet"]), int(obj["features"]["network"]))
+            share = np.array([int(v) for v in obj["weights_share"]], dtype=np.uint64).reshape(-1, 1)
+            if share.shape[0] != sum(widths):
+                raise DataError(f"{path.name} holds a weight share of the wrong length")
+            return cls(
+                str(obj["role"]), int(obj["frac_bits"]), widths, Encoding.from_json(obj["encoding"]), share
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"cannot read the model file {path.name}") from exc
+
+    def features(self, table: Table) -> np.ndarray:
+        features = encode(table, self.encoding)
+        if self.role == "wallet":
+            features = np.hstack([features, np.ones((len(table.ids), 1))])
+        check_range(
+            features,
+            [*self.encoding.feature_names, *(["(bias)"] if self.role == "wallet" else [])],
+            FEATURE_BOUND,
+        )
+        return features
+
+
+def check_peer_model(party: Party, model: ModelShare) -> None:
+    mine = json.dumps({"role": model.role, "widths": list(model.widths)}).encode()
+    try:
+        theirs = json.loads(exchange_in_turn(party.peer, mine, party.party == 0))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedFrame("expected the peer's model summary") from exc
+    if theirs.get("role") == model.role or theirs.get("widths") != list(model.widths):
+        raise DataError("the two model files do not belong to the same trained model")
+
+
+def score(party: Party, model: ModelShare, features: np.ndarray, to: int = WALLET) -> np.ndarray | None:
+    """Probabilities for the aligned rows, to party ``to``; the other party gets None."""
+    rows = features.shape[0]
+    blocks = [
+        SharedTensor.from_owner(
+            party, owner, features if party.party == owner else None, (rows, width), "features"
+        )
+        for owner, width in enumerate(model.widths)
+    ]
+    shared = SharedTensor(np.hstack([b.share for b in blocks]), party)
+    with party.op("predict"):
+        logits = (shared @ SharedTensor(model.weights_share, party)).reveal(to=to)
+    if logits is None:
+        return None
+    probabilities: np.ndarray = 0.5 * (1.0 + np.tanh(logits[:, 0] / 2.0))  # = 1 / (1 + e^-z), stable
+    return probabilities
+
+
+def predict_table(
+    party: Party, model: ModelShare, table: Table, to: int = WALLET
+) -> tuple[list[str], np.ndarray | None]:
+    """Align with the peer, score every shared row; returns the ids in order and (to ``to``) scores."""
+    if ROLES[model.role] != party.party:
+        raise DataError("this model file belongs to the other party")
+    check_peer_model(party, model)
+    rows = align(party, table.ids)
+    if not rows:
+        raise DataError("no ids are held by both parties")
+    aligned = _subset(table, rows)
+    return aligned.ids, score(party, model, model.features(aligned), to)

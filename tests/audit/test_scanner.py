@@ -63,3 +63,16 @@ def test_counts_every_occurrence_and_rejects_short_values() -> None:
     assert sum(scanner.scan_bytes(((PHONE + " ") * 5 + NAME.upper()).encode()).values()) == 6
     with pytest.raises(ValueError):
         PrivacyScanner({"x": ["short"]})
+
+
+def test_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from blindgate.audit.__main__ import main
+
+    (tmp_path / "population.csv").write_text(f"phone,email\n{PHONE},{EMAIL}\n")
+    (tmp_path / "scanned").mkdir()
+    (tmp_path / "scanned" / "a.log").write_text("nothing here\n")
+    assert main([str(tmp_path / "scanned"), str(tmp_path / "population.csv")]) == 0
+    (tmp_path / "scanned" / "b.log").write_text(f"oops {EMAIL.upper()}\n")
+    assert main([str(tmp_path / "scanned"), str(tmp_path / "population.csv")]) == 1
+    assert '"found": 1' in capsys.readouterr().out
+    assert main(["nowhere", "nothing.csv"]) == 2

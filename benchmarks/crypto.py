@@ -50,16 +50,23 @@ BODY = json.dumps(
 MESSAGE = ("POST", "/ams/api/v1/payments/pay", "SGACQ", "2026-11-24T16:00:00Z", BODY)
 
 
-def rate(function: Callable[[], object], seconds: float) -> float:
-    """Calls per second, measured over about ``seconds`` after a short warm-up."""
+def rate(function: Callable[[], object], seconds: float, windows: int = 5) -> float:
+    """Calls per second: the best of ``windows`` windows over about ``seconds`` in all.
+
+    The best window, not the mean: the machine is shared, and other load only ever slows
+    a window down, so the best one is the closest to this code's own cost.
+    """
     for _ in range(20):
         function()
-    calls, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for _ in range(50):
-            function()
-        calls += 50
-    return round(calls / elapsed)
+    best = 0.0
+    for _ in range(windows):
+        calls, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds / windows:
+            for _ in range(25):
+                function()
+            calls += 25
+        best = max(best, calls / elapsed)
+    return round(best)
 
 
 def sealing(store: KeyStore, seconds: float) -> dict[str, float]:

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from blindgate.audit.scanner import encodings, scan_directory
+from blindgate.audit.scanner import encodings, read_values_csv, scan_directory
 from blindgate.sim.demo import parse_args, run_demo
-from blindgate.sim.population import read_personal_values
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +47,7 @@ def test_privacy_check_finds_nothing_in_the_gateway(demo_run: tuple[Path, dict[s
     directory, report = demo_run
     assert report["privacy_check"]["found"] == 0
     assert report["privacy_check"]["files_scanned"] > 0 and report["privacy_check"]["bytes_scanned"] > 0
-    values = read_personal_values(directory / "population.csv")
+    values = read_values_csv(directory / "population.csv")
     assert scan_directory(directory / "gateway", values).found == 0
     # ...and the partners' own folders do hold those values: the check is not vacuous.
     assert scan_directory(directory / "partners", values).found > 0
@@ -56,7 +55,7 @@ def test_privacy_check_finds_nothing_in_the_gateway(demo_run: tuple[Path, dict[s
 
 def test_privacy_check_finds_a_planted_value(demo_run: tuple[Path, dict[str, Any]]) -> None:
     directory, _ = demo_run
-    values = read_personal_values(directory / "population.csv")
+    values = read_values_csv(directory / "population.csv")
     planted = directory / "gateway" / "planted.log"
     planted.write_bytes(b"debug: " + encodings(values["phone"][0])["sha256"] + b"\n")
     try:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from blindgate.sim.population import (
-    PERSONAL_KINDS,
-    generate_population,
-    read_personal_values,
-    write_population_csv,
-)
+from blindgate.audit.scanner import read_values_csv
+from blindgate.sim.population import PERSONAL_KINDS, generate_population, write_population_csv
 
 
 def test_deterministic_and_distinct_by_seed() -> None:
@@ -40,6 +36,6 @@ def test_shapes() -> None:
 def test_csv_round_trip(tmp_path: Path) -> None:
     population = generate_population(seed=4, customers_per_wallet=10)
     write_population_csv(population, tmp_path / "population.csv")
-    values = read_personal_values(tmp_path / "population.csv")
+    values = read_values_csv(tmp_path / "population.csv")
     assert tuple(values) == PERSONAL_KINDS
     assert values["phone"] == [c.phone for c in population.customers()]

@@ -10,15 +10,14 @@ import json
 import sys
 from pathlib import Path
 
-from blindgate.audit.scanner import scan_directory
-from blindgate.sim.population import read_personal_values
+from blindgate.audit.scanner import read_values_csv, scan_directory
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or not Path(argv[0]).is_dir() or not Path(argv[1]).is_file():
         print("usage: python -m blindgate.audit <directory> <population.csv>", file=sys.stderr)
         return 2
-    report = scan_directory(Path(argv[0]), read_personal_values(Path(argv[1])))
+    report = scan_directory(Path(argv[0]), read_values_csv(Path(argv[1])))
     print(json.dumps(report.to_json(), indent=2))
     return 1 if report.found else 0
 

@@ -24,6 +24,7 @@ only counts and file paths, so it is safe to print and to store.
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import mmap
 import urllib.parse
@@ -159,6 +160,17 @@ class PrivacyScanner:
                 report.by_encoding[encoding] += count
                 report.by_file[str(path.relative_to(root))] += count
         return report
+
+
+def read_values_csv(path: Path) -> dict[str, list[str]]:
+    """Read a population.csv as ``{kind: [value, ...]}``: every column is a kind of personal value."""
+    values: dict[str, list[str]] = {}
+    with path.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            for kind, value in row.items():
+                if value:
+                    values.setdefault(kind, []).append(value)
+    return values
 
 
 def scan_directory(root: Path, values_by_kind: Mapping[str, Iterable[str]]) -> ScanReport:

@@ -34,10 +34,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from blindgate.audit.scanner import scan_directory
+from blindgate.audit.scanner import read_values_csv, scan_directory
 from blindgate.sim.layout import RunLayout
 from blindgate.sim.network import DemoNetwork, build_network, close_business_day, gateway_db_url
-from blindgate.sim.population import generate_population, read_personal_values, write_population_csv
+from blindgate.sim.population import generate_population, write_population_csv
 from blindgate.sim.services import ServiceFailed, Supervisor
 from blindgate.sim.traffic import TrafficResult, plan_traffic, run_traffic
 
@@ -98,7 +98,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         traffic = _drive(network, scenarios, args.workers, console)
         supervisor.check_alive()
     business_date = close_business_day(layout)
-    scan = scan_directory(layout.gateway, read_personal_values(layout.population_csv))
+    scan = scan_directory(layout.gateway, read_values_csv(layout.population_csv))
     report = {
         "mode": "plaintext" if args.plaintext else "pets",
         "seed": args.seed,

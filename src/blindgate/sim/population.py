@@ -247,14 +247,3 @@ def write_population_csv(population: Population, path: Path) -> None:
         writer.writeheader()
         for customer in population.customers():
             writer.writerow(customer.personal_values())
-
-
-def read_personal_values(path: Path) -> dict[str, list[str]]:
-    """Read a population.csv back as ``{kind: [value, ...]}``, every column a kind."""
-    values: dict[str, list[str]] = {}
-    with path.open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            for kind, value in row.items():
-                if value:
-                    values.setdefault(kind, []).append(value)
-    return values

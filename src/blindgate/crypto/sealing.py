@@ -49,7 +49,8 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import lru_cache
 from typing import Any, Final, Protocol
 
@@ -116,7 +117,7 @@ class RecipientKey:
     version: int
     suite: str
     public_bytes: bytes
-    public_key: PublicSealingKey = field(repr=False, compare=False)
+    public_key: PublicSealingKey = dataclass_field(repr=False, compare=False)
 
     @classmethod
     def from_public_bytes(cls, kid: str, version: int, suite: str, public_bytes: bytes) -> RecipientKey:
@@ -160,9 +161,9 @@ class OpeningKey:
     kid: str
     version: int
     suite: str
-    private_bytes: bytes = field(repr=False)
-    private_key: PrivateSealingKey = field(repr=False, compare=False)
-    recipient: RecipientKey = field(compare=False)
+    private_bytes: bytes = dataclass_field(repr=False)
+    private_key: PrivateSealingKey = dataclass_field(repr=False, compare=False)
+    recipient: RecipientKey = dataclass_field(compare=False)
 
     @classmethod
     def from_private_bytes(cls, kid: str, version: int, suite: str, private_bytes: bytes) -> OpeningKey:

@@ -127,7 +127,7 @@ def _receiver_side(
     else:
         channel.send_json({"size": result.size})
         channel.send_array(peer_position.astype("<u8"))
-    result.matches = sorted(own_index.tolist()) if result.mode != "join" else own_index.tolist()
+    result.matches = (np.sort(own_index) if result.mode != "join" else own_index).tolist()
 
 
 def _sender_side(
@@ -164,7 +164,7 @@ def _sender_side(
     if size and (int(positions.max()) >= len(keys) or np.unique(positions).size != size):
         raise MalformedFrame("the receiver sent out-of-range or repeated positions")
     own_index = permutation[positions.astype(np.int64)]
-    result.matches = sorted(own_index.tolist()) if result.mode != "join" else own_index.tolist()
+    result.matches = (np.sort(own_index) if result.mode != "join" else own_index).tolist()
 
 
 __all__ = ["MODES", "PROTOCOLS", "VERSION", "PsiResult", "check_choice", "random_permutation", "run_psi"]

@@ -1,0 +1,170 @@
+"""The ``blindgate psi`` command: private set intersection between two processes.
+
+    blindgate psi keygen --out DIR
+    blindgate psi --role server --listen HOST:PORT --identity DIR --peer-cert FILE \\
+        --input FILE --key COLUMN[,COLUMN] --out FILE [--protocol kkrt|ecdh] [--mode MODE]
+    blindgate psi --role client --connect HOST:PORT ... (the same options)
+
+The parties authenticate each other by TLS 1.3 with pinned certificates (each holds its
+own identity and the peer's certificate, exchanged out of band) and check that they run
+the same protocol version, mode, normalisation and number of key columns. ``--out`` is
+written atomically and only when this party learns something: the matched input rows
+(every column; in the shared order for ``--mode join``), or the size alone for
+``--mode cardinality``. A stale ``--out`` is removed first, so after a failed run there
+is no file that looks complete. Exit status: 0 done, 1 the run failed (peer, network,
+protocol), 2 bad arguments or input. Errors never show key values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from blindgate.net import ChannelError, Identity, connect, listen
+from blindgate.pets.psi.errors import InputError, PsiError
+from blindgate.pets.psi.inputs import parse_rules, read_keys, write_rows, write_size
+from blindgate.pets.psi.session import MODES, PROTOCOLS, check_choice, run_psi
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blindgate psi", description="Private set intersection with a peer."
+    )
+    parser.add_argument("--role", choices=("server", "client"), help="listen for the peer, or connect to it")
+    parser.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (server)")
+    parser.add_argument("--connect", metavar="HOST:PORT", help="address of the server (client)")
+    parser.add_argument("--identity", type=Path, help="directory with this party's cert.pem and key.pem")
+    parser.add_argument("--peer-cert", type=Path, help="the peer's certificate (PEM), pinned")
+    parser.add_argument("--input", type=Path, help="CSV (or Parquet) file with this party's rows")
+    parser.add_argument("--key", help="key column(s), comma-separated")
+    parser.add_argument("--out", type=Path, help="where the matched rows (or the size) go")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="kkrt", help="kkrt (fast, default) or ecdh")
+    parser.add_argument("--mode", choices=MODES, default="intersection")
+    parser.add_argument(
+        "--receiver", choices=("client", "server"), default="client", help="which party runs the comparison"
+    )
+    parser.add_argument("--normalize", default="trim", help="rules in order: trim, lower, email, e164")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds any wait on the peer may take")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes for ECDH hashing (default: all cores)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    return parser
+
+
+def _keygen(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="blindgate psi keygen", description="Create a party's TLS identity."
+    )
+    parser.add_argument("--out", type=Path, required=True, help="directory for cert.pem and key.pem")
+    parser.add_argument("--name", default="blindgate-psi-party", help="common name in the certificate")
+    args = parser.parse_args(argv)
+    if (args.out / "key.pem").exists():
+        print(f"blindgate psi keygen: {args.out} already holds a key; not overwriting", file=sys.stderr)
+        return 2
+    Identity.generate(args.name).save(args.out)
+    print(f"identity written to {args.out}; give {args.out / 'cert.pem'} to the peer")
+    return 0
+
+
+def _check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    required = ["role", "identity", "peer_cert", "input", "key", "out"]
+    missing = [f"--{name.replace('_', '-')}" for name in required if getattr(args, name) is None]
+    if missing:
+        parser.error(f"missing {', '.join(missing)}")
+    if args.role == "server" and not args.listen:
+        parser.error("--role server needs --listen HOST:PORT")
+    if args.role == "client" and not args.connect:
+        parser.error("--role client needs --connect HOST:PORT")
+    if args.timeout <= 0:
+        parser.error("--timeout must be positive")
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[int], None]]:
+    if not enabled:
+        yield lambda _: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("psi"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=True, console=None) as bar:
+        task = bar.add_task("psi", total=None)
+        yield lambda n: bar.advance(task, n)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["keygen"]:
+        return _keygen(argv[1:])
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_args(args, parser)
+    try:
+        check_choice(args.protocol, args.mode)
+        rules = parse_rules(args.normalize)
+        columns = [c.strip() for c in args.key.split(",") if c.strip()]
+        if not columns:
+            raise InputError("--key names no column")
+        identity = Identity.load(args.identity)
+        peer_cert = args.peer_cert.read_bytes()
+        args.out.unlink(missing_ok=True)
+        keyed = read_keys(args.input, columns, rules)
+    except (PsiError, OSError, ValueError) as exc:
+        print(f"blindgate psi: error: {_describe(exc)}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    try:
+        if args.role == "server":
+            channel = listen(
+                args.listen, identity, peer_cert, timeout=args.timeout, accept_timeout=args.timeout
+            )
+        else:
+            channel = connect(args.connect, identity, peer_cert, timeout=args.timeout, retry_for=args.timeout)
+        with channel, _progress(not args.no_progress and sys.stderr.isatty()) as tick:
+            result = run_psi(
+                channel,
+                keyed.keys,
+                receiver=args.receiver == args.role,
+                protocol=args.protocol,
+                mode=args.mode,
+                agreement={"normalize": list(rules), "key_columns": len(columns)},
+                workers=args.workers,
+                progress=tick,
+            )
+        if args.mode == "cardinality":
+            assert result.size is not None
+            write_size(args.out, result.size)
+        elif result.matches is not None:
+            write_rows(args.input, args.out, [keyed.rows[i] for i in result.matches])
+    except (ChannelError, PsiError, OSError, ValueError) as exc:
+        print(f"blindgate psi: error: {_describe(exc)}", file=sys.stderr)
+        return 1
+    learned = result.matches is not None or args.mode == "cardinality"
+    summary = {
+        "role": args.role,
+        "receiver": result.receiver,
+        "protocol": result.protocol,
+        "mode": result.mode,
+        "input": keyed.report.as_dict(),
+        "peer_keys": result.peer_size,
+        "intersection_size": result.size,
+        "output": str(args.out) if learned else None,
+        "bytes_sent": result.stats.bytes_sent,
+        "bytes_received": result.stats.bytes_received,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def _describe(exc: BaseException) -> str:
+    """The error's class and message: messages in this code base never carry key values."""
+    return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+
+
+__all__ = ["main"]

@@ -146,3 +146,13 @@ def test_operations_by_payment_id(book: WalletBook, population: Population) -> N
     assert book.cancel({"paymentId": payment_id})["result"]["resultStatus"] == "S"
     assert book.balance(customer.customer_id) == customer.balance
     assert book.cancel({"paymentId": "NOPE"})["result"]["resultCode"] == "ORDER_NOT_EXIST"
+
+
+def test_slow_answers_are_repeatable_and_bounded() -> None:
+    from blindgate.partners.wallet import SlowAnswers
+
+    slow = SlowAnswers(share=0.1, seconds=1.0)
+    picked = [n for n in range(2000) if slow.applies_to(f"PAY{n}")]
+    assert 120 < len(picked) < 280  # about a tenth
+    assert picked == [n for n in range(2000) if slow.applies_to(f"PAY{n}")]
+    assert not SlowAnswers().applies_to("PAY1") and not slow.applies_to(None)

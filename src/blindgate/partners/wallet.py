@@ -22,6 +22,7 @@ Every operation is one SQLite transaction: it happens entirely or not at all.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -371,7 +372,26 @@ class _Transaction:
         self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
 
 
-def create_wallet_app(book: WalletBook, keys: PartnerKeys) -> Starlette:
+@dataclass(frozen=True)
+class SlowAnswers:
+    """Fault injection: answer a share of ``pay`` requests late (the debit itself is not delayed).
+
+    Which requests is decided by a hash of the ``paymentRequestId``, so a run is repeatable
+    and a retry of a slow request is slow again. A caller that gives up before ``seconds``
+    sees no answer and must learn the outcome by inquiry or cancel: the AMS "U" path.
+    """
+
+    share: float = 0.0
+    seconds: float = 0.0
+
+    def applies_to(self, request_id: object) -> bool:
+        if self.share <= 0 or not isinstance(request_id, str):
+            return False
+        draw = int.from_bytes(hashlib.sha256(request_id.encode()).digest()[:8], "big") / 2**64
+        return draw < self.share
+
+
+def create_wallet_app(book: WalletBook, keys: PartnerKeys, slow: SlowAnswers | None = None) -> Starlette:
     """The wallet backend as an ASGI app: the four Alipay+ wallet-side endpoints and ``/health``."""
     operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         PAY_PATH: book.pay,
@@ -383,7 +403,10 @@ def create_wallet_app(book: WalletBook, keys: PartnerKeys) -> Starlette:
     async def endpoint(request: Request) -> Response:
         path = request.url.path
         try:
-            payload = operations[path](await read_signed_json(request, keys))
+            body = await read_signed_json(request, keys)
+            payload = operations[path](body)
+            if slow is not None and path == PAY_PATH and slow.applies_to(body.get("paymentRequestId")):
+                await asyncio.sleep(slow.seconds)
         except Rejected as rejected:
             payload = _failure(rejected.code, rejected.message)
         except Exception as exc:  # never a stack trace to the caller; the class name only in the log

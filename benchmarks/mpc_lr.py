@@ -1,0 +1,309 @@
+"""Joint logistic regression on secret shares: wall time, bytes and rounds, against SPU.
+
+Prints one JSON object. In the same run:
+- ours, parties (and the dealer) as separate processes over pinned TLS on loopback, 10 epochs
+  of mini-batch SGD (batch 1024, learning rate 0.1) on the bank data, in both
+  correlated-randomness modes, and on a synthetic rows x cols set;
+- SecretFlow SPU 0.9.5's simulator (all parties in one process) training the same SS-LR on
+  the same rows under SEMI2K and CHEETAH, in its own virtual environment
+  (benchmarks/.venv-spu: numpy<2, jax 0.4.34), created on first use under a lock;
+- single-row secure prediction latency, p50 and p99, over loopback TLS.
+
+Sizes can be reduced by flags (the JSON records what ran). Usage:
+    .venv/bin/python benchmarks/mpc_lr.py [--synthetic-rows 1000000] [--spu SEMI2K,CHEETAH] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blindgate.pets.ml.bank import split_bank_marketing
+from blindgate.pets.ml.data import read_table
+from blindgate.pets.ml.joint import split_rows
+from blindgate.pets.ml.launcher import joined_plaintext
+from blindgate.pets.ml.logreg import TrainConfig, share_features, train_shared
+from blindgate.pets.mpc.processes import run_processes
+from blindgate.pets.mpc.runtime import Party
+from blindgate.pets.mpc.tensor import SharedTensor
+
+HERE = Path(__file__).resolve().parent
+BANK = HERE.parent.parent / "shared" / "data" / "bank-marketing.csv"
+SPU_VENV = HERE / ".venv-spu"
+SPU_LOCK = HERE / "out" / ".venv-spu.lock"
+SPU_REQUIREMENTS = ["spu==0.9.5", "numpy<2", "jax==0.4.34", "jaxlib==0.4.34", "scikit-learn"]
+
+SPU_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+import jax, jax.numpy as jnp
+import spu
+import spu.utils.simulation as spsim
+from sklearn.metrics import roc_auc_score
+
+data = np.load(sys.argv[1])
+protocol, epochs, batch, lr = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+x_w, x_n, y, xt, yt = data["x_wallet"], data["x_network"], data["y"], data["x_test"], data["y_test"]
+steps = len(y) // batch
+
+def train(x_w, x_n, y):
+    x = jnp.concatenate([x_w, x_n], axis=1)
+    def step(i, w):
+        xb = jax.lax.dynamic_slice_in_dim(x, i * batch, batch)
+        yb = jax.lax.dynamic_slice_in_dim(y, i * batch, batch)
+        return w - lr * (xb.T @ (jax.nn.sigmoid(xb @ w) - yb) / batch)
+    return jax.lax.fori_loop(0, epochs, lambda _, w: jax.lax.fori_loop(0, steps, step, w),
+                             jnp.zeros((x.shape[1],)))
+
+kind = {"SEMI2K": spu.ProtocolKind.SEMI2K, "CHEETAH": spu.ProtocolKind.CHEETAH}[protocol]
+sim = spsim.Simulator.simple(2, kind, spu.FieldType.FM64)
+started = time.perf_counter()
+w = spsim.sim_jax(sim, train)(x_w, x_n, y)
+seconds = time.perf_counter() - started
+auc = float(roc_auc_score(yt, xt @ np.asarray(w)))
+print(json.dumps({"protocol": protocol, "seconds": seconds, "auc": auc,
+                  "rows": int(len(y)), "features": int(x_w.shape[1] + x_n.shape[1]), "epochs": epochs,
+                  "batches_per_epoch": steps}))
+"""
+
+
+# --- party programs (module level: they are pickled into the party processes) ---------------
+
+
+def train_program(party: Party, job: dict[str, Any]) -> dict[str, Any]:
+    own: np.ndarray = job["features"]() if callable(job["features"]) else job["features"]
+    if "synthetic" in job:
+        own, labels = synthetic_block(party.party, **job["synthetic"])
+    else:
+        labels = job["labels"]
+    started = time.perf_counter()
+    shared = share_features(party, own, job["widths"])
+    y = SharedTensor.from_owner(
+        party, 0, labels[:, None] if party.party == 0 else None, (own.shape[0], 1), "label"
+    )
+    weights = train_shared(party, shared, y, job["config"])
+    seconds = time.perf_counter() - started
+    total = party.total()
+    return {
+        "weights": weights.reveal(),
+        "seconds": seconds,
+        "bytes_sent": total.bytes_sent,
+        "rounds": total.rounds,
+        "by_op": {name: {"rounds": c.rounds, "bytes_sent": c.bytes_sent} for name, c in party.costs.items()},
+    }
+
+
+def synthetic_block(
+    party: int, rows: int, widths: tuple[int, int], seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each party draws its own columns; the label follows a fixed logistic model (wallet side)."""
+    generator = np.random.default_rng(seed + party)
+    own = generator.normal(size=(rows, widths[party])).astype(np.float64)
+    if party == 0:
+        own[:, -1] = 1.0
+    if party != 0:
+        return own, np.zeros(0)
+    # The wallet cannot see the network's columns; the label depends on its own columns and noise.
+    logits = own[:, :-1] @ np.linspace(-1, 1, widths[0] - 1) + generator.normal(size=rows)
+    return own, (logits > 0).astype(np.float64)
+
+
+def latency_program(party: Party, job: dict[str, Any]) -> dict[str, Any] | None:
+    widths, count = job["widths"], job["count"]
+    generator = np.random.default_rng(party.party)
+    weights = SharedTensor(
+        party.shared_prg.uint64((sum(widths), 1)) >> np.uint64(44), party
+    )  # some small model
+    row = generator.normal(size=(1, widths[party.party]))
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        blocks = [
+            SharedTensor.from_owner(party, owner, row if owner == party.party else None, (1, widths[owner]))
+            for owner in (0, 1)
+        ]
+        features = SharedTensor(np.hstack([b.share for b in blocks]), party)
+        (features @ weights).reveal(to=0)
+        times.append(time.perf_counter() - started)
+    if party.party != 0:
+        return None
+    milliseconds = np.array(times[10:]) * 1000
+    return {
+        "count": len(milliseconds),
+        "p50_ms": float(np.percentile(milliseconds, 50)),
+        "p99_ms": float(np.percentile(milliseconds, 99)),
+        "rounds_per_row": 1,
+    }
+
+
+# --- the runs --------------------------------------------------------------------------------
+
+
+def bank_arrays(epochs_dir: Path) -> dict[str, np.ndarray]:
+    wallet, network = split_bank_marketing(BANK, epochs_dir, drop_every=10**9)
+    features, labels, _, bias_at = joined_plaintext(
+        read_table(wallet, "customer_id", "term deposit"), read_table(network, "customer_id")
+    )
+    train, test = split_rows([""] * len(labels))
+    return {
+        "x_wallet": features[train, : bias_at + 1],
+        "x_network": features[train, bias_at + 1 :],
+        "y": labels[train],
+        "x_test": features[test],
+        "y_test": labels[test],
+    }
+
+
+def ours_bank(data: dict[str, np.ndarray], config: TrainConfig, mode: str) -> dict[str, Any]:
+    from sklearn.metrics import roc_auc_score
+
+    widths = (data["x_wallet"].shape[1], data["x_network"].shape[1])
+    jobs = (
+        {"features": data["x_wallet"], "labels": data["y"], "widths": widths, "config": config},
+        {"features": data["x_network"], "labels": None, "widths": widths, "config": config},
+    )
+    started = time.perf_counter()
+    wallet, _ = run_processes(train_program, jobs, triples=mode, timeout=600)
+    return {
+        "mode": mode,
+        "seconds_training": wallet["seconds"],
+        "seconds_with_startup": time.perf_counter() - started,
+        "auc": float(roc_auc_score(data["y_test"], data["x_test"] @ wallet["weights"][:, 0])),
+        "bytes_sent_party0": wallet["bytes_sent"],
+        "rounds": wallet["rounds"],
+        "by_op": wallet["by_op"],
+        "rows": len(data["y"]),
+        "features": int(sum(widths)),
+        "epochs": config.epochs,
+        "momentum": config.momentum,
+    }
+
+
+def ours_synthetic(rows: int, columns: int, config: TrainConfig, mode: str) -> dict[str, Any]:
+    widths = (columns // 2 + 1, columns - columns // 2)  # the wallet's block includes the bias column
+    job = {
+        "features": np.zeros((0, 0)),
+        "synthetic": {"rows": rows, "widths": widths, "seed": 11},
+        "widths": widths,
+        "config": config,
+    }
+    wallet, _ = run_processes(train_program, (job, job), triples=mode, timeout=600)
+    return {
+        "mode": mode,
+        "rows": rows,
+        "features": columns,
+        "epochs": config.epochs,
+        "seconds_training": wallet["seconds"],
+        "bytes_sent_party0": wallet["bytes_sent"],
+        "rounds": wallet["rounds"],
+    }
+
+
+def ensure_spu_venv() -> tuple[Path | None, str | None]:
+    python = SPU_VENV / "bin" / "python"
+    SPU_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with SPU_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another benchmark may be building the same venv
+        if python.exists():
+            return python, None
+        staging = SPU_VENV.with_name(".venv-spu.tmp")
+        steps = [
+            ["python3.11", "-m", "venv", "--clear", str(staging)],
+            [str(staging / "bin" / "pip"), "install", "-q", *SPU_REQUIREMENTS],
+        ]
+        for step in steps:
+            done = subprocess.run(step, capture_output=True, text=True, timeout=1800)
+            if done.returncode != 0:
+                return None, f"installing SPU failed: {done.stderr.strip().splitlines()[-1:]}"
+        staging.rename(SPU_VENV)
+    return python, None
+
+
+def spu_bank(
+    data: dict[str, np.ndarray], protocol: str, config: TrainConfig, scratch: Path
+) -> dict[str, Any]:
+    python, problem = ensure_spu_venv()
+    if python is None:
+        return {"protocol": protocol, "error": problem}
+    arrays, script = scratch / "bank.npz", scratch / "spu_lr.py"
+    np.savez(arrays, **data)
+    script.write_text(SPU_SCRIPT)
+    done = subprocess.run(
+        [
+            str(python),
+            str(script),
+            str(arrays),
+            protocol,
+            str(config.epochs),
+            str(config.batch_size),
+            str(config.learning_rate),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if done.returncode != 0:
+        return {"protocol": protocol, "error": done.stderr.strip().splitlines()[-1:]}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--modes", default="dealer,dealer-free")
+    parser.add_argument("--spu", default="SEMI2K,CHEETAH", help="SPU protocols to run ('' for none)")
+    parser.add_argument("--synthetic-rows", type=int, default=1_000_000)
+    parser.add_argument("--synthetic-cols", type=int, default=100)
+    parser.add_argument("--synthetic-modes", default="dealer")
+    parser.add_argument("--latency-rows", type=int, default=1000)
+    args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    plain = TrainConfig(epochs=args.epochs, batch_size=1024, learning_rate=0.1, momentum=0.0)
+    report: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "config": vars(plain)}
+    with tempfile.TemporaryDirectory(prefix="mpc-lr-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        if BANK.exists():
+            data = bank_arrays(scratch / "bank")
+            report["bank"] = {"ours": [ours_bank(data, plain, mode) for mode in modes]}
+            report["bank"]["ours_momentum_0.9"] = ours_bank(
+                data, TrainConfig(args.epochs, 1024, 0.1, 0.9), "dealer"
+            )
+            report["bank"]["spu"] = [spu_bank(data, p, plain, scratch) for p in args.spu.split(",") if p]
+            by_mode = {run["mode"]: run for run in report["bank"]["ours"]}
+            by_protocol = {run["protocol"]: run for run in report["bank"]["spu"] if "seconds" in run}
+            for mode, protocol in (("dealer", "SEMI2K"), ("dealer-free", "CHEETAH")):
+                if mode in by_mode and protocol in by_protocol:
+                    report["bank"][f"speedup_{mode}_vs_spu_{protocol}"] = (
+                        by_protocol[protocol]["seconds"] / by_mode[mode]["seconds_training"]
+                    )
+        else:
+            report["bank"] = {"skipped": f"{BANK} is absent"}
+        if args.synthetic_rows > 0:
+            report["synthetic"] = [
+                ours_synthetic(args.synthetic_rows, args.synthetic_cols, plain, mode)
+                for mode in args.synthetic_modes.split(",")
+                if mode
+            ]
+        widths = (29, 23)
+        latency, _ = run_processes(latency_program, ({"widths": widths, "count": args.latency_rows},) * 2)
+        report["single_row_latency"] = {
+            **latency,
+            "features": sum(widths),
+            "transport": "TLS 1.3 on loopback",
+        }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

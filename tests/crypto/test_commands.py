@@ -48,3 +48,11 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         cli(["keys", "rotate", "dir", "aes"])
     assert exit_.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_signing_only_store_for_the_gateway(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["keys", "create", str(tmp_path / "gw"), "--party", "gateway", "--signing-only"]) == 0
+    bundle = json.loads(capsys.readouterr().out)
+    assert "seal" not in bundle and set(bundle) == {"format", "party_id", "rsa", "ed25519"}
+    assert cli(["keys", "rotate", str(tmp_path / "gw"), "seal"]) == 1
+    assert "holds no seal keys" in capsys.readouterr().err

@@ -208,3 +208,37 @@ def test_public_bundle_parsing_refuses_bad_input(fresh_store: KeyStore, wallet_s
     ]:
         with pytest.raises(ValueError):
             PublicBundle.from_json(bad)
+
+
+def test_signing_only_store_holds_nothing_that_opens_or_pseudonymizes(tmp_path: Path) -> None:
+    gateway = KeyStore.create(tmp_path / "gateway", "gateway", signing_only=True)
+    assert sorted(p.name for p in gateway.directory.iterdir()) == ["ed25519", "party.json", "rsa"]
+    again = KeyStore(gateway.directory)
+    assert again.kinds == ("rsa", "ed25519")
+    for call in (
+        again.recipient_key,
+        again.pseudonym_key,
+        lambda: again.opening_key("gateway", 1),
+        lambda: again.rotate("seal"),
+        lambda: again.pseudonym("risk", "c1"),
+    ):
+        with pytest.raises(UnknownKey):
+            call()
+    bundle_json = again.public_bundle()
+    assert "seal" not in bundle_json
+    bundle = PublicBundle.from_json(bundle_json)
+    assert bundle.sealing_key is None
+    with pytest.raises(UnknownKey):
+        _ = bundle.recipient_key
+    key, version = again.signing_key(ED25519)
+    verify_message(bundle.verifying_key(ED25519, version), sign_message(key, *MESSAGE), *MESSAGE)
+    assert again.rotate("ed25519") == 2
+
+
+def test_party_file_with_bad_kinds_is_refused(fresh_store: KeyStore) -> None:
+    party_file = fresh_store.directory / "party.json"
+    party = json.loads(party_file.read_text())
+    for kinds in [["seal", "rsa"], ["rsa", "ed25519", "aes"], "rsa"]:
+        party_file.write_text(json.dumps({**party, "kinds": kinds}))
+        with pytest.raises(KeyStoreError, match="kinds"):
+            KeyStore(fresh_store.directory)

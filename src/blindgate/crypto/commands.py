@@ -1,6 +1,6 @@
 """`blindgate keys`: create a party's key store, rotate one kind of key, print the public bundle.
 
-    blindgate keys create DIR --party ID [--suite x25519|mlkem768x25519]
+    blindgate keys create DIR --party ID [--suite x25519|mlkem768x25519] [--signing-only]
     blindgate keys rotate DIR KIND [--suite SUITE]     (KIND: seal, pseudonym, rsa, ed25519)
     blindgate keys public DIR                          (the JSON bundle the party publishes)
 
@@ -22,7 +22,9 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.action == "create":
-            store = KeyStore.create(args.directory, args.party, suite=args.suite)
+            store = KeyStore.create(
+                args.directory, args.party, suite=args.suite, signing_only=args.signing_only
+            )
             print(f"created key store for {store.party_id} in {args.directory}", file=sys.stderr)
         elif args.action == "rotate":
             store = KeyStore(args.directory)
@@ -47,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--party", required=True, help="party id (also the sealing key id)")
     create.add_argument(
         "--suite", choices=SUITES, default=DEFAULT_SUITE, help="HPKE suite of the sealing key"
+    )
+    create.add_argument(
+        "--signing-only", action="store_true", help="RSA and Ed25519 keys only (the gateway: no sealing key)"
     )
     rotate = actions.add_parser("rotate", help="add a new current version of one kind of key")
     rotate.add_argument("directory")

@@ -55,6 +55,7 @@ from blindgate.crypto.signatures import (
 
 KeyKind = Literal["seal", "pseudonym", "rsa", "ed25519"]
 KINDS: Final[tuple[str, ...]] = get_args(KeyKind)
+SIGNING_KINDS: Final = ("rsa", "ed25519")
 STORE_FORMAT: Final = "blindgate-keystore/1"
 BUNDLE_FORMAT: Final = "blindgate-public-keys/1"
 RSA_BITS: Final = 2048
@@ -74,9 +75,13 @@ class KeyStore:
         if party.get("format") != STORE_FORMAT or not isinstance(party.get("party_id"), str):
             raise KeyStoreError("key store's party.json is not a blindgate key store")
         self.party_id: str = check_kid(party["party_id"])
+        held = party.get("kinds", list(KINDS))
+        if not isinstance(held, list) or not set(SIGNING_KINDS) <= set(held) <= set(KINDS):
+            raise KeyStoreError("key store's party.json lists unknown kinds or lacks signing keys")
+        self.kinds: tuple[str, ...] = tuple(kind for kind in KINDS if kind in held)
         self._lock = threading.Lock()
         self._keys: dict[str, dict[int, Any]] = {kind: {} for kind in KINDS}
-        for kind in KINDS:
+        for kind in self.kinds:
             for path in (self.directory / kind).glob("v*.json"):
                 match = _VERSION_FILE.fullmatch(path.name)
                 if match:
@@ -85,45 +90,56 @@ class KeyStore:
                 raise KeyStoreError(f"key store has no {kind} key")
 
     @classmethod
-    def create(cls, directory: str | os.PathLike[str], party_id: str, suite: str = DEFAULT_SUITE) -> KeyStore:
+    def create(
+        cls,
+        directory: str | os.PathLike[str],
+        party_id: str,
+        suite: str = DEFAULT_SUITE,
+        *,
+        signing_only: bool = False,
+    ) -> KeyStore:
         """Make a new store with version 1 of every kind in a new or empty directory.
 
-        Refuses to touch an existing store or a non-empty directory.
+        ``signing_only`` makes a store with RSA and Ed25519 keys alone: the gateway's, which
+        must hold no key that opens sealed data or computes pseudonyms. Refuses to touch
+        an existing store or a non-empty directory.
         """
         check_kid(party_id)
         check_suite(suite)
+        kinds = SIGNING_KINDS if signing_only else KINDS
         root = Path(directory)
         if (root / "party.json").exists():
             raise KeyStoreError("a key store already exists there")
         if root.is_dir() and any(root.iterdir()):
             raise KeyStoreError("key store directory is not empty (a half-made store? remove it)")
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for kind in KINDS:
+        for kind in kinds:
             _write_version(root, kind, 1, _generate(kind, party_id, 1, suite))
-        party = {"format": STORE_FORMAT, "party_id": party_id, "suite": suite}
+        party = {"format": STORE_FORMAT, "party_id": party_id, "suite": suite, "kinds": list(kinds)}
         _write_new(root / "party.json", json.dumps(party, indent=2) + "\n", mode=0o644)
         return cls(root)
 
     # --- versions and rotation ---
 
     def versions(self, kind: KeyKind) -> list[int]:
-        return sorted(self._keys[_check_kind(kind)])
+        return sorted(self._held(kind))
 
     def current_version(self, kind: KeyKind) -> int:
-        return max(self._keys[_check_kind(kind)])
+        return max(self._held(kind))
 
     def rotate(self, kind: KeyKind, suite: str | None = None) -> int:
         """Write version N+1 of ``kind`` and make it current; returns the new version.
 
         ``suite`` (seal only) switches the sealing suite from this version on.
         """
-        _check_kind(kind)
         if suite is not None and kind != "seal":
             raise ValueError("only seal keys have a suite")
         with self._lock:
-            version = max(self._keys[kind]) + 1
-            suite = suite or self._keys["seal"][max(self._keys["seal"])].suite
-            _write_version(self.directory, kind, version, _generate(kind, self.party_id, version, suite))
+            version = max(self._held(kind)) + 1
+            if kind == "seal":  # other kinds have no suite; the seal suite carries over unless named
+                suite = suite or self._keys["seal"][version - 1].suite
+            record = _generate(kind, self.party_id, version, suite or DEFAULT_SUITE)
+            _write_version(self.directory, kind, version, record)
             self._keys[kind][version] = self._load(kind, version)
         return version
 
@@ -136,7 +152,7 @@ class KeyStore:
 
     def opening_key(self, kid: str, version: int) -> OpeningKey:
         """The private key of (kid, version); raises `UnknownKey` when this party holds none."""
-        if kid != self.party_id:
+        if kid != self.party_id or "seal" not in self.kinds:
             raise UnknownKey("sealed to another party's key")
         key = self._keys["seal"].get(version)
         if key is None and version > self.current_version("seal"):
@@ -175,23 +191,28 @@ class KeyStore:
     # --- what the party publishes ---
 
     def public_bundle(self) -> dict[str, Any]:
-        """JSON-able public keys: the current sealing key and every signing key version."""
+        """JSON-able public keys: the current sealing key (if any) and every signing key version."""
         rsa_keys = {str(v): rsa_public_key_for_sdk(k.public_key()) for v, k in self._keys["rsa"].items()}
         ed_keys = {
             str(v): b64url_encode(k.public_key().public_bytes_raw()) for v, k in self._keys["ed25519"].items()
         }
-        return {
-            "format": BUNDLE_FORMAT,
-            "party_id": self.party_id,
-            "seal": self.recipient_key().to_json(),
-            "rsa": {"current": self.current_version("rsa"), "versions": rsa_keys},
-            "ed25519": {"current": self.current_version("ed25519"), "versions": ed_keys},
-        }
+        bundle: dict[str, Any] = {"format": BUNDLE_FORMAT, "party_id": self.party_id}
+        if "seal" in self.kinds:
+            bundle["seal"] = self.recipient_key().to_json()
+        bundle["rsa"] = {"current": self.current_version("rsa"), "versions": rsa_keys}
+        bundle["ed25519"] = {"current": self.current_version("ed25519"), "versions": ed_keys}
+        return bundle
 
     # --- internals ---
 
+    def _held(self, kind: str) -> dict[int, Any]:
+        if _check_kind(kind) not in self.kinds:
+            raise UnknownKey(f"this party holds no {kind} keys")
+        keys: dict[int, Any] = self._keys[kind]
+        return keys
+
     def _get(self, kind: KeyKind, version: int | None) -> Any:
-        keys = self._keys[kind]
+        keys = self._held(kind)
         chosen = max(keys) if version is None else version
         if chosen not in keys:
             raise UnknownKey(f"no {kind} key of that version")
@@ -230,12 +251,23 @@ class KeyStore:
 
 @dataclass(frozen=True)
 class PublicBundle:
-    """A party's published keys, parsed: what the network file carries for each partner."""
+    """A party's published keys, parsed: what the network file carries for each partner.
+
+    ``sealing_key`` is None for a signing-only party (the gateway); `recipient_key`
+    raises `UnknownKey` there, so nothing can be sealed to it by mistake.
+    """
 
     party_id: str
-    recipient_key: RecipientKey
+    sealing_key: RecipientKey | None
     rsa_keys: dict[int, rsa.RSAPublicKey]
     ed25519_keys: dict[int, ed25519.Ed25519PublicKey]
+
+    @property
+    def recipient_key(self) -> RecipientKey:
+        """The party's current public sealing key; raises `UnknownKey` if it has none."""
+        if self.sealing_key is None:
+            raise UnknownKey("this party publishes no sealing key")
+        return self.sealing_key
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PublicBundle:
@@ -244,7 +276,7 @@ class PublicBundle:
             if data["format"] != BUNDLE_FORMAT:
                 raise ValueError("not a blindgate public key bundle")
             party_id = check_kid(data["party_id"])
-            recipient = RecipientKey.from_json(data["seal"])
+            recipient = RecipientKey.from_json(data["seal"]) if "seal" in data else None
             rsa_keys = {_version(v): load_rsa_public_key(k) for v, k in data["rsa"]["versions"].items()}
             ed_keys = {
                 _version(v): ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(k))
@@ -252,7 +284,7 @@ class PublicBundle:
             }
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError("public key bundle is incomplete") from exc
-        if recipient.kid != party_id:
+        if recipient is not None and recipient.kid != party_id:
             raise ValueError("public key bundle's sealing key belongs to another party")
         return cls(party_id, recipient, rsa_keys, ed_keys)
 

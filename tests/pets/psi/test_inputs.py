@@ -1,0 +1,89 @@
+"""Reading keys, declared normalisation, duplicates, empty inputs, atomic output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from blindgate.pets.psi import InputError
+from blindgate.pets.psi.inputs import encode_key, normalise, parse_rules, read_keys, write_rows, write_size
+
+
+def _csv(tmp_path: Path, text: str, name: str = "in.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("value", "rules", "expected"),
+    [
+        ("  Alice  ", ("trim",), "Alice"),
+        ("ÄLICE", ("trim", "lower"), "älice"),
+        (" Bob@Example.COM ", ("email",), "bob@example.com"),
+        ("not-an-email", ("email",), None),
+        ("a@b@c", ("email",), None),
+        ("+44 (20) 7946-0958", ("e164",), "+442079460958"),
+        ("0044 20 7946 0958", ("e164",), "+442079460958"),
+        ("020 7946 0958", ("e164",), None),  # no country code: invalid, not guessed
+        ("+1 23", ("e164",), None),
+        ("   ", ("trim",), None),
+        ("as is", (), "as is"),
+    ],
+)
+def test_normalisation(value: str, rules: tuple[str, ...], expected: str | None) -> None:
+    assert normalise(value, rules) == expected
+
+
+def test_unknown_rule_is_an_input_error() -> None:
+    assert parse_rules("trim, lower") == ("trim", "lower")
+    with pytest.raises(InputError, match="unknown normalisation"):
+        parse_rules("trim,soundex")
+
+
+def test_multi_column_keys_are_unambiguous() -> None:
+    assert encode_key(["ab", "c"]) != encode_key(["a", "bc"])
+
+
+def test_duplicates_and_invalid_rows_are_counted_not_echoed(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "mail,n\nA@x.com,1\na@x.com ,2\n,3\nbad,4\nb@x.com,5\n")
+    keyed = read_keys(path, ["mail"], ("email",))
+    assert keyed.report.as_dict() == {"rows": 5, "keys": 2, "duplicates": 1, "invalid": 2}
+    assert keyed.rows == [0, 4]  # first occurrence wins
+
+
+def test_several_key_columns(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "first,last\nAnn,Lee\nAnn,Lee\nAnn,Li\n")
+    keyed = read_keys(path, ["first", "last"], ("trim",))
+    assert len(keyed.keys) == 2 and keyed.report.duplicates == 1
+
+
+def test_empty_and_header_only_inputs(tmp_path: Path) -> None:
+    assert read_keys(_csv(tmp_path, ""), ["k"], ()).keys == []
+    assert read_keys(_csv(tmp_path, "k\n", "h.csv"), ["k"], ()).keys == []
+
+
+def test_wrong_key_column_and_bad_files(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "email\na@x.com\n")
+    with pytest.raises(InputError, match="'phone' is not in the input's header"):
+        read_keys(path, ["phone"], ())
+    with pytest.raises(InputError, match="not found"):
+        read_keys(tmp_path / "missing.csv", ["email"], ())
+    ragged = _csv(tmp_path, "a,b\n1\n", "ragged.csv")
+    with pytest.raises(InputError, match="fields"):
+        read_keys(ragged, ["a"], ())
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(b"k\n\xff\xfe\n")
+    with pytest.raises(InputError, match="UTF-8"):
+        read_keys(binary, ["k"], ())
+
+
+def test_write_rows_in_the_given_order_and_atomically(tmp_path: Path) -> None:
+    source = _csv(tmp_path, "k,v\na,1\nb,2\nc,3\n")
+    out = tmp_path / "out" / "rows.csv"
+    write_rows(source, out, [2, 0])
+    assert out.read_text().splitlines() == ["k,v", "c,3", "a,1"]
+    write_size(out, 7)
+    assert out.read_text().splitlines() == ["intersection_size", "7"]
+    assert not list(out.parent.glob("*.partial"))

@@ -1,0 +1,193 @@
+"""Both protocols, every mode, over an in-memory channel; and peers that misbehave."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from blindgate.crypto import group
+from blindgate.net import Channel, FrameTooLarge, MalformedFrame, PeerClosed, ProtocolMismatch, memory_pair
+from blindgate.pets.psi import ParameterMismatch, PsiError, run_psi
+from blindgate.pets.psi.ecdh import DST
+from blindgate.pets.psi.session import PROTOCOL_NAME, VERSION
+
+from .conftest import run_against, run_pair
+
+MODES_BY_PROTOCOL = [
+    ("kkrt", "intersection"),
+    ("kkrt", "both"),
+    ("kkrt", "join"),
+    ("ecdh", "intersection"),
+    ("ecdh", "both"),
+    ("ecdh", "join"),
+    ("ecdh", "cardinality"),
+]
+
+
+def _sets(n_receiver: int, n_sender: int, shared: int) -> tuple[list[bytes], list[bytes], set[bytes]]:
+    common = [secrets.token_bytes(12) for _ in range(shared)]
+    mine = common + [b"r" + secrets.token_bytes(11) for _ in range(n_receiver - shared)]
+    theirs = common + [b"s" + secrets.token_bytes(11) for _ in range(n_sender - shared)]
+    secrets.SystemRandom().shuffle(mine)
+    secrets.SystemRandom().shuffle(theirs)
+    return mine, theirs, set(common)
+
+
+@pytest.mark.parametrize(("protocol", "mode"), MODES_BY_PROTOCOL)
+def test_every_mode_finds_exactly_the_intersection(protocol: str, mode: str) -> None:
+    mine, theirs, common = _sets(300, 200, 70)
+    received, sent = run_pair(mine, theirs, protocol=protocol, mode=mode)
+    assert received.size == 70 and received.peer_size == 200 and sent.peer_size == 300
+    if mode == "cardinality":
+        assert sent.size == 70 and received.matches is None and sent.matches is None
+        return
+    assert received.matches is not None
+    assert {mine[i] for i in received.matches} == common
+    if mode == "intersection":
+        assert sent.matches is None and sent.size is None  # the sender learns nothing
+        return
+    assert sent.matches is not None and sent.size == 70
+    assert {theirs[i] for i in sent.matches} == common
+    if mode == "join":
+        assert [mine[i] for i in received.matches] == [theirs[i] for i in sent.matches]
+    else:
+        assert received.matches == sorted(received.matches) and sent.matches == sorted(sent.matches)
+
+
+@pytest.mark.parametrize("protocol", ["kkrt", "ecdh"])
+def test_disjoint_and_identical_sets(protocol: str) -> None:
+    mine, theirs, _ = _sets(50, 50, 0)
+    assert run_pair(mine, theirs, protocol=protocol, mode="both")[0].matches == []
+    received, sent = run_pair(mine, list(reversed(mine)), protocol=protocol, mode="join")
+    assert received.size == 50 and [mine[i] for i in received.matches or []] == [
+        list(reversed(mine))[i] for i in sent.matches or []
+    ]
+
+
+@pytest.mark.parametrize("protocol", ["kkrt", "ecdh"])
+def test_empty_inputs_give_an_empty_result(protocol: str) -> None:
+    received, sent = run_pair([], [b"a", b"b"], protocol=protocol, mode="both")
+    assert received.matches == [] and sent.matches == [] and received.size == sent.size == 0
+    received, sent = run_pair([b"a"], [], protocol=protocol, mode="intersection")
+    assert received.matches == [] and sent.matches is None
+
+
+def test_kkrt_bigger_than_one_chunk() -> None:
+    mine, theirs, common = _sets(70_000, 40_000, 12_345)
+    received, _ = run_pair(mine, theirs, protocol="kkrt", mode="intersection")
+    assert received.matches is not None and {mine[i] for i in received.matches} == common
+
+
+def test_cardinality_refused_with_kkrt() -> None:
+    with pytest.raises(PsiError, match="cardinality"):
+        run_pair([b"a"], [b"a"], protocol="kkrt", mode="cardinality")
+
+
+def test_parties_must_agree_on_settings() -> None:
+    def other_mode(channel: Channel) -> None:
+        channel.hello(
+            PROTOCOL_NAME, VERSION, receiver=False, size=1, algorithm="kkrt", mode="both", agreement={}
+        )
+
+    with pytest.raises(ParameterMismatch):
+        run_against(other_mode, [b"a"], protocol="kkrt", mode="intersection")
+
+    def also_receiver(channel: Channel) -> None:
+        channel.hello(
+            PROTOCOL_NAME, VERSION, receiver=True, size=1, algorithm="kkrt", mode="intersection", agreement={}
+        )
+
+    with pytest.raises(ParameterMismatch):
+        run_against(also_receiver, [b"a"], protocol="kkrt", mode="intersection")
+
+
+def test_version_mismatch_is_refused() -> None:
+    def newer(channel: Channel) -> None:
+        channel.hello(PROTOCOL_NAME, VERSION + 1, receiver=False, size=1)
+
+    with pytest.raises(ProtocolMismatch):
+        run_against(newer, [b"a"])
+
+
+def _hello_as_sender(channel: Channel, protocol: str, size: int = 2) -> None:
+    channel.hello(
+        PROTOCOL_NAME,
+        VERSION,
+        receiver=False,
+        size=size,
+        algorithm=protocol,
+        mode="intersection",
+        agreement={},
+    )
+
+
+def test_dropped_peer_fails_fast() -> None:
+    for protocol in ("kkrt", "ecdh"):
+        with pytest.raises(PeerClosed):
+            run_against(lambda ch, p=protocol: _hello_as_sender(ch, p), [b"a", b"b"], protocol=protocol)
+
+
+def test_invalid_points_from_the_peer_are_rejected() -> None:
+    def identity_points(channel: Channel) -> None:
+        _hello_as_sender(channel, "ecdh")
+        channel.recv()
+        channel.send(bytes(64))  # two identity elements as "H(y)^ab"
+        channel.send(bytes(32) * 2)  # and as "H(x)^a": must be refused
+
+    with pytest.raises(MalformedFrame, match="invalid group element"):
+        run_against(identity_points, [b"a", b"b"], protocol="ecdh")
+
+
+def test_malformed_and_oversized_frames() -> None:
+    def short_frame(channel: Channel) -> None:
+        _hello_as_sender(channel, "ecdh")
+        channel.recv()
+        channel.send(b"\x01" * 7)
+
+    with pytest.raises(MalformedFrame):
+        run_against(short_frame, [b"a", b"b"], protocol="ecdh")
+
+    def garbage_hello(channel: Channel) -> None:
+        channel.send(b"\xff" * 10)
+
+    with pytest.raises((MalformedFrame, ValueError)):
+        run_against(garbage_hello, [b"a"])
+
+    def huge_frame(channel: Channel) -> None:
+        _hello_as_sender(channel, "kkrt")
+        channel.send(b"\x00" * (256 * 1024))  # over the 64 KiB limit of the receiving end below
+
+    left, right = memory_pair(timeout=3, max_frame=64 * 1024)
+    left.max_frame = 1 << 20  # the misbehaving end would send anything
+    threading.Thread(target=lambda: _safe(huge_frame, left), daemon=True).start()
+    with pytest.raises(FrameTooLarge):
+        run_psi(right, [b"a"], receiver=True, protocol="kkrt")
+
+
+def _safe(peer: Callable[[Channel], None], channel: Channel) -> None:
+    with contextlib.suppress(Exception):
+        peer(channel)
+
+
+def test_receiver_positions_are_checked_by_the_sender() -> None:
+    left, right = memory_pair(timeout=5)
+
+    def lying_receiver() -> None:
+        # The ECDH receiver's steps by hand, then a position the sender does not have.
+        right.hello(
+            PROTOCOL_NAME, VERSION, receiver=True, size=1, algorithm="ecdh", mode="both", agreement={}
+        )
+        right.send(group.scalar_mult(group.random_scalar(), group.hash_to_group(b"x", DST)))
+        right.recv()
+        right.recv()
+        right.send_json({"size": 1})
+        right.send_array(np.array([5], dtype="<u8"))
+
+    threading.Thread(target=lying_receiver, daemon=True).start()
+    with pytest.raises(MalformedFrame, match="positions"):
+        run_psi(left, [b"a", b"b"], receiver=False, protocol="ecdh", mode="both")

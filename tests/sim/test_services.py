@@ -73,3 +73,35 @@ def test_a_service_that_dies_is_reported(tmp_path: Path) -> None:
         supervisor.start(spec)
         with pytest.raises(ServiceFailed, match="exited with 3"):
             supervisor.wait_healthy()
+
+
+def test_sigterm_stops_every_child(tmp_path: Path) -> None:
+    """The demo process, killed with SIGTERM, still stops what it started."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from blindgate.sim.services import ServiceSpec, Supervisor\n"
+        f"log = Path({str(tmp_path)!r})\n"
+        "with Supervisor() as s:\n"
+        "    sleeper = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
+        "    s.start(ServiceSpec('child', sleeper, log / 'c.log', ''))\n"
+        "    (log / 'pid').write_text(str(s._running[0][1].pid))\n"
+        "    time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "pid").exists():
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.05)
+    child = int((tmp_path / "pid").read_text())
+    parent.send_signal(signal.SIGTERM)
+    parent.wait(timeout=20)
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)

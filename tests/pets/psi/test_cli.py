@@ -1,0 +1,148 @@
+"""Two real `blindgate psi` processes on loopback, with pinned TLS."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from blindgate.net import Identity
+
+CLIENT_ROWS = "id,mail\n1,dave@x.com\n2,carol@x.com\n3, Alice@X.com\n4,bob@x.com\n5,bob@x.com\n"
+SERVER_ROWS = (
+    "email,name,score\nalice@x.com,alice,1\nbob@x.com,bob,2\ncarol@x.com,carol,3\nerin@x.com,erin,4\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def parties(tmp_path: Path) -> Path:
+    for name in ("server", "client"):
+        Identity.generate(name).save(tmp_path / name)
+    (tmp_path / "server.csv").write_text(SERVER_ROWS)
+    (tmp_path / "client.csv").write_text(CLIENT_ROWS)
+    return tmp_path
+
+
+def _command(root: Path, role: str, port: int, *extra: str, key: str | None = None) -> list[str]:
+    peer = "client" if role == "server" else "server"
+    address = ["--listen" if role == "server" else "--connect", f"127.0.0.1:{port}"]
+    return [
+        sys.executable, "-m", "blindgate.cli", "psi", "--role", role, *address,
+        "--identity", str(root / role), "--peer-cert", str(root / peer / "cert.pem"),
+        "--input", str(root / f"{role}.csv"), "--key", key or ("email" if role == "server" else "mail"),
+        "--out", str(root / f"{role}-out.csv"), "--normalize", "email", "--timeout", "10", *extra,
+    ]  # fmt: skip
+
+
+def _run_both(
+    root: Path,
+    server_extra: tuple[str, ...] = (),
+    client_extra: tuple[str, ...] = (),
+    client_key: str | None = None,
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    port = _free_port()
+    server = subprocess.Popen(
+        _command(root, "server", port, *server_extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    client = subprocess.run(
+        _command(root, "client", port, *client_extra, key=client_key),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out, err = server.communicate(timeout=60)
+    return subprocess.CompletedProcess(server.args, server.returncode, out, err), client  # fmt: skip
+
+
+def _rows(path: Path) -> list[list[str]]:
+    with path.open(newline="") as handle:
+        return list(csv.reader(handle))
+
+
+@pytest.mark.parametrize("protocol", ["kkrt", "ecdh"])
+def test_join_between_two_processes(parties: Path, protocol: str) -> None:
+    extra = ("--protocol", protocol, "--mode", "join")
+    server, client = _run_both(parties, extra, extra)
+    assert server.returncode == 0 and client.returncode == 0, server.stderr + client.stderr
+    server_rows, client_rows = _rows(parties / "server-out.csv"), _rows(parties / "client-out.csv")
+    assert server_rows[0] == ["email", "name", "score"] and client_rows[0] == ["id", "mail"]
+    assert len(server_rows) == len(client_rows) == 4  # alice, bob, carol (bob's duplicate dropped)
+    for theirs, mine in zip(server_rows[1:], client_rows[1:], strict=True):
+        assert theirs[0] == mine[1].strip().lower()  # aligned: row k is the same customer on both sides
+    summary = json.loads(client.stdout)
+    assert summary["intersection_size"] == 3 and summary["input"]["duplicates"] == 1
+    assert "alice" not in client.stdout + client.stderr + server.stdout + server.stderr
+
+
+@pytest.mark.parametrize(
+    ("protocol", "mode"),
+    [("kkrt", "intersection"), ("ecdh", "both"), ("ecdh", "cardinality"), ("kkrt", "both")],
+)
+def test_other_modes_between_two_processes(parties: Path, protocol: str, mode: str) -> None:
+    extra = ("--protocol", protocol, "--mode", mode)
+    server, client = _run_both(parties, extra, extra)
+    assert server.returncode == 0 and client.returncode == 0, server.stderr + client.stderr
+    client_out = _rows(parties / "client-out.csv")
+    if mode == "cardinality":
+        assert client_out == [["intersection_size"], ["3"]] == _rows(parties / "server-out.csv")
+        return
+    assert sorted(row[0] for row in client_out[1:]) == ["2", "3", "4"]
+    if mode == "intersection":
+        assert not (parties / "server-out.csv").exists()  # the sender learns nothing
+    else:
+        assert [row[1] for row in _rows(parties / "server-out.csv")[1:]] == ["alice", "bob", "carol"]
+
+
+def test_wrong_key_column_fails_cleanly(parties: Path) -> None:
+    port = _free_port()
+    bad = subprocess.run(
+        _command(parties, "client", port, key="phone"), capture_output=True, text=True, timeout=30
+    )
+    assert bad.returncode == 2
+    assert "'phone' is not in the input's header" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (parties / "client-out.csv").exists()
+
+
+def test_settings_mismatch_fails_on_both_sides_without_output(parties: Path) -> None:
+    (parties / "client-out.csv").write_text("stale output from an earlier run\n")
+    server, client = _run_both(parties, ("--mode", "both"), ("--mode", "join"))
+    assert server.returncode == 1 and client.returncode == 1
+    assert (
+        "ParameterMismatch" in server.stderr + client.stderr
+        and "Traceback" not in server.stderr + client.stderr
+    )
+    assert not (parties / "client-out.csv").exists() and not (parties / "server-out.csv").exists()
+
+
+def test_unpinned_peer_is_refused(parties: Path) -> None:
+    Identity.generate("intruder").save(parties / "intruder")
+    port = _free_port()
+    server_cmd = _command(parties, "server", port, "--timeout", "3")
+    client_cmd = _command(parties, "client", port, "--timeout", "3")
+    client_cmd[client_cmd.index("--identity") + 1] = str(parties / "intruder")  # not the pinned party
+    server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = subprocess.run(client_cmd, capture_output=True, text=True, timeout=30)
+    _, server_err = server.communicate(timeout=30)
+    assert server.returncode == 1 and client.returncode == 1
+    assert "Traceback" not in server_err + client.stderr
+    assert not (parties / "client-out.csv").exists() and not (parties / "server-out.csv").exists()
+
+
+def test_absent_peer_times_out(parties: Path) -> None:
+    command = _command(parties, "client", _free_port(), "--timeout", "1")
+    alone = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert alone.returncode == 1 and "could not reach" in alone.stderr

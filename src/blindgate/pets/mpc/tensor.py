@@ -279,31 +279,48 @@ def beaver_matmul(party: Party, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return z + d @ e if party.party == 0 else z
 
 
-def beaver_and(party: Party, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """XOR-shares of x & y from one bitwise triple; one round."""
-    triple = bitwise_triple(party, x.shape)
+def beaver_and(party: Party, x: np.ndarray, y: np.ndarray, lanes: int = 64) -> np.ndarray:
+    """XOR-shares of x & y from one bitwise triple; one round.
+
+    ``lanes``, when under 64, says only the top-aligned lanes in ``LANE_MASKS`` matter:
+    the inputs are masked to them (so other lanes open as known zeros) and a source
+    without native AND triples spends ring triples on those lanes only.
+    """
+    mask = LANE_MASKS[lanes]
+    x, y = x & mask, y & mask
+    triple = bitwise_triple(party, x.shape, lanes)
     opened_mine = np.concatenate([(x ^ triple.a).reshape(-1), (y ^ triple.b).reshape(-1)])
     opened = opened_mine ^ party.swap(opened_mine)
     d, e = (part.reshape(x.shape) for part in np.split(opened, 2))
     z = triple.c ^ (d & triple.b) ^ (e & triple.a)
-    return z ^ (d & e) if party.party == 0 else z
+    return (z ^ (d & e) if party.party == 0 else z) & mask
 
 
-def bitwise_triple(party: Party, shape: tuple[int, ...]) -> Triple:
-    """An AND triple from the source, or, for a source without ``bitwise``, from 64 ring triples.
+def _lane_mask(block: int) -> np.uint64:
+    """Lanes i with (i + 1) % block == 0: the top lane of each block of ``block`` lanes."""
+    return np.uint64(sum(1 << i for i in range(64) if (i + 1) % block == 0))
+
+
+# lanes used -> mask. 64: every lane; otherwise the top lane of each block of 64 // lanes.
+LANE_MASKS = {64 >> k: _lane_mask(1 << k) for k in range(7)}
+
+
+def bitwise_triple(party: Party, shape: tuple[int, ...], lanes: int = 64) -> Triple:
+    """An AND triple from the source, or, for a source without ``bitwise``, from ring triples.
 
     The fallback is exact: mod 2, additive shares are XOR shares and c = a * b reduces to
-    a & b, so the low bits of 64 element-wise triples fill the 64 lanes of one word. It
-    costs 64 ring triples per word: correct everywhere, fast only with a native ``bitwise``.
+    a & b, so the low bits of element-wise ring triples fill the lanes of a word, one ring
+    triple per lane used (``lanes`` of them, placed on ``LANE_MASKS[lanes]``).
     """
     native = getattr(party.triples, "bitwise", None)
     if native is not None:
         triple: Triple = native(shape)
         return triple
-    ring = party.triples.elementwise((*shape, 64))
-    lanes = np.uint64(1) << np.arange(64, dtype=np.uint64)
+    positions = [i for i in range(64) if (int(LANE_MASKS[lanes]) >> i) & 1]
+    ring = party.triples.elementwise((*shape, len(positions)))
+    weights = np.array([1 << i for i in positions], dtype=np.uint64)
     packed = [
-        ((part & np.uint64(1)) * lanes).sum(axis=-1, dtype=np.uint64) for part in (ring.a, ring.b, ring.c)
+        ((part & np.uint64(1)) * weights).sum(axis=-1, dtype=np.uint64) for part in (ring.a, ring.b, ring.c)
     ]
     return Triple(*packed)
 
@@ -312,29 +329,30 @@ def sign_bit(party: Party, share: np.ndarray) -> np.ndarray:
     """Arithmetic shares (integers 0/1) of the sign bit of the shared value.
 
     Party 0's share and party 1's share are the two addends; their sum's top bit is
-    x0_63 ^ x1_63 ^ carry_63. The carries come from a Kogge-Stone prefix over
-    (generate, propagate), all 64 lanes of a word at once, XOR-shared.
+    x0_63 ^ x1_63 ^ carry_63. The carry comes from a binary tree over (generate,
+    propagate) pairs of bits 0..62, all lanes of a word at once, XOR-shared: 1 + 6
+    rounds, and 157 lane-ANDs per element rather than a full adder's 64 per level.
     """
-    mine = share
     zero = np.zeros_like(share)
-    left, right = (mine, zero) if party.party == 0 else (zero, mine)
-    generate = beaver_and(party, left, right)  # x0 & x1
-    propagate = mine  # x0 ^ x1, XOR-shared as (x0, x1)
-    top_propagate = propagate
-    for shift in (1, 2, 4, 8, 16, 32):
-        g_shifted = generate << np.uint64(shift)
-        if shift < 32:
+    left, right = (share, zero) if party.party == 0 else (zero, share)
+    one = np.uint64(1)
+    # Shifted up one lane, so lane 63 of the tree's root covers bits 0..62; lane 0 is the zero carry-in.
+    generate = beaver_and(party, left, right) << one
+    propagate = share << one  # x0 ^ x1, XOR-shared as (x0, x1)
+    for level in range(1, 7):
+        distance, lanes = np.uint64(1 << (level - 1)), 64 >> level
+        if level < 6:
             both = beaver_and(
                 party,
                 np.concatenate([propagate, propagate]),
-                np.concatenate([g_shifted, propagate << np.uint64(shift)]),
+                np.concatenate([generate << distance, propagate << distance]),
+                lanes,
             )
             g_term, propagate = np.split(both, 2)
         else:
-            g_term = beaver_and(party, propagate, g_shifted)
-        generate = generate ^ g_term
-    carry_in = generate << np.uint64(1)
-    bit = ((top_propagate ^ carry_in) >> np.uint64(63)) & np.uint64(1)
+            g_term = beaver_and(party, propagate, generate << distance, lanes)
+        generate = (generate & ~LANE_MASKS[lanes]) | ((generate ^ g_term) & LANE_MASKS[lanes])
+    bit = ((share ^ generate) >> np.uint64(63)) & one
     # bit is XOR-shared: b = b0 ^ b1 = b0 + b1 - 2 b0 b1.
     left, right = (bit, zero) if party.party == 0 else (zero, bit)
     product = beaver_mul(party, left, right)

@@ -95,6 +95,9 @@ def test_the_store_defaults_to_the_demo(tmp_path: Path, monkeypatch: pytest.Monk
     (tmp_path / "demo-run").mkdir()
     (tmp_path / "demo-run" / "gateway.db").touch()
     assert resolve_db_url(None, tmp_path / "demo-run").endswith("demo-run/gateway.db")
+    (tmp_path / "demo-run" / "gateway").mkdir()
+    (tmp_path / "demo-run" / "gateway" / "gateway.db").touch()
+    assert resolve_db_url(None, tmp_path / "demo-run").endswith("demo-run/gateway/gateway.db")
     (tmp_path / "demo-run" / "report.json").write_text(json.dumps({"gateway_db": "postgresql://x/y"}))
     assert resolve_db_url(None, tmp_path / "demo-run") == "postgresql://x/y"
     assert resolve_db_url("sqlite:///given.db", tmp_path / "demo-run") == "sqlite:///given.db"

@@ -1,7 +1,8 @@
 """Which store a command acts on: ``--db URL``, else ``$BLINDGATE_DB``, else the demo's gateway.
 
-``blindgate demo`` runs in ``./demo-run/``; its gateway keeps its SQLite store at
-``demo-run/gateway.db`` (or names another URL as ``gateway_db`` in ``demo-run/report.json``).
+``blindgate demo`` runs in ``./demo-run/`` and names its gateway's store as ``gateway_db`` in
+``demo-run/report.json`` (``blindgate.sim.network.gateway_db_url``: ``demo-run/gateway/gateway.db``);
+without a report, the store found at ``demo-run/gateway/gateway.db`` or ``demo-run/gateway.db``.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ def resolve_db_url(given: str | None, demo_dir: Path = DEMO_DIR) -> str:
         named = json.loads(report.read_text()).get("gateway_db")
         if isinstance(named, str) and named:
             return named
-    database = demo_dir / "gateway.db"
-    if database.is_file():
-        return f"sqlite:///{database}"
-    raise NoStore(f"no --db given, BLINDGATE_DB unset and no {database} here (run `blindgate demo` first)")
+    for database in (demo_dir / "gateway" / "gateway.db", demo_dir / "gateway.db"):
+        if database.is_file():
+            return f"sqlite:///{database}"
+    raise NoStore(f"no --db, no BLINDGATE_DB and no demo store in {demo_dir} (run `blindgate demo` first)")
 
 
 def open_store(url: str) -> sa.Engine:

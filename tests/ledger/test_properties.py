@@ -1,12 +1,14 @@
 """Property: random interleavings of pays, captures, wallet timeouts, partial refunds, cancels,
-duplicate retries and crashes between steps keep every currency balanced, and each payment's
-ledger figures match a plain model of what should have happened."""
+duplicate retries and crashes between steps keep every currency balanced, each payment's
+ledger figures match a plain model of what should have happened, and every settlement
+batch's net equals the sum of its transactions."""
 
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -14,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blindgate.gateway.ledger import (
+    Cutoff,
     LedgerError,
     check_ledger,
     post_cancel,
@@ -23,6 +26,8 @@ from blindgate.gateway.ledger import (
     void_payment,
 )
 from blindgate.gateway.ledger.schema import entries
+from blindgate.gateway.settlement import settle_day
+from blindgate.gateway.settlement.batches import day_items
 from tests.ledger.helpers import T0, row_count, terms
 
 _runs = itertools.count()
@@ -54,8 +59,8 @@ operations = st.lists(
 )
 
 
-def _apply(conn: sa.Connection, op: str, pid: str, amount: int, seq: int) -> None:
-    at = T0 + timedelta(minutes=seq)
+def _apply(conn: sa.Connection, op: str, pid: str, amount: int, seq: int, run: int) -> None:
+    at = T0 + timedelta(days=run, minutes=seq)  # each example has its own business day
     if op == "pay":
         source, target, rate = CURRENCY_PAIRS[amount % 3]
         post_payment_pending(
@@ -121,7 +126,7 @@ def test_random_interleavings_keep_the_ledger_exact(
                 before = row_count(conn)
             try:
                 with engine.begin() as conn:
-                    _apply(conn, op, pid, amount, seq)
+                    _apply(conn, op, pid, amount, seq, run)
                     raise Crash
             except (Crash, LedgerError):
                 pass
@@ -134,7 +139,7 @@ def test_random_interleavings_keep_the_ledger_exact(
             expected = _expect(model, op, pid, amount)
             try:
                 with engine.begin() as conn:
-                    _apply(conn, op, pid, amount, seq)
+                    _apply(conn, op, pid, amount, seq, run)
                 accepted = True
             except LedgerError:
                 accepted = False
@@ -157,3 +162,25 @@ def test_random_interleavings_keep_the_ledger_exact(
                 )
             ).scalar_one()
             assert given_back == payment.given_back <= payment.amount
+    _settle_and_compare(engine, (T0 + timedelta(days=run)).date())
+
+
+def _settle_and_compare(engine: sa.Engine, day: date) -> None:
+    """Every batch's net equals the sum of its transactions (and, asserted inside, its ledger movement)."""
+    with engine.begin() as conn:
+        found = settle_day(
+            conn, day, now=datetime.combine(day + timedelta(days=1), time(), UTC), cutoff=Cutoff()
+        )
+    sums: dict[tuple[str, str, str], int] = defaultdict(int)
+    with engine.connect() as conn:
+        items = list(day_items(conn, day))
+        assert check_ledger(conn).ok
+    for item in items:
+        sign = 1 if item["event_type"] == "CAPTURE" else -1
+        sums[("ACQUIRER", item["acquirer_id"], item["currency"])] += sign * (
+            item["amount"] - item["acquirer_fee"]
+        )
+        sums[("WALLET", item["wallet_id"], item["wallet_currency"])] += sign * (
+            item["wallet_amount"] - item["wallet_fee"]
+        )
+    assert {(b.role, b.partner_id, b.currency): b.net_amount for b in found} == dict(sums)

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 KAPPA = 128  # base OTs, and the bit length of Delta and of every q_j / t_j
 ROW_BYTES = KAPPA // 8
-_TRANSPOSE_STEP = 2048  # byte columns per slice of the transpose
+_TRANSPOSE_STEP = 256  # 64-OT groups per slice of the transpose
 # The fixed AES key of the hash. Public by design: security rests on AES behaving as a random
 # permutation under a known key (the fixed-key model), not on this key being secret.
 _FIXED_KEY = bytes.fromhex("626c696e64676174652d6f742d686173")  # "blindgate-ot-has"
@@ -58,19 +58,25 @@ def _flip_anti_diagonal(x: np.ndarray) -> np.ndarray:
 def transpose_bits(columns: np.ndarray) -> np.ndarray:
     """A (128, n/8) uint8 bit matrix, bit (i, j) MSB-first in row i, as (n, 16) rows.
 
-    Bit order follows ``np.packbits``: the result's row j is ``packbits(column j)``.
+    Bit order follows ``np.packbits``: the result's row j is ``packbits(column j)``. The
+    width must be a multiple of 8 bytes (callers pad n to a multiple of 128).
     """
     kappa, width = columns.shape
-    assert kappa == KAPPA and columns.dtype == np.uint8
+    assert kappa == KAPPA and columns.dtype == np.uint8 and width % 8 == 0
+    # Transpose 8-byte words first (cheap), so the byte shuffle below stays within 1 KiB blocks.
+    words = np.ascontiguousarray(columns.view("<u8").T)  # words[G, i]: row i, byte columns 8G..8G+7
     rows = np.empty((width * 8, ROW_BYTES), dtype=np.uint8)
-    for start in range(0, width, _TRANSPOSE_STEP):  # in slices that stay in cache
-        stop = min(start + _TRANSPOSE_STEP, width)
-        step = stop - start
-        # words[g, h] holds rows 8h..8h+7 of byte column g: one 8x8 bit block per uint64.
-        blocks = np.ascontiguousarray(columns[:, start:stop].reshape(KAPPA // 8, 8, step).transpose(2, 0, 1))
-        words = _flip_anti_diagonal(blocks.view("<u8").reshape(step, KAPPA // 8))
-        flipped = words.view(np.uint8).reshape(step, KAPPA // 8, 8).transpose(0, 2, 1)
-        rows[start * 8 : stop * 8] = flipped.reshape(step * 8, ROW_BYTES)
+    groups = width // 8
+    for start in range(0, groups, _TRANSPOSE_STEP):  # in slices that stay in cache
+        stop = min(start + _TRANSPOSE_STEP, groups)
+        count = stop - start
+        # bytes [G, h, a, b] -> [G, b, h, a]: one 8x8 bit block (rows 8h+a, byte column 8G+b) per uint64
+        as_bytes = words[start:stop].view(np.uint8).reshape(count, KAPPA // 8, 8, 8)
+        blocks = np.ascontiguousarray(as_bytes.transpose(0, 3, 1, 2))
+        flipped = _flip_anti_diagonal(blocks.view("<u8").reshape(count * 8, KAPPA // 8))
+        rows[start * 64 : stop * 64] = (
+            flipped.view(np.uint8).reshape(count * 8, KAPPA // 8, 8).transpose(0, 2, 1).reshape(-1, ROW_BYTES)
+        )
     return rows
 
 

@@ -91,7 +91,7 @@ def train_program(party: Party, job: dict[str, Any]) -> dict[str, Any]:
     y = SharedTensor.from_owner(
         party, 0, labels[:, None] if party.party == 0 else None, (own.shape[0], 1), "label"
     )
-    weights = train_shared(party, shared, y, job["config"])
+    weights = train_shared(party, shared, y, job["config"], own=(own, job["widths"]))
     seconds = time.perf_counter() - started
     total = party.total()
     return {

@@ -36,7 +36,9 @@ def test_shared_training_matches_the_plaintext_run_of_the_same_algorithm(mode: s
         own = wallet if party.party == 0 else network
         features = share_features(party, own, (wallet.shape[1], network.shape[1]))
         y = SharedTensor.from_owner(party, 0, labels[:, None] if party.party == 0 else None, (len(labels), 1))
-        return train_shared(party, features, y, config).reveal()
+        return train_shared(
+            party, features, y, config, own=(own, (wallet.shape[1], network.shape[1]))
+        ).reveal()
 
     weights, _ = run_pair(program, triples=mode, timeout=60)
     reference = train_plaintext(np.hstack([wallet, network]), labels, config)

@@ -149,7 +149,7 @@ def run_party(
     shared = share_features(party, features, widths)
     labels = aligned.labels[train][:, None] if me == WALLET and aligned.labels is not None else None
     y = SharedTensor.from_owner(party, WALLET, labels, (len(train), 1), "label")
-    weights = train_shared(party, shared[train], y, config, progress)
+    weights = train_shared(party, shared[train], y, config, progress, own=(features[train], widths))
     trained_at = time.perf_counter()
 
     logits = score_shared(party, shared[test], weights).reveal(to=WALLET)

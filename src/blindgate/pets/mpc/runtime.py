@@ -112,6 +112,7 @@ class Party:
             return
         cost = self.costs.setdefault(name, OpCost())
         before = self.peer.stats.snapshot()
+        source_rounds = getattr(self.triples, "rounds", 0)  # a dealer-free source counts its own
         started = time.perf_counter()
         self._op = name
         try:
@@ -121,6 +122,7 @@ class Party:
             cost.calls += 1
             cost.seconds += time.perf_counter() - started
             cost.bytes_sent += self.peer.stats.since(before).bytes_sent
+            cost.rounds += getattr(self.triples, "rounds", 0) - source_rounds
 
     def swap(self, mine: np.ndarray) -> np.ndarray:
         """Send our array and receive the peer's of the same shape: one round."""

@@ -46,3 +46,19 @@ class TripleSource(Protocol):
     def bitwise(self, shape: tuple[int, ...]) -> Triple:
         """XOR-shares of a, b of ``shape`` and c = a & b (64 independent bit lanes per word)."""
         ...
+
+
+class ClearMatmulSource(TripleSource, Protocol):
+    """Optional extension (dealer-free source has it): one party's clear matrix times a shared operand.
+
+    For vertically partitioned data, X_b @ w and X_b^T @ e where the holder knows its block of
+    X in clear: the holder computes M @ v_holder alone and only M @ v_other costs OT, in one
+    direction, with no triple to open. Check with ``hasattr(source, "clear_matmul")``.
+    """
+
+    def clear_matmul(
+        self, holder: int, matrix: np.ndarray | None, shape: tuple[int, int], share: np.ndarray
+    ) -> np.ndarray:
+        """This party's share of M @ v: M (``shape``, uint64) at party ``holder`` (None at the
+        other), ``share`` this party's share of v, shape (shape[1],) or (shape[1], k)."""
+        ...

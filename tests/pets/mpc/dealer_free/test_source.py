@@ -21,7 +21,7 @@ from blindgate.net import (
     connect,
     memory_pair,
 )
-from blindgate.pets.mpc.correlations import Triple, TripleSource
+from blindgate.pets.mpc.correlations import ClearMatmulSource, Triple, TripleSource
 from blindgate.pets.mpc.dealer_free import DealerFreeTripleSource
 from tests.pets.mpc.dealer_free.stand_in import StandIn
 
@@ -60,7 +60,8 @@ def opened(pair: tuple[Triple, Triple]) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def test_it_satisfies_the_triple_source_contract() -> None:
     source: TripleSource = DealerFreeTripleSource(memory_pair()[0], 0, StandIn())
-    assert source.party == 0
+    with_clear: ClearMatmulSource = DealerFreeTripleSource(memory_pair()[0], 1, StandIn())
+    assert source.party == 0 and with_clear.party == 1
 
 
 @pytest.mark.parametrize("shape", [(1,), (5,), (3, 7), (2, 3, 4), (0,)])

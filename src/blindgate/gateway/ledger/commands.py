@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
                 print("blindgate ledger: the store has no ledger tables", file=sys.stderr)
                 return 2
             report = check_ledger(conn)
-    except sa.exc.OperationalError as failure:
+    except sa.exc.DBAPIError as failure:
         print(f"blindgate ledger: cannot read the store ({failure.__class__.__name__})", file=sys.stderr)
         return 2
     finally:

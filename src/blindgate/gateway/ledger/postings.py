@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from blindgate.gateway.ledger import money
-from blindgate.gateway.ledger.calendar import Cutoff, business_day
+from blindgate.gateway.ledger.calendar import Cutoff, business_day, last_closed_day
 from blindgate.gateway.ledger.errors import (
     CancelWindowClosed,
     ConflictingEvent,
@@ -208,7 +208,12 @@ def _entry(conn: sa.Connection, event_key: str, *, lock: bool = False) -> Mappin
 
 
 def _pending(conn: sa.Connection, payment_id: str) -> Mapping[str, Any]:
-    """The payment's pending entry, locked: every later event of the payment waits here."""
+    """The payment's pending entry, locked: every later event of the payment waits here.
+
+    The business-day lock comes first: every posting takes its locks in the same order
+    (calendar, then the payment), so closing a day can never deadlock with postings.
+    """
+    last_closed_day(conn, lock=True)
     found = _entry(conn, f"payment:{payment_id}", lock=True)
     if found is None:
         raise UnknownPayment(f"no payment {payment_id} in the ledger")

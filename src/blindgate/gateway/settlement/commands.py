@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     except LedgerError as refused:
         print(f"blindgate settle: {refused}", file=sys.stderr)
         return 2
-    except (sa.exc.OperationalError, OSError) as failure:
+    except (sa.exc.DBAPIError, OSError) as failure:
         print(f"blindgate settle: cannot settle ({failure.__class__.__name__})", file=sys.stderr)
         return 2
     finally:

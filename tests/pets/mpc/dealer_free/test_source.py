@@ -183,3 +183,15 @@ def test_two_processes_over_tls() -> None:
     np.testing.assert_array_equal(bc, ba & bb)
     with pytest.raises(ChannelError):
         channel.recv()  # the child has gone: an error, not a hang
+
+
+def test_with_the_real_base_ots() -> None:
+    channels = memory_pair(20)
+    sources = [DealerFreeTripleSource(channels[p], p) for p in (0, 1)]  # blindgate.pets.ot.base
+    results: list[Triple] = []
+    thread = threading.Thread(target=lambda: results.append(sources[1].elementwise((33,))))
+    thread.start()
+    mine = sources[0].elementwise((33,))
+    thread.join(20)
+    a, b, c = opened((mine, results[0]))
+    np.testing.assert_array_equal(c, a * b)

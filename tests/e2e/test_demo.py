@@ -13,12 +13,15 @@ from rich.console import Console
 
 from blindgate.audit.scanner import encodings, read_values_csv, scan_directory
 from blindgate.sim.demo import parse_args, run_demo
+from blindgate.sim.network import missing_parts
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    if missing_parts():
+        pytest.skip(f"the payment path is incomplete in this checkout: missing {', '.join(missing_parts())}")
     for host in ("127.0.0.2", "127.0.0.3"):
         with socket.socket() as probe:
             try:

@@ -36,7 +36,13 @@ from rich.table import Table
 
 from blindgate.audit.scanner import read_values_csv, scan_directory
 from blindgate.sim.layout import RunLayout
-from blindgate.sim.network import DemoNetwork, build_network, close_business_day, gateway_db_url
+from blindgate.sim.network import (
+    DemoNetwork,
+    NetworkIncomplete,
+    build_network,
+    close_business_day,
+    gateway_db_url,
+)
 from blindgate.sim.population import generate_population, write_population_csv
 from blindgate.sim.services import ServiceFailed, Supervisor
 from blindgate.sim.traffic import TrafficResult, plan_traffic, run_traffic
@@ -72,6 +78,9 @@ def main(argv: list[str]) -> int:
     console = Console(file=sys.stdout, quiet=args.quiet)
     try:
         report = run_demo(args, console)
+    except NetworkIncomplete as exc:
+        print(f"blindgate demo: {exc}", file=sys.stderr)
+        return 2
     except ServiceFailed as exc:
         console.print(f"[red]demo stopped: {exc}[/red]")
         print(f"blindgate demo: {exc}", file=sys.stderr)
@@ -84,6 +93,11 @@ def main(argv: list[str]) -> int:
 
 
 def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    if missing_parts():
+        raise NetworkIncomplete(
+            "the gateway and the agents (issue 2, sections 3 and 4) are not in this checkout yet: "
+            f"missing {', '.join(missing_parts())}"
+        )
     layout = RunLayout(args.dir).fresh()
     population = generate_population(seed=args.seed, customers_per_wallet=args.customers)
     write_population_csv(population, layout.population_csv)

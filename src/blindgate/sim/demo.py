@@ -40,6 +40,7 @@ from blindgate.sim.network import (
     DemoNetwork,
     NetworkIncomplete,
     build_network,
+    missing_parts,
     close_business_day,
     gateway_db_url,
 )

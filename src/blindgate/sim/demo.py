@@ -40,9 +40,9 @@ from blindgate.sim.network import (
     DemoNetwork,
     NetworkIncomplete,
     build_network,
-    missing_parts,
     close_business_day,
     gateway_db_url,
+    missing_parts,
 )
 from blindgate.sim.population import generate_population, write_population_csv
 from blindgate.sim.services import ServiceFailed, Supervisor

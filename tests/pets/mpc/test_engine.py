@@ -170,3 +170,18 @@ def test_a_malformed_opening_is_refused() -> None:
 
     with pytest.raises(MalformedFrame):
         run_pair(program, timeout=5)
+
+
+def _square_sum(party: Party, values: np.ndarray) -> float:
+    x = SharedTensor.from_owner(party, 0, values if party.party == 0 else None, values.shape)
+    revealed = (x * x).sum().reveal()
+    assert revealed is not None
+    return float(revealed)
+
+
+def test_parties_as_separate_processes_over_tls() -> None:
+    from blindgate.pets.mpc.processes import run_processes
+
+    values = np.arange(5.0)
+    first, second = run_processes(_square_sum, (values, values), timeout=30)
+    assert first == pytest.approx(30.0, abs=1e-3) and second == pytest.approx(30.0, abs=1e-3)

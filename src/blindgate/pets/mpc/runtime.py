@@ -126,9 +126,10 @@ class Party:
 
     def swap(self, mine: np.ndarray) -> np.ndarray:
         """Send our array and receive the peer's of the same shape: one round."""
-        mine = np.ascontiguousarray(mine, dtype=np.uint64)
+        shape = np.shape(mine)
+        mine = np.ascontiguousarray(mine, dtype=np.uint64)  # (this makes a scalar 1-d)
         frame = exchange_in_turn(self.peer, encode_array(mine), self.party == 0)
-        theirs = decode_array(frame, np.uint64, mine.shape)
+        theirs = decode_array(frame, np.uint64, mine.shape).reshape(shape)
         self.costs.setdefault(self._op, OpCost()).rounds += 1
         return theirs
 

@@ -92,9 +92,9 @@ class SharedTensor:
                 return self.party.fixed.decode(self.party.open(self.share))
             peer = self.party.peer
             if self.party.party == to:
-                theirs = peer.recv_array(np.uint64, self.share.shape)
+                theirs = peer.recv_array(np.uint64, (self.share.size,)).reshape(self.share.shape)
                 return self.party.fixed.decode(self.share + theirs)
-            peer.send_array(self.share)
+            peer.send_array(self.share.reshape(-1))
             return None
 
     def _new(self, share: np.ndarray) -> SharedTensor:

@@ -224,3 +224,38 @@ def test_predict_command_scores_with_the_jointly_held_model(
     expected = 1 / (1 + np.exp(-(features @ weights)))
     assert len(values) == len(expected)
     assert np.abs(values - expected).max() < 1e-3
+
+
+def test_an_absent_peer_ends_in_a_clear_error_not_a_hang(
+    small_bank: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from blindgate.net import Identity
+
+    peer = Identity.generate("wallet")
+    peer.save(tmp_path / "wallet")
+    _, network = small_bank
+    done = run_train(
+        "--role",
+        "network",
+        "--data",
+        str(network),
+        "--id",
+        "customer_id",
+        "--connect",
+        "127.0.0.1:9",
+        "--identity",
+        str(tmp_path / "network"),
+        "--peer-cert",
+        str(tmp_path / "wallet" / "cert.pem"),
+        "--dealer",
+        "127.0.0.1:9",
+        "--dealer-cert",
+        str(tmp_path / "wallet" / "cert.pem"),
+        "--out",
+        str(tmp_path / "out"),
+        "--timeout",
+        "2",
+    )
+    assert done.returncode == 3
+    assert "peer failure: could not reach a peer" in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from blindgate.gateway.ledger import check_ledger, post_payment_captured, post_payment_pending, post_refund
-from blindgate.gateway.ledger.schema import entries, lines
+from blindgate.gateway.ledger.schema import TRIGGERS, entries, lines
 from tests.ledger.helpers import T0, terms
 
 
-def _seed(conn: sa.Connection) -> None:
+def _seed(conn: sa.Connection, *, allow_tampering: bool = True) -> None:
     post_payment_pending(conn, terms(), at=T0)
     post_payment_captured(conn, "p1", at=T0)
     post_refund(conn, "p1", "r1", 4_000, at=T0)
+    if allow_tampering:  # as someone with rights to drop the store's triggers could
+        for trigger in TRIGGERS[conn.dialect.name]:
+            table = "ledger_lines" if "lines" in trigger else "ledger_entries"
+            on_table = f" ON {table}" if conn.dialect.name == "postgresql" else ""
+            conn.execute(sa.text(f"DROP TRIGGER {trigger}{on_table}"))
+
+
+def test_postings_cannot_be_changed_in_the_store(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        _seed(conn, allow_tampering=False)
+    for statement in (
+        sa.update(lines).values(amount=lines.c.amount + 1),
+        sa.delete(lines),
+        sa.update(entries).values(amount=1),
+        sa.delete(entries).where(entries.c.event_key == "refund:r1"),
+    ):
+        with pytest.raises(sa.exc.DBAPIError, match="immutable"), engine.begin() as conn:
+            conn.execute(statement)
+    with engine.connect() as conn:
+        assert check_ledger(conn).ok and check_ledger(conn).entries == 3
 
 
 def test_a_healthy_store_passes(engine: sa.Engine) -> None:

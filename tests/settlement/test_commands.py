@@ -44,6 +44,7 @@ def test_ledger_check_passes_then_finds_tampering(store: str, capsys: pytest.Cap
     assert json.loads(capsys.readouterr().out)["ok"] is True
     engine = sa.create_engine(store)
     with engine.begin() as conn:
+        conn.execute(sa.text("DROP TRIGGER ledger_lines_no_update"))  # as someone with DDL rights could
         conn.execute(sa.update(lines).where(lines.c.id == 1).values(amount=lines.c.amount * 2))
     engine.dispose()
     assert blindgate(["ledger", "check", "--db", store]) == 1

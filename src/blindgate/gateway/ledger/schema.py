@@ -90,3 +90,39 @@ batches = sa.Table(
 def create_tables(bind: sa.Engine | sa.Connection) -> None:
     """Create the ledger's tables where they are missing (idempotent)."""
     metadata.create_all(bind)
+
+
+# Postings are immutable in the store itself, not only by convention: UPDATE and DELETE on
+# entries and lines are refused by a trigger (a correction is a new entry).
+_IMMUTABLE = "ledger rows are immutable: post a correcting entry instead"
+for _table in (entries, lines):
+    for _action in ("UPDATE", "DELETE"):
+        sa.event.listen(
+            _table,
+            "after_create",
+            sa.DDL(
+                f"CREATE TRIGGER {_table.name}_no_{_action.lower()} BEFORE {_action} ON {_table.name} "
+                f"BEGIN SELECT RAISE(ABORT, '{_IMMUTABLE}'); END"
+            ).execute_if(dialect="sqlite"),
+        )
+    sa.event.listen(
+        _table,
+        "after_create",
+        sa.DDL(
+            "CREATE OR REPLACE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN RAISE EXCEPTION '{_IMMUTABLE}'; END $$"
+        ).execute_if(dialect="postgresql"),
+    )
+    sa.event.listen(
+        _table,
+        "after_create",
+        sa.DDL(
+            f"CREATE TRIGGER {_table.name}_immutable BEFORE UPDATE OR DELETE ON {_table.name} "
+            "FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()"
+        ).execute_if(dialect="postgresql"),
+    )
+
+TRIGGERS = {
+    "sqlite": [f"{t.name}_no_{a}" for t in (entries, lines) for a in ("update", "delete")],
+    "postgresql": [f"{t.name}_immutable" for t in (entries, lines)],
+}

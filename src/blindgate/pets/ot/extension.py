@@ -120,7 +120,7 @@ class ExtensionReceiver:
         self._pairs = base_pairs
         self._calls = 0
 
-    def choose(self, choices: np.ndarray) -> tuple[np.ndarray, bytes]:
+    def choose(self, choices: np.ndarray) -> tuple[np.ndarray, memoryview]:
         """For choice bits (bool, n), this side's rows t (n, 16) and the message U for the sender."""
         n = choices.shape[0]
         assert choices.ndim == 1 and choices.dtype == np.bool_
@@ -131,7 +131,7 @@ class ExtensionReceiver:
             t_columns[i] = _prg(k0, self._calls, packed.size)
             u_columns[i] = t_columns[i] ^ _prg(k1, self._calls, packed.size) ^ packed
         self._calls += 1
-        return transpose_bits(t_columns)[:n], u_columns.tobytes()
+        return transpose_bits(t_columns)[:n], u_columns.reshape(-1).data
 
 
 class ExtensionSender:
@@ -149,11 +149,13 @@ class ExtensionSender:
     def random_delta() -> np.ndarray:
         return np.unpackbits(np.frombuffer(os.urandom(ROW_BYTES), dtype=np.uint8)).astype(np.bool_)
 
-    def absorb(self, message: bytes, n: int) -> np.ndarray:
+    def absorb(self, message: bytes | memoryview, n: int) -> np.ndarray:
         """Given the receiver's message U for ``n`` OTs, this side's rows q (n, 16)."""
         width = _padded(n) // 8
-        if len(message) != KAPPA * width:
-            raise ValueError(f"OT extension message of {len(message)} bytes, expected {KAPPA * width}")
+        if memoryview(message).nbytes != KAPPA * width:
+            raise ValueError(
+                f"OT extension message of {memoryview(message).nbytes} bytes, expected {KAPPA * width}"
+            )
         u_columns = np.frombuffer(message, dtype=np.uint8).reshape(KAPPA, width)
         q_columns = np.empty((KAPPA, width), dtype=np.uint8)
         for i, key in enumerate(self._keys):

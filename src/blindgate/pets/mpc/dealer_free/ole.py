@@ -178,7 +178,9 @@ class OleSession:
         assert self._sender is not None and self._receiver is not None
         # Round 1: the vector holder's OT-extension matrix.
         choices = _bit_major(vector.vector) if vector is not None else np.zeros(0, dtype=np.bool_)
-        t_rows, u_message = self._receiver.choose(choices) if vector is not None else (choices, b"")
+        t_rows, u_message = (
+            self._receiver.choose(choices) if vector is not None else (choices, memoryview(b""))
+        )
         peer_u = self._swap(u_message)
         if rows is None and peer_u:
             raise MalformedFrame("peer sent an OT-extension matrix this side did not ask for")
@@ -243,7 +245,7 @@ class OleSession:
         c = (a & b) ^ words_of(pad0) ^ words_of(chosen)
         return a, b, c
 
-    def _swap(self, payload: bytes) -> bytes:
+    def _swap(self, payload: bytes | memoryview) -> bytes:
         """Send ours and receive theirs, party 0 first. Not ``Channel.exchange``: that sends on a
         second thread, and one TLS connection must not be written and read concurrently
         (OpenSSL corrupts its record state: seen as "bad record mac" under load)."""

@@ -87,3 +87,15 @@ def test_write_rows_in_the_given_order_and_atomically(tmp_path: Path) -> None:
     write_size(out, 7)
     assert out.read_text().splitlines() == ["intersection_size", "7"]
     assert not list(out.parent.glob("*.partial"))
+
+
+def test_parquet_input_when_pyarrow_is_present(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"mail": ["A@x.com", "b@x.com", "a@x.com"], "n": [1, 2, 3]}), path)
+    keyed = read_keys(path, ["mail"], ("email",))
+    assert keyed.report.as_dict() == {"rows": 3, "keys": 2, "duplicates": 1, "invalid": 0}
+    out = tmp_path / "out.csv"
+    write_rows(path, out, [1])
+    assert out.read_text().splitlines() == ["mail,n", "b@x.com,2"]

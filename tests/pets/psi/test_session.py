@@ -191,3 +191,12 @@ def test_receiver_positions_are_checked_by_the_sender() -> None:
     threading.Thread(target=lying_receiver, daemon=True).start()
     with pytest.raises(MalformedFrame, match="positions"):
         run_psi(left, [b"a", b"b"], receiver=False, protocol="ecdh", mode="both")
+
+
+def test_ecdh_through_the_process_pool() -> None:
+    # Big enough (together 18,000 items) that both parties use worker processes.
+    mine, theirs, common = _sets(9_000, 9_000, 4_000)
+    received, sent = run_pair(mine, theirs, protocol="ecdh", mode="join", workers=2)
+    assert received.matches is not None and sent.matches is not None
+    assert {mine[i] for i in received.matches} == common
+    assert [mine[i] for i in received.matches] == [theirs[i] for i in sent.matches]

@@ -23,7 +23,12 @@ from blindgate.gateway.ledger import (
 )
 from blindgate.gateway.settlement import BadRecords, settle_day, write_settlement_files
 from blindgate.gateway.settlement.files import items_name, summary_name
-from blindgate.gateway.settlement.reconcile import read_gateway_items, read_partner_records, reconcile
+from blindgate.gateway.settlement.reconcile import (
+    read_gateway_items,
+    read_partner_records,
+    reconcile,
+    write_partner_records,
+)
 from tests.ledger.helpers import T0, row_count, terms
 
 DAY = date(2026, 11, 24)
@@ -138,6 +143,8 @@ def test_reconcile_lists_every_break(engine: sa.Engine, tmp_path: Path) -> None:
         [r.transaction_id, r.transaction_type, r.currency, str(r.amount), "SUCCESS"] for r in gateway.values()
     ]
     assert reconcile(gateway, read_partner_records(_records(tmp_path / "ok.csv", honest))) == []
+    write_partner_records(tmp_path / "written.csv", gateway.values())
+    assert read_partner_records(tmp_path / "written.csv") == gateway
     edited = [row[:] for row in honest if row[0] != "p0"]  # p0 missing at the partner
     edited[0][3] = str(int(edited[0][3]) + 1)  # amount mismatch
     edited[1][4] = "FAIL"  # status mismatch

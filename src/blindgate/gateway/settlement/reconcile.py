@@ -112,6 +112,23 @@ def read_partner_records(path: Path) -> dict[tuple[str, str], Record]:
     return _read(path, PARTNER_COLUMNS, None)
 
 
+def write_partner_records(path: Path, records: Iterable[Record]) -> None:
+    """Write records in the format ``read_partner_records`` reads (for reference partners and tests)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(RECORD_COLUMNS)
+        for record in records:
+            writer.writerow(
+                [
+                    record.transaction_id,
+                    record.transaction_type,
+                    record.currency,
+                    record.amount,
+                    record.status,
+                ]
+            )
+
+
 def read_gateway_items(paths: Iterable[Path]) -> dict[tuple[str, str], Record]:
     """The gateway's items files for one partner (each settled item counts as SUCCESS)."""
     merged: dict[tuple[str, str], Record] = {}

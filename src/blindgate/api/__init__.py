@@ -1,1 +1,9 @@
-"""Wire models of the Alipay+ / AMS API: requests, responses, result codes, amounts."""
+"""Wire models of the Alipay+ / AMS API: result codes (`results`), amounts (`amounts`), requests (`models`).
+
+The bottom of the payment path's own code: it imports nothing of blindgate's but itself.
+"""
+
+from blindgate.api.amounts import EXPONENTS, Money, exponent, parse_money
+from blindgate.api.results import RESULTS, ApiError, result, status_of
+
+__all__ = ["EXPONENTS", "RESULTS", "ApiError", "Money", "exponent", "parse_money", "result", "status_of"]

@@ -1,0 +1,153 @@
+"""Request models of the AMS acquirer-side API, validated: what the gateway and agents accept.
+
+Parsing is strict and bounded: a body is at most `MAX_BODY_BYTES`, JSON objects only, each
+id at most `MAX_ID_CHARS` of printable ASCII, amounts as in `blindgate.api.amounts`. Anything
+else raises `ApiError` PARAM_ILLEGAL naming the field (never echoing its value).
+
+The sealed fields of a request (see `blindgate.agent.policy`) are envelopes in the place of
+the values they replace; these models only carry them, they never open them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from blindgate.api.amounts import Money, parse_money
+from blindgate.api.results import ApiError
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_ID_CHARS = 64
+MAX_URL_CHARS = 1024
+MAX_DEPTH = 8
+
+PAY_PATH = "/ams/api/v1/payments/pay"
+INQUIRY_PATH = "/ams/api/v1/payments/inquiryPayment"
+CANCEL_PATH = "/ams/api/v1/payments/cancel"
+REFUND_PATH = "/ams/api/v1/payments/refund"
+INQUIRY_REFUND_PATH = "/ams/api/v1/payments/inquiryRefund"
+ACQUIRER_PATHS = (PAY_PATH, INQUIRY_PATH, CANCEL_PATH, REFUND_PATH, INQUIRY_REFUND_PATH)
+
+WALLET_PAY_PATH = "/aps/api/v1/payments/pay"
+WALLET_CANCEL_PATH = "/aps/api/v1/payments/cancelPayment"
+WALLET_REFUND_PATH = "/aps/api/v1/payments/refund"
+WALLET_INQUIRY_PATH = "/aps/api/v1/payments/inquiryPayment"
+WALLET_PATHS = (WALLET_PAY_PATH, WALLET_CANCEL_PATH, WALLET_REFUND_PATH, WALLET_INQUIRY_PATH)
+
+NOTIFY_PAYMENT_PATH = "/ams/api/v1/payments/notifyPayment"
+
+# Set by the acquirer's agent from the payment code's prefix: which wallet the payer uses.
+ROUTING_FIELD = "customerBelongsTo"
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object; raises `ApiError` PARAM_ILLEGAL otherwise."""
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError("PARAM_ILLEGAL", "the request body is too large")
+    try:
+        parsed = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ApiError("PARAM_ILLEGAL", "the request body is not JSON") from None
+    if not isinstance(parsed, dict):
+        raise ApiError("PARAM_ILLEGAL", "the request body is not a JSON object")
+    if _depth(parsed) > MAX_DEPTH:
+        raise ApiError("PARAM_ILLEGAL", "the request body is nested too deeply")
+    return parsed
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def text(body: dict[str, Any], name: str, max_chars: int = MAX_ID_CHARS, required: bool = True) -> str | None:
+    """A string field of printable ASCII, 1..max_chars; None when absent and not required."""
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= max_chars:
+        raise ApiError("PARAM_ILLEGAL", f"{name} is missing, not a string or too long")
+    if not (value.isascii() and value.isprintable()):
+        raise ApiError("PARAM_ILLEGAL", f"{name} has characters outside printable ASCII")
+    return value
+
+
+def required_text(body: dict[str, Any], name: str, max_chars: int = MAX_ID_CHARS) -> str:
+    value = text(body, name, max_chars)
+    assert value is not None
+    return value
+
+
+def obj(body: dict[str, Any], name: str) -> dict[str, Any]:
+    value = body.get(name)
+    if not isinstance(value, dict):
+        raise ApiError("PARAM_ILLEGAL", f"{name} is missing or not an object")
+    return value
+
+
+@dataclass(frozen=True)
+class PayRequest:
+    """``payments/pay`` as the gateway sees it: routing data in clear, payer data sealed."""
+
+    payment_request_id: str
+    amount: Money
+    product_code: str
+    payment_method_type: str
+    wallet_id: str
+    notify_url: str | None
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> PayRequest:
+        method = obj(body, "paymentMethod")
+        return cls(
+            payment_request_id=required_text(body, "paymentRequestId"),
+            amount=parse_money(body.get("paymentAmount"), "paymentAmount"),
+            product_code=required_text(body, "productCode"),
+            payment_method_type=required_text(method, "paymentMethodType"),
+            wallet_id=required_text(method, ROUTING_FIELD),
+            notify_url=text(body, "paymentNotifyUrl", MAX_URL_CHARS, required=False),
+        )
+
+
+@dataclass(frozen=True)
+class PaymentRef:
+    """Which payment an inquiry or cancel names: ``paymentRequestId`` (or ``paymentId``)."""
+
+    payment_request_id: str | None
+    payment_id: str | None
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> PaymentRef:
+        request_id = text(body, "paymentRequestId", required=False)
+        payment_id = text(body, "paymentId", required=False)
+        if request_id is None and payment_id is None:
+            raise ApiError("PARAM_ILLEGAL", "paymentRequestId or paymentId is required")
+        return cls(request_id, payment_id)
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    refund_request_id: str
+    payment_id: str
+    amount: Money
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> RefundRequest:
+        return cls(
+            refund_request_id=required_text(body, "refundRequestId"),
+            payment_id=required_text(body, "paymentId"),
+            amount=parse_money(body.get("refundAmount"), "refundAmount"),
+        )
+
+
+@dataclass(frozen=True)
+class RefundRef:
+    refund_request_id: str
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> RefundRef:
+        return cls(required_text(body, "refundRequestId"))

@@ -53,3 +53,50 @@ def test_racing_duplicates_and_refunds_post_exactly_once(pg_schema_engine: sa.En
         assert counts == {"PENDING": 1, "CAPTURE": 1, "REFUND": 3}
         assert len(errors) == 5
         assert check_ledger(conn).ok
+
+
+@pytest.mark.postgres
+def test_closing_a_day_under_load_leaves_its_batches_final(pg_schema_engine: sa.Engine) -> None:
+    """Postings race the close: none lands in the day after it closed, so its settlement stays true."""
+    from datetime import timedelta
+
+    from blindgate.gateway.ledger import Cutoff, create_tables
+    from blindgate.gateway.settlement import settle_day
+
+    engine = pg_schema_engine
+    create_tables(engine)
+    stop = threading.Event()
+    posted: list[int] = []
+
+    def poster(worker: int) -> None:
+        count = 0
+        while not stop.is_set() and count < 200:
+            with engine.begin() as conn:
+                post_payment_pending(conn, terms(f"w{worker}-{count}"), at=T0)
+                post_payment_captured(conn, f"w{worker}-{count}", at=T0)
+            count += 1
+        posted.append(count)
+
+    threads = [threading.Thread(target=poster, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for _ in range(500):  # let the load build up
+        with engine.connect() as conn:
+            if conn.execute(sa.select(sa.func.count()).select_from(entries)).scalar_one() > 40:
+                break
+        threading.Event().wait(0.01)
+    with engine.begin() as conn:  # close and settle while the posters run
+        settled = settle_day(conn, T0.date(), now=T0 + timedelta(days=1), cutoff=Cutoff())
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    with engine.begin() as conn:
+        report = check_ledger(conn)  # each batch's net still equals its day's ledger movement
+        assert report.ok, report.problems
+        late_captures = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(entries)
+            .where(entries.c.business_date > T0.date(), entries.c.event_type == "CAPTURE")
+        ).scalar_one()
+    settled_captures = sum(batch.total.count for batch in settled if batch.role == "ACQUIRER")
+    assert settled_captures > 0 and sum(posted) == settled_captures + late_captures

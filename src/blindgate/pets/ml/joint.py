@@ -5,9 +5,8 @@ Parties: the wallet (party 0: its customers' profile and the label) and the netw
 
 What each party sees (also written to ``view-<role>.json``):
 - its own rows: personal data, never sent;
-- the peer's ids: pseudonymous data. Until the PSI module lands, rows are aligned by a
-  plain join on the shared id, so each side learns which of its ids the other holds;
-  :func:`align` is the one function to switch to PSI;
+- which of its ids the peer also holds: pseudonymous data (PSI's aligned join, the
+  default; ``alignment="join"`` is a plain join where each side sees all the other's ids);
 - masked openings during training: secret shares (uniform, they carry nothing alone);
 - the test-set scores (the wallet only, to compute the AUC): pseudonymous data;
 - metrics and, when revealed to it, the weights: aggregates.
@@ -56,11 +55,24 @@ def write_json(path: Path, obj: Any) -> None:
     write_atomically(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
-def align(party: Party, ids: list[str]) -> list[int]:
+def align(party: Party, ids: list[str], method: str = "psi") -> list[int]:
     """Indices of our rows that the peer also holds, in an order both sides agree on.
 
-    A plain join on the id (both send their id lists): the stand-in for PSI.
+    ``psi``: the PSI module's aligned join (KKRT): each side learns only which of its
+    own ids are shared. ``join``: a plain join (both send their id lists), kept for
+    comparison. Either way the rows are then ordered by a hash of the id, which both
+    sides (and the one-command launcher's baseline) can compute alike.
     """
+    if method == "psi":
+        from blindgate.pets.psi import PsiError, run_psi
+
+        try:
+            result = run_psi(party.peer, [i.encode() for i in ids], receiver=party.party == 0, mode="join")
+        except PsiError as exc:
+            raise DataError(f"alignment by PSI failed: {exc}") from exc
+        assert result.matches is not None
+        return sorted(result.matches, key=lambda row: _split_key(ids[row]))
+    assert method == "join"
     try:
         theirs = json.loads(exchange_in_turn(party.peer, json.dumps(ids).encode(), party.party == 0))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -110,13 +122,14 @@ def run_party(
     config: TrainConfig,
     reveal: str,
     progress: Callable[[int], None] | None = None,
+    alignment: str = "psi",
 ) -> PartyResult:
     """The whole flow for one party; raises DataError or ChannelError, writes nothing."""
     me = ROLES[role]
     if me == WALLET and table.labels is None:
         raise DataError("the wallet must name its label column")
     started = time.perf_counter()
-    rows = align(party, table.ids)
+    rows = align(party, table.ids, alignment)
     if len(rows) < MIN_ROWS:
         raise DataError(f"only {len(rows)} ids are held by both parties (at least {MIN_ROWS} needed)")
     aligned = _subset(table, rows)
@@ -172,7 +185,10 @@ def run_party(
                 aligned.labels[test], logits[:, 0], features[train], aligned.labels[train], features[test]
             )
         )
-    return PartyResult(role, len(rows), encoding, weights.share, clear, metrics, party_view(role, reveal))
+    metrics["alignment"] = alignment
+    return PartyResult(
+        role, len(rows), encoding, weights.share, clear, metrics, party_view(role, reveal, alignment)
+    )
 
 
 def _reveal_weights(weights: SharedTensor, reveal: str) -> np.ndarray | None:
@@ -202,14 +218,19 @@ def _evaluate(
     }
 
 
-def party_view(role: str, reveal: str) -> dict[str, Any]:
+def party_view(role: str, reveal: str, alignment: str = "psi") -> dict[str, Any]:
     """What this party saw, each item classed as the DESIGN asks."""
     sees_weights = reveal in {role, "both"}
     view: dict[str, Any] = {
         "role": role,
         "saw": [
             {"item": "its own rows", "class": "personal data"},
-            {"item": "the peer's id list (plain join until PSI)", "class": "pseudonymous data"},
+            {
+                "item": "which of its ids the peer also holds (PSI join)"
+                if alignment == "psi"
+                else "the peer's whole id list (plain join)",
+                "class": "pseudonymous data",
+            },
             {"item": "masked openings x - a during training and scoring", "class": "secret share"},
             {"item": "row counts and feature counts of both sides", "class": "aggregate"},
         ],

@@ -75,6 +75,8 @@ def _run_parties(args: argparse.Namespace, keys: Path) -> int:
         args.reveal,
         "--triples",
         args.triples,
+        "--align",
+        args.align,
         "--timeout",
         str(args.timeout),
     ]

@@ -6,7 +6,7 @@ communication, the logits come from one Beaver matrix product (one round, plus t
 dealer's reply to party 1), and only the agreed party receives them. It turns them into
 probabilities in clear: a logit and its sigmoid carry the same information.
 
-What each party sees: the other's ids (plain join until PSI: pseudonymous data), masked
+What each party sees: which of its ids the other holds (PSI join: pseudonymous data), masked
 openings (secret shares), and the receiver the scores (pseudonymous data, per id).
 """
 
@@ -96,13 +96,13 @@ def score(party: Party, model: ModelShare, features: np.ndarray, to: int = WALLE
 
 
 def predict_table(
-    party: Party, model: ModelShare, table: Table, to: int = WALLET
+    party: Party, model: ModelShare, table: Table, to: int = WALLET, alignment: str = "psi"
 ) -> tuple[list[str], np.ndarray | None]:
     """Align with the peer, score every shared row; returns the ids in order and (to ``to``) scores."""
     if ROLES[model.role] != party.party:
         raise DataError("this model file belongs to the other party")
     check_peer_model(party, model)
-    rows = align(party, table.ids)
+    rows = align(party, table.ids, alignment)
     if not rows:
         raise DataError("no ids are held by both parties")
     aligned = _subset(table, rows)

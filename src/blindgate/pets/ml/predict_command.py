@@ -56,6 +56,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--peer-cert", type=Path, action="append", default=[])
     p.add_argument("--dealer-cert", type=Path)
     p.add_argument("--triples", choices=["dealer", "dealer-free"], default="dealer")
+    p.add_argument("--align", choices=["psi", "join"], default="psi")
     p.add_argument("--out", type=Path, help="where the wallet writes id,score")
     p.add_argument("--timeout", type=float, default=120.0)
     return p
@@ -95,7 +96,7 @@ def run_role(args: argparse.Namespace) -> int:
     party = Party(ROLES[args.role], peer, triples, FixedPoint(model.frac_bits))
     try:
         party.start()
-        ids, scores = predict_table(party, model, table)
+        ids, scores = predict_table(party, model, table, alignment=args.align)
         if isinstance(triples, DealerTriples):
             triples.close()
     finally:
@@ -117,7 +118,16 @@ def run_local(args: argparse.Namespace) -> int:
         for name in ("wallet", "network", "dealer"):
             Identity.generate(name).save(keys / name)
         cert = {name: str(keys / name / "cert.pem") for name in ("wallet", "network", "dealer")}
-        common = ["--id", args.id_column, "--timeout", str(args.timeout), "--triples", args.triples]
+        common = [
+            "--id",
+            args.id_column,
+            "--timeout",
+            str(args.timeout),
+            "--triples",
+            args.triples,
+            "--align",
+            args.align,
+        ]
         dealer = ["--dealer", dealer_at, "--dealer-cert", cert["dealer"]] if args.triples == "dealer" else []
         commands = {
             "wallet": [

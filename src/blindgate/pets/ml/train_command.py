@@ -56,6 +56,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dealer-cert", type=Path, help="the dealer's pinned certificate")
     p.add_argument("--triples", choices=["dealer", "dealer-free"], default="dealer")
+    p.add_argument(
+        "--align",
+        choices=["psi", "join"],
+        default="psi",
+        help="align rows by PSI (default) or by a plain join on the id",
+    )
     p.add_argument("--out", type=Path, help="output directory")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
@@ -159,7 +165,7 @@ def run_role(args: argparse.Namespace) -> int:
     party = Party(index, peer, triples, FixedPoint(args.frac_bits))
     try:
         party.start()
-        result = run_party(party, role, table, config, args.reveal, _progress(role, args.epochs))
+        result = run_party(party, role, table, config, args.reveal, _progress(role, args.epochs), args.align)
         if isinstance(triples, DealerTriples):
             triples.close()
     finally:

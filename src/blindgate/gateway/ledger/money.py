@@ -20,16 +20,8 @@ import decimal
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from blindgate.api.amounts import EXPONENTS
 from blindgate.gateway.ledger.errors import InvalidAmount
-
-# ISO 4217 minor-unit exponents of the currencies the network settles in. Kept here (not
-# imported from blindgate.api.amounts) so the ledger stands on its own; a test checks the two
-# tables agree wherever both know a currency.
-_EXPONENTS: dict[str, int] = {
-    "AUD": 2, "BHD": 3, "BRL": 2, "CAD": 2, "CHF": 2, "CNY": 2, "EUR": 2, "GBP": 2, "HKD": 2,
-    "IDR": 2, "INR": 2, "JOD": 3, "JPY": 0, "KRW": 0, "KWD": 3, "MYR": 2, "NZD": 2, "OMR": 3,
-    "PHP": 2, "SGD": 2, "THB": 2, "TWD": 2, "USD": 2, "VND": 0, "ZAR": 2,
-}  # fmt: skip
 
 # 60 significant digits: products of int64 amounts and quoted rates are exact; a quotient
 # (a partial refund's share) that does not terminate is still far from any .5 tie at this depth.
@@ -41,7 +33,7 @@ _CONTEXT = decimal.Context(
 def exponent(currency: str) -> int:
     """Minor-unit exponent of ``currency`` (JPY 0, USD 2, KWD 3)."""
     try:
-        return _EXPONENTS[currency]
+        return EXPONENTS[currency]  # one ISO 4217 table for the wire and the ledger
     except KeyError:
         raise InvalidAmount(f"unknown currency {currency!r}") from None
 

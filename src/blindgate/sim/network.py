@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import json
 import socket
 import sys
 from collections import Counter
@@ -40,6 +41,7 @@ from blindgate.sim.population import Population
 from blindgate.sim.services import ServiceSpec
 
 GATEWAY_ID = "GATEWAY"
+WALLET_TIMEOUT_S = 5.0
 RSA_BITS = 2048
 
 
@@ -92,6 +94,7 @@ class WalletSide:
     opening_total: int
     backend_public_key: rsa.RSAPublicKey
     agent_keys: KeyStore
+    agent_url: str = ""
 
 
 @dataclass
@@ -112,6 +115,7 @@ class DemoNetwork:
     wallets: list[WalletSide] = field(default_factory=list)
     acquirers: list[AcquirerSide] = field(default_factory=list)
     services: list[ServiceSpec] = field(default_factory=list)
+    gateway_url: str = ""
 
     def acquirer_clients(self) -> dict[str, AcquirerClient]:
         """Each acquirer's unchanged SDK client, pointed at its agent."""
@@ -273,7 +277,60 @@ def _gateway_and_agents(network: DemoNetwork, population: Population, plaintext:
             "the gateway and the agents (issue 2, sections 3 and 4) are not in this checkout yet: "
             f"missing {', '.join(missing)}"
         )
-    raise NetworkIncomplete("the demo does not yet know this gateway's configuration format")
+    layout = network.layout
+    gateway_keys = KeyStore.create(layout.gateway / "keys", GATEWAY_ID)
+    network.gateway_url = f"http://127.0.0.1:{free_port()}"
+    for wallet in network.wallets:
+        wallet.agent_url = f"http://127.0.0.1:{free_port()}"
+    write_network_file(network, population, gateway_keys)
+    raise NetworkIncomplete("the demo does not yet know how to start this gateway and its agents")
+
+
+# Per-payer risk limits of each wallet, in its currency's minor units: generous enough that
+# the demo's traffic passes, real enough to be enforced (a payment above max_amount fails).
+_RISK = {
+    "KRW": {"max_amount": 1_000_000, "window_s": 60, "max_payments": 30, "max_total": 10_000_000},
+    "THB": {"max_amount": 2_500_000, "window_s": 60, "max_payments": 30, "max_total": 25_000_000},
+    "SGD": {"max_amount": 100_000, "window_s": 60, "max_payments": 30, "max_total": 1_000_000},
+}
+
+
+def write_network_file(network: DemoNetwork, population: Population, gateway_keys: KeyStore) -> None:
+    """``network.json`` in the gateway's format (`blindgate.gateway.config`)."""
+    from blindgate.gateway.config import network_document
+
+    gateway = {
+        "party_id": GATEWAY_ID,
+        "url": network.gateway_url,
+        "keys": gateway_keys.public_bundle(),
+        "rates": None,
+        "wallet_timeout_s": WALLET_TIMEOUT_S,
+    }
+    partners = [
+        {
+            "party_id": w.wallet_id,
+            "role": "wallet",
+            "client_id": f"{w.wallet_id}_CLIENT",
+            "currency": w.currency,
+            "code_prefixes": [population.wallet(w.wallet_id).payment_code_prefix],
+            "agent_url": w.agent_url,
+            "keys": w.agent_keys.public_bundle(),
+            "risk": _RISK[w.currency],
+        }
+        for w in network.wallets
+    ] + [
+        {
+            "party_id": a.acquirer_id,
+            "role": "acquirer",
+            "client_id": a.client_id,
+            "currency": a.currency,
+            "agent_url": f"https://{a.agent_host}",
+            "keys": a.agent_keys.public_bundle(),
+        }
+        for a in network.acquirers
+    ]
+    document = network_document(gateway, partners)
+    network.layout.network_file.write_text(json.dumps(document, indent=2) + "\n")
 
 
 def gateway_db_url(layout: RunLayout) -> str:

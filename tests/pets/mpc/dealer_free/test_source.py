@@ -195,3 +195,25 @@ def test_with_the_real_base_ots() -> None:
     thread.join(20)
     a, b, c = opened((mine, results[0]))
     np.testing.assert_array_equal(c, a * b)
+
+
+def test_large_requests_split_into_rounds_and_still_reconstruct(monkeypatch: pytest.MonkeyPatch) -> None:
+    from blindgate.pets.mpc.dealer_free import ole
+
+    monkeypatch.setattr(ole, "MAX_ROUND_BYTES", 344 * 8 * 3)  # three 8-wide products per round
+    monkeypatch.setattr(ole, "AND_WORDS_PER_ROUND", 4)
+
+    def program(source: DealerFreeTripleSource) -> tuple[Triple, Triple, Triple, int]:
+        before = source.rounds
+        results = (source.matmul((8, 5), (5, 2)), source.elementwise((50,)), source.bitwise((10,)))
+        return (*results, source.rounds - before)
+
+    first, second = run_both(program)
+    for index in range(2):
+        a, b, c = opened((first[index], second[index]))
+        np.testing.assert_array_equal(c, a @ b if a.ndim == 2 else a * b)
+    bits = [getattr(first[2], k) ^ getattr(second[2], k) for k in "abc"]
+    np.testing.assert_array_equal(bits[2], bits[0] & bits[1])
+    # matmul: 10 products per side in rounds of 3 -> 4 x 2 rounds; elementwise 50 wide-1 rows fit
+    # 24 per round -> 3 x 2; bitwise 10 words in fours -> 3 x 1.
+    assert first[3] == second[3] == 8 + 6 + 3

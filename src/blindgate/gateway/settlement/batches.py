@@ -187,9 +187,9 @@ def settle_day(conn: sa.Connection, day: date, *, now: datetime, cutoff: Cutoff 
     return found
 
 
-def day_items(conn: sa.Connection, day: date, *, chunk: int = 20_000) -> Iterator[dict[str, Any]]:
+def day_items(conn: sa.Connection, day: date, *, chunk: int = 20_000) -> Iterator[sa.RowMapping]:
     """The day's settled entries, streamed in id order (for the transaction detail files)."""
     query = sa.select(entries).where(_day_entries(day)).order_by(entries.c.id)
     result = conn.execution_options(stream_results=True, yield_per=chunk).execute(query)
-    for row in result.mappings():
-        yield dict(row)
+    for row in result:
+        yield row._mapping

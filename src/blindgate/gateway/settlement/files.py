@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from contextlib import ExitStack
 from datetime import UTC, date
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import sqlalchemy as sa
 
@@ -60,28 +60,28 @@ def transaction_id(event_key: str) -> str:
     return event_key.split(":", 1)[1]
 
 
-def _item_row(batch: Batch, item: dict[str, Any]) -> list[object]:
+def _item_rows(item: sa.RowMapping) -> tuple[list[object], list[object]]:
+    """The acquirer's and the wallet's item rows of one settled event (batch id left blank)."""
     sign = 1 if item["event_type"] == CAPTURE else -1
-    if batch.role == "ACQUIRER":
-        gross, fee = item["amount"], item["acquirer_fee"]
-    else:
-        gross, fee = item["wallet_amount"], item["wallet_fee"]
-    return [
-        batch.batch_id,
-        transaction_id(item["event_key"]),
-        TYPE_NAMES[item["event_type"]],
-        item["payment_id"],
-        sign * item["amount"],
-        item["currency"],
-        sign * gross,
-        batch.currency,
-        item["quote_id"] or "",
-        item["fx_rate"],
-        sign * fee,
-        sign * (gross - fee),
-        stored_utc(item["occurred_at"]).astimezone(UTC).isoformat(),
-        item["business_date"].isoformat(),
-    ]
+    amount, wallet_amount = sign * item["amount"], sign * item["wallet_amount"]
+    acquirer_fee, wallet_fee = sign * item["acquirer_fee"], sign * item["wallet_fee"]
+    head = [transaction_id(item["event_key"]), TYPE_NAMES[item["event_type"]], item["payment_id"], amount,
+            item["currency"]]  # fmt: skip
+    quote = [item["quote_id"] or "", item["fx_rate"]]
+    times = [stored_utc(item["occurred_at"]).astimezone(UTC).isoformat(), item["business_date"].isoformat()]
+    return (
+        ["", *head, amount, item["currency"], *quote, acquirer_fee, amount - acquirer_fee, *times],
+        [
+            "",
+            *head,
+            wallet_amount,
+            item["wallet_currency"],
+            *quote,
+            wallet_fee,
+            wallet_amount - wallet_fee,
+            *times,
+        ],
+    )
 
 
 def _publish(handle: IO[str], final: Path) -> None:
@@ -122,11 +122,12 @@ def write_settlement_files(conn: sa.Connection, day: date, found: list[Batch], o
         for writer in writers.values():
             writer.writerow(ITEM_COLUMNS)
         for item in day_items(conn, day):
-            for key in (
-                ("ACQUIRER", item["acquirer_id"], item["currency"]),
-                ("WALLET", item["wallet_id"], item["wallet_currency"]),
-            ):
-                writers[key].writerow(_item_row(by_side[key], item))
+            acquirer_row, wallet_row = _item_rows(item)
+            acquirer_key = ("ACQUIRER", item["acquirer_id"], item["currency"])
+            wallet_key = ("WALLET", item["wallet_id"], item["wallet_currency"])
+            acquirer_row[0], wallet_row[0] = by_side[acquirer_key].batch_id, by_side[wallet_key].batch_id
+            writers[acquirer_key].writerow(acquirer_row)
+            writers[wallet_key].writerow(wallet_row)
         for key, handle in handles.items():
             final = out / items_name(by_side[key])
             _publish(handle, final)

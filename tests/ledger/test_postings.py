@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from blindgate.gateway.ledger import (
     CancelWindowClosed,
     ConflictingEvent,
+    FeeSchedule,
     InvalidAmount,
     PaymentAlreadyResolved,
     PaymentNotCaptured,
@@ -78,6 +79,10 @@ def test_every_event_is_idempotent(engine: sa.Engine) -> None:
         assert row_count(conn) == before
         with pytest.raises(ConflictingEvent):
             post_payment_pending(conn, terms(amount=10_001), at=T0)
+        with pytest.raises(ConflictingEvent):
+            post_payment_pending(conn, terms(fees=FeeSchedule()), at=T0)
+        with pytest.raises(ConflictingEvent):
+            post_payment_pending(conn, terms(quote_id="q2"), at=T0)
         with pytest.raises(ConflictingEvent):
             post_refund(conn, "p1", "r1", 3_001, at=T0)
         assert row_count(conn) == before

@@ -187,6 +187,9 @@ _IDENTITY = (
     "amount",
     "wallet_currency",
     "fx_rate",
+    "quote_id",
+    "acquirer_fee",
+    "wallet_fee",
 )
 
 

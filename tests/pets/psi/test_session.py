@@ -200,3 +200,16 @@ def test_ecdh_through_the_process_pool() -> None:
     assert received.matches is not None and sent.matches is not None
     assert {mine[i] for i in received.matches} == common
     assert [mine[i] for i in received.matches] == [theirs[i] for i in sent.matches]
+
+
+def test_match_values_checks_full_width_and_handles_shared_prefixes() -> None:
+    from blindgate.pets.psi.session import match_values
+
+    own = np.array([b"A" * 8 + b"1" * 8, b"B" * 16, b"C" * 16], dtype="S16")
+    peer = np.array([b"C" * 16, b"A" * 8 + b"2" * 8, b"D" * 16], dtype="S16")  # A.. shares a prefix only
+    own_index, peer_index = match_values(own, peer)
+    assert own_index.tolist() == [2] and peer_index.tolist() == [0]
+    twins = np.array([b"A" * 8 + b"1" * 8, b"A" * 8 + b"3" * 8, b"C" * 16], dtype="S16")  # fallback path
+    own_index, peer_index = match_values(own, twins)
+    assert sorted(zip(own_index.tolist(), peer_index.tolist(), strict=True)) == [(0, 0), (2, 2)]
+    assert match_values(own, np.array([], dtype="S16"))[0].size == 0

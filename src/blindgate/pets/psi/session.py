@@ -54,6 +54,29 @@ def random_permutation(n: int) -> np.ndarray:
     return np.argsort(np.frombuffer(os.urandom(8 * n), dtype="<u8"), kind="stable")
 
 
+def match_values(own: np.ndarray, peer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (into own, into peer) of equal values, each side's values being distinct.
+
+    Sorting 64-bit prefixes is several times faster than sorting the full byte strings;
+    every candidate is then checked on its full width. Should two peer values share a
+    prefix (probability ~ n^2 / 2^65), the exact byte-string intersection is used instead.
+    """
+    if own.size == 0 or peer.size == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    own_prefix = np.ascontiguousarray(own).view("<u8").reshape(own.size, -1)[:, 0]
+    peer_prefix = np.ascontiguousarray(peer).view("<u8").reshape(peer.size, -1)[:, 0]
+    order = np.argsort(peer_prefix)
+    sorted_prefix = peer_prefix[order]
+    if bool(np.any(sorted_prefix[1:] == sorted_prefix[:-1])):
+        _, own_index, peer_index = np.intersect1d(own, peer, assume_unique=True, return_indices=True)
+        return own_index, peer_index
+    slot = np.minimum(np.searchsorted(sorted_prefix, own_prefix), peer.size - 1)
+    candidate = np.flatnonzero(sorted_prefix[slot] == own_prefix)
+    peer_index = order[slot[candidate]]
+    exact = own[candidate] == peer[peer_index]
+    return candidate[exact], peer_index[exact]
+
+
 def check_choice(protocol: str, mode: str) -> None:
     if protocol not in PROTOCOLS:
         raise PsiError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
@@ -115,7 +138,7 @@ def _receiver_side(
             own, peer, per_item = ecdh.receive(channel, keys, peer_size, executor, tick)
     else:
         own, peer, per_item = kkrt.receive(channel, keys, peer_size, tick)
-    _, own_index, peer_index = np.intersect1d(own, peer, assume_unique=True, return_indices=True)
+    own_index, peer_index = match_values(own, peer)
     result.size = int(own_index.size)
     if result.mode == "cardinality":
         channel.send_json({"size": result.size})
@@ -167,4 +190,13 @@ def _sender_side(
     result.matches = (np.sort(own_index) if result.mode != "join" else own_index).tolist()
 
 
-__all__ = ["MODES", "PROTOCOLS", "VERSION", "PsiResult", "check_choice", "random_permutation", "run_psi"]
+__all__ = [
+    "MODES",
+    "PROTOCOLS",
+    "VERSION",
+    "PsiResult",
+    "check_choice",
+    "match_values",
+    "random_permutation",
+    "run_psi",
+]

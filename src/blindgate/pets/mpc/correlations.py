@@ -62,3 +62,14 @@ class ClearMatmulSource(TripleSource, Protocol):
         """This party's share of M @ v: M (``shape``, uint64) at party ``holder`` (None at the
         other), ``share`` this party's share of v, shape (shape[1],) or (shape[1], k)."""
         ...
+
+    def clear_matmul_pair(
+        self,
+        matrix: np.ndarray,
+        shapes: tuple[tuple[int, int], tuple[int, int]],
+        shares: tuple[np.ndarray, np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Shares of M_0 @ v_0 and M_1 @ v_1 (party h holds M_h in clear) in one go: both
+        directions at once, so it costs the time of one ``clear_matmul``, not two.
+        ``matrix`` is this party's M, ``shares`` this party's shares of (v_0, v_1)."""
+        ...

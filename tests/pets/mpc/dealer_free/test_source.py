@@ -209,11 +209,31 @@ def test_large_requests_split_into_rounds_and_still_reconstruct(monkeypatch: pyt
         return (*results, source.rounds - before)
 
     first, second = run_both(program)
-    for index in range(2):
-        a, b, c = opened((first[index], second[index]))
-        np.testing.assert_array_equal(c, a @ b if a.ndim == 2 else a * b)
+    a, b, c = opened((first[0], second[0]))
+    np.testing.assert_array_equal(c, a @ b)
+    a, b, c = opened((first[1], second[1]))
+    np.testing.assert_array_equal(c, a * b)
     bits = [getattr(first[2], k) ^ getattr(second[2], k) for k in "abc"]
     np.testing.assert_array_equal(bits[2], bits[0] & bits[1])
     # matmul: 10 products per side in rounds of 3 -> 4 x 2 rounds; elementwise 50 wide-1 rows fit
     # 24 per round -> 3 x 2; bitwise 10 words in fours -> 3 x 1.
     assert first[3] == second[3] == 8 + 6 + 3
+
+
+@pytest.mark.parametrize("columns", [None, 2])
+def test_clear_matmul_pair_equals_both_plain_products(columns: int | None) -> None:
+    rng = np.random.default_rng(5)
+    matrices = (
+        rng.integers(0, 2**64, (30, 4), dtype=np.uint64),
+        rng.integers(0, 2**64, (30, 3), dtype=np.uint64),
+    )
+    operands = [
+        rng.integers(0, 2**64, (m.shape[1],) if columns is None else (m.shape[1], columns), dtype=np.uint64)
+        for m in matrices
+    ]
+    masks = [rng.integers(0, 2**64, v.shape, dtype=np.uint64) for v in operands]
+    shares = ((masks[0], masks[1]), (operands[0] - masks[0], operands[1] - masks[1]))
+    shapes = (matrices[0].shape, matrices[1].shape)
+    first, second = run_both(lambda s: s.clear_matmul_pair(matrices[s.party], shapes, shares[s.party]))
+    for h in (0, 1):
+        np.testing.assert_array_equal(first[h] + second[h], matrices[h] @ operands[h])

@@ -8,8 +8,11 @@ logistic-regression mini-batch the seconds per batch and the projection to a who
 The mini-batch is the engine's request pattern as recorded from ``pets.ml.logreg`` (batch
 1024, 51 features): two matrix triples, 18,432 element-wise triples and 24,576 64-lane AND
 triples (the sigmoid's clip comparison and its degree-15 Chebyshev series). The "vertical"
-variant replaces the two matrix triples by :meth:`clear_matmul` products, one per feature
-block, which is what the engine can do when each party holds its feature columns in clear.
+variant replaces the two matrix triples by :meth:`clear_matmul_pair` products (each feature
+block times the shared operand, both blocks at once), which is what the engine can do
+when each party holds its feature columns in clear.
+"batch_vertical_polynomial_sigmoid" is the same with a comparison-free sigmoid (three
+element-wise products per row): what the batch would cost if the engine chose one.
 """
 
 from __future__ import annotations
@@ -39,16 +42,33 @@ def _generic_batch(source: DealerFreeTripleSource, x: np.ndarray, e: np.ndarray)
 
 
 def _vertical_batch(source: DealerFreeTripleSource, x: np.ndarray, e: np.ndarray) -> None:
-    blocks = ((0, slice(0, WALLET_FEATURES)), (1, slice(WALLET_FEATURES, FEATURES)))
-    for holder, columns in blocks:  # X_b @ w, one feature block at a time
-        width = columns.stop - columns.start
-        block = x[:, columns] if source.party == holder else None
-        source.clear_matmul(holder, block, (BATCH, width), np.zeros(width, dtype=np.uint64))
-    _nonlinear(source)
-    for holder, columns in blocks:  # X_b^T @ e
-        width = columns.stop - columns.start
-        block = np.ascontiguousarray(x[:, columns].T) if source.party == holder else None
-        source.clear_matmul(holder, block, (width, BATCH), e)
+    _vertical_products(source, x, e, _nonlinear)
+
+
+def _vertical_polynomial_batch(source: DealerFreeTripleSource, x: np.ndarray, e: np.ndarray) -> None:
+    _vertical_products(source, x, e, _odd_quintic)
+
+
+def _odd_quintic(source: DealerFreeTripleSource) -> None:
+    """What a comparison-free degree-5 odd polynomial sigmoid would ask for: x^2, x^3, x^5."""
+    for _ in range(3):
+        source.elementwise((BATCH,))
+
+
+def _vertical_products(
+    source: DealerFreeTripleSource,
+    x: np.ndarray,
+    e: np.ndarray,
+    sigmoid: Callable[[DealerFreeTripleSource], None],
+) -> None:
+    """X_b @ w and X_b^T @ e with each party's feature block in clear, both blocks at once."""
+    widths = (WALLET_FEATURES, FEATURES - WALLET_FEATURES)
+    own = x[:, :WALLET_FEATURES] if source.party == 0 else x[:, WALLET_FEATURES:]
+    weights = (np.zeros(widths[0], dtype=np.uint64), np.zeros(widths[1], dtype=np.uint64))
+    source.clear_matmul_pair(own, ((BATCH, widths[0]), (BATCH, widths[1])), weights)
+    sigmoid(source)
+    transposed = np.ascontiguousarray(own.T)
+    source.clear_matmul_pair(transposed, ((widths[0], BATCH), (widths[1], BATCH)), (e, e))
 
 
 def _nonlinear(source: DealerFreeTripleSource) -> None:
@@ -66,6 +86,7 @@ STEPS: dict[str, tuple[Step, int, str]] = {
     "matmul_backward": (lambda s, x, e: s.matmul((FEATURES, BATCH), (BATCH, 1)), 1, "matrix triple"),
     "batch_generic": (_generic_batch, 1, "mini-batch"),
     "batch_vertical": (_vertical_batch, 1, "mini-batch"),
+    "batch_vertical_polynomial_sigmoid": (_vertical_polynomial_batch, 1, "mini-batch"),
 }
 
 
@@ -119,7 +140,7 @@ def measure(base_ots: BaseOts | None = None, repeats: int = 3, batches: int = 36
                 results = _run_steps(channel, 0, base_ots, repeats)
         finally:
             child.join(120)
-    for variant in ("batch_generic", "batch_vertical"):
+    for variant in ("batch_generic", "batch_vertical", "batch_vertical_polynomial_sigmoid"):
         results[variant]["projected_s"] = round(results[variant]["seconds"] * batches, 1)
     results["projected_batches"] = batches
     return results

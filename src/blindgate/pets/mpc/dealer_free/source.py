@@ -111,3 +111,36 @@ class DealerFreeTripleSource:
             assert theirs is not None
             result = _collect(theirs, q, k)
         return result.reshape((p,) if share.ndim == 1 else (p, k))
+
+    def clear_matmul_pair(
+        self,
+        matrix: np.ndarray,
+        shapes: tuple[tuple[int, int], tuple[int, int]],
+        shares: tuple[np.ndarray, np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Shares of M_0 @ v_0 and M_1 @ v_1, where party h holds M_h (``shapes[h]``) in clear.
+
+        Both :meth:`clear_matmul` calls of a vertically partitioned product (each party's
+        feature block times its part of the weights, say) in the same two rounds, both OT
+        directions at once, so both parties compute at the same time instead of taking
+        turns. ``matrix`` is this party's M; ``shares`` this party's shares of (v_0, v_1).
+        """
+        mine, theirs = shapes[self.party], shapes[1 - self.party]
+        for h, (shape, share) in enumerate(zip(shapes, shares, strict=True)):
+            if share.dtype != np.uint64 or share.shape[0] != shape[1] or share.ndim not in (1, 2):
+                raise ValueError(f"the operand of party {h}'s matrix must be uint64 with {shape[1]} rows")
+        if matrix.shape != mine or matrix.dtype != np.uint64:
+            raise ValueError(f"this party's matrix must be uint64 of shape {mine}")
+        own, other = shares[self.party].reshape(mine[1], -1), shares[1 - self.party].reshape(theirs[1], -1)
+        row_share, vector_share = self._ole.products(
+            RowsJob(_rows_for(matrix, own.shape[1])), VectorJob(other.reshape(-1), theirs[0])
+        )
+        assert row_share is not None and vector_share is not None
+        results = {
+            self.party: matrix @ own + _collect(row_share, mine[1], own.shape[1]),
+            1 - self.party: _collect(vector_share, theirs[1], other.shape[1]),
+        }
+        shaped = [
+            results[h].reshape((shapes[h][0],) if shares[h].ndim == 1 else (shapes[h][0], -1)) for h in (0, 1)
+        ]
+        return shaped[0], shaped[1]

@@ -1,0 +1,353 @@
+"""The partner agents as ASGI apps: `create_acquirer_agent_app` and `create_wallet_agent_app`.
+
+The acquirer's agent stands where Alipay+ stood for the acquirer's unchanged SDK:
+it serves the AMS paths over TLS, verifies the SDK's RSA256 signature, finds the wallet
+from the payment code's prefix (``paymentMethod.customerBelongsTo``), seals every payer
+field the policy does not name to that wallet (context ``<acquirer>:<paymentRequestId>``),
+adds ``sealedDigest`` (its keyed PRF of the sealed values: the gateway's idempotency check,
+blind), and calls the gateway with Ed25519. On the way back it opens what was sealed to it
+(the payer's customerId) and signs with the RSA key the SDK trusts. It also relays the
+gateway's payment notifications to the acquirer backend's ``paymentNotifyUrl``.
+
+The wallet's agent stands where Alipay+ stood for the wallet backend: it verifies the
+gateway's Ed25519 signature, opens what was sealed to the wallet, calls the backend's
+Alipay+ wallet-side API in clear with RSA256, and answers with every payer field sealed to
+the acquirer and ``customerPseudonym``: the wallet's keyed PRF of its customer id, the only
+handle on the payer the gateway gets.
+
+What leaks to whom: the gateway sees routing data, amounts, merchant data named clear by the
+policy, ciphertext and the pseudonym; each partner sees what it sees with Alipay+ today.
+In ``plaintext`` mode (benchmarks only) the agents pass fields through unsealed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from blindgate.agent.policy import FieldPolicy, open_message, seal_message, sealed_digest
+from blindgate.api.models import (
+    ACQUIRER_PATHS,
+    PAY_PATH,
+    ROUTING_FIELD,
+    WALLET_PATHS,
+    WALLET_PAY_PATH,
+    parse_json_object,
+    text,
+)
+from blindgate.api.results import ApiError, result
+from blindgate.api.signed import encode, request_headers, signed_response, verify_request, verify_response
+from blindgate.crypto.errors import InvalidSignature, UnknownKey
+from blindgate.crypto.keystore import KeyStore
+from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey
+from blindgate.gateway.config import ACQUIRER, WALLET, Network
+from blindgate.gateway.notifier import NOTIFY_AGENT_PATH
+from blindgate.gateway.payments import SEALED_DIGEST_FIELD, seal_context
+from blindgate.gateway.risk import RISK_PURPOSE
+
+log = logging.getLogger("blindgate.agent")
+
+Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The partner's own system as the agent sees it: its client id and RSA public key (and URL).
+
+    For an acquirer, ``client_id``/``public_key`` are the SDK client's (the merchant key);
+    ``url`` is unused (notifications go to each payment's ``paymentNotifyUrl``).
+    """
+
+    client_id: str
+    public_key: rsa.RSAPublicKey
+    url: str = ""
+    timeout_s: float = 10.0
+
+
+class NoAnswer(Exception):
+    """The peer gave no verified answer in time."""
+
+
+class _Peer:
+    """Signed JSON calls to one peer, answers verified."""
+
+    def __init__(self, client: httpx.AsyncClient, client_id: str, key: Any, version: int) -> None:
+        self.client, self.client_id, self.key, self.version = client, client_id, key, version
+
+    async def call(
+        self, url: str, path: str, payload: dict[str, Any], verify: VerifyingKey, timeout_s: float
+    ) -> dict[str, Any]:
+        body = encode(payload)
+        headers = request_headers(path, body, self.client_id, self.key, self.version)
+        try:
+            response = await self.client.post(url, content=body, headers=headers, timeout=timeout_s)
+        except httpx.HTTPError as exc:
+            raise NoAnswer(type(exc).__name__) from None
+        try:
+            if response.status_code != 200:
+                raise ValueError("status")
+            verify_response(response.headers, path, response.content, verify)
+            answer = json.loads(response.content)
+        except (InvalidSignature, ValueError):
+            raise NoAnswer("unsigned, badly signed or not JSON") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
+            raise NoAnswer("no result")
+        return answer
+
+
+def absolute_form_paths(app: ASGIApp) -> ASGIApp:
+    """Read the path out of an absolute-form request target (``POST https://host/ams/...``).
+
+    The official SDK sends one; uvicorn passes it through as the path, scheme and host
+    included, which no route matches.
+    """
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            for scheme in ("https://", "http://"):
+                if path.startswith(scheme):
+                    rest = path[len(scheme) :]
+                    path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+                    scope = {**scope, "path": path, "raw_path": path.encode()}
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+def _serve(
+    handlers: dict[str, Handler],
+    verify: Callable[[Request, bytes], str],
+    sign: Callable[[str, dict[str, Any], str], Response],
+    client: httpx.AsyncClient,
+) -> Starlette:
+    async def endpoint(request: Request) -> Response:
+        path = request.url.path
+        client_id = ""
+        try:
+            body = await request.body()
+            client_id = verify(request, body)
+            payload = await handlers[path](parse_json_object(body), path)
+        except ApiError as error:
+            payload = error.body()
+        except Exception as exc:
+            log.error("%s failed: %s", path, type(exc).__name__)
+            payload = {"result": result("UNKNOWN_EXCEPTION")}
+        return sign(path, payload, client_id)
+
+    async def health(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    routes = [Route(path, endpoint, methods=["POST"]) for path in handlers]
+    return Starlette(routes=[*routes, Route("/health", health, methods=["GET"])], lifespan=lifespan)
+
+
+def create_acquirer_agent_app(
+    network: Network,
+    keys: KeyStore,
+    backend: Backend,
+    policy: FieldPolicy | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ASGIApp:
+    """The acquirer's agent: the SDK's AMS endpoint, toward the gateway (see module docstring)."""
+    policy = policy or FieldPolicy.load()
+    me = network.partner(keys.party_id)
+    if me is None or me.role != ACQUIRER:
+        raise ValueError("the key store's party is not an acquirer of this network")
+    plaintext = network.gateway.plaintext
+    gateway_keys = network.gateway.keys
+    client = httpx.AsyncClient(transport=transport, verify=False, limits=httpx.Limits(max_connections=100))
+    ed_key, ed_version = keys.signing_key(ED25519)
+    rsa_key, rsa_version = keys.signing_key(RSA256)
+    toward_backend = _Peer(client, backend.client_id, rsa_key, rsa_version)
+
+    def gateway_key(headers: httpx.Headers) -> VerifyingKey:
+        from blindgate.crypto.signatures import parse_signature_header
+
+        header = parse_signature_header(headers.get("signature"))
+        return gateway_keys.verifying_key(header.algorithm, header.key_version)
+
+    async def forward(body: dict[str, Any], path: str) -> dict[str, Any]:
+        request_id = text(body, "paymentRequestId", required=False)
+        if path == PAY_PATH:
+            body = _prepare_pay(body)
+        try:
+            answer = await _call_gateway(path, body)
+        except NoAnswer:
+            code = "PAYMENT_IN_PROCESS" if path == PAY_PATH else "UNKNOWN_EXCEPTION"
+            return {"result": result(code)}
+        context_request = answer.get("paymentRequestId") or request_id
+        if isinstance(context_request, str):
+            answer = open_message(answer, keys, me.party_id, seal_context(me.party_id, context_request))
+        return answer
+
+    def _prepare_pay(body: dict[str, Any]) -> dict[str, Any]:
+        request_id = text(body, "paymentRequestId")
+        method = body.get("paymentMethod")
+        if not isinstance(method, dict):
+            raise ApiError("PARAM_ILLEGAL", "paymentMethod is missing or not an object")
+        code = text(method, "paymentMethodId")
+        assert code is not None and request_id is not None
+        wallet = network.wallet_for_code(code)
+        if wallet is None:
+            raise ApiError("INVALID_CODE", "no wallet in the network issues this payment code")
+        routed = {**body, "paymentMethod": {**method, ROUTING_FIELD: wallet.party_id}}
+        if plaintext:
+            return routed
+        sealed, values = seal_message(
+            routed, policy, wallet.keys.recipient_key, seal_context(me.party_id, request_id)
+        )
+        sealed[SEALED_DIGEST_FIELD] = sealed_digest(keys.pseudonym_key(), values)
+        return sealed
+
+    async def _call_gateway(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        payload = encode(body)
+        headers = request_headers(path, payload, me.client_id, ed_key, ed_version)
+        try:
+            response = await client.post(
+                network.gateway.url + path,
+                content=payload,
+                headers=headers,
+                timeout=network.gateway.wallet_timeout_s + 5,
+            )
+        except httpx.HTTPError as exc:
+            raise NoAnswer(type(exc).__name__) from None
+        try:
+            if response.status_code != 200:
+                raise ValueError("status")
+            verify_response(response.headers, path, response.content, gateway_key(response.headers))
+            answer = json.loads(response.content)
+        except (InvalidSignature, UnknownKey, ValueError):
+            raise NoAnswer("unsigned, badly signed or not JSON") from None
+        if not isinstance(answer, dict):
+            raise NoAnswer("not an object")
+        return answer
+
+    async def relay_notification(body: dict[str, Any], path: str) -> dict[str, Any]:
+        url = text(body, "paymentNotifyUrl", 1024)
+        notification = body.get("notification")
+        if not isinstance(notification, dict) or url is None:
+            raise ApiError("PARAM_ILLEGAL", "notification or paymentNotifyUrl is missing")
+        request_id = text(notification, "paymentRequestId")
+        assert request_id is not None
+        opened = open_message(notification, keys, me.party_id, seal_context(me.party_id, request_id))
+        try:
+            return await toward_backend.call(
+                url,
+                "/" + url.split("://", 1)[-1].split("/", 1)[-1],
+                opened,
+                backend.public_key,
+                backend.timeout_s,
+            )
+        except NoAnswer:
+            return {"result": result("UNKNOWN_EXCEPTION", "the acquirer backend did not acknowledge")}
+
+    def verify_sdk(request: Request, body: bytes) -> str:
+        def lookup(client_id: str, algorithm: str, version: int) -> VerifyingKey:
+            if client_id != backend.client_id or algorithm != RSA256:
+                raise UnknownKey("unknown client id")
+            return backend.public_key
+
+        return verify_request(request.headers, request.url.path, body, lookup)
+
+    def verify_gateway(request: Request, body: bytes) -> str:
+        def lookup(client_id: str, algorithm: str, version: int) -> VerifyingKey:
+            if client_id != network.gateway.party_id:
+                raise UnknownKey("unknown client id")
+            return gateway_keys.verifying_key(algorithm, version)
+
+        return verify_request(request.headers, request.url.path, body, lookup, network.gateway.clock_skew_s)
+
+    def sign(path: str, payload: dict[str, Any], client_id: str) -> Response:
+        if path == NOTIFY_AGENT_PATH:
+            return signed_response(path, payload, me.client_id, ed_key, ed_version)
+        return signed_response(path, payload, backend.client_id, rsa_key, rsa_version)
+
+    handlers: dict[str, Handler] = dict.fromkeys(ACQUIRER_PATHS, forward)
+    handlers[NOTIFY_AGENT_PATH] = relay_notification
+
+    def verify(request: Request, body: bytes) -> str:
+        return (verify_gateway if request.url.path == NOTIFY_AGENT_PATH else verify_sdk)(request, body)
+
+    return absolute_form_paths(_serve(handlers, verify, sign, client))
+
+
+def create_wallet_agent_app(
+    network: Network,
+    keys: KeyStore,
+    backend: Backend,
+    policy: FieldPolicy | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ASGIApp:
+    """The wallet's agent: the gateway's wallet-side endpoint, toward the wallet backend."""
+    policy = policy or FieldPolicy.load()
+    me = network.partner(keys.party_id)
+    if me is None or me.role != WALLET:
+        raise ValueError("the key store's party is not a wallet of this network")
+    plaintext = network.gateway.plaintext
+    client = httpx.AsyncClient(transport=transport, limits=httpx.Limits(max_connections=100))
+    ed_key, ed_version = keys.signing_key(ED25519)
+    rsa_key, rsa_version = keys.signing_key(RSA256)
+    toward_backend = _Peer(client, backend.client_id, rsa_key, rsa_version)
+
+    async def handle(body: dict[str, Any], path: str) -> dict[str, Any]:
+        acquirer_id = text(body, "acquirerId")
+        acquirer_request = text(body, "acquirerPaymentRequestId")
+        acquirer = network.partner(acquirer_id or "")
+        if acquirer is None or acquirer.role != ACQUIRER or acquirer_request is None:
+            raise ApiError("PARAM_ILLEGAL", "acquirerId names no acquirer of this network")
+        context = seal_context(acquirer.party_id, acquirer_request)
+        opened = open_message(body, keys, me.party_id, context)
+        for name in ("acquirerId", "acquirerPaymentRequestId", "paymentQuote"):
+            opened.pop(name, None)
+        if isinstance(opened.get("paymentMethod"), dict):
+            opened["paymentMethod"].pop(ROUTING_FIELD, None)
+        try:
+            answer = await toward_backend.call(
+                backend.url + path, path, opened, backend.public_key, backend.timeout_s
+            )
+        except NoAnswer:
+            return {
+                "result": result("PAYMENT_IN_PROCESS" if path == WALLET_PAY_PATH else "UNKNOWN_EXCEPTION")
+            }
+        customer_id = answer.get("customerId")
+        if isinstance(customer_id, str):
+            answer["customerPseudonym"] = keys.pseudonym(RISK_PURPOSE, customer_id)
+        if plaintext:
+            return answer
+        sealed, _ = seal_message(answer, policy, acquirer.keys.recipient_key, context)
+        return sealed
+
+    def verify(request: Request, body: bytes) -> str:
+        def lookup(client_id: str, algorithm: str, version: int) -> VerifyingKey:
+            if client_id != network.gateway.party_id:
+                raise UnknownKey("unknown client id")
+            return network.gateway.keys.verifying_key(algorithm, version)
+
+        return verify_request(request.headers, request.url.path, body, lookup, network.gateway.clock_skew_s)
+
+    def sign(path: str, payload: dict[str, Any], client_id: str) -> Response:
+        return signed_response(path, payload, me.client_id, ed_key, ed_version)
+
+    return _serve(dict.fromkeys(WALLET_PATHS, handle), verify, sign, client)

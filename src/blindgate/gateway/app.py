@@ -1,0 +1,171 @@
+"""The gateway as an ASGI app: `create_gateway_app`.
+
+Acquirer-facing: the AMS paths (`blindgate.api.models.ACQUIRER_PATHS`), called by the
+acquirers' agents with Ed25519 signatures (RSA256 is accepted too, from a partner's
+published RSA key). Every answer is HTTP 200 with a signed body, business errors and bad
+input included (status F with the AMS code, nothing stored); an unexpected failure answers
+UNKNOWN_EXCEPTION (status U: inquire), never a stack trace. ``GET /health`` and
+``GET /metrics`` (Prometheus; labels are operations and result codes only).
+
+Logs carry ids, codes and exception class names: never a body, a header value or a field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from blindgate.api.models import (
+    CANCEL_PATH,
+    INQUIRY_PATH,
+    INQUIRY_REFUND_PATH,
+    PAY_PATH,
+    REFUND_PATH,
+    parse_json_object,
+)
+from blindgate.api.results import ApiError, result
+from blindgate.api.signed import signed_response, verify_request
+from blindgate.crypto.errors import UnknownKey
+from blindgate.crypto.keystore import KeyStore
+from blindgate.crypto.signatures import ED25519, VerifyingKey
+from blindgate.gateway.calls import PartnerCaller
+from blindgate.gateway.config import ACQUIRER, Network, Partner
+from blindgate.gateway.fx import RateBook
+from blindgate.gateway.notifier import Notifier, running
+from blindgate.gateway.payments import Payments, utcnow
+from blindgate.gateway.store import open_database
+
+log = logging.getLogger("blindgate.gateway")
+
+Operation = Callable[[Partner, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def create_gateway_app(
+    network: Network,
+    keys: KeyStore,
+    database_url: str,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    notify: bool = True,
+) -> Starlette:
+    """The gateway service. ``keys`` is the gateway's signing-only key store.
+
+    ``transport`` replaces the network under the gateway's HTTP client (tests, benchmarks).
+    """
+    if "seal" in keys.kinds or "pseudonym" in keys.kinds:
+        raise ValueError("the gateway must hold no sealing or pseudonym key (create it signing_only)")
+    engine = open_database(database_url)
+    client = httpx.AsyncClient(transport=transport, verify=False, limits=httpx.Limits(max_connections=200))
+    caller = PartnerCaller(network.gateway.party_id, keys, client)
+    payments = Payments(network, engine, caller, RateBook.load(network.gateway.rates), clock)
+    notifier = Notifier(network, engine, caller, clock)
+    signing_key, key_version = keys.signing_key(ED25519)
+    metrics = _Metrics()
+    operations: dict[str, Operation] = {
+        PAY_PATH: payments.pay,
+        INQUIRY_PATH: payments.inquiry,
+        CANCEL_PATH: payments.cancel,
+        REFUND_PATH: payments.refund,
+        INQUIRY_REFUND_PATH: payments.inquiry_refund,
+    }
+
+    def lookup(client_id: str, algorithm: str, version: int) -> VerifyingKey:
+        partner = network.by_client_id(client_id)
+        if partner is None or partner.role != ACQUIRER:
+            raise UnknownKey("unknown client id")
+        return partner.keys.verifying_key(algorithm, version)
+
+    async def endpoint(request: Request) -> Response:
+        path = request.url.path
+        started = time.perf_counter()
+        client_id = request.headers.get("client-id", "")
+        try:
+            body = await request.body()
+            client_id = verify_request(request.headers, path, body, lookup, network.gateway.clock_skew_s)
+            partner = network.by_client_id(client_id)
+            assert partner is not None
+            payload = await operations[path](partner, parse_json_object(body))
+        except ApiError as error:
+            payload = error.body()
+        except Exception as exc:  # the outcome may be unknown: say U, never show a trace
+            log.error("%s failed: %s", path, type(exc).__name__)
+            payload = {"result": result("UNKNOWN_EXCEPTION")}
+        code = payload["result"]["resultCode"]
+        metrics.observe(path.rsplit("/", 1)[-1], code, time.perf_counter() - started)
+        if network.by_client_id(client_id) is None:
+            client_id = network.gateway.party_id  # never echo an unknown client id back
+        return signed_response(path, payload, client_id, signing_key, key_version)
+
+    async def health(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def metrics_endpoint(_: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type="text/plain; version=0.0.4")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            if notify:
+                async with running(notifier):
+                    yield
+            else:
+                yield
+        finally:
+            await client.aclose()
+            engine.dispose()
+
+    routes = [Route(path, endpoint, methods=["POST"]) for path in operations]
+    routes += [
+        Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.payments, app.state.notifier, app.state.engine = payments, notifier, engine
+    return app
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "blindgate_gateway_requests",
+            "requests by operation and result code",
+            ["operation", "result_code"],
+            registry=self.registry,
+        )
+        self.seconds = Histogram(
+            "blindgate_gateway_request_seconds",
+            "time to answer, by operation",
+            ["operation"],
+            registry=self.registry,
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 5),
+        )
+
+    def observe(self, operation: str, code: str, seconds: float) -> None:
+        self.requests.labels(operation, code).inc()
+        self.seconds.labels(operation).observe(seconds)
+
+
+def engine_of(app: Starlette) -> sa.Engine:
+    engine: sa.Engine = app.state.engine
+    return engine
+
+
+def load_gateway_app(network_file: Path, keys_dir: Path, database_url: str) -> Starlette:
+    from blindgate.gateway.config import load_network
+
+    return create_gateway_app(load_network(network_file), KeyStore(keys_dir), database_url)

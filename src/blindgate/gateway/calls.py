@@ -1,0 +1,57 @@
+"""Signed calls from the gateway to a partner's agent (wallet operations, notifications).
+
+Ed25519 both ways: the gateway signs with its own key as client id ``gateway.party_id``;
+the agent's answer must verify against the agent's published Ed25519 key. Any failure to
+get a verified answer in time — timeout, connection error, non-200, bad signature, not
+JSON — is `NoAnswer`: the caller must treat the outcome as unknown (resultStatus U).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from blindgate.api.signed import encode, request_headers, verify_response
+from blindgate.crypto.errors import InvalidSignature, UnknownKey
+from blindgate.crypto.keystore import KeyStore
+from blindgate.crypto.signatures import ED25519, parse_signature_header
+from blindgate.gateway.config import Partner
+
+
+class NoAnswer(Exception):
+    """The partner gave no verified answer in time: the outcome is unknown."""
+
+
+class PartnerCaller:
+    def __init__(self, party_id: str, keys: KeyStore, client: httpx.AsyncClient) -> None:
+        self.party_id = party_id
+        self._key, self._version = keys.signing_key(ED25519)
+        self._client = client
+
+    async def call(
+        self, partner: Partner, path: str, payload: dict[str, Any], timeout_s: float
+    ) -> dict[str, Any]:
+        body = encode(payload)
+        headers = request_headers(path, body, self.party_id, self._key, self._version)
+        try:
+            response = await self._client.post(
+                partner.agent_url + path, content=body, headers=headers, timeout=timeout_s
+            )
+        except httpx.HTTPError as exc:
+            raise NoAnswer(type(exc).__name__) from None
+        if response.status_code != 200:
+            raise NoAnswer(f"HTTP {response.status_code}")
+        try:
+            header = parse_signature_header(response.headers.get("signature"))
+            key = partner.keys.verifying_key(header.algorithm, header.key_version)
+            if header.algorithm != ED25519:
+                raise InvalidSignature("agents answer with Ed25519")
+            verify_response(response.headers, path, response.content, key)
+            answer = json.loads(response.content)
+        except (InvalidSignature, UnknownKey, ValueError):
+            raise NoAnswer("answer is unsigned, badly signed or not JSON") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
+            raise NoAnswer("answer has no result")
+        return answer

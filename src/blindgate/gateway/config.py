@@ -1,0 +1,170 @@
+"""The network file: who is in the network, with which keys, currencies, endpoints and limits.
+
+One JSON document, read by the gateway and by every agent (each takes what it needs)::
+
+    {
+      "format": "blindgate-network/1",
+      "gateway": {"party_id": "GATEWAY", "url": "http://127.0.0.1:8000",
+                  "keys": {<public bundle>}, "rates": null,
+                  "wallet_timeout_s": 5.0, "quote_ttl_s": 60, "clock_skew_s": 300},
+      "partners": [
+        {"party_id": "WALLET_KR", "role": "wallet", "client_id": "WALLET_KR_CLIENT",
+         "currency": "KRW", "code_prefixes": ["28"], "agent_url": "http://127.0.0.1:9001",
+         "keys": {<public bundle>},
+         "risk": {"max_amount": 5000000, "window_s": 60, "max_payments": 20, "max_total": 20000000}},
+        {"party_id": "ACQ_SG", "role": "acquirer", "client_id": "ACQ_SG_CLIENT",
+         "currency": "SGD", "agent_url": "https://127.0.0.2", "keys": {<public bundle>}}
+      ]
+    }
+
+``keys`` is `blindgate.crypto.KeyStore.public_bundle` of the party. ``rates`` names an FX
+rate file (null: the one shipped in the package, `blindgate/gateway/rates.json`).
+``agent_url`` of a wallet is where the gateway calls its agent; of an acquirer, where the
+gateway sends its payment notifications. Risk limits are in minor units of the wallet's
+currency, per pseudonymous payer (see `blindgate.gateway.risk`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blindgate.api.amounts import EXPONENTS
+from blindgate.crypto.keystore import PublicBundle
+
+FORMAT = "blindgate-network/1"
+WALLET, ACQUIRER = "wallet", "acquirer"
+
+
+class ConfigError(ValueError):
+    """The network file is missing, malformed or inconsistent (the message says where)."""
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """Per-payer limits of one wallet, in minor units of the wallet's currency. 0 = no limit."""
+
+    max_amount: int = 0
+    window_s: int = 60
+    max_payments: int = 0
+    max_total: int = 0
+
+
+@dataclass(frozen=True)
+class Partner:
+    party_id: str
+    role: str
+    client_id: str
+    currency: str
+    agent_url: str
+    keys: PublicBundle
+    code_prefixes: tuple[str, ...] = ()
+    risk: RiskLimits = field(default_factory=RiskLimits)
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    party_id: str
+    url: str
+    keys: PublicBundle
+    rates: Path | None = None
+    wallet_timeout_s: float = 5.0
+    quote_ttl_s: int = 60
+    clock_skew_s: int = 300
+    plaintext: bool = False  # PETs off (benchmark comparison only): agents pass fields through
+
+
+@dataclass(frozen=True)
+class Network:
+    gateway: GatewaySettings
+    partners: tuple[Partner, ...]
+
+    def partner(self, party_id: str) -> Partner | None:
+        return next((p for p in self.partners if p.party_id == party_id), None)
+
+    def by_client_id(self, client_id: str) -> Partner | None:
+        return next((p for p in self.partners if p.client_id == client_id), None)
+
+    def wallets(self) -> list[Partner]:
+        return [p for p in self.partners if p.role == WALLET]
+
+    def wallet_for_code(self, payment_code: str) -> Partner | None:
+        """The wallet whose payment-code prefix starts ``payment_code`` (longest prefix wins)."""
+        best: tuple[int, Partner | None] = (0, None)
+        for wallet in self.wallets():
+            for prefix in wallet.code_prefixes:
+                if payment_code.startswith(prefix) and len(prefix) > best[0]:
+                    best = (len(prefix), wallet)
+        return best[1]
+
+
+def load_network(path: str | Path) -> Network:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read the network file {path}: {type(exc).__name__}") from exc
+    return parse_network(data)
+
+
+def parse_network(data: Any) -> Network:
+    try:
+        if data["format"] != FORMAT:
+            raise ConfigError(f"the network file is not {FORMAT}")
+        gateway = data["gateway"]
+        settings = GatewaySettings(
+            party_id=str(gateway["party_id"]),
+            url=str(gateway["url"]),
+            keys=PublicBundle.from_json(gateway["keys"]),
+            rates=Path(gateway["rates"]) if gateway.get("rates") else None,
+            wallet_timeout_s=float(gateway.get("wallet_timeout_s", 5.0)),
+            quote_ttl_s=int(gateway.get("quote_ttl_s", 60)),
+            clock_skew_s=int(gateway.get("clock_skew_s", 300)),
+            plaintext=bool(gateway.get("plaintext", False)),
+        )
+        partners = tuple(_partner(item) for item in data["partners"])
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"the network file is malformed ({type(exc).__name__}: {exc})") from exc
+    _check_unique([p.party_id for p in partners] + [settings.party_id], "party_id")
+    _check_unique([p.client_id for p in partners], "client_id")
+    return Network(settings, partners)
+
+
+def _partner(item: dict[str, Any]) -> Partner:
+    role = item["role"]
+    if role not in (WALLET, ACQUIRER):
+        raise ConfigError(f"partner role must be {WALLET} or {ACQUIRER}")
+    currency = item["currency"]
+    if currency not in EXPONENTS:
+        raise ConfigError("a partner's currency is not a supported ISO 4217 code")
+    risk = RiskLimits(**item.get("risk", {}))
+    partner = Partner(
+        party_id=str(item["party_id"]),
+        role=role,
+        client_id=str(item["client_id"]),
+        currency=currency,
+        agent_url=str(item["agent_url"]).rstrip("/"),
+        keys=PublicBundle.from_json(item["keys"]),
+        code_prefixes=tuple(str(p) for p in item.get("code_prefixes", ())),
+        risk=risk,
+    )
+    if partner.keys.party_id != partner.party_id:
+        raise ConfigError("a partner's key bundle belongs to another party")
+    if role == WALLET and not partner.code_prefixes:
+        raise ConfigError("a wallet needs at least one payment-code prefix")
+    return partner
+
+
+def _check_unique(values: list[str], name: str) -> None:
+    if len(set(values)) != len(values):
+        raise ConfigError(f"the network file repeats a {name}")
+
+
+def network_document(gateway: dict[str, Any], partners: list[dict[str, Any]]) -> dict[str, Any]:
+    """Build a network file's JSON (checked by parsing it): for the demo and tests."""
+    document = {"format": FORMAT, "gateway": gateway, "partners": partners}
+    parse_network(document)
+    return document

@@ -1,0 +1,110 @@
+"""Delivery of payment-result notifications from the outbox, retried with backoff until acknowledged.
+
+A notification is written to ``gw_notifications`` in the same transaction that settles the
+payment, so none is lost to a crash. `Notifier.deliver_due` sends each due one to the
+acquirer's agent (``agent_url`` + `NOTIFY_AGENT_PATH`, Ed25519-signed); the agent opens the
+sealed customerId, signs with the key the acquirer backend trusts, posts it to the
+``paymentNotifyUrl`` and answers with the backend's result. Only a SUCCESS acknowledgement
+marks it delivered; otherwise the next try waits ``min(2**attempts, MAX_BACKOFF_S)`` seconds,
+up to `MAX_ATTEMPTS` tries (then it stays in the outbox, undelivered, for an operator).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from blindgate.gateway.calls import NoAnswer, PartnerCaller
+from blindgate.gateway.config import Network
+from blindgate.gateway.store import notifications
+
+log = logging.getLogger("blindgate.gateway.notifier")
+
+NOTIFY_AGENT_PATH = "/blindgate/v1/notifyPayment"
+MAX_ATTEMPTS = 20
+MAX_BACKOFF_S = 300
+BATCH = 50
+POLL_S = 0.2
+
+
+class Notifier:
+    def __init__(
+        self, network: Network, engine: sa.Engine, caller: PartnerCaller, clock: Callable[[], datetime]
+    ) -> None:
+        self.network, self.engine, self.caller, self.clock = network, engine, caller, clock
+
+    async def deliver_due(self) -> int:
+        """Try every due notification once; returns how many were acknowledged."""
+        now = self.clock()
+        with self.engine.connect() as conn:
+            due = conn.execute(
+                sa.select(
+                    notifications.c.payment_id,
+                    notifications.c.acquirer_id,
+                    notifications.c.body,
+                    notifications.c.attempts,
+                )
+                .where(
+                    notifications.c.delivered_at.is_(None),
+                    notifications.c.next_at <= now,
+                    notifications.c.attempts < MAX_ATTEMPTS,
+                )
+                .order_by(notifications.c.next_at)
+                .limit(BATCH)
+            ).all()
+        results = await asyncio.gather(*(self._deliver(*row) for row in due))
+        return sum(results)
+
+    async def _deliver(self, payment_id: str, acquirer_id: str, body: str, attempts: int) -> bool:
+        acquirer = self.network.partner(acquirer_id)
+        acknowledged = False
+        if acquirer is not None:
+            try:
+                answer = await self.caller.call(acquirer, NOTIFY_AGENT_PATH, json.loads(body), 10.0)
+                acknowledged = answer["result"].get("resultCode") == "SUCCESS"
+            except NoAnswer:
+                pass
+        now = self.clock()
+        values = (
+            {"delivered_at": now, "attempts": attempts + 1}
+            if acknowledged
+            else {
+                "attempts": attempts + 1,
+                "next_at": now + timedelta(seconds=min(2**attempts, MAX_BACKOFF_S)),
+            }
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                notifications.update().where(notifications.c.payment_id == payment_id).values(**values)
+            )
+        if not acknowledged:
+            log.info(
+                "notification not acknowledged", extra={"payment_id": payment_id, "attempt": attempts + 1}
+            )
+        return acknowledged
+
+    async def run(self) -> None:
+        """Deliver forever (until cancelled), polling the outbox."""
+        while True:
+            try:
+                await self.deliver_due()
+            except Exception as exc:  # never let delivery kill the service; the outbox keeps them
+                log.error("notification delivery failed: %s", type(exc).__name__)
+            await asyncio.sleep(POLL_S)
+
+
+@contextlib.asynccontextmanager
+async def running(notifier: Notifier) -> AsyncIterator[None]:
+    task = asyncio.create_task(notifier.run())
+    try:
+        yield None
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

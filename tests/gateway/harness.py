@@ -1,0 +1,207 @@
+"""An in-process blindgate network for tests: every party an ASGI app, wired by host name.
+
+Gateway, both agents, the reference wallet backend and the reference acquirer's notification
+endpoint run in this process behind one httpx transport that routes by host, so a test
+drives the real code paths (signatures, sealing, storage) with no sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.types import ASGIApp
+
+from blindgate.agent.app import Backend, create_acquirer_agent_app, create_wallet_agent_app
+from blindgate.api.signed import encode, request_headers
+from blindgate.crypto.keystore import KeyStore
+from blindgate.gateway.app import create_gateway_app
+from blindgate.gateway.config import Network, network_document, parse_network
+from blindgate.partners.acquirer import NOTIFY_PATH, NotificationBook, create_acquirer_app
+from blindgate.partners.signed_http import PartnerKeys
+from blindgate.partners.wallet import WalletBook, create_wallet_app
+from blindgate.sim.population import Customer, Wallet
+
+GATEWAY, WALLET_ID, ACQUIRER_ID = "GATEWAY", "WALLET_KR", "ACQ_SG"
+SDK_CLIENT = "SDK_MERCHANT_1"
+PAYER = Customer(
+    WALLET_ID,
+    "KRC0001",
+    "Kim Min-jun",
+    "+82-10-5555-0101",
+    "minjun.kim@example.kr",
+    "900101-1234567",
+    "dev-a1b2c3d4",
+    "10.20.30.40",
+    "12 Sejong-daero, Seoul",
+    "2811112222333344",
+    5_000_000,
+)
+POOR = Customer(
+    WALLET_ID,
+    "KRC0002",
+    "Lee Seo-yeon",
+    "+82-10-5555-0202",
+    "seoyeon.lee@example.kr",
+    "920202-2234567",
+    "dev-e5f6a7b8",
+    "10.20.30.41",
+    "7 Teheran-ro, Seoul",
+    "2899998888777766",
+    100,
+)
+
+
+class Router(httpx.AsyncBaseTransport):
+    """Routes each request to the in-process app named by its host."""
+
+    def __init__(self) -> None:
+        self.apps: dict[str, httpx.ASGITransport] = {}
+        self.down: set[str] = set()
+
+    def add(self, host: str, app: ASGIApp) -> None:
+        self.apps[host] = httpx.ASGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        if host in self.down:
+            raise httpx.ConnectError("down (test)", request=request)
+        return await self.apps[host].handle_async_request(request)
+
+
+@dataclass
+class LocalNetwork:
+    network: Network
+    router: Router
+    merchant_key: rsa.RSAPrivateKey
+    wallet_book: WalletBook
+    notifications: NotificationBook
+    gateway_app: Any
+    root: Path
+
+    async def sdk(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        client_id: str = SDK_CLIENT,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> dict[str, Any]:
+        """Call the acquirer's agent as the official SDK does (RSA256, absolute-form target)."""
+        payload = raw if raw is not None else encode(body)
+        signed = request_headers(path, payload, client_id, self.merchant_key, 1)
+        signed.update(headers or {})
+        async with httpx.AsyncClient(transport=self.router) as client:
+            response = await client.post(f"https://a1-agent.test{path}", content=payload, headers=signed)
+        assert response.status_code == 200
+        answer: dict[str, Any] = json.loads(response.content)
+        return answer
+
+
+def pay_body(
+    request_id: str, value: int = 1000, code: str = PAYER.payment_code, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "productCode": "IN_STORE_PAYMENT",
+        "paymentRequestId": request_id,
+        "paymentAmount": {"currency": "SGD", "value": str(value)},
+        "paymentMethod": {"paymentMethodType": "CONNECT_WALLET", "paymentMethodId": code},
+        "paymentFactor": {"inStorePaymentScenario": "PaymentCode"},
+        "order": {
+            "referenceOrderId": request_id,
+            "orderDescription": "coffee",
+            "orderAmount": {"currency": "SGD", "value": str(value)},
+            "merchant": {"referenceMerchantId": "M1", "merchantMCC": "5812", "merchantName": "Kopi"},
+            "buyer": {"buyerPhoneNo": PAYER.phone, "buyerEmail": PAYER.email},
+            "env": {"clientIp": PAYER.ip, "deviceId": PAYER.device_id},
+        },
+        "paymentNotifyUrl": "http://a1-backend.test" + NOTIFY_PATH,
+        **extra,
+    }
+
+
+def build(root: Path, database_url: str | None = None, risk: dict[str, int] | None = None) -> LocalNetwork:
+    gateway_keys = KeyStore.create(root / "gateway-keys", GATEWAY, signing_only=True)
+    wallet_keys = KeyStore.create(root / "wallet-agent-keys", WALLET_ID)
+    acquirer_keys = KeyStore.create(root / "acquirer-agent-keys", ACQUIRER_ID)
+    document = network_document(
+        {
+            "party_id": GATEWAY,
+            "url": "http://gateway.test",
+            "keys": gateway_keys.public_bundle(),
+            "wallet_timeout_s": 2.0,
+        },
+        [
+            {
+                "party_id": WALLET_ID,
+                "role": "wallet",
+                "client_id": "WALLET_KR_AGENT",
+                "currency": "KRW",
+                "code_prefixes": ["28"],
+                "agent_url": "http://w1-agent.test",
+                "keys": wallet_keys.public_bundle(),
+                "risk": risk or {},
+            },
+            {
+                "party_id": ACQUIRER_ID,
+                "role": "acquirer",
+                "client_id": "ACQ_SG_AGENT",
+                "currency": "SGD",
+                "agent_url": "https://a1-agent.test",
+                "keys": acquirer_keys.public_bundle(),
+            },
+        ],
+    )
+    (root / "network.json").write_text(json.dumps(document))
+    network = parse_network(document)
+    router = Router()
+    backend_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    merchant_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    book = WalletBook.create(
+        root / "wallet.db", Wallet(WALLET_ID, "KR Pay", "KRW", "KR", "28", (PAYER, POOR))
+    )
+    router.add(
+        "w1-backend.test",
+        create_wallet_app(book, PartnerKeys("W1_BACKEND", backend_key, wallet_keys.rsa_key().public_key())),
+    )
+    notifications = NotificationBook(root / "notifications.db")
+    router.add(
+        "a1-backend.test",
+        create_acquirer_app(
+            notifications, PartnerKeys(SDK_CLIENT, merchant_key, acquirer_keys.rsa_key().public_key())
+        ),
+    )
+    router.add(
+        "w1-agent.test",
+        create_wallet_agent_app(
+            network,
+            wallet_keys,
+            Backend("W1_BACKEND", backend_key.public_key(), "http://w1-backend.test"),
+            transport=router,
+        ),
+    )
+    router.add(
+        "a1-agent.test",
+        create_acquirer_agent_app(
+            network, acquirer_keys, Backend(SDK_CLIENT, merchant_key.public_key()), transport=router
+        ),
+    )
+    gateway_app = create_gateway_app(
+        network,
+        gateway_keys,
+        database_url or f"sqlite:///{root / 'gateway.db'}",
+        transport=router,
+        notify=False,
+    )
+    router.add("gateway.test", gateway_app)
+    return LocalNetwork(network, router, merchant_key, book, notifications, gateway_app, root)
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)

@@ -71,7 +71,7 @@ def align(party: Party, ids: list[str], method: str = "psi") -> list[int]:
         except PsiError as exc:
             raise DataError(f"alignment by PSI failed: {exc}") from exc
         assert result.matches is not None
-        return sorted(result.matches, key=lambda row: _split_key(ids[row]))
+        return sorted(result.matches, key=lambda row: split_key(ids[row]))
     assert method == "join"
     try:
         theirs = json.loads(exchange_in_turn(party.peer, json.dumps(ids).encode(), party.party == 0))
@@ -81,10 +81,10 @@ def align(party: Party, ids: list[str], method: str = "psi") -> list[int]:
         raise MalformedFrame("expected the peer's id list")
     common = set(ids) & set(theirs)
     position = {value: index for index, value in enumerate(ids)}
-    return [position[value] for value in sorted(common, key=_split_key)]
+    return [position[value] for value in sorted(common, key=split_key)]
 
 
-def _split_key(identifier: str) -> bytes:
+def split_key(identifier: str) -> bytes:
     return hashlib.sha256(b"blindgate-split:" + identifier.encode()).digest()
 
 
@@ -99,7 +99,7 @@ def split_rows(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return order[test:], order[:test]
 
 
-def _subset(table: Table, rows: list[int]) -> Table:
+def subset_rows(table: Table, rows: list[int]) -> Table:
     labels = table.labels[rows] if table.labels is not None else None
     return Table([table.ids[i] for i in rows], table.columns, [table.cells[i] for i in rows], labels)
 
@@ -132,7 +132,7 @@ def run_party(
     rows = align(party, table.ids, alignment)
     if len(rows) < MIN_ROWS:
         raise DataError(f"only {len(rows)} ids are held by both parties (at least {MIN_ROWS} needed)")
-    aligned = _subset(table, rows)
+    aligned = subset_rows(table, rows)
     encoding = fit_encoding(aligned)
     features = encode(aligned, encoding)
     if me == WALLET:

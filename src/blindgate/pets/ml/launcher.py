@@ -22,7 +22,7 @@ import numpy as np
 
 from blindgate.net import Identity
 from blindgate.pets.ml.data import Table, encode, fit_encoding, read_table
-from blindgate.pets.ml.joint import _split_key, _subset, split_rows, write_json
+from blindgate.pets.ml.joint import split_key, split_rows, subset_rows, write_json
 from blindgate.pets.ml.logreg import TrainConfig, train_plaintext
 
 POLL_S = 0.2
@@ -163,11 +163,11 @@ def _worst(codes: dict[str, int | None]) -> int:
 
 def joined_plaintext(wallet: Table, network: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Joined, encoded rows in the parties' order: features (wallet, bias, network), labels, rows."""
-    common = sorted(set(wallet.ids) & set(network.ids), key=_split_key)
+    common = sorted(set(wallet.ids) & set(network.ids), key=split_key)
     w_at = {value: i for i, value in enumerate(wallet.ids)}
     n_at = {value: i for i, value in enumerate(network.ids)}
-    w_rows = _subset(wallet, [w_at[value] for value in common])
-    n_rows = _subset(network, [n_at[value] for value in common])
+    w_rows = subset_rows(wallet, [w_at[value] for value in common])
+    n_rows = subset_rows(network, [n_at[value] for value in common])
     w_features = encode(w_rows, fit_encoding(w_rows))
     features = np.hstack([w_features, np.ones((len(common), 1)), encode(n_rows, fit_encoding(n_rows))])
     assert w_rows.labels is not None

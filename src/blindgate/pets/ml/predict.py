@@ -21,7 +21,7 @@ import numpy as np
 
 from blindgate.net import MalformedFrame
 from blindgate.pets.ml.data import DataError, Encoding, Table, check_range, encode
-from blindgate.pets.ml.joint import FEATURE_BOUND, ROLES, _subset, align
+from blindgate.pets.ml.joint import FEATURE_BOUND, ROLES, align, subset_rows
 from blindgate.pets.ml.logreg import WALLET
 from blindgate.pets.mpc.runtime import Party, exchange_in_turn
 from blindgate.pets.mpc.tensor import SharedTensor
@@ -105,5 +105,5 @@ def predict_table(
     rows = align(party, table.ids, alignment)
     if not rows:
         raise DataError("no ids are held by both parties")
-    aligned = _subset(table, rows)
+    aligned = subset_rows(table, rows)
     return aligned.ids, score(party, model, model.features(aligned), to)

@@ -73,3 +73,9 @@ class ClearMatmulSource(TripleSource, Protocol):
         directions at once, so it costs the time of one ``clear_matmul``, not two.
         ``matrix`` is this party's M, ``shares`` this party's shares of (v_0, v_1)."""
         ...
+
+    def elementwise_fanout(self, shape: tuple[int, ...], fanout: int) -> Triple:
+        """Shares of a (``shape``), b (``(fanout, *shape)``) and c = a * b with a broadcast:
+        x * y_1..y_m with one x costs one opening of x - a and, dealer-free, about m/2.8 times
+        less OT traffic than m element-wise triples (m = 7)."""
+        ...

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.polynomial import chebyshev
 
 from blindgate.pets.mpc.correlations import Triple
+from blindgate.pets.mpc.fixed_point import truncate_share
 from blindgate.pets.mpc.runtime import Party
 
 SIGMOID_CLIP = 8.0
@@ -143,8 +144,6 @@ class SharedTensor:
         return (-self) + other
 
     def truncate(self, bits: int | None = None) -> SharedTensor:
-        from blindgate.pets.mpc.fixed_point import truncate_share
-
         return self._new(truncate_share(self.share, bits or self.party.fixed.frac_bits, self.party.party))
 
     def scale_int(self, factor: int) -> SharedTensor:

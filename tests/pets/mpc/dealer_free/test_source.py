@@ -237,3 +237,11 @@ def test_clear_matmul_pair_equals_both_plain_products(columns: int | None) -> No
     first, second = run_both(lambda s: s.clear_matmul_pair(matrices[s.party], shapes, shares[s.party]))
     for h in (0, 1):
         np.testing.assert_array_equal(first[h] + second[h], matrices[h] @ operands[h])
+
+
+@pytest.mark.parametrize(("shape", "fanout"), [((5,), 1), ((3, 4), 7)])
+def test_fanout_triples_reconstruct(shape: tuple[int, ...], fanout: int) -> None:
+    first, second = run_both(lambda source: source.elementwise_fanout(shape, fanout))
+    a, b, c = opened((first, second))
+    assert a.shape == shape and b.shape == c.shape == (fanout, *shape)
+    np.testing.assert_array_equal(c, a[None] * b)

@@ -66,6 +66,23 @@ class DealerFreeTripleSource:
         c = a * b + mine[:, 0] + theirs[:, 0]
         return Triple(a.reshape(shape), b.reshape(shape), c.reshape(shape))
 
+    def elementwise_fanout(self, shape: tuple[int, ...], fanout: int) -> Triple:
+        """Shares of a (``shape``), b (``(fanout, *shape)``) and c = a * b, a broadcast.
+
+        For x * y_1, ..., x * y_m with the same x (a Chebyshev level, say): the engine opens
+        x - a once and each y_i - b_i. Cheaper than m element-wise triples because the bits of
+        a are the OT choices and each OT carries all m products: per element 2 x (64 x 16 +
+        344 m) bytes instead of 2 m x (64 x 16 + 344), 2.8x less for m = 7.
+        """
+        if fanout < 1:
+            raise ValueError("fanout must be at least 1")
+        count = int(np.prod(shape, dtype=np.int64))
+        a, b = random_ring((count,)), random_ring((fanout, count))
+        mine, theirs = self._ole.products(RowsJob(np.ascontiguousarray(b.T)), VectorJob(a, fanout))
+        assert mine is not None and theirs is not None
+        c = a[None, :] * b + mine.T + theirs.T
+        return Triple(a.reshape(shape), b.reshape((fanout, *shape)), c.reshape((fanout, *shape)))
+
     def bitwise(self, shape: tuple[int, ...]) -> Triple:
         count = int(np.prod(shape, dtype=np.int64))
         a, b, c = self._ole.and_triples(count)

@@ -1,0 +1,82 @@
+"""``blindgate agent --config agent.json``: serve a partner's agent under uvicorn.
+
+The agent file (JSON)::
+
+    {"format": "blindgate-agent/1",
+     "network": "network.json", "keys": "keys/",        (the party is the key store's)
+     "policy": null,                                     (null: the shipped field_policy.json)
+     "backend": {"client_id": "...", "public_key": "backend-rsa.pub.pem", "url": "http://..."},
+     "host": "127.0.0.2", "port": 443, "tls_cert": "tls-cert.pem", "tls_key": "tls-key.pem",
+     "log": "agent.log"}
+
+An acquirer's ``backend`` is its SDK client: the client id and RSA public key the SDK signs
+with (``url`` unused). A wallet's is its backend's Alipay+ endpoint. Relative paths are
+relative to the agent file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from blindgate.agent.app import Backend, create_acquirer_agent_app, create_wallet_agent_app
+from blindgate.agent.policy import FieldPolicy
+from blindgate.crypto.keystore import KeyStore
+from blindgate.gateway import logs
+from blindgate.gateway.config import ACQUIRER, ConfigError, load_network
+
+FORMAT = "blindgate-agent/1"
+
+
+def load_agent(path: Path) -> tuple[Any, dict[str, Any]]:
+    """The agent's ASGI app and its agent file, parsed."""
+    config = json.loads(path.read_text())
+    if config.get("format") != FORMAT:
+        raise ConfigError(f"the agent file is not {FORMAT}")
+    base = path.parent
+
+    def at(name: str) -> Path:
+        return base / config[name]
+
+    network = load_network(at("network"))
+    keys = KeyStore(at("keys"))
+    public_key = serialization.load_pem_public_key((base / config["backend"]["public_key"]).read_bytes())
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise ConfigError("the backend's public key is not RSA")
+    backend = Backend(str(config["backend"]["client_id"]), public_key, str(config["backend"].get("url", "")))
+    policy = FieldPolicy.load(at("policy")) if config.get("policy") else FieldPolicy.load()
+    me = network.partner(keys.party_id)
+    if me is None:
+        raise ConfigError("the key store's party is not in the network file")
+    factory = create_acquirer_agent_app if me.role == ACQUIRER else create_wallet_agent_app
+    return factory(network, keys, backend, policy), config
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="blindgate agent", description="serve a partner's blindgate agent")
+    parser.add_argument("--config", type=Path, required=True, help="the agent file (JSON)")
+    args = parser.parse_args(argv)
+    try:
+        app, config = load_agent(args.config)
+    except (ConfigError, ValueError, KeyError, OSError) as exc:
+        print(f"blindgate agent: {type(exc).__name__}: {exc}")
+        return 2
+    base = args.config.parent
+    logs.configure(base / config["log"] if config.get("log") else None)
+    tls = bool(config.get("tls_cert"))
+    uvicorn.run(
+        app,
+        host=config.get("host", "127.0.0.1"),
+        port=int(config.get("port", 8443)),
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=str(base / config["tls_cert"]) if tls else None,
+        ssl_keyfile=str(base / config["tls_key"]) if tls else None,
+    )
+    return 0

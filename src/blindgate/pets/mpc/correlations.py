@@ -79,3 +79,9 @@ class ClearMatmulSource(TripleSource, Protocol):
         x * y_1..y_m with one x costs one opening of x - a and, dealer-free, about m/2.8 times
         less OT traffic than m element-wise triples (m = 7)."""
         ...
+
+    def bitwise_fanout(self, shape: tuple[int, ...], fanout: int) -> Triple:
+        """XOR-shares of a (``shape``), b (``(fanout, *shape)``) and c = a & b with a broadcast:
+        x & y_1..y_m with one x (Kogge-Stone's propagate bits against two operands). Dealer-free,
+        one OT per lane serves all m: about m times less OT traffic than m AND triples."""
+        ...

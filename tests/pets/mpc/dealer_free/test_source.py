@@ -245,3 +245,12 @@ def test_fanout_triples_reconstruct(shape: tuple[int, ...], fanout: int) -> None
     a, b, c = opened((first, second))
     assert a.shape == shape and b.shape == c.shape == (fanout, *shape)
     np.testing.assert_array_equal(c, a[None] * b)
+
+
+@pytest.mark.parametrize(("shape", "fanout"), [((3,), 1), ((2, 5), 2), ((4,), 9)])
+def test_bitwise_fanout_triples_reconstruct(shape: tuple[int, ...], fanout: int) -> None:
+    first, second = run_both(lambda source: source.bitwise_fanout(shape, fanout))
+    a, b, c = (getattr(first, k) ^ getattr(second, k) for k in "abc")
+    assert a.shape == shape and b.shape == c.shape == (fanout, *shape) and c.dtype == np.uint64
+    np.testing.assert_array_equal(c, a[None] & b)
+    assert np.count_nonzero(c) > 0

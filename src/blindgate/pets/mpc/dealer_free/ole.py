@@ -245,6 +245,61 @@ class OleSession:
         c = (a & b) ^ words_of(pad0) ^ words_of(chosen)
         return a, b, c
 
+    def and_fanout(self, words: int, fanout: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """XOR-shares of a (words,), b (fanout, words) and c = a & b, a broadcast, 64 lanes a word.
+
+        Correlated OT with this side's a bits as the choices and the peer's ``fanout`` b bits
+        of the lane as the message, so one OT serves all of them: per word 2 x 64 x (16 +
+        fanout / 8) bytes, two rounds, against 2 x 64 x 16 x fanout for separate AND triples.
+        """
+        self.setup()
+        step = AND_WORDS_PER_ROUND
+        parts = [self._and_fanout_round(min(step, words - start), fanout) for start in range(0, words, step)]
+        if not parts:
+            return (
+                np.zeros(0, dtype=np.uint64),
+                np.zeros((fanout, 0), dtype=np.uint64),
+                np.zeros((fanout, 0), dtype=np.uint64),
+            )
+        return (
+            np.concatenate([part[0] for part in parts]),
+            np.concatenate([part[1] for part in parts], axis=1),
+            np.concatenate([part[2] for part in parts], axis=1),
+        )
+
+    def _and_fanout_round(self, words: int, fanout: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        assert self._sender is not None and self._receiver is not None
+        lanes, nbytes = RING_BITS * words, -(-fanout // 8)
+        a, b = random_ring((words,)), random_ring((fanout, words))
+        choices = _lanes(a)
+        t_rows, u_message = self._receiver.choose(choices)
+        peer_u = self._swap(u_message)
+        try:
+            q_rows = self._sender.absorb(peer_u, lanes)
+        except ValueError as exc:
+            raise MalformedFrame("OT-extension matrix of the wrong size for this batch") from exc
+        sent = self._tweak(self.party, self._sent_ots)
+        received = self._tweak(1 - self.party, self._received_ots)
+        self._sent_ots += lanes
+        self._received_ots += lanes
+
+        def pad_bits(rows: np.ndarray, tweak: int) -> np.ndarray:
+            return np.unpackbits(self._hash.pads(rows, tweak, nbytes), axis=1)[:, :fanout].astype(np.bool_)
+
+        pad0 = pad_bits(q_rows, sent)
+        my_b = np.stack([_lanes(row) for row in b], axis=1)  # (lanes, fanout)
+        correction = pad0 ^ pad_bits(q_rows ^ self._sender.delta, sent) ^ my_b
+        peer_correction = self._swap(np.packbits(correction).tobytes())
+        if len(peer_correction) != -(-lanes * fanout // 8):
+            raise MalformedFrame("AND corrections of the wrong size for this batch")
+        their = np.unpackbits(np.frombuffer(peer_correction, dtype=np.uint8))[: lanes * fanout]
+        chosen = pad_bits(t_rows, received) ^ (
+            choices[:, None] & their.reshape(lanes, fanout).astype(np.bool_)
+        )
+        self.rounds += 2
+        cross = np.stack([_words(column) for column in (pad0 ^ chosen).T])
+        return a, b, (a[None, :] & b) ^ cross
+
     def _swap(self, payload: bytes | memoryview) -> bytes:
         """Send ours and receive theirs, party 0 first. Not ``Channel.exchange``: that sends on a
         second thread, and one TLS connection must not be written and read concurrently
@@ -307,6 +362,16 @@ class OleSession:
             chosen = choices[span].reshape((*shape[:2], 1)).astype(dtype)
             share += _weighted_sum(pad + chosen * correction.reshape(shape), first)
         return share
+
+
+def _lanes(words: np.ndarray) -> np.ndarray:
+    """The 64 bit lanes of each uint64 word, lane k of word w at 64 w + k: (64 n,) bool."""
+    return np.unpackbits(words.astype("<u8").view(np.uint8), bitorder="little").astype(np.bool_)
+
+
+def _words(lanes: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_lanes`."""
+    return np.packbits(lanes, bitorder="little").view("<u8").astype(np.uint64)
 
 
 def _stack(shares: list[np.ndarray], width: int) -> np.ndarray:

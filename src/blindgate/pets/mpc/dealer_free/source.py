@@ -88,6 +88,18 @@ class DealerFreeTripleSource:
         a, b, c = self._ole.and_triples(count)
         return Triple(a.reshape(shape), b.reshape(shape), c.reshape(shape))
 
+    def bitwise_fanout(self, shape: tuple[int, ...], fanout: int) -> Triple:
+        """XOR-shares of a (``shape``), b (``(fanout, *shape)``) and c = a & b, a broadcast.
+
+        For x & y_1, ..., x & y_m (a carry chain's propagate bits against two operands, say):
+        one OT per lane carries all m bits, about m times less OT traffic than m AND triples.
+        """
+        if fanout < 1:
+            raise ValueError("fanout must be at least 1")
+        count = int(np.prod(shape, dtype=np.int64))
+        a, b, c = self._ole.and_fanout(count, fanout)
+        return Triple(a.reshape(shape), b.reshape((fanout, *shape)), c.reshape((fanout, *shape)))
+
     def matmul(self, left: tuple[int, int], right: tuple[int, int]) -> Triple:
         (p, q), (q2, r) = left, right
         if q != q2:

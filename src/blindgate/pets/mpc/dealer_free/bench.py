@@ -11,6 +11,8 @@ triples (the sigmoid's clip comparison and its degree-15 Chebyshev series). The 
 variant replaces the two matrix triples by :meth:`clear_matmul_pair` products (each feature
 block times the shared operand, both blocks at once), which is what the engine can do
 when each party holds its feature columns in clear.
+"batch_vertical_fanout" is the same sigmoid asking for fan-out triples where an operand
+repeats (what the engine can do with ``bitwise_fanout`` / ``elementwise_fanout``);
 "batch_vertical_polynomial_sigmoid" is the same with a comparison-free sigmoid (three
 element-wise products per row): what the batch would cost if the engine chose one.
 """
@@ -47,6 +49,24 @@ def _vertical_batch(source: DealerFreeTripleSource, x: np.ndarray, e: np.ndarray
 
 def _vertical_polynomial_batch(source: DealerFreeTripleSource, x: np.ndarray, e: np.ndarray) -> None:
     _vertical_products(source, x, e, _odd_quintic)
+
+
+def _vertical_fanout_batch(source: DealerFreeTripleSource, x: np.ndarray, e: np.ndarray) -> None:
+    _vertical_products(source, x, e, _nonlinear_fanout)
+
+
+def _nonlinear_fanout(source: DealerFreeTripleSource) -> None:
+    """The engine's sigmoid asking for fan-out triples where one operand repeats: the carry
+    chain's propagate bits against two operands, each Chebyshev level's T_top against T_m."""
+    source.bitwise((2 * BATCH,))
+    for _ in range(5):
+        source.bitwise_fanout((2 * BATCH,), 2)
+    source.bitwise((2 * BATCH,))
+    source.elementwise((BATCH,))
+    for fanout in (2, 4, 7):
+        source.elementwise_fanout((BATCH,), fanout)
+    for _ in range(2):
+        source.elementwise((2 * BATCH,))
 
 
 def _odd_quintic(source: DealerFreeTripleSource) -> None:
@@ -86,6 +106,7 @@ STEPS: dict[str, tuple[Step, int, str]] = {
     "matmul_backward": (lambda s, x, e: s.matmul((FEATURES, BATCH), (BATCH, 1)), 1, "matrix triple"),
     "batch_generic": (_generic_batch, 1, "mini-batch"),
     "batch_vertical": (_vertical_batch, 1, "mini-batch"),
+    "batch_vertical_fanout": (_vertical_fanout_batch, 1, "mini-batch"),
     "batch_vertical_polynomial_sigmoid": (_vertical_polynomial_batch, 1, "mini-batch"),
 }
 
@@ -140,7 +161,9 @@ def measure(base_ots: BaseOts | None = None, repeats: int = 3, batches: int = 36
                 results = _run_steps(channel, 0, base_ots, repeats)
         finally:
             child.join(120)
-    for variant in ("batch_generic", "batch_vertical", "batch_vertical_polynomial_sigmoid"):
+    for variant in STEPS:
+        if not variant.startswith("batch"):
+            continue
         results[variant]["projected_s"] = round(results[variant]["seconds"] * batches, 1)
     results["projected_batches"] = batches
     return results

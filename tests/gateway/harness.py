@@ -31,7 +31,7 @@ GATEWAY, WALLET_ID, ACQUIRER_ID = "GATEWAY", "WALLET_KR", "ACQ_SG"
 SDK_CLIENT = "SDK_MERCHANT_1"
 PAYER = Customer(
     WALLET_ID,
-    "KRC0001",
+    "KRC0000001",
     "Kim Min-jun",
     "+82-10-5555-0101",
     "minjun.kim@example.kr",
@@ -44,7 +44,7 @@ PAYER = Customer(
 )
 POOR = Customer(
     WALLET_ID,
-    "KRC0002",
+    "KRC0000002",
     "Lee Seo-yeon",
     "+82-10-5555-0202",
     "seoyeon.lee@example.kr",

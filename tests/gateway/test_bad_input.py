@@ -1,0 +1,139 @@
+"""Bad input: each gets its AMS code, status F, HTTP 200, and stores nothing."""
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from blindgate.api.models import PAY_PATH
+from blindgate.api.signed import encode, request_headers
+from blindgate.crypto.signatures import ED25519
+from blindgate.gateway.app import engine_of
+from tests.gateway.harness import PAYER, LocalNetwork, build, pay_body, run
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> LocalNetwork:
+    return build(tmp_path_factory.mktemp("net"))
+
+
+def stored(net: LocalNetwork) -> int:
+    with engine_of(net.gateway_app).connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM gw_payments")).scalar_one())
+
+
+def code_of(answer: dict[str, object]) -> str:
+    outcome = answer["result"]
+    assert isinstance(outcome, dict) and outcome["resultStatus"] == "F"
+    return str(outcome["resultCode"])
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("malformed_json", "PARAM_ILLEGAL"),
+        ("missing_amount", "PARAM_ILLEGAL"),
+        ("mistyped_amount", "PARAM_ILLEGAL"),
+        ("oversized_id", "PARAM_ILLEGAL"),
+        ("oversized_body", "PARAM_ILLEGAL"),
+        ("bad_signature", "INVALID_SIGNATURE"),
+        ("missing_signature", "INVALID_SIGNATURE"),
+        ("stale_time", "INVALID_SIGNATURE"),
+        ("unknown_client", "KEY_NOT_FOUND"),
+        ("unknown_key_version", "KEY_NOT_FOUND"),
+        ("unknown_wallet_code", "INVALID_CODE"),
+        ("unknown_currency", "CURRENCY_NOT_SUPPORT"),
+    ],
+)
+def test_sdk_side_bad_input(net: LocalNetwork, case: str, code: str) -> None:
+    body = pay_body(f"bad-{case}")
+    kwargs: dict[str, object] = {}
+    if case == "malformed_json":
+        kwargs["raw"] = b'{"paymentRequestId": '
+    elif case == "missing_amount":
+        del body["paymentAmount"]
+    elif case == "mistyped_amount":
+        body["paymentAmount"] = {"currency": "SGD", "value": 10.5}
+    elif case == "oversized_id":
+        body["paymentRequestId"] = "x" * 65
+    elif case == "oversized_body":
+        body["order"]["orderDescription"] = "y" * 70_000
+    elif case == "bad_signature":
+        kwargs["headers"] = {"signature": "algorithm=RSA256,keyVersion=1,signature=AAAA"}
+    elif case == "missing_signature":
+        kwargs["headers"] = {"signature": ""}
+    elif case == "stale_time":
+        kwargs["headers"] = {"request-time": "2020-01-01T00:00:00+00:00"}
+    elif case == "unknown_client":
+        kwargs["client_id"] = "SOMEONE_ELSE"
+    elif case == "unknown_key_version":
+        kwargs["headers"] = {"signature": "algorithm=ED25519,keyVersion=9,signature=AAAA"}
+    elif case == "unknown_wallet_code":
+        body["paymentMethod"]["paymentMethodId"] = "9911112222333344"
+    elif case == "unknown_currency":
+        body["paymentAmount"] = {"currency": "XXX", "value": "100"}
+    before = stored(net)
+    answer = run(net.sdk(PAY_PATH, body, **kwargs))  # type: ignore[arg-type]
+    assert code_of(answer) == code
+    assert stored(net) == before
+    text = json.dumps(answer)
+    assert "Traceback" not in text and PAYER.payment_code not in text and PAYER.email not in text
+
+
+async def gateway_call(
+    net: LocalNetwork,
+    body: dict[str, object],
+    keys_dir: Path,
+    *,
+    client_id: str = "ACQ_SG_AGENT",
+    raw: bytes | None = None,
+) -> dict[str, object]:
+    from blindgate.crypto.keystore import KeyStore
+
+    key, version = KeyStore(keys_dir).signing_key(ED25519)
+    payload = raw if raw is not None else encode(body)
+    headers = request_headers(PAY_PATH, payload, client_id, key, version)
+    async with httpx.AsyncClient(transport=net.router) as client:
+        response = await client.post("http://gateway.test" + PAY_PATH, content=payload, headers=headers)
+    assert response.status_code == 200
+    answer: dict[str, object] = response.json()
+    return answer
+
+
+def test_gateway_refuses_a_payment_code_in_clear(net: LocalNetwork) -> None:
+    body = pay_body("clear-code")
+    body["paymentMethod"]["customerBelongsTo"] = "WALLET_KR"
+    before = stored(net)
+    answer = run(gateway_call(net, body, net.root / "acquirer-agent-keys"))
+    assert code_of(answer) == "PARAM_ILLEGAL" and stored(net) == before
+    assert PAYER.payment_code not in json.dumps(answer)
+
+
+def test_gateway_refuses_a_wallet_as_acquirer(net: LocalNetwork) -> None:
+    answer = run(
+        gateway_call(net, pay_body("w"), net.root / "wallet-agent-keys", client_id="WALLET_KR_AGENT")
+    )
+    assert code_of(answer) == "KEY_NOT_FOUND"
+
+
+def test_tampered_ciphertext_fails_at_the_wallet_agent_and_debits_nothing(net: LocalNetwork) -> None:
+    from blindgate.agent.policy import FieldPolicy, seal_message
+    from blindgate.gateway.payments import seal_context
+
+    wallet = net.network.partner("WALLET_KR")
+    assert wallet is not None
+    body = pay_body("tampered")
+    body["paymentMethod"]["customerBelongsTo"] = "WALLET_KR"
+    sealed, _ = seal_message(
+        body, FieldPolicy.load(), wallet.keys.recipient_key, seal_context("ACQ_SG", "tampered")
+    )
+    envelope = sealed["paymentMethod"]["paymentMethodId"]
+    sealed["paymentMethod"]["paymentMethodId"] = (
+        envelope[:-3] + ("A" if envelope[-3] != "A" else "B") + envelope[-2:]
+    )
+    before = net.wallet_book.balance(PAYER.customer_id)
+    answer = run(gateway_call(net, sealed, net.root / "acquirer-agent-keys"))
+    assert code_of(answer) == "PARAM_ILLEGAL"
+    assert net.wallet_book.balance(PAYER.customer_id) == before

@@ -1,0 +1,71 @@
+"""The official SDK (global-alipay-sdk-python, unchanged) drives pay, inquiry, refund and cancel
+through the acquirer's agent served by uvicorn with TLS on 127.0.0.77:443 (absolute-form targets)."""
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from blindgate.crypto.keystore import KeyStore
+from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
+from blindgate.partners.acquirer import AcquirerClient, Shop
+from blindgate.sim.network import write_tls_certificate
+from blindgate.sim.population import Merchant, Store
+from tests.gateway.harness import PAYER, SDK_CLIENT, build
+
+HOST = "127.0.0.77"
+
+
+@contextlib.contextmanager
+def serving(app: object, cert: Path, key: Path) -> Iterator[None]:
+    config = uvicorn.Config(
+        app,
+        host=HOST,
+        port=443,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),  # type: ignore[arg-type]
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.skip("cannot listen on 127.0.0.77:443 here")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_sdk_pays_inquires_refunds_and_cancels(tmp_path: Path) -> None:
+    net = build(tmp_path / "net")
+    agent_app = net.router.apps["a1-agent.test"].app
+    key_path, cert_path = write_tls_certificate(HOST, tmp_path / "tls")
+    agent_rsa = KeyStore(tmp_path / "net" / "acquirer-agent-keys").rsa_key().public_key()
+    client = AcquirerClient(
+        f"https://{HOST}",
+        SDK_CLIENT,
+        rsa_private_key_for_sdk(net.merchant_key),
+        rsa_public_key_for_sdk(agent_rsa),
+    )
+    store = Store("S1", "Kopi Tiam Bugis", "5812", ("T1",))
+    shop = Shop(Merchant("M1", "Kopi Tiam", "5812", "SG", (store,)), store, "T1")
+    with serving(agent_app, cert_path, key_path):
+        paid = client.pay_with_code("sdk-1", shop, "SGD", 1250, PAYER.payment_code, PAYER)
+        assert paid["result"]["resultStatus"] == "S", paid
+        assert paid["customerId"] == PAYER.customer_id
+        assert client.inquiry("sdk-1")["paymentStatus"] == "SUCCESS"
+        refund = client.refund("sdk-r1", paid["paymentId"], "SGD", 250)
+        assert refund["result"]["resultCode"] == "SUCCESS", refund
+        assert client.inquiry_refund("sdk-r1")["refundStatus"] == "SUCCESS"
+        assert client.cancel("sdk-1")["result"]["resultCode"] == "SUCCESS"
+        assert client.inquiry("sdk-1")["paymentStatus"] == "CANCELLED"

@@ -36,6 +36,7 @@ from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_
 from blindgate.partners.acquirer import NOTIFY_PATH, AcquirerClient, NotificationBook
 from blindgate.partners.wallet import WalletBook
 from blindgate.sim.layout import RunLayout
+from blindgate.sim.node_server import ACQUIRER_AGENT, GATEWAY, WALLET_AGENT, write_node_config
 from blindgate.sim.partner_server import write_backend_config, write_rsa_private_key, write_rsa_public_key
 from blindgate.sim.population import Population
 from blindgate.sim.services import ServiceSpec
@@ -77,6 +78,19 @@ def write_tls_certificate(host: str, directory: Path) -> tuple[Path, Path]:
     )
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return key_path, cert_path
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Fail early and clearly when ``host:port`` is taken (another demo or test?) or forbidden."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise NetworkIncomplete(
+                f"cannot listen on {host}:{port} ({exc.strerror}): is another demo or test running? "
+                "(the official SDK only connects to port 443, so the acquirer agents need it; run as root "
+                "or grant CAP_NET_BIND_SERVICE)"
+            ) from None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -163,6 +177,7 @@ def build_network(layout: RunLayout, population: Population, plaintext: bool = F
     for wallet in population.wallets:
         network.wallets.append(_wallet_backend(network, wallet.wallet_id, wallet.currency, population))
     for index, acquirer in enumerate(population.acquirers):
+        check_can_listen(f"127.0.0.{2 + index}", 443)
         network.acquirers.append(_acquirer_backend(network, acquirer.acquirer_id, acquirer.currency, index))
     _gateway_and_agents(network, population, plaintext)
     return network
@@ -249,7 +264,7 @@ def _acquirer_backend(network: DemoNetwork, acquirer_id: str, currency: str, ind
 
 
 # What the demo needs from the gateway engineer's side of the payment path (contract 4).
-REQUIRED_MODULES = ("blindgate.gateway.config", "blindgate.gateway.commands", "blindgate.agent.commands")
+REQUIRED_MODULES = ("blindgate.gateway.config", "blindgate.gateway.app", "blindgate.agent.app")
 
 
 class NetworkIncomplete(RuntimeError):
@@ -278,12 +293,74 @@ def _gateway_and_agents(network: DemoNetwork, population: Population, plaintext:
             f"missing {', '.join(missing)}"
         )
     layout = network.layout
-    gateway_keys = KeyStore.create(layout.gateway / "keys", GATEWAY_ID)
-    network.gateway_url = f"http://127.0.0.1:{free_port()}"
+    gateway_keys = KeyStore.create(layout.gateway / "keys", GATEWAY_ID, signing_only=True)
+    gateway_port = free_port()
+    network.gateway_url = f"http://127.0.0.1:{gateway_port}"
     for wallet in network.wallets:
         wallet.agent_url = f"http://127.0.0.1:{free_port()}"
-    write_network_file(network, population, gateway_keys)
-    raise NetworkIncomplete("the demo does not yet know how to start this gateway and its agents")
+    write_network_file(network, population, gateway_keys, plaintext)
+    # Start order: what is called before what calls it (backends were added first).
+    for wallet in network.wallets:
+        folder = layout.agent(wallet.wallet_id)
+        write_rsa_public_key(wallet.backend_public_key, folder / "backend-rsa.pub.pem")
+        port = int(wallet.agent_url.rsplit(":", 1)[1])
+        write_node_config(
+            folder / "agent.json",
+            role=WALLET_AGENT,
+            network=layout.network_file,
+            keys=folder / "keys",
+            host="127.0.0.1",
+            port=port,
+            backend_client_id=f"{wallet.wallet_id}_CLIENT",
+            backend_public_key=folder / "backend-rsa.pub.pem",
+            backend_url=wallet.backend_url,
+        )
+        network.services.append(_node(f"{wallet.wallet_id} agent", folder, wallet.agent_url + "/health"))
+    write_node_config(
+        layout.gateway / "gateway.json",
+        role=GATEWAY,
+        network=layout.network_file,
+        keys=layout.gateway / "keys",
+        database_url=gateway_db_url(layout),
+        host="127.0.0.1",
+        port=gateway_port,
+    )
+    network.services.append(
+        ServiceSpec(
+            name="gateway",
+            argv=_python("blindgate.sim.node_server", str(layout.gateway / "gateway.json")),
+            log_path=layout.gateway / "gateway.log",
+            health_url=network.gateway_url + "/health",
+        )
+    )
+    for acquirer in network.acquirers:
+        folder = layout.agent(acquirer.acquirer_id)
+        write_rsa_public_key(acquirer.merchant_key.public_key(), folder / "merchant-rsa.pub.pem")
+        tls_key, tls_cert = write_tls_certificate(acquirer.agent_host, folder)
+        write_node_config(
+            folder / "agent.json",
+            role=ACQUIRER_AGENT,
+            network=layout.network_file,
+            keys=folder / "keys",
+            host=acquirer.agent_host,
+            port=443,
+            tls_key=tls_key,
+            tls_cert=tls_cert,
+            backend_client_id=acquirer.client_id,
+            backend_public_key=folder / "merchant-rsa.pub.pem",
+        )
+        network.services.append(
+            _node(f"{acquirer.acquirer_id} agent", folder, f"https://{acquirer.agent_host}/health")
+        )
+
+
+def _node(name: str, folder: Path, health_url: str) -> ServiceSpec:
+    return ServiceSpec(
+        name=name,
+        argv=_python("blindgate.sim.node_server", str(folder / "agent.json")),
+        log_path=folder / "agent.log",
+        health_url=health_url,
+    )
 
 
 # Per-payer risk limits of each wallet, in its currency's minor units: generous enough that
@@ -295,7 +372,9 @@ _RISK = {
 }
 
 
-def write_network_file(network: DemoNetwork, population: Population, gateway_keys: KeyStore) -> None:
+def write_network_file(
+    network: DemoNetwork, population: Population, gateway_keys: KeyStore, plaintext: bool
+) -> None:
     """``network.json`` in the gateway's format (`blindgate.gateway.config`)."""
     from blindgate.gateway.config import network_document
 
@@ -305,6 +384,7 @@ def write_network_file(network: DemoNetwork, population: Population, gateway_key
         "keys": gateway_keys.public_bundle(),
         "rates": None,
         "wallet_timeout_s": WALLET_TIMEOUT_S,
+        "plaintext": plaintext,
     }
     partners = [
         {

@@ -34,12 +34,20 @@ _TRANSPOSE_STEP = 256  # 64-OT groups per slice of the transpose
 _FIXED_KEY = bytes.fromhex("626c696e64676174652d6f742d686173")  # "blindgate-ot-has"
 
 
-def _prg(key: bytes, counter: int, nbytes: int) -> np.ndarray:
-    """``nbytes`` pseudo-random bytes from AES-128-CTR under ``key``, block ``counter``<<64 on."""
-    assert len(key) >= 16 and 0 <= counter < 2**64
+def _prg_rows(keys: list[bytes], counter: int, width: int) -> np.ndarray:
+    """Row i: ``width`` bytes of AES-128-CTR keystream under keys[i], from block counter<<64 on.
+
+    Written straight into one array: no per-row allocations or copies.
+    """
+    assert all(len(key) >= 16 for key in keys) and 0 <= counter < 2**64
     nonce = counter.to_bytes(8, "big") + bytes(8)
-    encryptor = Cipher(algorithms.AES(key[:16]), modes.CTR(nonce)).encryptor()
-    return np.frombuffer(encryptor.update(bytes(nbytes)), dtype=np.uint8)
+    zeros = np.zeros(width, dtype=np.uint8)
+    rows = np.empty((len(keys), width), dtype=np.uint8)
+    for i, key in enumerate(keys):
+        encryptor = Cipher(algorithms.AES(key[:16]), modes.CTR(nonce)).encryptor()
+        written = encryptor.update_into(zeros.data, rows[i].data)  # CTR is a stream: no spare block
+        assert written == width
+    return rows
 
 
 def _flip_anti_diagonal(x: np.ndarray) -> np.ndarray:
@@ -125,11 +133,10 @@ class ExtensionReceiver:
         n = choices.shape[0]
         assert choices.ndim == 1 and choices.dtype == np.bool_
         packed = np.packbits(np.concatenate([choices, np.zeros(_padded(n) - n, dtype=np.bool_)]))
-        t_columns = np.empty((KAPPA, packed.size), dtype=np.uint8)
-        u_columns = np.empty_like(t_columns)
-        for i, (k0, k1) in enumerate(self._pairs):
-            t_columns[i] = _prg(k0, self._calls, packed.size)
-            u_columns[i] = t_columns[i] ^ _prg(k1, self._calls, packed.size) ^ packed
+        t_columns = _prg_rows([k0 for k0, _ in self._pairs], self._calls, packed.size)
+        u_columns = _prg_rows([k1 for _, k1 in self._pairs], self._calls, packed.size)
+        u_columns ^= t_columns
+        u_columns ^= packed[None, :]
         self._calls += 1
         return transpose_bits(t_columns)[:n], u_columns.reshape(-1).data
 
@@ -157,11 +164,8 @@ class ExtensionSender:
                 f"OT extension message of {memoryview(message).nbytes} bytes, expected {KAPPA * width}"
             )
         u_columns = np.frombuffer(message, dtype=np.uint8).reshape(KAPPA, width)
-        q_columns = np.empty((KAPPA, width), dtype=np.uint8)
-        for i, key in enumerate(self._keys):
-            q_columns[i] = _prg(key, self._calls, width)
-            if self._delta_bits[i]:
-                q_columns[i] ^= u_columns[i]
+        q_columns = _prg_rows(self._keys, self._calls, width)
+        q_columns[self._delta_bits] ^= u_columns[self._delta_bits]
         self._calls += 1
         return transpose_bits(q_columns)[:n]
 

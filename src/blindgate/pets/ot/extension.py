@@ -107,11 +107,14 @@ class PadHash:
         assert rows.shape == (n, ROW_BYTES) and first_tweak >= 0 and first_tweak + n < 2**64
         nblocks = -(-nbytes // ROW_BYTES)
         once = self._permute(np.ascontiguousarray(rows).view("<u8").reshape(n, 2))
-        tweaks = np.empty((n, nblocks, 2), dtype="<u8")
-        tweaks[:, :, 0] = np.arange(first_tweak, first_tweak + n, dtype="<u8")[:, None]
-        tweaks[:, :, 1] = np.arange(nblocks, dtype="<u8")[None, :]
-        tweaks ^= once[:, None, :]
-        hashed = self._permute(tweaks)
+        tweaked = np.empty((n, nblocks, 2), dtype="<u8")  # pi(x) XOR (first_tweak + j, block)
+        np.bitwise_xor(
+            once[:, None, 0],
+            np.arange(first_tweak, first_tweak + n, dtype="<u8")[:, None],
+            out=tweaked[:, :, 0],
+        )
+        np.bitwise_xor(once[:, None, 1], np.arange(nblocks, dtype="<u8")[None, :], out=tweaked[:, :, 1])
+        hashed = self._permute(tweaked)
         hashed ^= once[:, None, :]
         return hashed.view(np.uint8).reshape(n, nblocks * ROW_BYTES)[:, :nbytes]
 

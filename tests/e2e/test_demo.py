@@ -22,14 +22,27 @@ pytestmark = pytest.mark.slow
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     if missing_parts():
         pytest.skip(f"the payment path is incomplete in this checkout: missing {', '.join(missing_parts())}")
-    for host in ("127.0.0.2", "127.0.0.3"):
+    for host in ("127.0.0.20", "127.0.0.21"):  # not the demo's .2/.3: other suites' tests use those
         with socket.socket() as probe:
             try:
                 probe.bind((host, 443))
             except OSError as exc:
                 pytest.skip(f"cannot bind {host}:443 ({exc.strerror}); the SDK only connects to port 443")
     directory = tmp_path_factory.mktemp("e2e") / "demo-run"
-    args = parse_args(["--dir", str(directory), "--payments", "120", "--customers", "12", "--workers", "6"])
+    args = parse_args(
+        [
+            "--dir",
+            str(directory),
+            "--payments",
+            "120",
+            "--customers",
+            "12",
+            "--workers",
+            "6",
+            "--agent-host",
+            "20",
+        ]
+    )
     return directory, run_demo(args, Console(quiet=True))
 
 

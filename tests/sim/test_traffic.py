@@ -23,7 +23,7 @@ class FakeAcquirer:
         self.lose_first_answer, self.break_idempotency = lose_first_answer, break_idempotency
 
     def pay_with_code(
-        self, request_id: str, shop: Shop, currency: str, value: int, code: str, buyer: Any
+        self, request_id: str, shop: Shop, currency: str, value: int, code: str, buyer: Any, at: str
     ) -> Any:
         if request_id in self.paid and not self.break_idempotency:
             first_value, answer = self.paid[request_id]

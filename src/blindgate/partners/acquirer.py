@@ -18,7 +18,6 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from starlette.routing import Route
 from blindgate.partners.signed_http import (
     PartnerKeys,
     Rejected,
+    now_iso,
     read_signed_json,
     result,
     signed_json_response,
@@ -136,15 +136,18 @@ def payment_request(
     payment_code: str,
     buyer: Customer | None,
     notify_url: str | None = None,
+    terminal_time: str | None = None,
 ) -> UserPresentedCodePaymentRequest:
     """The SDK's request object for a user-presented-code payment at ``shop``."""
-    order = _order(payment_request_id, shop, currency, value, buyer)
+    order = _order(payment_request_id, shop, currency, value, buyer, terminal_time or now_iso())
     return UserPresentedCodePaymentRequest(
         payment_request_id, order, currency, str(value), payment_code, notify_url
     )
 
 
-def _order(payment_request_id: str, shop: Shop, currency: str, value: int, buyer: Customer | None) -> Order:
+def _order(
+    payment_request_id: str, shop: Shop, currency: str, value: int, buyer: Customer | None, terminal_time: str
+) -> Order:
     store = SdkStore()
     store.reference_store_id = shop.store.store_id
     store.store_name = shop.store.name
@@ -156,7 +159,7 @@ def _order(payment_request_id: str, shop: Shop, currency: str, value: int, buyer
     merchant.store = store
     env = Env()
     env.store_terminal_id = shop.terminal
-    env.store_terminal_request_time = datetime.now(UTC).replace(microsecond=0).isoformat()
+    env.store_terminal_request_time = terminal_time
     order = Order()
     order.reference_order_id = payment_request_id
     order.order_description = f"{shop.store.name} purchase"

@@ -63,6 +63,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--plaintext", action="store_true", help="PETs off: agents pass fields through (for comparison only)"
     )
+    parser.add_argument(
+        "--agent-host",
+        type=int,
+        default=2,
+        help="acquirer agents listen on 127.0.0.N:443, 127.0.0.N+1:443 (default N=2)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or table; report.json only")
     args = parser.parse_args(argv)
     if (
@@ -103,7 +109,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     population = generate_population(seed=args.seed, customers_per_wallet=args.customers)
     write_population_csv(population, layout.population_csv)
     console.print(f"[bold]blindgate demo[/bold] in {layout.root}/ — making keys and the network file")
-    network = build_network(layout, population, plaintext=args.plaintext)
+    network = build_network(layout, population, plaintext=args.plaintext, first_agent_host=args.agent_host)
     scenarios = plan_traffic(population, args.payments, seed=args.seed)
     with Supervisor() as supervisor:
         for spec in network.services:

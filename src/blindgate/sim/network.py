@@ -171,14 +171,20 @@ def _python(*module_and_args: str) -> list[str]:
     return [sys.executable, "-m", *module_and_args]
 
 
-def build_network(layout: RunLayout, population: Population, plaintext: bool = False) -> DemoNetwork:
-    """Write every key and configuration file under ``layout`` and describe every service."""
+def build_network(
+    layout: RunLayout, population: Population, plaintext: bool = False, first_agent_host: int = 2
+) -> DemoNetwork:
+    """Write every key and configuration file under ``layout`` and describe every service.
+
+    The acquirers' agents listen on ``127.0.0.<first_agent_host + i>:443``.
+    """
     network = DemoNetwork(layout)
     for wallet in population.wallets:
         network.wallets.append(_wallet_backend(network, wallet.wallet_id, wallet.currency, population))
     for index, acquirer in enumerate(population.acquirers):
-        check_can_listen(f"127.0.0.{2 + index}", 443)
-        network.acquirers.append(_acquirer_backend(network, acquirer.acquirer_id, acquirer.currency, index))
+        host = f"127.0.0.{first_agent_host + index}"
+        check_can_listen(host, 443)
+        network.acquirers.append(_acquirer_backend(network, acquirer.acquirer_id, acquirer.currency, host))
     _gateway_and_agents(network, population, plaintext)
     return network
 
@@ -222,7 +228,7 @@ def _wallet_backend(
     )
 
 
-def _acquirer_backend(network: DemoNetwork, acquirer_id: str, currency: str, index: int) -> AcquirerSide:
+def _acquirer_backend(network: DemoNetwork, acquirer_id: str, currency: str, host: str) -> AcquirerSide:
     folder = network.layout.backend(acquirer_id)
     folder.mkdir(parents=True)
     agent_keys = KeyStore.create(network.layout.agent(acquirer_id) / "keys", acquirer_id)
@@ -254,7 +260,7 @@ def _acquirer_backend(network: DemoNetwork, acquirer_id: str, currency: str, ind
     return AcquirerSide(
         acquirer_id,
         currency,
-        f"127.0.0.{2 + index}",
+        host,
         client_id,
         merchant_key,
         f"http://127.0.0.1:{port}{NOTIFY_PATH}",

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blindgate.partners.acquirer import AcquirerCallFailed, AcquirerClient, Shop
+from blindgate.partners.signed_http import now_iso
 from blindgate.sim.population import PAYMENT_CODE_DIGITS, Customer, Population
 
 MAX_WORKERS = 64
@@ -176,6 +177,7 @@ class _Player:
 
     def __init__(self, client: AcquirerClient, scenario: Scenario) -> None:
         self.client, self.s, self.r = client, scenario, ScenarioResult()
+        self.terminal_time = now_iso()  # a retry repeats the first request's body exactly
 
     def call(
         self, operation: str, do: Callable[..., dict[str, Any]], *args: Any
@@ -207,6 +209,7 @@ class _Player:
             value or s.value,
             s.payment_code,
             s.buyer,
+            self.terminal_time,
         )
 
     def settle_unknown(self) -> tuple[str, dict[str, Any]]:
@@ -233,8 +236,10 @@ class _Player:
         for step in s.follow_ups:
             if step == "duplicate":
                 again_code, _, again = self.pay()
-                if again_code != code or again.get("paymentId") != first.get("paymentId"):
-                    r.violations.append("duplicate did not return the first outcome")
+                if again_code != code:
+                    r.violations.append(f"duplicate answered {again_code} after {code}")
+                elif again.get("paymentId") != first.get("paymentId"):
+                    r.violations.append("duplicate answered another paymentId")
             elif step == "inconsistent":
                 other_code, other_status, _ = self.pay(s.value + 1)
                 if other_code != "REPEAT_REQ_INCONSISTENT" and other_status != "U":

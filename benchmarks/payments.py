@@ -1,0 +1,194 @@
+"""Payments: (a) the gateway's own capacity, (b) end to end, PETs on against plaintext. Prints JSON.
+
+(a) The gateway app (its real code: signature check, validation, FX quote, idempotent insert,
+ledger postings in the same transaction, the signed call to the wallet, the answer signed)
+on SQLite WAL, driven in one process through its ASGI interface by ``--concurrency``
+clients replaying prepared requests: payer fields already sealed to the wallet, already
+signed by the acquirer's agent. The wallet side is a minimal responder (an httpx transport
+that answers each pay with a signed SUCCESS, a sealed customerId and a pseudonym). The
+same run measures the same traffic with the sealed-field check off (plaintext network
+flag) as the comparison: ``sealed_vs_plaintext`` is their throughput ratio. Targets
+(issue 2, §7a): >= 1,000 payments/s, p99 <= 50 ms, on the 2-core development machine.
+Not counted: TLS/HTTP parsing (no sockets) and the agents' work, which part (b) counts.
+
+(b) `benchmarks/payments_e2e.payments_e2e` (the network engineer's): full demo runs.
+
+Usage: .venv/bin/python benchmarks/payments.py [--payments 3000] [--concurrency 32] [--skip-e2e]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from blindgate.agent.policy import FieldPolicy, seal_message, sealed_digest
+from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
+from blindgate.api.signed import encode, request_headers, signed_response
+from blindgate.crypto.keystore import KeyStore
+from blindgate.crypto.sealing import seal_field
+from blindgate.crypto.signatures import ED25519
+from blindgate.gateway.app import create_gateway_app
+from blindgate.gateway.config import network_document, parse_network
+from blindgate.gateway.payments import SEALED_DIGEST_FIELD, seal_context
+from blindgate.gateway.risk import RISK_PURPOSE
+
+TARGET_PER_SECOND, TARGET_P99_MS = 1000, 50.0
+
+
+def _keys(root: Path) -> dict[str, KeyStore]:
+    return {
+        "gateway": KeyStore.create(root / "gateway", "GATEWAY", signing_only=True),
+        "wallet": KeyStore.create(root / "wallet", "WALLET_KR"),
+        "acquirer": KeyStore.create(root / "acquirer", "ACQ_SG"),
+    }
+
+
+def _network(keys: dict[str, KeyStore], plaintext: bool) -> Any:
+    return parse_network(
+        network_document(
+            {"party_id": "GATEWAY", "url": "http://gateway.bench", "keys": keys["gateway"].public_bundle(),
+             "plaintext": plaintext},
+            [{"party_id": "WALLET_KR", "role": "wallet", "client_id": "WALLET_KR_AGENT", "currency": "KRW",
+              "code_prefixes": ["28"], "agent_url": "http://wallet.bench",
+              "keys": keys["wallet"].public_bundle()},
+             {"party_id": "ACQ_SG", "role": "acquirer", "client_id": "ACQ_SG_AGENT", "currency": "SGD",
+              "agent_url": "http://acquirer.bench", "keys": keys["acquirer"].public_bundle()}],
+        )
+    )  # fmt: skip
+
+
+def _prepared(
+    keys: dict[str, KeyStore], count: int, plaintext: bool, tag: str
+) -> list[tuple[bytes, dict[str, str]]]:
+    """Pay requests as the acquirer's agent sends them: sealed to the wallet, signed Ed25519."""
+    wallet_key = keys["wallet"].recipient_key()
+    signer, version = keys["acquirer"].signing_key(ED25519)
+    policy = FieldPolicy.load()
+    prepared = []
+    for index in range(count):
+        request_id = f"{tag}-{index}"
+        body: dict[str, Any] = {
+            "productCode": "IN_STORE_PAYMENT", "paymentRequestId": request_id,
+            "paymentAmount": {"currency": "SGD", "value": str(500 + index % 5000)},
+            "paymentMethod": {"paymentMethodType": "CONNECT_WALLET", "customerBelongsTo": "WALLET_KR",
+                              "paymentMethodId": f"28{index % 1000:014d}"},
+            "order": {"referenceOrderId": request_id, "orderDescription": "bench",
+                      "orderAmount": {"currency": "SGD", "value": str(500 + index % 5000)},
+                      "buyer": {"buyerPhoneNo": f"+65-9{index % 1000:07d}", "buyerEmail": f"p{index}@example.sg"},
+                      "env": {"clientIp": "10.0.0.1", "deviceId": f"dev-{index % 1000}"}},
+        }  # fmt: skip
+        if not plaintext:
+            body, values = seal_message(body, policy, wallet_key, seal_context("ACQ_SG", request_id))
+            body[SEALED_DIGEST_FIELD] = sealed_digest(keys["acquirer"].pseudonym_key(), values)
+        payload = encode(body)
+        prepared.append((payload, request_headers(PAY_PATH, payload, "ACQ_SG_AGENT", signer, version)))
+    return prepared
+
+
+def _wallet_responder(keys: dict[str, KeyStore]) -> httpx.AsyncBaseTransport:
+    """A minimal wallet side: answers every pay SUCCESS, signed, with a sealed customerId and a pseudonym."""
+    signer, version = keys["wallet"].signing_key(ED25519)
+    sealed_customer = seal_field(b'"KRC0000001"', keys["acquirer"].recipient_key(), "customerId", "ACQ_SG:x")
+    pseudonyms = [keys["wallet"].pseudonym(RISK_PURPOSE, f"KRC{i:07d}") for i in range(1000)]
+    counter = iter(range(10**9))
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        n = next(counter)
+        answer = {"result": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"},
+                  "paymentId": f"WP{n}", "customerId": sealed_customer, "customerPseudonym": pseudonyms[n % 1000]}  # fmt: skip
+        signed = signed_response(WALLET_PAY_PATH, answer, "WALLET_KR_AGENT", signer, version)
+        return httpx.Response(200, headers=dict(signed.headers), content=signed.body)
+
+    return httpx.MockTransport(handle)
+
+
+async def _drive(app: Any, prepared: list[tuple[bytes, dict[str, str]]], concurrency: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
+    queue = iter(prepared)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.bench") as client:
+
+        async def worker() -> None:
+            for payload, headers in queue:
+                started = time.perf_counter()
+                response = await client.post(PAY_PATH, content=payload, headers=headers)
+                latencies.append(time.perf_counter() - started)
+                code = response.json()["result"]["resultCode"]
+                outcomes[code] = outcomes.get(code, 0) + 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "payments": len(prepared),
+        "payments_per_second": round(len(prepared) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 2),
+        "outcomes": outcomes,
+    }
+
+
+def gateway_capacity(payments: int, concurrency: int) -> dict[str, Any]:
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bg-bench-") as tmp:
+        root = Path(tmp)
+        keys = _keys(root / "keys")
+        for mode in ("plaintext", "sealed"):
+            plaintext = mode == "plaintext"
+            app = create_gateway_app(_network(keys, plaintext), keys["gateway"], f"sqlite:///{root / mode}.db",
+                                     transport=_wallet_responder(keys), notify=False)  # fmt: skip
+            asyncio.run(_drive(app, _prepared(keys, 200, plaintext, f"warm-{mode}"), concurrency))
+            results[mode] = asyncio.run(_drive(app, _prepared(keys, payments, plaintext, mode), concurrency))
+    sealed = results["sealed"]
+    return {
+        **sealed,
+        "concurrency": concurrency,
+        "plaintext": results["plaintext"],
+        "sealed_vs_plaintext": round(
+            sealed["payments_per_second"] / results["plaintext"]["payments_per_second"], 3
+        ),
+        "vs_target_rate": round(sealed["payments_per_second"] / TARGET_PER_SECOND, 3),
+        "meets_target": sealed["payments_per_second"] >= TARGET_PER_SECOND
+        and sealed["p99_ms"] <= TARGET_P99_MS,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--payments", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--skip-e2e", action="store_true", help="part (a) only")
+    parser.add_argument("--e2e-payments", type=int, default=600)
+    args = parser.parse_args()
+    report: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "gateway_capacity": gateway_capacity(args.payments, args.concurrency),
+    }
+    if not args.skip_e2e:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from payments_e2e import payments_e2e
+
+        report["end_to_end"] = payments_e2e(payments=args.e2e_payments)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -57,15 +57,33 @@ def _keys(root: Path) -> dict[str, KeyStore]:
 def _network(keys: dict[str, KeyStore], plaintext: bool) -> Any:
     return parse_network(
         network_document(
-            {"party_id": "GATEWAY", "url": "http://gateway.bench", "keys": keys["gateway"].public_bundle(),
-             "plaintext": plaintext},
-            [{"party_id": "WALLET_KR", "role": "wallet", "client_id": "WALLET_KR_AGENT", "currency": "KRW",
-              "code_prefixes": ["28"], "agent_url": "http://wallet.bench",
-              "keys": keys["wallet"].public_bundle()},
-             {"party_id": "ACQ_SG", "role": "acquirer", "client_id": "ACQ_SG_AGENT", "currency": "SGD",
-              "agent_url": "http://acquirer.bench", "keys": keys["acquirer"].public_bundle()}],
+            {
+                "party_id": "GATEWAY",
+                "url": "http://gateway.bench",
+                "keys": keys["gateway"].public_bundle(),
+                "plaintext": plaintext,
+            },
+            [
+                {
+                    "party_id": "WALLET_KR",
+                    "role": "wallet",
+                    "client_id": "WALLET_KR_AGENT",
+                    "currency": "KRW",
+                    "code_prefixes": ["28"],
+                    "agent_url": "http://wallet.bench",
+                    "keys": keys["wallet"].public_bundle(),
+                },
+                {
+                    "party_id": "ACQ_SG",
+                    "role": "acquirer",
+                    "client_id": "ACQ_SG_AGENT",
+                    "currency": "SGD",
+                    "agent_url": "http://acquirer.bench",
+                    "keys": keys["acquirer"].public_bundle(),
+                },
+            ],
         )
-    )  # fmt: skip
+    )
 
 
 def _prepared(
@@ -79,15 +97,22 @@ def _prepared(
     for index in range(count):
         request_id = f"{tag}-{index}"
         body: dict[str, Any] = {
-            "productCode": "IN_STORE_PAYMENT", "paymentRequestId": request_id,
+            "productCode": "IN_STORE_PAYMENT",
+            "paymentRequestId": request_id,
             "paymentAmount": {"currency": "SGD", "value": str(500 + index % 5000)},
-            "paymentMethod": {"paymentMethodType": "CONNECT_WALLET", "customerBelongsTo": "WALLET_KR",
-                              "paymentMethodId": f"28{index % 1000:014d}"},
-            "order": {"referenceOrderId": request_id, "orderDescription": "bench",
-                      "orderAmount": {"currency": "SGD", "value": str(500 + index % 5000)},
-                      "buyer": {"buyerPhoneNo": f"+65-9{index % 1000:07d}", "buyerEmail": f"p{index}@example.sg"},
-                      "env": {"clientIp": "10.0.0.1", "deviceId": f"dev-{index % 1000}"}},
-        }  # fmt: skip
+            "paymentMethod": {
+                "paymentMethodType": "CONNECT_WALLET",
+                "customerBelongsTo": "WALLET_KR",
+                "paymentMethodId": f"28{index % 1000:014d}",
+            },
+            "order": {
+                "referenceOrderId": request_id,
+                "orderDescription": "bench",
+                "orderAmount": {"currency": "SGD", "value": str(500 + index % 5000)},
+                "buyer": {"buyerPhoneNo": f"+65-9{index % 1000:07d}", "buyerEmail": f"p{index}@example.sg"},
+                "env": {"clientIp": "10.0.0.1", "deviceId": f"dev-{index % 1000}"},
+            },
+        }
         if not plaintext:
             body, values = seal_message(body, policy, wallet_key, seal_context("ACQ_SG", request_id))
             body[SEALED_DIGEST_FIELD] = sealed_digest(keys["acquirer"].pseudonym_key(), values)
@@ -105,8 +130,12 @@ def _wallet_responder(keys: dict[str, KeyStore]) -> httpx.AsyncBaseTransport:
 
     async def handle(request: httpx.Request) -> httpx.Response:
         n = next(counter)
-        answer = {"result": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"},
-                  "paymentId": f"WP{n}", "customerId": sealed_customer, "customerPseudonym": pseudonyms[n % 1000]}  # fmt: skip
+        answer = {
+            "result": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"},
+            "paymentId": f"WP{n}",
+            "customerId": sealed_customer,
+            "customerPseudonym": pseudonyms[n % 1000],
+        }
         signed = signed_response(WALLET_PAY_PATH, answer, "WALLET_KR_AGENT", signer, version)
         return httpx.Response(200, headers=dict(signed.headers), content=signed.body)
 
@@ -148,8 +177,13 @@ def gateway_capacity(payments: int, concurrency: int) -> dict[str, Any]:
         keys = _keys(root / "keys")
         for mode in ("plaintext", "sealed"):
             plaintext = mode == "plaintext"
-            app = create_gateway_app(_network(keys, plaintext), keys["gateway"], f"sqlite:///{root / mode}.db",
-                                     transport=_wallet_responder(keys), notify=False)  # fmt: skip
+            app = create_gateway_app(
+                _network(keys, plaintext),
+                keys["gateway"],
+                f"sqlite:///{root / mode}.db",
+                transport=_wallet_responder(keys),
+                notify=False,
+            )
             asyncio.run(_drive(app, _prepared(keys, 200, plaintext, f"warm-{mode}"), concurrency))
             results[mode] = asyncio.run(_drive(app, _prepared(keys, payments, plaintext, mode), concurrency))
     sealed = results["sealed"]

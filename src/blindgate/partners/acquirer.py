@@ -98,10 +98,15 @@ class AcquirerClient:
         value: int,
         payment_code: str,
         buyer: Customer | None = None,
+        terminal_time: str | None = None,
     ) -> dict[str, Any]:
-        """A user-presented-code payment; ``buyer`` adds the payer details a loyalty scheme knows."""
+        """A user-presented-code payment; ``buyer`` adds the payer details a loyalty scheme knows.
+
+        ``terminal_time`` is when the terminal scanned the code (default: now); a retry of the
+        same payment passes the first one's, so that its body is the same.
+        """
         request = payment_request(
-            payment_request_id, shop, currency, value, payment_code, buyer, self.notify_url
+            payment_request_id, shop, currency, value, payment_code, buyer, self.notify_url, terminal_time
         )
         return self._execute(request)
 

@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,8 +117,13 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             supervisor.start(spec)
         console.print(f"starting {len(network.services)} services on loopback")
         supervisor.wait_healthy()
+        cpu_before = supervisor.cpu_seconds()
         traffic = _drive(network, scenarios, args.workers, console)
         supervisor.check_alive()
+        cpu = {
+            name: round(used - cpu_before.get(name, 0.0), 2)
+            for name, used in supervisor.cpu_seconds().items()
+        }
     business_date = close_business_day(layout)
     scan = scan_directory(layout.gateway, read_values_csv(layout.population_csv))
     report = {
@@ -126,6 +132,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "customers": len(population.customers()),
         "services": [spec.name for spec in network.services],
         "traffic": traffic.to_json(),
+        "service_cpu_seconds": cpu,  # during the traffic only: where the time goes
         "wallet_debits_minor_units": network.wallet_debits(),
         "notifications": network.notification_outcomes(),
         "business_date": business_date,
@@ -145,6 +152,11 @@ def _drive(network: DemoNetwork, scenarios: list[Any], workers: int, console: Co
             return run_traffic(
                 network.acquirer_clients(), scenarios, workers, lambda n: progress.advance(task, n)
             )
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 @contextlib.contextmanager

@@ -94,6 +94,18 @@ class Supervisor:
             if process.poll() is not None:
                 raise ServiceFailed(f"{spec.name} exited with {process.returncode}; see {spec.log_path}")
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each running service has used so far; Linux ``/proc`` only."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for spec, process in self._running:
+            try:
+                fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            used[spec.name] = round((int(fields[11]) + int(fields[12])) / ticks, 2)  # utime, stime
+        return used
+
     def stop_all(self) -> None:
         """Stop in reverse order of start: SIGTERM to each process group, SIGKILL after a grace."""
         for _, process in reversed(self._running):

@@ -129,7 +129,7 @@ class Payments:
         }
         try:
             with self.engine.begin() as conn:
-                conn.execute(payments.insert().values(**row))
+                conn.execute(payments.insert(), row)
                 bookkeeping.on_accepted(conn, row, now)
         except sa.exc.IntegrityError:
             existing = self._payment_by_request(acquirer.party_id, request.payment_request_id)
@@ -235,7 +235,8 @@ class Payments:
                             next_at=now,
                         )
                     )
-        fresh = self._payment(row["payment_id"])
+                return settled
+        fresh = self._payment(row["payment_id"])  # someone else settled it first: theirs stands
         assert fresh is not None
         return fresh
 

@@ -18,9 +18,7 @@ def test_results_are_notified_until_acknowledged(tmp_path: pytest.TempPathFactor
     net.router.down.add("a1-backend.test")  # the acquirer backend is away: not acknowledged, retried later
     assert run(notifier.deliver_due()) == 0
     with engine_of(net.gateway_app).connect() as conn:
-        rows = conn.execute(
-            sa.text("SELECT attempts FROM gw_notifications")
-        ).all()
+        rows = conn.execute(sa.text("SELECT attempts FROM gw_notifications")).all()
     assert [row[0] for row in rows] == [1, 1]
     net.router.down.clear()
     assert run(notifier.deliver_due()) == 0  # backoff: not due yet

@@ -101,7 +101,7 @@ def main(argv: list[str]) -> int:
     # In plaintext mode (PETs off, for comparison) the gateway does see payer data: the check
     # is expected to find it, and says so, but only a PETs run must find nothing.
     blind = report["privacy_check"]["found"] == 0 or report["mode"] == "plaintext"
-    ok = blind and not report["traffic"]["violations"]
+    ok = blind and not report["traffic"]["violations"] and report["ledger"].get("ledger_ok", True)
     return 0 if ok else 1
 
 
@@ -129,7 +129,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             name: round(used - cpu_before.get(name, 0.0), 2)
             for name, used in supervisor.cpu_seconds().items()
         }
-    business_date = close_business_day(layout)
+    ledger = close_business_day(layout) or {}
     scan = scan_directory(layout.gateway, read_values_csv(layout.population_csv))
     report = {
         "mode": "plaintext" if args.plaintext else "pets",
@@ -140,7 +140,8 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "service_cpu_seconds": cpu,  # during the traffic only: where the time goes
         "wallet_debits_minor_units": network.wallet_debits(),
         "notifications": network.notification_outcomes(),
-        "business_date": business_date,
+        "business_date": ledger.get("business_date"),
+        "ledger": ledger,
         "gateway_db": gateway_db_url(layout),
         "privacy_check": scan.to_json(),
     }
@@ -188,7 +189,15 @@ def _print_summary(console: Console, report: dict[str, Any], layout: RunLayout) 
     table.add_row("results", ", ".join(f"{k} {v}" for k, v in sorted(traffic["calls"].items())))
     table.add_row("checks violated", str(sum(traffic["violations"].values())))
     if report["business_date"] is not None:
-        table.add_row("business date closed", str(report["business_date"]))
+        ledger = report["ledger"]
+        state = (
+            "[green]all invariants hold[/green]"
+            if ledger["ledger_ok"]
+            else f"[red]{ledger['ledger_problems']} problems[/red]"
+        )
+        table.add_row(
+            "ledger", f"{ledger['ledger_entries']} entries, {state}; day {report['business_date']} closed"
+        )
     verdict = "[green]0 found[/green]" if scan["found"] == 0 else f"[red]{scan['found']} FOUND[/red]"
     if report["mode"] == "plaintext" and scan["found"]:
         verdict += " (expected: plaintext mode passes payer fields through)"

@@ -157,13 +157,16 @@ async def _drive(app: Any, prepared: list[tuple[bytes, dict[str, str]]], concurr
                 code = response.json()["result"]["resultCode"]
                 outcomes[code] = outcomes.get(code, 0) + 1
 
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
+        elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu_began
     latencies.sort()
     return {
         "payments": len(prepared),
         "payments_per_second": round(len(prepared) / elapsed, 1),
+        # CPU per payment (driver and responder included): robust to a busy shared machine.
+        "cpu_ms_per_payment": round(cpu / len(prepared) * 1000, 3),
+        "payments_per_cpu_second": round(len(prepared) / cpu, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 2),
         "outcomes": outcomes,
@@ -212,6 +215,7 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "load_average_1m": round(os.getloadavg()[0], 2),  # a shared machine: read figures with it
         },
         "gateway_capacity": gateway_capacity(args.payments, args.concurrency),
     }

@@ -230,7 +230,10 @@ print(json.dumps({"wall_s": round(wall, 2), "intersection": reports[0].intersect
 """
 
 
-def run_secretflow(n: int, timeout: float) -> dict[str, Any]:
+SECRETFLOW_RUNS = {"KKRT": [], "ECDH": ["CURVE_25519"], "RR22": [], "ECDH_FOURQ": ["CURVE_FOURQ"]}
+
+
+def run_secretflow(n: int, timeout: float, names: list[str]) -> dict[str, Any]:
     """SecretFlow's PSI (spu 0.9.5) on the same sets, both parties in one process."""
     python = SPU_VENV / "bin" / "python"
     if not python.exists():
@@ -274,6 +277,7 @@ def main() -> int:
     parser.add_argument("--setups", default="one,two")
     parser.add_argument("--ecdh-sizes", default=None, help="log2 sizes for ECDH (default: all of --sizes)")
     parser.add_argument("--no-secretflow", action="store_true")
+    parser.add_argument("--secretflow", default=",".join(SECRETFLOW_RUNS), help="SecretFlow runs to include")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
     args = parser.parse_args()
     floor = _run_json(_self("_floor", str(1 << 15)), args.timeout)
@@ -300,7 +304,7 @@ def main() -> int:
                 if protocol == "ecdh" and "wall_s" in figures and "ecdh_floor_s" in entry:
                     figures["time_over_floor"] = round(figures["wall_s"] / entry["ecdh_floor_s"], 2)
         if not args.no_secretflow:
-            entry["secretflow"] = run_secretflow(n, args.timeout)
+            entry["secretflow"] = run_secretflow(n, args.timeout, args.secretflow.split(","))
             for protocol in args.protocols.split(","):
                 ours = entry.get(f"{protocol}_one_process", {}).get("wall_s")
                 theirs = entry["secretflow"].get(protocol.upper(), {}).get("wall_s")

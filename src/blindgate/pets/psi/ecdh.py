@@ -19,14 +19,13 @@ items matched. S learns nothing about R's items: it sees only H(y)^b.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 
 import numpy as np
 
 from blindgate.crypto import group
-from blindgate.net import Channel, ChannelTimeout, MalformedFrame
+from blindgate.net import Channel, MalformedFrame
 from blindgate.pets.psi.pool import ordered_map
 
 DST = b"blindgate-psi-ecdh-v1-" + group.SUITE_ID
@@ -80,34 +79,23 @@ def receive(
     executor: Executor,
     tick: Tick,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """R's side: (own PRF values in key order, S's values in S's order, values per S item)."""
+    """R's side: (own PRF values in key order, S's values in S's order, values per S item).
+
+    One thread drives the channel (a TLS socket must not be read and written from two
+    threads): R sends all its blinded items, then reads. S works on each frame as it
+    arrives and answers once it has them all, so neither side waits on the other's reads.
+    """
     scalar = group.random_scalar()
-    failures: list[BaseException] = []
-
-    def send_blinded() -> None:
-        try:
-            for blinded in ordered_map(executor, blind_batch, _chunks(keys, BATCH), scalar):
-                channel.send(blinded)
-        except BaseException as exc:  # re-raised by the caller's thread below
-            failures.append(exc)
-
-    sender = threading.Thread(target=send_blinded, name="psi-ecdh-send", daemon=True)
-    sender.start()
-    own = bytearray()
-    for frame in _recv_elements(channel, _frame_sizes(len(keys))):
-        own += frame
-        tick(len(frame) // group.ELEMENT_BYTES)
-    sender.join(channel.timeout)
-    if failures:
-        raise failures[0]
-    if sender.is_alive():
-        raise ChannelTimeout("sending our blinded items did not finish in time")
+    for blinded in ordered_map(executor, blind_batch, _chunks(keys, BATCH), scalar):
+        channel.send(blinded)
+        tick(len(blinded) // group.ELEMENT_BYTES)
+    own = b"".join(_recv_elements(channel, _frame_sizes(len(keys))))
     peer = bytearray()
     frames = _recv_elements(channel, _frame_sizes(peer_size))
     for result in _checked(ordered_map(executor, exponentiate_batch, frames, scalar)):
         peer += result
         tick(len(result) // group.ELEMENT_BYTES)
-    return np.frombuffer(bytes(own), ELEMENT), np.frombuffer(bytes(peer), ELEMENT), 1
+    return np.frombuffer(own, ELEMENT), np.frombuffer(bytes(peer), ELEMENT), 1
 
 
 def send(
@@ -122,13 +110,14 @@ def send(
     """S's side. ``keys`` are in the order S wants R to see them (the session shuffles them)."""
     scalar = group.random_scalar()
     frames = _recv_elements(channel, _frame_sizes(peer_size))
-    replies = _checked(ordered_map(executor, exponentiate_batch, frames, scalar))
+    everything = np.frombuffer(
+        b"".join(_checked(ordered_map(executor, exponentiate_batch, frames, scalar))), ELEMENT
+    )
     if unlink_receiver:
-        everything = np.frombuffer(b"".join(replies), ELEMENT)[shuffle(peer_size)]
-        replies = (everything[i : i + BATCH].tobytes() for i in range(0, peer_size, BATCH))
-    for reply in replies:
-        channel.send(reply)
-        tick(len(reply) // group.ELEMENT_BYTES)
+        everything = everything[shuffle(peer_size)]
+    for start in range(0, peer_size, BATCH):
+        channel.send(everything[start : start + BATCH].tobytes())
+        tick(min(BATCH, peer_size - start))
     for blinded in ordered_map(executor, blind_batch, _chunks(keys, BATCH), scalar):
         channel.send(blinded)
         tick(len(blinded) // group.ELEMENT_BYTES)

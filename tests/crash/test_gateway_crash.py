@@ -8,6 +8,7 @@ those not yet acknowledged at the kill) is delivered after the restart.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +29,7 @@ if network_module.missing_parts():
     pytest.skip("the payment path is not complete in this checkout", allow_module_level=True)
 
 from blindgate.partners.acquirer import AcquirerCallFailed  # noqa: E402
+from blindgate.partners.signed_http import now_iso  # noqa: E402
 from blindgate.sim.layout import RunLayout  # noqa: E402
 from blindgate.sim.population import generate_population, write_population_csv  # noqa: E402
 from blindgate.sim.services import ServiceSpec, Supervisor  # noqa: E402
@@ -60,35 +62,50 @@ def _status(answer: dict[str, Any]) -> str:
     return str(result.get("resultStatus", "U"))
 
 
-def _drive(clients: dict[str, Any], scenario: Scenario, outcomes: dict[str, str]) -> None:
+def _drive(
+    clients: dict[str, Any], scenario: Scenario, outcomes: dict[str, str], codes: dict[str, str]
+) -> None:
     """Pay, and replay the same request until the outcome is known (the API is idempotent)."""
     client = clients[scenario.acquirer_id]
+    scanned_at = now_iso()  # a retry sends the first attempt's body, terminal time included
     deadline = time.monotonic() + DEADLINE_S / 2
     while time.monotonic() < deadline:
         try:
             answer = client.pay_with_code(
                 scenario.payment_request_id, scenario.shop, scenario.currency, scenario.value,
-                scenario.payment_code, scenario.buyer,
+                scenario.payment_code, scenario.buyer, scanned_at,
             )  # fmt: skip
         except AcquirerCallFailed:
             answer = {}
         if _status(answer) in {"S", "F"}:
             outcomes[scenario.payment_request_id] = _status(answer)
+            codes[scenario.payment_request_id] = str((answer.get("result") or {}).get("resultCode"))
             return
         time.sleep(0.5)
     outcomes[scenario.payment_request_id] = "U"
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_choice(request: pytest.FixtureRequest) -> str | None:
+    """None: the gateway's default SQLite store; else a PostgreSQL URL on a throw-away schema."""
+    return None if request.param == "sqlite" else str(request.getfixturevalue("pg_schema_url"))
+
+
 @pytest.mark.slow
-def test_sigkill_the_gateway_under_load(tmp_path: Path) -> None:
+def test_sigkill_the_gateway_under_load(tmp_path: Path, store_choice: str | None) -> None:
     layout = RunLayout(tmp_path / "run").fresh()
     population = generate_population(seed=7, customers_per_wallet=10)
     write_population_csv(population, layout.population_csv)
     network = network_module.build_network(layout, population)
+    store_url = store_choice or network_module.gateway_db_url(layout)
+    if store_choice:
+        node = layout.gateway / "gateway.json"
+        node.write_text(json.dumps({**json.loads(node.read_text()), "database_url": store_choice}))
     scenarios = plan_traffic(population, PAYMENTS, seed=7)
     gateway_spec = next(spec for spec in network.services if spec.name == "gateway")
     others = [spec for spec in network.services if spec.name != "gateway"]
     outcomes: dict[str, str] = {}
+    codes: dict[str, str] = {}  # the final resultCode each acquirer saw
     gateway = _start_gateway(gateway_spec)
     try:
         with Supervisor() as supervisor:
@@ -97,11 +114,11 @@ def test_sigkill_the_gateway_under_load(tmp_path: Path) -> None:
             supervisor.wait_healthy()
             _wait_healthy(gateway_spec.health_url)
             clients = network.acquirer_clients()
-            threads = [threading.Thread(target=_drive, args=(clients, s, outcomes)) for s in scenarios]
+            threads = [threading.Thread(target=_drive, args=(clients, s, outcomes, codes)) for s in scenarios]
             for index, thread in enumerate(threads):
                 thread.start()
                 if index == len(threads) // 2:  # kill under load, with payments in flight
-                    in_flight, unsent = _wait_for_load(network_module.gateway_db_url(layout))
+                    in_flight, unsent = _wait_for_load(store_url)
                     os.killpg(gateway.pid, signal.SIGKILL)
                     gateway.wait(timeout=10)
                     time.sleep(0.5)
@@ -109,7 +126,7 @@ def test_sigkill_the_gateway_under_load(tmp_path: Path) -> None:
                     _wait_healthy(gateway_spec.health_url)
             for thread in threads:
                 thread.join(timeout=DEADLINE_S)
-            delivered = _wait_for_notifications(network_module.gateway_db_url(layout))
+            delivered = _wait_for_notifications(store_url)
             supervisor.check_alive()
     finally:
         if gateway.poll() is None:
@@ -119,17 +136,22 @@ def test_sigkill_the_gateway_under_load(tmp_path: Path) -> None:
     assert len(outcomes) == PAYMENTS
     assert "U" not in outcomes.values(), "a payment's outcome stayed unknown after the restart"
     assert delivered, "notifications left undelivered after the restart"
-    engine = open_store(network_module.gateway_db_url(layout))
+    engine = open_store(store_url)
     with engine.connect() as conn:
         captured = _captured_requests(conn)
         report = check_ledger(conn)
+        wrong = sorted({r for r, status in outcomes.items() if status == "F"} & set(captured))
+        states = conn.execute(
+            sa.text("SELECT payment_request_id, status, result_code FROM gw_payments")
+        ).all()
+        states_of_wrong = [(*row, codes[row[0]]) for row in states if row[0] in wrong]
     engine.dispose()
     assert report.ok, report.problems
     succeeded = {request for request, status in outcomes.items() if status == "S"}
     failed = {request for request, status in outcomes.items() if status == "F"}
     assert succeeded, "no payment succeeded"
     assert succeeded <= set(captured), "an acknowledged payment was lost"
-    assert not failed & set(captured), "a payment the acquirer saw fail was captured"
+    assert not failed & set(captured), f"a payment the acquirer saw fail was captured: {states_of_wrong}"
     assert all(count == 1 for count in captured.values()), "a payment was captured twice"
 
 

@@ -27,3 +27,19 @@ def test_results_are_notified_until_acknowledged(tmp_path: pytest.TempPathFactor
     assert run(notifier.deliver_due()) == 2
     assert net.notifications.outcomes() == {"S": 1, "F": 1}
     assert run(notifier.deliver_due()) == 0  # delivered ones are not sent again
+
+
+def test_two_workers_deliver_each_notification_once(tmp_path: pytest.TempPathFactory) -> None:
+    import asyncio
+
+    net = build(tmp_path)  # type: ignore[arg-type]
+    first: Notifier = net.gateway_app.state.notifier
+    second = Notifier(first.network, first.engine, first.caller, first.clock)
+    for index in range(5):
+        assert run(net.sdk(PAY_PATH, pay_body(f"two-{index}", 100)))["result"]["resultStatus"] == "S"
+
+    async def both() -> list[int]:
+        return list(await asyncio.gather(first.deliver_due(), second.deliver_due()))
+
+    assert sum(run(both())) == 5
+    assert net.notifications.deliveries() == 5  # none delivered twice

@@ -7,6 +7,8 @@ sealed customerId, signs with the key the acquirer backend trusts, posts it to t
 ``paymentNotifyUrl`` and answers with the backend's result. Only a SUCCESS acknowledgement
 marks it delivered; otherwise the next try waits ``min(2**attempts, MAX_BACKOFF_S)`` seconds,
 up to `MAX_ATTEMPTS` tries (then it stays in the outbox, undelivered, for an operator).
+Each try first claims its row with a guarded UPDATE, so several gateway workers on one store
+never make the same try twice (the acquirer backend also ignores redeliveries).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ MAX_ATTEMPTS = 20
 MAX_BACKOFF_S = 300
 BATCH = 50
 POLL_S = 0.2
+# A claimed notification is not due again for this long: longer than one delivery try (10 s).
+CLAIM_LEASE_S = 30
 
 
 class Notifier:
@@ -58,8 +62,26 @@ class Notifier:
                 .order_by(notifications.c.next_at)
                 .limit(BATCH)
             ).all()
-        results = await asyncio.gather(*(self._deliver(*row) for row in due))
+        claimed = [row for row in due if self._claim(row.payment_id, row.attempts, now)]
+        results = await asyncio.gather(*(self._deliver(*row) for row in claimed))
         return sum(results)
+
+    def _claim(self, payment_id: str, attempts: int, now: datetime) -> bool:
+        """Take a due notification for one delivery try, atomically: with several gateway workers
+        on one store, only the worker whose UPDATE matched delivers it (the others see 0 rows)."""
+        lease = now + timedelta(seconds=CLAIM_LEASE_S)
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                notifications.update()
+                .where(
+                    notifications.c.payment_id == payment_id,
+                    notifications.c.attempts == attempts,
+                    notifications.c.delivered_at.is_(None),
+                    notifications.c.next_at <= now,
+                )
+                .values(next_at=lease)
+            ).rowcount
+        return bool(taken)
 
     async def _deliver(self, payment_id: str, acquirer_id: str, body: str, attempts: int) -> bool:
         acquirer = self.network.partner(acquirer_id)

@@ -2,7 +2,11 @@
 
     blindgate gateway --network network.json --keys gateway/keys \
         [--db sqlite:///gateway/gateway.db | postgresql+psycopg://...] [--host 127.0.0.1] [--port 8000] \
-        [--log gateway/gateway.log]
+        [--log gateway/gateway.log] [--workers N]
+
+``--workers N`` runs N uvicorn worker processes over the same store (the design's scale-out:
+stateless workers over one database; PostgreSQL is the store for that, SQLite serialises
+writers). The tables are created once, before the workers start.
 
 The key store must be signing-only (``KeyStore.create(..., signing_only=True)``): the gateway
 refuses to start with a key that could open payer data.
@@ -11,6 +15,7 @@ refuses to start with a key that could open payer data.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import uvicorn
@@ -19,6 +24,21 @@ from blindgate.crypto.keystore import KeyStore
 from blindgate.gateway import logs
 from blindgate.gateway.app import create_gateway_app
 from blindgate.gateway.config import ConfigError, load_network
+from blindgate.gateway.store import open_database
+
+_ENV = (
+    "BLINDGATE_GATEWAY_NETWORK",
+    "BLINDGATE_GATEWAY_KEYS",
+    "BLINDGATE_GATEWAY_DB",
+    "BLINDGATE_GATEWAY_LOG",
+)
+
+
+def app_from_environment() -> object:
+    """The app factory each uvicorn worker calls (``--workers``): settings come by environment."""
+    network, keys, db, log = (os.environ.get(name, "") for name in _ENV)
+    logs.configure(Path(log) if log else None)
+    return create_gateway_app(load_network(network), KeyStore(keys), db)
 
 
 def main(argv: list[str]) -> int:
@@ -29,7 +49,29 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--log", type=Path, default=None, help="JSON log file (default stderr)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     args = parser.parse_args(argv)
+    if not 1 <= args.workers <= 64:
+        parser.error("--workers is 1..64")
+    if args.workers > 1:
+        open_database(args.db).dispose()  # create the tables once, not racing in every worker
+        values = (
+            args.network.resolve(),
+            args.keys.resolve(),
+            args.db,
+            args.log.resolve() if args.log else "",
+        )
+        os.environ.update({name: str(value) for name, value in zip(_ENV, values, strict=True)})
+        uvicorn.run(
+            "blindgate.gateway.commands:app_from_environment",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+        )
+        return 0
     logs.configure(args.log)
     try:
         app = create_gateway_app(load_network(args.network), KeyStore(args.keys), args.db)

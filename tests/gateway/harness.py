@@ -126,7 +126,9 @@ def pay_body(
     }
 
 
-def build(root: Path, database_url: str | None = None, risk: dict[str, int] | None = None) -> LocalNetwork:
+def build(
+    root: Path, database_url: str | None = None, risk: dict[str, int] | None = None, plaintext: bool = False
+) -> LocalNetwork:
     gateway_keys = KeyStore.create(root / "gateway-keys", GATEWAY, signing_only=True)
     wallet_keys = KeyStore.create(root / "wallet-agent-keys", WALLET_ID)
     acquirer_keys = KeyStore.create(root / "acquirer-agent-keys", ACQUIRER_ID)
@@ -136,6 +138,7 @@ def build(root: Path, database_url: str | None = None, risk: dict[str, int] | No
             "url": "http://gateway.test",
             "keys": gateway_keys.public_bundle(),
             "wallet_timeout_s": 2.0,
+            "plaintext": plaintext,
         },
         [
             {

@@ -51,3 +51,10 @@ def test_cancel_gives_the_money_back(net: LocalNetwork) -> None:
     assert net.wallet_book.balance(PAYER.customer_id) == before
     inquiry = run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "p-cancel"}))
     assert inquiry["paymentStatus"] == "CANCELLED"
+
+
+def test_plaintext_mode_runs_the_same_path(tmp_path_factory: pytest.TempPathFactory) -> None:
+    plain = build(tmp_path_factory.mktemp("plain"), plaintext=True)
+    answer = run(plain.sdk(PAY_PATH, pay_body("plain-1", 1000)))
+    assert answer["result"]["resultStatus"] == "S" and answer["customerId"] == PAYER.customer_id
+    assert run(plain.sdk(CANCEL_PATH, {"paymentRequestId": "plain-1"}))["result"]["resultCode"] == "SUCCESS"

@@ -176,7 +176,13 @@ class Payments:
         if status == "F":
             return self._resolve(row, FAIL, code if code in _KNOWN_CODES else "UNKNOWN_EXCEPTION", {})
         pseudonym, sealed_customer = answer.get("customerPseudonym"), answer.get("customerId")
-        if not is_pseudonym(pseudonym) or not _sealed_to(sealed_customer, row["acquirer_id"]):
+        # In plaintext mode (benchmark comparison only) the agents pass customerId through in clear.
+        customer_ok = (
+            _short_text(sealed_customer) is not None
+            if self.network.gateway.plaintext
+            else _sealed_to(sealed_customer, row["acquirer_id"])
+        )
+        if not is_pseudonym(pseudonym) or not customer_ok:
             log.error(
                 "wallet answer lacks a pseudonym or a sealed customerId",
                 extra={"payment_id": row["payment_id"]},

@@ -256,8 +256,9 @@ class Payments:
         }
         if row["status"] in (SUCCESS, CANCELLED):
             answer["paymentTime"] = _iso(row["updated_at"])
-            answer["customerId"] = row["customer_sealed"]
             answer["pspCustomerInfo"] = {"pspName": row["wallet_id"]}
+        if row["status"] in (SUCCESS, CANCELLED) and row["customer_sealed"] is not None:
+            answer["customerId"] = row["customer_sealed"]
         if row["currency"] != row["wallet_currency"]:
             answer["paymentQuote"] = {
                 "quoteId": row["quote_id"],

@@ -137,3 +137,11 @@ def test_tampered_ciphertext_fails_at_the_wallet_agent_and_debits_nothing(net: L
     answer = run(gateway_call(net, sealed, net.root / "acquirer-agent-keys"))
     assert code_of(answer) == "PARAM_ILLEGAL"
     assert net.wallet_book.balance(PAYER.customer_id) == before
+
+
+def test_unknown_fields_on_non_pay_paths_are_refused_not_sent_in_clear(net: LocalNetwork) -> None:
+    from blindgate.api.models import INQUIRY_PATH
+
+    answer = run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "x", "buyerEmail": PAYER.email}))
+    assert code_of(answer) == "PARAM_ILLEGAL" and PAYER.email not in json.dumps(answer)
+    assert "buyerEmail" in answer["result"]["resultMessage"]  # type: ignore[index]

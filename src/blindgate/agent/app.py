@@ -37,7 +37,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from blindgate.agent.policy import FieldPolicy, open_message, seal_message, sealed_digest
+from blindgate.agent.policy import FieldPolicy, leaves, open_message, policy_name, seal_message, sealed_digest
 from blindgate.api.models import (
     ACQUIRER_PATHS,
     PAY_PATH,
@@ -191,6 +191,8 @@ def create_acquirer_agent_app(
         request_id = text(body, "paymentRequestId", required=False)
         if path == PAY_PATH:
             body = _prepare_pay(body)
+        else:
+            _refuse_unknown_fields(body)
         try:
             answer = await _call_gateway(path, body)
         except NoAnswer:
@@ -200,6 +202,13 @@ def create_acquirer_agent_app(
         if isinstance(context_request, str):
             answer = open_message(answer, keys, me.party_id, seal_context(me.party_id, context_request))
         return answer
+
+    def _refuse_unknown_fields(body: dict[str, Any]) -> None:
+        """Inquiry, cancel and refund name a payment by ids: no wallet to seal to is known here,
+        so a field the policy does not name clear is refused rather than sent in clear."""
+        for field_path, value in leaves(body):
+            if value is not None and not policy.is_clear(policy_name(field_path)):
+                raise ApiError("PARAM_ILLEGAL", f"{policy_name(field_path)} is not accepted on this path")
 
     def _prepare_pay(body: dict[str, Any]) -> dict[str, Any]:
         request_id = text(body, "paymentRequestId")

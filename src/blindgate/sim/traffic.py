@@ -288,11 +288,15 @@ def run_traffic(
     assert 1 <= workers <= MAX_WORKERS
     result = TrafficResult()
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acquirer-sdk") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acquirer-sdk")
+    try:
         futures = {pool.submit(_Player(clients[s.acquirer_id], s).play): s for s in scenarios}
         for future in as_completed(futures):
             result.add(futures[future], future.result())
             if on_done is not None:
                 on_done(1)
+    finally:
+        # On Ctrl-C or an error, drop the queued scenarios instead of playing them all first.
+        pool.shutdown(wait=False, cancel_futures=True)
     result.seconds = time.perf_counter() - started
     return result

@@ -122,13 +122,14 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             supervisor.start(spec)
         console.print(f"starting {len(network.services)} services on loopback")
         supervisor.wait_healthy()
-        cpu_before = supervisor.cpu_seconds()
+        cpu_before, clients_before = supervisor.cpu_seconds(), _own_cpu_seconds()
         traffic = _drive(network, scenarios, args.workers, console)
         supervisor.check_alive()
         cpu = {
             name: round(used - cpu_before.get(name, 0.0), 2)
             for name, used in supervisor.cpu_seconds().items()
         }
+        cpu["SDK clients (this process)"] = round(_own_cpu_seconds() - clients_before, 2)
     ledger = close_business_day(layout) or {}
     scan = scan_directory(layout.gateway, read_values_csv(layout.population_csv))
     report = {

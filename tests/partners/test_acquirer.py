@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from starlette.testclient import TestClient
 
@@ -57,3 +58,17 @@ def test_order_carries_the_shop_and_optional_buyer(population: Population) -> No
         loyal["order"]["buyer"]["buyerPhoneNo"] == buyer.phone
         and loyal["order"]["env"]["clientIp"] == buyer.ip
     )
+
+
+def test_cached_key_parsing_changes_no_signature(rsa_pair: tuple[Any, Any]) -> None:
+    from com.alipay.ams.api.tools import signature_tool
+
+    from blindgate.crypto.signatures import rsa_private_key_for_sdk
+    from blindgate.partners.acquirer import cache_sdk_key_parsing
+
+    merchant_key = rsa_private_key_for_sdk(rsa_pair[0])
+    as_shipped = signature_tool.sign("POST", "/ams/api/v1/payments/pay", "C", "T", "{}", merchant_key)
+    cache_sdk_key_parsing()
+    cache_sdk_key_parsing()  # idempotent
+    assert signature_tool.sign("POST", "/ams/api/v1/payments/pay", "C", "T", "{}", merchant_key) == as_shipped
+    assert signature_tool.serialization.load_pem_public_key is not None  # everything else passes through

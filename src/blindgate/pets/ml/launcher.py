@@ -26,6 +26,7 @@ from blindgate.pets.ml.joint import split_key, split_rows, subset_rows, write_js
 from blindgate.pets.ml.logreg import TrainConfig, train_plaintext
 
 POLL_S = 0.2
+FAILURE_GRACE_S = 5.0
 
 
 def _free_port() -> int:
@@ -130,8 +131,18 @@ def _run_parties(args: argparse.Namespace, keys: Path) -> int:
             "--timeout",
             str(args.timeout),
         ]
+    return supervise("train", commands)
+
+
+def supervise(command: str, commands: dict[str, list[str]]) -> int:
+    """Run one `blindgate <command>` process per party and return the most telling exit code.
+
+    When one party fails the others usually fail a moment later (the channel drops);
+    they get a short grace period so that a data error at one party (exit 2) is what is
+    reported, not the peer failure (exit 3) it causes at the others.
+    """
     processes = {
-        name: subprocess.Popen([sys.executable, "-m", "blindgate.cli", "train", *argv])
+        name: subprocess.Popen([sys.executable, "-m", "blindgate.cli", command, *argv])
         for name, argv in commands.items()
     }
     try:
@@ -139,8 +150,10 @@ def _run_parties(args: argparse.Namespace, keys: Path) -> int:
             codes = {name: process.poll() for name, process in processes.items()}
             failed = [name for name, code in codes.items() if code not in (None, 0)]
             if failed:
+                codes = _settle(processes, codes)
                 print(
-                    f"blindgate train: the {failed[0]} process failed; stopping the others", file=sys.stderr
+                    f"blindgate {command}: the {failed[0]} process failed; stopping the others",
+                    file=sys.stderr,
                 )
                 return _worst(codes)
             if all(code == 0 for code in codes.values()):
@@ -154,6 +167,16 @@ def _run_parties(args: argparse.Namespace, keys: Path) -> int:
                     process.wait(10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+def _settle(
+    processes: dict[str, subprocess.Popen[bytes]], codes: dict[str, int | None]
+) -> dict[str, int | None]:
+    deadline = time.monotonic() + FAILURE_GRACE_S
+    while any(code is None for code in codes.values()) and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        codes = {name: process.poll() for name, process in processes.items()}
+    return codes
 
 
 def _worst(codes: dict[str, int | None]) -> int:

@@ -16,10 +16,8 @@ or all three as local processes: ``blindgate predict --model-dir DIR --wallet-da
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from blindgate.net import ChannelError, Identity
@@ -110,7 +108,7 @@ def run_role(args: argparse.Namespace) -> int:
 def run_local(args: argparse.Namespace) -> int:
     if not (args.wallet_data and args.network_data and args.id_column and args.out):
         raise ValueError("one-command mode needs --model-dir, --wallet-data, --network-data, --id and --out")
-    from blindgate.pets.ml.launcher import _free_port, _worst
+    from blindgate.pets.ml.launcher import _free_port, supervise
 
     dealer_at, peer_at = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
     with tempfile.TemporaryDirectory(prefix="blindgate-predict-") as scratch:
@@ -180,20 +178,4 @@ def run_local(args: argparse.Namespace) -> int:
                 "--timeout",
                 str(args.timeout),
             ]
-        processes = {
-            name: subprocess.Popen([sys.executable, "-m", "blindgate.cli", "predict", *argv])
-            for name, argv in commands.items()
-        }
-        try:
-            while True:
-                codes = {name: process.poll() for name, process in processes.items()}
-                if any(code not in (None, 0) for code in codes.values()):
-                    return _worst(codes)
-                if all(code == 0 for code in codes.values()):
-                    return 0
-                time.sleep(0.1)
-        finally:
-            for process in processes.values():
-                if process.poll() is None:
-                    process.terminate()
-                    process.wait(10)
+        return supervise("predict", commands)

@@ -121,10 +121,15 @@ def _prepared(
     return prepared
 
 
-def _wallet_responder(keys: dict[str, KeyStore]) -> httpx.AsyncBaseTransport:
-    """A minimal wallet side: answers every pay SUCCESS, signed, with a sealed customerId and a pseudonym."""
+def _wallet_responder(keys: dict[str, KeyStore], plaintext: bool) -> httpx.AsyncBaseTransport:
+    """A minimal wallet side: answers every pay SUCCESS, signed, with a customerId (sealed to the
+    acquirer, or in clear in plaintext mode, as the wallet agent would send it) and a pseudonym."""
     signer, version = keys["wallet"].signing_key(ED25519)
-    sealed_customer = seal_field(b'"KRC0000001"', keys["acquirer"].recipient_key(), "customerId", "ACQ_SG:x")
+    sealed_customer = (
+        "KRC0000001"
+        if plaintext
+        else seal_field(b'"KRC0000001"', keys["acquirer"].recipient_key(), "customerId", "ACQ_SG:x")
+    )
     pseudonyms = [keys["wallet"].pseudonym(RISK_PURPOSE, f"KRC{i:07d}") for i in range(1000)]
     counter = iter(range(10**9))
 
@@ -208,11 +213,14 @@ def gateway_capacity(payments: int, concurrency: int) -> dict[str, Any]:
                 _network(keys, plaintext),
                 keys["gateway"],
                 f"sqlite:///{root / mode}.db",
-                transport=_wallet_responder(keys),
+                transport=_wallet_responder(keys, plaintext),
                 notify=False,
             )
             asyncio.run(_drive(app, _prepared(keys, 200, plaintext, f"warm-{mode}"), concurrency))
             results[mode] = asyncio.run(_drive(app, _prepared(keys, payments, plaintext, mode), concurrency))
+            # A ratio over failed or unknown payments would measure nothing: refuse to report one.
+            if results[mode]["outcomes"] != {"SUCCESS": payments}:
+                raise SystemExit(f"{mode} run did not make every payment: {results[mode]['outcomes']}")
     sealed = results["sealed"]
     return {
         **sealed,

@@ -27,10 +27,11 @@ def synthetic(rows: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return wallet, network, labels
 
 
+@pytest.mark.parametrize("sigmoid", ["clipped", "polynomial"])
 @pytest.mark.parametrize("mode", ["dealer", "dealer-free"])
-def test_shared_training_matches_the_plaintext_run_of_the_same_algorithm(mode: str) -> None:
+def test_shared_training_matches_the_plaintext_run_of_the_same_algorithm(mode: str, sigmoid: str) -> None:
     wallet, network, labels = synthetic()
-    config = TrainConfig(epochs=3, batch_size=128)
+    config = TrainConfig(epochs=3, batch_size=128, sigmoid=sigmoid)
 
     def program(party: Party) -> np.ndarray | None:
         own = wallet if party.party == 0 else network
@@ -45,6 +46,11 @@ def test_shared_training_matches_the_plaintext_run_of_the_same_algorithm(mode: s
     assert weights is not None
     assert np.abs(weights[:, 0] - reference).max() < 1e-3
     assert np.abs(reference).max() > 0.3  # it learnt something
+
+
+def test_an_unknown_sigmoid_method_is_refused_by_the_config() -> None:
+    with pytest.raises(ValueError, match="sigmoid"):
+        TrainConfig(sigmoid="taylor")
 
 
 def run_train(*args: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ from blindgate.pets.mpc.fixed_point import FixedPoint, FixedPointOverflow
 from blindgate.pets.mpc.local import run_pair
 from blindgate.pets.mpc.prg import Prg, new_seed
 from blindgate.pets.mpc.runtime import Party
-from blindgate.pets.mpc.tensor import SharedTensor, sigmoid_reference
+from blindgate.pets.mpc.tensor import SIGMOID_POLY_RANGE, SharedTensor, sigmoid_reference
 
 MODES = ["dealer", "dealer-free"]
 RNG = np.random.default_rng(7)
@@ -185,3 +185,33 @@ def test_parties_as_separate_processes_over_tls() -> None:
     values = np.arange(5.0)
     first, second = run_processes(_square_sum, (values, values), timeout=30)
     assert first == pytest.approx(30.0, abs=1e-3) and second == pytest.approx(30.0, abs=1e-3)
+
+
+def test_polynomial_sigmoid_meets_its_stated_bound_and_turns_back_outside_its_range() -> None:
+    inside = np.linspace(-SIGMOID_POLY_RANGE, SIGMOID_POLY_RANGE, 801)
+    outside = np.linspace(SIGMOID_POLY_RANGE, 2 * SIGMOID_POLY_RANGE, 201)
+
+    def program(party: Party) -> np.ndarray | None:
+        return shared(party, 0, np.concatenate([inside, outside, -outside])).sigmoid("polynomial").reveal()
+
+    result, _ = run_pair(program)
+    assert result is not None
+    approximated, beyond, below = np.split(result, [len(inside), len(inside) + len(outside)])
+    assert np.abs(approximated - 0.5 * (1 + np.tanh(inside / 2))).max() <= 0.08 + 1e-3
+    assert np.abs(approximated - sigmoid_reference(inside, "polynomial")).max() <= 1e-3
+    far = np.concatenate([outside, -outside])
+    reference = sigmoid_reference(far, "polynomial")
+    assert np.all(
+        np.abs(np.concatenate([beyond, below]) - reference) <= 1e-3 * np.maximum(1, np.abs(reference))
+    )
+    # past the range it keeps rising (falling below): the SGD gradient p - y pulls a logit back in
+    assert np.all(np.diff(beyond) > 0) and np.all(beyond >= 1 - 0.08)
+    assert np.all(np.diff(below) < 0) and np.all(below <= 0.08)
+
+
+def test_an_unknown_sigmoid_method_is_refused() -> None:
+    def program(party: Party) -> None:
+        shared(party, 0, np.zeros(3)).sigmoid("taylor")
+
+    with pytest.raises(Exception, match="unknown sigmoid method"):
+        run_pair(program)

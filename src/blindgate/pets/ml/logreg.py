@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from blindgate.pets.mpc.runtime import Party
-from blindgate.pets.mpc.tensor import SharedTensor, sigmoid_reference
+from blindgate.pets.mpc.tensor import SIGMOID_METHODS, SharedTensor, sigmoid_reference
 
 WALLET, NETWORK = 0, 1
 
@@ -32,8 +32,11 @@ class TrainConfig:
     batch_size: int = 1024
     learning_rate: float = 0.1
     momentum: float = 0.9
+    sigmoid: str = "clipped"  # or "polynomial": no comparison, coarser (see pets.mpc.tensor)
 
     def __post_init__(self) -> None:
+        if self.sigmoid not in SIGMOID_METHODS:
+            raise ValueError(f"the sigmoid must be one of {', '.join(SIGMOID_METHODS)}")
         if self.epochs < 1 or self.batch_size < 1 or not 0 < self.learning_rate <= 10:
             raise ValueError("epochs and batch size must be positive, the learning rate in (0, 10]")
         if not 0 <= self.momentum < 1:
@@ -51,7 +54,7 @@ def train_plaintext(features: np.ndarray, labels: np.ndarray, config: TrainConfi
     for _ in range(config.epochs):
         for part in batches(len(labels), config.batch_size):
             x = features[part]
-            gradient = x.T @ (sigmoid_reference(x @ weights) - labels[part]) / len(x)
+            gradient = x.T @ (sigmoid_reference(x @ weights, config.sigmoid) - labels[part]) / len(x)
             velocity = config.momentum * velocity + gradient
             weights = weights - config.learning_rate * velocity
     return weights
@@ -92,7 +95,7 @@ def train_shared(
             x = features[part]
             with party.op("forward"):
                 logits = clear.times(part, weights) if clear else x @ weights
-                predicted = logits.sigmoid()
+                predicted = logits.sigmoid(config.sigmoid)
             with party.op("gradient"):
                 error = predicted - labels[part]
                 products = clear.transposed_times(part, error) if clear else x.T @ error
@@ -120,25 +123,38 @@ class _ClearBlocks:
         block = self.encoded[part]
         return np.ascontiguousarray(block.T if transpose else block)
 
+    def _both(
+        self,
+        part: slice,
+        transpose: bool,
+        shapes: tuple[tuple[int, int], tuple[int, int]],
+        shares: tuple[np.ndarray, np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """M_0 @ v_0 and M_1 @ v_1, each block at its holder: in one go when the source can
+        (``clear_matmul_pair``: both OT directions at once), else one after the other."""
+        if hasattr(self.source, "clear_matmul_pair"):
+            mine = self._block(self.party.party, part, transpose)
+            assert mine is not None
+            pair: tuple[np.ndarray, np.ndarray] = self.source.clear_matmul_pair(mine, shapes, shares)
+            return pair
+        first, second = (
+            self.source.clear_matmul(owner, self._block(owner, part, transpose), shapes[owner], shares[owner])
+            for owner in (0, 1)
+        )
+        return first, second
+
     def times(self, part: slice, vector: SharedTensor) -> SharedTensor:
         """Shares of X_b @ v, truncated."""
-        rows = part.stop - part.start
-        total = np.zeros((rows, vector.shape[1]), dtype=np.uint64)
-        start = 0
-        for owner, width in enumerate(self.widths):
-            piece = vector.share[start : start + width]
-            total += self.source.clear_matmul(owner, self._block(owner, part, False), (rows, width), piece)
-            start += width
-        return SharedTensor(total, self.party).truncate()
+        rows, (w0, w1) = part.stop - part.start, self.widths
+        pieces = (vector.share[:w0], vector.share[w0 : w0 + w1])
+        first, second = self._both(part, False, ((rows, w0), (rows, w1)), pieces)
+        return SharedTensor(first + second, self.party).truncate()
 
     def transposed_times(self, part: slice, vector: SharedTensor) -> SharedTensor:
         """Shares of X_b^T @ v, truncated."""
-        rows = part.stop - part.start
-        pieces = [
-            self.source.clear_matmul(owner, self._block(owner, part, True), (width, rows), vector.share)
-            for owner, width in enumerate(self.widths)
-        ]
-        return SharedTensor(np.vstack(pieces), self.party).truncate()
+        rows, (w0, w1) = part.stop - part.start, self.widths
+        first, second = self._both(part, True, ((w0, rows), (w1, rows)), (vector.share, vector.share))
+        return SharedTensor(np.vstack([first, second]), self.party).truncate()
 
 
 def score_shared(party: Party, features: SharedTensor, weights: SharedTensor) -> SharedTensor:

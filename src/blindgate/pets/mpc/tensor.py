@@ -15,8 +15,16 @@ Approximations and their stated bounds (checked by tests, over fixed-point error
   formula is 12% low at x = -8, fixed point adds 2^8 ulp of relative error).
 - ``reciprocal``: Newton-Raphson, 12 steps from 1/hi, for x in [lo, hi] with hi/lo <= 256 and
   hi <= 100 at 16 fractional bits: relative error <= 2e-3 (fixed point: one ulp of 1/hi).
-- ``sigmoid``: 0.5 + a Chebyshev series of odd degree 15 in clip(x/8, -1, 1): absolute error
-  <= 1.3e-3 (approximation) + 1e-3 (fixed point), for every real x.
+- ``sigmoid`` (``method="clipped"``, the default): 0.5 + a Chebyshev series of odd degree 15
+  in clip(x/8, -1, 1): absolute error <= 1.3e-3 (approximation) + 1e-3 (fixed point), for
+  every real x. The clip is a comparison: most of the sigmoid's cost, dealer-free.
+- ``sigmoid`` (``method="polynomial"``): 0.5 + a Chebyshev series of odd degree 9 in x/16,
+  no comparison (8 products, 4 rounds): absolute error <= 0.08 + 1e-3 for x in [-16, 16].
+  Outside that range it carries no bound, but its range is handled by construction: the
+  degree is chosen so that the polynomial keeps rising past 16 (and falling past -16), so
+  a logit beyond the range gives p > 1 (or p < 0), and the SGD gradient (p - y) pushes it
+  back rather than away, as with the true sigmoid. Coarser, so training with it is its own
+  algorithm: its plaintext reference is ``sigmoid_reference(x, "polynomial")``.
 """
 
 from __future__ import annotations
@@ -33,22 +41,34 @@ from blindgate.pets.mpc.runtime import Party
 
 SIGMOID_CLIP = 8.0
 SIGMOID_DEGREE = 15
+SIGMOID_POLY_RANGE = 16.0  # the polynomial method's stated input range [-16, 16]
+SIGMOID_POLY_DEGREE = 9
+SIGMOID_METHODS = ("clipped", "polynomial")
 
 
-def _sigmoid_coefficients() -> np.ndarray:
+def _sigmoid_coefficients(scale: float, degree: int) -> np.ndarray:
+    """Odd Chebyshev series of sigmoid(scale * t) - 1/2 on t in [-1, 1]."""
     nodes = np.cos(np.linspace(0.0, np.pi, 4001))
-    target = 1.0 / (1.0 + np.exp(-SIGMOID_CLIP * nodes)) - 0.5
-    coefficients: np.ndarray = chebyshev.chebfit(nodes, target, SIGMOID_DEGREE)
+    target = 1.0 / (1.0 + np.exp(-scale * nodes)) - 0.5
+    coefficients: np.ndarray = chebyshev.chebfit(nodes, target, degree)
     coefficients[0::2] = 0.0  # the target is odd
     return coefficients
 
 
-SIGMOID_COEFFICIENTS = _sigmoid_coefficients()
+SIGMOID_COEFFICIENTS = _sigmoid_coefficients(SIGMOID_CLIP, SIGMOID_DEGREE)
+SIGMOID_POLY_COEFFICIENTS = _sigmoid_coefficients(SIGMOID_POLY_RANGE, SIGMOID_POLY_DEGREE)
 
 
-def sigmoid_reference(x: np.ndarray) -> np.ndarray:
+def sigmoid_reference(x: np.ndarray, method: str = "clipped") -> np.ndarray:
     """The same approximation in float64, for plaintext runs of the same algorithm."""
-    t = np.clip(np.asarray(x, dtype=np.float64) / SIGMOID_CLIP, -1.0, 1.0)
+    values = np.asarray(x, dtype=np.float64)
+    if method == "polynomial":
+        polynomial: np.ndarray = 0.5 + chebyshev.chebval(
+            values / SIGMOID_POLY_RANGE, SIGMOID_POLY_COEFFICIENTS
+        )
+        return polynomial
+    assert method == "clipped", f"unknown sigmoid method {method!r}"
+    t = np.clip(values / SIGMOID_CLIP, -1.0, 1.0)
     result: np.ndarray = 0.5 + chebyshev.chebval(t, SIGMOID_COEFFICIENTS)
     return result
 
@@ -217,14 +237,27 @@ class SharedTensor:
                 estimate = estimate * (2.0 - self * estimate)
             return estimate
 
-    def sigmoid(self) -> SharedTensor:
-        """1 / (1 + e^-x) by a clipped odd Chebyshev series (4 multiplication rounds)."""
+    def sigmoid(self, method: str = "clipped") -> SharedTensor:
+        """1 / (1 + e^-x) by an odd Chebyshev series (see the module docstring for bounds).
+
+        ``clipped``: clip to [-8, 8] by comparison, then degree 15 (4 multiplication rounds).
+        ``polynomial``: no comparison, degree 9 in x/16 (4 multiplication rounds, 8 products).
+        """
+        if method not in SIGMOID_METHODS:
+            raise ValueError(f"unknown sigmoid method {method!r}; expected one of {SIGMOID_METHODS}")
         with self.party.op("sigmoid"):
-            t = self.clip(-SIGMOID_CLIP, SIGMOID_CLIP) * (1.0 / SIGMOID_CLIP)
-            odd = chebyshev_odd(t, SIGMOID_DEGREE)
+            if method == "polynomial":
+                t, degree, coefficients = (
+                    self * (1.0 / SIGMOID_POLY_RANGE),
+                    SIGMOID_POLY_DEGREE,
+                    SIGMOID_POLY_COEFFICIENTS,
+                )
+            else:
+                t = self.clip(-SIGMOID_CLIP, SIGMOID_CLIP) * (1.0 / SIGMOID_CLIP)
+                degree, coefficients = SIGMOID_DEGREE, SIGMOID_COEFFICIENTS
             result = SharedTensor.public(self.party, 0.5, self.shape)
-            for k, term in odd.items():
-                result = result + term * float(SIGMOID_COEFFICIENTS[k])
+            for k, term in chebyshev_odd(t, degree).items():
+                result = result + term * float(coefficients[k])
             return result
 
 

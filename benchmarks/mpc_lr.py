@@ -32,7 +32,7 @@ from blindgate.pets.ml.bank import split_bank_marketing
 from blindgate.pets.ml.data import read_table
 from blindgate.pets.ml.joint import split_rows
 from blindgate.pets.ml.launcher import joined_plaintext
-from blindgate.pets.ml.logreg import TrainConfig, share_features, train_shared
+from blindgate.pets.ml.logreg import TrainConfig, share_features, train_plaintext, train_shared
 from blindgate.pets.mpc.processes import run_processes
 from blindgate.pets.mpc.runtime import Party
 from blindgate.pets.mpc.tensor import SharedTensor
@@ -186,6 +186,13 @@ def ours_bank(data: dict[str, np.ndarray], config: TrainConfig, mode: str) -> di
         "features": int(sum(widths)),
         "epochs": config.epochs,
         "momentum": config.momentum,
+        "sigmoid": config.sigmoid,
+        "plaintext_same_algorithm_max_weight_gap": float(
+            np.abs(
+                wallet["weights"][:, 0]
+                - train_plaintext(np.hstack([data["x_wallet"], data["x_network"]]), data["y"], config)
+            ).max()
+        ),
     }
 
 
@@ -265,6 +272,14 @@ def main() -> None:
     parser.add_argument(
         "--dealer-free-epochs", type=int, help="fewer epochs for the slower mode (default: --epochs)"
     )
+    parser.add_argument(
+        "--sigmoid", default="clipped", help="sigmoid of the dealer mode: clipped or polynomial"
+    )
+    parser.add_argument(
+        "--dealer-free-sigmoid",
+        default="polynomial",
+        help="sigmoid of the dealer-free mode (default polynomial: no comparisons, see pets.mpc.tensor)",
+    )
     parser.add_argument("--spu", default="SEMI2K,CHEETAH", help="SPU protocols to run ('' for none)")
     parser.add_argument("--synthetic-rows", type=int, default=1_000_000)
     parser.add_argument("--synthetic-cols", type=int, default=100)
@@ -272,13 +287,17 @@ def main() -> None:
     parser.add_argument("--latency-rows", type=int, default=1000)
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
-    plain = TrainConfig(epochs=args.epochs, batch_size=1024, learning_rate=0.1, momentum=0.0)
+    plain = TrainConfig(
+        epochs=args.epochs, batch_size=1024, learning_rate=0.1, momentum=0.0, sigmoid=args.sigmoid
+    )
     report: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "config": vars(plain)}
     with tempfile.TemporaryDirectory(prefix="mpc-lr-") as scratch_dir:
         scratch = Path(scratch_dir)
         if BANK.exists():
             data = bank_arrays(scratch / "bank")
-            free = TrainConfig(args.dealer_free_epochs or args.epochs, 1024, 0.1, 0.0)
+            free = TrainConfig(
+                args.dealer_free_epochs or args.epochs, 1024, 0.1, 0.0, args.dealer_free_sigmoid
+            )
             report["bank"] = {
                 "ours": [ours_bank(data, free if mode == "dealer-free" else plain, mode) for mode in modes]
             }

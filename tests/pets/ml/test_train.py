@@ -64,8 +64,13 @@ def small_bank(bank_marketing_csv: Path, tmp_path_factory: pytest.TempPathFactor
     return split_bank_marketing(bank_marketing_csv, tmp_path_factory.mktemp("bank"), rows=4000)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [(), ("--triples", "dealer-free", "--sigmoid", "polynomial")],
+    ids=["dealer", "dealer-free-polynomial"],
+)
 def test_train_command_runs_three_processes_and_writes_the_report(
-    small_bank: tuple[Path, Path], tmp_path: Path
+    small_bank: tuple[Path, Path], tmp_path: Path, options: tuple[str, ...]
 ) -> None:
     wallet, network = small_bank
     done = run_train(
@@ -81,17 +86,19 @@ def test_train_command_runs_three_processes_and_writes_the_report(
         str(tmp_path),
         "--epochs",
         "4",
+        *options,
     )
     assert done.returncode == 0, done.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert {"auc", "plaintext_auc", "wallet_only_auc"} <= metrics.keys()
+    assert metrics["config"]["sigmoid"] == ("polynomial" if options else "clipped")
     assert metrics["auc"] == pytest.approx(metrics["plaintext_same_algorithm_auc"], abs=1e-3)
     assert metrics["weights_max_gap_vs_plaintext_same_algorithm"] < 1e-3
     assert metrics["auc"] > metrics["wallet_only_auc"]
     assert (tmp_path / "roc.png").read_bytes().startswith(b"\x89PNG")
     classes = {
         item["class"]
-        for role in ("wallet", "network", "dealer")
+        for role in ("wallet", "network", *(() if options else ("dealer",)))  # dealer-free: no dealer
         for item in json.loads((tmp_path / f"view-{role}.json").read_text())["saw"]
     }
     assert classes <= {"personal data", "pseudonymous data", "ciphertext", "secret share", "aggregate"}

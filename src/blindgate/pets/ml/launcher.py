@@ -70,6 +70,8 @@ def _run_parties(args: argparse.Namespace, keys: Path) -> int:
         str(args.learning_rate),
         "--momentum",
         str(args.momentum),
+        "--sigmoid",
+        args.sigmoid,
         "--frac-bits",
         str(args.frac_bits),
         "--reveal",
@@ -207,7 +209,7 @@ def _add_baselines(args: argparse.Namespace, wallet: Table, network: Table) -> N
     started = time.perf_counter()
     reference = LogisticRegression(max_iter=10000).fit(without_bias[train], labels[train])
     sklearn_s = time.perf_counter() - started
-    config = TrainConfig(args.epochs, args.batch_size, args.learning_rate, args.momentum)
+    config = TrainConfig(args.epochs, args.batch_size, args.learning_rate, args.momentum, args.sigmoid)
     same_algorithm = train_plaintext(features[train], labels[train], config)
     metrics_path = args.out / "metrics.json"
     metrics: dict[str, Any] = json.loads(metrics_path.read_text())

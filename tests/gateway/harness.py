@@ -127,8 +127,14 @@ def pay_body(
 
 
 def build(
-    root: Path, database_url: str | None = None, risk: dict[str, int] | None = None, plaintext: bool = False
+    root: Path,
+    database_url: str | None = None,
+    risk: dict[str, int] | None = None,
+    plaintext: bool = False,
+    fee_rates: tuple[str, str] = ("0", "0"),
+    business_day: dict[str, str] | None = None,
 ) -> LocalNetwork:
+    """The network on an in-process router; ``fee_rates`` = (wallet share, merchant discount rate)."""
     gateway_keys = KeyStore.create(root / "gateway-keys", GATEWAY, signing_only=True)
     wallet_keys = KeyStore.create(root / "wallet-agent-keys", WALLET_ID)
     acquirer_keys = KeyStore.create(root / "acquirer-agent-keys", ACQUIRER_ID)
@@ -139,6 +145,7 @@ def build(
             "keys": gateway_keys.public_bundle(),
             "wallet_timeout_s": 2.0,
             "plaintext": plaintext,
+            "business_day": business_day or {},
         },
         [
             {
@@ -150,6 +157,7 @@ def build(
                 "agent_url": "http://w1-agent.test",
                 "keys": wallet_keys.public_bundle(),
                 "risk": risk or {},
+                "fee_rate": fee_rates[0],
             },
             {
                 "party_id": ACQUIRER_ID,
@@ -158,6 +166,7 @@ def build(
                 "currency": "SGD",
                 "agent_url": "https://a1-agent.test",
                 "keys": acquirer_keys.public_bundle(),
+                "fee_rate": fee_rates[1],
             },
         ],
     )

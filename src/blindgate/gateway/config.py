@@ -6,14 +6,16 @@ One JSON document, read by the gateway and by every agent (each takes what it ne
       "format": "blindgate-network/1",
       "gateway": {"party_id": "GATEWAY", "url": "http://127.0.0.1:8000",
                   "keys": {<public bundle>}, "rates": null,
-                  "wallet_timeout_s": 5.0, "quote_ttl_s": 60, "clock_skew_s": 300},
+                  "wallet_timeout_s": 5.0, "quote_ttl_s": 60, "clock_skew_s": 300,
+                  "business_day": {"zone": "Asia/Singapore", "cutoff": "00:00"}},
       "partners": [
         {"party_id": "WALLET_KR", "role": "wallet", "client_id": "WALLET_KR_CLIENT",
          "currency": "KRW", "code_prefixes": ["28"], "agent_url": "http://127.0.0.1:9001",
-         "keys": {<public bundle>},
+         "keys": {<public bundle>}, "fee_rate": "0.005",
          "risk": {"max_amount": 5000000, "window_s": 60, "max_payments": 20, "max_total": 20000000}},
         {"party_id": "ACQ_SG", "role": "acquirer", "client_id": "ACQ_SG_CLIENT",
-         "currency": "SGD", "agent_url": "https://127.0.0.2", "keys": {<public bundle>}}
+         "currency": "SGD", "agent_url": "https://127.0.0.2", "keys": {<public bundle>},
+         "fee_rate": "0.015"}
       ]
     }
 
@@ -22,14 +24,23 @@ rate file (null: the one shipped in the package, `blindgate/gateway/rates.json`)
 ``agent_url`` of a wallet is where the gateway calls its agent; of an acquirer, where the
 gateway sends its payment notifications. Risk limits are in minor units of the wallet's
 currency, per pseudonymous payer (see `blindgate.gateway.risk`).
+
+``fee_rate`` (a decimal string, a fraction in [0, 1), default "0") is the partner's fee: of
+an acquirer, its merchant discount rate on the payment amount; of a wallet, its share on the
+amount it collects (see `blindgate.gateway.ledger.money.FeeSchedule`). ``business_day``
+(default UTC, 00:00) is the daily cut-off, local time in an IANA time zone, that closes
+each settlement batch.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import time
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from blindgate.api.amounts import EXPONENTS
 from blindgate.crypto.keystore import PublicBundle
@@ -62,6 +73,7 @@ class Partner:
     keys: PublicBundle
     code_prefixes: tuple[str, ...] = ()
     risk: RiskLimits = field(default_factory=RiskLimits)
+    fee_rate: Decimal = Decimal(0)  # acquirer: merchant discount rate; wallet: its share
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,8 @@ class GatewaySettings:
     quote_ttl_s: int = 60
     clock_skew_s: int = 300
     plaintext: bool = False  # PETs off (benchmark comparison only): agents pass fields through
+    business_day_zone: str = "UTC"  # the daily cut-off: local time ``business_day_cutoff`` there
+    business_day_cutoff: time = field(default_factory=lambda: time(0))
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,7 @@ def parse_network(data: Any) -> Network:
             quote_ttl_s=int(gateway.get("quote_ttl_s", 60)),
             clock_skew_s=int(gateway.get("clock_skew_s", 300)),
             plaintext=bool(gateway.get("plaintext", False)),
+            **_business_day(gateway.get("business_day", {})),
         )
         partners = tuple(_partner(item) for item in data["partners"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -150,12 +165,34 @@ def _partner(item: dict[str, Any]) -> Partner:
         keys=PublicBundle.from_json(item["keys"]),
         code_prefixes=tuple(str(p) for p in item.get("code_prefixes", ())),
         risk=risk,
+        fee_rate=_fee_rate(item.get("fee_rate", "0")),
     )
     if partner.keys.party_id != partner.party_id:
         raise ConfigError("a partner's key bundle belongs to another party")
     if role == WALLET and not partner.code_prefixes:
         raise ConfigError("a wallet needs at least one payment-code prefix")
     return partner
+
+
+def _fee_rate(value: Any) -> Decimal:
+    """A fee rate from its decimal string (never a float, which cannot hold most rates)."""
+    try:
+        rate = Decimal(value) if isinstance(value, str) else None
+    except InvalidOperation:
+        rate = None
+    if rate is None or not rate.is_finite() or not 0 <= rate < 1:
+        raise ConfigError('a partner\'s fee_rate must be a decimal string in [0, 1), e.g. "0.015"')
+    return rate
+
+
+def _business_day(item: dict[str, Any]) -> dict[str, Any]:
+    zone = str(item.get("zone", "UTC"))
+    try:
+        ZoneInfo(zone)
+        cutoff = time.fromisoformat(str(item.get("cutoff", "00:00")))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("business_day needs an IANA time zone and a cut-off HH:MM") from None
+    return {"business_day_zone": zone, "business_day_cutoff": cutoff}
 
 
 def _check_unique(values: list[str], name: str) -> None:

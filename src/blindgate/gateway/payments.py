@@ -130,7 +130,7 @@ class Payments:
         try:
             with self.engine.begin() as conn:
                 conn.execute(payments.insert(), row)
-                bookkeeping.on_accepted(conn, row, now)
+                bookkeeping.on_accepted(conn, row, now, self.network)
         except sa.exc.IntegrityError:
             existing = self._payment_by_request(acquirer.party_id, request.payment_request_id)
             if existing is None:  # cannot happen: the unique key that refused us names a row
@@ -227,9 +227,9 @@ class Payments:
             ).rowcount
             if changed:
                 if status == SUCCESS:
-                    bookkeeping.on_captured(conn, row["payment_id"], now)
+                    bookkeeping.on_captured(conn, row["payment_id"], now, self.network)
                 else:
-                    bookkeeping.on_failed(conn, row["payment_id"], now)
+                    bookkeeping.on_failed(conn, row["payment_id"], now, self.network)
                 settled = {**row, "status": status, "result_code": code, "updated_at": now, **extra}
                 if settled.get("notify_url"):
                     conn.execute(
@@ -356,7 +356,7 @@ class Payments:
                 .values(status=CANCELLED, result_code="ORDER_IS_CLOSED", updated_at=now)
             ).rowcount
             if changed:
-                bookkeeping.on_cancelled(conn, row["payment_id"], now)
+                bookkeeping.on_cancelled(conn, row["payment_id"], now, self.network)
 
     # --- refunds --------------------------------------------------------------------------------
 
@@ -439,7 +439,9 @@ class Payments:
                 .values(status=status, result_code=code)
             ).rowcount
             if changed and status == SUCCESS:
-                bookkeeping.on_refunded(conn, payment["payment_id"], row["refund_id"], row["amount"], now)
+                bookkeeping.on_refunded(
+                    conn, payment["payment_id"], row["refund_id"], row["amount"], now, self.network
+                )
             elif changed:  # give the reservation back
                 conn.execute(
                     payments.update()

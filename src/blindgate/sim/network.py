@@ -379,6 +379,13 @@ _RISK = {
 }
 
 
+# The demo's fees and business day: a 1.5% merchant discount rate charged to the acquirers,
+# a 0.5% share paid to the wallets (the gateway keeps the rest), a day ending at midnight
+# in Singapore. Decimal strings: the ledger never sees a float rate.
+MERCHANT_DISCOUNT_RATE, WALLET_SHARE_RATE = "0.015", "0.005"
+BUSINESS_DAY = {"zone": "Asia/Singapore", "cutoff": "00:00"}
+
+
 def write_network_file(
     network: DemoNetwork, population: Population, gateway_keys: KeyStore, plaintext: bool
 ) -> None:
@@ -392,6 +399,7 @@ def write_network_file(
         "rates": None,
         "wallet_timeout_s": WALLET_TIMEOUT_S,
         "plaintext": plaintext,
+        "business_day": BUSINESS_DAY,
     }
     partners = [
         {
@@ -403,6 +411,7 @@ def write_network_file(
             "agent_url": w.agent_url,
             "keys": w.agent_keys.public_bundle(),
             "risk": _RISK[w.currency],
+            "fee_rate": WALLET_SHARE_RATE,
         }
         for w in network.wallets
     ] + [
@@ -413,6 +422,7 @@ def write_network_file(
             "currency": a.currency,
             "agent_url": f"https://{a.agent_host}",
             "keys": a.agent_keys.public_bundle(),
+            "fee_rate": MERCHANT_DISCOUNT_RATE,
         }
         for a in network.acquirers
     ]
@@ -435,11 +445,13 @@ def close_business_day(layout: RunLayout) -> dict[str, Any] | None:
     database = layout.gateway / "gateway.db"
     if not database.exists():
         return None
-    from blindgate.gateway.ledger import Cutoff, check_ledger
+    from blindgate.gateway.bookkeeping import cutoff_of
+    from blindgate.gateway.config import load_network
+    from blindgate.gateway.ledger import check_ledger
     from blindgate.gateway.ledger import close_business_day as close_day
     from blindgate.gateway.ledger.store import open_store
 
-    cutoff = Cutoff()
+    cutoff = cutoff_of(load_network(layout.network_file))  # the day the gateway posted into
     engine = open_store(gateway_db_url(layout))
     try:
         with engine.begin() as conn:

@@ -4,6 +4,7 @@ the privacy check over everything the gateway wrote finds 0 (and does find a pla
 
 from __future__ import annotations
 
+import csv
 import socket
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,9 @@ import pytest
 from rich.console import Console
 
 from blindgate.audit.scanner import encodings, read_values_csv, scan_directory
+from blindgate.gateway.ledger.commands import main as ledger_check
+from blindgate.gateway.settlement.commands import main as settle
+from blindgate.gateway.settlement.reconcile_command import main as reconcile_command
 from blindgate.sim.demo import parse_args, run_demo
 from blindgate.sim.network import missing_parts
 
@@ -79,3 +83,74 @@ def test_privacy_check_finds_a_planted_value(demo_run: tuple[Path, dict[str, Any
         assert report.found == 1 and report.by_encoding == {"sha256": 1} and report.by_kind == {"phone": 1}
     finally:
         planted.unlink()
+
+
+def _settle(directory: Path, report: dict[str, Any]) -> Path:
+    """`blindgate settle --date <business_date>` on the demo's gateway, once per run."""
+    out = directory / "settlement"
+    if not out.exists():
+        argv = ["--db", report["gateway_db"], "--date", report["business_date"], "--out", str(out)]
+        assert settle(argv) == 0
+    return out
+
+
+def reconcile(partner: str, records: str | Path, out: Path, breaks: Path) -> int:
+    """`blindgate reconcile` of one partner's records against the settlement files in ``out``."""
+    where = ["--records", str(records), "--settlement-dir", str(out), "--out", str(breaks)]
+    return reconcile_command(["--partner", partner, *where])
+
+
+def _summaries(out: Path) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for path in sorted(out.glob("settlementSummary_*.csv")):
+        with open(path, newline="") as handle:
+            rows.extend(csv.DictReader(handle))
+    return rows
+
+
+def test_the_demo_day_settles_with_fees_and_a_balanced_ledger(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    directory, report = demo_run
+    assert report["business_date"] and report["ledger"]["ledger_ok"]
+    totals = [row for row in _summaries(_settle(directory, report)) if row["transactionType"] == "TOTAL"]
+    roles = {row["participantRole"] for row in totals}
+    assert roles == {"ACQUIRER", "WALLET"}
+    # The network file's 1.5% merchant discount rate and 0.5% wallet share reach the files.
+    for role in roles:
+        assert any(int(row["feeAmount"]) != 0 for row in totals if row["participantRole"] == role), role
+    for row in totals:
+        assert int(row["netAmount"]) == int(row["grossAmount"]) - int(row["feeAmount"])
+    assert ledger_check(["check", "--db", report["gateway_db"]]) == 0
+
+
+def test_each_wallets_own_records_reconcile_with_zero_breaks(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    directory, report = demo_run
+    out = _settle(directory, report)
+    assert report["partner_records"], "the demo wrote no partner records"
+    kinds: set[str] = set()
+    for partner, records in report["partner_records"].items():
+        assert Path(records).parent == directory / "partners" / partner
+        breaks = directory / f"breaks-{partner}.csv"
+        assert reconcile(partner, records, out, breaks) == 0, breaks.read_text()
+        assert breaks.read_text().count("\n") == 1  # the header only
+        with open(records, newline="") as handle:
+            kinds |= {row["transactionType"] for row in csv.DictReader(handle)}
+    assert kinds == {"PAYMENT", "REFUND", "CANCEL"}  # every kind was compared, none vacuously
+
+
+def test_a_tampered_partner_record_is_a_break(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    directory, report = demo_run
+    out = _settle(directory, report)
+    partner, records = next(iter(report["partner_records"].items()))
+    with open(records, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    payment = next(row for row in rows if row["transactionType"] == "PAYMENT")
+    payment["settlementAmount"] = str(int(payment["settlementAmount"]) + 1)
+    tampered = directory / "tampered.csv"
+    with open(tampered, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    breaks = directory / "breaks-tampered.csv"
+    assert reconcile(partner, tampered, out, breaks) == 1
+    found = [(b["break"], b["transactionId"]) for b in csv.DictReader(breaks.read_text().splitlines())]
+    assert found == [("AMOUNT_MISMATCH", payment["transactionId"])]

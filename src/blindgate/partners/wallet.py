@@ -23,6 +23,7 @@ Every operation is one SQLite transaction: it happens entirely or not at all.
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
 import json
 import logging
@@ -55,6 +56,8 @@ REFUND_PATH = "/aps/api/v1/payments/refund"
 INQUIRY_PATH = "/aps/api/v1/payments/inquiryPayment"
 MAX_ID_CHARS = 64
 MAX_AMOUNT_DIGITS = 15
+# The partner-records format `blindgate reconcile` reads (see blindgate.gateway.settlement.reconcile).
+RECORD_COLUMNS = ("transactionId", "transactionType", "settlementCurrency", "settlementAmount", "status")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -164,6 +167,40 @@ class WalletBook:
 
     def total_balance(self) -> int:
         return int(self._db.execute("SELECT COALESCE(SUM(balance), 0) FROM accounts").fetchone()[0])
+
+    def records(self) -> list[tuple[str, str, str, int, str]]:
+        """The wallet's own settlement records, one row per money movement it made.
+
+        ``(transactionId, transactionType, currency, amount, status)`` in the columns
+        `blindgate reconcile` reads: a debit it made is a PAYMENT (+debit) keyed by the
+        gateway's paymentRequestId; a refund it gave back a REFUND (-amount) keyed by the
+        refundRequestId; a cancel of a debited payment a CANCEL of what was left after refunds.
+        """
+        rows: list[tuple[str, str, str, int, str]] = []
+        payments = self._db.execute(
+            "SELECT p.payment_request_id, p.status, p.debit,"
+            " (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r"
+            "  WHERE r.payment_request_id = p.payment_request_id)"
+            " FROM payments p WHERE p.status IN ('SUCCESS', 'CANCELLED') ORDER BY 1"
+        ).fetchall()
+        for request_id, status, debit, refunded in payments:
+            rows.append((request_id, "PAYMENT", self.currency, debit, "SUCCESS"))
+            if status == "CANCELLED" and debit > refunded:
+                rows.append((request_id, "CANCEL", self.currency, -(debit - refunded), "SUCCESS"))
+        refunds = self._db.execute(
+            "SELECT refund_request_id, amount FROM refunds WHERE amount > 0 ORDER BY 1"
+        ).fetchall()
+        rows.extend((refund_id, "REFUND", self.currency, -amount, "SUCCESS") for refund_id, amount in refunds)
+        return rows
+
+    def export_records(self, path: Path) -> int:
+        """Write ``records()`` as CSV to ``path`` (the reconcile format); returns the row count."""
+        rows = self.records()
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(RECORD_COLUMNS)
+            writer.writerows(rows)
+        return len(rows)
 
     # --- the four operations ------------------------------------------------------------------
 

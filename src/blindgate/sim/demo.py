@@ -149,6 +149,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "service_cpu_seconds": cpu,  # during the traffic only: where the time goes
         "wallet_debits_minor_units": network.wallet_debits(),
         "notifications": network.notification_outcomes(),
+        "partner_records": network.export_partner_records(),
         "business_date": ledger.get("business_date"),
         "ledger": ledger,
         "gateway_db": gateway_db_url(layout),

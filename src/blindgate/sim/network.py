@@ -156,6 +156,22 @@ class DemoNetwork:
                 book.close()
         return dict(debits)
 
+    def export_partner_records(self) -> dict[str, str]:
+        """Each wallet exports its own records (the `blindgate reconcile` format) into its folder.
+
+        Returns ``{party_id: path}``. The acquirers keep no such records yet (see docs/demo.md).
+        """
+        written = {}
+        for wallet in self.wallets:
+            path = self.layout.root / "partners" / wallet.wallet_id / "records.csv"
+            book = WalletBook(wallet.book_path, wallet.wallet_id, wallet.currency)
+            try:
+                book.export_records(path)
+            finally:
+                book.close()
+            written[wallet.wallet_id] = str(path)
+        return written
+
     def notification_outcomes(self) -> dict[str, dict[str, int]]:
         """Per acquirer: payments notified, by resultStatus, and deliveries (redeliveries included)."""
         outcomes = {}

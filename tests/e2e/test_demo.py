@@ -5,6 +5,7 @@ the privacy check over everything the gateway wrote finds 0 (and does find a pla
 from __future__ import annotations
 
 import csv
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -122,19 +123,22 @@ def test_the_demo_day_settles_with_fees_and_a_balanced_ledger(demo_run: tuple[Pa
     assert ledger_check(["check", "--db", report["gateway_db"]]) == 0
 
 
-def test_each_wallets_own_records_reconcile_with_zero_breaks(demo_run: tuple[Path, dict[str, Any]]) -> None:
+def test_each_partners_own_records_reconcile_with_zero_breaks(demo_run: tuple[Path, dict[str, Any]]) -> None:
     directory, report = demo_run
     out = _settle(directory, report)
-    assert report["partner_records"], "the demo wrote no partner records"
-    kinds: set[str] = set()
+    network = json.loads((directory / "network.json").read_text())
+    assert set(report["partner_records"]) == {p["party_id"] for p in network["partners"]}  # every one
+    kinds: dict[str, set[str]] = {"wallet": set(), "acquirer": set()}
+    role = {p["party_id"]: p["role"] for p in network["partners"]}
     for partner, records in report["partner_records"].items():
         assert Path(records).parent == directory / "partners" / partner
         breaks = directory / f"breaks-{partner}.csv"
         assert reconcile(partner, records, out, breaks) == 0, breaks.read_text()
         assert breaks.read_text().count("\n") == 1  # the header only
         with open(records, newline="") as handle:
-            kinds |= {row["transactionType"] for row in csv.DictReader(handle)}
-    assert kinds == {"PAYMENT", "REFUND", "CANCEL"}  # every kind was compared, none vacuously
+            kinds[role[partner]] |= {row["transactionType"] for row in csv.DictReader(handle)}
+    # Every kind was compared on both sides, none vacuously.
+    assert kinds == {"wallet": {"PAYMENT", "REFUND", "CANCEL"}, "acquirer": {"PAYMENT", "REFUND", "CANCEL"}}
 
 
 def test_a_tampered_partner_record_is_a_break(demo_run: tuple[Path, dict[str, Any]]) -> None:

@@ -14,6 +14,7 @@ counted, not re-applied) and acknowledges with a signed ``SUCCESS``, as the AMS
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import sqlite3
@@ -119,6 +120,7 @@ class AcquirerClient:
         """Keys in the SDK's format: bare base64 DER (see `blindgate.crypto.signatures`)."""
         self._client = DefaultAlipayClient(agent_url, client_id, merchant_private_key, agent_public_key)
         self.notify_url = notify_url
+        self.journal = AcquirerJournal()
 
     def _execute(self, request: Any) -> dict[str, Any]:
         try:
@@ -147,29 +149,113 @@ class AcquirerClient:
         request = payment_request(
             payment_request_id, shop, currency, value, payment_code, buyer, self.notify_url, terminal_time
         )
-        return self._execute(request)
+        answer = self._execute(request)
+        if _succeeded(answer):
+            self.journal.paid(answer, currency, value)
+        return answer
 
     def inquiry(self, payment_request_id: str) -> dict[str, Any]:
         request = AlipayPayQueryRequest()
         request.payment_request_id = payment_request_id
-        return self._execute(request)
+        answer = self._execute(request)
+        if answer.get("paymentStatus") == "SUCCESS":
+            self.journal.paid(answer)
+        return answer
 
     def cancel(self, payment_request_id: str) -> dict[str, Any]:
         request = AlipayPayCancelRequest()
         request.payment_request_id = payment_request_id
-        return self._execute(request)
+        answer = self._execute(request)
+        if _succeeded(answer):
+            self.journal.cancelled(answer)
+        return answer
 
     def refund(self, refund_request_id: str, payment_id: str, currency: str, value: int) -> dict[str, Any]:
         request = AlipayRefundRequest()
         request.refund_request_id = refund_request_id
         request.payment_id = payment_id
         request.refund_amount = Amount(currency, str(value))
-        return self._execute(request)
+        answer = self._execute(request)
+        if _succeeded(answer):
+            self.journal.refunded(payment_id, answer, currency, value)
+        return answer
 
     def inquiry_refund(self, refund_request_id: str) -> dict[str, Any]:
         request = AlipayRefundQueryRequest()
         request.refund_request_id = refund_request_id
-        return self._execute(request)
+        answer = self._execute(request)
+        amount = answer.get("refundAmount")
+        if answer.get("refundStatus") == "SUCCESS" and isinstance(amount, dict):
+            currency, value = str(amount.get("currency")), int(amount.get("value", 0))
+            self.journal.refunded(str(answer.get("paymentId", "")), answer, currency, value)
+        return answer
+
+
+def _succeeded(answer: dict[str, Any]) -> bool:
+    outcome = answer.get("result")
+    return isinstance(outcome, dict) and outcome.get("resultStatus") == "S"
+
+
+class AcquirerJournal:
+    """The acquirer's own record of what its merchants were told succeeded (thread-safe).
+
+    Kept from the gateway's answers as the merchants' terminals saw them: payments by the
+    gateway's paymentId, refunds by refundId, cancels. ``export`` writes them in the format
+    `blindgate reconcile` reads, amounts signed from the acquirer's side: PAYMENT +amount,
+    REFUND -amount, CANCEL -(what was left after refunds) of a payment it saw succeed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._payments: dict[str, tuple[str, int]] = {}
+        self._refunds: dict[str, tuple[str, str, int]] = {}
+        self._cancels: set[str] = set()
+
+    def paid(self, answer: dict[str, Any], currency: str | None = None, value: int | None = None) -> None:
+        """A payment told SUCCESS: the amount asked for (pay) or the one the answer names (inquiry)."""
+        amount = answer.get("paymentAmount")
+        if currency is None and isinstance(amount, dict):
+            currency, value = amount.get("currency"), int(amount.get("value", 0))
+        payment_id = answer.get("paymentId")
+        if isinstance(payment_id, str) and currency and value:
+            with self._lock:
+                self._payments[payment_id] = (currency, value)
+
+    def refunded(self, payment_id: str, answer: dict[str, Any], currency: str, value: int) -> None:
+        refund_id = answer.get("refundId")
+        if isinstance(refund_id, str):
+            with self._lock:
+                self._refunds[refund_id] = (payment_id, currency, value)
+
+    def cancelled(self, answer: dict[str, Any]) -> None:
+        payment_id = answer.get("paymentId")
+        if isinstance(payment_id, str):
+            with self._lock:
+                self._cancels.add(payment_id)
+
+    def records(self) -> list[tuple[str, str, str, int, str]]:
+        with self._lock:
+            rows = [(pid, "PAYMENT", cur, value, "SUCCESS") for pid, (cur, value) in self._payments.items()]
+            rows += [
+                (rid, "REFUND", cur, -value, "SUCCESS") for rid, (_, cur, value) in self._refunds.items()
+            ]
+            for payment_id in sorted(self._cancels & self._payments.keys()):
+                currency, value = self._payments[payment_id]
+                refunded = sum(v for pid, _, v in self._refunds.values() if pid == payment_id)
+                if value > refunded:
+                    rows.append((payment_id, "CANCEL", currency, -(value - refunded), "SUCCESS"))
+        return sorted(rows)
+
+    def export(self, path: Path) -> int:
+        """Write ``records()`` as CSV to ``path``; returns the row count."""
+        rows = self.records()
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(
+                ("transactionId", "transactionType", "settlementCurrency", "settlementAmount", "status")
+            )
+            writer.writerows(rows)
+        return len(rows)
 
 
 def payment_request(

@@ -38,10 +38,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from blindgate.audit.scanner import read_values_csv, scan_directory
-from blindgate.partners.acquirer import cache_sdk_key_parsing
+from blindgate.partners.acquirer import AcquirerClient, cache_sdk_key_parsing
 from blindgate.sim.layout import RunLayout
 from blindgate.sim.network import (
-    DemoNetwork,
     NetworkIncomplete,
     build_network,
     close_business_day,
@@ -131,7 +130,8 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         console.print(f"starting {len(network.services)} services on loopback")
         supervisor.wait_healthy()
         cpu_before, clients_before = supervisor.cpu_seconds(), _own_cpu_seconds()
-        traffic = _drive(network, scenarios, args.workers, console)
+        clients = network.acquirer_clients()
+        traffic = _drive(clients, scenarios, args.workers, console)
         supervisor.check_alive()
         cpu = {
             name: round(used - cpu_before.get(name, 0.0), 2)
@@ -149,7 +149,9 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "service_cpu_seconds": cpu,  # during the traffic only: where the time goes
         "wallet_debits_minor_units": network.wallet_debits(),
         "notifications": network.notification_outcomes(),
-        "partner_records": network.export_partner_records(),
+        "partner_records": network.export_partner_records(
+            {acquirer_id: client.journal for acquirer_id, client in clients.items()}
+        ),
         "business_date": ledger.get("business_date"),
         "ledger": ledger,
         "gateway_db": gateway_db_url(layout),
@@ -160,14 +162,14 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     return report
 
 
-def _drive(network: DemoNetwork, scenarios: list[Any], workers: int, console: Console) -> TrafficResult:
+def _drive(
+    clients: dict[str, AcquirerClient], scenarios: list[Any], workers: int, console: Console
+) -> TrafficResult:
     columns = (TextColumn("payments"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("payments", total=len(scenarios))
         with _sdk_prints_silenced():
-            return run_traffic(
-                network.acquirer_clients(), scenarios, workers, lambda n: progress.advance(task, n)
-            )
+            return run_traffic(clients, scenarios, workers, lambda n: progress.advance(task, n))
 
 
 def _own_cpu_seconds() -> float:

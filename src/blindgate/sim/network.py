@@ -34,7 +34,7 @@ from cryptography.x509.oid import NameOID
 
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
-from blindgate.partners.acquirer import NOTIFY_PATH, AcquirerClient, NotificationBook
+from blindgate.partners.acquirer import NOTIFY_PATH, AcquirerClient, AcquirerJournal, NotificationBook
 from blindgate.partners.wallet import WalletBook
 from blindgate.sim.layout import RunLayout
 from blindgate.sim.node_server import ACQUIRER_AGENT, GATEWAY, WALLET_AGENT, write_node_config
@@ -156,12 +156,17 @@ class DemoNetwork:
                 book.close()
         return dict(debits)
 
-    def export_partner_records(self) -> dict[str, str]:
-        """Each wallet exports its own records (the `blindgate reconcile` format) into its folder.
+    def export_partner_records(self, journals: dict[str, AcquirerJournal]) -> dict[str, str]:
+        """Each partner exports its own records (the `blindgate reconcile` format) into its folder.
 
-        Returns ``{party_id: path}``. The acquirers keep no such records yet (see docs/demo.md).
+        A wallet from its own book; an acquirer from the journal its SDK client kept of the
+        answers its merchants saw. Returns ``{party_id: path}``.
         """
         written = {}
+        for acquirer_id, journal in journals.items():
+            path = self.layout.root / "partners" / acquirer_id / "records.csv"
+            journal.export(path)
+            written[acquirer_id] = str(path)
         for wallet in self.wallets:
             path = self.layout.root / "partners" / wallet.wallet_id / "records.csv"
             book = WalletBook(wallet.book_path, wallet.wallet_id, wallet.currency)

@@ -194,13 +194,16 @@ class Payments:
             "wallet_payment_id": _short_text(answer.get("paymentId")),
         }
         wallet = self._wallet(row["wallet_id"])
-        with self.engine.connect() as conn:
+        # The velocity read and the capture share one transaction (one round trip to the pool).
+        with self.engine.begin() as conn:
+            now = self.clock()
             over = risk.over_velocity(
-                conn, wallet.risk, wallet.party_id, str(pseudonym), row["wallet_amount"], self.clock()
+                conn, wallet.risk, wallet.party_id, str(pseudonym), row["wallet_amount"], now
             )
+            settled = None if over else self._resolve_in(conn, row, SUCCESS, "SUCCESS", found, now)
         if over:
             return await self._reject_for_risk(row, found)
-        return self._resolve(row, SUCCESS, "SUCCESS", found)
+        return settled if settled is not None else self._settled_by_someone_else(row)
 
     async def _reject_for_risk(self, row: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -218,30 +221,45 @@ class Payments:
 
     def _resolve(self, row: dict[str, Any], status: str, code: str, extra: dict[str, Any]) -> dict[str, Any]:
         """PROCESSING -> SUCCESS or FAIL, with its posting and its notification, in one transaction."""
-        now = self.clock()
         with self.engine.begin() as conn:
-            changed = conn.execute(
-                payments.update()
-                .where(payments.c.payment_id == row["payment_id"], payments.c.status == PROCESSING)
-                .values(status=status, result_code=code, updated_at=now, **extra)
-            ).rowcount
-            if changed:
-                if status == SUCCESS:
-                    bookkeeping.on_captured(conn, row["payment_id"], now, self.network)
-                else:
-                    bookkeeping.on_failed(conn, row["payment_id"], now, self.network)
-                settled = {**row, "status": status, "result_code": code, "updated_at": now, **extra}
-                if settled.get("notify_url"):
-                    conn.execute(
-                        notifications.insert().values(
-                            payment_id=row["payment_id"],
-                            acquirer_id=row["acquirer_id"],
-                            body=json.dumps(self._notification(settled)),
-                            attempts=0,
-                            next_at=now,
-                        )
-                    )
-                return settled
+            settled = self._resolve_in(conn, row, status, code, extra, self.clock())
+        return settled if settled is not None else self._settled_by_someone_else(row)
+
+    def _resolve_in(
+        self,
+        conn: sa.Connection,
+        row: dict[str, Any],
+        status: str,
+        code: str,
+        extra: dict[str, Any],
+        now: datetime,
+    ) -> dict[str, Any] | None:
+        """The state change, its posting and its notification on ``conn``; None if already settled."""
+        changed = conn.execute(
+            payments.update()
+            .where(payments.c.payment_id == row["payment_id"], payments.c.status == PROCESSING)
+            .values(status=status, result_code=code, updated_at=now, **extra)
+        ).rowcount
+        if not changed:
+            return None
+        if status == SUCCESS:
+            bookkeeping.on_captured(conn, row["payment_id"], now, self.network)
+        else:
+            bookkeeping.on_failed(conn, row["payment_id"], now, self.network)
+        settled = {**row, "status": status, "result_code": code, "updated_at": now, **extra}
+        if settled.get("notify_url"):
+            conn.execute(
+                notifications.insert().values(
+                    payment_id=row["payment_id"],
+                    acquirer_id=row["acquirer_id"],
+                    body=json.dumps(self._notification(settled)),
+                    attempts=0,
+                    next_at=now,
+                )
+            )
+        return settled
+
+    def _settled_by_someone_else(self, row: dict[str, Any]) -> dict[str, Any]:
         fresh = self._payment(row["payment_id"])  # someone else settled it first: theirs stands
         assert fresh is not None
         return fresh

@@ -280,15 +280,36 @@ def chebyshev_odd(t: SharedTensor, degree: int) -> dict[int, SharedTensor]:
     top = 1
     while top < degree:
         wanted = list(range(top + 1, min(2 * top, degree) + 1))
-        lefts = concat([terms[top]] * len(wanted))
-        rights = concat([terms[k - top] for k in wanted])
-        products = split(lefts * rights, len(wanted))
+        products = fanout_mul(terms[top], [terms[k - top] for k in wanted])
         for k, product in zip(wanted, products, strict=True):
             low = 2 * top - k
             doubled = product.reshape(*t.shape).scale_int(2)
             terms[k] = doubled - 1.0 if low == 0 else doubled - terms[low]
         top *= 2
     return {k: terms[k] for k in range(1, degree + 1, 2)}
+
+
+def fanout_mul(x: SharedTensor, ys: Sequence[SharedTensor]) -> list[SharedTensor]:
+    """x * y_1, ..., x * y_m (truncated) in one round.
+
+    With a source that has ``elementwise_fanout`` (dealer-free), x - a is opened once and
+    the OTs carry all m products together; otherwise m element-wise triples.
+    """
+    party = x.party
+    native = getattr(party.triples, "elementwise_fanout", None)
+    if native is None:
+        return split(concat([x] * len(ys)) * concat(ys), len(ys))
+    with party.op("mul"):
+        stacked = np.stack([y.share for y in ys])
+        triple = native(x.shape, len(ys))
+        opened = party.open(
+            np.concatenate([(x.share - triple.a).reshape(-1), (stacked - triple.b).reshape(-1)])
+        )
+        d, e = opened[: x.share.size].reshape(x.shape), opened[x.share.size :].reshape(stacked.shape)
+        z = triple.c + d[None] * triple.b + e * triple.a[None]
+        if party.party == 0:
+            z = z + d[None] * e
+        return [x._new(z[i]).truncate() for i in range(len(ys))]
 
 
 def beaver_mul(party: Party, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -161,12 +161,18 @@ def assert_balanced(entry_lines: Iterable[Line]) -> None:
         raise LedgerInvariantBroken(f"unbalanced entry: {unbalanced}")
 
 
+# Built once (performance): the row goes in as bound parameters, so the compiled form is reused.
+_INSERT_ENTRY = {
+    name: insert(entries).on_conflict_do_nothing(index_elements=["event_key"]).returning(entries.c.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
 def _insert_entry(conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line]) -> Posting:
     """Write an entry and its lines once; a replay with the same figures returns the first one."""
     assert_balanced(entry_lines)
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(entries)
-    statement = insert.values(**row).on_conflict_do_nothing(index_elements=["event_key"])
-    entry_id = conn.execute(statement.returning(entries.c.id)).scalar_one_or_none()
+    statement = _INSERT_ENTRY["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    entry_id = conn.execute(statement, row).scalar_one_or_none()
     if entry_id is None:
         return _replay(conn, row)
     if entry_lines:

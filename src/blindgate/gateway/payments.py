@@ -58,6 +58,13 @@ SEALED_DIGEST_FIELD = "sealedDigest"
 GATEWAY_FIELDS = ("acquirerId", "acquirerPaymentRequestId", "payToAmount", "paymentQuote")
 
 
+# The pay path's statements, built once (bound parameters: SQLAlchemy reuses the compiled form).
+_SETTLE = payments.update().where(
+    payments.c.payment_id == sa.bindparam("settled_payment_id"), payments.c.status == PROCESSING
+)
+_NOTIFY = notifications.insert()
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -235,11 +242,8 @@ class Payments:
         now: datetime,
     ) -> dict[str, Any] | None:
         """The state change, its posting and its notification on ``conn``; None if already settled."""
-        changed = conn.execute(
-            payments.update()
-            .where(payments.c.payment_id == row["payment_id"], payments.c.status == PROCESSING)
-            .values(status=status, result_code=code, updated_at=now, **extra)
-        ).rowcount
+        changes = {"status": status, "result_code": code, "updated_at": now, **extra}
+        changed = conn.execute(_SETTLE, {"settled_payment_id": row["payment_id"], **changes}).rowcount
         if not changed:
             return None
         if status == SUCCESS:
@@ -249,13 +253,14 @@ class Payments:
         settled = {**row, "status": status, "result_code": code, "updated_at": now, **extra}
         if settled.get("notify_url"):
             conn.execute(
-                notifications.insert().values(
-                    payment_id=row["payment_id"],
-                    acquirer_id=row["acquirer_id"],
-                    body=json.dumps(self._notification(settled)),
-                    attempts=0,
-                    next_at=now,
-                )
+                _NOTIFY,
+                {
+                    "payment_id": row["payment_id"],
+                    "acquirer_id": row["acquirer_id"],
+                    "body": json.dumps(self._notification(settled)),
+                    "attempts": 0,
+                    "next_at": now,
+                },
             )
         return settled
 

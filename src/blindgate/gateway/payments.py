@@ -212,14 +212,16 @@ class Payments:
             return await self._reject_for_risk(row, found)
         return settled if settled is not None else self._settled_by_someone_else(row)
 
+    async def _cancel_at_wallet(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Ask the wallet to cancel (and give back) a payment; raises NoAnswer on silence."""
+        answer: dict[str, Any] = await self.caller.call(
+            self._wallet(row["wallet_id"]), WALLET_CANCEL_PATH, self._about(row), self.timeout_s
+        )
+        return answer
+
     async def _reject_for_risk(self, row: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
         try:
-            answer = await self.caller.call(
-                self._wallet(row["wallet_id"]),
-                WALLET_CANCEL_PATH,
-                self._about(row),
-                self.timeout_s,
-            )
+            answer = await self._cancel_at_wallet(row)
         except NoAnswer:
             return row
         if answer["result"].get("resultStatus") != "S":
@@ -339,12 +341,7 @@ class Payments:
         row = self._find(acquirer, PaymentRef.parse(body))
         if row["status"] in (PROCESSING, SUCCESS):
             try:
-                answer = await self.caller.call(
-                    self._wallet(row["wallet_id"]),
-                    WALLET_CANCEL_PATH,
-                    self._about(row),
-                    self.timeout_s,
-                )
+                answer = await self._cancel_at_wallet(row)
             except NoAnswer:
                 raise ApiError("UNKNOWN_EXCEPTION", "the wallet did not answer; cancel again") from None
             outcome = answer["result"]

@@ -16,24 +16,22 @@ or all three as local processes: ``blindgate predict --model-dir DIR --wallet-da
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-from blindgate.net import ChannelError, Identity
-from blindgate.pets.ml.data import DataError, read_table
+from blindgate.net import Identity
+from blindgate.pets.ml.data import read_table
 from blindgate.pets.ml.joint import ROLES, write_atomically
 from blindgate.pets.ml.predict import ModelShare, predict_table
 from blindgate.pets.ml.train_command import (
-    EXIT_INPUT,
-    EXIT_PEER,
     _identity,
     _peer_channel,
     _triple_source,
+    guarded,
     run_dealer,
 )
 from blindgate.pets.mpc.dealer import DealerTriples
-from blindgate.pets.mpc.fixed_point import FixedPoint, FixedPointOverflow
+from blindgate.pets.mpc.fixed_point import FixedPoint
 from blindgate.pets.mpc.runtime import Party
 
 
@@ -62,21 +60,17 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    try:
-        if args.model_dir:
-            return run_local(args)
-        if args.role == "dealer":
-            return run_dealer(args)
-        if args.role in ROLES:
-            return run_role(args)
-        parser().error("give --role, or --model-dir with --wallet-data and --network-data")
-    except (DataError, FixedPointOverflow, ValueError) as exc:
-        print(f"blindgate predict: input error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except ChannelError as exc:
-        print(f"blindgate predict: peer failure: {exc}", file=sys.stderr)
-        return EXIT_PEER
-    return 0
+    return guarded("predict", lambda: _dispatch(args))
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.model_dir:
+        return run_local(args)
+    if args.role == "dealer":
+        return run_dealer(args)
+    if args.role in ROLES:
+        return run_role(args)
+    parser().error("give --role, or --model-dir with --wallet-data and --network-data")
 
 
 def run_role(args: argparse.Namespace) -> int:

@@ -87,23 +87,31 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    try:
-        if args.wallet_data or args.network_data:
-            from blindgate.pets.ml.launcher import run_local
+    return guarded("train", lambda: _dispatch(args))
 
-            return run_local(args)
-        if args.role == "dealer":
-            return run_dealer(args)
-        if args.role in ROLES:
-            return run_role(args)
-        parser().error("give --role, or --wallet-data and --network-data")
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.wallet_data or args.network_data:
+        from blindgate.pets.ml.launcher import run_local
+
+        return run_local(args)
+    if args.role == "dealer":
+        return run_dealer(args)
+    if args.role in ROLES:
+        return run_role(args)
+    parser().error("give --role, or --wallet-data and --network-data")
+
+
+def guarded(command: str, action: Callable[[], int]) -> int:
+    """Run a party's work; bad input exits 2, a failed peer 3, each with one line and no trace."""
+    try:
+        return action()
     except (DataError, FixedPointOverflow, ValueError) as exc:
-        print(f"blindgate train: input error: {exc}", file=sys.stderr)
+        print(f"blindgate {command}: input error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except ChannelError as exc:
-        print(f"blindgate train: peer failure: {exc}", file=sys.stderr)
+        print(f"blindgate {command}: peer failure: {exc}", file=sys.stderr)
         return EXIT_PEER
-    return 0
 
 
 def _identity(directory: Path | None) -> Identity:

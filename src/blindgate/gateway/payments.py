@@ -307,6 +307,16 @@ class Payments:
             body["customerId"] = row["customer_sealed"]
         return {"paymentNotifyUrl": row["notify_url"], "notification": body}
 
+    # --- for the order-code flow (`blindgate.gateway.order_codes`) ------------------------------
+
+    def answer_for(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The pay answer of a stored payment (an order code replayed after its scan)."""
+        return self._pay_answer(row)
+
+    async def settle_wallet_answer(self, row: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        """Record a wallet's pay answer that its agent reports (an order code's payer paid or not)."""
+        return await self._settle_pay(row, answer)
+
     # --- inquiry and cancel --------------------------------------------------------------------
 
     async def inquiry(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:

@@ -1,12 +1,16 @@
 """End to end: a small `blindgate demo` run — the official SDK drives pay, inquiry, cancel and
 refund through the acquirer agents, the gateway and the wallet agents, as real processes — and
-the privacy check over everything the gateway wrote finds 0 (and does find a planted value)."""
+the privacy check over everything the gateway wrote finds 0 (and does find a planted value).
+Its business days settle and every partner's own records reconcile with zero breaks; a second
+run passes its cut-off half-way (forced: the day is closed mid-run) and does the same over
+both days."""
 
 from __future__ import annotations
 
 import csv
 import json
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +18,11 @@ import pytest
 from rich.console import Console
 
 from blindgate.audit.scanner import encodings, read_values_csv, scan_directory
+from blindgate.gateway.bookkeeping import cutoff_of
+from blindgate.gateway.config import load_network
+from blindgate.gateway.ledger import close_business_day
 from blindgate.gateway.ledger.commands import main as ledger_check
+from blindgate.gateway.ledger.store import open_store
 from blindgate.gateway.settlement.commands import main as settle
 from blindgate.gateway.settlement.reconcile_command import main as reconcile_command
 from blindgate.sim.demo import parse_args, run_demo
@@ -23,32 +31,29 @@ from blindgate.sim.network import missing_parts
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def _can_run_demo(first_host: int) -> None:
     if missing_parts():
         pytest.skip(f"the payment path is incomplete in this checkout: missing {', '.join(missing_parts())}")
-    for host in ("127.0.0.20", "127.0.0.21"):  # not the demo's .2/.3: other suites' tests use those
+    for host in (f"127.0.0.{first_host}", f"127.0.0.{first_host + 1}"):  # not the demo's .2/.3
         with socket.socket() as probe:
             try:
                 probe.bind((host, 443))
             except OSError as exc:
                 pytest.skip(f"cannot bind {host}:443 ({exc.strerror}); the SDK only connects to port 443")
+
+
+def _demo_args(directory: Path, payments: int, first_host: int) -> Any:
+    return parse_args(
+        ["--dir", str(directory), "--payments", str(payments), "--customers", "12", "--workers", "6",
+         "--agent-host", str(first_host)]
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    _can_run_demo(20)  # other suites' tests use the demo's .2/.3
     directory = tmp_path_factory.mktemp("e2e") / "demo-run"
-    args = parse_args(
-        [
-            "--dir",
-            str(directory),
-            "--payments",
-            "120",
-            "--customers",
-            "12",
-            "--workers",
-            "6",
-            "--agent-host",
-            "20",
-        ]
-    )
-    return directory, run_demo(args, Console(quiet=True))
+    return directory, run_demo(_demo_args(directory, 120, 20), Console(quiet=True))
 
 
 def test_sdk_drives_every_operation(demo_run: tuple[Path, dict[str, Any]]) -> None:
@@ -87,11 +92,12 @@ def test_privacy_check_finds_a_planted_value(demo_run: tuple[Path, dict[str, Any
 
 
 def _settle(directory: Path, report: dict[str, Any]) -> Path:
-    """`blindgate settle --date <business_date>` on the demo's gateway, once per run."""
+    """`blindgate settle --date D` for every business day the demo closed, once per run."""
     out = directory / "settlement"
     if not out.exists():
-        argv = ["--db", report["gateway_db"], "--date", report["business_date"], "--out", str(out)]
-        assert settle(argv) == 0
+        assert report["business_date"] == report["business_dates"][-1]
+        for day in report["business_dates"]:
+            assert settle(["--db", report["gateway_db"], "--date", day, "--out", str(out)]) == 0
     return out
 
 
@@ -158,3 +164,65 @@ def test_a_tampered_partner_record_is_a_break(demo_run: tuple[Path, dict[str, An
     assert reconcile(partner, tampered, out, breaks) == 1
     found = [(b["break"], b["transactionId"]) for b in csv.DictReader(breaks.read_text().splitlines())]
     assert found == [("AMOUNT_MISMATCH", payment["transactionId"])]
+
+
+# --- a run across its business day's cut-off ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def straddling_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A demo whose business day reaches its cut-off half-way through the traffic.
+
+    Forced, not waited for: when half the payments are done, the day is closed at its cut-off
+    (by a clock run ahead, as the gateway's closing would at 00:00 Singapore); every event
+    after that posts into the next day, refunds and cancels of the first day's payments too.
+    """
+    _can_run_demo(22)
+    directory = tmp_path_factory.mktemp("e2e-straddle") / "demo-run"
+    payments, closed = 60, []
+
+    def pass_the_cutoff(finished: int) -> None:
+        if finished >= payments // 2 and not closed:
+            cutoff = cutoff_of(load_network(directory / "network.json"))
+            day = cutoff.day_of(datetime.now(UTC))
+            engine = open_store(f"sqlite:///{directory / 'gateway' / 'gateway.db'}")
+            try:
+                with engine.begin() as conn:
+                    close_business_day(conn, cutoff, day, now=cutoff.end_of(day))
+            finally:
+                engine.dispose()
+            closed.append(day.isoformat())
+
+    report = run_demo(_demo_args(directory, payments, 22), Console(quiet=True), pass_the_cutoff)
+    assert len(closed) == 1 and report["business_dates"][0] == closed[0]
+    return directory, report
+
+
+def test_a_run_across_the_cutoff_closes_and_settles_both_days(
+    straddling_run: tuple[Path, dict[str, Any]],
+) -> None:
+    directory, report = straddling_run
+    assert not report["traffic"]["violations"] and report["ledger"]["ledger_ok"]
+    assert len(report["business_dates"]) == 2, report["business_dates"]
+    out = _settle(directory, report)
+    # Both days were settled, with payments in each.
+    days_with_payments = {
+        row["businessDate"]
+        for row in _summaries(out)
+        if row["transactionType"] == "PAYMENT" and row["count"] != "0"
+    }
+    assert days_with_payments == set(report["business_dates"])
+    assert ledger_check(["check", "--db", report["gateway_db"]]) == 0
+
+
+def test_across_the_cutoff_every_partner_reconciles_with_zero_breaks(
+    straddling_run: tuple[Path, dict[str, Any]],
+) -> None:
+    directory, report = straddling_run
+    out = _settle(directory, report)
+    assert set(report["partner_records"]) == {
+        p["party_id"] for p in json.loads((directory / "network.json").read_text())["partners"]
+    }
+    for partner, records in report["partner_records"].items():
+        breaks = directory / f"breaks-{partner}.csv"
+        assert reconcile(partner, records, out, breaks) == 0, breaks.read_text()

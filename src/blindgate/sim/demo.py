@@ -12,7 +12,9 @@ What it does, in order (``make demo`` runs it with the defaults):
    cross-currency, duplicates, replays, inquiries, cancels, refunds, declines) with a
    progress bar; the SDK's own prints go to /dev/null so the output stays readable;
 5. stops every process it started (also on failure, Ctrl-C or SIGTERM);
-6. asks the ledger to close the business day (when the ledger offers it);
+6. closes every business day the run posted into (a run across the cut-off touches two;
+   ``report.json`` names them all in ``business_dates``, the last in ``business_date``)
+   and checks the ledger;
 7. scans every file under ``gateway/`` for every value in ``population.csv`` (the privacy
    check; it must find 0), writes ``report.json`` and prints the summary.
 
@@ -29,7 +31,8 @@ import json
 import os
 import resource
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +46,6 @@ from blindgate.sim.layout import RunLayout
 from blindgate.sim.network import (
     NetworkIncomplete,
     build_network,
-    close_business_day,
     gateway_db_url,
     missing_parts,
 )
@@ -110,7 +112,11 @@ def main(argv: list[str]) -> int:
     return 0 if ok else 1
 
 
-def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+def run_demo(
+    args: argparse.Namespace, console: Console, during_traffic: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """The demo; ``during_traffic`` is called with the count of payments finished after each one
+    (tests use it to act mid-run, e.g. pass a business day's cut-off)."""
     if missing_parts():
         raise NetworkIncomplete(
             "the gateway and the agents (issue 2, sections 3 and 4) are not in this checkout yet: "
@@ -131,14 +137,14 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         supervisor.wait_healthy()
         cpu_before, clients_before = supervisor.cpu_seconds(), _own_cpu_seconds()
         clients = network.acquirer_clients()
-        traffic = _drive(clients, scenarios, args.workers, console)
+        traffic = _drive(clients, scenarios, args.workers, console, during_traffic)
         supervisor.check_alive()
         cpu = {
             name: round(used - cpu_before.get(name, 0.0), 2)
             for name, used in supervisor.cpu_seconds().items()
         }
         cpu["SDK clients (this process)"] = round(_own_cpu_seconds() - clients_before, 2)
-    ledger = close_business_day(layout) or {}
+    ledger = close_business_days(layout) or {}
     scan = scan_directory(layout.gateway, read_values_csv(layout.population_csv))
     report = {
         "mode": "plaintext" if args.plaintext else "pets",
@@ -152,7 +158,8 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "partner_records": network.export_partner_records(
             {acquirer_id: client.journal for acquirer_id, client in clients.items()}
         ),
-        "business_date": ledger.get("business_date"),
+        "business_date": ledger.get("business_date"),  # the last day closed
+        "business_dates": ledger.get("business_dates", []),  # every day the run posted into
         "ledger": ledger,
         "gateway_db": gateway_db_url(layout),
         "privacy_check": scan.to_json(),
@@ -163,13 +170,62 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
 
 
 def _drive(
-    clients: dict[str, AcquirerClient], scenarios: list[Any], workers: int, console: Console
+    clients: dict[str, AcquirerClient],
+    scenarios: list[Any],
+    workers: int,
+    console: Console,
+    during_traffic: Callable[[int], None] | None = None,
 ) -> TrafficResult:
     columns = (TextColumn("payments"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    finished = 0
+
+    def done(count: int) -> None:
+        nonlocal finished
+        finished += count
+        progress.advance(task, count)
+        if during_traffic is not None:
+            during_traffic(finished)
+
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("payments", total=len(scenarios))
         with _sdk_prints_silenced():
-            return run_traffic(clients, scenarios, workers, lambda n: progress.advance(task, n))
+            return run_traffic(clients, scenarios, workers, done)
+
+
+def close_business_days(layout: RunLayout) -> dict[str, Any] | None:
+    """Close every business day the run posted into, then check the whole ledger.
+
+    A run across the day's cut-off (00:00 Asia/Singapore in the demo's network file) posts
+    into two days; closing only the day it ended in would leave the first one's payments
+    out of the settlement and show breaks. The demo's clock runs ahead to the last day's
+    cut-off, so it closes now. Returns ``{"business_date"`` (the last day), ``"business_dates"``
+    (every day with a posting), ``"ledger_ok", "ledger_problems", "ledger_entries"}``, or
+    None when the gateway keeps no ledger store.
+    """
+    if not (layout.gateway / "gateway.db").exists():
+        return None
+    from blindgate.gateway.bookkeeping import cutoff_of
+    from blindgate.gateway.config import load_network
+    from blindgate.gateway.ledger import check_ledger
+    from blindgate.gateway.ledger.store import open_store
+    from blindgate.gateway.settlement.days import close_days_touched
+
+    cutoff = cutoff_of(load_network(layout.network_file))  # the cut-off the gateway posted by
+    engine = open_store(gateway_db_url(layout))
+    try:
+        with engine.begin() as conn:
+            days = close_days_touched(conn, cutoff, datetime.now(UTC))
+        with engine.connect() as conn:
+            check = check_ledger(conn)
+    finally:
+        engine.dispose()
+    return {
+        "business_date": days[-1].isoformat(),
+        "business_dates": [day.isoformat() for day in days],
+        "ledger_ok": check.ok,
+        "ledger_problems": len(check.problems),
+        "ledger_entries": check.entries,
+    }
 
 
 def _own_cpu_seconds() -> float:
@@ -207,9 +263,9 @@ def _print_summary(console: Console, report: dict[str, Any], layout: RunLayout) 
             if ledger["ledger_ok"]
             else f"[red]{ledger['ledger_problems']} problems[/red]"
         )
-        table.add_row(
-            "ledger", f"{ledger['ledger_entries']} entries, {state}; day {report['business_date']} closed"
-        )
+        closed = ", ".join(report["business_dates"]) or report["business_date"]
+        days = "days" if len(report["business_dates"]) > 1 else "day"
+        table.add_row("ledger", f"{ledger['ledger_entries']} entries, {state}; {days} {closed} closed")
     verdict = "[green]0 found[/green]" if scan["found"] == 0 else f"[red]{scan['found']} FOUND[/red]"
     if report["mode"] == "plaintext" and scan["found"]:
         verdict += " (expected: plaintext mode passes payer fields through)"

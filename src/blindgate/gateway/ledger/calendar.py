@@ -39,27 +39,51 @@ class Cutoff:
         return local_end.astimezone(UTC)
 
 
-def last_closed_day(conn: sa.Connection, *, lock: bool = False) -> date | None:
-    """The latest closed business day.
-
-    ``lock``: on PostgreSQL, hold ``ledger_days`` in SHARE mode until this transaction ends.
-    Postings share that lock; closing a day inserts a row, which waits for every posting in
-    flight and holds new ones back until it commits, so no posting can land in a day that was
-    closed after it looked. (SQLite serialises writers and fails a stale writer instead.)
-    """
-    if lock and conn.dialect.name == "postgresql":
-        conn.execute(sa.text("LOCK TABLE ledger_days IN SHARE MODE"))
+def last_closed_day(conn: sa.Connection) -> date | None:
+    """The latest closed business day."""
     query = sa.select(days.c.business_date).order_by(days.c.business_date.desc()).limit(1)
     return conn.execute(query).scalar_one_or_none()
 
 
-def business_day(conn: sa.Connection, cutoff: Cutoff, moment: datetime) -> date:
-    """The open business day an event at ``moment`` posts into."""
-    day = cutoff.day_of(moment)
-    closed = last_closed_day(conn, lock=True)
-    if closed is not None and day <= closed:
-        return closed + timedelta(days=1)
-    return day
+_LOCK = sa.text("LOCK TABLE ledger_days IN SHARE MODE")
+# conn.info key: the transaction (or savepoint) in which the calendar lock was last taken.
+_LOCKED_IN = "blindgate.ledger.calendar_locked_in"
+
+
+def lock_calendar(conn: sa.Connection) -> None:
+    """On PostgreSQL, hold ``ledger_days`` in SHARE mode until this transaction ends.
+
+    Postings share that lock; closing a day inserts a row, which waits for every posting in
+    flight and holds new ones back until it commits, so no posting can land in a day that was
+    closed after it looked. (SQLite has a single writer: a posting's INSERT and everything
+    after it in its transaction run under the write lock, which a close needs too.)
+
+    Taken once per transaction: a lock taken inside a savepoint that rolls back is released,
+    so the memo names the innermost transaction it was taken in.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    current = conn.get_nested_transaction() or conn.get_transaction()
+    if current is not None and conn.info.get(_LOCKED_IN) is current:
+        return
+    conn.execute(_LOCK)
+    conn.info[_LOCKED_IN] = conn.get_nested_transaction() or conn.get_transaction()
+
+
+def open_day_sql(dialect: str, day: sa.BindParameter[date]) -> sa.ColumnElement[date]:
+    """SQL for the open business day an event of (calendar-rule) day ``day`` posts into: ``day``,
+    or the day after the last closed one if ``day`` is closed.
+
+    Evaluated by the store inside the posting's own INSERT, so no SELECT is needed and no
+    cached answer can go stale: under the calendar lock (PostgreSQL) or the write lock
+    (SQLite) no close can commit between this reading of ``ledger_days`` and the commit.
+    """
+    latest_closed = sa.select(sa.func.max(days.c.business_date)).scalar_subquery()
+    if dialect == "postgresql":  # GREATEST skips NULL (no closed day); date + integer is a date
+        return sa.func.greatest(day, latest_closed + sa.literal_column("1"), type_=sa.Date)
+    # SQLite keeps dates as ISO text, which orders like the dates; its max() of a NULL is NULL.
+    next_open = sa.func.date(latest_closed, sa.literal_column("'+1 day'"))
+    return sa.func.max(day, sa.func.coalesce(next_open, day), type_=sa.Date)
 
 
 def is_closed(conn: sa.Connection, day: date) -> bool:

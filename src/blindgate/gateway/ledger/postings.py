@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from blindgate.gateway.ledger import money
-from blindgate.gateway.ledger.calendar import Cutoff, business_day, last_closed_day
+from blindgate.gateway.ledger.calendar import Cutoff, lock_calendar, open_day_sql
 from blindgate.gateway.ledger.errors import (
     CancelWindowClosed,
     ConflictingEvent,
@@ -161,26 +161,54 @@ def assert_balanced(entry_lines: Iterable[Line]) -> None:
         raise LedgerInvariantBroken(f"unbalanced entry: {unbalanced}")
 
 
-# Built once (performance): the row goes in as bound parameters, so the compiled form is reused.
-_INSERT_ENTRY = {
-    name: insert(entries).on_conflict_do_nothing(index_elements=["event_key"]).returning(entries.c.id)
-    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
-}
+# Built once (performance): rows go in as bound parameters, so each compiled form is reused.
+# An event's ``business_date`` is computed by the store in the INSERT itself from the
+# ``event_day`` parameter (`calendar.open_day_sql`): no SELECT, and nothing cached that could
+# go stale when another worker closes a day. A settlement names its (closed) day itself.
+def _entry_insert(dialect: str, *, in_open_day: bool) -> sa.Insert:
+    insert = postgresql.insert(entries) if dialect == "postgresql" else sqlite.insert(entries)
+    if in_open_day:
+        insert = insert.values(business_date=open_day_sql(dialect, sa.bindparam("event_day", type_=sa.Date)))
+    return insert.on_conflict_do_nothing(index_elements=["event_key"]).returning(
+        entries.c.id, entries.c.business_date
+    )
 
 
-def _insert_entry(conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line]) -> Posting:
-    """Write an entry and its lines once; a replay with the same figures returns the first one."""
+_INSERT_EVENT = {name: _entry_insert(name, in_open_day=True) for name in ("postgresql", "sqlite")}
+_INSERT_SETTLEMENT = {name: _entry_insert(name, in_open_day=False) for name in ("postgresql", "sqlite")}
+_INSERT_LINES = lines.insert()
+_SELECT_ENTRY = sa.select(entries).where(entries.c.event_key == sa.bindparam("event_key"))
+_SELECT_ENTRY_LOCKED = _SELECT_ENTRY.with_for_update()
+
+
+def _dialect(conn: sa.Connection) -> str:
+    return "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+
+
+def _write_entry(
+    conn: sa.Connection, statement: sa.Insert, row: dict[str, Any], entry_lines: list[Line]
+) -> Posting | None:
+    """Write an entry and its lines; None (and nothing written) if its event key exists."""
     assert_balanced(entry_lines)
-    statement = _INSERT_ENTRY["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
-    entry_id = conn.execute(statement, row).scalar_one_or_none()
-    if entry_id is None:
-        return _replay(conn, row)
-    if entry_lines:
-        conn.execute(
-            sa.insert(lines),
-            [{"entry_id": entry_id, **x.__dict__} for x in entry_lines],
-        )
-    return Posting(entry_id, row["event_key"], row["event_type"], row["business_date"], replayed=False)
+    written = conn.execute(statement, row).one_or_none()
+    if written is None:
+        return None
+    entry_id, business_date = written
+    if entry_lines:  # one executemany for all the entry's lines
+        conn.execute(_INSERT_LINES, [{"entry_id": entry_id, **x.__dict__} for x in entry_lines])
+    return Posting(entry_id, row["event_key"], row["event_type"], business_date, replayed=False)
+
+
+def _write_event(conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line]) -> Posting | None:
+    """Write a payment's event in the open business day, under the calendar lock."""
+    lock_calendar(conn)
+    return _write_entry(conn, _INSERT_EVENT[_dialect(conn)], row, entry_lines)
+
+
+def _insert_event(conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line]) -> Posting:
+    """Write a payment's event once; a replay with the same figures returns the first one."""
+    written = _write_event(conn, row, entry_lines)
+    return written if written is not None else _replay(conn, row)
 
 
 # Columns that must match for a repeated event key to count as the same event.
@@ -209,10 +237,8 @@ def _replay(conn: sa.Connection, row: dict[str, Any]) -> Posting:
 
 
 def _entry(conn: sa.Connection, event_key: str, *, lock: bool = False) -> Mapping[str, Any] | None:
-    query = sa.select(entries).where(entries.c.event_key == event_key)
-    if lock:
-        query = query.with_for_update()
-    found = conn.execute(query).mappings().one_or_none()
+    query = _SELECT_ENTRY_LOCKED if lock else _SELECT_ENTRY
+    found = conn.execute(query, {"event_key": event_key}).mappings().one_or_none()
     return None if found is None else dict(found)
 
 
@@ -222,7 +248,7 @@ def _pending(conn: sa.Connection, payment_id: str) -> Mapping[str, Any]:
     The business-day lock comes first: every posting takes its locks in the same order
     (calendar, then the payment), so closing a day can never deadlock with postings.
     """
-    last_closed_day(conn, lock=True)
+    lock_calendar(conn)
     found = _entry(conn, f"payment:{payment_id}", lock=True)
     if found is None:
         raise UnknownPayment(f"no payment {payment_id} in the ledger")
@@ -246,13 +272,19 @@ def stored_utc(moment: datetime) -> datetime:
 
 
 def _event_row(
-    payment: Mapping[str, Any], event_key: str, event_type: str, day: date, at: datetime, figures: Figures
+    payment: Mapping[str, Any],
+    event_key: str,
+    event_type: str,
+    cutoff: Cutoff,
+    at: datetime,
+    figures: Figures,
 ) -> dict[str, Any]:
+    """An event's entry row; ``event_day`` is the cut-off's day of ``at``, before closed days."""
     return {
         "event_key": event_key,
         "event_type": event_type,
         "payment_id": payment["payment_id"],
-        "business_date": day,
+        "event_day": cutoff.day_of(at),
         "occurred_at": utc(at),
         "acquirer_id": payment["acquirer_id"],
         "wallet_id": payment["wallet_id"],
@@ -273,30 +305,29 @@ def post_payment_pending(
     """Hold a payment in process: its lines in the ``pending`` bucket. Key ``payment:<id>``."""
     figures = terms.figures()
     payment = {**terms.__dict__, "fx_rate": str(terms.fx_rate)}
-    row = _event_row(
-        payment, f"payment:{terms.payment_id}", PENDING, business_day(conn, cutoff, at), at, figures
-    )
-    return _insert_entry(conn, row, _payment_lines(payment, figures, "pending", +1))
+    row = _event_row(payment, f"payment:{terms.payment_id}", PENDING, cutoff, at, figures)
+    return _insert_event(conn, row, _payment_lines(payment, figures, "pending", +1))
 
 
 def _resolve(conn: sa.Connection, payment_id: str, event_type: str, at: datetime, cutoff: Cutoff) -> Posting:
-    """Capture or void: one resolution per payment, key ``resolve:<id>``."""
+    """Capture or void: one resolution per payment, key ``resolve:<id>``.
+
+    The INSERT comes first (it writes nothing if the payment is resolved already): the usual
+    case costs no look-up, and the pending entry's lock orders racing resolutions."""
     payment = _pending(conn, payment_id)
-    earlier = _entry(conn, f"resolve:{payment_id}")
-    if earlier is not None:
-        if earlier["event_type"] != event_type:
-            raise PaymentAlreadyResolved(
-                f"payment {payment_id} was already resolved as {earlier['event_type']}"
-            )
-        return _replay(conn, {"event_key": earlier["event_key"], "event_type": event_type})
     figures = _figures(payment)
     entry_lines = _payment_lines(payment, figures, "pending", -1)
     if event_type == CAPTURE:
         entry_lines += _payment_lines(payment, figures, "posted", +1)
-    row = _event_row(
-        payment, f"resolve:{payment_id}", event_type, business_day(conn, cutoff, at), at, figures
-    )
-    return _insert_entry(conn, row, entry_lines)
+    row = _event_row(payment, f"resolve:{payment_id}", event_type, cutoff, at, figures)
+    written = _write_event(conn, row, entry_lines)
+    if written is not None:
+        return written
+    earlier = _entry(conn, f"resolve:{payment_id}")
+    assert earlier is not None  # the key that refused the INSERT names a row
+    if earlier["event_type"] != event_type:
+        raise PaymentAlreadyResolved(f"payment {payment_id} was already resolved as {earlier['event_type']}")
+    return _replay(conn, {"event_key": earlier["event_key"], "event_type": event_type})
 
 
 def post_payment_captured(
@@ -348,8 +379,8 @@ def _reverse(
         acquirer_fee=money.proportional_share(whole.acquirer_fee, before, after, whole.amount),
         wallet_fee=money.proportional_share(whole.wallet_fee, before, after, whole.amount),
     )
-    row = _event_row(payment, event_key, event_type, business_day(conn, cutoff, at), at, share)
-    return _insert_entry(conn, row, _payment_lines(payment, share, "posted", -1))
+    row = _event_row(payment, event_key, event_type, cutoff, at, share)
+    return _insert_event(conn, row, _payment_lines(payment, share, "posted", -1))
 
 
 def _require_captured(conn: sa.Connection, payment_id: str) -> None:
@@ -440,4 +471,5 @@ def post_settlement(
         "acquirer_id": partner_id if role == "ACQUIRER" else None,
         "wallet_id": partner_id if role == "WALLET" else None,
     }
-    return _insert_entry(conn, row, entry_lines)
+    written = _write_entry(conn, _INSERT_SETTLEMENT[_dialect(conn)], row, entry_lines)
+    return written if written is not None else _replay(conn, row)

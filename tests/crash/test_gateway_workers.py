@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import re
 import sys
 import threading
@@ -41,11 +42,11 @@ from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore, PublicBundle
 from blindgate.crypto.sealing import seal_field
 from blindgate.crypto.signatures import ED25519, VerifyingKey
-from blindgate.gateway.config import network_document
+from blindgate.gateway.app import create_gateway_app, engine_of
+from blindgate.gateway.config import load_network, network_document
 from blindgate.gateway.ledger import check_ledger
 from blindgate.gateway.payments import SEALED_DIGEST_FIELD, seal_context
 from blindgate.gateway.risk import RISK_PURPOSE
-from blindgate.gateway.store import open_database
 from blindgate.sim.network import free_port
 from blindgate.sim.services import ServiceSpec, Supervisor
 
@@ -152,6 +153,13 @@ def _gateway_spec(root: Path, name: str, network: Path, db_url: str, port: int, 
     return ServiceSpec(name, argv, root / f"{name}.log", f"http://127.0.0.1:{port}/health")
 
 
+def _create_tables(root: Path, network: Path, db_url: str) -> None:
+    """Every table the gateway app makes, once, before the processes start: two processes
+    creating them at the same moment race on PostgreSQL's catalogue (as `--workers` avoids)."""
+    app = create_gateway_app(load_network(network), KeyStore(root / "keys" / "gateway"), db_url)
+    engine_of(app).dispose()
+
+
 def _sealed_body(keys: dict[str, KeyStore], request_id: str, value: int) -> dict[str, Any]:
     """A pay request as the acquirer's agent sends it: payer fields sealed to the wallet."""
     body: dict[str, Any] = {
@@ -243,7 +251,7 @@ def test_concurrent_duplicates_on_two_gateway_processes(tmp_path: Path, pg_schem
     book = WalletBook()
     wallet_port, ports = free_port(), (free_port(), free_port())
     network = _network_file(tmp_path, keys, f"http://127.0.0.1:{wallet_port}")
-    open_database(pg_schema_url).dispose()  # the tables once, before the processes (no racing DDL)
+    _create_tables(tmp_path, network, pg_schema_url)
     bodies = {f"wk-{n:02d}": _sealed_body(keys, f"wk-{n:02d}", 1000 + n) for n in range(REQUESTS)}
     # Each request: COPIES identical copies alternating between the processes, and one with a
     # changed amount racing them on the other process of the first copy.
@@ -252,6 +260,7 @@ def test_concurrent_duplicates_on_two_gateway_processes(tmp_path: Path, pg_schem
         for n, body in enumerate(bodies.values())
         for copy in range(COPIES)
     ] + [(ports[(n + 1) % 2], True, _changed_amount(body)) for n, body in enumerate(bodies.values())]
+    random.Random(3).shuffle(storm)  # so the changed copy is sent first for some requests
     with _serve_in_thread(_wallet_app(keys, book), wallet_port), Supervisor() as supervisor:
         for index, port in enumerate(ports):
             supervisor.start(_gateway_spec(tmp_path, f"gateway-{index}", network, pg_schema_url, port))
@@ -272,7 +281,11 @@ def test_concurrent_duplicates_on_two_gateway_processes(tmp_path: Path, pg_schem
     assert sum(1 for key in event_keys if key.startswith("resolve:")) == REQUESTS
     assert len(book.debits) == REQUESTS, "the wallet was debited for a payment that was not made"
     assert report.ok, report.problems
-    print(f"served per process {served}; wallet pay calls {len(book.calls)} for {REQUESTS} payments")
+    changed_won = sum(amount != 1000 + int(r.split("-")[1]) for r, [(_, amount, _)] in made.items())
+    print(
+        f"served per process {served}; wallet pay calls {len(book.calls)} for {REQUESTS} payments;"
+        f" the changed-amount copy won {changed_won} of {REQUESTS} races"
+    )
 
 
 def _check_one_request(
@@ -307,7 +320,7 @@ def test_workers_2_start_and_serve(tmp_path: Path, pg_schema_url: str) -> None:
     book = WalletBook()
     wallet_port, port = free_port(), free_port()
     network = _network_file(tmp_path, keys, f"http://127.0.0.1:{wallet_port}")
-    bodies = [_sealed_body(keys, f"wk2-{n}", 700 + n) for n in range(6)]
+    bodies = [_sealed_body(keys, f"wk2-{n}", 700 + n) for n in range(6)]  # --workers creates the tables
     with _serve_in_thread(_wallet_app(keys, book), wallet_port), Supervisor() as supervisor:
         spec = _gateway_spec(tmp_path, "gateway", network, pg_schema_url, port, "--workers", "2")
         supervisor.start(spec)

@@ -179,7 +179,7 @@ def straddling_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict
     """
     _can_run_demo(22)
     directory = tmp_path_factory.mktemp("e2e-straddle") / "demo-run"
-    payments, closed = 60, []
+    payments, closed = 60, list[str]()
 
     def pass_the_cutoff(finished: int) -> None:
         if finished >= payments // 2 and not closed:

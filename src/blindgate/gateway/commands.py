@@ -6,7 +6,8 @@
 
 ``--workers N`` runs N uvicorn worker processes over the same store (the design's scale-out:
 stateless workers over one database; PostgreSQL is the store for that, SQLite serialises
-writers). The tables are created once, before the workers start.
+writers). The app is built once before the workers start: that creates every table (workers
+creating them at once would race) and refuses a bad network file or key store up front.
 
 The key store must be signing-only (``KeyStore.create(..., signing_only=True)``): the gateway
 refuses to start with a key that could open payer data.
@@ -22,9 +23,8 @@ import uvicorn
 
 from blindgate.crypto.keystore import KeyStore
 from blindgate.gateway import logs
-from blindgate.gateway.app import create_gateway_app
+from blindgate.gateway.app import create_gateway_app, engine_of
 from blindgate.gateway.config import ConfigError, load_network
-from blindgate.gateway.store import open_database
 
 _ENV = (
     "BLINDGATE_GATEWAY_NETWORK",
@@ -54,7 +54,13 @@ def main(argv: list[str]) -> int:
     if not 1 <= args.workers <= 64:
         parser.error("--workers is 1..64")
     if args.workers > 1:
-        open_database(args.db).dispose()  # create the tables once, not racing in every worker
+        # Build the app once here: it creates every table (the workers would race creating them
+        # at once) and a bad network file or key store fails now, not in each worker.
+        try:
+            engine_of(create_gateway_app(load_network(args.network), KeyStore(args.keys), args.db)).dispose()
+        except (ConfigError, ValueError, OSError) as exc:
+            print(f"blindgate gateway: {exc}")
+            return 2
         values = (
             args.network.resolve(),
             args.keys.resolve(),

@@ -174,22 +174,39 @@ def _safe(peer: Callable[[Channel], None], channel: Channel) -> None:
         peer(channel)
 
 
-def test_receiver_positions_are_checked_by_the_sender() -> None:
+def _lying_receiver(channel: Channel, positions: list[int], size: int = 1) -> None:
+    """The ECDH receiver's steps by hand (one bucket), then the given positions."""
+    channel.hello(
+        PROTOCOL_NAME,
+        VERSION,
+        receiver=True,
+        size=size,
+        batch=None,
+        seed=bytes(16).hex(),
+        algorithm="ecdh",
+        mode="both",
+        agreement={},
+    )
+    element = group.hash_to_group(b"x", DST)
+    channel.send(b"".join(group.scalar_mult(group.random_scalar(), element) for _ in range(size)))
+    channel.recv()
+    channel.recv()
+    channel.send_array(np.array(positions, dtype="<u8"))
+    channel.send_json({"done": True})
+
+
+@pytest.mark.parametrize(
+    ("positions", "size", "complaint"),
+    [([5], 1, "out-of-range"), ([0, 0], 2, "repeated"), ([0, 1, 2], 3, "too many")],
+)
+def test_receiver_positions_are_checked_by_the_sender(
+    positions: list[int], size: int, complaint: str
+) -> None:
     left, right = memory_pair(timeout=5)
-
-    def lying_receiver() -> None:
-        # The ECDH receiver's steps by hand, then a position the sender does not have.
-        right.hello(
-            PROTOCOL_NAME, VERSION, receiver=True, size=1, algorithm="ecdh", mode="both", agreement={}
-        )
-        right.send(group.scalar_mult(group.random_scalar(), group.hash_to_group(b"x", DST)))
-        right.recv()
-        right.recv()
-        right.send_json({"size": 1})
-        right.send_array(np.array([5], dtype="<u8"))
-
-    threading.Thread(target=lying_receiver, daemon=True).start()
-    with pytest.raises(MalformedFrame, match="positions"):
+    threading.Thread(
+        target=lambda: _safe(lambda ch: _lying_receiver(ch, positions, size), right), daemon=True
+    ).start()
+    with pytest.raises(MalformedFrame, match=complaint):
         run_psi(left, [b"a", b"b"], receiver=False, protocol="ecdh", mode="both")
 
 

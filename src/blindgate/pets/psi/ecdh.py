@@ -3,8 +3,11 @@
 The receiver R (items y) and sender S (items x) each draw a fresh secret scalar, b and
 a. R sends H(y)^b; S returns H(y)^(ab) and sends H(x)^a; R raises those to b and
 compares H(y)^(ab) with H(x)^(ab). H is RFC 9380 ``hash_to_ristretto255`` with this
-protocol's DST, every element from the peer is checked (canonical, on the group, not
-the identity) and all group arithmetic is libsodium's (``blindgate.crypto.group``).
+protocol's DST, applied to the key's 32-byte BLAKE2b digest (``buckets.key_digest``, a
+collision-resistant hash, so H stays a random oracle on keys); every element from the
+peer is checked (canonical, on the group, not the identity) and all group arithmetic is
+libsodium's (``blindgate.crypto.group``). A run may be split into buckets (``buckets``):
+a and b are drawn once per run and serve every bucket, as they would one big set.
 Four scalar multiplications and two hashes per item pair in all: the "ECDH floor".
 It needs one round trip and little bandwidth (32 bytes per item each way), which
 suits unbalanced sets and slow links.
@@ -28,29 +31,42 @@ from blindgate.crypto import group
 from blindgate.net import Channel, MalformedFrame
 from blindgate.pets.psi.pool import ordered_map
 
-DST = b"blindgate-psi-ecdh-v1-" + group.SUITE_ID
-BATCH = 4096  # items per frame and per pool task
+DST = b"blindgate-psi-ecdh-v2-" + group.SUITE_ID
+BATCH = 2048  # items per frame and per pool task: small enough that pool tails stay short
 ELEMENT = f"S{group.ELEMENT_BYTES}"
+DIGEST = 32  # bytes of each key digest (``buckets.key_digest``)
 
 Tick = Callable[[int], None]
 
 
-def blind_batch(keys: Sequence[bytes], scalar: bytes) -> bytes:
-    """H(k)^scalar for each key, concatenated (runs in a worker process)."""
-    return b"".join(group.scalar_mult(scalar, group.hash_to_group(k, DST)) for k in keys)
+def blind_batch(digests: bytes, scalar: bytes) -> bytes:
+    """H(d)^scalar for each 32-byte digest in ``digests``, concatenated (runs in a worker).
 
-
-def exponentiate_batch(frame: bytes, scalar: bytes) -> bytes:
-    """Each peer element, checked, raised to ``scalar`` (runs in a worker process)."""
-    size = group.ELEMENT_BYTES
+    One bytes object in and one out per batch: pickling a list of small bytes per task
+    cost more than the hashing it carried.
+    """
+    hash_to_group, scalar_mult = group.hash_to_group, group.scalar_mult
     return b"".join(
-        group.scalar_mult(scalar, group.decode_element(frame[i : i + size]))
-        for i in range(0, len(frame), size)
+        scalar_mult(scalar, hash_to_group(digests[i : i + DIGEST], DST))
+        for i in range(0, len(digests), DIGEST)
     )
 
 
-def _chunks(items: Sequence[bytes], size: int) -> Iterator[Sequence[bytes]]:
-    return (items[i : i + size] for i in range(0, len(items), size))
+def exponentiate_batch(frame: bytes, scalar: bytes) -> bytes:
+    """Each peer element raised to ``scalar`` (runs in a worker process).
+
+    No separate validity check: libsodium's ``crypto_scalarmult_ristretto255`` decodes its
+    input (refusing non-canonical and invalid encodings) and refuses an identity result,
+    which for a non-zero scalar in a prime-order group means an identity input, so
+    ``group.scalar_mult`` raises :class:`group.InvalidElement` on exactly the elements that
+    ``group.decode_element`` refuses. Checking twice cost one more decode per element.
+    """
+    size, scalar_mult = group.ELEMENT_BYTES, group.scalar_mult
+    return b"".join(scalar_mult(scalar, frame[i : i + size]) for i in range(0, len(frame), size))
+
+
+def _chunks(digests: np.ndarray) -> Iterator[bytes]:
+    return (digests[i : i + BATCH].tobytes() for i in range(0, digests.size, BATCH))
 
 
 def _frame_sizes(count: int) -> list[int]:
@@ -74,22 +90,23 @@ def _checked(results: Iterator[bytes]) -> Iterator[bytes]:
 
 def receive(
     channel: Channel,
-    keys: Sequence[bytes],
+    digests: np.ndarray,
     peer_size: int,
     executor: Executor,
     tick: Tick,
+    scalar: bytes,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """R's side: (own PRF values in key order, S's values in S's order, values per S item).
+    """R's side for one bucket: (own PRF values in order, S's values in S's order, values per S item).
 
     One thread drives the channel (a TLS socket must not be read and written from two
     threads): R sends all its blinded items, then reads. S works on each frame as it
     arrives and answers once it has them all, so neither side waits on the other's reads.
+    ``scalar`` is R's secret b, one per run.
     """
-    scalar = group.random_scalar()
-    for blinded in ordered_map(executor, blind_batch, _chunks(keys, BATCH), scalar):
+    for blinded in ordered_map(executor, blind_batch, _chunks(digests), scalar):
         channel.send(blinded)
         tick(len(blinded) // group.ELEMENT_BYTES)
-    own = b"".join(_recv_elements(channel, _frame_sizes(len(keys))))
+    own = b"".join(_recv_elements(channel, _frame_sizes(digests.size)))
     peer = bytearray()
     frames = _recv_elements(channel, _frame_sizes(peer_size))
     for result in _checked(ordered_map(executor, exponentiate_batch, frames, scalar)):
@@ -100,15 +117,15 @@ def receive(
 
 def send(
     channel: Channel,
-    keys: Sequence[bytes],
+    digests: np.ndarray,
     peer_size: int,
     executor: Executor,
     tick: Tick,
+    scalar: bytes,
     unlink_receiver: bool,
     shuffle: Callable[[int], np.ndarray],
 ) -> None:
-    """S's side. ``keys`` are in the order S wants R to see them (the session shuffles them)."""
-    scalar = group.random_scalar()
+    """S's side for one bucket. ``digests`` are in the order S wants R to see them; ``scalar`` is a."""
     frames = _recv_elements(channel, _frame_sizes(peer_size))
     everything = np.frombuffer(
         b"".join(_checked(ordered_map(executor, exponentiate_batch, frames, scalar))), ELEMENT
@@ -118,7 +135,7 @@ def send(
     for start in range(0, peer_size, BATCH):
         channel.send(everything[start : start + BATCH].tobytes())
         tick(min(BATCH, peer_size - start))
-    for blinded in ordered_map(executor, blind_batch, _chunks(keys, BATCH), scalar):
+    for blinded in ordered_map(executor, blind_batch, _chunks(digests), scalar):
         channel.send(blinded)
         tick(len(blinded) // group.ELEMENT_BYTES)
 

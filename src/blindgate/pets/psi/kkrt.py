@@ -189,47 +189,73 @@ def cuckoo_insert(bins: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray] 
     return None
 
 
-def receive(
-    channel: Channel, keys: Sequence[bytes], peer_size: int, tick: Tick
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """R's side: (own OPRF values in key order, S's values in S's order, values per S item)."""
-    pairs = send_base_ots(channel, CODE_BITS)
-    code_key = channel.recv()
-    if len(code_key) != 16:
-        raise MalformedFrame("expected a 16-byte code key")
-    digest = digests(keys)
-    size = table_size(len(keys))
-    for _ in range(CUCKOO_ATTEMPTS):
-        seed = os.urandom(16)
-        placed = cuckoo_insert(bin_indices(digest, seed, size), size)
-        if placed is not None:
-            break
-    else:
-        raise PsiError("cuckoo hashing failed repeatedly (probability below 2^-40; please rerun)")
-    table, choice = placed
-    channel.send_json({"seed": seed.hex(), "bins": size})
-    own = np.empty((len(keys), OUT_BYTES), dtype=np.uint8)
-    for number, start in enumerate(range(0, size, CHUNK_ROWS)):
-        stop = min(size, start + CHUNK_ROWS)
-        items = table[start:stop]
+class Receiver:
+    """R's side of one run: 512 base OTs and the code key once, then one OPRF table per bucket.
+
+    All buckets share the base OTs and s, exactly as all bins of one KKRT table do; what
+    keeps them apart is that PRG chunk numbers and bin indices (the tweak of H) run on
+    across buckets, so no chunk nonce or bin index is ever used twice in a run.
+    """
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        self._pairs = send_base_ots(channel, CODE_BITS)
+        self._code_key = channel.recv()
+        if len(self._code_key) != 16:
+            raise MalformedFrame("expected a 16-byte code key")
+        self._chunk = 0
+        self._first_bin = 0
+
+    def bucket(self, digest: np.ndarray, peer_size: int, tick: Tick) -> tuple[np.ndarray, np.ndarray, int]:
+        """(own OPRF values in item order, S's values in S's order, values per S item)."""
+        channel, size = self._channel, table_size(digest.shape[0])
+        for _ in range(CUCKOO_ATTEMPTS):
+            seed = os.urandom(16)
+            placed = cuckoo_insert(bin_indices(digest, seed, size), size)
+            if placed is not None:
+                break
+        else:
+            raise PsiError("cuckoo hashing failed repeatedly (probability below 2^-40; please rerun)")
+        table, choice = placed
+        channel.send_json({"seed": seed.hex(), "bins": size})
+        own = np.empty((digest.shape[0], OUT_BYTES), dtype=np.uint8)
+        for start in range(0, size, CHUNK_ROWS):
+            stop = min(size, start + CHUNK_ROWS)
+            items = table[start:stop]
+            occupied = items >= 0
+            t_rows = self._extend(self._codes(digest, items, choice))
+            hashed = row_hash(np.arange(self._first_bin + start, self._first_bin + stop), t_rows)
+            own[items[occupied]] = hashed[occupied]
+            tick(int(occupied.sum()))
+        self._first_bin += size
+        return own.view(f"S{OUT_BYTES}").reshape(-1), _recv_values(channel, peer_size), HASHES
+
+    def _codes(self, digest: np.ndarray, items: np.ndarray, choice: np.ndarray) -> np.ndarray:
+        """Code words of the items in a chunk of bins; empty bins get random ones."""
         occupied = items >= 0
-        codes = np.empty((stop - start, CODE_BYTES), dtype=np.uint8)
-        codes[occupied] = code_words(code_key, digest[items[occupied]], choice[items[occupied]])
-        empty = int((~occupied).sum())  # empty bins get random code words
+        codes = np.empty((items.size, CODE_BYTES), dtype=np.uint8)
+        codes[occupied] = code_words(self._code_key, digest[items[occupied]], choice[items[occupied]])
+        empty = int((~occupied).sum())
         codes[~occupied] = np.frombuffer(os.urandom(empty * CODE_BYTES), dtype=np.uint8).reshape(
             empty, CODE_BYTES
         )
+        return codes
+
+    def _extend(self, codes: np.ndarray) -> np.ndarray:
+        """Send u = t ⊕ PRG(k1) ⊕ c for one chunk of bins; return this side's rows t."""
         code_columns = rows_to_columns(codes)
-        width = (stop - start) // 8
+        width = codes.shape[0] // 8
         t_columns = np.empty((CODE_BITS, width), dtype=np.uint8)
         u_columns = np.empty_like(t_columns)
-        for j, (key0, key1) in enumerate(pairs):
-            t_columns[j] = _prg(key0, number, width)
-            u_columns[j] = t_columns[j] ^ _prg(key1, number, width) ^ code_columns[j]
-        channel.send(u_columns.tobytes())
-        hashed = row_hash(np.arange(start, stop), columns_to_rows(t_columns))
-        own[items[occupied]] = hashed[occupied]
-        tick(int(occupied.sum()))
+        for j, (key0, key1) in enumerate(self._pairs):
+            t_columns[j] = _prg(key0, self._chunk, width)
+            u_columns[j] = t_columns[j] ^ _prg(key1, self._chunk, width) ^ code_columns[j]
+        self._chunk += 1
+        self._channel.send(u_columns.tobytes())
+        return columns_to_rows(t_columns)
+
+
+def _recv_values(channel: Channel, peer_size: int) -> np.ndarray:
     peer = bytearray()
     for start in range(0, peer_size, ITEM_BATCH):
         count = min(ITEM_BATCH, peer_size - start)
@@ -237,56 +263,78 @@ def receive(
         if len(frame) != count * HASHES * OUT_BYTES:
             raise MalformedFrame("expected a frame of OPRF values")
         peer += frame
-    dtype = f"S{OUT_BYTES}"
-    return own.view(dtype).reshape(-1), np.frombuffer(bytes(peer), dtype), HASHES
+    return np.frombuffer(bytes(peer), f"S{OUT_BYTES}")
 
 
-def send(channel: Channel, keys: Sequence[bytes], peer_size: int, tick: Tick) -> None:
-    """S's side. ``keys`` are in the order S wants R to see their values (the session shuffles)."""
-    s_bits = np.unpackbits(np.frombuffer(os.urandom(CODE_BYTES), dtype=np.uint8))
-    chosen = receive_base_ots(channel, [int(b) for b in s_bits])
-    s_mask = np.packbits(s_bits)
-    code_key = os.urandom(16)
-    channel.send(code_key)
-    params = channel.recv_json()
-    size = table_size(peer_size)
-    try:
-        seed = bytes.fromhex(params["seed"])
-        if len(seed) != 16 or params["bins"] != size:
-            raise ValueError
-    except (TypeError, KeyError, ValueError) as exc:
-        raise MalformedFrame("bad cuckoo parameters from the receiver") from exc
-    q_rows = _absorb(channel, chosen, s_bits, size)
-    digest = digests(keys)
-    bins = bin_indices(digest, seed, size)
-    for start in range(0, len(keys), ITEM_BATCH):
-        stop = min(len(keys), start + ITEM_BATCH)
-        values = np.empty((stop - start, HASHES, OUT_BYTES), dtype=np.uint8)
-        for h in range(HASHES):
-            where = bins[start:stop, h]
-            masked = q_rows[where] ^ (code_words(code_key, digest[start:stop], h) & s_mask)
-            values[:, h] = row_hash(where, masked)
-        channel.send(values.tobytes())
-        tick(stop - start)
+class Sender:
+    """S's side of one run: base OTs (choosing s) and the code key once, then one table per bucket."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        self._s_bits = np.unpackbits(np.frombuffer(os.urandom(CODE_BYTES), dtype=np.uint8))
+        self._chosen = receive_base_ots(channel, [int(b) for b in self._s_bits])
+        self._s_mask = np.packbits(self._s_bits)
+        self._code_key = os.urandom(16)
+        channel.send(self._code_key)
+        self._chunk = 0
+        self._first_bin = 0
+
+    def bucket(self, digest: np.ndarray, peer_size: int, tick: Tick) -> None:
+        """Send the OPRF values of ``digest`` (in the order S wants R to see them)."""
+        channel, size = self._channel, table_size(peer_size)
+        params = channel.recv_json()
+        try:
+            seed = bytes.fromhex(params["seed"])
+            if len(seed) != 16 or params["bins"] != size:
+                raise ValueError
+        except (TypeError, KeyError, ValueError) as exc:
+            raise MalformedFrame("bad cuckoo parameters from the receiver") from exc
+        q_rows = self._absorb(size)
+        bins = bin_indices(digest, seed, size)
+        for start in range(0, digest.shape[0], ITEM_BATCH):
+            stop = min(digest.shape[0], start + ITEM_BATCH)
+            values = np.empty((stop - start, HASHES, OUT_BYTES), dtype=np.uint8)
+            for h in range(HASHES):
+                where = bins[start:stop, h]
+                masked = q_rows[where] ^ (code_words(self._code_key, digest[start:stop], h) & self._s_mask)
+                values[:, h] = row_hash(where + self._first_bin, masked)
+            channel.send(values.tobytes())
+            tick(stop - start)
+        self._first_bin += size
+
+    def _absorb(self, size: int) -> np.ndarray:
+        """Receive R's OT-extension columns and return S's rows q_i = t_i ⊕ (c_i ∧ s)."""
+        q_rows = np.empty((size, CODE_BYTES), dtype=np.uint8)
+        for start in range(0, size, CHUNK_ROWS):
+            stop = min(size, start + CHUNK_ROWS)
+            width = (stop - start) // 8
+            frame = self._channel.recv()
+            if len(frame) != CODE_BITS * width:
+                raise MalformedFrame("expected an OT-extension frame")
+            u_columns = np.frombuffer(frame, dtype=np.uint8).reshape(CODE_BITS, width)
+            q_columns = np.empty((CODE_BITS, width), dtype=np.uint8)
+            for j, key in enumerate(self._chosen):
+                q_columns[j] = _prg(key, self._chunk, width)
+                if self._s_bits[j]:
+                    q_columns[j] ^= u_columns[j]
+            self._chunk += 1
+            q_rows[start:stop] = columns_to_rows(q_columns)
+        return q_rows
 
 
-def _absorb(channel: Channel, chosen: list[bytes], s_bits: np.ndarray, size: int) -> np.ndarray:
-    """Receive R's OT-extension columns and return S's rows q_i = t_i ⊕ (c_i ∧ s)."""
-    q_rows = np.empty((size, CODE_BYTES), dtype=np.uint8)
-    for number, start in enumerate(range(0, size, CHUNK_ROWS)):
-        stop = min(size, start + CHUNK_ROWS)
-        width = (stop - start) // 8
-        frame = channel.recv()
-        if len(frame) != CODE_BITS * width:
-            raise MalformedFrame("expected an OT-extension frame")
-        u_columns = np.frombuffer(frame, dtype=np.uint8).reshape(CODE_BITS, width)
-        q_columns = np.empty((CODE_BITS, width), dtype=np.uint8)
-        for j, key in enumerate(chosen):
-            q_columns[j] = _prg(key, number, width)
-            if s_bits[j]:
-                q_columns[j] ^= u_columns[j]
-        q_rows[start:stop] = columns_to_rows(q_columns)
-    return q_rows
+def item_digests(digests: np.ndarray) -> np.ndarray:
+    """The 128-bit item identities of 32-byte key digests (their first half), as (n, 2) uint64."""
+    head = np.ascontiguousarray(np.ascontiguousarray(digests).view(np.uint8).reshape(-1, 32)[:, :16])
+    return head.view("<u8").reshape(-1, 2)
 
 
-__all__ = ["CODE_BITS", "HASHES", "cuckoo_insert", "receive", "send", "table_size"]
+__all__ = [
+    "CODE_BITS",
+    "HASHES",
+    "Receiver",
+    "Sender",
+    "cuckoo_insert",
+    "digests",
+    "item_digests",
+    "table_size",
+]

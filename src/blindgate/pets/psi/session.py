@@ -1,11 +1,13 @@
-"""One PSI run between two parties: the hello, the protocol, and what each party ends with.
+"""One PSI run between two parties: the hello, the buckets, the protocol, and what each party ends with.
 
-Modes (what each party learns, beyond both learning the other's number of distinct keys):
+Modes (what each party learns, beyond both learning the other's number of valid key rows,
+duplicates included):
 
 - ``intersection``: the receiver learns which of its rows are shared; the sender nothing.
 - ``both``: both learn which of their own rows are shared.
 - ``join`` (aligned join): both learn their shared rows and end with them in the same
-  order, a random order the receiver draws, so row k on one side is row k on the other.
+  order, so row k on one side is row k on the other: bucket by bucket (buckets follow a
+  public hash of the key), in a random order the receiver draws within each bucket.
 - ``cardinality`` (ECDH-PSI only): both learn the intersection's size and nothing else.
 
 The receiver (the party that runs the OPRF and compares) is chosen per run and both
@@ -14,30 +16,53 @@ shuffled secretly, the receiver answers with the positions that matched (in its
 random order) and the sender maps them back: the receiver learns nothing about the
 sender's row order, and the sender learns exactly the shared rows. Threat model:
 semi-honest parties (see ``ecdh`` and ``kkrt`` for each protocol's assumptions).
+
+Bounded memory (``buckets``): the hello carries each party's row count and batch size;
+both derive the number of buckets P from them, partition their keys by a public hash
+under the receiver's public seed, pad every bucket to a size fixed by their own row
+count (so bucket sizes reveal nothing more), and run the protocol bucket by bucket with
+one set of base OTs or one ECDH key pair. ``cardinality`` always runs as one bucket:
+per-bucket match counts would tell the receiver more than the total.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from blindgate.net import Channel, ChannelStats, MalformedFrame
 from blindgate.pets.psi import ecdh, kkrt
+from blindgate.pets.psi.buckets import (
+    DUMMY_ROW,
+    KeySet,
+    MemoryKeys,
+    bucket_count,
+    pad,
+    padded_size,
+    records_of,
+)
 from blindgate.pets.psi.errors import ParameterMismatch, PsiError
-from blindgate.pets.psi.pool import make_executor
+from blindgate.pets.psi.pool import make_executor, ray_address
 
 PROTOCOL_NAME = "blindgate-psi"
-VERSION = 1
+VERSION = 2
 PROTOCOLS = ("kkrt", "ecdh")
 MODES = ("intersection", "both", "join", "cardinality")
+PARTITION_ATTEMPTS = 3
+
+Tick = Callable[[int], None]
 
 
 @dataclass
 class PsiResult:
-    """What this party ends with. ``matches`` index into the keys it passed in, in output order."""
+    """What this party ends with. ``matches`` index into the keys it passed in (or the input's
+    rows, for a spilled key set), in output order."""
 
     protocol: str
     mode: str
@@ -47,6 +72,8 @@ class PsiResult:
     size: int | None  # the intersection's size, when this party may know it
     matches: list[int] | None  # None when this party learns no rows
     stats: ChannelStats = field(default_factory=ChannelStats)
+    buckets: int = 1
+    largest_batch: int = 0  # most records (own or the peer's bucket, or a read) held in one array
 
 
 def random_permutation(n: int) -> np.ndarray:
@@ -95,99 +122,276 @@ def run_psi(
     mode: str = "intersection",
     agreement: dict[str, object] | None = None,
     workers: int | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Tick | None = None,
+    batch_size: int | None = None,
+    ray: str | None = None,
 ) -> PsiResult:
-    """Run PSI on distinct ``keys`` over ``channel``. ``agreement``: extra settings both must share."""
-    check_choice(protocol, mode)
+    """Run PSI on distinct in-memory ``keys`` over ``channel``; ``matches`` index into ``keys``.
+
+    ``agreement``: extra settings both must share. ``batch_size``: records per bucket this
+    party wants at most (None: no limit of its own). ``ray``: a Ray address for ECDH's work.
+    """
     assert len(set(keys)) == len(keys), "keys must be distinct (inputs.read_keys drops duplicates)"
+    with MemoryKeys(records_of(keys)) as keyset:
+        return run_psi_keyset(
+            channel,
+            keyset,
+            receiver=receiver,
+            protocol=protocol,
+            mode=mode,
+            agreement=agreement,
+            workers=workers,
+            progress=progress,
+            batch_size=batch_size,
+            ray=ray,
+        )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    buckets: int
+    own_limit: int  # padded records per bucket on this side
+    peer_limit: int  # and on the peer's
+    seed: bytes  # public, from the receiver's hello
+
+
+def run_psi_keyset(
+    channel: Channel,
+    keyset: KeySet,
+    *,
+    receiver: bool,
+    protocol: str = "kkrt",
+    mode: str = "intersection",
+    agreement: dict[str, object] | None = None,
+    workers: int | None = None,
+    progress: Tick | None = None,
+    batch_size: int | None = None,
+    ray: str | None = None,
+) -> PsiResult:
+    """Run PSI on a key set (in memory or spilled to files), bucket by bucket."""
+    check_choice(protocol, mode)
+    if batch_size is not None and batch_size < 1:
+        raise PsiError("the batch size must be at least 1")
     start = channel.stats.snapshot()
+    plan, peer_size = _hello(channel, keyset.count, receiver, protocol, mode, agreement, batch_size)
+    tick = progress or (lambda _: None)
+    result = PsiResult(protocol, mode, receiver, keyset.count, peer_size, None, None, buckets=plan.buckets)
+    if keyset.count and peer_size:
+        _partition(channel, keyset, plan)
+        with _engine(channel, protocol, receiver, plan, workers, ray_address(ray)) as engine:
+            if receiver:
+                _receiver_side(channel, keyset, plan, result, engine, tick)
+            else:
+                _sender_side(channel, keyset, plan, result, engine, tick)
+        result.largest_batch = max(keyset.largest, plan.own_limit, plan.peer_limit)
+    else:
+        result.size = 0
+        result.matches = None if (mode == "cardinality" or (mode == "intersection" and not receiver)) else []
+        result.largest_batch = keyset.largest
+    result.stats = channel.stats.since(start)
+    return result
+
+
+def _hello(
+    channel: Channel,
+    count: int,
+    receiver: bool,
+    protocol: str,
+    mode: str,
+    agreement: dict[str, object] | None,
+    batch_size: int | None,
+) -> tuple[_Plan, int]:
+    """Exchange and check settings; both sides derive the same bucket plan from the two hellos."""
     settings = {"algorithm": protocol, "mode": mode, "agreement": agreement or {}}
-    peer = channel.hello(PROTOCOL_NAME, VERSION, receiver=receiver, size=len(keys), **settings)
+    seed = os.urandom(16) if receiver else None
+    peer = channel.hello(
+        PROTOCOL_NAME,
+        VERSION,
+        receiver=receiver,
+        size=count,
+        batch=batch_size,
+        seed=seed.hex() if seed else None,
+        **settings,
+    )
     for name, value in settings.items():
         if peer.get(name) != value:
             raise ParameterMismatch(f"the peer runs with a different {name}")
     if peer.get("receiver") is receiver or not isinstance(peer.get("receiver"), bool):
         raise ParameterMismatch("exactly one party must be the receiver")
-    peer_size = peer.get("size")
-    if not isinstance(peer_size, int) or isinstance(peer_size, bool) or peer_size < 0:
+    peer_size, peer_batch = peer.get("size"), peer.get("batch")
+    if not _is_count(peer_size, 0):
         raise MalformedFrame("the peer's hello carries no valid set size")
-    tick = progress or (lambda _: None)
-    result = PsiResult(protocol, mode, receiver, len(keys), peer_size, None, None)
-    if keys and peer_size:
-        if receiver:
-            _receiver_side(channel, keys, peer_size, result, workers, tick)
-        else:
-            _sender_side(channel, keys, peer_size, result, workers, tick)
-    else:
-        result.size = 0
-        result.matches = None if (mode == "cardinality" or (mode == "intersection" and not receiver)) else []
-    result.stats = channel.stats.since(start)
-    return result
+    if peer_batch is not None and not _is_count(peer_batch, 1):
+        raise MalformedFrame("the peer's hello carries an invalid batch size")
+    if seed is None:
+        try:
+            seed = bytes.fromhex(peer["seed"])
+            if len(seed) != 16:
+                raise ValueError
+        except (TypeError, KeyError, ValueError) as exc:
+            raise MalformedFrame("the receiver's hello carries no valid bucket seed") from exc
+    assert isinstance(peer_size, int)
+    batches = [b for b in (batch_size, peer_batch) if b is not None]
+    buckets = 1 if mode == "cardinality" else bucket_count(max(count, peer_size), min(batches, default=None))
+    plan = _Plan(buckets, padded_size(count, buckets), padded_size(peer_size, buckets), seed)
+    return plan, peer_size
+
+
+def _is_count(value: object, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _partition(channel: Channel, keyset: KeySet, plan: _Plan) -> None:
+    """Split the keys into the plan's buckets; both retry with another seed if either overflows."""
+    if plan.buckets == 1:
+        keyset.partition(1, plan.seed, plan.own_limit)  # one bucket never overflows
+        return
+    for attempt in range(PARTITION_ATTEMPTS):
+        seed = hashlib.blake2b(plan.seed + bytes([attempt]), digest_size=16).digest()
+        fits = keyset.partition(plan.buckets, seed, plan.own_limit)
+        reply = channel.exchange(b"1" if fits else b"0")
+        if reply not in (b"0", b"1"):
+            raise MalformedFrame("expected the peer's bucket check")
+        if fits and reply == b"1":
+            return
+    raise PsiError(
+        "a bucket overflowed its padded size on every attempt "
+        "(each time with probability below 2^-40); please rerun"
+    )
+
+
+class _Engine(Protocol):
+    def receive(
+        self, digests: np.ndarray, peer_size: int, tick: Tick
+    ) -> tuple[np.ndarray, np.ndarray, int]: ...
+
+    def send(self, digests: np.ndarray, peer_size: int, tick: Tick, unlink_receiver: bool) -> None: ...
+
+
+class _KkrtEngine:
+    """KKRT with one set of base OTs for the whole run (see ``kkrt.Receiver``)."""
+
+    def __init__(self, channel: Channel, receiver: bool) -> None:
+        self._receiver = kkrt.Receiver(channel) if receiver else None
+        self._sender = None if receiver else kkrt.Sender(channel)
+
+    def receive(self, digests: np.ndarray, peer_size: int, tick: Tick) -> tuple[np.ndarray, np.ndarray, int]:
+        assert self._receiver is not None
+        return self._receiver.bucket(kkrt.item_digests(digests), peer_size, tick)
+
+    def send(self, digests: np.ndarray, peer_size: int, tick: Tick, unlink_receiver: bool) -> None:
+        assert self._sender is not None and not unlink_receiver
+        self._sender.bucket(kkrt.item_digests(digests), peer_size, tick)
+
+
+class _EcdhEngine:
+    """ECDH-PSI with one secret scalar and one worker pool for the whole run."""
+
+    def __init__(self, channel: Channel, executor: ecdh.Executor) -> None:
+        self._channel = channel
+        self._executor = executor
+        self._scalar = ecdh.group.random_scalar()
+
+    def receive(self, digests: np.ndarray, peer_size: int, tick: Tick) -> tuple[np.ndarray, np.ndarray, int]:
+        return ecdh.receive(self._channel, digests, peer_size, self._executor, tick, self._scalar)
+
+    def send(self, digests: np.ndarray, peer_size: int, tick: Tick, unlink_receiver: bool) -> None:
+        ecdh.send(
+            self._channel,
+            digests,
+            peer_size,
+            self._executor,
+            tick,
+            self._scalar,
+            unlink_receiver,
+            random_permutation,
+        )
+
+
+@contextmanager
+def _engine(
+    channel: Channel, protocol: str, receiver: bool, plan: _Plan, workers: int | None, ray: str | None
+) -> Iterator[_Engine]:
+    if protocol == "kkrt":
+        yield _KkrtEngine(channel, receiver)
+        return
+    items = plan.buckets * (plan.own_limit + plan.peer_limit)
+    with make_executor(items, workers, ray) as executor:
+        yield _EcdhEngine(channel, executor)
 
 
 def _receiver_side(
-    channel: Channel,
-    keys: Sequence[bytes],
-    peer_size: int,
-    result: PsiResult,
-    workers: int | None,
-    tick: Callable[[int], None],
+    channel: Channel, keyset: KeySet, plan: _Plan, result: PsiResult, engine: _Engine, tick: Tick
 ) -> None:
-    if result.protocol == "ecdh":
-        with make_executor(len(keys) + peer_size, workers) as executor:
-            own, peer, per_item = ecdh.receive(channel, keys, peer_size, executor, tick)
-    else:
-        own, peer, per_item = kkrt.receive(channel, keys, peer_size, tick)
-    own_index, peer_index = match_values(own, peer)
-    result.size = int(own_index.size)
+    size, matched = 0, []
+    for index in range(plan.buckets):
+        own = pad(keyset.bucket(index), plan.own_limit)
+        own_values, peer_values, per_item = engine.receive(own["digest"], plan.peer_limit, tick)
+        own_index, peer_index = match_values(own_values, peer_values)
+        real = own["row"][own_index] != DUMMY_ROW  # a padding record matches with probability 2^-128
+        own_index, peer_index = own_index[real], peer_index[real]
+        size += int(own_index.size)
+        order = random_permutation(own_index.size)
+        own_index, peer_position = own_index[order], peer_index[order] // per_item
+        if result.mode in ("both", "join"):
+            channel.send_array(peer_position.astype("<u8"))
+        matched.append(own["row"][own_index].astype(np.int64))
+    result.size = size
     if result.mode == "cardinality":
-        channel.send_json({"size": result.size})
+        channel.send_json({"size": size})
         return
-    order = random_permutation(own_index.size)
-    own_index, peer_position = own_index[order], peer_index[order] // per_item
-    if result.mode == "intersection":
-        channel.send_json({"done": True})
-    else:
-        channel.send_json({"size": result.size})
-        channel.send_array(peer_position.astype("<u8"))
-    result.matches = (np.sort(own_index) if result.mode != "join" else own_index).tolist()
+    channel.send_json({"done": True})
+    rows = np.concatenate(matched)
+    result.matches = (np.sort(rows) if result.mode != "join" else rows).tolist()
 
 
 def _sender_side(
-    channel: Channel,
-    keys: Sequence[bytes],
-    peer_size: int,
-    result: PsiResult,
-    workers: int | None,
-    tick: Callable[[int], None],
+    channel: Channel, keyset: KeySet, plan: _Plan, result: PsiResult, engine: _Engine, tick: Tick
 ) -> None:
-    permutation = random_permutation(len(keys))
-    shuffled = [keys[i] for i in permutation]
-    if result.protocol == "ecdh":
-        with make_executor(len(keys) + peer_size, workers) as executor:
-            ecdh.send(
-                channel, shuffled, peer_size, executor, tick, result.mode == "cardinality", random_permutation
-            )
-    else:
-        kkrt.send(channel, shuffled, peer_size, tick)
+    learns_rows = result.mode in ("both", "join")
+    size, matched = 0, []
+    for index in range(plan.buckets):
+        shuffled = pad(keyset.bucket(index), plan.own_limit)
+        shuffled = shuffled[random_permutation(shuffled.size)]
+        engine.send(shuffled["digest"], plan.peer_limit, tick, result.mode == "cardinality")
+        if learns_rows:
+            rows = _matched_rows(channel, shuffled["row"], plan.peer_limit)
+            size += rows.size
+            matched.append(rows)
     final = channel.recv_json()
     if not isinstance(final, dict):
         raise MalformedFrame("expected the receiver's closing frame")
-    if result.mode == "intersection":
-        if final.get("done") is not True:
-            raise MalformedFrame("expected the receiver's closing frame")
-        return
-    size = final.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= min(len(keys), peer_size):
-        raise MalformedFrame("the receiver reported an impossible intersection size")
-    result.size = size
     if result.mode == "cardinality":
+        reported = final.get("size")
+        if (
+            not _is_count(reported, 0)
+            or not isinstance(reported, int)
+            or reported > min(keyset.count, result.peer_size)
+        ):
+            raise MalformedFrame("the receiver reported an impossible intersection size")
+        result.size = reported
         return
-    positions = channel.recv_array(np.dtype("<u8"), (size,))
-    if size and (int(positions.max()) >= len(keys) or np.unique(positions).size != size):
+    if final.get("done") is not True:
+        raise MalformedFrame("expected the receiver's closing frame")
+    if learns_rows:
+        result.size = size
+        rows = np.concatenate(matched)
+        result.matches = (np.sort(rows) if result.mode != "join" else rows).tolist()
+
+
+def _matched_rows(channel: Channel, shuffled_rows: np.ndarray, peer_limit: int) -> np.ndarray:
+    """The receiver's positions for one bucket, checked, as this side's rows."""
+    positions = channel.recv_array(np.dtype("<u8"))
+    if positions.ndim != 1 or positions.size > min(shuffled_rows.size, peer_limit):
+        raise MalformedFrame("the receiver sent too many positions")
+    if positions.size and (
+        int(positions.max()) >= shuffled_rows.size or np.unique(positions).size != positions.size
+    ):
         raise MalformedFrame("the receiver sent out-of-range or repeated positions")
-    own_index = permutation[positions.astype(np.int64)]
-    result.matches = (np.sort(own_index) if result.mode != "join" else own_index).tolist()
+    rows = shuffled_rows[positions.astype(np.int64)]
+    if bool(np.any(rows == DUMMY_ROW)):
+        raise MalformedFrame("the receiver sent positions of padding records")
+    return rows.astype(np.int64)
 
 
 __all__ = [
@@ -199,4 +403,5 @@ __all__ = [
     "match_values",
     "random_permutation",
     "run_psi",
+    "run_psi_keyset",
 ]

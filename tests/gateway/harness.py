@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from blindgate.gateway.app import create_gateway_app
 from blindgate.gateway.config import Network, network_document, parse_network
 from blindgate.partners.acquirer import NOTIFY_PATH, NotificationBook, create_acquirer_app
 from blindgate.partners.signed_http import PartnerKeys
-from blindgate.partners.wallet import WalletBook, create_wallet_app
+from blindgate.partners.wallet import APP_SCAN_PATH, OrderCodeScanner, WalletBook, create_wallet_app
 from blindgate.sim.population import Customer, Wallet
 
 GATEWAY, WALLET_ID, ACQUIRER_ID = "GATEWAY", "WALLET_KR", "ACQ_SG"
@@ -103,6 +105,46 @@ class LocalNetwork:
         answer: dict[str, Any] = json.loads(response.content)
         return answer
 
+    async def app_scan(self, payment_code: str, code_value: str) -> dict[str, Any]:
+        """The payer's wallet app scans a merchant's order code (at its wallet backend)."""
+        body = {"paymentCode": payment_code, "codeValue": code_value}
+        async with httpx.AsyncClient(transport=self.router) as client:
+            response = await client.post("http://w1-backend.test" + APP_SCAN_PATH, json=body)
+        assert response.status_code == 200
+        answer: dict[str, Any] = response.json()
+        return answer
+
+
+def order_code_body(request_id: str, value: int = 1000, **extra: Any) -> dict[str, Any]:
+    """What the official SDK's OrderCodePaymentRequest sends (no payer: the payer scans the code)."""
+    return {
+        "productCode": "IN_STORE_PAYMENT",
+        "paymentRequestId": request_id,
+        "paymentAmount": {"currency": "SGD", "value": str(value)},
+        "paymentMethod": {"paymentMethodType": "CONNECT_WALLET"},
+        "paymentFactor": {"inStorePaymentScenario": "OrderCode"},
+        "order": {
+            "referenceOrderId": request_id,
+            "orderDescription": "coffee",
+            "orderAmount": {"currency": "SGD", "value": str(value)},
+            "merchant": {
+                "referenceMerchantId": "M1",
+                "merchantMCC": "5812",
+                "merchantName": "Kopi",
+                "store": {"referenceStoreId": "S1", "storeName": "Kopi Bugis", "storeMCC": "5812"},
+            },
+            "env": {"storeTerminalId": "T1"},
+        },
+        "paymentNotifyUrl": "http://a1-backend.test" + NOTIFY_PATH,
+        **extra,
+    }
+
+
+def code_of_answer(answer: dict[str, Any]) -> str:
+    """The order code in an order-code pay answer (what the terminal shows as a QR code)."""
+    value: str = answer["orderCodeForm"]["codeDetails"][0]["codeValue"]
+    return value
+
 
 def pay_body(
     request_id: str, value: int = 1000, code: str = PAYER.payment_code, **extra: Any
@@ -133,6 +175,7 @@ def build(
     plaintext: bool = False,
     fee_rates: tuple[str, str] = ("0", "0"),
     business_day: dict[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> LocalNetwork:
     """The network on an in-process router; ``fee_rates`` = (wallet share, merchant discount rate)."""
     gateway_keys = KeyStore.create(root / "gateway-keys", GATEWAY, signing_only=True)
@@ -178,10 +221,9 @@ def build(
     book = WalletBook.create(
         root / "wallet.db", Wallet(WALLET_ID, "KR Pay", "KRW", "KR", "28", (PAYER, POOR))
     )
-    router.add(
-        "w1-backend.test",
-        create_wallet_app(book, PartnerKeys("W1_BACKEND", backend_key, wallet_keys.rsa_key().public_key())),
-    )
+    backend_keys = PartnerKeys("W1_BACKEND", backend_key, wallet_keys.rsa_key().public_key())
+    scanner = OrderCodeScanner("http://w1-agent.test", backend_keys, transport=router)
+    router.add("w1-backend.test", create_wallet_app(book, backend_keys, scanner=scanner))
     notifications = NotificationBook(root / "notifications.db")
     router.add(
         "a1-backend.test",
@@ -210,6 +252,7 @@ def build(
         database_url or f"sqlite:///{root / 'gateway.db'}",
         transport=router,
         notify=False,
+        **({"clock": clock} if clock is not None else {}),
     )
     router.add("gateway.test", gateway_app)
     return LocalNetwork(network, router, merchant_key, book, notifications, gateway_app, root)

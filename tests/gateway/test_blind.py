@@ -10,7 +10,7 @@ import pytest
 from blindgate.api.models import CANCEL_PATH, INQUIRY_PATH, PAY_PATH, REFUND_PATH
 from blindgate.audit.scanner import scan_directory
 from blindgate.gateway import logs
-from tests.gateway.harness import PAYER, POOR, build, pay_body, run
+from tests.gateway.harness import PAYER, POOR, build, code_of_answer, order_code_body, pay_body, run
 
 
 def test_nothing_personal_reaches_the_gateways_files(
@@ -36,6 +36,13 @@ def test_nothing_personal_reaches_the_gateways_files(
         )
         run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "blind-1"}))
         run(net.sdk(CANCEL_PATH, {"paymentRequestId": "blind-1"}))
+        # Order codes: one paid by a scan (then scanned again by another payer), one declined.
+        paid_code = code_of_answer(run(net.sdk(PAY_PATH, order_code_body("blind-oc-1", 800))))
+        assert run(net.app_scan(PAYER.payment_code, paid_code))["result"]["resultStatus"] == "S"
+        assert run(net.app_scan(POOR.payment_code, paid_code))["result"]["resultStatus"] == "F"
+        poor_code = code_of_answer(run(net.sdk(PAY_PATH, order_code_body("blind-oc-2", 10**7))))
+        assert run(net.app_scan(POOR.payment_code, poor_code))["result"]["resultStatus"] == "F"
+        run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "blind-oc-1"}))
     finally:
         logging.getLogger("blindgate").handlers.clear()
     for name in ("gateway.db", "gateway.db-wal", "gateway.db-shm"):

@@ -40,10 +40,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from blindgate.agent.policy import FieldPolicy, leaves, open_message, policy_name, seal_message, sealed_digest
 from blindgate.api.models import (
     ACQUIRER_PATHS,
+    MAX_CODE_VALUE_CHARS,
+    ORDER_CODE_RESULT_PATH,
+    ORDER_CODE_SCAN_PATH,
+    ORDER_CODE_SCENARIO,
     PAY_PATH,
     ROUTING_FIELD,
     WALLET_PATHS,
     WALLET_PAY_PATH,
+    in_store_scenario,
     parse_json_object,
     text,
 )
@@ -51,8 +56,8 @@ from blindgate.api.results import ApiError, result
 from blindgate.api.signed import encode, request_headers, signed_response, verify_request, verify_response
 from blindgate.crypto.errors import InvalidSignature, UnknownKey
 from blindgate.crypto.keystore import KeyStore
-from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey
-from blindgate.gateway.config import ACQUIRER, WALLET, Network
+from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey, parse_signature_header
+from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
 from blindgate.gateway.notifier import NOTIFY_AGENT_PATH
 from blindgate.gateway.payments import SEALED_DIGEST_FIELD, seal_context
 from blindgate.gateway.risk import RISK_PURPOSE
@@ -101,6 +106,39 @@ class _Peer:
             verify_response(response.headers, path, response.content, verify)
             answer = json.loads(response.content)
         except (InvalidSignature, ValueError):
+            raise NoAnswer("unsigned, badly signed or not JSON") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
+            raise NoAnswer("no result")
+        return answer
+
+
+class _Gateway:
+    """Ed25519-signed calls from an agent to the gateway, answers verified with the gateway's key."""
+
+    def __init__(self, client: httpx.AsyncClient, network: Network, client_id: str, keys: KeyStore) -> None:
+        self.client, self.network, self.client_id = client, network, client_id
+        self.key, self.version = keys.signing_key(ED25519)
+
+    async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        payload = encode(body)
+        headers = request_headers(path, payload, self.client_id, self.key, self.version)
+        try:
+            response = await self.client.post(
+                self.network.gateway.url + path,
+                content=payload,
+                headers=headers,
+                timeout=self.network.gateway.wallet_timeout_s + 5,
+            )
+        except httpx.HTTPError as exc:
+            raise NoAnswer(type(exc).__name__) from None
+        try:
+            if response.status_code != 200:
+                raise ValueError("status")
+            header = parse_signature_header(response.headers.get("signature"))
+            key = self.network.gateway.keys.verifying_key(header.algorithm, header.key_version)
+            verify_response(response.headers, path, response.content, key)
+            answer = json.loads(response.content)
+        except (InvalidSignature, UnknownKey, ValueError):
             raise NoAnswer("unsigned, badly signed or not JSON") from None
         if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
             raise NoAnswer("no result")
@@ -180,21 +218,18 @@ def create_acquirer_agent_app(
     ed_key, ed_version = keys.signing_key(ED25519)
     rsa_key, rsa_version = keys.signing_key(RSA256)
     toward_backend = _Peer(client, backend.client_id, rsa_key, rsa_version)
-
-    def gateway_key(headers: httpx.Headers) -> VerifyingKey:
-        from blindgate.crypto.signatures import parse_signature_header
-
-        header = parse_signature_header(headers.get("signature"))
-        return gateway_keys.verifying_key(header.algorithm, header.key_version)
+    gateway = _Gateway(client, network, me.client_id, keys)
 
     async def forward(body: dict[str, Any], path: str) -> dict[str, Any]:
         request_id = text(body, "paymentRequestId", required=False)
-        if path == PAY_PATH:
+        if path == PAY_PATH and in_store_scenario(body) == ORDER_CODE_SCENARIO:
+            _prepare_order_code(body)
+        elif path == PAY_PATH:
             body = _prepare_pay(body)
         else:
             _refuse_unknown_fields(body)
         try:
-            answer = await _call_gateway(path, body)
+            answer = await gateway.call(path, body)
         except NoAnswer:
             code = "PAYMENT_IN_PROCESS" if path == PAY_PATH else "UNKNOWN_EXCEPTION"
             return {"result": result(code)}
@@ -209,6 +244,13 @@ def create_acquirer_agent_app(
         for field_path, value in leaves(body):
             if value is not None and not policy.is_clear(policy_name(field_path)):
                 raise ApiError("PARAM_ILLEGAL", f"{policy_name(field_path)} is not accepted on this path")
+
+    def _prepare_order_code(body: dict[str, Any]) -> None:
+        """A merchant-presented order code names no payer, so no wallet to seal to is known:
+        a payer field (one the policy does not name clear) is refused, never sent in clear."""
+        text(body, "paymentRequestId")
+        if not plaintext:
+            _refuse_unknown_fields(body)
 
     def _prepare_pay(body: dict[str, Any]) -> dict[str, Any]:
         request_id = text(body, "paymentRequestId")
@@ -228,29 +270,6 @@ def create_acquirer_agent_app(
         )
         sealed[SEALED_DIGEST_FIELD] = sealed_digest(keys.pseudonym_key(), values)
         return sealed
-
-    async def _call_gateway(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        payload = encode(body)
-        headers = request_headers(path, payload, me.client_id, ed_key, ed_version)
-        try:
-            response = await client.post(
-                network.gateway.url + path,
-                content=payload,
-                headers=headers,
-                timeout=network.gateway.wallet_timeout_s + 5,
-            )
-        except httpx.HTTPError as exc:
-            raise NoAnswer(type(exc).__name__) from None
-        try:
-            if response.status_code != 200:
-                raise ValueError("status")
-            verify_response(response.headers, path, response.content, gateway_key(response.headers))
-            answer = json.loads(response.content)
-        except (InvalidSignature, UnknownKey, ValueError):
-            raise NoAnswer("unsigned, badly signed or not JSON") from None
-        if not isinstance(answer, dict):
-            raise NoAnswer("not an object")
-        return answer
 
     async def relay_notification(body: dict[str, Any], path: str) -> dict[str, Any]:
         url = text(body, "paymentNotifyUrl", 1024)
@@ -272,12 +291,7 @@ def create_acquirer_agent_app(
             return {"result": result("UNKNOWN_EXCEPTION", "the acquirer backend did not acknowledge")}
 
     def verify_sdk(request: Request, body: bytes) -> str:
-        def lookup(client_id: str, algorithm: str, version: int) -> VerifyingKey:
-            if client_id != backend.client_id or algorithm != RSA256:
-                raise UnknownKey("unknown client id")
-            return backend.public_key
-
-        return verify_request(request.headers, request.url.path, body, lookup)
+        return _verify_backend(request, body, backend)
 
     def verify_gateway(request: Request, body: bytes) -> str:
         def lookup(client_id: str, algorithm: str, version: int) -> VerifyingKey:
@@ -309,7 +323,8 @@ def create_wallet_agent_app(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> ASGIApp:
-    """The wallet's agent: the gateway's wallet-side endpoint, toward the wallet backend."""
+    """The wallet's agent: the gateway's wallet-side endpoint, toward the wallet backend; and
+    the backend's userInitiatedPay (its customer scanned an order code), toward the gateway."""
     policy = policy or FieldPolicy.load()
     me = network.partner(keys.party_id)
     if me is None or me.role != WALLET:
@@ -319,6 +334,17 @@ def create_wallet_agent_app(
     ed_key, ed_version = keys.signing_key(ED25519)
     rsa_key, rsa_version = keys.signing_key(RSA256)
     toward_backend = _Peer(client, backend.client_id, rsa_key, rsa_version)
+    gateway = _Gateway(client, network, me.client_id, keys)
+
+    def for_gateway(answer: dict[str, Any], acquirer: Partner, context: str) -> dict[str, Any]:
+        """The backend's answer as the gateway may see it: the payer's pseudonym, the rest sealed."""
+        customer_id = answer.get("customerId")
+        if isinstance(customer_id, str):
+            answer["customerPseudonym"] = keys.pseudonym(RISK_PURPOSE, customer_id)
+        if plaintext:
+            return answer
+        sealed, _ = seal_message(answer, policy, acquirer.keys.recipient_key, context)
+        return sealed
 
     async def handle(body: dict[str, Any], path: str) -> dict[str, Any]:
         acquirer_id = text(body, "acquirerId")
@@ -328,7 +354,9 @@ def create_wallet_agent_app(
             raise ApiError("PARAM_ILLEGAL", "acquirerId names no acquirer of this network")
         context = seal_context(acquirer.party_id, acquirer_request)
         opened = open_message(body, keys, me.party_id, context)
-        for name in ("acquirerId", "acquirerPaymentRequestId", "paymentQuote"):
+        # customerId toward the backend names whom to debit: only this agent sets it, for a scan
+        # its own backend asked for (`scan`), never the gateway.
+        for name in ("acquirerId", "acquirerPaymentRequestId", "paymentQuote", "customerId"):
             opened.pop(name, None)
         if isinstance(opened.get("paymentMethod"), dict):
             opened["paymentMethod"].pop(ROUTING_FIELD, None)
@@ -340,15 +368,53 @@ def create_wallet_agent_app(
             return {
                 "result": result("PAYMENT_IN_PROCESS" if path == WALLET_PAY_PATH else "UNKNOWN_EXCEPTION")
             }
-        customer_id = answer.get("customerId")
-        if isinstance(customer_id, str):
-            answer["customerPseudonym"] = keys.pseudonym(RISK_PURPOSE, customer_id)
-        if plaintext:
-            return answer
-        sealed, _ = seal_message(answer, policy, acquirer.keys.recipient_key, context)
-        return sealed
+        return for_gateway(answer, acquirer, context)
+
+    async def scan(body: dict[str, Any], path: str) -> dict[str, Any]:
+        """The backend's customer scanned an order code: claim it at the gateway under the
+        customer's pseudonym, have the backend debit, report the answer (sealed) to settle."""
+        code_value = text(body, "codeValue", MAX_CODE_VALUE_CHARS)
+        customer_id = text(body, "customerId")
+        assert code_value is not None and customer_id is not None
+        pseudonym = keys.pseudonym(RISK_PURPOSE, customer_id)
+        try:
+            order = await gateway.call(
+                ORDER_CODE_SCAN_PATH, {"codeValue": code_value, "customerPseudonym": pseudonym}
+            )
+        except NoAnswer:
+            return {"result": result("UNKNOWN_EXCEPTION", "the network did not answer; scan again")}
+        if order["result"].get("resultStatus") != "S":
+            return {"result": order["result"]}
+        acquirer = network.partner(text(order, "acquirerId") or "")
+        acquirer_request = text(order, "acquirerPaymentRequestId")
+        payment_id = text(order, "paymentRequestId")
+        if acquirer is None or acquirer.role != ACQUIRER or acquirer_request is None or payment_id is None:
+            raise ApiError("UNKNOWN_EXCEPTION", "the network's answer names no acquirer")
+        shown = {name: order.get(name) for name in ("paymentAmount", "payToAmount", "order")}
+        debit = {
+            "paymentRequestId": payment_id,
+            "productCode": order.get("productCode"),
+            "paymentFactor": {"inStorePaymentScenario": ORDER_CODE_SCENARIO},
+            "customerId": customer_id,
+            **shown,
+        }
+        try:
+            answer = await toward_backend.call(
+                backend.url + WALLET_PAY_PATH, WALLET_PAY_PATH, debit, backend.public_key, backend.timeout_s
+            )
+        except NoAnswer:  # the gateway learns the outcome by asking the wallet (inquiry)
+            return {"result": result("PAYMENT_IN_PROCESS"), "paymentRequestId": payment_id, **shown}
+        report = for_gateway(answer, acquirer, seal_context(acquirer.party_id, acquirer_request))
+        try:
+            settled = await gateway.call(ORDER_CODE_RESULT_PATH, {**report, "paymentRequestId": payment_id})
+        except NoAnswer:
+            return {"result": result("PAYMENT_IN_PROCESS"), "paymentRequestId": payment_id, **shown}
+        return {"result": settled["result"], "paymentRequestId": payment_id, **shown}
 
     def verify(request: Request, body: bytes) -> str:
+        if request.url.path == ORDER_CODE_SCAN_PATH:
+            return _verify_backend(request, body, backend)
+
         def lookup(client_id: str, algorithm: str, version: int) -> VerifyingKey:
             if client_id != network.gateway.party_id:
                 raise UnknownKey("unknown client id")
@@ -357,6 +423,21 @@ def create_wallet_agent_app(
         return verify_request(request.headers, request.url.path, body, lookup, network.gateway.clock_skew_s)
 
     def sign(path: str, payload: dict[str, Any], client_id: str) -> Response:
+        if path == ORDER_CODE_SCAN_PATH:  # toward the backend, with the key it trusts
+            return signed_response(path, payload, backend.client_id, rsa_key, rsa_version)
         return signed_response(path, payload, me.client_id, ed_key, ed_version)
 
-    return _serve(dict.fromkeys(WALLET_PATHS, handle), verify, sign, client)
+    handlers: dict[str, Handler] = dict.fromkeys(WALLET_PATHS, handle)
+    handlers[ORDER_CODE_SCAN_PATH] = scan
+    return _serve(handlers, verify, sign, client)
+
+
+def _verify_backend(request: Request, body: bytes, backend: Backend) -> str:
+    """Check a request the partner's own backend signed (RSA256, its client id and key)."""
+
+    def lookup(client_id: str, algorithm: str, version: int) -> VerifyingKey:
+        if client_id != backend.client_id or algorithm != RSA256:
+            raise UnknownKey("unknown client id")
+        return backend.public_key
+
+    return verify_request(request.headers, request.url.path, body, lookup)

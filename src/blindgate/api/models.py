@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from blindgate.api.amounts import Money, parse_money
@@ -36,6 +37,15 @@ WALLET_INQUIRY_PATH = "/aps/api/v1/payments/inquiryPayment"
 WALLET_PATHS = (WALLET_PAY_PATH, WALLET_CANCEL_PATH, WALLET_REFUND_PATH, WALLET_INQUIRY_PATH)
 
 NOTIFY_PAYMENT_PATH = "/ams/api/v1/payments/notifyPayment"
+
+# The merchant-presented order code (`blindgate.gateway.order_codes`). A wallet whose customer
+# scanned a code calls userInitiatedPay (its backend toward its agent with the customerId, its
+# agent toward the gateway with the customer's pseudonym), then its agent reports the wallet's
+# pay answer on ORDER_CODE_RESULT_PATH.
+ORDER_CODE_SCENARIO = "OrderCode"
+ORDER_CODE_SCAN_PATH = "/aps/api/v1/payments/userInitiatedPay"
+ORDER_CODE_RESULT_PATH = "/blindgate/v1/orderCodes/payResult"
+MAX_CODE_VALUE_CHARS = 512  # as Alipay+ allows for a codeValue
 
 # Set by the acquirer's agent from the payment code's prefix: which wallet the payer uses.
 ROUTING_FIELD = "customerBelongsTo"
@@ -111,6 +121,75 @@ class PayRequest:
             wallet_id=required_text(method, ROUTING_FIELD),
             notify_url=text(body, "paymentNotifyUrl", MAX_URL_CHARS, required=False),
         )
+
+
+def in_store_scenario(body: dict[str, Any]) -> str | None:
+    """``paymentFactor.inStorePaymentScenario`` of a pay request, when it names one."""
+    factor = body.get("paymentFactor")
+    scenario = factor.get("inStorePaymentScenario") if isinstance(factor, dict) else None
+    return scenario if isinstance(scenario, str) else None
+
+
+@dataclass(frozen=True)
+class OrderCodeRequest:
+    """``payments/pay`` with ``inStorePaymentScenario=OrderCode``: no payer is known yet.
+
+    ``expiry_time`` is ``paymentExpiryTime`` as sent (ISO 8601 with a zone), when sent.
+    """
+
+    payment_request_id: str
+    amount: Money
+    product_code: str
+    payment_method_type: str
+    notify_url: str | None
+    expiry_time: datetime | None
+    order: dict[str, Any]
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> OrderCodeRequest:
+        method = obj(body, "paymentMethod")
+        if method.get("paymentMethodId") is not None or method.get(ROUTING_FIELD) is not None:
+            raise ApiError(
+                "PARAM_ILLEGAL", "an order-code payment names no payer: paymentMethodId is not set"
+            )
+        return cls(
+            payment_request_id=required_text(body, "paymentRequestId"),
+            amount=parse_money(body.get("paymentAmount"), "paymentAmount"),
+            product_code=required_text(body, "productCode"),
+            payment_method_type=required_text(method, "paymentMethodType"),
+            notify_url=text(body, "paymentNotifyUrl", MAX_URL_CHARS, required=False),
+            expiry_time=_moment(body, "paymentExpiryTime"),
+            order=obj(body, "order"),
+        )
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """userInitiatedPay as the gateway takes it from a wallet's agent: the code and the payer's pseudonym."""
+
+    code_value: str
+    pseudonym: str
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> ScanRequest:
+        return cls(
+            code_value=required_text(body, "codeValue", MAX_CODE_VALUE_CHARS),
+            pseudonym=required_text(body, "customerPseudonym", 80),
+        )
+
+
+def _moment(body: dict[str, Any], name: str) -> datetime | None:
+    """An optional ISO 8601 date-time with a zone; PARAM_ILLEGAL (naming the field) otherwise."""
+    raw = text(body, name, 40, required=False)
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError("PARAM_ILLEGAL", f"{name} is not an ISO 8601 date-time") from None
+    if moment.tzinfo is None:
+        raise ApiError("PARAM_ILLEGAL", f"{name} has no time zone")
+    return moment
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ from blindgate.api.models import (
     CANCEL_PATH,
     INQUIRY_PATH,
     INQUIRY_REFUND_PATH,
+    ORDER_CODE_RESULT_PATH,
+    ORDER_CODE_SCAN_PATH,
     PAY_PATH,
     REFUND_PATH,
     parse_json_object,
@@ -42,9 +44,10 @@ from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, VerifyingKey
 from blindgate.gateway.calls import PartnerCaller
-from blindgate.gateway.config import ACQUIRER, Network, Partner
+from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
 from blindgate.gateway.fx import RateBook
 from blindgate.gateway.notifier import Notifier, running
+from blindgate.gateway.order_codes import OrderCodes, create_tables
 from blindgate.gateway.payments import Payments, utcnow
 from blindgate.gateway.store import open_database
 
@@ -69,25 +72,37 @@ def create_gateway_app(
     if "seal" in keys.kinds or "pseudonym" in keys.kinds:
         raise ValueError("the gateway must hold no sealing or pseudonym key (create it signing_only)")
     engine = open_database(database_url)
+    create_tables(engine)
     client = httpx.AsyncClient(transport=transport, verify=False, limits=httpx.Limits(max_connections=200))
     caller = PartnerCaller(network.gateway.party_id, keys, client)
-    payments = Payments(network, engine, caller, RateBook.load(network.gateway.rates), clock)
+    rates = RateBook.load(network.gateway.rates)
+    payments = Payments(network, engine, caller, rates, clock)
+    order_codes = OrderCodes(network, engine, payments, rates, clock)
     notifier = Notifier(network, engine, caller, clock)
     signing_key, key_version = keys.signing_key(ED25519)
     metrics = _Metrics()
+    # The order-code operations wrap pay, inquiry and cancel: an order code not yet scanned has
+    # no payment row, and every other request goes straight to `Payments`.
     operations: dict[str, Operation] = {
-        PAY_PATH: payments.pay,
-        INQUIRY_PATH: payments.inquiry,
-        CANCEL_PATH: payments.cancel,
+        PAY_PATH: order_codes.pay,
+        INQUIRY_PATH: order_codes.inquiry,
+        CANCEL_PATH: order_codes.cancel,
         REFUND_PATH: payments.refund,
         INQUIRY_REFUND_PATH: payments.inquiry_refund,
+        ORDER_CODE_SCAN_PATH: order_codes.scan,
+        ORDER_CODE_RESULT_PATH: order_codes.pay_result,
     }
+    # Who may call each path: the wallet-facing ones are signed by wallets' agents.
+    callers = {path: WALLET if path in WALLET_FACING else ACQUIRER for path in operations}
 
-    def lookup(client_id: str, algorithm: str, version: int) -> VerifyingKey:
-        partner = network.by_client_id(client_id)
-        if partner is None or partner.role != ACQUIRER:
-            raise UnknownKey("unknown client id")
-        return partner.keys.verifying_key(algorithm, version)
+    def lookup_for(path: str) -> Callable[[str, str, int], VerifyingKey]:
+        def lookup(client_id: str, algorithm: str, version: int) -> VerifyingKey:
+            partner = network.by_client_id(client_id)
+            if partner is None or partner.role != callers[path]:
+                raise UnknownKey("unknown client id")
+            return partner.keys.verifying_key(algorithm, version)
+
+        return lookup
 
     async def endpoint(request: Request) -> Response:
         path = request.url.path
@@ -95,7 +110,9 @@ def create_gateway_app(
         client_id = request.headers.get("client-id", "")
         try:
             body = await request.body()
-            client_id = verify_request(request.headers, path, body, lookup, network.gateway.clock_skew_s)
+            client_id = verify_request(
+                request.headers, path, body, lookup_for(path), network.gateway.clock_skew_s
+            )
             partner = network.by_client_id(client_id)
             assert partner is not None
             payload = await operations[path](partner, parse_json_object(body))
@@ -135,7 +152,11 @@ def create_gateway_app(
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.payments, app.state.notifier, app.state.engine = payments, notifier, engine
+    app.state.order_codes = order_codes
     return app
+
+
+WALLET_FACING = (ORDER_CODE_SCAN_PATH, ORDER_CODE_RESULT_PATH)
 
 
 class _Metrics:

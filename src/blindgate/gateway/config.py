@@ -7,6 +7,7 @@ One JSON document, read by the gateway and by every agent (each takes what it ne
       "gateway": {"party_id": "GATEWAY", "url": "http://127.0.0.1:8000",
                   "keys": {<public bundle>}, "rates": null,
                   "wallet_timeout_s": 5.0, "quote_ttl_s": 60, "clock_skew_s": 300,
+                  "order_code_ttl_s": 300,
                   "business_day": {"zone": "Asia/Singapore", "cutoff": "00:00"}},
       "partners": [
         {"party_id": "WALLET_KR", "role": "wallet", "client_id": "WALLET_KR_CLIENT",
@@ -29,7 +30,8 @@ currency, per pseudonymous payer (see `blindgate.gateway.risk`).
 an acquirer, its merchant discount rate on the payment amount; of a wallet, its share on the
 amount it collects (see `blindgate.gateway.ledger.money.FeeSchedule`). ``business_day``
 (default UTC, 00:00) is the daily cut-off, local time in an IANA time zone, that closes
-each settlement batch.
+each settlement batch. ``order_code_ttl_s`` (default 300, at most 1800) is how long a
+merchant-presented order code stays payable when the request names no ``paymentExpiryTime``.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class GatewaySettings:
     wallet_timeout_s: float = 5.0
     quote_ttl_s: int = 60
     clock_skew_s: int = 300
+    order_code_ttl_s: int = 300  # a merchant-presented order code's default lifetime
     plaintext: bool = False  # PETs off (benchmark comparison only): agents pass fields through
     business_day_zone: str = "UTC"  # the daily cut-off: local time ``business_day_cutoff`` there
     business_day_cutoff: time = field(default_factory=lambda: time(0))
@@ -135,6 +138,7 @@ def parse_network(data: Any) -> Network:
             wallet_timeout_s=float(gateway.get("wallet_timeout_s", 5.0)),
             quote_ttl_s=int(gateway.get("quote_ttl_s", 60)),
             clock_skew_s=int(gateway.get("clock_skew_s", 300)),
+            order_code_ttl_s=_order_code_ttl(gateway.get("order_code_ttl_s", 300)),
             plaintext=bool(gateway.get("plaintext", False)),
             **_business_day(gateway.get("business_day", {})),
         )
@@ -172,6 +176,16 @@ def _partner(item: dict[str, Any]) -> Partner:
     if role == WALLET and not partner.code_prefixes:
         raise ConfigError("a wallet needs at least one payment-code prefix")
     return partner
+
+
+MAX_ORDER_CODE_TTL_S = 30 * 60  # Alipay+: a payment expiry under 30 minutes
+
+
+def _order_code_ttl(value: Any) -> int:
+    seconds = int(value)
+    if not 1 <= seconds <= MAX_ORDER_CODE_TTL_S:
+        raise ConfigError(f"order_code_ttl_s must be 1..{MAX_ORDER_CODE_TTL_S} seconds")
+    return seconds
 
 
 def _fee_rate(value: Any) -> Decimal:

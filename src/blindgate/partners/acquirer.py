@@ -34,6 +34,7 @@ from com.alipay.ams.api.request.pay.alipay_pay_cancel_request import AlipayPayCa
 from com.alipay.ams.api.request.pay.alipay_pay_query_request import AlipayPayQueryRequest
 from com.alipay.ams.api.request.pay.alipay_refund_query_request import AlipayRefundQueryRequest
 from com.alipay.ams.api.request.pay.alipay_refund_request import AlipayRefundRequest
+from com.alipay.ams.api.request.pay.order_code_payment_request import OrderCodePaymentRequest
 from com.alipay.ams.api.request.pay.user_presented_code_payment_request import UserPresentedCodePaymentRequest
 from com.alipay.ams.api.tools import signature_tool
 from cryptography.hazmat.primitives import serialization
@@ -154,6 +155,24 @@ class AcquirerClient:
             self.journal.paid(answer, currency, value)
         return answer
 
+    def create_order_code(
+        self,
+        payment_request_id: str,
+        shop: Shop,
+        currency: str,
+        value: int,
+        expiry_time: str | None = None,
+        terminal_time: str | None = None,
+    ) -> dict[str, Any]:
+        """A merchant-presented order code (the SDK's OrderCodePaymentRequest): the answer is U with
+        ``orderCodeForm.codeDetails[0].codeValue`` to show as a QR code until ``expiry_time``; the
+        result follows by notification and inquiry. A retry passes the first call's times."""
+        order = _order(payment_request_id, shop, currency, value, None, terminal_time or now_iso())
+        request = OrderCodePaymentRequest(
+            payment_request_id, order, currency, str(value), self.notify_url, expiry_time
+        )
+        return self._execute(request)
+
     def inquiry(self, payment_request_id: str) -> dict[str, Any]:
         request = AlipayPayQueryRequest()
         request.payment_request_id = payment_request_id
@@ -189,6 +208,15 @@ class AcquirerClient:
             currency, value = str(amount.get("currency")), int(amount.get("value", 0))
             self.journal.refunded(str(answer.get("paymentId", "")), answer, currency, value)
         return answer
+
+
+def order_code_value(answer: dict[str, Any]) -> str | None:
+    """The code to render as a QR code from an order-code pay answer, if it holds one."""
+    form = answer.get("orderCodeForm")
+    details = form.get("codeDetails") if isinstance(form, dict) else None
+    first = details[0] if isinstance(details, list) and details else None
+    value = first.get("codeValue") if isinstance(first, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _succeeded(answer: dict[str, Any]) -> bool:

@@ -33,11 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from blindgate.crypto.errors import InvalidSignature
+from blindgate.crypto.signatures import verify_message
 from blindgate.partners.signed_http import (
     PartnerKeys,
     Rejected,
@@ -45,6 +48,7 @@ from blindgate.partners.signed_http import (
     read_signed_json,
     result,
     signed_json_response,
+    signed_request_headers,
 )
 from blindgate.sim.population import Wallet
 
@@ -54,6 +58,11 @@ PAY_PATH = "/aps/api/v1/payments/pay"
 CANCEL_PATH = "/aps/api/v1/payments/cancelPayment"
 REFUND_PATH = "/aps/api/v1/payments/refund"
 INQUIRY_PATH = "/aps/api/v1/payments/inquiryPayment"
+# The wallet toward its agent when a customer scans a merchant's order code (Alipay+ userInitiatedPay).
+SCAN_PATH = "/aps/api/v1/payments/userInitiatedPay"
+# The customer's app toward the wallet backend: "scan order code".
+APP_SCAN_PATH = "/app/v1/scanOrderCode"
+MAX_CODE_VALUE_CHARS = 512
 MAX_ID_CHARS = 64
 MAX_AMOUNT_DIGITS = 15
 # The partner-records format `blindgate reconcile` reads (see blindgate.gateway.settlement.reconcile).
@@ -111,6 +120,18 @@ def _wire(amount: Amount) -> dict[str, str]:
     return {"currency": amount.currency, "value": str(amount.value)}
 
 
+def _payer(body: dict[str, Any]) -> tuple[str, str]:
+    """Whom to debit: the payment code the user presented, or, for an order code the user
+    scanned, the customerId the wallet's own agent names (it strips one the network sends)."""
+    method = body.get("paymentMethod")
+    code = method.get("paymentMethodId") if isinstance(method, dict) else None
+    if code is None and body.get("customerId") is not None:
+        return "customer_id", _text(body, "customerId")
+    if not isinstance(code, str) or not 1 <= len(code) <= MAX_ID_CHARS:
+        raise Rejected("PARAM_ILLEGAL", "paymentMethod.paymentMethodId is missing or malformed")
+    return "payment_code", code
+
+
 def _payment_key(body: dict[str, Any]) -> tuple[str, str]:
     """Which payment a cancel, refund or inquiry is about: by ``paymentRequestId``, else ``paymentId``."""
     if body.get("paymentRequestId") is not None:
@@ -165,6 +186,13 @@ class WalletBook:
             raise KeyError("no such customer")
         return int(row[0])
 
+    def customer_with_code(self, payment_code: str) -> str | None:
+        """The customer whose app shows ``payment_code`` (the reference wallet's app credential)."""
+        row = self._db.execute(
+            "SELECT customer_id FROM accounts WHERE payment_code = ?", (payment_code,)
+        ).fetchone()
+        return str(row[0]) if row is not None else None
+
     def total_balance(self) -> int:
         return int(self._db.execute("SELECT COALESCE(SUM(balance), 0) FROM accounts").fetchone()[0])
 
@@ -206,15 +234,12 @@ class WalletBook:
 
     def pay(self, body: dict[str, Any]) -> dict[str, Any]:
         request_id = _text(body, "paymentRequestId")
-        method = body.get("paymentMethod")
-        code = method.get("paymentMethodId") if isinstance(method, dict) else None
-        if not isinstance(code, str) or not 1 <= len(code) <= MAX_ID_CHARS:
-            raise Rejected("PARAM_ILLEGAL", "paymentMethod.paymentMethodId is missing or malformed")
+        payer = _payer(body)
         order = _amount(body, "paymentAmount")
         if order is None:
             raise Rejected("PARAM_ILLEGAL", "paymentAmount is missing")
         debit = _amount(body, "payToAmount") or order
-        fingerprint = _fingerprint(code, order, debit)
+        fingerprint = _fingerprint(*payer, order, debit)
         with self._transaction() as db:
             row = db.execute(
                 "SELECT fingerprint, status, response FROM payments WHERE payment_request_id = ?",
@@ -226,7 +251,7 @@ class WalletBook:
                 if row[0] != fingerprint:
                     return _failure("REPEAT_REQ_INCONSISTENT", "paymentRequestId reused with other fields")
                 return dict(json.loads(row[2]))
-            answer, status, customer_id = self._decide_pay(db, request_id, code, order, debit)
+            answer, status, customer_id = self._decide_pay(db, request_id, payer, order, debit)
             db.execute(
                 "INSERT INTO payments (payment_request_id, payment_id, fingerprint, status, customer_id,"
                 " debit, order_currency, order_value, response) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -236,12 +261,13 @@ class WalletBook:
             return answer
 
     def _decide_pay(
-        self, db: sqlite3.Connection, request_id: str, code: str, order: Amount, debit: Amount
+        self, db: sqlite3.Connection, request_id: str, payer: tuple[str, str], order: Amount, debit: Amount
     ) -> tuple[dict[str, Any], str, str | None]:
         if debit.currency != self.currency:
             return _failure("CURRENCY_NOT_SUPPORT", "the wallet debits its own currency only"), "FAIL", None
+        column, key = payer  # payment_code (the user presented it) or customer_id (they scanned)
         account = db.execute(
-            "SELECT customer_id, balance FROM accounts WHERE payment_code = ?", (code,)
+            f"SELECT customer_id, balance FROM accounts WHERE {column} = ?", (key,)
         ).fetchone()
         if account is None:
             return _failure("INVALID_CODE", "the payment code is not valid"), "FAIL", None
@@ -428,8 +454,54 @@ class SlowAnswers:
         return draw < self.share
 
 
-def create_wallet_app(book: WalletBook, keys: PartnerKeys, slow: SlowAnswers | None = None) -> Starlette:
-    """The wallet backend as an ASGI app: the four Alipay+ wallet-side endpoints and ``/health``."""
+class OrderCodeScanner:
+    """The wallet backend's "scan order code" action: userInitiatedPay toward its agent.
+
+    Signed RSA256 with the backend's key (the integration it has with Alipay+); the agent's
+    answer must verify with the agent's RSA key. The agent claims the code for this customer,
+    calls the backend's own pay to debit, and answers with the outcome.
+    """
+
+    def __init__(
+        self, agent_url: str, keys: PartnerKeys, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.agent_url, self.keys = agent_url.rstrip("/"), keys
+        self._client = httpx.AsyncClient(transport=transport)
+
+    async def scan(self, customer_id: str, code_value: str, timeout_s: float = 30.0) -> dict[str, Any]:
+        body = json.dumps({"codeValue": code_value, "customerId": customer_id}, separators=(",", ":"))
+        headers = signed_request_headers(SCAN_PATH, body, self.keys)
+        try:
+            response = await self._client.post(
+                self.agent_url + SCAN_PATH, content=body, headers=headers, timeout=timeout_s
+            )
+            verify_message(
+                self.keys.peer_public_key,
+                response.headers.get("signature"),
+                "POST",
+                SCAN_PATH,
+                response.headers.get("client-id") or "",
+                response.headers.get("response-time") or "",
+                response.content,
+            )
+            answer = json.loads(response.content)
+        except (httpx.HTTPError, InvalidSignature, ValueError) as exc:
+            log.warning("order-code scan got no verified answer: %s", type(exc).__name__)
+            return {"result": result("UNKNOWN_EXCEPTION", "U", "no answer; look the payment up")}
+        return dict(answer) if isinstance(answer, dict) else {"result": result("UNKNOWN_EXCEPTION", "U", "?")}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def create_wallet_app(
+    book: WalletBook,
+    keys: PartnerKeys,
+    slow: SlowAnswers | None = None,
+    scanner: OrderCodeScanner | None = None,
+) -> Starlette:
+    """The wallet backend as an ASGI app: the four Alipay+ wallet-side endpoints and ``/health``;
+    with a ``scanner``, also its app's "scan order code" (`APP_SCAN_PATH`)."""
     operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         PAY_PATH: book.pay,
         CANCEL_PATH: book.cancel,
@@ -454,5 +526,38 @@ def create_wallet_app(book: WalletBook, keys: PartnerKeys, slow: SlowAnswers | N
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok", "wallet": book.wallet_id})
 
+    async def scan(request: Request) -> Response:
+        """The customer's app scanned a merchant's code. The reference wallet has no login: the app
+        proves the customer by the payment code it shows, which already lets a merchant debit them."""
+        try:
+            body = await _app_json(request)
+            customer_id = book.customer_with_code(_text(body, "paymentCode"))
+            code_value = body.get("codeValue")
+            if not isinstance(code_value, str) or not 1 <= len(code_value) <= MAX_CODE_VALUE_CHARS:
+                raise Rejected("PARAM_ILLEGAL", "codeValue is missing or malformed")
+            if customer_id is None:
+                raise Rejected("INVALID_CODE", "no customer shows this payment code")
+            assert scanner is not None
+            payload = await scanner.scan(customer_id, code_value)
+        except Rejected as rejected:
+            payload = _failure(rejected.code, rejected.message)
+        return JSONResponse(payload)
+
     routes = [Route(path, endpoint, methods=["POST"]) for path in operations]
-    return Starlette(routes=[*routes, Route("/health", health, methods=["GET"])])
+    routes.append(Route("/health", health, methods=["GET"]))
+    if scanner is not None:
+        routes.append(Route(APP_SCAN_PATH, scan, methods=["POST"]))
+    return Starlette(routes=routes)
+
+
+async def _app_json(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > 4096:
+        raise Rejected("PARAM_ILLEGAL", "request body is too large")
+    try:
+        parsed = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise Rejected("PARAM_ILLEGAL", "body is not JSON") from None
+    if not isinstance(parsed, dict):
+        raise Rejected("PARAM_ILLEGAL", "body is not a JSON object")
+    return parsed

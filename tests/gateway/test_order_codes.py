@@ -1,0 +1,268 @@
+"""Merchant-presented order codes through both agents: issue, scan, pay once, expire, cancel, refuse."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from blindgate.api.models import CANCEL_PATH, INQUIRY_PATH, ORDER_CODE_SCAN_PATH, PAY_PATH, WALLET_PAY_PATH
+from blindgate.api.signed import encode, request_headers
+from blindgate.crypto.keystore import KeyStore
+from blindgate.crypto.signatures import ED25519
+from blindgate.gateway.app import engine_of
+from blindgate.gateway.ledger import check_ledger
+from blindgate.gateway.notifier import Notifier
+from tests.gateway.harness import (
+    PAYER,
+    POOR,
+    LocalNetwork,
+    build,
+    code_of_answer,
+    order_code_body,
+    run,
+)
+
+
+class Clock:
+    """The gateway's clock, moved by the test (expiry without waiting)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory, clock: Clock) -> LocalNetwork:
+    return build(tmp_path_factory.mktemp("net"), clock=clock)
+
+
+def rows(net: LocalNetwork, table: str) -> int:
+    with engine_of(net.gateway_app).connect() as conn:
+        return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def outcome(answer: dict[str, Any]) -> tuple[str, str]:
+    """(resultCode, resultStatus) of an answer, or of a result object itself."""
+    found = answer.get("result", answer)
+    return found["resultCode"], found["resultStatus"]
+
+
+def issue(net: LocalNetwork, request_id: str, value: int = 1000, **extra: Any) -> str:
+    answer = run(net.sdk(PAY_PATH, order_code_body(request_id, value, **extra)))
+    assert outcome(answer) == ("PAYMENT_IN_PROCESS", "U"), answer
+    assert answer["orderCodeForm"]["codeDetails"][0]["codeValueType"] == "QRCODE"
+    return code_of_answer(answer)
+
+
+def test_scan_pays_once_and_the_result_arrives_by_notification_and_inquiry(net: LocalNetwork) -> None:
+    issued = run(net.sdk(PAY_PATH, order_code_body("oc-paid", 1000)))
+    code = code_of_answer(issued)
+    replay = run(net.sdk(PAY_PATH, order_code_body("oc-paid", 1000)))
+    assert code_of_answer(replay) == code and replay["paymentId"] == issued["paymentId"]
+    pending = run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "oc-paid"}))
+    assert pending["paymentStatus"] == "PROCESSING" and outcome(pending["paymentResult"])[1] == "U"
+
+    payer_before, poor_before = (net.wallet_book.balance(c.customer_id) for c in (PAYER, POOR))
+    scanned = run(net.app_scan(PAYER.payment_code, code))
+    assert outcome(scanned) == ("SUCCESS", "S"), scanned
+    assert scanned["paymentAmount"] == {"currency": "SGD", "value": "1000"}
+    assert scanned["order"]["merchant"]["merchantName"] == "Kopi"
+    debit = int(scanned["payToAmount"]["value"])
+    assert debit > 0 and payer_before - net.wallet_book.balance(PAYER.customer_id) == debit
+
+    other = run(net.app_scan(POOR.payment_code, code))  # another payer: the code is spent
+    assert outcome(other) == ("ORDER_IS_CLOSED", "F")
+    again = run(net.app_scan(PAYER.payment_code, code))  # the same payer again: the same payment
+    assert outcome(again) == ("SUCCESS", "S") and again["paymentRequestId"] == scanned["paymentRequestId"]
+    assert payer_before - net.wallet_book.balance(PAYER.customer_id) == debit  # debited once
+    assert net.wallet_book.balance(POOR.customer_id) == poor_before
+
+    notifier: Notifier = net.gateway_app.state.notifier
+    assert run(notifier.deliver_due()) == 1
+    assert net.notifications.outcomes() == {"S": 1}
+    inquiry = run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "oc-paid"}))
+    assert inquiry["paymentStatus"] == "SUCCESS" and inquiry["paymentId"] == issued["paymentId"]
+    assert inquiry["customerId"] == PAYER.customer_id  # sealed by the wallet, opened by the acquirer's agent
+    after = run(net.sdk(PAY_PATH, order_code_body("oc-paid", 1000)))  # a replay now gets the payment
+    assert outcome(after) == ("SUCCESS", "S") and after["paymentId"] == issued["paymentId"]
+    with engine_of(net.gateway_app).connect() as conn:
+        assert check_ledger(conn).ok
+
+
+def test_an_expired_code_cannot_be_paid(net: LocalNetwork, clock: Clock) -> None:
+    code = issue(net, "oc-expire", 500)
+    before = net.wallet_book.balance(PAYER.customer_id)
+    clock.now += timedelta(seconds=net.network.gateway.order_code_ttl_s + 1)
+    try:
+        assert outcome(run(net.app_scan(PAYER.payment_code, code))) == ("ORDER_IS_CLOSED", "F")
+        inquiry = run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "oc-expire"}))
+        assert inquiry["paymentStatus"] == "FAIL"
+        assert outcome(inquiry["paymentResult"]) == ("ORDER_IS_CLOSED", "F")
+        assert outcome(run(net.sdk(PAY_PATH, order_code_body("oc-expire", 500)))) == ("ORDER_IS_CLOSED", "F")
+    finally:
+        clock.now = datetime.now(UTC)
+    assert net.wallet_book.balance(PAYER.customer_id) == before
+
+
+def test_a_requested_expiry_is_kept_and_bounded(net: LocalNetwork, clock: Clock) -> None:
+    soon = (clock.now + timedelta(seconds=90)).replace(microsecond=0)
+    body = order_code_body("oc-soon", 300, paymentExpiryTime=soon.isoformat())
+    answer = run(net.sdk(PAY_PATH, body))
+    assert answer["orderCodeForm"]["expireTime"] == soon.isoformat()
+    clock.now += timedelta(seconds=91)
+    try:  # a replay after the asked expiry: the order is closed (not a bad expiry)
+        assert outcome(run(net.sdk(PAY_PATH, body))) == ("ORDER_IS_CLOSED", "F")
+    finally:
+        clock.now = datetime.now(UTC)
+    before = rows(net, "gw_order_codes")
+    for request_id, expiry in (
+        ("oc-past", clock.now - timedelta(seconds=1)),
+        ("oc-far", clock.now + timedelta(minutes=31)),
+    ):
+        late = run(net.sdk(PAY_PATH, order_code_body(request_id, 300, paymentExpiryTime=expiry.isoformat())))
+        assert outcome(late) == ("PARAM_ILLEGAL", "F")
+    assert rows(net, "gw_order_codes") == before
+
+
+def test_a_cancelled_code_cannot_be_paid(net: LocalNetwork) -> None:
+    code = issue(net, "oc-cancel", 700)
+    cancel = run(net.sdk(CANCEL_PATH, {"paymentRequestId": "oc-cancel"}))
+    assert outcome(cancel) == ("SUCCESS", "S")
+    assert outcome(run(net.app_scan(PAYER.payment_code, code))) == ("ORDER_IS_CLOSED", "F")
+    assert run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "oc-cancel"}))["paymentStatus"] == "CANCELLED"
+    assert outcome(run(net.sdk(CANCEL_PATH, {"paymentRequestId": "oc-cancel"}))) == ("SUCCESS", "S")
+
+
+def test_a_declined_payer_closes_the_code(net: LocalNetwork) -> None:
+    code = issue(net, "oc-poor", 900_000)
+    declined = run(net.app_scan(POOR.payment_code, code))
+    assert outcome(declined) == ("USER_BALANCE_NOT_ENOUGH", "F")
+    assert run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "oc-poor"}))["paymentStatus"] == "FAIL"
+    assert outcome(run(net.app_scan(PAYER.payment_code, code))) == ("ORDER_IS_CLOSED", "F")
+
+
+@pytest.mark.parametrize(
+    ("code_value", "expected"),
+    [
+        ("BGOC1" + "A" * 32, "INVALID_CODE"),  # well formed, never issued
+        ("https://qr.example/not-ours", "INVALID_CODE"),
+        ("", "PARAM_ILLEGAL"),
+        ("x" * 513, "PARAM_ILLEGAL"),
+        ("BGOC1\u00e9" + "A" * 31, "PARAM_ILLEGAL"),
+    ],
+)
+def test_a_bad_code_is_refused_and_stores_nothing(net: LocalNetwork, code_value: str, expected: str) -> None:
+    before = (
+        rows(net, "gw_payments"),
+        rows(net, "gw_order_codes"),
+        net.wallet_book.balance(PAYER.customer_id),
+    )
+    answer = run(scan_at_gateway(net, {"codeValue": code_value, "customerPseudonym": pseudonym_of(net)}))
+    assert outcome(answer) == (expected, "F")
+    if code_value:  # the wallet's app path gives the same answer (an empty code stops at the backend)
+        assert outcome(run(net.app_scan(PAYER.payment_code, code_value)))[1] == "F"
+    after = (
+        rows(net, "gw_payments"),
+        rows(net, "gw_order_codes"),
+        net.wallet_book.balance(PAYER.customer_id),
+    )
+    assert after == before
+
+
+def test_a_scan_without_a_pseudonym_or_by_an_acquirer_is_refused(net: LocalNetwork) -> None:
+    code = issue(net, "oc-who", 300)
+    no_pseudonym = run(scan_at_gateway(net, {"codeValue": code, "customerPseudonym": PAYER.customer_id}))
+    assert outcome(no_pseudonym) == ("PARAM_ILLEGAL", "F")
+    by_acquirer = run(
+        scan_at_gateway(
+            net,
+            {"codeValue": code, "customerPseudonym": pseudonym_of(net)},
+            keys="acquirer-agent-keys",
+            client_id="ACQ_SG_AGENT",
+        )
+    )
+    assert outcome(by_acquirer) == ("KEY_NOT_FOUND", "F")
+    assert run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "oc-who"}))["paymentStatus"] == "PROCESSING"
+
+
+@pytest.mark.parametrize("case", ["buyer_details", "payment_code", "changed_replay", "missing_order"])
+def test_bad_order_code_requests_are_refused_and_store_nothing(net: LocalNetwork, case: str) -> None:
+    body = order_code_body(f"oc-bad-{case}", 400)
+    if case == "buyer_details":  # no wallet to seal to yet: refused, never sent in clear
+        body["order"]["buyer"] = {"buyerEmail": PAYER.email}
+    elif case == "payment_code":
+        body["paymentMethod"]["paymentMethodId"] = PAYER.payment_code
+    elif case == "changed_replay":
+        issue(net, "oc-bad-changed_replay", 400)
+        body["paymentAmount"]["value"] = "401"
+    elif case == "missing_order":
+        del body["order"]
+    before = (rows(net, "gw_payments"), rows(net, "gw_order_codes"))
+    answer = run(net.sdk(PAY_PATH, body))
+    code = {"changed_replay": "REPEAT_REQ_INCONSISTENT"}.get(case, "PARAM_ILLEGAL")
+    assert outcome(answer) == (code, "F")
+    assert (rows(net, "gw_payments"), rows(net, "gw_order_codes")) == before
+    text = json.dumps(answer)
+    assert PAYER.email not in text and PAYER.payment_code not in text
+
+
+def test_the_gateway_cannot_name_whom_the_wallet_debits(net: LocalNetwork) -> None:
+    """Only the wallet's own agent names the customer to debit (for its backend's scan)."""
+    before = net.wallet_book.balance(PAYER.customer_id)
+    body = {
+        "paymentRequestId": "BGforged",
+        "acquirerId": "ACQ_SG",
+        "acquirerPaymentRequestId": "forged",
+        "paymentAmount": {"currency": "SGD", "value": "100"},
+        "payToAmount": {"currency": "KRW", "value": "100"},
+        "customerId": PAYER.customer_id,
+    }
+    key, version = KeyStore(net.root / "gateway-keys").signing_key(ED25519)
+    payload = encode(body)
+    headers = request_headers(WALLET_PAY_PATH, payload, "GATEWAY", key, version)
+
+    async def call() -> dict[str, Any]:
+        async with httpx.AsyncClient(transport=net.router) as client:
+            response = await client.post(
+                "http://w1-agent.test" + WALLET_PAY_PATH, content=payload, headers=headers
+            )
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    assert outcome(run(call()))[1] == "F"
+    assert net.wallet_book.balance(PAYER.customer_id) == before
+
+
+def pseudonym_of(net: LocalNetwork) -> str:
+    return KeyStore(net.root / "wallet-agent-keys").pseudonym("gateway-risk", PAYER.customer_id)
+
+
+async def scan_at_gateway(
+    net: LocalNetwork,
+    body: dict[str, Any],
+    keys: str = "wallet-agent-keys",
+    client_id: str = "WALLET_KR_AGENT",
+) -> dict[str, Any]:
+    """userInitiatedPay straight to the gateway, signed as a wallet's (or another party's) agent."""
+    key, version = KeyStore(net.root / keys).signing_key(ED25519)
+    payload = encode(body)
+    headers = request_headers(ORDER_CODE_SCAN_PATH, payload, client_id, key, version)
+    async with httpx.AsyncClient(transport=net.router) as client:
+        response = await client.post(
+            "http://gateway.test" + ORDER_CODE_SCAN_PATH, content=payload, headers=headers
+        )
+    assert response.status_code == 200
+    answer: dict[str, Any] = response.json()
+    return answer

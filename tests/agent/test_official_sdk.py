@@ -2,6 +2,7 @@
 through the acquirer's agent served by uvicorn with TLS on 127.0.0.77:443 (absolute-form targets)."""
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -69,3 +70,48 @@ def test_sdk_pays_inquires_refunds_and_cancels(tmp_path: Path) -> None:
         assert client.inquiry_refund("sdk-r1")["refundStatus"] == "SUCCESS"
         assert client.cancel("sdk-1")["result"]["resultCode"] == "SUCCESS"
         assert client.inquiry("sdk-1")["paymentStatus"] == "CANCELLED"
+
+
+def test_sdk_order_code_is_paid_by_a_scan_and_learned_by_notification_and_inquiry(tmp_path: Path) -> None:
+    """OrderCodePaymentRequest (the SDK's own) -> U + orderCodeForm; the payer scans it in the wallet app."""
+    from com.alipay.ams.api.response.pay.alipay_pay_response import AlipayPayResponse
+
+    from blindgate.gateway.notifier import Notifier
+    from blindgate.partners.acquirer import NOTIFY_PATH, order_code_value
+    from tests.gateway.harness import run
+
+    net = build(tmp_path / "net")
+    agent_app = net.router.apps["a1-agent.test"].app
+    key_path, cert_path = write_tls_certificate(HOST, tmp_path / "tls")
+    agent_rsa = KeyStore(tmp_path / "net" / "acquirer-agent-keys").rsa_key().public_key()
+    client = AcquirerClient(
+        f"https://{HOST}",
+        SDK_CLIENT,
+        rsa_private_key_for_sdk(net.merchant_key),
+        rsa_public_key_for_sdk(agent_rsa),
+        notify_url="http://a1-backend.test" + NOTIFY_PATH,
+    )
+    store = Store("S1", "Kopi Tiam Bugis", "5812", ("T1",))
+    shop = Shop(Merchant("M1", "Kopi Tiam", "5812", "SG", (store,)), store, "T1")
+    at = "2026-11-24T10:00:00+00:00"
+    with serving(agent_app, cert_path, key_path):
+        issued = client.create_order_code("sdk-oc-1", shop, "SGD", 1250, terminal_time=at)
+        assert issued["result"]["resultCode"] == "PAYMENT_IN_PROCESS", issued
+        code = order_code_value(issued)
+        assert code is not None
+        parsed = AlipayPayResponse(json.dumps(issued))  # the SDK's own reading of the answer
+        assert parsed.order_code_form.code_details[0].code_value == code
+        assert client.inquiry("sdk-oc-1")["paymentStatus"] == "PROCESSING"
+
+        scanned = run(net.app_scan(PAYER.payment_code, code))
+        assert scanned["result"]["resultStatus"] == "S", scanned
+        notifier: Notifier = net.gateway_app.state.notifier
+        assert run(notifier.deliver_due()) == 1
+        assert net.notifications.outcomes() == {"S": 1}  # the notification reached paymentNotifyUrl
+
+        inquiry = client.inquiry("sdk-oc-1")
+        assert inquiry["paymentStatus"] == "SUCCESS" and inquiry["customerId"] == PAYER.customer_id
+        assert inquiry["paymentId"] == issued["paymentId"]
+        assert client.journal.records() == [(issued["paymentId"], "PAYMENT", "SGD", 1250, "SUCCESS")]
+        replay = client.create_order_code("sdk-oc-1", shop, "SGD", 1250, terminal_time=at)
+        assert replay["result"]["resultCode"] == "SUCCESS" and replay["paymentId"] == issued["paymentId"]

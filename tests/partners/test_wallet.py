@@ -156,3 +156,70 @@ def test_slow_answers_are_repeatable_and_bounded() -> None:
     assert 120 < len(picked) < 280  # about a tenth
     assert picked == [n for n in range(2000) if slow.applies_to(f"PAY{n}")]
     assert not SlowAnswers().applies_to("PAY1") and not slow.applies_to(None)
+
+
+def test_pay_by_customer_id_for_a_scanned_order_code(book: WalletBook, population: Population) -> None:
+    customer = rich_customer(population)
+    body = {
+        "paymentRequestId": "OC1",
+        "paymentAmount": {"currency": "KRW", "value": "900"},
+        "customerId": customer.customer_id,  # named by the wallet's own agent for its app's scan
+    }
+    first = book.pay(body)
+    assert first["result"]["resultStatus"] == "S" and first["customerId"] == customer.customer_id
+    assert book.pay(body) == first and book.balance(customer.customer_id) == customer.balance - 900
+    unknown = book.pay({**body, "paymentRequestId": "OC2", "customerId": "NOBODY"})
+    assert unknown["result"]["resultStatus"] == "F"
+    assert book.balance(customer.customer_id) == customer.balance - 900
+
+
+def test_app_scan_asks_the_agent_signed_and_relays_its_verified_answer(
+    book: WalletBook, population: Population, backend_and_caller: tuple[PartnerKeys, PartnerKeys]
+) -> None:
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from blindgate.partners.signed_http import read_signed_json, signed_json_response
+    from blindgate.partners.wallet import APP_SCAN_PATH, SCAN_PATH, OrderCodeScanner
+
+    backend, agent = backend_and_caller  # the agent's keys: it verifies the backend, signs its answers
+    seen: list[dict[str, Any]] = []
+    forge = {"on": False}
+
+    async def user_initiated_pay(request: Request) -> Response:
+        seen.append(await read_signed_json(request, agent))
+        answer = {"result": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "ok"}}
+        signer = (
+            PartnerKeys(agent.client_id, backend.private_key, agent.peer_public_key) if forge["on"] else agent
+        )
+        return signed_json_response(SCAN_PATH, answer, signer)
+
+    fake_agent = Starlette(routes=[Route(SCAN_PATH, user_initiated_pay, methods=["POST"])])
+    scanner = OrderCodeScanner("http://agent.test", backend, transport=httpx.ASGITransport(app=fake_agent))
+    client = TestClient(create_wallet_app(book, backend, scanner=scanner))
+    customer = rich_customer(population)
+    code = "BGOC1" + "x" * 32
+
+    ok = client.post(APP_SCAN_PATH, json={"paymentCode": customer.payment_code, "codeValue": code})
+    assert ok.json()["result"]["resultStatus"] == "S"
+    assert seen == [{"codeValue": code, "customerId": customer.customer_id}]
+    forge["on"] = True  # an answer the agent's key did not sign is no answer
+    forged = client.post(APP_SCAN_PATH, json={"paymentCode": customer.payment_code, "codeValue": code})
+    assert forged.json()["result"]["resultStatus"] == "U"
+    for body, expected in [
+        ({"paymentCode": "0000", "codeValue": code}, "INVALID_CODE"),
+        ({"paymentCode": customer.payment_code, "codeValue": ""}, "PARAM_ILLEGAL"),
+        ({"paymentCode": customer.payment_code}, "PARAM_ILLEGAL"),
+    ]:
+        refused = client.post(APP_SCAN_PATH, json=body)
+        assert refused.json()["result"] == {
+            "resultCode": expected,
+            "resultStatus": "F",
+            "resultMessage": refused.json()["result"]["resultMessage"],
+        }
+        assert customer.payment_code not in refused.text
+    assert len(seen) == 2  # refused scans never reached the agent
+    assert book.balance(customer.customer_id) == customer.balance

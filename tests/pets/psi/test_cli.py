@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -50,6 +51,7 @@ def _run_both(
     server_extra: tuple[str, ...] = (),
     client_extra: tuple[str, ...] = (),
     client_key: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
     port = _free_port()
     server = subprocess.Popen(
@@ -57,12 +59,14 @@ def _run_both(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     client = subprocess.run(
         _command(root, "client", port, *client_extra, key=client_key),
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
     out, err = server.communicate(timeout=60)
     return subprocess.CompletedProcess(server.args, server.returncode, out, err), client  # fmt: skip
@@ -105,6 +109,36 @@ def test_other_modes_between_two_processes(parties: Path, protocol: str, mode: s
         assert not (parties / "server-out.csv").exists()  # the sender learns nothing
     else:
         assert [row[1] for row in _rows(parties / "server-out.csv")[1:]] == ["alice", "bob", "carol"]
+
+
+@pytest.mark.parametrize("protocol", ["kkrt", "ecdh"])
+def test_small_batches_between_two_processes(parties: Path, protocol: str) -> None:
+    # 600 rows a side, 200 shared, and repeats; 32 keys per batch -> 32 buckets each.
+    (parties / "server.csv").write_text(
+        "email,name,score\n" + "".join(f"u{i}@x.com,n{i},{i}\n" for i in range(400, 1000))
+    )
+    client_rows = [f"{i},U{i}@x.com" for i in range(600)] + ["9,u9@x.com"]
+    (parties / "client.csv").write_text("id,mail\n" + "\n".join(client_rows) + "\n")
+    spill = parties / "spill"
+    spill.mkdir()
+    env = {**os.environ, "TMPDIR": str(spill)}
+    extra = ("--protocol", protocol, "--mode", "join", "--batch-size", "32")
+    server, client = _run_both(parties, extra, extra, env=env)
+    assert server.returncode == 0 and client.returncode == 0, server.stderr + client.stderr
+    server_rows, client_rows_out = _rows(parties / "server-out.csv"), _rows(parties / "client-out.csv")
+    assert len(server_rows) == len(client_rows_out) == 201
+    assert [row[0] for row in server_rows[1:]] == [row[1].lower() for row in client_rows_out[1:]]
+    summary = json.loads(client.stdout)
+    assert summary["buckets"] == 32 and 0 < summary["largest_batch"] <= 3 * 32  # padded: 72 of 601
+    assert summary["input"]["duplicates"] == 1 and summary["input"]["keys"] == 600
+    assert _spill_dirs(spill) == []  # spill files deleted
+    failed, _ = _run_both(parties, ("--mode", "both", "--batch-size", "32"), ("--mode", "join"), env=env)
+    assert failed.returncode == 1 and _spill_dirs(spill) == []  # and deleted after a failure
+
+
+def _spill_dirs(root: Path) -> list[Path]:
+    """Our temporary directories under ``root`` (rbcl leaves its own copy of libsodium there)."""
+    return [path for path in root.iterdir() if path.name.startswith("blindgate-psi-")]
 
 
 def test_wrong_key_column_fails_cleanly(parties: Path) -> None:

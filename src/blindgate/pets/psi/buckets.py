@@ -33,6 +33,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -91,7 +92,9 @@ def padded_size(items: int, buckets: int) -> int:
 def bucket_of(digests: np.ndarray, seed: bytes, buckets: int) -> np.ndarray:
     """Bucket of each digest: AES-128 under the public ``seed`` over its first 16 bytes, mod P."""
     assert buckets & (buckets - 1) == 0, "P is a power of two"
-    head = np.ascontiguousarray(np.ascontiguousarray(digests).view(np.uint8).reshape(-1, DIGEST_BYTES)[:, :16])
+    head = np.ascontiguousarray(
+        np.ascontiguousarray(digests).view(np.uint8).reshape(-1, DIGEST_BYTES)[:, :16]
+    )
     mixed = Cipher(algorithms.AES(seed), modes.ECB()).encryptor().update(head.tobytes())
     return (np.frombuffer(mixed, dtype="<u8")[::2] & np.uint64(buckets - 1)).astype(np.int64)
 
@@ -140,7 +143,7 @@ class KeySet(ABC):
     def close(self) -> None:
         """Forget the records (and delete any files)."""
 
-    def __enter__(self) -> KeySet:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -10,9 +10,13 @@ own identity and the peer's certificate, exchanged out of band) and check that t
 the same protocol version, mode, normalisation and number of key columns. ``--out`` is
 written atomically and only when this party learns something: the matched input rows
 (every column; in the shared order for ``--mode join``), or the size alone for
-``--mode cardinality``. A stale ``--out`` is removed first, so after a failed run there
-is no file that looks complete. Exit status: 0 done, 1 the run failed (peer, network,
-protocol), 2 bad arguments or input. Errors never show key values.
+``--mode cardinality``. Memory is bounded by ``--batch-size``: keys are spilled to a
+private temporary directory (deleted at the end, also on error) and the protocol runs
+bucket by bucket (``buckets``). ``--ray ADDRESS`` (or ``RAY_ADDRESS``) sends ECDH's
+hashing and scalar multiplications to a Ray cluster instead of local processes. A stale
+``--out`` is removed first, so after a failed run there is no file that looks complete.
+Exit status: 0 done, 1 the run failed (peer, network, protocol), 2 bad arguments or
+input. Errors never show key values.
 """
 
 from __future__ import annotations
@@ -26,9 +30,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from blindgate.net import ChannelError, Identity, connect, listen
+from blindgate.pets.psi.buckets import SpilledKeys
 from blindgate.pets.psi.errors import InputError, PsiError
-from blindgate.pets.psi.inputs import parse_rules, read_keys, write_rows, write_size
-from blindgate.pets.psi.session import MODES, PROTOCOLS, check_choice, run_psi
+from blindgate.pets.psi.inputs import parse_rules, spill_keys, write_rows, write_size
+from blindgate.pets.psi.session import MODES, PROTOCOLS, check_choice, run_psi_keyset
+
+DEFAULT_BATCH = 1 << 18  # keys per bucket: ~100 MiB per party at most, whatever the set size
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +59,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds any wait on the peer may take")
     parser.add_argument(
         "--workers", type=int, default=None, help="processes for ECDH hashing (default: all cores)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH,
+        help=f"keys per bucket and per read: bounds memory (default {DEFAULT_BATCH})",
+    )
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="Ray cluster for ECDH's work (default: $RAY_ADDRESS, else none)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
@@ -83,6 +102,8 @@ def _check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> No
         parser.error("--role client needs --connect HOST:PORT")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
 
 
 @contextmanager
@@ -104,6 +125,14 @@ def main(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _check_args(args, parser)
+    keyset = SpilledKeys(args.batch_size)
+    try:
+        return _run(args, keyset)
+    finally:
+        keyset.close()  # its temporary files go, whatever happens
+
+
+def _run(args: argparse.Namespace, keyset: SpilledKeys) -> int:
     try:
         check_choice(args.protocol, args.mode)
         rules = parse_rules(args.normalize)
@@ -113,7 +142,7 @@ def main(argv: list[str]) -> int:
         identity = Identity.load(args.identity)
         peer_cert = args.peer_cert.read_bytes()
         args.out.unlink(missing_ok=True)
-        keyed = read_keys(args.input, columns, rules)
+        report = spill_keys(args.input, columns, rules, keyset)
     except (PsiError, OSError, ValueError) as exc:
         print(f"blindgate psi: error: {_describe(exc)}", file=sys.stderr)
         return 2
@@ -126,34 +155,43 @@ def main(argv: list[str]) -> int:
         else:
             channel = connect(args.connect, identity, peer_cert, timeout=args.timeout, retry_for=args.timeout)
         with channel, _progress(not args.no_progress and sys.stderr.isatty()) as tick:
-            result = run_psi(
+            result = run_psi_keyset(
                 channel,
-                keyed.keys,
+                keyset,
                 receiver=args.receiver == args.role,
                 protocol=args.protocol,
                 mode=args.mode,
                 agreement={"normalize": list(rules), "key_columns": len(columns)},
                 workers=args.workers,
                 progress=tick,
+                batch_size=args.batch_size,
+                ray=args.ray,
             )
         if args.mode == "cardinality":
             assert result.size is not None
             write_size(args.out, result.size)
         elif result.matches is not None:
-            write_rows(args.input, args.out, [keyed.rows[i] for i in result.matches])
-    except (ChannelError, PsiError, OSError, ValueError) as exc:
+            write_rows(args.input, args.out, result.matches)
+    except (ChannelError, PsiError, OSError, ValueError, RuntimeError) as exc:
         print(f"blindgate psi: error: {_describe(exc)}", file=sys.stderr)
         return 1
+    if keyset.count and result.peer_size:  # every bucket was read, so every duplicate found
+        report.duplicates = keyset.duplicates
+        report.keys = keyset.count - keyset.duplicates
+    else:
+        report.keys = keyset.count  # (nothing ran: duplicates not looked for)
     learned = result.matches is not None or args.mode == "cardinality"
     summary = {
         "role": args.role,
         "receiver": result.receiver,
         "protocol": result.protocol,
         "mode": result.mode,
-        "input": keyed.report.as_dict(),
+        "input": report.as_dict(),
         "peer_keys": result.peer_size,
         "intersection_size": result.size,
         "output": str(args.out) if learned else None,
+        "buckets": result.buckets,
+        "largest_batch": result.largest_batch,
         "bytes_sent": result.stats.bytes_sent,
         "bytes_received": result.stats.bytes_received,
         "seconds": round(time.monotonic() - started, 3),

@@ -8,9 +8,11 @@ brackets, ``00`` becomes ``+``; anything not ``+`` and 7 to 15 digits is invalid
 
 A row whose key is empty or invalid takes no part; a key seen again is a duplicate and
 only its first row takes part. Both are counted in :class:`InputReport`, never echoed,
-since keys are personal data. Inputs are read as a stream; what is kept is one key
-per row (the protocol needs them all) and the output is written from a second pass,
-to a temporary file renamed into place only when complete.
+since keys are personal data. Inputs are read as a stream: :func:`spill_keys` hands
+each valid key with its row number to a ``buckets.SpilledKeys`` (which drops
+duplicates bucket by bucket, later), :func:`read_keys` keeps the distinct keys in
+memory for small jobs. The output is written from a final pass over the input, to a
+temporary file renamed into place only when complete.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blindgate.pets.psi.buckets import SpilledKeys
 from blindgate.pets.psi.errors import InputError
 
 RULES = ("trim", "lower", "email", "e164")
@@ -106,7 +109,7 @@ def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in {".parquet", ".pq"}
 
 
-def _iter_records(path: Path) -> Iterator[tuple[list[str], Iterator[list[str]]]]:
+def _iter_records(path: Path, batch: int = 65536) -> Iterator[tuple[list[str], Iterator[list[str]]]]:
     """Yield once: the header and an iterator over the rows as strings (CSV or Parquet)."""
     if _is_parquet(path):
         try:
@@ -117,8 +120,8 @@ def _iter_records(path: Path) -> Iterator[tuple[list[str], Iterator[list[str]]]]
         header = list(parquet.schema_arrow.names)
 
         def parquet_rows() -> Iterator[list[str]]:
-            for batch in parquet.iter_batches(batch_size=65536):
-                columns = [[("" if v is None else str(v)) for v in col.to_pylist()] for col in batch.columns]
+            for chunk in parquet.iter_batches(batch_size=batch):
+                columns = [[("" if v is None else str(v)) for v in col.to_pylist()] for col in chunk.columns]
                 yield from (list(row) for row in zip(*columns, strict=True))
 
         yield header, parquet_rows()
@@ -129,18 +132,16 @@ def _iter_records(path: Path) -> Iterator[tuple[list[str], Iterator[list[str]]]]
         yield header, reader
 
 
-def read_keys(path: Path, columns: Sequence[str], rules: Sequence[str]) -> KeyedInput:
-    """Stream ``path`` and collect the normalised key of every row (first occurrence wins)."""
+def iter_keys(
+    path: Path, columns: Sequence[str], rules: Sequence[str], report: InputReport, batch: int = 65536
+) -> Iterator[tuple[int, bytes]]:
+    """Stream ``path``: (row number, normalised key) of every valid row, duplicates included."""
     if not path.is_file():
         raise InputError(f"input file not found: {path}")
-    report = InputReport()
-    keys: list[bytes] = []
-    rows: list[int] = []
-    seen: set[bytes] = set()
     try:
-        for header, records in _iter_records(path):
+        for header, records in _iter_records(path, batch):
             if not header:
-                return KeyedInput(path, keys, rows, report)
+                return
             missing = [c for c in columns if c not in header]
             if missing:
                 raise InputError(f"key column {missing[0]!r} is not in the input's header")
@@ -155,19 +156,38 @@ def read_keys(path: Path, columns: Sequence[str], rules: Sequence[str]) -> Keyed
                 if any(p is None for p in parts):
                     report.invalid += 1
                     continue
-                key = encode_key([p for p in parts if p is not None])
-                if key in seen:
-                    report.duplicates += 1
-                    continue
-                seen.add(key)
-                keys.append(key)
-                rows.append(index)
+                yield index, encode_key([p for p in parts if p is not None])
     except UnicodeDecodeError as exc:
         raise InputError("the input is not UTF-8 text") from exc
     except csv.Error as exc:
         raise InputError(f"the input is not valid CSV: {exc}") from exc
+
+
+def read_keys(path: Path, columns: Sequence[str], rules: Sequence[str]) -> KeyedInput:
+    """Stream ``path`` and collect the normalised key of every row (first occurrence wins)."""
+    report = InputReport()
+    keys: list[bytes] = []
+    rows: list[int] = []
+    seen: set[bytes] = set()
+    for index, key in iter_keys(path, columns, rules, report):
+        if key in seen:
+            report.duplicates += 1
+            continue
+        seen.add(key)
+        keys.append(key)
+        rows.append(index)
     report.keys = len(keys)
     return KeyedInput(path, keys, rows, report)
+
+
+def spill_keys(path: Path, columns: Sequence[str], rules: Sequence[str], keyset: SpilledKeys) -> InputReport:
+    """Stream ``path`` into ``keyset``, holding one batch at a time. ``keys`` and ``duplicates``
+    of the report are left to the run, which finds duplicates bucket by bucket."""
+    report = InputReport()
+    for index, key in iter_keys(path, columns, rules, report, min(65536, keyset.batch)):
+        keyset.add(index, key)
+    keyset.finish()
+    return report
 
 
 def write_rows(source: Path, destination: Path, row_order: Sequence[int]) -> None:
@@ -213,9 +233,11 @@ __all__ = [
     "InputReport",
     "KeyedInput",
     "encode_key",
+    "iter_keys",
     "normalise",
     "parse_rules",
     "read_keys",
+    "spill_keys",
     "write_rows",
     "write_size",
 ]

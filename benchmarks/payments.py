@@ -11,9 +11,18 @@ flag) as the comparison: ``sealed_vs_plaintext`` is their throughput ratio. Targ
 (issue 2, §7a): >= 1,000 payments/s, p99 <= 50 ms, on the 2-core development machine.
 Not counted: TLS/HTTP parsing (no sockets) and the agents' work, which part (b) counts.
 
+(a, scale-out) The same drive in ``--workers`` processes (default 2) over ONE store, each with
+its own app and engine as ``blindgate gateway --workers N`` runs them: a SQLite WAL file, or
+PostgreSQL with ``--db URL`` (the benchmark makes a throw-away schema there and drops it). All
+workers start together; the report gives the total payments/s, p50/p99 over every payment of
+every worker, the workers' CPU per payment (a PostgreSQL server's own CPU is not in it), and
+the same store driven by one process for comparison. Each worker's paymentRequestIds carry
+its index and a run id, so they never collide.
+
 (b) `benchmarks/payments_e2e.payments_e2e` (the network engineer's): full demo runs.
 
 Usage: .venv/bin/python benchmarks/payments.py [--payments 3000] [--concurrency 32] [--skip-e2e]
+       [--workers 2] [--db postgresql+psycopg://127.0.0.1/test]
 """
 
 from __future__ import annotations
@@ -21,16 +30,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import platform
+import secrets
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+import sqlalchemy as sa
 
 from blindgate.agent.policy import FieldPolicy, seal_message, sealed_digest
 from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
@@ -42,8 +56,11 @@ from blindgate.gateway.app import create_gateway_app
 from blindgate.gateway.config import network_document, parse_network
 from blindgate.gateway.payments import SEALED_DIGEST_FIELD, seal_context
 from blindgate.gateway.risk import RISK_PURPOSE
+from blindgate.gateway.store import open_database
 
 TARGET_PER_SECOND, TARGET_P99_MS = 1000, 50.0
+WORKER_TIMEOUT_S = 600  # every wait on a worker process is bounded
+PARTIES = ("gateway", "wallet", "acquirer")
 
 
 def _keys(root: Path) -> dict[str, KeyStore]:
@@ -173,7 +190,18 @@ async def _asgi_post(app: Any, path: str, body: bytes, headers: dict[str, str]) 
     return b"".join(chunks)
 
 
-async def _drive(app: Any, prepared: list[tuple[bytes, dict[str, str]]], concurrency: int) -> dict[str, Any]:
+@dataclass
+class _Run:
+    """One drive's raw figures: kept raw so that several workers' runs can be merged."""
+
+    latencies: list[float]
+    outcomes: dict[str, int]
+    began: float  # time.monotonic(): one clock for every process of the machine
+    ended: float
+    cpu_s: float
+
+
+async def _drive_raw(app: Any, prepared: list[tuple[bytes, dict[str, str]]], concurrency: int) -> _Run:
     latencies: list[float] = []
     outcomes: dict[str, int] = {}
     queue = iter(prepared)
@@ -186,20 +214,35 @@ async def _drive(app: Any, prepared: list[tuple[bytes, dict[str, str]]], concurr
             code = json.loads(answer)["result"]["resultCode"]
             outcomes[code] = outcomes.get(code, 0) + 1
 
-    began, cpu_began = time.perf_counter(), time.process_time()
+    began, cpu_began = time.monotonic(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu_began
-    latencies.sort()
+    return _Run(latencies, outcomes, began, time.monotonic(), time.process_time() - cpu_began)
+
+
+def _summary(runs: list[_Run]) -> dict[str, Any]:
+    """Payments/s over the span from the first start to the last end, latency over all payments."""
+    latencies = sorted(x for run in runs for x in run.latencies)
+    outcomes: dict[str, int] = {}
+    for run in runs:
+        for code, count in run.outcomes.items():
+            outcomes[code] = outcomes.get(code, 0) + count
+    count = len(latencies)
+    elapsed = max(run.ended for run in runs) - min(run.began for run in runs)
+    cpu = sum(run.cpu_s for run in runs)
     return {
-        "payments": len(prepared),
-        "payments_per_second": round(len(prepared) / elapsed, 1),
+        "payments": count,
+        "payments_per_second": round(count / elapsed, 1),
         # CPU per payment (the replaying driver and the responder included): robust to a busy shared machine.
-        "cpu_ms_per_payment": round(cpu / len(prepared) * 1000, 3),
-        "payments_per_cpu_second": round(len(prepared) / cpu, 1),
+        "cpu_ms_per_payment": round(cpu / count * 1000, 3),
+        "payments_per_cpu_second": round(count / cpu, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
-        "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 2),
+        "p99_ms": round(latencies[int(0.99 * (count - 1))] * 1000, 2),
         "outcomes": outcomes,
     }
+
+
+async def _drive(app: Any, prepared: list[tuple[bytes, dict[str, str]]], concurrency: int) -> dict[str, Any]:
+    return _summary([await _drive_raw(app, prepared, concurrency)])
 
 
 def gateway_capacity(payments: int, concurrency: int) -> dict[str, Any]:
@@ -235,13 +278,143 @@ def gateway_capacity(payments: int, concurrency: int) -> dict[str, Any]:
     }
 
 
+def _busy_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU jiffies of the whole machine: how loaded it was during a run."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def _scale_out_worker(
+    index: int, keys_dir: str, db_url: str, payments: int, concurrency: int, run_id: str, start: Any, out: Any
+) -> None:
+    """One gateway worker process: its own app and engine on the shared store, its own driver."""
+    try:
+        keys = {name: KeyStore(Path(keys_dir) / name) for name in PARTIES}
+        app = create_gateway_app(
+            _network(keys, False),
+            keys["gateway"],
+            db_url,
+            transport=_wallet_responder(keys, False),
+            notify=False,
+        )
+        asyncio.run(_drive_raw(app, _prepared(keys, 100, False, f"{run_id}-warm-w{index}"), concurrency))
+        prepared = _prepared(keys, payments, False, f"{run_id}-w{index}")
+        start.wait(WORKER_TIMEOUT_S)  # every worker starts its drive at once
+        out.put((index, asyncio.run(_drive_raw(app, prepared, concurrency))))
+    except BaseException as exc:  # report, never hang the parent
+        out.put((index, f"{type(exc).__name__}: {exc}"))
+
+
+def _drive_processes(
+    keys: Path, db_url: str, workers: int, payments: int, concurrency: int
+) -> dict[str, Any]:
+    """``payments`` split over ``workers`` processes on one store; their runs merged."""
+    context = multiprocessing.get_context("spawn")  # fresh interpreters, as uvicorn's workers
+    start, out = context.Barrier(workers + 1), context.Queue()
+    run_id = secrets.token_hex(4)  # request ids unique across runs on a kept store
+    processes = [
+        context.Process(
+            target=_scale_out_worker,
+            args=(i, str(keys), db_url, payments // workers, concurrency, run_id, start, out),
+        )
+        for i in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        start.wait(WORKER_TIMEOUT_S)
+        busy_before, total_before = _busy_jiffies()
+        results = [out.get(timeout=WORKER_TIMEOUT_S) for _ in processes]
+        busy_after, total_after = _busy_jiffies()
+    finally:
+        for process in processes:
+            process.join(timeout=WORKER_TIMEOUT_S)
+            if process.is_alive():
+                process.kill()
+    failed = [f"worker {i}: {run}" for i, run in results if not isinstance(run, _Run)]
+    if failed:
+        raise SystemExit("; ".join(failed))
+    runs = [run for _, run in sorted(results, key=lambda item: item[0])]
+    summary = _summary(runs)
+    if summary["outcomes"] != {"SUCCESS": summary["payments"]}:
+        raise SystemExit(f"{workers} workers did not make every payment: {summary['outcomes']}")
+    return {
+        "workers": workers,
+        **summary,
+        "per_worker_payments_per_second": [round(len(r.latencies) / (r.ended - r.began), 1) for r in runs],
+        # All the machine's cores that were busy during the run (other jobs and a database server included).
+        "machine_busy_cores": round(
+            (busy_after - busy_before) / (total_after - total_before) * (os.cpu_count() or 1), 2
+        ),
+    }
+
+
+def _throwaway_schema(url: str) -> tuple[str, str]:
+    """A fresh schema on a PostgreSQL URL: (schema, URL that uses it)."""
+    schema = f"bench_{secrets.token_hex(6)}"
+    admin = sa.create_engine(url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    finally:
+        admin.dispose()
+    separator = "&" if "?" in url else "?"
+    return schema, f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    admin = sa.create_engine(url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+def scale_out(payments: int, concurrency: int, workers: int, db: str | None) -> dict[str, Any]:
+    """The gateway over one store: one process, then ``workers`` processes (see module docstring)."""
+    with tempfile.TemporaryDirectory(prefix="bg-bench-") as tmp:
+        root = Path(tmp)
+        _keys(root / "keys")  # created once; each worker loads them
+        schema = None
+        if db is None:
+            url = f"sqlite:///{root / 'shared.db'}"
+        elif db.startswith("postgresql"):
+            schema, url = _throwaway_schema(db)
+        else:
+            raise SystemExit("--db takes a PostgreSQL URL (the default store is a SQLite WAL file)")
+        try:
+            open_database(url).dispose()  # the tables, before workers race to create them
+            one = _drive_processes(root / "keys", url, 1, payments, concurrency)
+            many = _drive_processes(root / "keys", url, workers, payments, concurrency)
+        finally:
+            if schema is not None and db is not None:
+                _drop_schema(db, schema)
+    return {
+        "store": "postgresql" if schema else "sqlite-wal",
+        "concurrency_per_worker": concurrency,
+        "one_process": one,
+        "processes": many,
+        "speed_up": round(many["payments_per_second"] / one["payments_per_second"], 2),
+        "vs_target_rate": round(many["payments_per_second"] / TARGET_PER_SECOND, 3),
+        "meets_target": many["payments_per_second"] >= TARGET_PER_SECOND and many["p99_ms"] <= TARGET_P99_MS,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--payments", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--skip-e2e", action="store_true", help="part (a) only")
     parser.add_argument("--e2e-payments", type=int, default=600)
+    parser.add_argument("--workers", type=int, default=2, help="gateway processes of the scale-out run")
+    parser.add_argument("--db", default=None, help="PostgreSQL URL for the scale-out run (default SQLite)")
+    parser.add_argument("--skip-single", action="store_true", help="the scale-out run only")
     args = parser.parse_args()
+    if not 1 <= args.workers <= 16:
+        parser.error("--workers is 1..16")
     report: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -249,8 +422,10 @@ def main() -> int:
             "platform": platform.platform(),
             "load_average_1m": round(os.getloadavg()[0], 2),  # a shared machine: read figures with it
         },
-        "gateway_capacity": gateway_capacity(args.payments, args.concurrency),
     }
+    if not args.skip_single:
+        report["gateway_capacity"] = gateway_capacity(args.payments, args.concurrency)
+    report["gateway_scale_out"] = scale_out(args.payments, args.concurrency, args.workers, args.db)
     if not args.skip_e2e:
         sys.path.insert(0, str(Path(__file__).parent))
         from payments_e2e import payments_e2e

@@ -494,6 +494,36 @@ class OrderCodeScanner:
         await self._client.aclose()
 
 
+class WalletAppFailed(Exception):
+    """The wallet backend gave the app no answer (connection, timeout, not JSON)."""
+
+
+class WalletApp:
+    """A customer's wallet app: "scan order code" at its wallet backend (thread-safe, blocking).
+
+    The reference wallet has no login: the app proves its customer by the payment code it shows.
+    """
+
+    def __init__(self, backend_url: str, timeout_s: float = 30.0) -> None:
+        self._url = backend_url.rstrip("/") + APP_SCAN_PATH
+        self._client = httpx.Client(timeout=timeout_s)
+
+    def scan(self, payment_code: str, code_value: str) -> dict[str, Any]:
+        try:
+            response = self._client.post(
+                self._url, json={"paymentCode": payment_code, "codeValue": code_value}
+            )
+            answer = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise WalletAppFailed(type(exc).__name__) from None
+        if not isinstance(answer, dict):
+            raise WalletAppFailed("answer is not a JSON object")
+        return answer
+
+    def close(self) -> None:
+        self._client.close()
+
+
 def create_wallet_app(
     book: WalletBook,
     keys: PartnerKeys,

@@ -35,7 +35,7 @@ from cryptography.x509.oid import NameOID
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
 from blindgate.partners.acquirer import NOTIFY_PATH, AcquirerClient, AcquirerJournal, NotificationBook
-from blindgate.partners.wallet import WalletBook
+from blindgate.partners.wallet import WalletApp, WalletBook
 from blindgate.sim.layout import RunLayout
 from blindgate.sim.node_server import ACQUIRER_AGENT, GATEWAY, WALLET_AGENT, write_node_config
 from blindgate.sim.partner_server import write_backend_config, write_rsa_private_key, write_rsa_public_key
@@ -145,6 +145,10 @@ class DemoNetwork:
             for a in self.acquirers
         }
 
+    def wallet_apps(self) -> dict[str, WalletApp]:
+        """Each wallet's customer app ("scan order code"), talking to the wallet's backend."""
+        return {w.wallet_id: WalletApp(w.backend_url) for w in self.wallets}
+
     def wallet_debits(self) -> dict[str, int]:
         """Net debit of each wallet's payers, in minor units of the wallet's currency."""
         debits: Counter[str] = Counter()
@@ -225,6 +229,7 @@ def _wallet_backend(
     opening = book.total_balance()
     book.close()
     port = free_port()
+    agent_url = f"http://127.0.0.1:{free_port()}"  # the backend calls it when an app scans an order code
     write_backend_config(
         folder / "backend.json",
         kind="wallet",
@@ -236,6 +241,7 @@ def _wallet_backend(
         peer_public_key=folder / "agent-rsa.pub.pem",
         wallet_id=wallet_id,
         currency=currency,
+        agent_url=agent_url,
     )
     network.services.append(
         ServiceSpec(
@@ -246,7 +252,14 @@ def _wallet_backend(
         )
     )
     return WalletSide(
-        wallet_id, currency, f"http://127.0.0.1:{port}", book_path, opening, own_key.public_key(), agent_keys
+        wallet_id,
+        currency,
+        f"http://127.0.0.1:{port}",
+        book_path,
+        opening,
+        own_key.public_key(),
+        agent_keys,
+        agent_url,
     )
 
 
@@ -324,8 +337,6 @@ def _gateway_and_agents(network: DemoNetwork, population: Population, plaintext:
     gateway_keys = KeyStore.create(layout.gateway / "keys", GATEWAY_ID, signing_only=True)
     gateway_port = free_port()
     network.gateway_url = f"http://127.0.0.1:{gateway_port}"
-    for wallet in network.wallets:
-        wallet.agent_url = f"http://127.0.0.1:{free_port()}"
     write_network_file(network, population, gateway_keys, plaintext)
     # Start order: what is called before what calls it (backends were added first).
     for wallet in network.wallets:

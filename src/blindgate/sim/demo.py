@@ -42,6 +42,7 @@ from rich.table import Table
 
 from blindgate.audit.scanner import read_values_csv, scan_directory
 from blindgate.partners.acquirer import AcquirerClient, cache_sdk_key_parsing
+from blindgate.partners.wallet import WalletApp
 from blindgate.sim.layout import RunLayout
 from blindgate.sim.network import (
     NetworkIncomplete,
@@ -137,7 +138,7 @@ def run_demo(
         supervisor.wait_healthy()
         cpu_before, clients_before = supervisor.cpu_seconds(), _own_cpu_seconds()
         clients = network.acquirer_clients()
-        traffic = _drive(clients, scenarios, args.workers, console, during_traffic)
+        traffic = _drive(clients, scenarios, args.workers, console, during_traffic, network.wallet_apps())
         supervisor.check_alive()
         cpu = {
             name: round(used - cpu_before.get(name, 0.0), 2)
@@ -175,6 +176,7 @@ def _drive(
     workers: int,
     console: Console,
     during_traffic: Callable[[int], None] | None = None,
+    wallet_apps: dict[str, WalletApp] | None = None,  # the payers' apps, to scan order codes
 ) -> TrafficResult:
     columns = (TextColumn("payments"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     finished = 0
@@ -189,7 +191,7 @@ def _drive(
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("payments", total=len(scenarios))
         with _sdk_prints_silenced():
-            return run_traffic(clients, scenarios, workers, done)
+            return run_traffic(clients, scenarios, workers, done, wallet_apps)
 
 
 def close_business_days(layout: RunLayout) -> dict[str, Any] | None:

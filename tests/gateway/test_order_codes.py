@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from blindgate.api.models import CANCEL_PATH, INQUIRY_PATH, ORDER_CODE_SCAN_PATH, PAY_PATH, WALLET_PAY_PATH
+from blindgate.api.results import ApiError
 from blindgate.api.signed import encode, request_headers
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519
@@ -266,3 +274,49 @@ async def scan_at_gateway(
     assert response.status_code == 200
     answer: dict[str, Any] = response.json()
     return answer
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh store: a SQLite file, or a throw-away schema on the test PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'race.db'}"
+        return
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    schema = f"order_codes_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in postgres_url else "?"
+    try:
+        yield f"{postgres_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_two_payers_scanning_at_once_claim_the_code_once(tmp_path: Path, database_url: str) -> None:
+    net = build(tmp_path / "net", database_url=database_url)
+    code = issue(net, "oc-race", 500)
+    order_codes = net.gateway_app.state.order_codes
+    wallet = net.network.partner("WALLET_KR")
+    keys = KeyStore(net.root / "wallet-agent-keys")
+    start = threading.Barrier(2)
+
+    def scan(customer_id: str) -> str:
+        body = {"codeValue": code, "customerPseudonym": keys.pseudonym("gateway-risk", customer_id)}
+        start.wait(timeout=10)
+        try:
+            return str(asyncio.run(order_codes.scan(wallet, body))["result"]["resultCode"])
+        except ApiError as refused:
+            return refused.code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        codes = list(pool.map(scan, [PAYER.customer_id, POOR.customer_id]))
+    assert sorted(codes) == ["ORDER_IS_CLOSED", "SUCCESS"]
+    with engine_of(net.gateway_app).connect() as conn:
+        made = conn.execute(sa.text("SELECT count(*) FROM gw_payments WHERE payment_request_id = 'oc-race'"))
+        assert made.scalar_one() == 1
+        assert check_ledger(conn).ok
+    engine_of(net.gateway_app).dispose()

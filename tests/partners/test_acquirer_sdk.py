@@ -115,3 +115,19 @@ def test_sdk_client_calls(endpoint: dict[str, Any]) -> None:
 def test_sdk_refuses_a_forged_answer(endpoint: dict[str, Any]) -> None:
     with pytest.raises(AcquirerCallFailed):
         endpoint["client"].inquiry("FORGE")
+
+
+def test_sdk_client_creates_an_order_code(endpoint: dict[str, Any]) -> None:
+    """The SDK's OrderCodePaymentRequest: the OrderCode scenario, no payer, the asked expiry."""
+    client: AcquirerClient = endpoint["client"]
+    population = generate_population(seed=2, customers_per_wallet=2, merchants_per_acquirer=1)
+    merchant = population.acquirers[0].merchants[0]
+    shop = Shop(merchant, merchant.stores[0], merchant.stores[0].terminals[0])
+    expiry = "2026-11-24T10:05:00+00:00"
+    assert client.create_order_code("OC1", shop, "SGD", 990, expiry)["paymentId"] == "G1"
+    body = endpoint["seen"][-1]["body"]
+    assert body["paymentFactor"] == {"inStorePaymentScenario": "OrderCode"}
+    assert body["paymentMethod"] == {"paymentMethodType": "CONNECT_WALLET"}
+    assert body["paymentAmount"] == {"currency": "SGD", "value": "990"}
+    assert body["paymentExpiryTime"] == expiry and "buyer" not in body["order"]
+    assert body["order"]["merchant"]["store"]["referenceStoreId"] == merchant.stores[0].store_id

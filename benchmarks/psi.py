@@ -13,8 +13,16 @@ for both parties in the one-process setup). Beside them:
   ``benchmarks/.venv-spu`` (created on first use; it needs numpy<2). If that install or
   run fails, the JSON says so instead of a figure.
 
+Setups: ``one`` (both parties in one process, in-memory keys), ``two`` (two processes
+over loopback TLS, in-memory keys) and ``cli`` (two ``blindgate psi`` processes on CSV
+files: keys streamed into spill files, so ``--batch-size`` bounds each party's memory;
+peak RSS is per party, worker processes included). ``--batch-size`` applies to every
+setup (default: none for ``one``/``two``, the command's default for ``cli``).
+
 Usage: .venv/bin/python benchmarks/psi.py [--sizes 16,18,20] [--protocols kkrt,ecdh]
-[--setups one,two] [--ecdh-sizes 16,18] [--no-secretflow] [--timeout 900]. Each run is a fresh subprocess.
+[--setups one,two,cli] [--ecdh-sizes 16,18] [--batch-size N] [--no-secretflow] [--timeout 900].
+Just ECDH at 2^20 against its floor: --sizes 20 --protocols ecdh --setups one --no-secretflow.
+Each run is a fresh subprocess.
 """
 
 from __future__ import annotations
@@ -50,7 +58,11 @@ def _max_rss_mib() -> float:
     return round((own + children) / 1024, 1)  # Linux reports KiB
 
 
-def worker_one_process(n: int, protocol: str) -> dict[str, Any]:
+def _batch(text: str) -> int | None:
+    return int(text) if text != "none" else None
+
+
+def worker_one_process(n: int, protocol: str, batch: int | None) -> dict[str, Any]:
     from blindgate.net import memory_pair
     from blindgate.pets.psi import run_psi
 
@@ -59,10 +71,12 @@ def worker_one_process(n: int, protocol: str) -> dict[str, Any]:
     outcome: dict[str, Any] = {}
     started = time.perf_counter()
     thread = threading.Thread(
-        target=lambda: outcome.update(sender=run_psi(left, sender_keys, receiver=False, protocol=protocol))
+        target=lambda: outcome.update(
+            sender=run_psi(left, sender_keys, receiver=False, protocol=protocol, batch_size=batch)
+        )
     )
     thread.start()
-    result = run_psi(right, receiver_keys, receiver=True, protocol=protocol)
+    result = run_psi(right, receiver_keys, receiver=True, protocol=protocol, batch_size=batch)
     thread.join()
     wall = time.perf_counter() - started
     assert result.size == n // 2, "benchmark sets share exactly half"
@@ -71,11 +85,12 @@ def worker_one_process(n: int, protocol: str) -> dict[str, Any]:
         "bytes_receiver_to_sender": result.stats.bytes_sent,
         "bytes_sender_to_receiver": result.stats.bytes_received,
         "peak_rss_mib_both_parties": _max_rss_mib(),
+        "buckets": result.buckets,
     }
 
 
 def worker_party(
-    n: int, protocol: str, role: str, address: str, identity: str, peer_cert: str
+    n: int, protocol: str, role: str, address: str, identity: str, peer_cert: str, batch: int | None
 ) -> dict[str, Any]:
     from blindgate.net import Identity, connect, listen
     from blindgate.pets.psi import run_psi
@@ -89,7 +104,7 @@ def worker_party(
         channel = connect(address, me, peer, timeout=600, retry_for=120)
     started = time.perf_counter()
     with channel:
-        result = run_psi(channel, keys, receiver=role == "receiver", protocol=protocol)
+        result = run_psi(channel, keys, receiver=role == "receiver", protocol=protocol, batch_size=batch)
     return {
         "wall_s": round(time.perf_counter() - started, 2),
         "bytes_sent": result.stats.bytes_sent,
@@ -147,7 +162,72 @@ def _self(*args: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), *args]
 
 
-def run_two_processes(n: int, protocol: str, timeout: float) -> dict[str, Any]:
+def worker_cli(argv: list[str]) -> dict[str, Any]:
+    """One ``blindgate psi`` party in this process; its summary plus its peak RSS."""
+    import contextlib
+    import io
+
+    from blindgate.pets.psi import commands
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = commands.main(argv)
+    if status != 0:
+        raise SystemExit(status)
+    summary: dict[str, Any] = json.loads(out.getvalue().strip().splitlines()[-1])
+    return {
+        "wall_s": summary["seconds"],
+        "peak_rss_mib": _max_rss_mib(),
+        "buckets": summary["buckets"],
+        "largest_batch": summary["largest_batch"],
+        "bytes_sent": summary["bytes_sent"],
+        "size": summary["intersection_size"],
+    }
+
+
+def run_cli(n: int, protocol: str, timeout: float, batch: int | None, mode: str) -> dict[str, Any]:
+    """Two ``blindgate psi`` processes on CSV files of n rows each, over loopback TLS (the client
+    receives). In ``intersection`` mode the server writes no output, so its peak memory is the
+    run's own: what ``--batch-size`` bounds."""
+    import socket
+
+    from blindgate.net import Identity
+
+    receiver_keys, sender_keys = make_sets(n)
+    with tempfile.TemporaryDirectory() as scratch, socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        procs = {}
+        for role, keys in (("client", receiver_keys), ("server", sender_keys)):
+            Identity.generate(role).save(Path(scratch) / role)
+            with open(f"{scratch}/{role}.csv", "w") as handle:
+                handle.write("id,row\n")
+                handle.writelines(f"{key.decode()},{i}\n" for i, key in enumerate(keys))
+        del receiver_keys, sender_keys
+        for role, peer in (("server", "client"), ("client", "server")):
+            where = ["--listen" if role == "server" else "--connect", f"127.0.0.1:{port}"]
+            argv = [
+                "--role", role, *where, "--identity", f"{scratch}/{role}", "--peer-cert",
+                f"{scratch}/{peer}/cert.pem", "--input", f"{scratch}/{role}.csv", "--key", "id",
+                "--out", f"{scratch}/{role}-out.csv", "--protocol", protocol, "--mode", mode,
+                "--timeout", "600", "--no-progress",
+                *(["--batch-size", str(batch)] if batch else []),
+            ]  # fmt: skip
+            procs[role] = subprocess.Popen(
+                _self("_cli", json.dumps(argv)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        outputs = {role: proc.communicate(timeout=timeout) for role, proc in procs.items()}
+    report: dict[str, Any] = {}
+    for role, (out, err) in outputs.items():
+        if procs[role].returncode != 0:
+            return {"error": f"{role}: {err.strip().splitlines()[-1:]}"}
+        report[role] = json.loads(out.strip().splitlines()[-1])
+    report["wall_s"] = max(report["client"]["wall_s"], report["server"]["wall_s"])
+    return report
+
+
+def run_two_processes(n: int, protocol: str, timeout: float, batch: int | None) -> dict[str, Any]:
     import socket
 
     from blindgate.net import Identity
@@ -161,7 +241,14 @@ def run_two_processes(n: int, protocol: str, timeout: float) -> dict[str, Any]:
         procs = {}
         for role, peer in (("receiver", "sender"), ("sender", "receiver")):
             command = _self(
-                "_party", str(n), protocol, role, address, f"{scratch}/{role}", f"{scratch}/{peer}/cert.pem"
+                "_party",
+                str(n),
+                protocol,
+                role,
+                address,
+                f"{scratch}/{role}",
+                f"{scratch}/{peer}/cert.pem",
+                str(batch or "none"),
             )
             procs[role] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         started = time.perf_counter()
@@ -263,10 +350,17 @@ def run_secretflow(n: int, timeout: float, names: list[str]) -> dict[str, Any]:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "_one":
-        print(json.dumps(worker_one_process(int(sys.argv[2]), sys.argv[3])))
+        print(json.dumps(worker_one_process(int(sys.argv[2]), sys.argv[3], _batch(sys.argv[4]))))
         return 0
     if len(sys.argv) > 1 and sys.argv[1] == "_party":
-        print(json.dumps(worker_party(int(sys.argv[2]), *sys.argv[3:8])))
+        protocol, role, address, identity, peer_cert = sys.argv[3:8]
+        result = worker_party(
+            int(sys.argv[2]), protocol, role, address, identity, peer_cert, _batch(sys.argv[8])
+        )
+        print(json.dumps(result))
+        return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "_cli":
+        print(json.dumps(worker_cli(json.loads(sys.argv[2]))))
         return 0
     if len(sys.argv) > 1 and sys.argv[1] == "_floor":
         print(json.dumps(worker_floor(int(sys.argv[2]))))
@@ -276,6 +370,10 @@ def main() -> int:
     parser.add_argument("--protocols", default="kkrt,ecdh")
     parser.add_argument("--setups", default="one,two")
     parser.add_argument("--ecdh-sizes", default=None, help="log2 sizes for ECDH (default: all of --sizes)")
+    parser.add_argument("--batch-size", type=int, default=None, help="keys per bucket (see the docstring)")
+    parser.add_argument(
+        "--cli-mode", default="join", help="mode of the cli setup (intersection: no output on the server)"
+    )
     parser.add_argument("--no-secretflow", action="store_true")
     parser.add_argument("--secretflow", default=",".join(SECRETFLOW_RUNS), help="SecretFlow runs to include")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
@@ -284,6 +382,8 @@ def main() -> int:
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "ecdh_rates_all_cores": floor,
+        "batch_size": args.batch_size,
+        "load_average_at_start": os.getloadavg(),
         "runs": [],
     }
     for log_n in (int(s) for s in args.sizes.split(",")):
@@ -296,10 +396,13 @@ def main() -> int:
             if protocol == "ecdh" and args.ecdh_sizes and str(log_n) not in args.ecdh_sizes.split(","):
                 continue
             for setup in args.setups.split(","):
+                batch = args.batch_size
                 if setup == "one":
-                    figures = _run_json(_self("_one", str(n), protocol), args.timeout)
+                    figures = _run_json(_self("_one", str(n), protocol, str(batch or "none")), args.timeout)
+                elif setup == "cli":
+                    figures = run_cli(n, protocol, args.timeout, batch, args.cli_mode)
                 else:
-                    figures = run_two_processes(n, protocol, args.timeout)
+                    figures = run_two_processes(n, protocol, args.timeout, batch)
                 entry[f"{protocol}_{setup}_process"] = figures
                 if protocol == "ecdh" and "wall_s" in figures and "ecdh_floor_s" in entry:
                     figures["time_over_floor"] = round(figures["wall_s"] / entry["ecdh_floor_s"], 2)

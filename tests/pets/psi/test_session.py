@@ -230,3 +230,12 @@ def test_match_values_checks_full_width_and_handles_shared_prefixes() -> None:
     own_index, peer_index = match_values(own, twins)
     assert sorted(zip(own_index.tolist(), peer_index.tolist(), strict=True)) == [(0, 0), (2, 2)]
     assert match_values(own, np.array([], dtype="S16"))[0].size == 0
+
+
+def test_ray_address_comes_from_the_flag_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from blindgate.pets.psi.pool import ray_address
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert ray_address(None) is None and ray_address("ray://head:10001") == "ray://head:10001"
+    monkeypatch.setenv("RAY_ADDRESS", "auto")
+    assert ray_address(None) == "auto" and ray_address("ray://head:10001") == "ray://head:10001"

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from blindgate.pets.psi.buckets import SpilledKeys
 from blindgate.pets.psi.errors import InputError
 
@@ -191,9 +193,18 @@ def spill_keys(path: Path, columns: Sequence[str], rules: Sequence[str], keyset:
 
 
 def write_rows(source: Path, destination: Path, row_order: Sequence[int]) -> None:
-    """Write the header and the rows of ``source`` listed in ``row_order``, in that order, atomically."""
-    wanted = {row: position for position, row in enumerate(row_order)}
-    assert len(wanted) == len(row_order), "each row is written once"
+    """Write the header and the rows of ``source`` listed in ``row_order``, in that order, atomically.
+
+    Rows in file order (every mode but the join) are copied as the input streams past,
+    holding only the row numbers; another order (the join's) holds the matched rows, the
+    output itself, until they can be written in that order.
+    """
+    order = np.asarray(row_order, dtype=np.int64)
+    assert np.unique(order).size == order.size, "each row is written once"
+    if bool(np.all(order[1:] > order[:-1])):
+        _atomic_write(destination, lambda w: _copy_rows(source, w, order))
+        return
+    wanted = {int(row): position for position, row in enumerate(order)}
     picked: list[list[str] | None] = [None] * len(row_order)
     header: list[str] = []
     for source_header, records in _iter_records(source):
@@ -207,6 +218,19 @@ def write_rows(source: Path, destination: Path, row_order: Sequence[int]) -> Non
     _atomic_write(
         destination, lambda w: (w.writerow(header), w.writerows(r for r in picked if r is not None))
     )
+
+
+def _copy_rows(source: Path, writer: Any, rows: np.ndarray) -> None:
+    """Copy the header and the rows numbered ``rows`` (increasing) from ``source`` as it streams."""
+    written, wanted = 0, int(rows[0]) if rows.size else -1
+    for header, records in _iter_records(source):
+        writer.writerow(header)
+        for index, record in enumerate(records):
+            if index == wanted:
+                writer.writerow(record)
+                written += 1
+                wanted = int(rows[written]) if written < rows.size else -1
+    assert written == rows.size, "every matched row exists in the source"
 
 
 def write_size(destination: Path, size: int) -> None:

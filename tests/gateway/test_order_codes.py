@@ -320,3 +320,15 @@ def test_two_payers_scanning_at_once_claim_the_code_once(tmp_path: Path, databas
         assert made.scalar_one() == 1
         assert check_ledger(conn).ok
     engine_of(net.gateway_app).dispose()
+
+
+def test_a_payer_over_the_velocity_limit_is_refused_before_any_debit(tmp_path: Path) -> None:
+    from tests.gateway.harness import pay_body
+
+    net = build(tmp_path / "net", risk={"max_payments": 1, "window_s": 3600})
+    assert outcome(run(net.sdk(PAY_PATH, pay_body("v-1", 100))))[1] == "S"  # the payer's one payment
+    code = issue(net, "oc-velocity", 5)  # 0.05 SGD: within what POOR holds
+    before = (rows(net, "gw_payments"), net.wallet_book.balance(PAYER.customer_id))
+    assert outcome(run(net.app_scan(PAYER.payment_code, code))) == ("RISK_REJECT", "F")
+    assert (rows(net, "gw_payments"), net.wallet_book.balance(PAYER.customer_id)) == before
+    assert outcome(run(net.app_scan(POOR.payment_code, code))) == ("SUCCESS", "S")  # still open for others

@@ -56,7 +56,7 @@ from blindgate.crypto.pseudonyms import is_pseudonym
 from blindgate.crypto.sealing import is_sealed
 from blindgate.gateway import bookkeeping, risk, store
 from blindgate.gateway.config import MAX_ORDER_CODE_TTL_S, WALLET, Network, Partner
-from blindgate.gateway.fx import RateBook
+from blindgate.gateway.fx import Quote, RateBook
 from blindgate.gateway.payments import GATEWAY_FIELDS, PROCESSING, Payments, fingerprint
 
 log = logging.getLogger("blindgate.gateway")
@@ -212,14 +212,12 @@ class OrderCodes:
         try:
             return await self.payments.inquiry(acquirer, body)
         except ApiError as missing:
-            code = self._find(acquirer, body, missing)
+            code = self._expire_if_due(self._find(acquirer, body, missing))
         if code["status"] == SCANNED:  # scanned since: its payment answers
             return await self.payments.inquiry(acquirer, body)
         answer = self._answer(code)
         answer.pop("orderCodeForm", None)
-        status = {OPEN: "PROCESSING", EXPIRED: "FAIL", CANCELLED: "CANCELLED"}[
-            self._expire_if_due(code)["status"]
-        ]
+        status = {OPEN: "PROCESSING", EXPIRED: "FAIL", CANCELLED: "CANCELLED"}[code["status"]]
         return {
             **{k: v for k, v in answer.items() if k != "result"},
             "result": result("SUCCESS"),
@@ -294,27 +292,7 @@ class OrderCodes:
         quote = self.rates.quote(code["currency"], wallet.currency, now, self.network.gateway.quote_ttl_s)
         wallet_amount = quote.convert(Money(code["currency"], code["amount"]))
         risk.check_amount(wallet.risk, wallet_amount.value)
-        row = {
-            "payment_id": code["payment_id"],
-            "acquirer_id": code["acquirer_id"],
-            "payment_request_id": code["payment_request_id"],
-            "fingerprint": code["fingerprint"],
-            "wallet_id": wallet.party_id,
-            "currency": code["currency"],
-            "amount": code["amount"],
-            "wallet_currency": wallet.currency,
-            "wallet_amount": wallet_amount.value,
-            "quote_id": quote.quote_id,
-            "fx_rate": str(quote.rate),
-            "quote_expires_at": quote.expires_at,
-            "status": PROCESSING,
-            "result_code": "PAYMENT_IN_PROCESS",
-            "pseudonym": pseudonym,
-            "notify_url": code["notify_url"],
-            "refunded": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
+        row = _payment_row(code, wallet, pseudonym, quote, wallet_amount.value, now)
         try:
             with self.engine.begin() as conn:
                 limits = wallet.risk
@@ -449,6 +427,33 @@ def _summary(order: dict[str, Any]) -> dict[str, Any]:
     summary["merchant"] = {k: text(merchant, k, 256, required=False) for k in _MERCHANT_FIELDS}
     summary["merchant"]["store"] = {k: text(outlet, k, 256, required=False) for k in _STORE_FIELDS}
     return _without_nulls(summary)
+
+
+def _payment_row(
+    code: dict[str, Any], wallet: Partner, pseudonym: str, quote: Quote, wallet_amount: int, now: datetime
+) -> dict[str, Any]:
+    """The payment a claimed code becomes: the row a user-presented code's payment has."""
+    return {
+        "payment_id": code["payment_id"],
+        "acquirer_id": code["acquirer_id"],
+        "payment_request_id": code["payment_request_id"],
+        "fingerprint": code["fingerprint"],
+        "wallet_id": wallet.party_id,
+        "currency": code["currency"],
+        "amount": code["amount"],
+        "wallet_currency": wallet.currency,
+        "wallet_amount": wallet_amount,
+        "quote_id": quote.quote_id,
+        "fx_rate": str(quote.rate),
+        "quote_expires_at": quote.expires_at,
+        "status": PROCESSING,
+        "result_code": "PAYMENT_IN_PROCESS",
+        "pseudonym": pseudonym,
+        "notify_url": code["notify_url"],
+        "refunded": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _object(parent: dict[str, Any], name: str) -> dict[str, Any]:

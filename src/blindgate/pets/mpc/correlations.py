@@ -15,19 +15,90 @@ lanes an independent AND triple. Every source implements it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 
-@dataclass(frozen=True)
 class Triple:
-    """This party's shares of a, b and c, each a uint64 array."""
+    """This party's shares of a, b and c, each a uint64 array.
 
-    a: np.ndarray
-    b: np.ndarray
-    c: np.ndarray
+    ``c`` may be given as a function that fetches it: the dealer's party 1 asks for its c
+    when it draws a and b, and only waits for the answer when the engine reads ``c``, after
+    the opening with the peer, so the dealer's round trip overlaps the peer's.
+    """
+
+    __slots__ = ("_c", "a", "b")
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, c: np.ndarray | Callable[[], np.ndarray]) -> None:
+        self.a, self.b, self._c = a, b, c
+
+    @property
+    def c(self) -> np.ndarray:
+        if callable(self._c):
+            self._c = self._c()
+        return self._c
+
+
+class TruncationPair:
+    """This party's shares of a dealer-made truncation pair (see ``tensor.truncate_with_pair``).
+
+    r is uniform over Z_2^64; ``top`` shares its top bit (0 or 1, as a ring element) and
+    ``low`` shares (r mod 2^63) >> bits. ``top_and_low`` is both stacked (2, *r.shape), or
+    a function that fetches them (party 1 reads its corrections after the opening).
+    """
+
+    __slots__ = ("_rest", "r")
+
+    def __init__(self, r: np.ndarray, top_and_low: np.ndarray | Callable[[], np.ndarray]) -> None:
+        self.r, self._rest = r, top_and_low
+
+    def _both(self) -> np.ndarray:
+        if callable(self._rest):
+            self._rest = self._rest()
+        return self._rest
+
+    @property
+    def top(self) -> np.ndarray:
+        return self._both()[0]
+
+    @property
+    def low(self) -> np.ndarray:
+        return self._both()[1]
+
+
+@dataclass(frozen=True)
+class MaskedProduct:
+    """One product of the holder's clear matrix block with a shared operand, X masked once.
+
+    X is the holder's whole clear matrix (registered once with ``mask``); the product is
+    X[start:stop] @ v, or X[start:stop]^T @ v when ``transpose``, v having ``columns`` columns.
+    """
+
+    holder: int
+    start: int
+    stop: int
+    transpose: bool
+    columns: int = 1
+
+
+class MaskedShares:
+    """This party's side of one masked product: the operand mask B (the non-holder's only;
+    None at the holder) and its share of C = A[start:stop] @ B (or A[...]^T @ B), fetched
+    lazily like ``Triple.c``."""
+
+    __slots__ = ("_c", "b")
+
+    def __init__(self, b: np.ndarray | None, c: np.ndarray | Callable[[], np.ndarray]) -> None:
+        self.b, self._c = b, c
+
+    @property
+    def c(self) -> np.ndarray:
+        if callable(self._c):
+            self._c = self._c()
+        return self._c
 
 
 class TripleSource(Protocol):
@@ -45,6 +116,18 @@ class TripleSource(Protocol):
 
     def bitwise(self, shape: tuple[int, ...]) -> Triple:
         """XOR-shares of a, b of ``shape`` and c = a & b (64 independent bit lanes per word)."""
+        ...
+
+
+class TruncatingSource(TripleSource, Protocol):
+    """Optional extension (the dealer has it): pairs for a truncation that cannot fail.
+
+    Check with ``hasattr(source, "truncation")``; without it the engine truncates locally
+    (SecureML), which fails with a small probability (docs/mpc.md).
+    """
+
+    def truncation(self, shape: tuple[int, ...], bits: int) -> TruncationPair:
+        """Shares of r (``shape``), of its top bit and of (r mod 2^63) >> ``bits``."""
         ...
 
 

@@ -30,3 +30,21 @@ class Prg:
         count = int(np.prod(shape, dtype=np.int64))
         block = self._stream.update(bytes(8 * count))
         return np.frombuffer(block, dtype=np.uint64).reshape(shape).copy()
+
+    def key(self) -> bytes:
+        """A fresh 32-byte key drawn from this stream (both holders of the seed draw the same)."""
+        return self.uint64((SEED_BYTES // 8,)).tobytes()
+
+
+def expand_at(key: bytes, start: int, count: int) -> np.ndarray:
+    """Words ``start`` .. ``start + count`` of the AES-256-CTR stream of ``key``, read directly.
+
+    Random access, so a dealer can re-derive any rows of a mask it made once (the counter
+    is the 16-byte block index, two words per block) without keeping the mask in memory.
+    """
+    if len(key) != SEED_BYTES:
+        raise ValueError(f"a PRG key is {SEED_BYTES} bytes")
+    block, skip = divmod(start, 2)
+    cipher = Cipher(algorithms.AES(key), modes.CTR(block.to_bytes(16, "big"))).encryptor()
+    words = np.frombuffer(cipher.update(bytes(8 * (count + skip))), dtype=np.uint64)
+    return words[skip:].copy()

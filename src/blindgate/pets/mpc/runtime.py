@@ -126,12 +126,16 @@ class Party:
 
     def swap(self, mine: np.ndarray) -> np.ndarray:
         """Send our array and receive the peer's of the same shape: one round."""
-        shape = np.shape(mine)
+        return self.exchange(mine, np.shape(mine))
+
+    def exchange(self, mine: np.ndarray, theirs: tuple[int, ...]) -> np.ndarray:
+        """Send our array and receive the peer's, of shape ``theirs``: one round."""
         mine = np.ascontiguousarray(mine, dtype=np.uint64)  # (this makes a scalar 1-d)
-        frame = exchange_in_turn(self.peer, encode_array(mine), self.party == 0)
-        theirs = decode_array(frame, np.uint64, mine.shape).reshape(shape)
+        size = int(np.prod(theirs, dtype=np.int64))
+        frame = exchange_in_turn(self.peer, encode_array(mine.reshape(-1)), self.party == 0)
+        received = decode_array(frame, np.uint64, (size,)).reshape(theirs)
         self.costs.setdefault(self._op, OpCost()).rounds += 1
-        return theirs
+        return received
 
     def open(self, share: np.ndarray) -> np.ndarray:
         """Reveal a shared array to both parties: one round."""

@@ -7,8 +7,10 @@ over the 64 bit lanes of each word (7 rounds), then back to arithmetic (1 round)
 
 What leaks: an opening reveals x - a for a fresh uniform triple share a, which is
 uniform, so a party learns nothing but the shapes. Only ``reveal`` discloses a value.
-Truncation is SecureML's local one: off by one unit in the last place, and with
-probability about |x| * 2^(2f) / 2^63 off by a huge amount (see docs/mpc.md).
+Truncation: with the dealer, a truncation pair (``truncate_with_pair``): one round, off by
+at most one unit in the last place, never more. Dealer-free, SecureML's local truncation:
+no round, off by one ulp, and with probability about |x| * 2^(2f) / 2^63 off by a huge
+amount (see docs/mpc.md).
 
 Approximations and their stated bounds (checked by tests, over fixed-point error):
 - ``exp``: (1 + x/2^n)^(2^n), n = 8, for x in [-8, 2]: |error| <= 0.16 e^x + 1e-3 (the limit
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.polynomial import chebyshev
 
-from blindgate.pets.mpc.correlations import Triple
+from blindgate.pets.mpc.correlations import Triple, TruncationPair
 from blindgate.pets.mpc.fixed_point import truncate_share
 from blindgate.pets.mpc.runtime import Party
 
@@ -164,7 +166,16 @@ class SharedTensor:
         return (-self) + other
 
     def truncate(self, bits: int | None = None) -> SharedTensor:
-        return self._new(truncate_share(self.share, bits or self.party.fixed.frac_bits, self.party.party))
+        """Divide by 2^bits (default: the fractional bits), rounding to a neighbour.
+
+        With a source that deals truncation pairs (the dealer) this is
+        :func:`truncate_with_pair`: one round, never fails for |raw| < 2^62. Otherwise
+        SecureML's local truncation: no round, fails with probability ~|raw| / 2^63.
+        """
+        bits = bits or self.party.fixed.frac_bits
+        if hasattr(self.party.triples, "truncation"):
+            return self._new(truncate_with_pair(self.party, self.share, bits))
+        return self._new(truncate_share(self.share, bits, self.party.party))
 
     def scale_int(self, factor: int) -> SharedTensor:
         """Multiply by a public integer: exact and local."""
@@ -255,10 +266,55 @@ class SharedTensor:
             else:
                 t = self.clip(-SIGMOID_CLIP, SIGMOID_CLIP) * (1.0 / SIGMOID_CLIP)
                 degree, coefficients = SIGMOID_DEGREE, SIGMOID_COEFFICIENTS
-            result = SharedTensor.public(self.party, 0.5, self.shape)
-            for k, term in chebyshev_odd(t, degree).items():
-                result = result + term * float(coefficients[k])
-            return result
+            terms = chebyshev_odd(t, degree)
+            return linear_combination([terms[k] for k in terms], [float(coefficients[k]) for k in terms], 0.5)
+
+
+def linear_combination(
+    tensors: Sequence[SharedTensor], weights: Sequence[float], constant: float = 0.0
+) -> SharedTensor:
+    """constant + sum_i weights_i * tensors_i with one truncation (one round with pairs)."""
+    party = tensors[0].party
+    raw = sum(
+        (t.share * party.fixed.encode(w, "public weight") for t, w in zip(tensors, weights, strict=True)),
+        start=np.zeros(tensors[0].shape, np.uint64),
+    )
+    if party.party == 0:
+        raw = raw + (party.fixed.encode(constant, "public constant") << np.uint64(party.fixed.frac_bits))
+    return SharedTensor(raw, party).truncate()
+
+
+def truncate_with_pair(party: Party, share: np.ndarray, bits: int) -> np.ndarray:
+    """Shares of floor(x / 2^bits) or floor(x / 2^bits) + 1 from a dealer's truncation pair.
+
+    Probabilistic truncation over Z_2^k (k = 64) with the top-bit correction, after
+    Escudero, Ghosh, Keller, Rachuri and Scholl (CRYPTO 2020, "Improved primitives for MPC
+    over mixed arithmetic-binary circuits"). For x (the raw value) with |x| < 2^62, put
+    x' = x + 2^62 in [0, 2^63) and open c = x' + r for the pair's uniform r: c is uniform, so
+    the opening tells nothing. With c = c_63 2^63 + c_low and r = r_63 2^63 + r_low, no sum
+    below bit 63 wraps, so x' = c_low - r_low + w 2^63 where the carry w = c_63 XOR r_63 is
+    linear in the shares of r_63 once c is public. Then
+
+        (c_low >> bits) - (r_low >> bits) + w 2^(63 - bits) - 2^(62 - bits)
+
+    is floor(x / 2^bits) plus 0 or 1 (the borrow between the two shifted low parts), exactly,
+    with no failure probability: error in [0, 1] ulp, and unbiased (+1 with probability
+    frac(x / 2^bits) over r). Outside |x| < 2^62 the result is wrong: the range bound, as for
+    every fixed-point value, is the caller's (``FixedPoint.bound`` keeps products far inside).
+    Cost: one round, 8 bytes per element each way; the dealer sends party 1 two words per
+    element.
+    """
+    pair: TruncationPair = party.triples.truncation(share.shape, bits)  # type: ignore[attr-defined]
+    zero, one, two = np.uint64(0), np.uint64(1), np.uint64(2)
+    offset = np.uint64(1 << 62) if party.party == 0 else zero
+    opened = party.open(share + offset + pair.r)
+    top, low = opened >> np.uint64(63), opened & np.uint64((1 << 63) - 1)
+    carry = pair.top * (one - two * top)  # shares of r_63 XOR c_63 = r_63 + c_63 - 2 c_63 r_63
+    result = (carry << np.uint64(63 - bits)) - pair.low
+    if party.party == 0:
+        carry_public = top << np.uint64(63 - bits)
+        result = result + carry_public + (low >> np.uint64(bits)) - np.uint64(1 << (62 - bits))
+    return result
 
 
 def concat(tensors: Sequence[SharedTensor]) -> SharedTensor:
@@ -309,7 +365,8 @@ def fanout_mul(x: SharedTensor, ys: Sequence[SharedTensor]) -> list[SharedTensor
         z = triple.c + d[None] * triple.b + e * triple.a[None]
         if party.party == 0:
             z = z + d[None] * e
-        return [x._new(z[i]).truncate() for i in range(len(ys))]
+        truncated = x._new(z).truncate()  # all m at once: one round with truncation pairs
+        return [truncated[i] for i in range(len(ys))]
 
 
 def beaver_mul(party: Party, x: np.ndarray, y: np.ndarray) -> np.ndarray:

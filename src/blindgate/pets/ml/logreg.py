@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from blindgate.pets.mpc.masked import MaskedBlocks
 from blindgate.pets.mpc.runtime import Party
-from blindgate.pets.mpc.tensor import SIGMOID_METHODS, SharedTensor, sigmoid_reference
+from blindgate.pets.mpc.tensor import SIGMOID_METHODS, SharedTensor, linear_combination, sigmoid_reference
 
 WALLET, NETWORK = 0, 1
 
@@ -89,23 +90,73 @@ def train_shared(
     rows, width = features.shape
     weights = SharedTensor.public(party, 0.0, (width, 1))
     velocity = SharedTensor.public(party, 0.0, (width, 1))
-    clear = _ClearBlocks(party, *own) if own is not None and hasattr(party.triples, "clear_matmul") else None
+    blocks = _blocks(party, own)
     for epoch in range(config.epochs):
         for part in batches(rows, config.batch_size):
-            x = features[part]
             with party.op("forward"):
-                logits = clear.times(part, weights) if clear else x @ weights
+                logits = blocks.times(part, weights) if blocks else features[part] @ weights
                 predicted = logits.sigmoid(config.sigmoid)
             with party.op("gradient"):
                 error = predicted - labels[part]
-                products = clear.transposed_times(part, error) if clear else x.T @ error
-                gradient = products * (1.0 / (part.stop - part.start))
+                gradient = _mean_gradient(party, blocks, features[part], error)
             with party.op("update"):
-                velocity = velocity * config.momentum + gradient
+                velocity = (
+                    linear_combination([velocity, gradient], [config.momentum, 1.0])
+                    if config.momentum
+                    else gradient
+                )
                 weights = weights - velocity * config.learning_rate
         if progress is not None:
             progress(epoch + 1)
     return weights
+
+
+def _blocks(party: Party, own: tuple[np.ndarray, tuple[int, int]] | None) -> _ClearBlocks | _Masked | None:
+    """Products with X that use each party's clear block, where the triple source can:
+    masked once (dealer), or by OT on the clear block (dealer-free); else None (Beaver on X)."""
+    if own is None:
+        return None
+    if hasattr(party.triples, "masked"):
+        return _Masked(party, *own)
+    if hasattr(party.triples, "clear_matmul"):
+        return _ClearBlocks(party, *own)
+    return None
+
+
+def _mean_gradient(
+    party: Party, blocks: _ClearBlocks | _Masked | None, x: SharedTensor, error: SharedTensor
+) -> SharedTensor:
+    """X_b^T (p - y) / |b|. Masked: the raw product is scaled and truncated once (by 2f bits),
+    one truncation round instead of two; |X^T e| / |b| < 2^13 keeps the raw value below 2^62."""
+    scale = 1.0 / error.shape[0]
+    if isinstance(blocks, _Masked):
+        raw = blocks.transposed_raw(error)
+        encoded = party.fixed.encode(scale, "public operand")
+        return SharedTensor(raw * encoded, party).truncate(2 * party.fixed.frac_bits)
+    products = blocks.transposed_times(error) if blocks else x.T @ error
+    return products * scale
+
+
+class _Masked:
+    """X_b @ v and X_b^T @ e with each block masked once (dealer; see ``pets.mpc.masked``)."""
+
+    def __init__(self, party: Party, own: np.ndarray, widths: tuple[int, int]) -> None:
+        self.party = party
+        self.blocks = MaskedBlocks(party, party.fixed.encode(own, "features"), widths)
+        self.width0 = widths[0]
+        self.part = slice(0, 0)
+
+    def times(self, part: slice, vector: SharedTensor) -> SharedTensor:
+        """Shares of X_b @ v, truncated; remembers the batch for the transposed product."""
+        self.part = part
+        split = (vector.share[: self.width0], vector.share[self.width0 :])
+        first, second = self.blocks.pair(part.start, part.stop, False, split)
+        return SharedTensor(first + second, self.party).truncate()
+
+    def transposed_raw(self, vector: SharedTensor) -> np.ndarray:
+        """Raw shares (2f fractional bits) of X_b^T @ v for the batch of the last ``times``."""
+        pieces = self.blocks.pair(self.part.start, self.part.stop, True, (vector.share, vector.share))
+        return np.vstack(pieces)
 
 
 class _ClearBlocks:
@@ -116,6 +167,7 @@ class _ClearBlocks:
         self.widths = widths
         self.encoded = party.fixed.encode(own, "features")
         self.source: Any = party.triples
+        self.part = slice(0, 0)
 
     def _block(self, owner: int, part: slice, transpose: bool) -> np.ndarray | None:
         if self.party.party != owner:
@@ -144,14 +196,16 @@ class _ClearBlocks:
         return first, second
 
     def times(self, part: slice, vector: SharedTensor) -> SharedTensor:
-        """Shares of X_b @ v, truncated."""
+        """Shares of X_b @ v, truncated; remembers the batch for the transposed product."""
+        self.part = part
         rows, (w0, w1) = part.stop - part.start, self.widths
         pieces = (vector.share[:w0], vector.share[w0 : w0 + w1])
         first, second = self._both(part, False, ((rows, w0), (rows, w1)), pieces)
         return SharedTensor(first + second, self.party).truncate()
 
-    def transposed_times(self, part: slice, vector: SharedTensor) -> SharedTensor:
-        """Shares of X_b^T @ v, truncated."""
+    def transposed_times(self, vector: SharedTensor) -> SharedTensor:
+        """Shares of X_b^T @ v, truncated, for the batch of the last ``times``."""
+        part = self.part
         rows, (w0, w1) = part.stop - part.start, self.widths
         first, second = self._both(part, True, ((w0, rows), (w1, rows)), (vector.share, vector.share))
         return SharedTensor(np.vstack([first, second]), self.party).truncate()

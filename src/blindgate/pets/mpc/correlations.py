@@ -15,7 +15,7 @@ lanes an independent AND triple. Every source implements it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -128,6 +128,19 @@ class TruncatingSource(TripleSource, Protocol):
 
     def truncation(self, shape: tuple[int, ...], bits: int) -> TruncationPair:
         """Shares of r (``shape``), of its top bit and of (r mod 2^63) >> ``bits``."""
+        ...
+
+
+class MaskingSource(TripleSource, Protocol):
+    """Optional extension (the dealer has it): products with clear blocks masked once
+    (``pets.mpc.masked``). Check with ``hasattr(source, "masked")``."""
+
+    def mask(self, holder: int, shape: tuple[int, int]) -> bytes | None:
+        """Register the holder's clear matrix; the holder gets the key of its mask A."""
+        ...
+
+    def masked(self, products: Sequence[MaskedProduct]) -> list[MaskedShares]:
+        """The operand masks and shares of C for these products, in order."""
         ...
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from blindgate.net import Channel, MalformedFrame, ProtocolMismatch
-from blindgate.net.channel import decode_array, encode_array
+from blindgate.net.channel import SocketChannel, decode_array, encode_array
 from blindgate.pets.mpc.correlations import TripleSource
 from blindgate.pets.mpc.fixed_point import FixedPoint
 from blindgate.pets.mpc.prg import Prg, new_seed
@@ -132,7 +132,11 @@ class Party:
         """Send our array and receive the peer's, of shape ``theirs``: one round."""
         mine = np.ascontiguousarray(mine, dtype=np.uint64)  # (this makes a scalar 1-d)
         size = int(np.prod(theirs, dtype=np.int64))
-        frame = exchange_in_turn(self.peer, encode_array(mine.reshape(-1)), self.party == 0)
+        payload = encode_array(mine.reshape(-1))
+        if isinstance(self.peer, SocketChannel):  # full duplex from one thread: both send at once
+            frame = self.peer.exchange(payload)
+        else:
+            frame = exchange_in_turn(self.peer, payload, self.party == 0)
         received = decode_array(frame, np.uint64, (size,)).reshape(theirs)
         self.costs.setdefault(self._op, OpCost()).rounds += 1
         return received

@@ -100,3 +100,69 @@ def test_closing_a_day_under_load_leaves_its_batches_final(pg_schema_engine: sa.
         ).scalar_one()
     settled_captures = sum(batch.total.count for batch in settled if batch.role == "ACQUIRER")
     assert settled_captures > 0 and sum(posted) == settled_captures + late_captures
+
+
+def _waits_on_entries(engine: sa.Engine) -> bool:
+    """Whether some transaction is queued for a lock on this schema's ledger_entries."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'ledger_entries'::regclass"
+    )
+    for _ in range(1000):  # bounded: at most ~10 s
+        with engine.connect() as conn:
+            if conn.execute(query).scalar_one() > 0:
+                return True
+        threading.Event().wait(0.01)
+    return False
+
+
+@pytest.mark.postgres
+def test_a_posting_queued_behind_a_close_lands_in_the_next_day(pg_schema_engine: sa.Engine) -> None:
+    """The day is computed in the posting's INSERT; one that waited for a close must see it."""
+    from datetime import timedelta
+
+    from blindgate.gateway.ledger import Cutoff, close_business_day, create_tables
+
+    engine = pg_schema_engine
+    create_tables(engine)
+    posted: list[object] = []
+
+    def post() -> None:
+        with engine.begin() as conn:
+            posted.append(post_payment_pending(conn, terms("late"), at=T0))
+
+    with engine.connect() as closer:
+        with closer.begin():
+            assert close_business_day(closer, Cutoff(), T0.date(), now=T0 + timedelta(days=1))
+            poster = threading.Thread(target=post)
+            poster.start()
+            assert _waits_on_entries(engine)  # held back while the close is uncommitted
+        poster.join(timeout=30)
+    assert [p.business_date for p in posted] == [T0.date() + timedelta(days=1)]  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres
+def test_a_close_waits_for_the_postings_in_flight(pg_schema_engine: sa.Engine) -> None:
+    from datetime import timedelta
+
+    from blindgate.gateway.ledger import Cutoff, close_business_day, create_tables
+
+    engine = pg_schema_engine
+    create_tables(engine)
+    closed: list[bool] = []
+
+    def close() -> None:
+        with engine.begin() as conn:
+            closed.append(close_business_day(conn, Cutoff(), T0.date(), now=T0 + timedelta(days=1)))
+
+    with engine.connect() as poster:
+        with poster.begin():
+            pending = post_payment_pending(poster, terms("p1"), at=T0)
+            closer = threading.Thread(target=close)
+            closer.start()
+            assert _waits_on_entries(engine) and not closed  # the close waits for this transaction
+            captured = post_payment_captured(poster, "p1", at=T0)
+        closer.join(timeout=30)
+    assert closed == [True]
+    assert pending.business_date == captured.business_date == T0.date()
+    with engine.begin() as conn:
+        assert check_ledger(conn).ok

@@ -1,7 +1,7 @@
 """The statements a payment's postings send to the store (its cost on the pay path).
 
-The business day is computed inside each entry's INSERT, and on PostgreSQL the calendar lock
-is taken once per transaction: these tests fail if a posting grows another round trip.
+The business day is computed inside each entry's INSERT (no calendar look-up, no lock of its
+own): these tests fail if a posting grows another round trip.
 """
 
 from __future__ import annotations
@@ -10,9 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger import post_payment_captured, post_payment_pending, void_payment
+from blindgate.gateway.ledger import (
+    PaymentAlreadyResolved,
+    post_payment_captured,
+    post_payment_pending,
+    void_payment,
+)
 from tests.ledger.helpers import T0, terms
 
 
@@ -31,28 +37,13 @@ def statements(engine: sa.Engine) -> Iterator[list[str]]:
         sa.event.remove(engine, "before_cursor_execute", record)
 
 
-def _lock(engine: sa.Engine) -> list[str]:
-    return ["LOCK"] if engine.dialect.name == "postgresql" else []
-
-
 def test_pending_then_capture_in_two_transactions(engine: sa.Engine) -> None:
     with statements(engine) as sent, engine.begin() as conn:
         post_payment_pending(conn, terms(), at=T0)
-    assert sent == [*_lock(engine), "INSERT", "INSERT"]  # the entry, then its lines at once
+    assert sent == ["INSERT", "INSERT"]  # the entry (its day computed in it), then all its lines
     with statements(engine) as sent, engine.begin() as conn:
         post_payment_captured(conn, "p1", at=T0 + timedelta(seconds=1))
-    assert sent == [*_lock(engine), "SELECT", "INSERT", "INSERT"]  # the pending entry, locked
-
-
-def test_the_calendar_lock_is_taken_once_per_transaction(engine: sa.Engine) -> None:
-    with statements(engine) as sent, engine.begin() as conn:
-        post_payment_pending(conn, terms("p1"), at=T0)
-        post_payment_captured(conn, "p1", at=T0)
-        post_payment_pending(conn, terms("p2"), at=T0)
-    assert sent.count("LOCK") == len(_lock(engine))
-    with statements(engine) as sent, engine.begin() as conn:
-        void_payment(conn, "p2", at=T0)
-    assert sent.count("LOCK") == len(_lock(engine))  # a new transaction takes it again
+    assert sent == ["SELECT", "INSERT", "INSERT"]  # the pending entry (locked), then as above
 
 
 def test_a_repeated_resolution_reads_the_first_one(engine: sa.Engine) -> None:
@@ -60,4 +51,6 @@ def test_a_repeated_resolution_reads_the_first_one(engine: sa.Engine) -> None:
         post_payment_pending(conn, terms(), at=T0)
         first = post_payment_captured(conn, "p1", at=T0)
         again = post_payment_captured(conn, "p1", at=T0 + timedelta(minutes=1))
+        with pytest.raises(PaymentAlreadyResolved):
+            void_payment(conn, "p1", at=T0)
     assert again.replayed and again.entry_id == first.entry_id

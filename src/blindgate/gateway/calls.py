@@ -29,15 +29,24 @@ class PartnerCaller:
         self.party_id = party_id
         self._key, self._version = keys.signing_key(ED25519)
         self._client = client
+        # Parsed once (httpx parses a str URL and builds a Timeout on every request otherwise);
+        # bounded by the network file's partners x the paths and timeouts the gateway uses.
+        self._urls: dict[str, httpx.URL] = {}
+        self._timeouts: dict[float, httpx.Timeout] = {}
 
     async def call(
         self, partner: Partner, path: str, payload: dict[str, Any], timeout_s: float
     ) -> dict[str, Any]:
         body = encode(payload)
         headers = request_headers(path, body, self.party_id, self._key, self._version)
+        url = partner.agent_url + path
+        if url not in self._urls:
+            self._urls[url] = httpx.URL(url)
+        if timeout_s not in self._timeouts:
+            self._timeouts[timeout_s] = httpx.Timeout(timeout_s)
         try:
             response = await self._client.post(
-                partner.agent_url + path, content=body, headers=headers, timeout=timeout_s
+                self._urls[url], content=body, headers=headers, timeout=self._timeouts[timeout_s]
             )
         except httpx.HTTPError as exc:
             raise NoAnswer(type(exc).__name__) from None

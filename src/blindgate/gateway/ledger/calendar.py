@@ -45,38 +45,17 @@ def last_closed_day(conn: sa.Connection) -> date | None:
     return conn.execute(query).scalar_one_or_none()
 
 
-_LOCK = sa.text("LOCK TABLE ledger_days IN SHARE MODE")
-# conn.info key: the transaction (or savepoint) in which the calendar lock was last taken.
-_LOCKED_IN = "blindgate.ledger.calendar_locked_in"
-
-
-def lock_calendar(conn: sa.Connection) -> None:
-    """On PostgreSQL, hold ``ledger_days`` in SHARE mode until this transaction ends.
-
-    Postings share that lock; closing a day inserts a row, which waits for every posting in
-    flight and holds new ones back until it commits, so no posting can land in a day that was
-    closed after it looked. (SQLite has a single writer: a posting's INSERT and everything
-    after it in its transaction run under the write lock, which a close needs too.)
-
-    Taken once per transaction: a lock taken inside a savepoint that rolls back is released,
-    so the memo names the innermost transaction it was taken in.
-    """
-    if conn.dialect.name != "postgresql":
-        return
-    current = conn.get_nested_transaction() or conn.get_transaction()
-    if current is not None and conn.info.get(_LOCKED_IN) is current:
-        return
-    conn.execute(_LOCK)
-    conn.info[_LOCKED_IN] = conn.get_nested_transaction() or conn.get_transaction()
-
-
 def open_day_sql(dialect: str, day: sa.BindParameter[date]) -> sa.ColumnElement[date]:
-    """SQL for the open business day an event of (calendar-rule) day ``day`` posts into: ``day``,
+    """SQL for the open business day an event of (cut-off rule) day ``day`` posts into: ``day``,
     or the day after the last closed one if ``day`` is closed.
 
-    Evaluated by the store inside the posting's own INSERT, so no SELECT is needed and no
-    cached answer can go stale: under the calendar lock (PostgreSQL) or the write lock
-    (SQLite) no close can commit between this reading of ``ledger_days`` and the commit.
+    The store evaluates it inside the posting's own INSERT into ``ledger_entries``: no SELECT
+    and no cached answer that could go stale when another worker closes a day. No close can
+    commit between that reading and the posting's commit: on SQLite the INSERT holds the single
+    write lock until commit; on PostgreSQL it holds ROW EXCLUSIVE on ``ledger_entries``, which
+    `close_business_day`'s SHARE lock waits for (and a posting that queued behind a close
+    reads ``ledger_days`` only once the close has committed: a statement's snapshot is taken
+    after its locks are granted).
     """
     latest_closed = sa.select(sa.func.max(days.c.business_date)).scalar_subquery()
     if dialect == "postgresql":  # GREATEST skips NULL (no closed day); date + integer is a date
@@ -100,7 +79,14 @@ def close_business_day(conn: sa.Connection, cutoff: Cutoff, day: date, now: date
     """
     if now < cutoff.end_of(day):
         raise BusinessDayOpen(f"business day {day.isoformat()} runs until {cutoff.end_of(day).isoformat()}")
+    if conn.dialect.name == "postgresql":
+        # Wait for every posting in flight (each holds ROW EXCLUSIVE on ledger_entries until it
+        # commits) and hold new ones back until this transaction ends: see `open_day_sql`.
+        conn.execute(_HOLD_POSTINGS)
     if is_closed(conn, day):
         return False
     conn.execute(sa.insert(days).values(business_date=day, closed_at=now.astimezone(UTC)))
     return True
+
+
+_HOLD_POSTINGS = sa.text("LOCK TABLE ledger_entries IN SHARE MODE")

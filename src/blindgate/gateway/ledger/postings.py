@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from blindgate.gateway.ledger import money
-from blindgate.gateway.ledger.calendar import Cutoff, lock_calendar, open_day_sql
+from blindgate.gateway.ledger.calendar import Cutoff, open_day_sql
 from blindgate.gateway.ledger.errors import (
     CancelWindowClosed,
     ConflictingEvent,
@@ -200,8 +200,7 @@ def _write_entry(
 
 
 def _write_event(conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line]) -> Posting | None:
-    """Write a payment's event in the open business day, under the calendar lock."""
-    lock_calendar(conn)
+    """Write a payment's event in the open business day (`calendar.open_day_sql`)."""
     return _write_entry(conn, _INSERT_EVENT[_dialect(conn)], row, entry_lines)
 
 
@@ -245,10 +244,9 @@ def _entry(conn: sa.Connection, event_key: str, *, lock: bool = False) -> Mappin
 def _pending(conn: sa.Connection, payment_id: str) -> Mapping[str, Any]:
     """The payment's pending entry, locked: every later event of the payment waits here.
 
-    The business-day lock comes first: every posting takes its locks in the same order
-    (calendar, then the payment), so closing a day can never deadlock with postings.
+    (A close of a business day never waits on this row lock: it only needs the postings in
+    flight to commit, see `calendar.close_business_day`.)
     """
-    lock_calendar(conn)
     found = _entry(conn, f"payment:{payment_id}", lock=True)
     if found is None:
         raise UnknownPayment(f"no payment {payment_id} in the ledger")

@@ -15,6 +15,11 @@ Alipay+ wallet-side API in clear with RSA256, and answers with every payer field
 the acquirer and ``customerPseudonym``: the wallet's keyed PRF of its customer id, the only
 handle on the payer the gateway gets.
 
+A merchant-presented order code names no payer: the acquirer's agent seals nothing and refuses
+payer fields; the payer's wallet agent, asked by its backend (userInitiatedPay), claims the
+code at the gateway under the payer's pseudonym, has the backend debit, and reports the
+answer sealed as above (docs/agent.md).
+
 What leaks to whom: the gateway sees routing data, amounts, merchant data named clear by the
 policy, ciphertext and the pseudonym; each partner sees what it sees with Alipay+ today.
 In ``plaintext`` mode (benchmarks only) the agents pass fields through unsealed.

@@ -2,7 +2,8 @@
 
 Parties and where they listen (all loopback; ports above 1024 are picked free at start):
 
-- each wallet's backend (`blindgate.partners.wallet`), HTTP, RSA256 with its agent;
+- each wallet's backend (`blindgate.partners.wallet`), HTTP, RSA256 with its agent (both
+  ways: its app's order-code scans go to its agent);
 - each wallet's blindgate agent, HTTP toward the gateway (Ed25519), RSA256 to its backend;
 - the gateway, HTTP;
 - each acquirer's blindgate agent on ``127.0.0.<2+i>:443`` with TLS, because the official

@@ -332,3 +332,11 @@ def test_a_payer_over_the_velocity_limit_is_refused_before_any_debit(tmp_path: P
     assert outcome(run(net.app_scan(PAYER.payment_code, code))) == ("RISK_REJECT", "F")
     assert (rows(net, "gw_payments"), net.wallet_book.balance(PAYER.customer_id)) == before
     assert outcome(run(net.app_scan(POOR.payment_code, code))) == ("SUCCESS", "S")  # still open for others
+
+
+def test_plaintext_mode_runs_the_same_order_code_path(tmp_path: Path) -> None:
+    plain = build(tmp_path / "plain", plaintext=True)
+    code = issue(plain, "oc-plain", 300)
+    assert outcome(run(plain.app_scan(PAYER.payment_code, code))) == ("SUCCESS", "S")
+    inquiry = run(plain.sdk(INQUIRY_PATH, {"paymentRequestId": "oc-plain"}))
+    assert inquiry["paymentStatus"] == "SUCCESS" and inquiry["customerId"] == PAYER.customer_id

@@ -11,6 +11,11 @@ Prints one JSON object. In the same run:
 
 Sizes can be reduced by flags (the JSON records what ran). Usage:
     .venv/bin/python benchmarks/mpc_lr.py [--synthetic-rows 1000000] [--spu SEMI2K,CHEETAH] ...
+Only the 1,000,000 x 100 dealer run (10 epochs, batch 1024, lr 0.1):
+    .venv/bin/python benchmarks/mpc_lr.py --parts synthetic --synthetic-modes dealer
+Only a dealer-free synthetic run, scaled down (see docs/mpc.md for the extrapolation):
+    .venv/bin/python benchmarks/mpc_lr.py --parts synthetic --synthetic-modes dealer-free \
+        --synthetic-rows 20000 --synthetic-epochs 1
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from blindgate.pets.ml.bank import split_bank_marketing
 from blindgate.pets.ml.data import read_table
 from blindgate.pets.ml.joint import split_rows
 from blindgate.pets.ml.launcher import joined_plaintext
-from blindgate.pets.ml.logreg import TrainConfig, share_features, train_plaintext, train_shared
+from blindgate.pets.ml.logreg import TrainConfig, train_plaintext, train_shared
 from blindgate.pets.mpc.processes import run_processes
 from blindgate.pets.mpc.runtime import Party
 from blindgate.pets.mpc.tensor import SharedTensor
@@ -81,25 +86,31 @@ print(json.dumps({"protocol": protocol, "seconds": seconds, "auc": auc,
 
 
 def train_program(party: Party, job: dict[str, Any]) -> dict[str, Any]:
-    own: np.ndarray = job["features"]() if callable(job["features"]) else job["features"]
+    started = time.perf_counter()
     if "synthetic" in job:
         own, labels = synthetic_block(party.party, **job["synthetic"])
     else:
-        labels = job["labels"]
-    started = time.perf_counter()
-    shared = share_features(party, own, job["widths"])
+        own, labels = job["features"], job["labels"]
+    generated = time.perf_counter()
+    # Both sources multiply with each party's clear block (masked once, or by OT): no shared X.
     y = SharedTensor.from_owner(
         party, 0, labels[:, None] if party.party == 0 else None, (own.shape[0], 1), "label"
     )
-    weights = train_shared(party, shared, y, job["config"], own=(own, job["widths"]))
-    seconds = time.perf_counter() - started
+    shared_at = time.perf_counter()
+    weights = train_shared(party, None, y, job["config"], own=(own, job["widths"]))
+    trained_at = time.perf_counter()
     total = party.total()
     return {
         "weights": weights.reveal(),
-        "seconds": seconds,
+        "seconds": trained_at - shared_at,
+        "seconds_data": generated - started,
+        "seconds_sharing": shared_at - generated,
         "bytes_sent": total.bytes_sent,
         "rounds": total.rounds,
-        "by_op": {name: {"rounds": c.rounds, "bytes_sent": c.bytes_sent} for name, c in party.costs.items()},
+        "by_op": {
+            name: {"rounds": c.rounds, "bytes_sent": c.bytes_sent, "seconds": round(c.seconds, 3)}
+            for name, c in party.costs.items()
+        },
     }
 
 
@@ -197,22 +208,35 @@ def ours_bank(data: dict[str, np.ndarray], config: TrainConfig, mode: str) -> di
 
 
 def ours_synthetic(rows: int, columns: int, config: TrainConfig, mode: str) -> dict[str, Any]:
+    """SS-LR on a synthetic rows x columns set; each party generates its own block in its process."""
     widths = (columns // 2 + 1, columns - columns // 2)  # the wallet's block includes the bias column
     job = {
-        "features": np.zeros((0, 0)),
         "synthetic": {"rows": rows, "widths": widths, "seed": 11},
         "widths": widths,
         "config": config,
     }
-    wallet, _ = run_processes(train_program, (job, job), triples=mode, timeout=600)
+    dealer: dict[str, float] = {}
+    started = time.perf_counter()
+    wallet, _ = run_processes(train_program, (job, job), triples=mode, timeout=600, dealer_stats=dealer)
+    steps = config.epochs * -(-rows // config.batch_size)
+    setup = wallet["by_op"].get("setup", {}).get("seconds", 0.0)
     return {
         "mode": mode,
         "rows": rows,
         "features": columns,
         "epochs": config.epochs,
+        "sigmoid": config.sigmoid,
+        "steps": steps,
         "seconds_training": wallet["seconds"],
+        "seconds_with_startup": time.perf_counter() - started,
+        "seconds_data_generation": wallet["seconds_data"],
+        "seconds_input_sharing": wallet["seconds_sharing"],
+        "ms_per_step": 1000 * (wallet["seconds"] - setup) / steps,
         "bytes_sent_party0": wallet["bytes_sent"],
         "rounds": wallet["rounds"],
+        "rounds_per_step": wallet["rounds"] / steps,
+        "by_op": wallet["by_op"],
+        "dealer": dealer,
     }
 
 
@@ -281,11 +305,18 @@ def main() -> None:
         help="sigmoid of the dealer-free mode (default polynomial: no comparisons, see pets.mpc.tensor)",
     )
     parser.add_argument("--spu", default="SEMI2K,CHEETAH", help="SPU protocols to run ('' for none)")
+    parser.add_argument(
+        "--parts", default="bank,synthetic,latency", help="which runs: any of bank, synthetic, latency"
+    )
     parser.add_argument("--synthetic-rows", type=int, default=1_000_000)
     parser.add_argument("--synthetic-cols", type=int, default=100)
     parser.add_argument("--synthetic-modes", default="dealer")
+    parser.add_argument(
+        "--synthetic-epochs", type=int, help="epochs of the synthetic runs (default: --epochs)"
+    )
     parser.add_argument("--latency-rows", type=int, default=1000)
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     modes = [m for m in args.modes.split(",") if m]
     plain = TrainConfig(
         epochs=args.epochs, batch_size=1024, learning_rate=0.1, momentum=0.0, sigmoid=args.sigmoid
@@ -293,7 +324,9 @@ def main() -> None:
     report: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "config": vars(plain)}
     with tempfile.TemporaryDirectory(prefix="mpc-lr-") as scratch_dir:
         scratch = Path(scratch_dir)
-        if BANK.exists():
+        if "bank" not in parts:
+            pass
+        elif BANK.exists():
             data = bank_arrays(scratch / "bank")
             free = TrainConfig(
                 args.dealer_free_epochs or args.epochs, 1024, 0.1, 0.0, args.dealer_free_sigmoid
@@ -314,19 +347,22 @@ def main() -> None:
                     )
         else:
             report["bank"] = {"skipped": f"{BANK} is absent"}
-        if args.synthetic_rows > 0:
-            report["synthetic"] = [
-                ours_synthetic(args.synthetic_rows, args.synthetic_cols, plain, mode)
-                for mode in args.synthetic_modes.split(",")
-                if mode
-            ]
-        widths = (29, 23)
-        latency, _ = run_processes(latency_program, ({"widths": widths, "count": args.latency_rows},) * 2)
-        report["single_row_latency"] = {
-            **latency,
-            "features": sum(widths),
-            "transport": "TLS 1.3 on loopback",
-        }
+        if "synthetic" in parts and args.synthetic_rows > 0:
+            report["synthetic"] = []
+            for mode in (m for m in args.synthetic_modes.split(",") if m):
+                sigmoid = args.dealer_free_sigmoid if mode == "dealer-free" else args.sigmoid
+                config = TrainConfig(args.synthetic_epochs or args.epochs, 1024, 0.1, 0.0, sigmoid)
+                report["synthetic"].append(
+                    ours_synthetic(args.synthetic_rows, args.synthetic_cols, config, mode)
+                )
+        if "latency" in parts:
+            widths = (29, 23)
+            latency, _ = run_processes(latency_program, ({"widths": widths, "count": args.latency_rows},) * 2)
+            report["single_row_latency"] = {
+                **latency,
+                "features": sum(widths),
+                "transport": "TLS 1.3 on loopback",
+            }
     print(json.dumps(report, indent=2))
 
 

@@ -75,7 +75,7 @@ def share_features(party: Party, own: np.ndarray, widths: tuple[int, int]) -> Sh
 
 def train_shared(
     party: Party,
-    features: SharedTensor,
+    features: SharedTensor | None,
     labels: SharedTensor,
     config: TrainConfig,
     progress: Callable[[int], None] | None = None,
@@ -85,20 +85,27 @@ def train_shared(
 
     ``own`` (this party's clear block and both widths) lets a triple source with
     ``clear_matmul`` compute X_b @ w and X_b^T @ e block by block, each block's holder
-    using its clear matrix: no Beaver openings of X, half the OT traffic.
+    using its clear matrix: no Beaver openings of X, half the OT traffic; the dealer masks
+    each block once (``pets.mpc.masked``). Where a source can do either, the shared
+    ``features`` are not used and may be None.
     """
-    rows, width = features.shape
+    rows = labels.shape[0]
+    width = sum(own[1]) if own is not None else features.shape[1] if features is not None else 0
     weights = SharedTensor.public(party, 0.0, (width, 1))
     velocity = SharedTensor.public(party, 0.0, (width, 1))
-    blocks = _blocks(party, own)
+    with party.op("setup"):
+        blocks = _blocks(party, own)  # masked: X - A travels here, once
+    if blocks is None and features is None:
+        raise ValueError("without clear blocks the training needs the shared features")
     for epoch in range(config.epochs):
         for part in batches(rows, config.batch_size):
             with party.op("forward"):
-                logits = blocks.times(part, weights) if blocks else features[part] @ weights
+                x = features[part] if features is not None else None
+                logits = blocks.times(part, weights) if blocks else _shared(x) @ weights
                 predicted = logits.sigmoid(config.sigmoid)
             with party.op("gradient"):
                 error = predicted - labels[part]
-                gradient = _mean_gradient(party, blocks, features[part], error)
+                gradient = _mean_gradient(party, blocks, x, error)
             with party.op("update"):
                 velocity = (
                     linear_combination([velocity, gradient], [config.momentum, 1.0])
@@ -124,7 +131,7 @@ def _blocks(party: Party, own: tuple[np.ndarray, tuple[int, int]] | None) -> _Cl
 
 
 def _mean_gradient(
-    party: Party, blocks: _ClearBlocks | _Masked | None, x: SharedTensor, error: SharedTensor
+    party: Party, blocks: _ClearBlocks | _Masked | None, x: SharedTensor | None, error: SharedTensor
 ) -> SharedTensor:
     """X_b^T (p - y) / |b|. Masked: the raw product is scaled and truncated once (by 2f bits),
     one truncation round instead of two; |X^T e| / |b| < 2^13 keeps the raw value below 2^62."""
@@ -133,8 +140,13 @@ def _mean_gradient(
         raw = blocks.transposed_raw(error)
         encoded = party.fixed.encode(scale, "public operand")
         return SharedTensor(raw * encoded, party).truncate(2 * party.fixed.frac_bits)
-    products = blocks.transposed_times(error) if blocks else x.T @ error
+    products = blocks.transposed_times(error) if blocks else _shared(x).T @ error
     return products * scale
+
+
+def _shared(x: SharedTensor | None) -> SharedTensor:
+    assert x is not None, "checked before the first batch"
+    return x
 
 
 class _Masked:

@@ -24,6 +24,7 @@ only when the engine needs it, after the peer round: the dealer's round trip ove
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -169,8 +170,12 @@ class _Dealer:
         self.to_party1.send_array(np.concatenate(corrections))
 
 
-def serve(first: Channel, second: Channel) -> int:
-    """Run the dealer for the two parties (either order); return the number of requests served."""
+def serve(first: Channel, second: Channel, stats: dict[str, float] | None = None) -> int:
+    """Run the dealer for the two parties (either order); return the number of requests served.
+
+    ``stats``, when given, gets ``busy_seconds``: time spent making and sending answers (not
+    waiting for requests), for benchmarks.
+    """
     seeds = new_seed(), new_seed()
     channels = {}
     for channel in (first, second):
@@ -187,17 +192,21 @@ def serve(first: Channel, second: Channel) -> int:
         "mask": dealer.mask,
         "masked": dealer.masked,
     }
-    dealt = 0
+    dealt, busy = 0, 0.0
     while True:
         kind, request = _request(to_party1.recv_json())
+        started = time.perf_counter()
         if kind == "done":
             to_party0.send_json({"kind": "done"})
+            if stats is not None:
+                stats.update(requests=dealt, busy_seconds=busy)
             return dealt
         if kind in handlers:
             handlers[kind](request)
         else:
             dealer.triple(kind, request)
         dealt += 1
+        busy += time.perf_counter() - started
 
 
 class _Owed:

@@ -76,7 +76,9 @@ def _dealer(keys: str, port: int, timeout: float, results: Any) -> None:
         certs = b"".join((root / name / "cert.pem").read_bytes() for name in NAMES[:2])
         with Listener(f"127.0.0.1:{port}", Identity.load(root / "dealer"), certs, timeout) as listener:
             first, second = listener.accept(), listener.accept()
-        results.put((2, "ok", serve(first, second)))
+        stats: dict[str, float] = {}
+        serve(first, second, stats)
+        results.put((2, "ok", stats))
     except BaseException:
         results.put((2, "error", traceback.format_exc(limit=3)))
 
@@ -87,10 +89,12 @@ def run_processes(
     triples: str = "dealer",
     frac_bits: int = 16,
     timeout: float = 120.0,
+    dealer_stats: dict[str, float] | None = None,
 ) -> tuple[Any, Any]:
     """``program(party, arguments[i])`` in party i's process; returns both results.
 
     ``program`` must be a module-level function (it is pickled into the processes).
+    ``dealer_stats``, when given, receives the dealer's request count and busy seconds.
     """
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
@@ -121,4 +125,6 @@ def run_processes(
                 process.join(5)
                 if process.is_alive():
                     process.terminate()
+    if dealer_stats is not None and 2 in collected:
+        dealer_stats.update(collected[2])
     return collected[0], collected[1]

@@ -8,7 +8,9 @@ for both parties in the one-process setup). Beside them:
 
 - the ECDH floor: 4n scalar multiplications plus 2n hash-to-group at the rate libsodium
   reaches on all cores of this machine (measured here, through the same process pool),
-  and ECDH time / floor;
+  and ECDH time / floor; beside it the same in CPU seconds (per-operation CPU time on one
+  core, against the CPU time of both parties and their workers in the one-process setup),
+  which a loaded machine distorts far less than wall time;
 - SecretFlow's own PSI (``spu==0.9.5``, its ``libpsi``) on the same sets, run in
   ``benchmarks/.venv-spu`` (created on first use; it needs numpy<2). If that install or
   run fails, the JSON says so instead of a figure.
@@ -53,9 +55,16 @@ def make_sets(n: int) -> tuple[list[bytes], list[bytes]]:
 
 
 def _max_rss_mib() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """Peak RSS of this process (VmHWM) plus the largest of its worker processes, in MiB.
+
+    Not ru_maxrss for this process: Linux carries it across exec, so a child would report
+    the benchmark parent's size at fork time. Workers (spawned from this process) report
+    ru_maxrss, which counts this process's size when they were forked: an over-estimate.
+    """
+    with open("/proc/self/status") as status:
+        own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round((own + children) / 1024, 1)  # Linux reports KiB
+    return round((own + children) / 1024, 1)  # both in KiB
 
 
 def _batch(text: str) -> int | None:
@@ -69,6 +78,7 @@ def worker_one_process(n: int, protocol: str, batch: int | None) -> dict[str, An
     receiver_keys, sender_keys = make_sets(n)
     left, right = memory_pair(timeout=600)
     outcome: dict[str, Any] = {}
+    cpu = _cpu_s()
     started = time.perf_counter()
     thread = threading.Thread(
         target=lambda: outcome.update(
@@ -79,12 +89,14 @@ def worker_one_process(n: int, protocol: str, batch: int | None) -> dict[str, An
     result = run_psi(right, receiver_keys, receiver=True, protocol=protocol, batch_size=batch)
     thread.join()
     wall = time.perf_counter() - started
+    cpu = _cpu_s() - cpu
     assert result.size == n // 2, "benchmark sets share exactly half"
     return {
         "wall_s": round(wall, 2),
         "bytes_receiver_to_sender": result.stats.bytes_sent,
         "bytes_sender_to_receiver": result.stats.bytes_received,
         "peak_rss_mib_both_parties": _max_rss_mib(),
+        "cpu_s_both_parties": round(cpu, 2),
         "buckets": result.buckets,
     }
 
@@ -133,11 +145,27 @@ def worker_floor(sample: int) -> dict[str, Any]:
         for _ in ordered_map(executor, ecdh.exponentiate_batch, frames, scalar):
             pass
         mult_s = time.perf_counter() - started
+    # CPU seconds per operation on one core, inline: the floor in CPU time, which load
+    # inflates far less than wall time (other jobs take cores, not cycles per operation).
+    started = time.process_time()
+    hashed = _hash_only(keys)
+    hash_cpu = (time.process_time() - started) / sample
+    started = time.process_time()
+    ecdh.exponentiate_batch(hashed, scalar)
+    mult_cpu = (time.process_time() - started) / sample
     return {
         "hash_per_s": round(sample / hash_s),
         "mult_per_s": round(sample / mult_s),
+        "hash_cpu_us": round(hash_cpu * 1e6, 2),
+        "mult_cpu_us": round(mult_cpu * 1e6, 2),
         "cores": os.cpu_count(),
     }
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its reaped children (the worker pools)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _hash_only(keys: list[bytes]) -> bytes:
@@ -193,18 +221,16 @@ def run_cli(n: int, protocol: str, timeout: float, batch: int | None, mode: str)
 
     from blindgate.net import Identity
 
-    receiver_keys, sender_keys = make_sets(n)
     with tempfile.TemporaryDirectory() as scratch, socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
         probe.close()
         procs = {}
-        for role, keys in (("client", receiver_keys), ("server", sender_keys)):
+        for role, first in (("client", 0), ("server", n // 2)):  # the sets of make_sets, streamed
             Identity.generate(role).save(Path(scratch) / role)
             with open(f"{scratch}/{role}.csv", "w") as handle:
                 handle.write("id,row\n")
-                handle.writelines(f"{key.decode()},{i}\n" for i, key in enumerate(keys))
-        del receiver_keys, sender_keys
+                handle.writelines(f"{first + i:012d},{i}\n" for i in range(n))
         for role, peer in (("server", "client"), ("client", "server")):
             where = ["--listen" if role == "server" else "--connect", f"127.0.0.1:{port}"]
             argv = [
@@ -392,6 +418,9 @@ def main() -> int:
         if "mult_per_s" in floor:
             floor_s = 4 * n / floor["mult_per_s"] + 2 * n / floor["hash_per_s"]
             entry["ecdh_floor_s"] = round(floor_s, 2)
+            entry["ecdh_floor_cpu_s"] = round(
+                (4 * n * floor["mult_cpu_us"] + 2 * n * floor["hash_cpu_us"]) / 1e6, 2
+            )
         for protocol in args.protocols.split(","):
             if protocol == "ecdh" and args.ecdh_sizes and str(log_n) not in args.ecdh_sizes.split(","):
                 continue
@@ -406,6 +435,10 @@ def main() -> int:
                 entry[f"{protocol}_{setup}_process"] = figures
                 if protocol == "ecdh" and "wall_s" in figures and "ecdh_floor_s" in entry:
                     figures["time_over_floor"] = round(figures["wall_s"] / entry["ecdh_floor_s"], 2)
+                if protocol == "ecdh" and "cpu_s_both_parties" in figures and "ecdh_floor_cpu_s" in entry:
+                    figures["cpu_over_floor"] = round(
+                        figures["cpu_s_both_parties"] / entry["ecdh_floor_cpu_s"], 2
+                    )
         if not args.no_secretflow:
             entry["secretflow"] = run_secretflow(n, args.timeout, args.secretflow.split(","))
             for protocol in args.protocols.split(","):

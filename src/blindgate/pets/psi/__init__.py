@@ -9,8 +9,27 @@ docs/psi.md. The ``blindgate psi`` command (``commands``) runs it between two pr
 over pinned-certificate TLS.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from blindgate.pets.psi.errors import InputError, ParameterMismatch, PsiError
-from blindgate.pets.psi.session import MODES, PROTOCOLS, VERSION, PsiResult, run_psi
+
+if TYPE_CHECKING:
+    from blindgate.pets.psi.session import MODES, PROTOCOLS, VERSION, PsiResult, run_psi
+
+_FROM_SESSION = {"MODES", "PROTOCOLS", "VERSION", "PsiResult", "run_psi"}
+
+
+def __getattr__(name: str) -> Any:
+    """The session's names, imported on first use: ECDH's worker processes import
+    ``blindgate.pets.psi.work`` and should not pay for numpy and TLS on the way."""
+    if name in _FROM_SESSION:
+        from blindgate.pets.psi import session
+
+        return getattr(session, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MODES",

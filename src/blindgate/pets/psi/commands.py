@@ -35,7 +35,7 @@ from blindgate.pets.psi.errors import InputError, PsiError
 from blindgate.pets.psi.inputs import parse_rules, spill_keys, write_rows, write_size
 from blindgate.pets.psi.session import MODES, PROTOCOLS, check_choice, run_psi_keyset
 
-DEFAULT_BATCH = 1 << 18  # keys per bucket: ~100 MiB per party at most, whatever the set size
+DEFAULT_BATCH = 1 << 16  # keys per bucket: a few tens of MiB per party, whatever the set size
 
 
 def _parser() -> argparse.ArgumentParser:

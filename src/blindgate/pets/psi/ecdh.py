@@ -30,39 +30,12 @@ import numpy as np
 from blindgate.crypto import group
 from blindgate.net import Channel, MalformedFrame
 from blindgate.pets.psi.pool import ordered_map
+from blindgate.pets.psi.work import DST, blind_batch, exponentiate_batch
 
-DST = b"blindgate-psi-ecdh-v2-" + group.SUITE_ID
 BATCH = 2048  # items per frame and per pool task: small enough that pool tails stay short
 ELEMENT = f"S{group.ELEMENT_BYTES}"
-DIGEST = 32  # bytes of each key digest (``buckets.key_digest``)
 
 Tick = Callable[[int], None]
-
-
-def blind_batch(digests: bytes, scalar: bytes) -> bytes:
-    """H(d)^scalar for each 32-byte digest in ``digests``, concatenated (runs in a worker).
-
-    One bytes object in and one out per batch: pickling a list of small bytes per task
-    cost more than the hashing it carried.
-    """
-    hash_to_group, scalar_mult = group.hash_to_group, group.scalar_mult
-    return b"".join(
-        scalar_mult(scalar, hash_to_group(digests[i : i + DIGEST], DST))
-        for i in range(0, len(digests), DIGEST)
-    )
-
-
-def exponentiate_batch(frame: bytes, scalar: bytes) -> bytes:
-    """Each peer element raised to ``scalar`` (runs in a worker process).
-
-    No separate validity check: libsodium's ``crypto_scalarmult_ristretto255`` decodes its
-    input (refusing non-canonical and invalid encodings) and refuses an identity result,
-    which for a non-zero scalar in a prime-order group means an identity input, so
-    ``group.scalar_mult`` raises :class:`group.InvalidElement` on exactly the elements that
-    ``group.decode_element`` refuses. Checking twice cost one more decode per element.
-    """
-    size, scalar_mult = group.ELEMENT_BYTES, group.scalar_mult
-    return b"".join(scalar_mult(scalar, frame[i : i + size]) for i in range(0, len(frame), size))
 
 
 def _chunks(digests: np.ndarray) -> Iterator[bytes]:

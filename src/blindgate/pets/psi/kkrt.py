@@ -15,7 +15,8 @@ is a 512-bit pseudorandom code word; S derives q_i = t_i ⊕ (C(y_i) ∧ s). The
 F(x) at bin i is H(i, q_i ⊕ (C(x) ∧ s)), which equals R's H(i, t_i) exactly when x = y_i.
 Primitives, all from ``cryptography`` (OpenSSL) and ``hashlib``: AES-128-CTR is the PRG,
 AES-128-ECB under a per-run key chosen by S is the pseudorandom code (four blocks of
-the item's 128-bit BLAKE2b digest), and H is a Matyas–Meyer–Oseas chain of fixed-key
+the item's 128-bit identity: the first half of its BLAKE2b-256 key digest,
+``buckets.key_digest``), and H is a Matyas–Meyer–Oseas chain of fixed-key
 AES (a public key; the hash is modelled on AES as an ideal permutation) truncated to
 128 bits, far above the 40 + log2(3·n_R·n_S) bits a false match would need. Only the
 protocol glue and the cuckoo insertion are written here: no maintained Python library
@@ -32,9 +33,12 @@ Threat model: semi-honest parties. What leaks: both learn the other's set size (
 learns m, which R's size fixes anyway). R learns which of its items are in the
 intersection and nothing about S's other items (their OPRF values are pseudorandom
 to it). S learns nothing about R's items: every column it sees is one-time padded by a
-PRG stream keyed by a base-OT key it did not choose. Fresh keys, s and seeds per run;
-nothing is written to disk. Cardinality-only is not offered with this protocol: its R
-necessarily learns which of its own items matched (use ECDH-PSI for that mode).
+PRG stream keyed by a base-OT key it did not choose. Fresh keys, s and seeds per run,
+never written to disk. A run split into buckets (``buckets``) makes one cuckoo
+table per bucket under the same base OTs, s and code key, as one KKRT table's bins share
+them; PRG chunk numbers and H's bin indices run on across buckets, so none repeats.
+Cardinality-only is not offered with this protocol: its R necessarily learns which of
+its own items matched (use ECDH-PSI for that mode).
 """
 
 from __future__ import annotations

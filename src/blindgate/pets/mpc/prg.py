@@ -7,6 +7,7 @@ Both ends of a seed expand the same stream, so correlated randomness can travel 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -27,9 +28,7 @@ class Prg:
         self._stream = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor()
 
     def uint64(self, shape: tuple[int, ...]) -> np.ndarray:
-        count = int(np.prod(shape, dtype=np.int64))
-        block = self._stream.update(bytes(8 * count))
-        return np.frombuffer(block, dtype=np.uint64).reshape(shape).copy()
+        return _keystream(self._stream, int(np.prod(shape, dtype=np.int64))).reshape(shape)
 
     def key(self) -> bytes:
         """A fresh 32-byte key drawn from this stream (both holders of the seed draw the same)."""
@@ -46,5 +45,19 @@ def expand_at(key: bytes, start: int, count: int) -> np.ndarray:
         raise ValueError(f"a PRG key is {SEED_BYTES} bytes")
     block, skip = divmod(start, 2)
     cipher = Cipher(algorithms.AES(key), modes.CTR(block.to_bytes(16, "big"))).encryptor()
-    words = np.frombuffer(cipher.update(bytes(8 * (count + skip))), dtype=np.uint64)
-    return words[skip:].copy()
+    return _keystream(cipher, count + skip)[skip:]
+
+
+_CHUNK_WORDS = 1 << 20
+_ZEROS = bytes(8 * _CHUNK_WORDS)  # the plaintext: CTR keystream = encryption of zeros
+
+
+def _keystream(cipher: Any, count: int) -> np.ndarray:
+    """``count`` words of keystream written straight into a new array (no copies: this is
+    most of a dealer's and a party's time per triple)."""
+    out = np.empty(count + 2, np.uint64)  # update_into wants one block of slack
+    bytes_out = out.view(np.uint8)
+    for start in range(0, count, _CHUNK_WORDS):
+        size = min(_CHUNK_WORDS, count - start)
+        cipher.update_into(memoryview(_ZEROS)[: 8 * size], bytes_out[8 * start :])
+    return out[:count]

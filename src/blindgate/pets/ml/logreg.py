@@ -101,8 +101,10 @@ def train_shared(
         for part in batches(rows, config.batch_size):
             with party.op("forward"):
                 x = features[part] if features is not None else None
-                logits = blocks.times(part, weights) if blocks else _shared(x) @ weights
-                predicted = logits.sigmoid(config.sigmoid)
+                if blocks:  # the logits stay raw: their truncation also scales them for the sigmoid
+                    predicted = blocks.times(part, weights).sigmoid(config.sigmoid, raw=True)
+                else:
+                    predicted = (_shared(x) @ weights).sigmoid(config.sigmoid)
             with party.op("gradient"):
                 error = predicted - labels[part]
                 gradient = _mean_gradient(party, blocks, x, error)
@@ -159,11 +161,11 @@ class _Masked:
         self.part = slice(0, 0)
 
     def times(self, part: slice, vector: SharedTensor) -> SharedTensor:
-        """Shares of X_b @ v, truncated; remembers the batch for the transposed product."""
+        """Raw shares (2f fractional bits) of X_b @ v; remembers the batch for the transposed product."""
         self.part = part
         split = (vector.share[: self.width0], vector.share[self.width0 :])
         first, second = self.blocks.pair(part.start, part.stop, False, split)
-        return SharedTensor(first + second, self.party).truncate()
+        return SharedTensor(first + second, self.party)
 
     def transposed_raw(self, vector: SharedTensor) -> np.ndarray:
         """Raw shares (2f fractional bits) of X_b^T @ v for the batch of the last ``times``."""
@@ -208,12 +210,12 @@ class _ClearBlocks:
         return first, second
 
     def times(self, part: slice, vector: SharedTensor) -> SharedTensor:
-        """Shares of X_b @ v, truncated; remembers the batch for the transposed product."""
+        """Raw shares (2f fractional bits) of X_b @ v; remembers the batch for the transposed product."""
         self.part = part
         rows, (w0, w1) = part.stop - part.start, self.widths
         pieces = (vector.share[:w0], vector.share[w0 : w0 + w1])
         first, second = self._both(part, False, ((rows, w0), (rows, w1)), pieces)
-        return SharedTensor(first + second, self.party).truncate()
+        return SharedTensor(first + second, self.party)
 
     def transposed_times(self, vector: SharedTensor) -> SharedTensor:
         """Shares of X_b^T @ v, truncated, for the batch of the last ``times``."""

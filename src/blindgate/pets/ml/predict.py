@@ -88,7 +88,9 @@ def score(party: Party, model: ModelShare, features: np.ndarray, to: int = WALLE
     ]
     shared = SharedTensor(np.hstack([b.share for b in blocks]), party)
     with party.op("predict"):
-        logits = (shared @ SharedTensor(model.weights_share, party)).reveal(to=to)
+        # Revealed untruncated and divided in clear: one round fewer than truncating on shares.
+        raw = shared.matmul_raw(SharedTensor(model.weights_share, party))
+        logits = raw.reveal(to=to, bits=2 * party.fixed.frac_bits)
     if logits is None:
         return None
     probabilities: np.ndarray = 0.5 * (1.0 + np.tanh(logits[:, 0] / 2.0))  # = 1 / (1 + e^-z), stable

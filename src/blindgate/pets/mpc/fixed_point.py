@@ -43,8 +43,10 @@ class FixedPoint:
             raise FixedPointOverflow(f"{what} exceeds the fixed-point range (|x| < {self.bound:g})")
         return np.round(array * self.scale).astype(np.int64).view(np.uint64)
 
-    def decode(self, raw: np.ndarray) -> np.ndarray:
-        return np.asarray(raw, dtype=np.uint64).view(np.int64) / self.scale
+    def decode(self, raw: np.ndarray, bits: int | None = None) -> np.ndarray:
+        """Reals from raw ring elements with ``bits`` fractional bits (default: ours)."""
+        scale = self.scale if bits is None else float(1 << bits)
+        return np.asarray(raw, dtype=np.uint64).view(np.int64) / scale
 
 
 def truncate_share(share: np.ndarray, bits: int, party: int) -> np.ndarray:

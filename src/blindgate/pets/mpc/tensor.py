@@ -46,6 +46,9 @@ SIGMOID_DEGREE = 15
 SIGMOID_POLY_RANGE = 16.0  # the polynomial method's stated input range [-16, 16]
 SIGMOID_POLY_DEGREE = 9
 SIGMOID_METHODS = ("clipped", "polynomial")
+# x / range is a truncation by these bits (both ranges are powers of two)
+SIGMOID_SCALE_BITS = {"clipped": 3, "polynomial": 4}
+assert all(2.0**bits == r for bits, r in zip((3, 4), (SIGMOID_CLIP, SIGMOID_POLY_RANGE), strict=True))
 
 
 def _sigmoid_coefficients(scale: float, degree: int) -> np.ndarray:
@@ -108,15 +111,19 @@ class SharedTensor:
         encoded = np.broadcast_to(party.fixed.encode(value, "public constant"), shape).copy()
         return cls(encoded if party.party == 0 else np.zeros(shape, np.uint64), party)
 
-    def reveal(self, to: int | None = None) -> np.ndarray | None:
-        """Open to both parties (``to=None``) or to one; the other gets None."""
+    def reveal(self, to: int | None = None, bits: int | None = None) -> np.ndarray | None:
+        """Open to both parties (``to=None``) or to one; the other gets None.
+
+        ``bits``: the fractional bits of the shares, when not ours (2f for an untruncated
+        product: revealing it and dividing in clear saves the truncation's round).
+        """
         with self.party.op("reveal"):
             if to is None:
-                return self.party.fixed.decode(self.party.open(self.share))
+                return self.party.fixed.decode(self.party.open(self.share), bits)
             peer = self.party.peer
             if self.party.party == to:
                 theirs = peer.recv_array(np.uint64, (self.share.size,)).reshape(self.share.shape)
-                return self.party.fixed.decode(self.share + theirs)
+                return self.party.fixed.decode(self.share + theirs, bits)
             peer.send_array(self.share.reshape(-1))
             return None
 
@@ -198,6 +205,12 @@ class SharedTensor:
                 return self._new(beaver_matmul(self.party, self.share, other.share)).truncate()
         return self._new(self.share @ self.party.fixed.encode(other, "public operand")).truncate()
 
+    def matmul_raw(self, other: SharedTensor) -> SharedTensor:
+        """``self @ other`` left untruncated (2f fractional bits), for a product about to be
+        revealed: ``reveal(bits=2f)`` divides in clear, with no truncation round."""
+        with self.party.op("matmul"):
+            return self._new(beaver_matmul(self.party, self.share, other.share))
+
     def __rmatmul__(self, other: np.ndarray) -> SharedTensor:
         return self._new(self.party.fixed.encode(other, "public operand") @ self.share).truncate()
 
@@ -248,23 +261,23 @@ class SharedTensor:
                 estimate = estimate * (2.0 - self * estimate)
             return estimate
 
-    def sigmoid(self, method: str = "clipped") -> SharedTensor:
+    def sigmoid(self, method: str = "clipped", raw: bool = False) -> SharedTensor:
         """1 / (1 + e^-x) by an odd Chebyshev series (see the module docstring for bounds).
 
-        ``clipped``: clip to [-8, 8] by comparison, then degree 15 (4 multiplication rounds).
-        ``polynomial``: no comparison, degree 9 in x/16 (4 multiplication rounds, 8 products).
+        ``clipped``: t = clip(x/8, -1, 1) by comparison, then degree 15 in t (4 multiplication
+        rounds). ``polynomial``: no comparison, degree 9 in t = x/16 (4 rounds, 8 products).
+        ``raw``: this tensor is an untruncated product (2f fractional bits); the division by
+        8 or 16, a power of two, then rides on its truncation (one round fewer with pairs).
         """
         if method not in SIGMOID_METHODS:
             raise ValueError(f"unknown sigmoid method {method!r}; expected one of {SIGMOID_METHODS}")
         with self.party.op("sigmoid"):
+            scale_bits = SIGMOID_SCALE_BITS[method]
+            t = self.truncate(scale_bits + (self.party.fixed.frac_bits if raw else 0))
             if method == "polynomial":
-                t, degree, coefficients = (
-                    self * (1.0 / SIGMOID_POLY_RANGE),
-                    SIGMOID_POLY_DEGREE,
-                    SIGMOID_POLY_COEFFICIENTS,
-                )
+                degree, coefficients = SIGMOID_POLY_DEGREE, SIGMOID_POLY_COEFFICIENTS
             else:
-                t = self.clip(-SIGMOID_CLIP, SIGMOID_CLIP) * (1.0 / SIGMOID_CLIP)
+                t = t.clip(-1.0, 1.0)
                 degree, coefficients = SIGMOID_DEGREE, SIGMOID_COEFFICIENTS
             terms = chebyshev_odd(t, degree)
             return linear_combination([terms[k] for k in terms], [float(coefficients[k]) for k in terms], 0.5)

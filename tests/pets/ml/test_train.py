@@ -272,3 +272,18 @@ def test_an_absent_peer_ends_in_a_clear_error_not_a_hang(
     assert done.returncode == 3
     assert "peer failure: could not reach a peer" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_dealer_free_training_refuses_weights_a_failed_truncation_threw_out_of_range() -> None:
+    """A failed local truncation is off by ~2^32 in value; the final range check makes it an error."""
+    from blindgate.pets.ml.logreg import TruncationFailure, check_weights_in_range
+
+    def program(party: Party, thrown: bool) -> None:
+        raw = np.array([[1 << 16], [-(3 << 15)], [(1 << 48) if thrown else 5]], dtype=np.int64)
+        mask = party.shared_prg.uint64(raw.shape)
+        share = raw.view(np.uint64) - mask if party.party == 0 else mask
+        check_weights_in_range(party, SharedTensor(share, party))
+
+    run_pair(lambda party: program(party, False), triples="dealer-free")  # in range: no error
+    with pytest.raises(TruncationFailure, match="1 weights left the fixed-point range"):
+        run_pair(lambda party: program(party, True), triples="dealer-free")

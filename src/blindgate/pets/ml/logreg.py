@@ -22,7 +22,13 @@ import numpy as np
 
 from blindgate.pets.mpc.masked import MaskedBlocks
 from blindgate.pets.mpc.runtime import Party
-from blindgate.pets.mpc.tensor import SIGMOID_METHODS, SharedTensor, linear_combination, sigmoid_reference
+from blindgate.pets.mpc.tensor import (
+    SIGMOID_METHODS,
+    SharedTensor,
+    concat,
+    linear_combination,
+    sigmoid_reference,
+)
 
 WALLET, NETWORK = 0, 1
 
@@ -117,7 +123,33 @@ def train_shared(
                 weights = weights - velocity * config.learning_rate
         if progress is not None:
             progress(epoch + 1)
+    if not hasattr(party.triples, "truncation"):
+        check_weights_in_range(party, weights)
     return weights
+
+
+class TruncationFailure(RuntimeError):
+    """A local (SecureML) truncation failed during training: the weights are garbage."""
+
+
+def check_weights_in_range(party: Party, weights: SharedTensor) -> None:
+    """Refuse weights beyond the fixed-point range: how a failed local truncation shows.
+
+    Dealer-free, truncation is SecureML's local one, which fails with probability
+    |raw| / 2^64 per element (docs/mpc.md). A failure is off by about 2^(64 - 2f) in value
+    (2^32 at f = 16), and a weight it reaches never comes back, so one comparison of the
+    final weights against the range turns a silent failure into an error. Revealed to
+    both: the number of weights out of range (0 in every run without a failure).
+    """
+    bound = party.fixed.bound / 2  # 2^14 at f = 16: far above any trained weight, far below 2^32
+    with party.op("range check"):
+        outside = concat([(-weights) + bound, weights + bound]).is_negative()
+        count = outside.sum().reveal()
+    if count is not None and round(float(count)) > 0:
+        raise TruncationFailure(
+            f"{round(float(count))} weights left the fixed-point range: a local truncation failed "
+            "(dealer-free; about 1e-5 per batch); rerun"
+        )
 
 
 def _blocks(party: Party, own: tuple[np.ndarray, tuple[int, int]] | None) -> _ClearBlocks | _Masked | None:

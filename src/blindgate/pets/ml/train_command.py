@@ -30,13 +30,13 @@ from pathlib import Path
 from blindgate.net import Channel, ChannelError, Identity, Listener, connect, listen
 from blindgate.pets.ml.data import DataError, read_table
 from blindgate.pets.ml.joint import DEALER_VIEW, ROLES, run_party, write_json, write_outputs
-from blindgate.pets.ml.logreg import TrainConfig
+from blindgate.pets.ml.logreg import TrainConfig, TruncationFailure
 from blindgate.pets.mpc.correlations import TripleSource
 from blindgate.pets.mpc.dealer import DealerTriples, serve
 from blindgate.pets.mpc.fixed_point import FixedPoint, FixedPointOverflow
 from blindgate.pets.mpc.runtime import Party
 
-EXIT_INPUT, EXIT_PEER = 2, 3
+EXIT_INPUT, EXIT_PEER, EXIT_COMPUTE = 2, 3, 4
 
 
 def parser() -> argparse.ArgumentParser:
@@ -112,6 +112,9 @@ def guarded(command: str, action: Callable[[], int]) -> int:
     except ChannelError as exc:
         print(f"blindgate {command}: peer failure: {exc}", file=sys.stderr)
         return EXIT_PEER
+    except TruncationFailure as exc:
+        print(f"blindgate {command}: computation failed: {exc}", file=sys.stderr)
+        return EXIT_COMPUTE
 
 
 def _identity(directory: Path | None) -> Identity:

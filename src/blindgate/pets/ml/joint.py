@@ -250,7 +250,8 @@ def party_view(role: str, reveal: str, alignment: str = "psi") -> dict[str, Any]
 DEALER_VIEW = {
     "role": "dealer",
     "saw": [
-        {"item": "shapes of the triples asked for", "class": "aggregate"},
+        {"item": "shapes of the triples and pairs asked for", "class": "aggregate"},
+        {"item": "row positions of each training batch (masked products)", "class": "aggregate"},
         {"item": "the random triples it made", "class": "secret share"},
     ],
 }

@@ -77,3 +77,41 @@ def test_the_engine_truncates_with_pairs_where_the_source_deals_them(mode: str) 
     got = (first + second).view(np.int64)
     assert np.all((got == raw >> 16) | (got == (raw >> 16) + 1))
     assert rounds == (1 if mode == "dealer" else 0)  # dealer-free: SecureML's local truncation
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"kind": "trunc", "shape": [3], "bits": 0},
+        {"kind": "trunc", "shape": [-1], "bits": 16},
+        {"kind": "masked", "products": [[0, 0, 4, 0, 1]]},  # no mask registered
+        {"kind": "mask", "holder": 2, "shape": [3, 3]},
+        {"kind": "teleport"},
+    ],
+)
+def test_the_dealer_refuses_a_malformed_request(request_: dict[str, object]) -> None:
+    import threading
+
+    from blindgate.net import MalformedFrame, memory_pair
+    from blindgate.pets.mpc.dealer import DealerTriples, serve
+
+    d0, p0 = memory_pair(5)
+    d1, p1 = memory_pair(5)
+    errors: list[BaseException] = []
+
+    def dealer() -> None:
+        try:
+            serve(d0, d1)
+        except BaseException as exc:  # the assertion below looks at it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=dealer, daemon=True)] + [
+        threading.Thread(target=DealerTriples, args=(i, c), daemon=True) for i, c in ((0, p0), (1, p1))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads[1:]:
+        thread.join(5)
+    p1.send_json(request_)
+    threads[0].join(5)
+    assert not threads[0].is_alive() and isinstance(errors[0], MalformedFrame)

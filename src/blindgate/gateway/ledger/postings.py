@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -128,6 +128,9 @@ class Line:
     amount: int
 
 
+_LINE_FIELDS = tuple(f.name for f in fields(Line))
+
+
 def _payment_lines(payment: Mapping[str, Any], figures: Figures, bucket: str, sign: int) -> list[Line]:
     """The six lines of a payment's money flow (module docstring), times ``sign``."""
     acquirer, wallet = payment["acquirer_id"], payment["wallet_id"]
@@ -177,6 +180,13 @@ def _entry_insert(dialect: str, *, in_open_day: bool) -> sa.Insert:
 _INSERT_EVENT = {name: _entry_insert(name, in_open_day=True) for name in ("postgresql", "sqlite")}
 _INSERT_SETTLEMENT = {name: _entry_insert(name, in_open_day=False) for name in ("postgresql", "sqlite")}
 _INSERT_LINES = lines.insert()
+# On PostgreSQL an executemany is a pipeline of one INSERT per line; one INSERT of the
+# unnested arrays writes an entry's lines in a single statement (half the client CPU).
+_INSERT_LINES_UNNESTED = sa.text(
+    "INSERT INTO ledger_lines (entry_id, owner, kind, currency, bucket, amount) "
+    "SELECT CAST(:entry_id AS bigint), * FROM unnest(CAST(:owner AS varchar[]), CAST(:kind AS varchar[]), "
+    "CAST(:currency AS varchar[]), CAST(:bucket AS varchar[]), CAST(:amount AS bigint[]))"
+)
 _SELECT_ENTRY = sa.select(entries).where(entries.c.event_key == sa.bindparam("event_key"))
 _SELECT_ENTRY_LOCKED = _SELECT_ENTRY.with_for_update()
 
@@ -194,9 +204,18 @@ def _write_entry(
     if written is None:
         return None
     entry_id, business_date = written
-    if entry_lines:  # one executemany for all the entry's lines
-        conn.execute(_INSERT_LINES, [{"entry_id": entry_id, **x.__dict__} for x in entry_lines])
+    if entry_lines:
+        _insert_lines(conn, entry_id, entry_lines)
     return Posting(entry_id, row["event_key"], row["event_type"], business_date, replayed=False)
+
+
+def _insert_lines(conn: sa.Connection, entry_id: int, entry_lines: list[Line]) -> None:
+    """All of an entry's lines in one statement (SQLite: one executemany, done in C)."""
+    if conn.dialect.name == "postgresql":
+        columns = {name: [getattr(x, name) for x in entry_lines] for name in _LINE_FIELDS}
+        conn.execute(_INSERT_LINES_UNNESTED, {"entry_id": entry_id, **columns})
+    else:
+        conn.execute(_INSERT_LINES, [{"entry_id": entry_id, **x.__dict__} for x in entry_lines])
 
 
 def _write_event(conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line]) -> Posting | None:

@@ -19,11 +19,12 @@ Setups: ``one`` (both parties in one process, in-memory keys), ``two`` (two proc
 over loopback TLS, in-memory keys) and ``cli`` (two ``blindgate psi`` processes on CSV
 files: keys streamed into spill files, so ``--batch-size`` bounds each party's memory;
 peak RSS is per party, worker processes included). ``--batch-size`` applies to every
-setup (default: none for ``one``/``two``, the command's default for ``cli``).
+setup; its default is the command's (65,536 keys per bucket), 0 runs one bucket.
 
 Usage: .venv/bin/python benchmarks/psi.py [--sizes 16,18,20] [--protocols kkrt,ecdh]
 [--setups one,two,cli] [--ecdh-sizes 16,18] [--batch-size N] [--no-secretflow] [--timeout 900].
-Just ECDH at 2^20 against its floor: --sizes 20 --protocols ecdh --setups one --no-secretflow.
+Just ECDH at 2^20 against its floor, one bucket (no padding):
+--sizes 20 --protocols ecdh --setups one --batch-size 0 --no-secretflow.
 Each run is a fresh subprocess.
 """
 
@@ -43,6 +44,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+# blindgate.pets.psi.commands.DEFAULT_BATCH, not imported: this parent process stays small,
+# since Linux counts its size at fork time in each child's ru_maxrss.
+CLI_DEFAULT_BATCH = 1 << 16
 SPU_VENV = HERE / ".venv-spu"
 
 
@@ -396,7 +400,12 @@ def main() -> int:
     parser.add_argument("--protocols", default="kkrt,ecdh")
     parser.add_argument("--setups", default="one,two")
     parser.add_argument("--ecdh-sizes", default=None, help="log2 sizes for ECDH (default: all of --sizes)")
-    parser.add_argument("--batch-size", type=int, default=None, help="keys per bucket (see the docstring)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=CLI_DEFAULT_BATCH,
+        help=f"keys per bucket, every setup (default {CLI_DEFAULT_BATCH}, as blindgate psi; 0: no limit)",
+    )
     parser.add_argument(
         "--cli-mode", default="join", help="mode of the cli setup (intersection: no output on the server)"
     )
@@ -425,7 +434,7 @@ def main() -> int:
             if protocol == "ecdh" and args.ecdh_sizes and str(log_n) not in args.ecdh_sizes.split(","):
                 continue
             for setup in args.setups.split(","):
-                batch = args.batch_size
+                batch = args.batch_size or None
                 if setup == "one":
                     figures = _run_json(_self("_one", str(n), protocol, str(batch or "none")), args.timeout)
                 elif setup == "cli":

@@ -125,18 +125,22 @@ def test_a_posting_queued_behind_a_close_lands_in_the_next_day(pg_schema_engine:
     engine = pg_schema_engine
     create_tables(engine)
     posted: list[object] = []
+    with engine.connect() as poster_conn:
+        for index in range(8):  # past psycopg's prepare threshold: the INSERT runs server-side prepared
+            with poster_conn.begin():
+                post_payment_pending(poster_conn, terms(f"early{index}"), at=T0)
 
-    def post() -> None:
-        with engine.begin() as conn:
-            posted.append(post_payment_pending(conn, terms("late"), at=T0))
+        def post() -> None:
+            with poster_conn.begin():
+                posted.append(post_payment_pending(poster_conn, terms("late"), at=T0))
 
-    with engine.connect() as closer:
-        with closer.begin():
-            assert close_business_day(closer, Cutoff(), T0.date(), now=T0 + timedelta(days=1))
-            poster = threading.Thread(target=post)
-            poster.start()
-            assert _waits_on_entries(engine)  # held back while the close is uncommitted
-        poster.join(timeout=30)
+        with engine.connect() as closer:
+            with closer.begin():
+                assert close_business_day(closer, Cutoff(), T0.date(), now=T0 + timedelta(days=1))
+                poster = threading.Thread(target=post)
+                poster.start()
+                assert _waits_on_entries(engine)  # held back while the close is uncommitted
+            poster.join(timeout=30)
     assert [p.business_date for p in posted] == [T0.date() + timedelta(days=1)]  # type: ignore[attr-defined]
 
 

@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 
 from blindgate.pets.psi import InputError
-from blindgate.pets.psi.inputs import encode_key, normalise, parse_rules, read_keys, write_rows, write_size
+from blindgate.pets.psi.buckets import SpilledKeys, key_digest
+from blindgate.pets.psi.inputs import (
+    encode_key,
+    normalise,
+    parse_rules,
+    read_keys,
+    spill_keys,
+    write_rows,
+    write_size,
+)
 
 
 def _csv(tmp_path: Path, text: str, name: str = "in.csv") -> Path:
@@ -99,3 +108,37 @@ def test_parquet_input_when_pyarrow_is_present(tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     write_rows(path, out, [1])
     assert out.read_text().splitlines() == ["mail,n", "b@x.com,2"]
+
+
+def test_write_rows_in_file_order_streams_and_checks(tmp_path: Path) -> None:
+    source = _csv(tmp_path, "k,v\na,1\nb,2\nc,3\nd,4\n")
+    out = tmp_path / "rows.csv"
+    write_rows(source, out, [0, 2, 3])  # increasing: copied as the input streams past
+    assert out.read_text().splitlines() == ["k,v", "a,1", "c,3", "d,4"]
+    write_rows(source, out, [])
+    assert out.read_text().splitlines() == ["k,v"]
+    with pytest.raises(AssertionError, match="every matched row"):
+        write_rows(source, out, [1, 9])  # a row the file does not have: no output replaces the old
+    assert out.read_text().splitlines() == ["k,v"] and not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_spill_keys_streams_every_valid_row_with_its_number(tmp_path: Path, kind: str) -> None:
+    mails = ["A@x.com", "b@x.com", "", "a@x.com", "nope"]
+    if kind == "parquet":
+        pa = pytest.importorskip("pyarrow")
+        pq = pytest.importorskip("pyarrow.parquet")
+        path = tmp_path / "in.parquet"
+        pq.write_table(pa.table({"mail": mails}), path)
+    else:
+        path = _csv(tmp_path, "mail\n" + "\n".join(f'"{m}"' for m in mails) + "\n")  # "" is a row
+    with SpilledKeys(2, tmp_path) as keyset:
+        report = spill_keys(path, ["mail"], ("email",), keyset)
+        assert report.rows == 5 and report.invalid == 2 and keyset.count == 3
+        assert keyset.partition(1, bytes(16), keyset.count)
+        bucket = keyset.bucket(0)  # read back two records at a time; the repeat dropped
+        assert bucket["row"].tolist() == [0, 1] and keyset.duplicates == 1
+        assert bucket["digest"].tolist() == [
+            key_digest(encode_key(["a@x.com"])),
+            key_digest(encode_key(["b@x.com"])),
+        ]

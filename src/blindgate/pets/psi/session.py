@@ -30,12 +30,14 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
+from blindgate.crypto import group
 from blindgate.net import Channel, ChannelStats, MalformedFrame
 from blindgate.pets.psi import ecdh, kkrt
 from blindgate.pets.psi.buckets import (
@@ -287,10 +289,10 @@ class _KkrtEngine:
 class _EcdhEngine:
     """ECDH-PSI with one secret scalar and one worker pool for the whole run."""
 
-    def __init__(self, channel: Channel, executor: ecdh.Executor) -> None:
+    def __init__(self, channel: Channel, executor: Executor) -> None:
         self._channel = channel
         self._executor = executor
-        self._scalar = ecdh.group.random_scalar()
+        self._scalar = group.random_scalar()
 
     def receive(self, digests: np.ndarray, peer_size: int, tick: Tick) -> tuple[np.ndarray, np.ndarray, int]:
         return ecdh.receive(self._channel, digests, peer_size, self._executor, tick, self._scalar)

@@ -168,7 +168,8 @@ def _mean_gradient(
     party: Party, blocks: _ClearBlocks | _Masked | None, x: SharedTensor | None, error: SharedTensor
 ) -> SharedTensor:
     """X_b^T (p - y) / |b|. Masked: the raw product is scaled and truncated once (by 2f bits),
-    one truncation round instead of two; |X^T e| / |b| < 2^13 keeps the raw value below 2^62."""
+    one truncation round instead of two. The scaled raw value is |X^T e| / |b| * 2^(3f),
+    and |X^T e| / |b| <= 1024 |p - y| (the feature bound), so it stays far below 2^62."""
     scale = 1.0 / error.shape[0]
     if isinstance(blocks, _Masked):
         raw = blocks.transposed_raw(error)

@@ -53,7 +53,7 @@ def truncate_share(share: np.ndarray, bits: int, party: int) -> np.ndarray:
     """SecureML's local truncation of a share by ``bits``.
 
     The result is the truncated value up to one unit in the last place, except with
-    probability about |x| / 2^63 (x the raw value) where it is off by 2^(64 - bits):
+    probability |x| / 2^64 (x the raw value; measured) where it is off by 2^(64 - bits):
     the reason raw values must stay small (see ``FixedPoint.bound``).
     """
     if party == 0:

@@ -9,8 +9,8 @@ What leaks: an opening reveals x - a for a fresh uniform triple share a, which i
 uniform, so a party learns nothing but the shapes. Only ``reveal`` discloses a value.
 Truncation: with the dealer, a truncation pair (``truncate_with_pair``): one round, off by
 at most one unit in the last place, never more. Dealer-free, SecureML's local truncation:
-no round, off by one ulp, and with probability about |x| * 2^(2f) / 2^63 off by a huge
-amount (see docs/mpc.md).
+no round, off by one ulp, and with probability |raw| / 2^64 (raw: the value times 2^(2f))
+off by about 2^(64 - 2f) (see docs/mpc.md).
 
 Approximations and their stated bounds (checked by tests, over fixed-point error):
 - ``exp``: (1 + x/2^n)^(2^n), n = 8, for x in [-8, 2]: |error| <= 0.16 e^x + 1e-3 (the limit
@@ -48,7 +48,8 @@ SIGMOID_POLY_DEGREE = 9
 SIGMOID_METHODS = ("clipped", "polynomial")
 # x / range is a truncation by these bits (both ranges are powers of two)
 SIGMOID_SCALE_BITS = {"clipped": 3, "polynomial": 4}
-assert all(2.0**bits == r for bits, r in zip((3, 4), (SIGMOID_CLIP, SIGMOID_POLY_RANGE), strict=True))
+assert 2.0 ** SIGMOID_SCALE_BITS["clipped"] == SIGMOID_CLIP
+assert 2.0 ** SIGMOID_SCALE_BITS["polynomial"] == SIGMOID_POLY_RANGE
 
 
 def _sigmoid_coefficients(scale: float, degree: int) -> np.ndarray:
@@ -177,7 +178,7 @@ class SharedTensor:
 
         With a source that deals truncation pairs (the dealer) this is
         :func:`truncate_with_pair`: one round, never fails for |raw| < 2^62. Otherwise
-        SecureML's local truncation: no round, fails with probability ~|raw| / 2^63.
+        SecureML's local truncation: no round, fails with probability |raw| / 2^64.
         """
         bits = bits or self.party.fixed.frac_bits
         if hasattr(self.party.triples, "truncation"):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -37,6 +38,7 @@ import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,7 +172,7 @@ def _wallet_responder(
             "customerPseudonym": pseudonyms[n % 1000],
         }
         signed = signed_response(WALLET_PAY_PATH, answer, "WALLET_KR_AGENT", signer, version)
-        response = httpx.Response(200, headers=dict(signed.headers), content=signed.body)
+        response = httpx.Response(200, headers=dict(signed.headers), content=bytes(signed.body))
         meter.cpu_s += time.process_time() - began
         return response
 
@@ -328,7 +330,8 @@ def _scale_out_worker(
         prepared = _prepared(keys, payments, False, f"{run_id}-w{index}")
         start.wait(WORKER_TIMEOUT_S)  # every worker starts its drive at once
         out.put((index, asyncio.run(_drive_raw(app, prepared, concurrency, meter))))
-    except BaseException as exc:  # report, never hang the parent
+    except BaseException as exc:  # report, and release the others at once: never hang the parent
+        start.abort()
         out.put((index, f"{type(exc).__name__}: {exc}"))
 
 
@@ -349,7 +352,8 @@ def _drive_processes(
     for process in processes:
         process.start()
     try:
-        start.wait(WORKER_TIMEOUT_S)
+        with contextlib.suppress(threading.BrokenBarrierError):  # a worker failed: it says why below
+            start.wait(WORKER_TIMEOUT_S)
         busy_before, total_before = _busy_jiffies()
         results = [out.get(timeout=WORKER_TIMEOUT_S) for _ in processes]
         busy_after, total_after = _busy_jiffies()

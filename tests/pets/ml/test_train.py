@@ -48,6 +48,25 @@ def test_shared_training_matches_the_plaintext_run_of_the_same_algorithm(mode: s
     assert np.abs(reference).max() > 0.3  # it learnt something
 
 
+def test_training_without_clear_blocks_uses_beaver_products_on_shared_x() -> None:
+    """The generic path (no clear blocks given): matrix triples on the shared X, same result."""
+    wallet, network, labels = synthetic(300)
+    config = TrainConfig(epochs=2, batch_size=128)
+    widths = (wallet.shape[1], network.shape[1])
+
+    def program(party: Party) -> tuple[np.ndarray | None, int]:
+        own = wallet if party.party == 0 else network
+        features = share_features(party, own, widths)
+        y = SharedTensor.from_owner(party, 0, labels[:, None] if party.party == 0 else None, (len(labels), 1))
+        weights = train_shared(party, features, y, config).reveal()
+        return weights, party.costs["setup"].rounds
+
+    (weights, setup_rounds), _ = run_pair(program, timeout=60)
+    reference = train_plaintext(np.hstack([wallet, network]), labels, config)
+    assert weights is not None and np.abs(weights[:, 0] - reference).max() < 1e-3
+    assert setup_rounds == 0  # no block was masked
+
+
 def test_an_unknown_sigmoid_method_is_refused_by_the_config() -> None:
     with pytest.raises(ValueError, match="sigmoid"):
         TrainConfig(sigmoid="taylor")

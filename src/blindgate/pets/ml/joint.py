@@ -28,7 +28,15 @@ import numpy as np
 
 from blindgate.net import MalformedFrame
 from blindgate.pets.ml.data import DataError, Encoding, Table, check_range, encode, fit_encoding
-from blindgate.pets.ml.logreg import NETWORK, WALLET, TrainConfig, score_shared, share_features, train_shared
+from blindgate.pets.ml.logreg import (
+    NETWORK,
+    WALLET,
+    TrainConfig,
+    multiplies_clear_blocks,
+    score_shared,
+    share_features,
+    train_shared,
+)
 from blindgate.pets.mpc.runtime import Party, exchange_in_turn
 from blindgate.pets.mpc.tensor import SharedTensor
 
@@ -159,13 +167,16 @@ def run_party(
             raise DataError("the label column has a single class among the training rows")
     aligned_at = time.perf_counter()
 
-    shared = share_features(party, features, widths)
+    # Training multiplies each party's clear block where the source can; only the test rows
+    # need sharing then (for scoring).
+    train_x = None if multiplies_clear_blocks(party) else share_features(party, features[train], widths)
+    test_x = share_features(party, features[test], widths)
     labels = aligned.labels[train][:, None] if me == WALLET and aligned.labels is not None else None
     y = SharedTensor.from_owner(party, WALLET, labels, (len(train), 1), "label")
-    weights = train_shared(party, shared[train], y, config, progress, own=(features[train], widths))
+    weights = train_shared(party, train_x, y, config, progress, own=(features[train], widths))
     trained_at = time.perf_counter()
 
-    logits = score_shared(party, shared[test], weights).reveal(to=WALLET)
+    logits = score_shared(party, test_x, weights).reveal(to=WALLET)
     clear = _reveal_weights(weights, reveal)
     metrics: dict[str, Any] = {
         "rows_held": len(table.ids),

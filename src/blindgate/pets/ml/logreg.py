@@ -152,6 +152,11 @@ def check_weights_in_range(party: Party, weights: SharedTensor) -> None:
         )
 
 
+def multiplies_clear_blocks(party: Party) -> bool:
+    """Whether training multiplies each party's clear block (so it needs no shared X)."""
+    return hasattr(party.triples, "masked") or hasattr(party.triples, "clear_matmul")
+
+
 def _blocks(party: Party, own: tuple[np.ndarray, tuple[int, int]] | None) -> _ClearBlocks | _Masked | None:
     """Products with X that use each party's clear block, where the triple source can:
     masked once (dealer), or by OT on the clear block (dealer-free); else None (Beaver on X)."""

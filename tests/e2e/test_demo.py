@@ -64,6 +64,8 @@ def test_sdk_drives_every_operation(demo_run: tuple[Path, dict[str, Any]]) -> No
         assert traffic["calls"].get(call, 0) > 0, call
     assert traffic["outcomes"].get("succeeded", 0) > 0 and traffic["outcomes"].get("declined", 0) > 0
     assert traffic["kinds"]["same_currency"] > 0 and traffic["kinds"]["cross_currency"] > 0
+    # Merchant-presented order codes too: issued through the SDK, scanned and paid in a wallet.
+    assert traffic["kinds"].get("order_code", 0) > 0 and traffic["calls"].get("scan:SUCCESS", 0) > 0
     # The payers' wallets were debited in their own currencies.
     assert set(report["wallet_debits_minor_units"]) <= {"KRW", "THB", "SGD"}
     assert any(value > 0 for value in report["wallet_debits_minor_units"].values())

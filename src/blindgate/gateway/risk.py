@@ -9,6 +9,13 @@ nor reverse. Limits (`config.RiskLimits`, per wallet, minor units of its currenc
   the last ``window_s`` seconds — checked when the wallet's answer names the payer (the
   pseudonym comes with it); a payment over the limit is cancelled at the wallet and fails
   with RISK_REJECT.
+
+The velocity check is atomic with the capture: `over_velocity` first writes the payer's row
+in `payers` (an upsert), which takes that row's lock on PostgreSQL and the database's write
+lock on SQLite, and holds it until the caller's transaction ends. Two captures of one payer,
+on two workers, therefore run check-then-capture one after the other: the second sees the
+first's capture, so together they cannot pass the limit. On PostgreSQL other payers do not
+wait; SQLite serialises all writers anyway.
 """
 
 from __future__ import annotations
@@ -16,12 +23,24 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from blindgate.api.results import ApiError
 from blindgate.gateway.config import RiskLimits
-from blindgate.gateway.store import SUCCESS, payments
+from blindgate.gateway.store import SUCCESS, metadata, payments
 
 RISK_PURPOSE = "gateway-risk"
+
+# One row per (wallet, payer pseudonym): the lock the velocity check takes. ``checks`` counts
+# the checks made (it only gives the upsert something to update). On the store's MetaData, so
+# `store.open_database` creates it with the payments table.
+payers = sa.Table(
+    "gw_risk_payers",
+    metadata,
+    sa.Column("wallet_id", sa.String(64), primary_key=True),
+    sa.Column("pseudonym", sa.String(80), primary_key=True),
+    sa.Column("checks", sa.BigInteger, nullable=False),
+)
 
 
 def check_amount(limits: RiskLimits, wallet_amount: int) -> None:
@@ -32,9 +51,14 @@ def check_amount(limits: RiskLimits, wallet_amount: int) -> None:
 def over_velocity(
     conn: sa.Connection, limits: RiskLimits, wallet_id: str, pseudonym: str, wallet_amount: int, now: datetime
 ) -> bool:
-    """Whether one more payment of ``wallet_amount`` by ``pseudonym`` breaks the window's limits."""
+    """Whether one more payment of ``wallet_amount`` by ``pseudonym`` breaks the window's limits.
+
+    Call it inside the transaction that captures the payment, before the capture: it locks the
+    payer (see the module docstring) until that transaction ends.
+    """
     if not (limits.max_payments or limits.max_total):
         return False
+    _lock_payer(conn, wallet_id, pseudonym)
     since = now - timedelta(seconds=limits.window_s)
     count, total = conn.execute(
         sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(payments.c.wallet_amount), 0)).where(
@@ -47,3 +71,19 @@ def over_velocity(
     if limits.max_payments and count + 1 > limits.max_payments:
         return True
     return bool(limits.max_total and total + wallet_amount > limits.max_total)
+
+
+def _lock_payer(conn: sa.Connection, wallet_id: str, pseudonym: str) -> None:
+    """Upsert the payer's row: a write, so it waits for (and then excludes) the payer's other checks.
+
+    A write and not a read, because on SQLite a read does not start the transaction (the
+    driver begins it at the first write) and on PostgreSQL a plain read takes no lock.
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(payers).values(wallet_id=wallet_id, pseudonym=pseudonym, checks=1)
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[payers.c.wallet_id, payers.c.pseudonym],
+            set_={"checks": payers.c.checks + 1},
+        )
+    )

@@ -13,7 +13,10 @@ values matches while one with another payment code does not (REPEAT_REQ_INCONSIS
 
 Unknown outcomes: a wallet that gives no verified answer in time leaves the payment
 PROCESSING (PAYMENT_IN_PROCESS, status U). A replay of the request, an inquiry or a cancel
-asks the wallet again (its API is idempotent) and settles it.
+asks the wallet again (its API is idempotent) and settles it. Once the payment's FX quote has
+expired, a replay or an inquiry no longer asks the wallet to pay: it closes the payment at the
+wallet and fails it with FX_QUOTE_EXPIRED (`_close_expired`), so nothing is captured at a
+stale rate.
 """
 
 from __future__ import annotations
@@ -144,7 +147,9 @@ class Payments:
                 raise ApiError("UNKNOWN_EXCEPTION") from None
             if existing["fingerprint"] != row["fingerprint"]:
                 raise ApiError("REPEAT_REQ_INCONSISTENT") from None
-            if existing["status"] == PROCESSING:
+            if existing["status"] == PROCESSING and self._quote_expired(existing):
+                existing = await self._close_expired(existing)
+            elif existing["status"] == PROCESSING:
                 existing = await self._ask_wallet_to_pay(existing, body)
             return self._pay_answer(existing)
         log.info("payment accepted", extra={"payment_id": row["payment_id"], "wallet": wallet.party_id})
@@ -218,6 +223,25 @@ class Payments:
             self._wallet(row["wallet_id"]), WALLET_CANCEL_PATH, self._about(row), self.timeout_s
         )
         return answer
+
+    def _quote_expired(self, row: dict[str, Any]) -> bool:
+        return _aware(self.clock()) > _aware(row["quote_expires_at"])
+
+    async def _close_expired(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A PROCESSING payment whose quote has expired is closed, never completed at a stale rate.
+
+        The wallet is asked to cancel (idempotent: it gives back a debit the first pay may have
+        made, and refuses a late copy of that pay); once it confirms, the payment fails with
+        FX_QUOTE_EXPIRED and its pending hold is voided. No confirmation: it stays U.
+        """
+        try:
+            answer = await self._cancel_at_wallet(row)
+        except NoAnswer:
+            return row
+        if answer["result"].get("resultStatus") != "S":
+            log.warning("wallet refused to close an expired payment", extra={"payment_id": row["payment_id"]})
+            return row
+        return self._resolve(row, FAIL, "FX_QUOTE_EXPIRED", {})
 
     async def _reject_for_risk(self, row: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -321,7 +345,9 @@ class Payments:
 
     async def inquiry(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
         row = self._find(acquirer, PaymentRef.parse(body))
-        if row["status"] == PROCESSING:
+        if row["status"] == PROCESSING and self._quote_expired(row):
+            row = await self._close_expired(row)
+        elif row["status"] == PROCESSING:
             try:
                 answer = await self.caller.call(
                     self._wallet(row["wallet_id"]),
@@ -575,10 +601,13 @@ class Payments:
         )
 
 
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the store writes UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 def _iso(moment: datetime) -> str:
-    if moment.tzinfo is None:  # SQLite hands back naive datetimes; the store writes UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.replace(microsecond=0).isoformat()
+    return _aware(moment).replace(microsecond=0).isoformat()
 
 
 def _sealed_to(value: object, party_id: str) -> bool:

@@ -1,0 +1,128 @@
+"""A payment left U is never completed at a stale rate: after its FX quote expires, a replay
+or an inquiry closes it at the wallet and fails it with FX_QUOTE_EXPIRED."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from blindgate.api.models import INQUIRY_PATH, PAY_PATH, WALLET_PAY_PATH
+from blindgate.gateway import ledger
+from blindgate.gateway.app import engine_of
+from tests.gateway.harness import PAYER, LocalNetwork, build, pay_body, run
+
+WALLET_AGENT = "w1-agent.test"
+
+
+class Clock:
+    """The gateway's clock, moved by the test (expiry without waiting)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class LosePayAnswers(httpx.AsyncBaseTransport):
+    """The wallet agent does the pay, but its answer is lost on the way back (a timeout)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path == WALLET_PAY_PATH:
+            raise httpx.ReadTimeout("answer lost (test)", request=request)
+        return response
+
+
+@pytest.fixture(scope="module")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory, clock: Clock) -> LocalNetwork:
+    return build(tmp_path_factory.mktemp("net"), clock=clock)
+
+
+@pytest.fixture(autouse=True)
+def fresh_clock(clock: Clock) -> Iterator[None]:
+    clock.now = datetime.now(UTC)
+    yield
+    clock.now = datetime.now(UTC)
+
+
+def past_the_quote(net: LocalNetwork, clock: Clock) -> None:
+    clock.now += timedelta(seconds=net.network.gateway.quote_ttl_s + 1)
+
+
+def lose_pay_answers(net: LocalNetwork) -> httpx.AsyncBaseTransport:
+    inner = net.router.apps[WALLET_AGENT]
+    net.router.apps[WALLET_AGENT] = LosePayAnswers(inner)  # type: ignore[assignment]
+    return inner
+
+
+def inquiry(net: LocalNetwork, request_id: str) -> tuple[str, str]:
+    answer = run(net.sdk(INQUIRY_PATH, {"paymentRequestId": request_id}))
+    return answer["paymentStatus"], answer["paymentResult"]["resultCode"]
+
+
+def test_a_replay_after_expiry_closes_instead_of_paying(net: LocalNetwork, clock: Clock) -> None:
+    before = net.wallet_book.balance(PAYER.customer_id)
+    net.router.down.add(WALLET_AGENT)
+    try:
+        assert run(net.sdk(PAY_PATH, pay_body("qx-replay", 400)))["result"]["resultStatus"] == "U"
+    finally:
+        net.router.down.clear()
+    past_the_quote(net, clock)
+    replay = run(net.sdk(PAY_PATH, pay_body("qx-replay", 400)))
+    assert (replay["result"]["resultCode"], replay["result"]["resultStatus"]) == ("FX_QUOTE_EXPIRED", "F")
+    assert net.wallet_book.balance(PAYER.customer_id) == before  # never paid at the stale rate
+    assert inquiry(net, "qx-replay") == ("FAIL", "FX_QUOTE_EXPIRED")
+    # closed at the wallet too: another replay still fails, and nothing is taken
+    assert run(net.sdk(PAY_PATH, pay_body("qx-replay", 400)))["result"]["resultCode"] == "FX_QUOTE_EXPIRED"
+    assert net.wallet_book.balance(PAYER.customer_id) == before
+
+
+def test_an_inquiry_after_expiry_gives_back_a_debit(net: LocalNetwork, clock: Clock) -> None:
+    before = net.wallet_book.balance(PAYER.customer_id)
+    inner = lose_pay_answers(net)
+    try:
+        assert run(net.sdk(PAY_PATH, pay_body("qx-lost", 400)))["result"]["resultStatus"] == "U"
+    finally:
+        net.router.apps[WALLET_AGENT] = inner  # type: ignore[assignment]
+    assert net.wallet_book.balance(PAYER.customer_id) < before  # the wallet did debit
+    past_the_quote(net, clock)
+    assert inquiry(net, "qx-lost") == ("FAIL", "FX_QUOTE_EXPIRED")
+    assert net.wallet_book.balance(PAYER.customer_id) == before  # cancelled at the wallet
+
+
+def test_before_expiry_an_inquiry_still_settles_the_payment(net: LocalNetwork) -> None:
+    inner = lose_pay_answers(net)
+    try:
+        assert run(net.sdk(PAY_PATH, pay_body("qx-in-time", 400)))["result"]["resultStatus"] == "U"
+    finally:
+        net.router.apps[WALLET_AGENT] = inner  # type: ignore[assignment]
+    assert inquiry(net, "qx-in-time") == ("SUCCESS", "SUCCESS")
+
+
+def test_a_silent_wallet_after_expiry_leaves_the_payment_u(net: LocalNetwork, clock: Clock) -> None:
+    net.router.down.add(WALLET_AGENT)
+    try:
+        assert run(net.sdk(PAY_PATH, pay_body("qx-silent", 400)))["result"]["resultStatus"] == "U"
+        past_the_quote(net, clock)
+        assert inquiry(net, "qx-silent") == ("PROCESSING", "PAYMENT_IN_PROCESS")
+    finally:
+        net.router.down.clear()
+    assert inquiry(net, "qx-silent") == ("FAIL", "FX_QUOTE_EXPIRED")
+
+
+def test_the_ledger_balances_after_expired_payments(net: LocalNetwork) -> None:
+    with engine_of(net.gateway_app).connect() as conn:
+        report = ledger.check_ledger(conn)
+    assert report.ok, report.problems

@@ -24,9 +24,11 @@ import httpx
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from blindgate.api.models import (
     CANCEL_PATH,
@@ -104,15 +106,12 @@ def create_gateway_app(
 
         return lookup
 
-    async def endpoint(request: Request) -> Response:
-        path = request.url.path
+    async def answer(path: str, headers: Headers, body: bytes) -> Response:
+        """One signed operation: verify, run, sign the answer (every outcome is HTTP 200)."""
         started = time.perf_counter()
-        client_id = request.headers.get("client-id", "")
+        client_id = headers.get("client-id", "")
         try:
-            body = await request.body()
-            client_id = verify_request(
-                request.headers, path, body, lookup_for(path), network.gateway.clock_skew_s
-            )
+            client_id = verify_request(headers, path, body, lookup_for(path), network.gateway.clock_skew_s)
             partner = network.by_client_id(client_id)
             assert partner is not None
             payload = await operations[path](partner, parse_json_object(body))
@@ -126,6 +125,10 @@ def create_gateway_app(
         if network.by_client_id(client_id) is None:
             client_id = network.gateway.party_id  # never echo an unknown client id back
         return signed_response(path, payload, client_id, signing_key, key_version)
+
+    async def endpoint(request: Request) -> Response:
+        """The routed way in (a mounted app, a root path): the same answer."""
+        return await answer(request.url.path, request.headers, await request.body())
 
     async def health(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -150,13 +153,55 @@ def create_gateway_app(
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = _Gateway(answer, frozenset(operations), routes=routes, lifespan=lifespan)
     app.state.payments, app.state.notifier, app.state.engine = payments, notifier, engine
     app.state.order_codes = order_codes
     return app
 
 
 WALLET_FACING = (ORDER_CODE_SCAN_PATH, ORDER_CODE_RESULT_PATH)
+
+Answer = Callable[[str, Headers, bytes], Awaitable[Response]]
+
+
+class _Gateway(Starlette):
+    """Starlette, with the signed operations' POSTs taken straight to their answer.
+
+    Every payment comes this way, and the operations need none of what Starlette adds
+    (routing, error middleware, a Request object): `answer` catches every failure itself.
+    Skipping it saves about 0.05 ms of CPU a payment. Anything else (GET /health, another
+    method, a root path) goes through Starlette's routes, which reach the same `answer`.
+    """
+
+    def __init__(self, answer: Answer, paths: frozenset[str], **starlette: Any) -> None:
+        super().__init__(**starlette)
+        self._answer, self._paths = answer, paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] in self._paths
+            and not scope.get("root_path")
+        ):
+            body = await _request_body(receive)
+            if body is not None:  # None: the client went away, nobody to answer
+                response = await self._answer(scope["path"], Headers(scope=scope), body)
+                await response(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+async def _request_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None if the client disconnected first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 class _Metrics:

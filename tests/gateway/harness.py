@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -74,6 +75,30 @@ class Router(httpx.AsyncBaseTransport):
         if host in self.down:
             raise httpx.ConnectError("down (test)", request=request)
         return await self.apps[host].handle_async_request(request)
+
+
+class LoseAnswers(httpx.AsyncBaseTransport):
+    """The partner does the work, but its answer on ``path`` is lost on the way back (a timeout)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, path: str) -> None:
+        self.inner, self.path = inner, path
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path == self.path:
+            raise httpx.ReadTimeout("answer lost (test)", request=request)
+        return response
+
+
+@contextmanager
+def answers_lost(router: Router, host: str, path: str) -> Iterator[None]:
+    """While the block runs, ``host`` acts on ``path`` but its answers never arrive."""
+    inner = router.apps[host]
+    router.apps[host] = LoseAnswers(inner, path)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        router.apps[host] = inner
 
 
 @dataclass

@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from blindgate.api.models import INQUIRY_PATH, PAY_PATH, WALLET_PAY_PATH
 from blindgate.gateway import ledger
 from blindgate.gateway.app import engine_of
-from tests.gateway.harness import PAYER, LocalNetwork, build, pay_body, run
+from tests.gateway.harness import PAYER, LocalNetwork, answers_lost, build, pay_body, run
 
 WALLET_AGENT = "w1-agent.test"
 
@@ -25,19 +24,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-class LosePayAnswers(httpx.AsyncBaseTransport):
-    """The wallet agent does the pay, but its answer is lost on the way back (a timeout)."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        if request.url.path == WALLET_PAY_PATH:
-            raise httpx.ReadTimeout("answer lost (test)", request=request)
-        return response
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +45,6 @@ def fresh_clock(clock: Clock) -> Iterator[None]:
 
 def past_the_quote(net: LocalNetwork, clock: Clock) -> None:
     clock.now += timedelta(seconds=net.network.gateway.quote_ttl_s + 1)
-
-
-def lose_pay_answers(net: LocalNetwork) -> httpx.AsyncBaseTransport:
-    inner = net.router.apps[WALLET_AGENT]
-    net.router.apps[WALLET_AGENT] = LosePayAnswers(inner)  # type: ignore[assignment]
-    return inner
 
 
 def inquiry(net: LocalNetwork, request_id: str) -> tuple[str, str]:
@@ -91,11 +71,8 @@ def test_a_replay_after_expiry_closes_instead_of_paying(net: LocalNetwork, clock
 
 def test_an_inquiry_after_expiry_gives_back_a_debit(net: LocalNetwork, clock: Clock) -> None:
     before = net.wallet_book.balance(PAYER.customer_id)
-    inner = lose_pay_answers(net)
-    try:
+    with answers_lost(net.router, WALLET_AGENT, WALLET_PAY_PATH):
         assert run(net.sdk(PAY_PATH, pay_body("qx-lost", 400)))["result"]["resultStatus"] == "U"
-    finally:
-        net.router.apps[WALLET_AGENT] = inner  # type: ignore[assignment]
     assert net.wallet_book.balance(PAYER.customer_id) < before  # the wallet did debit
     past_the_quote(net, clock)
     assert inquiry(net, "qx-lost") == ("FAIL", "FX_QUOTE_EXPIRED")
@@ -103,11 +80,8 @@ def test_an_inquiry_after_expiry_gives_back_a_debit(net: LocalNetwork, clock: Cl
 
 
 def test_before_expiry_an_inquiry_still_settles_the_payment(net: LocalNetwork) -> None:
-    inner = lose_pay_answers(net)
-    try:
+    with answers_lost(net.router, WALLET_AGENT, WALLET_PAY_PATH):
         assert run(net.sdk(PAY_PATH, pay_body("qx-in-time", 400)))["result"]["resultStatus"] == "U"
-    finally:
-        net.router.apps[WALLET_AGENT] = inner  # type: ignore[assignment]
     assert inquiry(net, "qx-in-time") == ("SUCCESS", "SUCCESS")
 
 

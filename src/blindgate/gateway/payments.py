@@ -13,10 +13,11 @@ values matches while one with another payment code does not (REPEAT_REQ_INCONSIS
 
 Unknown outcomes: a wallet that gives no verified answer in time leaves the payment
 PROCESSING (PAYMENT_IN_PROCESS, status U). A replay of the request, an inquiry or a cancel
-asks the wallet again (its API is idempotent) and settles it. Once the payment's FX quote has
-expired, a replay or an inquiry no longer asks the wallet to pay: it closes the payment at the
-wallet and fails it with FX_QUOTE_EXPIRED (`_close_expired`), so nothing is captured at a
-stale rate.
+asks the wallet again (its API is idempotent) and settles it; a refund left U is settled the
+same way by a replay or an ``inquiryRefund`` (the wallet's refund is idempotent on its id).
+Once the payment's FX quote has expired, a replay or an inquiry no longer asks the wallet to
+pay: it closes the payment at the wallet and fails it with FX_QUOTE_EXPIRED
+(`_close_expired`), so nothing is captured at a stale rate.
 """
 
 from __future__ import annotations
@@ -52,7 +53,16 @@ from blindgate.gateway.calls import NoAnswer, PartnerCaller
 from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
 from blindgate.gateway.fx import RateBook
 from blindgate.gateway.ledger.money import proportional_share
-from blindgate.gateway.store import CANCELLED, FAIL, PROCESSING, SUCCESS, notifications, payments, refunds
+from blindgate.gateway.store import (
+    CANCELLED,
+    FAIL,
+    PROCESSING,
+    SUCCESS,
+    metadata,
+    notifications,
+    payments,
+    refunds,
+)
 
 log = logging.getLogger("blindgate.gateway")
 
@@ -60,6 +70,16 @@ SEALED_DIGEST_FIELD = "sealedDigest"
 # Body fields the gateway fills in toward the wallet; an acquirer may not set them.
 GATEWAY_FIELDS = ("acquirerId", "acquirerPaymentRequestId", "payToAmount", "paymentQuote")
 
+
+# The share of the wallet's currency each refund asks the wallet to give back, fixed when the
+# refund is accepted: a re-driven refund (replay, inquiry) asks for exactly the same amount, as
+# the wallet's idempotency requires. Its own table on the store's MetaData (created with it).
+refund_shares = sa.Table(
+    "gw_refund_shares",
+    metadata,
+    sa.Column("refund_id", sa.String(40), primary_key=True),
+    sa.Column("wallet_amount", sa.BigInteger, nullable=False),
+)
 
 # The pay path's statements, built once (bound parameters: SQLAlchemy reuses the compiled form).
 _SETTLE = payments.update().where(
@@ -437,7 +457,8 @@ class Payments:
         try:
             with self.engine.begin() as conn:
                 conn.execute(refunds.insert().values(**row))
-                self._reserve_refund(conn, payment, request.amount.value)
+                share = self._reserve_refund(conn, payment, request.amount.value)
+                conn.execute(refund_shares.insert(), {"refund_id": row["refund_id"], "wallet_amount": share})
         except sa.exc.IntegrityError:
             existing = self._refund_by_request(acquirer.party_id, request.refund_request_id)
             if existing is None:
@@ -449,8 +470,13 @@ class Payments:
             row = await self._ask_wallet_to_refund(payment, row)
         return self._refund_answer(row)
 
-    def _reserve_refund(self, conn: sa.Connection, payment: dict[str, Any], amount: int) -> None:
-        """Take ``amount`` from what remains refundable, atomically: racing refunds cannot overdraw."""
+    def _reserve_refund(self, conn: sa.Connection, payment: dict[str, Any], amount: int) -> int:
+        """Take ``amount`` from what remains refundable, atomically: racing refunds cannot overdraw.
+
+        Answers the refund's share of the wallet's amount: the cumulative share of the range it
+        reserved, read under the reservation's lock, so racing refunds get adjacent ranges and
+        refunds that all succeed give back exactly what was taken.
+        """
         if payment["status"] != SUCCESS:
             raise ApiError("ORDER_STATUS_INVALID", "only a successful payment can be refunded")
         taken = conn.execute(
@@ -464,12 +490,14 @@ class Payments:
         ).rowcount
         if not taken:
             raise ApiError("REFUND_AMOUNT_EXCEED")
+        reserved = conn.execute(
+            sa.select(payments.c.refunded).where(payments.c.payment_id == payment["payment_id"])
+        ).scalar_one()
+        return proportional_share(payment["wallet_amount"], reserved - amount, reserved, payment["amount"])
 
     async def _ask_wallet_to_refund(self, payment: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
-        before = self._refunded_before(payment["payment_id"], row["refund_id"])
-        wallet_share = proportional_share(
-            payment["wallet_amount"], before, before + row["amount"], payment["amount"]
-        )
+        """Ask (or ask again: the wallet's refund is idempotent) and settle the outcome once."""
+        wallet_share = self._wallet_share(payment, row)
         toward_wallet = {
             **self._about(payment),
             "refundRequestId": row["refund_id"],
@@ -508,8 +536,16 @@ class Payments:
         assert fresh is not None
         return fresh
 
+    def _wallet_share(self, payment: dict[str, Any], row: dict[str, Any]) -> int:
+        """The refund's share fixed at acceptance (a refund stored before shares were: computed)."""
+        share = self._one(refund_shares, refund_shares.c.refund_id == row["refund_id"])
+        if share is not None:
+            return int(share["wallet_amount"])
+        before = self._refunded_before(payment["payment_id"], row["refund_id"])
+        return proportional_share(payment["wallet_amount"], before, before + row["amount"], payment["amount"])
+
     def _refunded_before(self, payment_id: str, refund_id: str) -> int:
-        """Refunds of the payment that succeeded before this one (the cumulative share's base)."""
+        """Refunds of the payment that succeeded, other than this one (the cumulative share's base)."""
         with self.engine.connect() as conn:
             total = conn.execute(
                 sa.select(sa.func.coalesce(sa.func.sum(refunds.c.amount), 0)).where(
@@ -537,6 +573,10 @@ class Payments:
         row = self._refund_by_request(acquirer.party_id, ref.refund_request_id)
         if row is None:
             raise ApiError("ORDER_NOT_EXIST", "no refund with this refundRequestId")
+        if row["status"] == PROCESSING:  # left U (no answer in time): ask the wallet again
+            payment = self._payment(row["payment_id"])
+            assert payment is not None
+            row = await self._ask_wallet_to_refund(payment, row)
         answer = self._refund_answer(row)
         status = {PROCESSING: "PROCESSING", SUCCESS: "SUCCESS", FAIL: "FAIL"}[row["status"]]
         return {

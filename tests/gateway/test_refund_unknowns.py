@@ -1,0 +1,113 @@
+"""A refund left U (the wallet's answer lost, or the wallet unreachable) is settled by
+inquiryRefund or a replay: the wallet is asked again and the outcome, ledger reversal
+included, is recorded exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from blindgate.api.models import INQUIRY_REFUND_PATH, PAY_PATH, REFUND_PATH, WALLET_REFUND_PATH
+from blindgate.gateway import ledger
+from blindgate.gateway.app import engine_of
+from blindgate.gateway.ledger.schema import entries
+from tests.gateway.harness import PAYER, LocalNetwork, answers_lost, build, pay_body, run
+
+WALLET_AGENT = "w1-agent.test"
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> LocalNetwork:
+    return build(tmp_path_factory.mktemp("net"))
+
+
+def refund_body(payment_id: str, refund_id: str, value: int) -> dict[str, Any]:
+    return {"refundRequestId": refund_id, "paymentId": payment_id,
+            "refundAmount": {"currency": "SGD", "value": str(value)}}  # fmt: skip
+
+
+def refund(net: LocalNetwork, payment_id: str, refund_id: str, value: int) -> dict[str, Any]:
+    answer: dict[str, Any] = run(net.sdk(REFUND_PATH, refund_body(payment_id, refund_id, value)))
+    return answer
+
+
+def refund_status(net: LocalNetwork, refund_id: str) -> tuple[str, str]:
+    answer = run(net.sdk(INQUIRY_REFUND_PATH, {"refundRequestId": refund_id}))
+    assert answer["result"]["resultCode"] == "SUCCESS"
+    return answer["refundStatus"], answer["refundResult"]["resultStatus"]
+
+
+def reversals(net: LocalNetwork, gateway_refund_id: str) -> int:
+    with engine_of(net.gateway_app).connect() as conn:
+        found = conn.execute(
+            sa.select(sa.func.count()).where(entries.c.event_key == f"refund:{gateway_refund_id}")
+        )
+        return int(found.scalar_one())
+
+
+def paid(net: LocalNetwork, request_id: str, value: int) -> str:
+    answer = run(net.sdk(PAY_PATH, pay_body(request_id, value)))
+    assert answer["result"]["resultStatus"] == "S"
+    payment_id: str = answer["paymentId"]
+    return payment_id
+
+
+def test_inquiry_settles_a_refund_whose_answer_was_lost(net: LocalNetwork) -> None:
+    payment_id = paid(net, "ru-lost", 1000)
+    after_pay = net.wallet_book.balance(PAYER.customer_id)
+    with answers_lost(net.router, WALLET_AGENT, WALLET_REFUND_PATH):
+        first = refund(net, payment_id, "ru-lost-r", 400)
+        assert first["result"]["resultStatus"] == "U"
+        assert refund_status(net, "ru-lost-r") == ("PROCESSING", "U")  # still no answer
+    given_back = net.wallet_book.balance(PAYER.customer_id) - after_pay
+    assert given_back > 0  # the wallet did refund; only its answer was lost
+    assert reversals(net, first["refundId"]) == 0
+    assert refund_status(net, "ru-lost-r") == ("SUCCESS", "S")
+    assert reversals(net, first["refundId"]) == 1
+    # asked again, replayed: the same outcome, nothing given back or posted twice
+    assert refund_status(net, "ru-lost-r") == ("SUCCESS", "S")
+    assert refund(net, payment_id, "ru-lost-r", 400)["result"]["resultCode"] == "SUCCESS"
+    assert net.wallet_book.balance(PAYER.customer_id) - after_pay == given_back
+    assert reversals(net, first["refundId"]) == 1
+
+
+def test_a_refund_that_never_reached_the_wallet_is_done_once_asked_again(net: LocalNetwork) -> None:
+    payment_id = paid(net, "ru-down", 1000)
+    after_pay = net.wallet_book.balance(PAYER.customer_id)
+    net.router.down.add(WALLET_AGENT)
+    try:
+        first = refund(net, payment_id, "ru-down-r", 1000)
+        assert first["result"]["resultStatus"] == "U"
+        assert refund_status(net, "ru-down-r") == ("PROCESSING", "U")
+    finally:
+        net.router.down.clear()
+    assert net.wallet_book.balance(PAYER.customer_id) == after_pay  # nothing yet
+    assert refund_status(net, "ru-down-r") == ("SUCCESS", "S")
+    assert refund(net, payment_id, "ru-down-r", 1000)["result"]["resultCode"] == "SUCCESS"
+    assert reversals(net, first["refundId"]) == 1
+    with engine_of(net.gateway_app).connect() as conn:
+        wallet_amount = conn.execute(
+            sa.text("SELECT wallet_amount FROM gw_payments WHERE payment_id = :p"), {"p": payment_id}
+        ).scalar_one()
+    assert net.wallet_book.balance(PAYER.customer_id) - after_pay == wallet_amount  # in full, once
+
+
+def test_a_refund_settled_late_asks_for_the_share_it_first_asked(net: LocalNetwork) -> None:
+    # 10.01 SGD: the wallet's share of the first 3.33 and of the next 3.33 differ by one won,
+    # so the wallet (idempotent on the refund id and amount) sees any change of the ask.
+    before = net.wallet_book.balance(PAYER.customer_id)
+    payment_id = paid(net, "ru-late", 1001)
+    with answers_lost(net.router, WALLET_AGENT, WALLET_REFUND_PATH):
+        assert refund(net, payment_id, "ru-late-a", 333)["result"]["resultStatus"] == "U"
+    assert refund(net, payment_id, "ru-late-b", 333)["result"]["resultCode"] == "SUCCESS"
+    assert refund_status(net, "ru-late-a") == ("SUCCESS", "S")
+    assert refund(net, payment_id, "ru-late-c", 335)["result"]["resultCode"] == "SUCCESS"
+    assert net.wallet_book.balance(PAYER.customer_id) == before  # refunded in full, to the won
+
+
+def test_the_ledger_balances_after_all_that(net: LocalNetwork) -> None:
+    with engine_of(net.gateway_app).connect() as conn:
+        report = ledger.check_ledger(conn)
+    assert report.ok, report.problems

@@ -79,11 +79,19 @@ def _lock_payer(conn: sa.Connection, wallet_id: str, pseudonym: str) -> None:
     A write and not a read, because on SQLite a read does not start the transaction (the
     driver begins it at the first write) and on PostgreSQL a plain read takes no lock.
     """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(payers).values(wallet_id=wallet_id, pseudonym=pseudonym, checks=1)
-    conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=[payers.c.wallet_id, payers.c.pseudonym],
-            set_={"checks": payers.c.checks + 1},
-        )
+    statement = _LOCK_POSTGRESQL if conn.dialect.name == "postgresql" else _LOCK_SQLITE
+    conn.execute(statement, {"lock_wallet_id": wallet_id, "lock_pseudonym": pseudonym})
+
+
+def _upsert(insert: postgresql.Insert | sqlite.Insert) -> sa.Executable:
+    values = insert.values(
+        wallet_id=sa.bindparam("lock_wallet_id"), pseudonym=sa.bindparam("lock_pseudonym"), checks=1
     )
+    return values.on_conflict_do_update(
+        index_elements=[payers.c.wallet_id, payers.c.pseudonym], set_={"checks": payers.c.checks + 1}
+    )
+
+
+# Built once (bound parameters: SQLAlchemy reuses the compiled form), one per dialect.
+_LOCK_POSTGRESQL = _upsert(postgresql.insert(payers))
+_LOCK_SQLITE = _upsert(sqlite.insert(payers))

@@ -96,6 +96,19 @@ def test_a_silent_wallet_after_expiry_leaves_the_payment_u(net: LocalNetwork, cl
     assert inquiry(net, "qx-silent") == ("FAIL", "FX_QUOTE_EXPIRED")
 
 
+def test_a_close_that_meets_a_late_capture_reverses_it(net: LocalNetwork) -> None:
+    """The first pay's answer captured the payment between a replay's read and its close."""
+    before = net.wallet_book.balance(PAYER.customer_id)
+    paid = run(net.sdk(PAY_PATH, pay_body("qx-late", 400)))
+    assert paid["result"]["resultCode"] == "SUCCESS"
+    payments = net.gateway_app.state.payments
+    stale = {**payments._payment(paid["paymentId"]), "status": "PROCESSING"}  # what the replay read
+    closed = run(payments._close_expired(stale))
+    assert closed["status"] == "CANCELLED"  # as the wallet now has it
+    assert net.wallet_book.balance(PAYER.customer_id) == before
+    assert inquiry(net, "qx-late")[0] == "CANCELLED"
+
+
 def test_the_ledger_balances_after_expired_payments(net: LocalNetwork) -> None:
     with engine_of(net.gateway_app).connect() as conn:
         report = ledger.check_ledger(conn)

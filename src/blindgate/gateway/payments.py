@@ -261,7 +261,11 @@ class Payments:
         if answer["result"].get("resultStatus") != "S":
             log.warning("wallet refused to close an expired payment", extra={"payment_id": row["payment_id"]})
             return row
-        return self._resolve(row, FAIL, "FX_QUOTE_EXPIRED", {})
+        closed = self._resolve(row, FAIL, "FX_QUOTE_EXPIRED", {})
+        if closed["status"] == SUCCESS:  # the first pay's late answer captured it meanwhile; the
+            self._cancel(closed)  # wallet has now cancelled it, so we reverse it too
+            closed = self._settled_by_someone_else(closed)
+        return closed
 
     async def _reject_for_risk(self, row: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -14,6 +14,12 @@ race to the INSERT; the loser gets an IntegrityError and reads the winner's row.
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import threading
+import time
+import weakref
+
 import sqlalchemy as sa
 
 from blindgate.gateway import ledger
@@ -79,8 +85,22 @@ notifications = sa.Table(
 )
 
 
+# A committing connection checkpoints the WAL itself only past this many pages: a safety net.
+# Normally `_Checkpointer` has done it long before, off the event loop (module docstring).
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+CHECKPOINT_INTERVAL_S = 0.2
+
+
 def open_database(url: str) -> sa.Engine:
-    """An engine with every table (the gateway's and the ledger's) created if absent."""
+    """An engine with every table (the gateway's and the ledger's) created if absent.
+
+    SQLite: WAL with ``synchronous=NORMAL`` (a committed transaction survives a crash of the
+    process: it is in the WAL, in the operating system's hands). A checkpoint (copying the WAL
+    back into the database, with its fsyncs) used to run inside every thousandth page's COMMIT,
+    on the event loop: about 0.3 ms of a payment's wall time. A thread now runs passive
+    checkpoints beside it (`_Checkpointer`); passive checkpoints never block a writer or a
+    reader, and only ever copy committed pages, so no guarantee changes.
+    """
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -89,10 +109,49 @@ def open_database(url: str) -> sa.Engine:
             cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             cursor.close()
 
     else:
         engine = sa.create_engine(url, pool_size=10, max_overflow=10)
     metadata.create_all(engine)
     ledger.create_tables(engine)
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if database and database != ":memory:" and not database.startswith("file:"):
+        _Checkpointer(engine, os.path.abspath(database)).start()
     return engine
+
+
+class _Checkpointer(threading.Thread):
+    """Passive WAL checkpoints of one SQLite file, on its own connection, while the engine lives.
+
+    SQLite releases the GIL while it copies and syncs, so the event loop keeps serving. The
+    thread holds only a weak reference to the engine and ends once the engine is gone.
+    """
+
+    def __init__(self, engine: sa.Engine, path: str) -> None:
+        super().__init__(name="sqlite-checkpoint", daemon=True)
+        self._engine, self._path = weakref.ref(engine), path
+
+    def run(self) -> None:
+        try:
+            # mode=rw: never create a file (a test may have removed the database already).
+            connection = sqlite3.connect(f"file:{self._path}?mode=rw", uri=True, timeout=1)
+        except sqlite3.Error:
+            return
+        try:
+            while self._engine() is not None:
+                checkpoint(connection)
+                time.sleep(CHECKPOINT_INTERVAL_S)
+        finally:
+            connection.close()
+
+
+def checkpoint(connection: sqlite3.Connection) -> tuple[int, int, int]:
+    """One passive checkpoint: (busy, WAL frames, frames copied). Errors are skipped: the
+    next round or a committing connection's own checkpoint will do it."""
+    try:
+        busy, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    except sqlite3.Error:
+        return (1, -1, -1)
+    return (busy, frames, copied)

@@ -26,7 +26,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -465,38 +464,3 @@ def write_network_file(
 
 def gateway_db_url(layout: RunLayout) -> str:
     return f"sqlite:///{layout.gateway / 'gateway.db'}"
-
-
-def close_business_day(layout: RunLayout) -> dict[str, Any] | None:
-    """Close the demo's business day in the gateway's ledger, then check the whole ledger.
-
-    The demo's clock runs ahead to the day's cut-off, so the day the payments fell in can
-    close now (the ledger's `close_business_day` allows a party's clock to run ahead).
-    Returns ``{"business_date", "ledger_ok", "ledger_problems", "ledger_entries"}``, or None
-    when the gateway keeps no ledger store.
-    """
-    database = layout.gateway / "gateway.db"
-    if not database.exists():
-        return None
-    from blindgate.gateway.bookkeeping import cutoff_of
-    from blindgate.gateway.config import load_network
-    from blindgate.gateway.ledger import check_ledger
-    from blindgate.gateway.ledger import close_business_day as close_day
-    from blindgate.gateway.ledger.store import open_store
-
-    cutoff = cutoff_of(load_network(layout.network_file))  # the day the gateway posted into
-    engine = open_store(gateway_db_url(layout))
-    try:
-        with engine.begin() as conn:
-            day = cutoff.day_of(datetime.now(UTC))
-            close_day(conn, cutoff, day, now=cutoff.end_of(day))
-        with engine.connect() as conn:
-            check = check_ledger(conn)
-    finally:
-        engine.dispose()
-    return {
-        "business_date": day.isoformat(),
-        "ledger_ok": check.ok,
-        "ledger_problems": len(check.problems),
-        "ledger_entries": check.entries,
-    }

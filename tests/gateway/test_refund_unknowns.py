@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from blindgate.api.models import INQUIRY_REFUND_PATH, PAY_PATH, REFUND_PATH, WALLET_REFUND_PATH
+from blindgate.api.models import CANCEL_PATH, INQUIRY_REFUND_PATH, PAY_PATH, REFUND_PATH, WALLET_REFUND_PATH
 from blindgate.gateway import ledger
 from blindgate.gateway.app import engine_of
 from blindgate.gateway.ledger.schema import entries
@@ -111,3 +111,24 @@ def test_the_ledger_balances_after_all_that(net: LocalNetwork) -> None:
     with engine_of(net.gateway_app).connect() as conn:
         report = ledger.check_ledger(conn)
     assert report.ok, report.problems
+
+
+def test_a_cancel_waits_for_a_refund_left_u(net: LocalNetwork) -> None:
+    """A cancel would reverse what remains without the refund the wallet may already have made."""
+    payment_id = paid(net, "ru-cancel", 1000)
+    with answers_lost(net.router, WALLET_AGENT, WALLET_REFUND_PATH):
+        first = refund(net, payment_id, "ru-cancel-r", 300)
+    assert first["result"]["resultStatus"] == "U"
+    before = net.wallet_book.balance(PAYER.customer_id)
+    refused = run(net.sdk(CANCEL_PATH, {"paymentId": payment_id}))
+    assert refused["result"] == {
+        **refused["result"],
+        "resultCode": "ORDER_STATUS_INVALID",
+        "resultStatus": "F",
+    }
+    assert net.wallet_book.balance(PAYER.customer_id) == before  # the wallet was not asked
+    assert refund_status(net, "ru-cancel-r") == ("SUCCESS", "S")  # settled by inquiry
+    cancelled = run(net.sdk(CANCEL_PATH, {"paymentId": payment_id}))
+    assert cancelled["result"]["resultCode"] == "SUCCESS"
+    with engine_of(net.gateway_app).connect() as conn:
+        assert ledger.check_ledger(conn).ok

@@ -399,6 +399,10 @@ class Payments:
 
     async def cancel(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
         row = self._find(acquirer, PaymentRef.parse(body))
+        if row["status"] == SUCCESS and self._refund_in_process(row["payment_id"]):
+            # The wallet may already have given that refund back; a cancel now would reverse the
+            # remainder without it, and the refund's later outcome would overdraw the payment.
+            raise ApiError("ORDER_STATUS_INVALID", "a refund of this payment is in process; inquire it first")
         if row["status"] in (PROCESSING, SUCCESS):
             try:
                 answer = await self._cancel_at_wallet(row)
@@ -424,6 +428,15 @@ class Payments:
             "acquirerId": row["acquirer_id"],
             "acquirerPaymentRequestId": row["payment_request_id"],
         }
+
+    def _refund_in_process(self, payment_id: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(refunds.c.refund_id)
+                .where(refunds.c.payment_id == payment_id, refunds.c.status == PROCESSING)
+                .limit(1)
+            )
+            return found.first() is not None
 
     def _cancel(self, row: dict[str, Any]) -> None:
         now = self.clock()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,20 +22,13 @@ def sqlite_engine(path: Path) -> sa.Engine:
 
 
 @pytest.fixture
-def pg_schema_engine(postgres_url: str) -> Iterator[sa.Engine]:
-    """An engine on a fresh schema of the shared test database, dropped afterwards."""
-    schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = sa.create_engine(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
+def pg_schema_engine(pg_schema_url: str) -> Iterator[sa.Engine]:
+    """An engine on a throw-away schema of the shared test database."""
+    engine = sa.create_engine(pg_schema_url)
     try:
         yield engine
     finally:
         engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

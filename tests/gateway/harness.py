@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,16 @@ POOR = Customer(
     "2899998888777766",
     100,
 )
+
+
+class Clock:
+    """The gateway's clock, moved by the test (expiry without waiting)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 class Router(httpx.AsyncBaseTransport):

@@ -26,22 +26,13 @@ from blindgate.gateway.notifier import Notifier
 from tests.gateway.harness import (
     PAYER,
     POOR,
+    Clock,
     LocalNetwork,
     build,
     code_of_answer,
     order_code_body,
     run,
 )
-
-
-class Clock:
-    """The gateway's clock, moved by the test (expiry without waiting)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")

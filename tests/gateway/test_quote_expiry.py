@@ -11,19 +11,9 @@ import pytest
 from blindgate.api.models import INQUIRY_PATH, PAY_PATH, WALLET_PAY_PATH
 from blindgate.gateway import ledger
 from blindgate.gateway.app import engine_of
-from tests.gateway.harness import PAYER, LocalNetwork, answers_lost, build, pay_body, run
+from tests.gateway.harness import PAYER, Clock, LocalNetwork, answers_lost, build, pay_body, run
 
 WALLET_AGENT = "w1-agent.test"
-
-
-class Clock:
-    """The gateway's clock, moved by the test (expiry without waiting)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")

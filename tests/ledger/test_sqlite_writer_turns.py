@@ -89,3 +89,19 @@ def test_no_turns_for_a_database_in_memory() -> None:
             assert not isinstance(conn.connection.dbapi_connection, store.TakesTurnsToWrite)
     finally:
         engine.dispose()
+
+
+def test_a_database_whose_directory_refuses_the_lock_file_still_writes(tmp_path: Path) -> None:
+    engine = store.open_database(f"sqlite:///{tmp_path / 'gw.db'}")
+    engine.dispose()
+    lock_file = tmp_path / "gw.db-writer.lock"
+    lock_file.unlink(missing_ok=True)
+    lock_file.mkdir()  # os.open of the lock file now fails, as in a directory we may not write
+    engine = store.open_database(f"sqlite:///{tmp_path / 'gw.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(store.notifications.insert(), _notification("P1"))
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(store.notifications.c.payment_id)).scalars().all() == ["P1"]
+    finally:
+        engine.dispose()

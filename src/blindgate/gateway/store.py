@@ -160,12 +160,15 @@ class TakesTurnsToWrite(sqlite3.Connection):
 
     def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
-        self._turns = os.open(f"{os.fspath(database)}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self._turns = os.open(f"{os.fspath(database)}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:  # a directory we may not write to: no turns, SQLite's own waits
+            self._turns = -1
         self._holding = False
 
     def take_turn(self) -> None:
         deadline = time.monotonic() + TURN_WAIT_S
-        while not self._holding:
+        while not self._holding and self._turns >= 0:
             try:
                 fcntl.flock(self._turns, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 self._holding = True
@@ -196,8 +199,9 @@ class TakesTurnsToWrite(sqlite3.Connection):
             super().close()
         finally:
             self._give_turn_back()
-            with contextlib.suppress(OSError):  # closed already
-                os.close(self._turns)
+            if self._turns >= 0:
+                with contextlib.suppress(OSError):  # closed already
+                    os.close(self._turns)
 
 
 class _Checkpointer(threading.Thread):

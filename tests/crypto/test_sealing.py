@@ -22,7 +22,7 @@ from blindgate.crypto import (
     seal_fields,
 )
 from blindgate.crypto.encoding import b64url_decode, b64url_encode
-from blindgate.crypto.sealing import MAX_PLAINTEXT_BYTES, generate_opening_key, parse_envelope, sealed_kid
+from blindgate.crypto.sealing import MAX_PLAINTEXT_BYTES, generate_opening_key
 
 FIELD, PAYMENT = "buyer.buyerEmail", "2026112400001"
 
@@ -298,27 +298,3 @@ def test_seal_fields_refuses_bad_input(wallet_store: KeyStore) -> None:
     envelope = seal_field(b"v", recipient, "f", PAYMENT)
     with pytest.raises(SealedValueInvalid):
         open_field(envelope, wallet_store, "f" * 2000, PAYMENT)
-
-
-def _variants(envelope: str) -> list[str]:
-    """Envelopes edited at every position (and cut short): the near misses a form check must judge."""
-    out = [envelope[:cut] for cut in range(0, len(envelope), 7)]
-    for index in range(len(envelope)):
-        for char in "A-_.=+1Q":
-            out.append(envelope[:index] + char + envelope[index + 1 :])
-    return out
-
-
-def test_is_sealed_and_sealed_kid_agree_with_parse_envelope(key: OpeningKey) -> None:
-    # is_sealed checks the form without decoding: it must accept exactly what parse_envelope does.
-    for envelope in [
-        seal_field(b"a", key.recipient, FIELD, PAYMENT),
-        *seal_fields({"a": b"mj", "b": b"0"}, key.recipient, PAYMENT).values(),
-    ]:
-        for value in _variants(envelope):
-            try:
-                kid: str | None = parse_envelope(value).kid
-            except SealedValueInvalid:
-                kid = None
-            assert sealed_kid(value) == kid, value
-            assert is_sealed(value) == (kid is not None)

@@ -33,7 +33,8 @@ def _body(fill: int = 1) -> dict[str, Any]:
 
 
 def test_fingerprint_form_is_pinned() -> None:
-    # Computed by the implementation before this one: stored fingerprints must keep matching retries.
+    # Stored with each payment and refund: a new form would turn retries across an upgrade into
+    # REPEAT_REQ_INCONSISTENT, so a faster fingerprint must give these very bytes.
     assert fingerprint(_body()) == "137e8bf0790a4254fca85d07fa4ff2e99a5c61606d4f34702264496a2bbc6890"
 
 

@@ -30,8 +30,8 @@ from blindgate.crypto.sealing import (
     RecipientKey,
     is_sealed,
     open_field,
+    parse_envelope,
     seal_fields,
-    sealed_kid,
 )
 
 FORMAT = "blindgate-field-policy/1"
@@ -130,7 +130,7 @@ def open_message(
     """
     opened = json.loads(json.dumps(message))
     for path, value in leaves(message):
-        if sealed_kid(value) != party_id:
+        if not is_sealed(value) or parse_envelope(value).kid != party_id:
             continue
         try:
             clear = json.loads(open_field(value, keys, ".".join(path), context_id))

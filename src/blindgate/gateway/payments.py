@@ -47,7 +47,7 @@ from blindgate.api.models import (
 from blindgate.api.results import RESULTS as _KNOWN_CODES
 from blindgate.api.results import ApiError, result
 from blindgate.crypto.pseudonyms import is_pseudonym
-from blindgate.crypto.sealing import is_sealed, sealed_kid
+from blindgate.crypto.sealing import SealedValueInvalid, is_sealed, parse_envelope
 from blindgate.gateway import bookkeeping, risk
 from blindgate.gateway.calls import NoAnswer, PartnerCaller
 from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
@@ -98,23 +98,16 @@ def seal_context(acquirer_id: str, payment_request_id: str) -> str:
 
 
 def fingerprint(body: dict[str, Any]) -> str:
-    """SHA-256 of the request's clear fields and its sealedDigest (sealed values excluded).
+    """SHA-256 of the request's clear fields and its sealedDigest (sealed values excluded)."""
 
-    The digest is stored with each payment and refund: its form must never change, or a
-    retry across an upgrade would read as REPEAT_REQ_INCONSISTENT (a test pins it).
-    """
-    return hashlib.sha256(json.dumps(_clear(body), sort_keys=True).encode()).hexdigest()
+    def clear(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clear(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clear(v) for v in value]
+        return "<sealed>" if is_sealed(value) else value
 
-
-def _clear(value: Any) -> Any:
-    """``value`` with every envelope replaced by one mark (its ciphertext differs on each retry)."""
-    if isinstance(value, str):
-        return "<sealed>" if value.startswith("bg1.") and is_sealed(value) else value
-    if isinstance(value, dict):
-        return {k: _clear(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clear(v) for v in value]
-    return value
+    return hashlib.sha256(json.dumps(clear(body), sort_keys=True).encode()).hexdigest()
 
 
 class Payments:
@@ -624,10 +617,11 @@ class Payments:
         code = method.get("paymentMethodId")
         if code is None:
             return  # a merchant-presented order code: the payer is not known yet
-        kid = sealed_kid(code)
-        if kid is None:
-            raise ApiError("PARAM_ILLEGAL", "paymentMethod.paymentMethodId must be sealed")
-        if kid != wallet.party_id:
+        try:
+            envelope = parse_envelope(code)
+        except SealedValueInvalid:
+            raise ApiError("PARAM_ILLEGAL", "paymentMethod.paymentMethodId must be sealed") from None
+        if envelope.kid != wallet.party_id:
             raise ApiError("KEY_NOT_FOUND", f"paymentMethod.paymentMethodId is not sealed to {ROUTING_FIELD}")
 
     def _find(self, acquirer: Partner, ref: PaymentRef) -> dict[str, Any]:
@@ -674,7 +668,10 @@ def _iso(moment: datetime) -> str:
 
 
 def _sealed_to(value: object, party_id: str) -> bool:
-    return sealed_kid(value) == party_id
+    try:
+        return isinstance(value, str) and parse_envelope(value).kid == party_id
+    except SealedValueInvalid:
+        return False
 
 
 def _short_text(value: object) -> str | None:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -16,7 +17,7 @@ from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_
 from blindgate.partners.acquirer import AcquirerClient, Shop
 from blindgate.sim.network import write_tls_certificate
 from blindgate.sim.population import Merchant, Store
-from tests.gateway.harness import PAYER, SDK_CLIENT, build
+from tests.gateway.harness import PAYER, SDK_CLIENT, LocalNetwork, build
 
 HOST = "127.0.0.77"
 
@@ -47,21 +48,35 @@ def serving(app: object, cert: Path, key: Path) -> Iterator[None]:
         thread.join(timeout=10)
 
 
-def test_sdk_pays_inquires_refunds_and_cancels(tmp_path: Path) -> None:
-    net = build(tmp_path / "net")
-    agent_app = net.router.apps["a1-agent.test"].app
-    key_path, cert_path = write_tls_certificate(HOST, tmp_path / "tls")
+_STORE = Store("S1", "Kopi Tiam Bugis", "5812", ("T1",))
+SHOP = Shop(Merchant("M1", "Kopi Tiam", "5812", "SG", (_STORE,)), _STORE, "T1")
+
+
+def sdk_client(net: LocalNetwork, tmp_path: Path, **options: Any) -> AcquirerClient:
+    """The official SDK's client, as the merchant, trusting the acquirer agent's RSA key."""
     agent_rsa = KeyStore(tmp_path / "net" / "acquirer-agent-keys").rsa_key().public_key()
-    client = AcquirerClient(
+    return AcquirerClient(
         f"https://{HOST}",
         SDK_CLIENT,
         rsa_private_key_for_sdk(net.merchant_key),
         rsa_public_key_for_sdk(agent_rsa),
+        **options,
     )
-    store = Store("S1", "Kopi Tiam Bugis", "5812", ("T1",))
-    shop = Shop(Merchant("M1", "Kopi Tiam", "5812", "SG", (store,)), store, "T1")
-    with serving(agent_app, cert_path, key_path):
-        paid = client.pay_with_code("sdk-1", shop, "SGD", 1250, PAYER.payment_code, PAYER)
+
+
+@contextlib.contextmanager
+def serving_agent(net: LocalNetwork, tmp_path: Path) -> Iterator[None]:
+    """The acquirer's agent on HOST:443 with TLS, where the SDK connects."""
+    key_path, cert_path = write_tls_certificate(HOST, tmp_path / "tls")
+    with serving(net.router.apps["a1-agent.test"].app, cert_path, key_path):
+        yield
+
+
+def test_sdk_pays_inquires_refunds_and_cancels(tmp_path: Path) -> None:
+    net = build(tmp_path / "net")
+    client = sdk_client(net, tmp_path)
+    with serving_agent(net, tmp_path):
+        paid = client.pay_with_code("sdk-1", SHOP, "SGD", 1250, PAYER.payment_code, PAYER)
         assert paid["result"]["resultStatus"] == "S", paid
         assert paid["customerId"] == PAYER.customer_id
         assert client.inquiry("sdk-1")["paymentStatus"] == "SUCCESS"
@@ -81,21 +96,10 @@ def test_sdk_order_code_is_paid_by_a_scan_and_learned_by_notification_and_inquir
     from tests.gateway.harness import run
 
     net = build(tmp_path / "net")
-    agent_app = net.router.apps["a1-agent.test"].app
-    key_path, cert_path = write_tls_certificate(HOST, tmp_path / "tls")
-    agent_rsa = KeyStore(tmp_path / "net" / "acquirer-agent-keys").rsa_key().public_key()
-    client = AcquirerClient(
-        f"https://{HOST}",
-        SDK_CLIENT,
-        rsa_private_key_for_sdk(net.merchant_key),
-        rsa_public_key_for_sdk(agent_rsa),
-        notify_url="http://a1-backend.test" + NOTIFY_PATH,
-    )
-    store = Store("S1", "Kopi Tiam Bugis", "5812", ("T1",))
-    shop = Shop(Merchant("M1", "Kopi Tiam", "5812", "SG", (store,)), store, "T1")
+    client = sdk_client(net, tmp_path, notify_url="http://a1-backend.test" + NOTIFY_PATH)
     at = "2026-11-24T10:00:00+00:00"
-    with serving(agent_app, cert_path, key_path):
-        issued = client.create_order_code("sdk-oc-1", shop, "SGD", 1250, terminal_time=at)
+    with serving_agent(net, tmp_path):
+        issued = client.create_order_code("sdk-oc-1", SHOP, "SGD", 1250, terminal_time=at)
         assert issued["result"]["resultCode"] == "PAYMENT_IN_PROCESS", issued
         code = order_code_value(issued)
         assert code is not None
@@ -113,5 +117,5 @@ def test_sdk_order_code_is_paid_by_a_scan_and_learned_by_notification_and_inquir
         assert inquiry["paymentStatus"] == "SUCCESS" and inquiry["customerId"] == PAYER.customer_id
         assert inquiry["paymentId"] == issued["paymentId"]
         assert client.journal.records() == [(issued["paymentId"], "PAYMENT", "SGD", 1250, "SUCCESS")]
-        replay = client.create_order_code("sdk-oc-1", shop, "SGD", 1250, terminal_time=at)
+        replay = client.create_order_code("sdk-oc-1", SHOP, "SGD", 1250, terminal_time=at)
         assert replay["result"]["resultCode"] == "SUCCESS" and replay["paymentId"] == issued["paymentId"]

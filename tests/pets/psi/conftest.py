@@ -14,12 +14,19 @@ def run_pair(
     receiver_keys: Sequence[bytes], sender_keys: Sequence[bytes], **options: Any
 ) -> tuple[PsiResult, PsiResult]:
     """(receiver's result, sender's result); raises the first party's error if either fails."""
+    return run_parties(run_psi, receiver_keys, sender_keys, **options)
+
+
+def run_parties(
+    run: Callable[..., PsiResult], receiver_input: Any, sender_input: Any, **options: Any
+) -> tuple[PsiResult, PsiResult]:
+    """Both parties of ``run`` (run_psi or run_psi_keyset) over an in-memory channel."""
     left, right = memory_pair(timeout=10)
     outcome: dict[str, Any] = {}
 
     def sender() -> None:
         try:
-            outcome["sender"] = run_psi(left, sender_keys, receiver=False, **options)
+            outcome["sender"] = run(left, sender_input, receiver=False, **options)
         except BaseException as exc:
             outcome["sender_error"] = exc
         finally:
@@ -28,7 +35,7 @@ def run_pair(
     thread = threading.Thread(target=sender)
     thread.start()
     try:
-        received = run_psi(right, receiver_keys, receiver=True, **options)
+        received = run(right, receiver_input, receiver=True, **options)
     finally:
         right.close()
         thread.join(20)

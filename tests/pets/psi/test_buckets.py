@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,8 @@ from blindgate.pets.psi import PsiError, buckets, ecdh, session
 from blindgate.pets.psi.buckets import DUMMY_ROW, MemoryKeys, SpilledKeys, records_of
 from blindgate.pets.psi.session import PsiResult, run_psi_keyset
 
+from .conftest import run_parties
+
 
 def _spilled(keys: list[bytes], batch: int, directory: Path) -> SpilledKeys:
     keyset = SpilledKeys(batch, directory)
@@ -27,27 +28,7 @@ def _spilled(keys: list[bytes], batch: int, directory: Path) -> SpilledKeys:
 
 
 def _run_keysets(receiver_set: Any, sender_set: Any, **options: Any) -> tuple[PsiResult, PsiResult]:
-    left, right = memory_pair(timeout=10)
-    outcome: dict[str, Any] = {}
-
-    def sender() -> None:
-        try:
-            outcome["sender"] = run_psi_keyset(left, sender_set, receiver=False, **options)
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            left.close()
-
-    thread = threading.Thread(target=sender)
-    thread.start()
-    try:
-        received = run_psi_keyset(right, receiver_set, receiver=True, **options)
-    finally:
-        right.close()
-        thread.join(20)
-    if "error" in outcome:
-        raise outcome["error"]
-    return received, outcome["sender"]
+    return run_parties(run_psi_keyset, receiver_set, sender_set, **options)
 
 
 def _sets(n: int, shared: int) -> tuple[list[bytes], list[bytes], set[bytes]]:

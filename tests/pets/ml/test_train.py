@@ -294,7 +294,8 @@ def test_an_absent_peer_ends_in_a_clear_error_not_a_hang(
 
 
 def test_dealer_free_training_refuses_weights_a_failed_truncation_threw_out_of_range() -> None:
-    """A failed local truncation is off by ~2^32 in value; the final range check makes it an error."""
+    """A weight off by ~2^32 (as a failed local truncation left it, before truncation became
+    exact dealer-free) is refused by the final range check, which stays as a guard."""
     from blindgate.pets.ml.logreg import TruncationFailure, check_weights_in_range
 
     def program(party: Party, thrown: bool) -> None:

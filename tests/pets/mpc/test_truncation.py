@@ -66,7 +66,7 @@ def test_the_pair_rounds_without_bias() -> None:
 
 
 @pytest.mark.parametrize("mode", ["dealer", "dealer-free"])
-def test_the_engine_truncates_with_pairs_where_the_source_deals_them(mode: str) -> None:
+def test_the_engine_truncates_in_one_round_with_either_source(mode: str) -> None:
     raw = RNG.integers(-(2**40), 2**40, 500, dtype=np.int64)
 
     def program(party: Party) -> tuple[np.ndarray, int]:
@@ -76,7 +76,7 @@ def test_the_engine_truncates_with_pairs_where_the_source_deals_them(mode: str) 
     (first, rounds), (second, _) = run_pair(program, triples=mode)
     got = (first + second).view(np.int64)
     assert np.all((got == raw >> 16) | (got == (raw >> 16) + 1))
-    assert rounds == (1 if mode == "dealer" else 0)  # dealer-free: SecureML's local truncation
+    assert rounds == 1  # dealer: the pair's opening; dealer-free: the known-MSB rule's OTs
 
 
 @pytest.mark.parametrize(

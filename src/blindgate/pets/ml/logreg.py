@@ -123,23 +123,28 @@ def train_shared(
                 weights = weights - velocity * config.learning_rate
         if progress is not None:
             progress(epoch + 1)
-    if not hasattr(party.triples, "truncation"):
+    if not hasattr(party.triples, "truncation"):  # dealer-free: a guard, see check_weights_in_range
         check_weights_in_range(party, weights)
     return weights
 
 
 class TruncationFailure(RuntimeError):
-    """A local (SecureML) truncation failed during training: the weights are garbage."""
+    """The trained weights left the fixed-point range: the weights are garbage.
+
+    Neither source's truncation fails any more (the dealer's pair, and dealer-free the
+    known-MSB rule, are exact for |raw| < 2^62), so this is a guard: it would take a value
+    beyond the fixed-point range, or a source that truncates locally (SecureML's rule).
+    """
 
 
 def check_weights_in_range(party: Party, weights: SharedTensor) -> None:
-    """Refuse weights beyond the fixed-point range: how a failed local truncation shows.
+    """Refuse weights beyond the fixed-point range: a guard on the final weights.
 
-    Dealer-free, truncation is SecureML's local one, which fails with probability
-    |raw| / 2^64 per element (docs/mpc.md). A failure is off by about 2^(64 - 2f) in value
-    (2^32 at f = 16), and a weight it reaches never comes back, so one comparison of the
-    final weights against the range turns a silent failure into an error. Revealed to
-    both: the number of weights out of range (0 in every run without a failure).
+    Dealer-free truncation used to be SecureML's local rule, which fails with probability
+    |raw| / 2^64 per element and throws a value off by about 2^(64 - 2f) (2^32 at f = 16);
+    it is now exact (``DealerFreeTripleSource.exact_truncation``), so this check no longer
+    expects a failure, and stays because it costs one comparison of 2d elements once.
+    Revealed to both: the number of weights out of range (0 in every correct run).
     """
     bound = party.fixed.bound / 2  # 2^14 at f = 16: far above any trained weight, far below 2^32
     with party.op("range check"):
@@ -147,8 +152,9 @@ def check_weights_in_range(party: Party, weights: SharedTensor) -> None:
         count = outside.sum().reveal()
     if count is not None and round(float(count)) > 0:
         raise TruncationFailure(
-            f"{round(float(count))} weights left the fixed-point range: a local truncation failed "
-            "(dealer-free; about 1e-5 per batch); rerun"
+            f"{round(float(count))} weights left the fixed-point range (|w| < {bound:g}): a value "
+            "exceeded the fixed-point range during training (truncation itself does not fail, "
+            "dealer-free or with the dealer)"
         )
 
 

@@ -122,12 +122,27 @@ class TripleSource(Protocol):
 class TruncatingSource(TripleSource, Protocol):
     """Optional extension (the dealer has it): pairs for a truncation that cannot fail.
 
-    Check with ``hasattr(source, "truncation")``; without it the engine truncates locally
-    (SecureML), which fails with a small probability (docs/mpc.md).
+    Check with ``hasattr(source, "truncation")``. A source with neither this nor
+    ``exact_truncation`` gets SecureML's local truncation, which fails with a small
+    probability (docs/mpc.md); both sources of this package have one of the two.
     """
 
     def truncation(self, shape: tuple[int, ...], bits: int) -> TruncationPair:
         """Shares of r (``shape``), of its top bit and of (r mod 2^63) >> ``bits``."""
+        ...
+
+
+class ExactTruncatingSource(TripleSource, Protocol):
+    """Optional extension (the dealer-free source has it): a truncation that cannot fail,
+    computed with the peer on the share itself rather than from a dealt pair.
+
+    Check with ``hasattr(source, "exact_truncation")``; the engine prefers ``truncation``
+    where a source has both. Same guarantee as the dealer's pair: for a raw value x with
+    |x| < 2^62 the result is floor(x / 2^bits) or floor(x / 2^bits) + 1, never anything else.
+    """
+
+    def exact_truncation(self, share: np.ndarray, bits: int) -> np.ndarray:
+        """This party's share of x / 2^``bits`` (rounded to a neighbour), from its share of x."""
         ...
 
 

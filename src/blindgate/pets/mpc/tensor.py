@@ -1,16 +1,18 @@
 """A secret-shared tensor over Z_2^64 that reads like the array it mirrors.
 
-Each party holds one additive share (uint64) of a fixed-point value. Addition and
-public scaling are local; ``*`` and ``@`` use one Beaver triple and one round, then a
-local truncation; comparisons convert to XOR shares and run a Kogge-Stone carry chain
-over the 64 bit lanes of each word (7 rounds), then back to arithmetic (1 round).
+Each party holds one additive share (uint64) of a fixed-point value. Addition is local;
+``*`` and ``@`` use one Beaver triple and one round; products, public ones included, end
+with a truncation (one round, see below); comparisons convert to XOR shares and run a
+Kogge-Stone carry chain over the 64 bit lanes of each word (7 rounds), then back to
+arithmetic (1 round).
 
 What leaks: an opening reveals x - a for a fresh uniform triple share a, which is
 uniform, so a party learns nothing but the shapes. Only ``reveal`` discloses a value.
-Truncation: with the dealer, a truncation pair (``truncate_with_pair``): one round, off by
-at most one unit in the last place, never more. Dealer-free, SecureML's local truncation:
-no round, off by one ulp, and with probability |raw| / 2^64 (raw: the value times 2^(2f))
-off by about 2^(64 - 2f) (see docs/mpc.md).
+Truncation: with the dealer, a truncation pair (``truncate_with_pair``); dealer-free, the
+source's ``exact_truncation`` (one correlated OT per element, the "known MSB" rule). Both
+one round, off by at most one unit in the last place, never more, for |raw| < 2^62.
+SecureML's local rule (``fixed_point.truncate_share``) is left for a source with neither:
+no round, but off by about 2^(64 - 2f) with probability |raw| / 2^64 (see docs/mpc.md).
 
 Approximations and their stated bounds (checked by tests, over fixed-point error):
 - ``exp``: (1 + x/2^n)^(2^n), n = 8, for x in [-8, 2]: |error| <= 0.16 e^x + 1e-3 (the limit
@@ -177,12 +179,19 @@ class SharedTensor:
         """Divide by 2^bits (default: the fractional bits), rounding to a neighbour.
 
         With a source that deals truncation pairs (the dealer) this is
-        :func:`truncate_with_pair`: one round, never fails for |raw| < 2^62. Otherwise
-        SecureML's local truncation: no round, fails with probability |raw| / 2^64.
+        :func:`truncate_with_pair`; with one that truncates with the peer (dealer-free) its
+        ``exact_truncation``, one correlated OT per element. Either way one round, and the
+        result is floor or floor + 1 for |raw| < 2^62, never anything else. A source with
+        neither gets SecureML's local truncation: no round, fails with probability
+        |raw| / 2^64. Booked as "truncate" unless an enclosing operation books it.
         """
         bits = bits or self.party.fixed.frac_bits
-        if hasattr(self.party.triples, "truncation"):
-            return self._new(truncate_with_pair(self.party, self.share, bits))
+        exact = getattr(self.party.triples, "exact_truncation", None)
+        with self.party.op("truncate"):
+            if hasattr(self.party.triples, "truncation"):
+                return self._new(truncate_with_pair(self.party, self.share, bits))
+            if exact is not None:
+                return self._new(exact(self.share, bits))
         return self._new(truncate_share(self.share, bits, self.party.party))
 
     def scale_int(self, factor: int) -> SharedTensor:

@@ -300,6 +300,53 @@ class OleSession:
         cross = np.stack([_words(column) for column in (pad0 ^ chosen).T])
         return a, b, (a[None, :] & b) ^ cross
 
+    def bit_products(self, bits: np.ndarray, dtype: type[np.unsignedinteger]) -> np.ndarray:
+        """Additive shares, mod 2^(8 x itemsize of ``dtype``), of m0 * m1 for private bits.
+
+        ``bits`` (bool, n) is this party's m_i; both parties pass n bits and the same dtype.
+        One correlated OT per bit, party 0 the sender with correlation m0, party 1 choosing
+        with m1, in one round trip: party 1 sends its OT-extension matrix (16 bytes per
+        bit), party 0 answers with one correction of ``dtype`` per bit. Party 0's share is
+        -pad0, party 1's the pad it chose plus m1 times the correction pad0 - pad1 + m0,
+        i.e. pad0 + m1 m0: they sum to m0 m1. Party 0 sees only the masked matrix (nothing
+        about m1); party 1 sees a correction masked by pad1, which it cannot compute when
+        it chose 0, and gets pad0 + m0, masked by pad0, when it chose 1: nothing about m0.
+        """
+        if bits.dtype != np.bool_ or bits.ndim != 1:
+            raise ValueError("the bits must be a one-dimensional bool array")
+        self.setup()
+        step = RING_BITS * AND_WORDS_PER_ROUND  # 16 MiB of OT-extension matrix a round trip
+        parts = [
+            self._bit_products_round(bits[start : start + step], dtype) for start in range(0, bits.size, step)
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+    def _bit_products_round(self, bits: np.ndarray, dtype: type[np.unsignedinteger]) -> np.ndarray:
+        assert self._sender is not None and self._receiver is not None
+        n, nbytes = bits.size, np.dtype(dtype).itemsize
+        self.rounds += 1
+        if self.party == 0:  # the sender: absorb party 1's matrix, answer with corrections
+            try:
+                q_rows = self._sender.absorb(self.channel.recv(), n)
+            except ValueError as exc:
+                raise MalformedFrame("OT-extension matrix of the wrong size for these bits") from exc
+            tweak = self._tweak(0, self._sent_ots)
+            self._sent_ots += n
+            pad0 = self._hash.pads(q_rows, tweak, nbytes).view(dtype).reshape(n)
+            pad1 = self._hash.pads(q_rows ^ self._sender.delta, tweak, nbytes).view(dtype).reshape(n)
+            self.channel.send((pad0 - pad1 + bits.astype(dtype)).tobytes())
+            return -pad0
+        t_rows, u_message = self._receiver.choose(bits)
+        self.channel.send(u_message)
+        corrections = self.channel.recv()
+        if len(corrections) != n * nbytes:
+            raise MalformedFrame("bit-product corrections of the wrong size for these bits")
+        tweak = self._tweak(0, self._received_ots)
+        self._received_ots += n
+        chosen = self._hash.pads(t_rows, tweak, nbytes).view(dtype).reshape(n)
+        correction = np.frombuffer(corrections, dtype=dtype, count=n)
+        return chosen + bits.astype(dtype) * correction
+
     def _swap(self, payload: bytes | memoryview) -> bytes:
         """Send ours and receive theirs, party 0 first. Not ``Channel.exchange``: that sends on a
         second thread, and one TLS connection must not be written and read concurrently

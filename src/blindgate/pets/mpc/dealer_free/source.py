@@ -38,6 +38,14 @@ def _collect(products: np.ndarray, inner: int, right_columns: int) -> np.ndarray
     return np.ascontiguousarray(summed.T)
 
 
+def _dtype_for(bits: int) -> type[np.unsignedinteger]:
+    """The narrowest unsigned type with at least ``bits`` bits: shares mod 2^bits suffice."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if bits <= 8 * np.dtype(dtype).itemsize:
+            return dtype
+    return np.uint64
+
+
 class DealerFreeTripleSource:
     """A :class:`TripleSource` for party 0 or 1, talking only to the other party over ``channel``.
 
@@ -99,6 +107,52 @@ class DealerFreeTripleSource:
         count = int(np.prod(shape, dtype=np.int64))
         a, b, c = self._ole.and_fanout(count, fanout)
         return Triple(a.reshape(shape), b.reshape((fanout, *shape)), c.reshape((fanout, *shape)))
+
+    def exact_truncation(self, share: np.ndarray, bits: int) -> np.ndarray:
+        """This party's share of floor(x / 2^bits) or floor(x / 2^bits) + 1, never anything
+        else, for a shared raw value x with |x| < 2^62: one correlated OT per element.
+
+        The "known MSB" truncation of SIRNN (Rathee et al., IEEE S&P 2021) and Cheetah
+        (Huang et al., USENIX Security 2022). Party 0 adds 2^62, so y = x + 2^62 lies in
+        [0, 2^63): its top bit is known to be 0. Write y = y0 + y1 - w 2^64, w the wrap of the
+        shares' sum over 2^64 and m_i = msb(y_i). Then w = m0 OR m1 = m0 + m1 - m0 m1:
+        - m0 = m1 = 0: y0, y1 < 2^63, so y0 + y1 < 2^64, no wrap;
+        - m0 = m1 = 1: y0 + y1 >= 2^64, a wrap;
+        - exactly one is 1: y0 + y1 >= 2^63 as an integer, but its residue y is < 2^63,
+          so the sum must have passed 2^64: a wrap.
+        m0 m1 is the product of two private bits: one correlated OT (``OleSession.bit_products``),
+        batched over all elements, one round trip. With y_i = h_i 2^bits + l_i (l_i < 2^bits),
+
+            y = (h0 + h1) 2^bits + (l0 + l1) - w 2^64,  so
+            floor(y / 2^bits) = h0 + h1 + c - w 2^(64 - bits),  c = [l0 + l1 >= 2^bits].
+
+        Party 0 keeps h0 - w0 2^(64 - bits), party 1 rounds up, ceil(y1 / 2^bits) =
+        h1 + [l1 > 0], and keeps that minus w1 2^(64 - bits) (w_i its share of w; only w mod
+        2^bits matters once multiplied by 2^(64 - bits), so the OT messages carry just that).
+        Without the w terms this is SecureML's local rule; they remove its failure. The sum
+        is floor(y / 2^bits) + [l1 > 0] - c, and a carry needs l1 > 0, so the error is 0 or
+        +1: +1 exactly when l0 < y mod 2^bits, i.e. with probability frac(x / 2^bits) for a
+        uniform share (unbiased, as the dealer's pair), and never when 2^bits divides x.
+        Party 0 finally subtracts 2^(62 - bits), undoing the shift. Outside |x| < 2^62 the
+        result is wrong: the range, as for every fixed-point value, is the caller's.
+        Cost: 16 bytes of OT-extension matrix (party 1 to 0) and one correction of
+        ceil(bits / 8) bytes rounded up to 1, 2, 4 or 8 (party 0 to 1) per element.
+        """
+        if not 1 <= bits <= 62:
+            raise ValueError(f"truncation drops 1 to 62 bits, not {bits}")
+        if share.dtype != np.uint64:
+            raise ValueError("shares must be uint64")
+        flat = share.reshape(-1)
+        shifted = flat + np.uint64(1 << 62) if self.party == 0 else flat
+        msb = (shifted >> np.uint64(63)).astype(np.bool_)
+        both = self._ole.bit_products(msb, _dtype_for(bits)).astype(np.uint64)
+        wrap = msb.astype(np.uint64) - both  # this party's share of m0 + m1 - m0 m1
+        result = (shifted >> np.uint64(bits)) - (wrap << np.uint64(64 - bits))
+        if self.party == 0:
+            result -= np.uint64(1 << (62 - bits))
+        else:  # rounds up: ceil(y1 / 2^bits)
+            result += (shifted & np.uint64((1 << bits) - 1) != 0).astype(np.uint64)
+        return result.reshape(share.shape)
 
     def matmul(self, left: tuple[int, int], right: tuple[int, int]) -> Triple:
         (p, q), (q2, r) = left, right

@@ -111,9 +111,8 @@ def test_other_modes_between_two_processes(parties: Path, protocol: str, mode: s
         assert [row[1] for row in _rows(parties / "server-out.csv")[1:]] == ["alice", "bob", "carol"]
 
 
-@pytest.mark.parametrize("protocol", ["kkrt", "ecdh"])
-def test_small_batches_between_two_processes(parties: Path, protocol: str) -> None:
-    # 600 rows a side, 200 shared, and repeats; 32 keys per batch -> 32 buckets each.
+def _bigger_inputs(parties: Path) -> tuple[Path, dict[str, str]]:
+    """600 rows a side, 200 shared, one repeated key; a spill directory of its own."""
     (parties / "server.csv").write_text(
         "email,name,score\n" + "".join(f"u{i}@x.com,n{i},{i}\n" for i in range(400, 1000))
     )
@@ -121,7 +120,13 @@ def test_small_batches_between_two_processes(parties: Path, protocol: str) -> No
     (parties / "client.csv").write_text("id,mail\n" + "\n".join(client_rows) + "\n")
     spill = parties / "spill"
     spill.mkdir()
-    env = {**os.environ, "TMPDIR": str(spill)}
+    return spill, {**os.environ, "TMPDIR": str(spill)}
+
+
+@pytest.mark.parametrize("protocol", ["kkrt", "ecdh"])
+def test_small_batches_between_two_processes(parties: Path, protocol: str) -> None:
+    # 32 keys per batch -> 32 buckets each.
+    spill, env = _bigger_inputs(parties)
     extra = ("--protocol", protocol, "--mode", "join", "--batch-size", "32")
     server, client = _run_both(parties, extra, extra, env=env)
     assert server.returncode == 0 and client.returncode == 0, server.stderr + client.stderr
@@ -134,6 +139,22 @@ def test_small_batches_between_two_processes(parties: Path, protocol: str) -> No
     assert _spill_dirs(spill) == []  # spill files deleted
     failed, _ = _run_both(parties, ("--mode", "both", "--batch-size", "32"), ("--mode", "join"), env=env)
     assert failed.returncode == 1 and _spill_dirs(spill) == []  # and deleted after a failure
+
+
+def test_cardinality_in_small_batches_between_two_processes(parties: Path) -> None:
+    # 32 keys per batch -> 32 buckets; both sides spill their values and shuffle/count on disk.
+    spill, env = _bigger_inputs(parties)
+    extra = ("--protocol", "ecdh", "--mode", "cardinality", "--batch-size", "32")
+    server, client = _run_both(parties, extra, extra, env=env)
+    assert server.returncode == 0 and client.returncode == 0, server.stderr + client.stderr
+    assert _rows(parties / "client-out.csv") == [["intersection_size"], ["200"]]
+    assert _rows(parties / "server-out.csv") == [["intersection_size"], ["200"]]
+    for summary in (json.loads(client.stdout), json.loads(server.stdout)):
+        # A padded bucket is 72 records; a spill file holds 72 on average and more than 157
+        # with probability below 2^-40 (shuffle's bound); the whole set would be 601.
+        assert summary["buckets"] == 32 and 0 < summary["largest_batch"] <= 157
+    assert json.loads(client.stdout)["input"]["duplicates"] == 1
+    assert _spill_dirs(spill) == []  # key spills and value spills deleted
 
 
 def _spill_dirs(root: Path) -> list[Path]:

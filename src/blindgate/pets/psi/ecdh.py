@@ -15,14 +15,15 @@ suits unbalanced sets and slow links.
 Threat model: semi-honest parties; security rests on the (one-more) gap Diffie–Hellman
 assumption in ristretto255 with H a random oracle. What leaks: both learn the other's
 set size. R learns which of its items are in the intersection (the session then
-decides what else to reveal). With ``unlink_receiver`` (cardinality mode) S shuffles
-H(y)^(ab) before returning them, so R can count matches but not tell which of its
-items matched. S learns nothing about R's items: it sees only H(y)^b.
+decides what else to reveal). In cardinality mode (``cardinality``) S returns H(y)^(ab)
+and sends H(x)^a each in a uniformly random order over the whole run, so R can count
+matches but not tell which of its items matched. S learns nothing about R's items: it
+sees only H(y)^b.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 
 import numpy as np
@@ -61,6 +62,50 @@ def _checked(results: Iterator[bytes]) -> Iterator[bytes]:
         raise MalformedFrame("the peer sent an invalid group element") from exc
 
 
+def send_blinded(
+    channel: Channel, digests: np.ndarray, executor: Executor, tick: Tick, scalar: bytes
+) -> None:
+    """H(d)^scalar for each digest, sent in frames of ``BATCH`` elements, in order."""
+    for blinded in ordered_map(executor, blind_batch, _chunks(digests), scalar):
+        channel.send(blinded)
+        tick(len(blinded) // group.ELEMENT_BYTES)
+
+
+def blinded(digests: np.ndarray, executor: Executor, scalar: bytes) -> Iterator[bytes]:
+    """H(d)^scalar for each digest, a frame's worth at a time, in order (not sent)."""
+    return ordered_map(executor, blind_batch, _chunks(digests), scalar)
+
+
+def received(channel: Channel, count: int) -> Iterator[bytes]:
+    """``count`` elements from the peer, frame by frame (sizes checked, values not: they are
+    only compared)."""
+    return _recv_elements(channel, _frame_sizes(count))
+
+
+def exponentiated(channel: Channel, count: int, executor: Executor, scalar: bytes) -> Iterator[bytes]:
+    """``count`` elements from the peer, each checked and raised to ``scalar``, frame by frame."""
+    frames = _recv_elements(channel, _frame_sizes(count))
+    return _checked(ordered_map(executor, exponentiate_batch, frames, scalar))
+
+
+def send_stream(channel: Channel, pieces: Iterable[np.ndarray], tick: Tick) -> None:
+    """Send the elements of ``pieces`` (arrays of any sizes) in frames of ``BATCH`` elements.
+
+    The frames' sizes depend on the total alone, not on the pieces' boundaries.
+    """
+    pending = bytearray()
+    frame = BATCH * group.ELEMENT_BYTES
+    for piece in pieces:
+        pending += piece.tobytes()
+        while len(pending) >= frame:
+            channel.send(bytes(pending[:frame]))
+            del pending[:frame]
+            tick(BATCH)
+    if pending:
+        channel.send(bytes(pending))
+        tick(len(pending) // group.ELEMENT_BYTES)
+
+
 def receive(
     channel: Channel,
     digests: np.ndarray,
@@ -76,13 +121,10 @@ def receive(
     arrives and answers once it has them all, so neither side waits on the other's reads.
     ``scalar`` is R's secret b, one per run.
     """
-    for blinded in ordered_map(executor, blind_batch, _chunks(digests), scalar):
-        channel.send(blinded)
-        tick(len(blinded) // group.ELEMENT_BYTES)
-    own = b"".join(_recv_elements(channel, _frame_sizes(digests.size)))
+    send_blinded(channel, digests, executor, tick, scalar)
+    own = b"".join(received(channel, digests.size))
     peer = bytearray()
-    frames = _recv_elements(channel, _frame_sizes(peer_size))
-    for result in _checked(ordered_map(executor, exponentiate_batch, frames, scalar)):
+    for result in exponentiated(channel, peer_size, executor, scalar):
         peer += result
         tick(len(result) // group.ELEMENT_BYTES)
     return np.frombuffer(own, ELEMENT), np.frombuffer(bytes(peer), ELEMENT), 1
@@ -95,22 +137,30 @@ def send(
     executor: Executor,
     tick: Tick,
     scalar: bytes,
-    unlink_receiver: bool,
-    shuffle: Callable[[int], np.ndarray],
 ) -> None:
-    """S's side for one bucket. ``digests`` are in the order S wants R to see them; ``scalar`` is a."""
-    frames = _recv_elements(channel, _frame_sizes(peer_size))
-    everything = np.frombuffer(
-        b"".join(_checked(ordered_map(executor, exponentiate_batch, frames, scalar))), ELEMENT
-    )
-    if unlink_receiver:
-        everything = everything[shuffle(peer_size)]
-    for start in range(0, peer_size, BATCH):
-        channel.send(everything[start : start + BATCH].tobytes())
-        tick(min(BATCH, peer_size - start))
-    for blinded in ordered_map(executor, blind_batch, _chunks(digests), scalar):
-        channel.send(blinded)
-        tick(len(blinded) // group.ELEMENT_BYTES)
+    """S's side for one bucket. ``digests`` are in the order S wants R to see them; ``scalar`` is a.
+
+    (Cardinality mode does not come here: it returns R's values shuffled over the whole
+    run, see ``cardinality``.)
+    """
+    everything = b"".join(exponentiated(channel, peer_size, executor, scalar))
+    for start in range(0, len(everything), BATCH * group.ELEMENT_BYTES):
+        channel.send(everything[start : start + BATCH * group.ELEMENT_BYTES])
+        tick(min(BATCH, peer_size - start // group.ELEMENT_BYTES))
+    send_blinded(channel, digests, executor, tick, scalar)
 
 
-__all__ = ["BATCH", "DST", "blind_batch", "exponentiate_batch", "receive", "send"]
+__all__ = [
+    "BATCH",
+    "DST",
+    "ELEMENT",
+    "blind_batch",
+    "blinded",
+    "exponentiate_batch",
+    "exponentiated",
+    "receive",
+    "received",
+    "send",
+    "send_blinded",
+    "send_stream",
+]

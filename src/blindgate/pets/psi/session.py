@@ -21,8 +21,10 @@ Bounded memory (``buckets``): the hello carries each party's row count and batch
 both derive the number of buckets P from them, partition their keys by a public hash
 under the receiver's public seed, pad every bucket to a size fixed by their own row
 count (so bucket sizes reveal nothing more), and run the protocol bucket by bucket with
-one set of base OTs or one ECDH key pair. ``cardinality`` always runs as one bucket:
-per-bucket match counts would tell the receiver more than the total.
+one set of base OTs or one ECDH key pair. ``cardinality`` runs bucket by bucket too,
+but per-bucket match counts would tell the receiver more than the total, so the
+sender returns the values of the whole run in one random order over spill files
+(``cardinality``, ``shuffle``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import numpy as np
 
 from blindgate.crypto import group
 from blindgate.net import Channel, ChannelStats, MalformedFrame
-from blindgate.pets.psi import ecdh, kkrt
+from blindgate.pets.psi import cardinality, ecdh, kkrt
 from blindgate.pets.psi.buckets import (
     DUMMY_ROW,
     KeySet,
@@ -51,9 +53,10 @@ from blindgate.pets.psi.buckets import (
 )
 from blindgate.pets.psi.errors import ParameterMismatch, PsiError
 from blindgate.pets.psi.pool import make_executor, ray_address
+from blindgate.pets.psi.shuffle import random_permutation
 
 PROTOCOL_NAME = "blindgate-psi"
-VERSION = 2
+VERSION = 3  # 3: cardinality mode runs in buckets, its values shuffled over the whole run
 PROTOCOLS = ("kkrt", "ecdh")
 MODES = ("intersection", "both", "join", "cardinality")
 PARTITION_ATTEMPTS = 3
@@ -75,12 +78,7 @@ class PsiResult:
     matches: list[int] | None  # None when this party learns no rows
     stats: ChannelStats = field(default_factory=ChannelStats)
     buckets: int = 1
-    largest_batch: int = 0  # most records (own or the peer's bucket, or a read) held in one array
-
-
-def random_permutation(n: int) -> np.ndarray:
-    """A uniformly random permutation of range(n) from the OS CSPRNG (argsort of random words)."""
-    return np.argsort(np.frombuffer(os.urandom(8 * n), dtype="<u8"), kind="stable")
+    largest_batch: int = 0  # most records (own or the peer's bucket, a read, a spill file) in one array
 
 
 def match_values(own: np.ndarray, peer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +183,7 @@ def run_psi_keyset(
                 _receiver_side(channel, keyset, plan, result, engine, tick)
             else:
                 _sender_side(channel, keyset, plan, result, engine, tick)
-        result.largest_batch = max(keyset.largest, plan.own_limit, plan.peer_limit)
+        result.largest_batch = max(keyset.largest, plan.own_limit, plan.peer_limit, result.largest_batch)
     else:
         result.size = 0
         result.matches = None if (mode == "cardinality" or (mode == "intersection" and not receiver)) else []
@@ -234,7 +232,7 @@ def _hello(
             raise MalformedFrame("the receiver's hello carries no valid bucket seed") from exc
     assert isinstance(peer_size, int)
     batches = [b for b in (batch_size, peer_batch) if b is not None]
-    buckets = 1 if mode == "cardinality" else bucket_count(max(count, peer_size), min(batches, default=None))
+    buckets = bucket_count(max(count, peer_size), min(batches, default=None))
     plan = _Plan(buckets, padded_size(count, buckets), padded_size(peer_size, buckets), seed)
     return plan, peer_size
 
@@ -267,7 +265,7 @@ class _Engine(Protocol):
         self, digests: np.ndarray, peer_size: int, tick: Tick
     ) -> tuple[np.ndarray, np.ndarray, int]: ...
 
-    def send(self, digests: np.ndarray, peer_size: int, tick: Tick, unlink_receiver: bool) -> None: ...
+    def send(self, digests: np.ndarray, peer_size: int, tick: Tick) -> None: ...
 
 
 class _KkrtEngine:
@@ -281,8 +279,8 @@ class _KkrtEngine:
         assert self._receiver is not None
         return self._receiver.bucket(kkrt.item_digests(digests), peer_size, tick)
 
-    def send(self, digests: np.ndarray, peer_size: int, tick: Tick, unlink_receiver: bool) -> None:
-        assert self._sender is not None and not unlink_receiver
+    def send(self, digests: np.ndarray, peer_size: int, tick: Tick) -> None:
+        assert self._sender is not None
         self._sender.bucket(kkrt.item_digests(digests), peer_size, tick)
 
 
@@ -291,23 +289,14 @@ class _EcdhEngine:
 
     def __init__(self, channel: Channel, executor: Executor) -> None:
         self._channel = channel
-        self._executor = executor
-        self._scalar = group.random_scalar()
+        self.executor = executor
+        self.scalar = group.random_scalar()
 
     def receive(self, digests: np.ndarray, peer_size: int, tick: Tick) -> tuple[np.ndarray, np.ndarray, int]:
-        return ecdh.receive(self._channel, digests, peer_size, self._executor, tick, self._scalar)
+        return ecdh.receive(self._channel, digests, peer_size, self.executor, tick, self.scalar)
 
-    def send(self, digests: np.ndarray, peer_size: int, tick: Tick, unlink_receiver: bool) -> None:
-        ecdh.send(
-            self._channel,
-            digests,
-            peer_size,
-            self._executor,
-            tick,
-            self._scalar,
-            unlink_receiver,
-            random_permutation,
-        )
+    def send(self, digests: np.ndarray, peer_size: int, tick: Tick) -> None:
+        ecdh.send(self._channel, digests, peer_size, self.executor, tick, self.scalar)
 
 
 @contextmanager
@@ -325,14 +314,18 @@ def _engine(
 def _receiver_side(
     channel: Channel, keyset: KeySet, plan: _Plan, result: PsiResult, engine: _Engine, tick: Tick
 ) -> None:
+    if result.mode == "cardinality":
+        assert isinstance(engine, _EcdhEngine)
+        result.size, result.largest_batch = cardinality.count_as_receiver(
+            channel, keyset, plan, engine.executor, engine.scalar, tick
+        )
+        channel.send_json({"size": result.size})
+        return
     size, matched = 0, []
     for index in range(plan.buckets):
         own = pad(keyset.bucket(index), plan.own_limit)
         own_values, peer_values, per_item = engine.receive(own["digest"], plan.peer_limit, tick)
         own_index, peer_index = match_values(own_values, peer_values)
-        if result.mode == "cardinality":  # own values came back shuffled: count only
-            size += int(own_index.size)
-            continue
         real = own["row"][own_index] != DUMMY_ROW  # a padding record matches with probability 2^-128
         own_index, peer_index = own_index[real], peer_index[real]
         size += int(own_index.size)
@@ -342,9 +335,6 @@ def _receiver_side(
             channel.send_array(peer_position.astype("<u8"))
         matched.append(own["row"][own_index].astype(np.int64))
     result.size = size
-    if result.mode == "cardinality":
-        channel.send_json({"size": size})
-        return
     channel.send_json({"done": True})
     rows = np.concatenate(matched)
     result.matches = (np.sort(rows) if result.mode != "join" else rows).tolist()
@@ -353,35 +343,39 @@ def _receiver_side(
 def _sender_side(
     channel: Channel, keyset: KeySet, plan: _Plan, result: PsiResult, engine: _Engine, tick: Tick
 ) -> None:
+    if result.mode == "cardinality":
+        assert isinstance(engine, _EcdhEngine)
+        result.largest_batch = cardinality.shuffle_as_sender(
+            channel, keyset, plan, engine.executor, engine.scalar, tick
+        )
+        result.size = _reported_size(channel, min(keyset.count, result.peer_size))
+        return
     learns_rows = result.mode in ("both", "join")
     size, matched = 0, []
     for index in range(plan.buckets):
         shuffled = pad(keyset.bucket(index), plan.own_limit)
         shuffled = shuffled[random_permutation(shuffled.size)]
-        engine.send(shuffled["digest"], plan.peer_limit, tick, result.mode == "cardinality")
+        engine.send(shuffled["digest"], plan.peer_limit, tick)
         if learns_rows:
             rows = _matched_rows(channel, shuffled["row"], plan.peer_limit)
             size += rows.size
             matched.append(rows)
     final = channel.recv_json()
-    if not isinstance(final, dict):
-        raise MalformedFrame("expected the receiver's closing frame")
-    if result.mode == "cardinality":
-        reported = final.get("size")
-        if (
-            not _is_count(reported, 0)
-            or not isinstance(reported, int)
-            or reported > min(keyset.count, result.peer_size)
-        ):
-            raise MalformedFrame("the receiver reported an impossible intersection size")
-        result.size = reported
-        return
-    if final.get("done") is not True:
+    if not isinstance(final, dict) or final.get("done") is not True:
         raise MalformedFrame("expected the receiver's closing frame")
     if learns_rows:
         result.size = size
         rows = np.concatenate(matched)
         result.matches = (np.sort(rows) if result.mode != "join" else rows).tolist()
+
+
+def _reported_size(channel: Channel, most: int) -> int:
+    """Cardinality mode: the size the receiver reports, checked to be possible."""
+    final = channel.recv_json()
+    reported = final.get("size") if isinstance(final, dict) else None
+    if not _is_count(reported, 0) or not isinstance(reported, int) or reported > most:
+        raise MalformedFrame("the receiver reported an impossible intersection size")
+    return reported
 
 
 def _matched_rows(channel: Channel, shuffled_rows: np.ndarray, peer_limit: int) -> np.ndarray:

@@ -1,0 +1,169 @@
+"""Cardinality mode with bounded memory: counts, the external shuffle, spill files' lifetime."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blindgate.net import ChannelError
+from blindgate.pets.psi import cardinality, shuffle
+from blindgate.pets.psi.buckets import MemoryKeys, SpilledKeys, records_of
+from blindgate.pets.psi.session import PsiResult, run_psi_keyset
+
+from .conftest import run_parties
+
+
+def _count(mine: list[bytes], theirs: list[bytes], batch: int | None) -> tuple[PsiResult, PsiResult]:
+    """Cardinality between in-memory key lists (repeats allowed) over an in-memory channel."""
+    return run_parties(
+        run_psi_keyset,
+        MemoryKeys(records_of(mine)),
+        MemoryKeys(records_of(theirs)),
+        protocol="ecdh",
+        mode="cardinality",
+        batch_size=batch,
+    )
+
+
+def _keys(count: int, tag: bytes) -> list[bytes]:
+    return [tag + secrets.token_bytes(8) for _ in range(count)]
+
+
+def _cases() -> dict[str, tuple[list[bytes], list[bytes]]]:
+    common = _keys(60, b"c")
+    mine, theirs = common + _keys(140, b"r"), common[:40] + _keys(90, b"s")
+    repeated_mine = mine + mine[:30] + common[:5] * 4  # repeats of shared and unshared keys
+    repeated_theirs = theirs + common[:10] * 3 + theirs[-7:]
+    return {
+        "distinct": (mine, theirs),
+        "duplicates": (repeated_mine, repeated_theirs),
+        "full overlap": (common, list(reversed(common))),
+        "receiver empty": ([], theirs),
+        "sender empty": (mine, []),
+        "both empty": ([], []),
+    }
+
+
+@pytest.mark.parametrize("batch", [None, 1000, 64, 16])
+@pytest.mark.parametrize("case", list(_cases()))
+def test_cardinality_equals_the_plaintext_count(case: str, batch: int | None) -> None:
+    mine, theirs = _cases()[case]
+    received, sent = _count(mine, theirs, batch)
+    expected = len(set(mine) & set(theirs))
+    assert received.size == sent.size == expected
+    assert received.matches is None and sent.matches is None  # neither learns rows
+    if batch is not None and mine and theirs and max(len(mine), len(theirs)) > batch:
+        assert received.buckets == sent.buckets > 1  # buckets and spill files really used
+
+
+def test_memory_is_bounded_by_the_batch_not_the_set(tmp_path: Path) -> None:
+    batch = 256
+    shared = _keys(700, b"c")
+    keysets = []
+    for tag, own in ((b"r", 1300), (b"s", 1300)):
+        keyset = SpilledKeys(batch, tmp_path)
+        for row, key in enumerate(shared + _keys(own, tag)):
+            keyset.add(row, key)
+        keyset.finish()
+        keysets.append(keyset)
+    received, sent = run_parties(
+        run_psi_keyset, keysets[0], keysets[1], protocol="ecdh", mode="cardinality", batch_size=batch
+    )
+    for keyset in keysets:
+        keyset.close()
+    assert received.size == sent.size == 700
+    assert received.buckets == 8  # 2,000 keys a side in 256-key batches
+    # A padded bucket is 388 records; a bucket and one read hold at most 644; a spill file
+    # holds 388 on average, more than 556 with probability below 2^-40. The set is 2,000.
+    assert 0 < received.largest_batch <= 3 * batch and 0 < sent.largest_batch <= 3 * batch
+
+
+def test_many_files_are_written_without_keeping_them_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shuffle, "MAX_OPEN_FILES", 2)  # every spill set has more files than that
+    mine, theirs = _cases()["duplicates"]
+    received, sent = _count(mine, theirs, 16)
+    assert received.size == sent.size == len(set(mine) & set(theirs))
+
+
+def test_external_shuffle_puts_every_value_everywhere(tmp_path: Path) -> None:
+    values = np.array([bytes([i + 1]) * 32 for i in range(6)], dtype=shuffle.ELEMENT)
+    assert shuffle.file_count(6, 2) == 4  # six values over four files, not one in-memory shuffle
+    seen = np.zeros((6, 6), dtype=np.int64)  # seen[value, position]
+    with shuffle.SpillDirectory(tmp_path) as spill:
+        for run in range(2000):
+            mixer = shuffle.ExternalShuffle(spill.path, f"run{run}", 6, 2)
+            mixer.add(values[:4])
+            mixer.add(values[4:])
+            out = np.concatenate(list(mixer.shuffled()))
+            assert sorted(out.tolist()) == values.tolist()
+            seen[[value[0] - 1 for value in out.tolist()], np.arange(6)] += 1
+    # Expected 333 each (sd 17): a uniform shuffle cannot fall to 150 (10 sd). Pearson's
+    # statistic has 25 degrees of freedom (rows and columns sum to 2,000): mean 25, sd 7,
+    # above 100 with probability ~1e-10; skipping the shuffle within files scores ~1,000.
+    assert int(seen.min()) >= 150, seen
+    assert float(((seen - 2000 / 6) ** 2 / (2000 / 6)).sum()) < 100, seen
+
+
+def test_partitioned_count_counts_distinct_shared_values(tmp_path: Path) -> None:
+    a, b, c, d = (secrets.token_bytes(32) for _ in range(4))
+    with shuffle.SpillDirectory(tmp_path) as spill:
+        counter = shuffle.PartitionedCount(spill.path, 5, 4, 1)  # eight partitions
+        counter.add_own(np.array([a, a, b], dtype=shuffle.ELEMENT))
+        counter.add_own(np.array([c, a], dtype=shuffle.ELEMENT))
+        counter.add_peer(np.array([a, c, c, d], dtype=shuffle.ELEMENT))
+        assert counter.count() == 2
+        counter.close()
+
+
+def _our_dirs(root: Path) -> list[Path]:
+    return [path for path in root.iterdir() if path.name.startswith("blindgate-psi-")]
+
+
+@pytest.fixture
+def spill_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every spill directory cardinality mode creates, all made under ``tmp_path``."""
+    created: list[Path] = []
+
+    class Recorded(shuffle.SpillDirectory):
+        def __init__(self, parent: Path | None = None) -> None:
+            super().__init__(tmp_path)
+            created.append(self.path)
+
+    monkeypatch.setattr(cardinality, "SpillDirectory", Recorded)
+    return created
+
+
+def test_spill_files_are_removed_after_success(spill_dirs: list[Path], tmp_path: Path) -> None:
+    mine, theirs = _cases()["distinct"]
+    assert _count(mine, theirs, 16)[0].size == 40
+    assert len(spill_dirs) == 2 and _our_dirs(tmp_path) == []  # one per party, both gone
+
+
+def test_spill_files_are_removed_after_the_receiver_fails(
+    spill_dirs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_count(self: shuffle.PartitionedCount) -> int:
+        assert len(list(spill_dirs[-1].iterdir())) >= 2  # the spill files exist at this point
+        raise RuntimeError("injected: disk full")
+
+    monkeypatch.setattr(shuffle.PartitionedCount, "count", broken_count)
+    with pytest.raises(RuntimeError, match="injected"):
+        _count(*_cases()["distinct"], 16)  # the receiver fails after both spilled everything
+    assert len(spill_dirs) == 2 and _our_dirs(tmp_path) == []
+
+
+def test_spill_files_are_removed_after_the_sender_fails(
+    spill_dirs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_shuffle(self: shuffle.ExternalShuffle) -> Iterator[np.ndarray]:
+        yield np.empty(0, dtype=shuffle.ELEMENT)
+        raise RuntimeError("injected: read error")
+
+    monkeypatch.setattr(shuffle.ExternalShuffle, "shuffled", broken_shuffle)
+    with pytest.raises(ChannelError):  # the receiver sees the sender go away mid-run
+        _count(*_cases()["distinct"], 16)
+    assert len(spill_dirs) == 2 and _our_dirs(tmp_path) == []

@@ -11,8 +11,11 @@ so the sender S hides the buckets:
 
 1. R, bucket by bucket, sends H(y)^b for its padded bucket (dummies included).
 2. S, bucket by bucket, raises them to a, and computes H(x)^a for its own padded
-   bucket; it appends both to two external shuffles (``shuffle.ExternalShuffle``):
-   nothing goes back yet.
+   bucket; it appends both to two external shuffles (``shuffle.ExternalShuffle``) and
+   answers only "bucket done" (one constant byte). R sends bucket i + 1 before it
+   waits for bucket i's "done": the two keep working at once, and neither waits on
+   the other for more than about one bucket's work, whatever the run's size (without
+   it R, its frames all in the socket's buffers, would wait for S's whole run).
 3. S streams every H(y)^(ab) of the run in one uniformly random order over the whole
    run, then every H(x)^a of the run likewise, in frames whose sizes depend on the
    totals alone. R cannot tell which bucket, let alone which of its items, a value
@@ -40,12 +43,13 @@ from typing import Protocol
 import numpy as np
 
 from blindgate.crypto import group
-from blindgate.net import Channel
+from blindgate.net import Channel, MalformedFrame
 from blindgate.pets.psi import ecdh
 from blindgate.pets.psi.buckets import KeySet, pad
 from blindgate.pets.psi.shuffle import ExternalShuffle, PartitionedCount, SpillDirectory
 
 Tick = Callable[[int], None]
+BUCKET_DONE = b"\x01"
 
 
 class Plan(Protocol):
@@ -65,6 +69,11 @@ def _elements(frame: bytes) -> np.ndarray:
     return np.frombuffer(frame, dtype=ecdh.ELEMENT)
 
 
+def _bucket_done(channel: Channel) -> None:
+    if channel.recv() != BUCKET_DONE:
+        raise MalformedFrame("expected the sender's end-of-bucket frame")
+
+
 def count_as_receiver(
     channel: Channel,
     keyset: KeySet,
@@ -78,6 +87,9 @@ def count_as_receiver(
     for index in range(plan.buckets):
         own = pad(keyset.bucket(index), plan.own_limit)
         ecdh.send_blinded(channel, own["digest"], executor, tick, scalar)
+        if index:  # one bucket ahead of the sender, no more
+            _bucket_done(channel)
+    _bucket_done(channel)
     own_total, peer_total = plan.buckets * plan.own_limit, plan.buckets * plan.peer_limit
     with SpillDirectory() as spill:
         counter = PartitionedCount(spill.path, own_total, peer_total, max(plan.own_limit, plan.peer_limit))
@@ -115,6 +127,7 @@ def shuffle_as_sender(
                 for frame in ecdh.blinded(own["digest"], executor, scalar):
                     mine.add(_elements(frame))
                     tick(len(frame) // group.ELEMENT_BYTES)
+                channel.send(BUCKET_DONE)
             ecdh.send_stream(channel, theirs.shuffled(), tick)
             ecdh.send_stream(channel, mine.shuffled(), tick)
             return max(theirs.largest, mine.largest)
@@ -123,4 +136,4 @@ def shuffle_as_sender(
             mine.close()
 
 
-__all__ = ["Plan", "count_as_receiver", "shuffle_as_sender"]
+__all__ = ["BUCKET_DONE", "Plan", "count_as_receiver", "shuffle_as_sender"]

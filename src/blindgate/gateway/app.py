@@ -45,7 +45,7 @@ from blindgate.api.signed import signed_response, verify_request
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, VerifyingKey
-from blindgate.gateway.calls import PartnerCaller
+from blindgate.gateway.calls import CookielessClient, PartnerCaller
 from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
 from blindgate.gateway.fx import RateBook
 from blindgate.gateway.notifier import Notifier, running
@@ -75,7 +75,7 @@ def create_gateway_app(
         raise ValueError("the gateway must hold no sealing or pseudonym key (create it signing_only)")
     engine = open_database(database_url)
     create_tables(engine)
-    client = httpx.AsyncClient(transport=transport, verify=False, limits=httpx.Limits(max_connections=200))
+    client = CookielessClient(transport=transport, verify=False, limits=httpx.Limits(max_connections=200))
     caller = PartnerCaller(network.gateway.party_id, keys, client)
     rates = RateBook.load(network.gateway.rates)
     payments = Payments(network, engine, caller, rates, clock)

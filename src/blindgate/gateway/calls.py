@@ -20,6 +20,34 @@ from blindgate.crypto.signatures import ED25519, parse_signature_header
 from blindgate.gateway.config import Partner
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class CookielessClient(httpx.AsyncClient):
+    """An HTTP client with no cookie jar, for the gateway's calls to partners' agents.
+
+    These are signed server-to-server calls: a cookie one agent sets has no business in the
+    gateway's later calls. httpx keeps a jar per client and parses every answer's headers into
+    it, about 35 us of CPU a call here (a third of the client's own cost on the pay path).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._jar = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._jar
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise TypeError("the gateway's calls to partners carry no cookies")
+
+
 class NoAnswer(Exception):
     """The partner gave no verified answer in time: the outcome is unknown."""
 

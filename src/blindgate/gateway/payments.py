@@ -53,6 +53,7 @@ from blindgate.gateway.calls import NoAnswer, PartnerCaller
 from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
 from blindgate.gateway.fx import RateBook
 from blindgate.gateway.ledger.money import proportional_share
+from blindgate.gateway.ledger.prepared import Prepared
 from blindgate.gateway.store import (
     CANCELLED,
     FAIL,
@@ -81,11 +82,14 @@ refund_shares = sa.Table(
     sa.Column("wallet_amount", sa.BigInteger, nullable=False),
 )
 
-# The pay path's statements, built once (bound parameters: SQLAlchemy reuses the compiled form).
-_SETTLE = payments.update().where(
-    payments.c.payment_id == sa.bindparam("settled_payment_id"), payments.c.status == PROCESSING
+# The pay path's statements, compiled once and run as the driver's SQL (`ledger.prepared`).
+_SETTLE = Prepared(
+    payments.update().where(
+        payments.c.payment_id == sa.bindparam("settled_payment_id"), payments.c.status == PROCESSING
+    )
 )
-_NOTIFY = notifications.insert()
+_NOTIFY = Prepared(notifications.insert())
+_INSERT_PAYMENT = Prepared(payments.insert())
 
 
 def utcnow() -> datetime:
@@ -159,7 +163,7 @@ class Payments:
         }
         try:
             with self.engine.begin() as conn:
-                conn.execute(payments.insert(), row)
+                _INSERT_PAYMENT.execute(conn, row)
                 bookkeeping.on_accepted(conn, row, now, self.network)
         except sa.exc.IntegrityError:
             existing = self._payment_by_request(acquirer.party_id, request.payment_request_id)
@@ -293,7 +297,7 @@ class Payments:
     ) -> dict[str, Any] | None:
         """The state change, its posting and its notification on ``conn``; None if already settled."""
         changes = {"status": status, "result_code": code, "updated_at": now, **extra}
-        changed = conn.execute(_SETTLE, {"settled_payment_id": row["payment_id"], **changes}).rowcount
+        changed = _SETTLE.execute(conn, {"settled_payment_id": row["payment_id"], **changes}).rowcount
         if not changed:
             return None
         if status == SUCCESS:
@@ -302,8 +306,8 @@ class Payments:
             bookkeeping.on_failed(conn, row["payment_id"], now, self.network)
         settled = {**row, "status": status, "result_code": code, "updated_at": now, **extra}
         if settled.get("notify_url"):
-            conn.execute(
-                _NOTIFY,
+            _NOTIFY.execute(
+                conn,
                 {
                     "payment_id": row["payment_id"],
                     "acquirer_id": row["acquirer_id"],

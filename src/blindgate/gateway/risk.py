@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from blindgate.api.results import ApiError
 from blindgate.gateway.config import RiskLimits
+from blindgate.gateway.ledger.prepared import Prepared
 from blindgate.gateway.store import SUCCESS, metadata, payments
 
 RISK_PURPOSE = "gateway-risk"
@@ -60,14 +61,9 @@ def over_velocity(
         return False
     _lock_payer(conn, wallet_id, pseudonym)
     since = now - timedelta(seconds=limits.window_s)
-    count, total = conn.execute(
-        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(payments.c.wallet_amount), 0)).where(
-            payments.c.pseudonym == pseudonym,
-            payments.c.wallet_id == wallet_id,
-            payments.c.status == SUCCESS,
-            payments.c.created_at >= since,
-        )
-    ).one()
+    found = _VELOCITY.one_or_none(conn, {"payer": pseudonym, "payer_wallet": wallet_id, "since": since})
+    assert found is not None  # an aggregate always gives its one row
+    count, total = found
     if limits.max_payments and count + 1 > limits.max_payments:
         return True
     return bool(limits.max_total and total + wallet_amount > limits.max_total)
@@ -80,7 +76,7 @@ def _lock_payer(conn: sa.Connection, wallet_id: str, pseudonym: str) -> None:
     driver begins it at the first write) and on PostgreSQL a plain read takes no lock.
     """
     statement = _LOCK_POSTGRESQL if conn.dialect.name == "postgresql" else _LOCK_SQLITE
-    conn.execute(statement, {"lock_wallet_id": wallet_id, "lock_pseudonym": pseudonym})
+    statement.execute(conn, {"lock_wallet_id": wallet_id, "lock_pseudonym": pseudonym})
 
 
 def _upsert(insert: postgresql.Insert | sqlite.Insert) -> sa.Executable:
@@ -92,6 +88,14 @@ def _upsert(insert: postgresql.Insert | sqlite.Insert) -> sa.Executable:
     )
 
 
-# Built once (bound parameters: SQLAlchemy reuses the compiled form), one per dialect.
-_LOCK_POSTGRESQL = _upsert(postgresql.insert(payers))
-_LOCK_SQLITE = _upsert(sqlite.insert(payers))
+# Compiled once and run as the driver's SQL (`ledger.prepared`); the upsert one per dialect.
+_LOCK_POSTGRESQL = Prepared(_upsert(postgresql.insert(payers)))
+_LOCK_SQLITE = Prepared(_upsert(sqlite.insert(payers)))
+_VELOCITY = Prepared(
+    sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(payments.c.wallet_amount), 0)).where(
+        payments.c.pseudonym == sa.bindparam("payer"),
+        payments.c.wallet_id == sa.bindparam("payer_wallet"),
+        payments.c.status == SUCCESS,
+        payments.c.created_at >= sa.bindparam("since", type_=payments.c.created_at.type),
+    )
+)

@@ -48,6 +48,7 @@ from blindgate.gateway.ledger.errors import (
     RefundExceedsRemaining,
     UnknownPayment,
 )
+from blindgate.gateway.ledger.prepared import Prepared
 from blindgate.gateway.ledger.schema import GATEWAY, entries
 
 DEFAULT_CUTOFF = Cutoff()
@@ -177,8 +178,10 @@ def _entry_insert(dialect: str, *, in_open_day: bool) -> sa.Insert:
     )
 
 
-_INSERT_EVENT = {name: _entry_insert(name, in_open_day=True) for name in ("postgresql", "sqlite")}
-_INSERT_SETTLEMENT = {name: _entry_insert(name, in_open_day=False) for name in ("postgresql", "sqlite")}
+_INSERT_EVENT = {name: Prepared(_entry_insert(name, in_open_day=True)) for name in ("postgresql", "sqlite")}
+_INSERT_SETTLEMENT = {
+    name: Prepared(_entry_insert(name, in_open_day=False)) for name in ("postgresql", "sqlite")
+}
 # On SQLite the lines go to the driver's executemany as plain tuples: every column is a str
 # or an int, which need no type processing, and SQLAlchemy's per-row parameter handling was
 # most of the statement's CPU (about 30 us of an entry's).
@@ -193,7 +196,16 @@ _INSERT_LINES_UNNESTED = sa.text(
     "CAST(:currency AS varchar[]), CAST(:bucket AS varchar[]), CAST(:amount AS bigint[]))"
 )
 _SELECT_ENTRY = sa.select(entries).where(entries.c.event_key == sa.bindparam("event_key"))
-_SELECT_ENTRY_LOCKED = _SELECT_ENTRY.with_for_update()
+# What later events need of the pending entry, locked: every later event of the payment waits.
+_PENDING_TERMS = (
+    "payment_id", "occurred_at", "acquirer_id", "wallet_id", "currency", "amount",
+    "wallet_currency", "wallet_amount", "fx_rate", "quote_id", "acquirer_fee", "wallet_fee",
+)  # fmt: skip
+_SELECT_PENDING_LOCKED = Prepared(
+    sa.select(*(entries.c[name] for name in _PENDING_TERMS))
+    .where(entries.c.event_key == sa.bindparam("event_key"))
+    .with_for_update()
+)
 
 
 def _dialect(conn: sa.Connection) -> str:
@@ -201,11 +213,11 @@ def _dialect(conn: sa.Connection) -> str:
 
 
 def _write_entry(
-    conn: sa.Connection, statement: sa.Insert, row: dict[str, Any], entry_lines: list[Line]
+    conn: sa.Connection, statement: Prepared, row: dict[str, Any], entry_lines: list[Line]
 ) -> Posting | None:
     """Write an entry and its lines; None (and nothing written) if its event key exists."""
     assert_balanced(entry_lines)
-    written = conn.execute(statement, row).one_or_none()
+    written = statement.one_or_none(conn, row)
     if written is None:
         return None
     entry_id, business_date = written
@@ -260,9 +272,8 @@ def _replay(conn: sa.Connection, row: dict[str, Any]) -> Posting:
     )
 
 
-def _entry(conn: sa.Connection, event_key: str, *, lock: bool = False) -> Mapping[str, Any] | None:
-    query = _SELECT_ENTRY_LOCKED if lock else _SELECT_ENTRY
-    found = conn.execute(query, {"event_key": event_key}).mappings().one_or_none()
+def _entry(conn: sa.Connection, event_key: str) -> Mapping[str, Any] | None:
+    found = conn.execute(_SELECT_ENTRY, {"event_key": event_key}).mappings().one_or_none()
     return None if found is None else dict(found)
 
 
@@ -272,10 +283,10 @@ def _pending(conn: sa.Connection, payment_id: str) -> Mapping[str, Any]:
     (A close of a business day never waits on this row lock: it only needs the postings in
     flight to commit, see `calendar.close_business_day`.)
     """
-    found = _entry(conn, f"payment:{payment_id}", lock=True)
+    found = _SELECT_PENDING_LOCKED.one_or_none(conn, {"event_key": f"payment:{payment_id}"})
     if found is None:
         raise UnknownPayment(f"no payment {payment_id} in the ledger")
-    return found
+    return dict(zip(_PENDING_TERMS, found, strict=True))
 
 
 def _figures(row: Mapping[str, Any]) -> Figures:

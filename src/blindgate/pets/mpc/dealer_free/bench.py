@@ -15,6 +15,9 @@ when each party holds its feature columns in clear.
 repeats (what the engine can do with ``bitwise_fanout`` / ``elementwise_fanout``);
 "batch_vertical_polynomial_sigmoid" is the same with a comparison-free sigmoid (three
 element-wise products per row): what the batch would cost if the engine chose one.
+"truncate" is the dealer-free truncation (``exact_truncation``) of 16,384 elements; the
+batch patterns leave it out (about 10,000 truncated elements a training step, measured in
+docs/dealer-free.md).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ ELEMENTWISE_PER_BATCH = (1024, 2048, 2048, 2048, 4096, 7168)
 BITWISE_PER_BATCH = (2048, 2048, 4096, 4096, 4096, 4096, 4096)
 
 Step = Callable[[DealerFreeTripleSource, np.ndarray, np.ndarray], object]
+_TRUNCATED = np.random.default_rng(1).integers(0, 2**64, 1 << 14, dtype=np.uint64)  # shares of anything
 
 
 def _generic_batch(source: DealerFreeTripleSource, x: np.ndarray, e: np.ndarray) -> None:
@@ -102,6 +106,8 @@ STEPS: dict[str, tuple[Step, int, str]] = {
     # name: (what one run does, how many units it makes, the unit)
     "elementwise": (lambda s, x, e: s.elementwise((1 << 14,)), 1 << 14, "triple"),
     "bitwise": (lambda s, x, e: s.bitwise((1 << 14,)), 1 << 14, "64-lane AND triple"),
+    # the known-MSB truncation by 16 bits (the engine's after every product): one OT per element
+    "truncate": (lambda s, x, e: s.exact_truncation(_TRUNCATED, 16), 1 << 14, "truncated element"),
     "matmul_forward": (lambda s, x, e: s.matmul((BATCH, FEATURES), (FEATURES, 1)), 1, "matrix triple"),
     "matmul_backward": (lambda s, x, e: s.matmul((FEATURES, BATCH), (BATCH, 1)), 1, "matrix triple"),
     "batch_generic": (_generic_batch, 1, "mini-batch"),

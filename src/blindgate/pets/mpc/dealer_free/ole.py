@@ -13,7 +13,9 @@ per product instead of 512.
 A session runs two IKNP extensions, one per direction, made once from 128 base OTs each
 (``blindgate.pets.ot.base``), so both parties can hold rows and vectors in the same round.
 Each product batch costs two rounds: the vector holder's OT-extension matrix (16 bytes per
-bit of b), then the row holder's corrections (344 bytes per product).
+bit of b), then the row holder's corrections (344 bytes per product). The same extensions
+also give AND triples (:meth:`OleSession.and_triples`) and shares of the product of two
+private bits (:meth:`OleSession.bit_products`, for the exact truncation: one OT per bit).
 
 Threat model: semi-honest, two parties, no third party. The row holder sees only the
 OT-extension matrix, which is one-time-padded by PRG streams it cannot predict: nothing

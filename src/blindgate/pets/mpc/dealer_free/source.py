@@ -11,6 +11,10 @@ term M @ v_other needs OT, in one direction, with no triple to open afterwards. 
 logistic-regression step X_b @ w and X_b^T @ e that is half the OT traffic of a matrix triple
 and no Beaver openings.
 
+It also truncates shares exactly (:meth:`exact_truncation`, the known-MSB rule: one
+correlated OT per element, one round trip), so the engine never needs SecureML's local
+truncation, which fails with probability |raw| / 2^64 per element.
+
 Threat model: semi-honest, two parties, no dealer. Each party sees the peer's OT-extension
 matrices and corrections, all masked by pads it cannot compute; it learns nothing about the
 peer's shares or clear matrix. Cost per element-wise triple: 2 x 64 OTs and 2 x 344 bytes of

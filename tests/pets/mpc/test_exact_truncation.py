@@ -143,6 +143,24 @@ def test_the_bit_products_sum_to_the_and_of_the_bits_for_every_width() -> None:
         assert len(set(first.tolist())) > 100  # masked by pads, not the bare products
 
 
+def test_large_requests_split_into_round_trips_and_still_truncate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from blindgate.pets.mpc.dealer_free import ole
+
+    monkeypatch.setattr(ole, "AND_WORDS_PER_ROUND", 2)  # 128 bits a round trip
+    first, second = adversarial_shares(raw_values()[:80])  # 320 elements: 3 round trips
+
+    def program(source: DealerFreeTripleSource, party: int) -> tuple[np.ndarray, int]:
+        before = source.rounds
+        result = source.exact_truncation((first, second)[party], 16)
+        return result, source.rounds - before
+
+    (mine, rounds), (theirs, _) = run_both(program)
+    raw = (first + second).view(np.int64)
+    got = (mine + theirs).view(np.int64)
+    assert rounds == 3
+    assert np.all((got == raw >> 16) | (got == (raw >> 16) + 1))
+
+
 def test_one_round_trip_and_its_bytes_through_the_engine() -> None:
     raw = RNG.integers(-(2**61), 2**61, 1000, dtype=np.int64)
 

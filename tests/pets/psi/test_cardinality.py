@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blindgate.net import ChannelError
+from blindgate.net import Channel, ChannelError, MalformedFrame
 from blindgate.pets.psi import cardinality, shuffle
 from blindgate.pets.psi.buckets import MemoryKeys, SpilledKeys, records_of
-from blindgate.pets.psi.session import PsiResult, run_psi_keyset
+from blindgate.pets.psi.session import PROTOCOL_NAME, VERSION, PsiResult, run_psi_keyset
 
-from .conftest import run_parties
+from .conftest import run_against, run_parties
 
 
 def _count(mine: list[bytes], theirs: list[bytes], batch: int | None) -> tuple[PsiResult, PsiResult]:
@@ -167,3 +167,16 @@ def test_spill_files_are_removed_after_the_sender_fails(
     with pytest.raises(ChannelError):  # the receiver sees the sender go away mid-run
         _count(*_cases()["distinct"], 16)
     assert len(spill_dirs) == 2 and _our_dirs(tmp_path) == []
+
+
+def test_a_wrong_end_of_bucket_frame_is_refused() -> None:
+    def sender_without_done(channel: Channel) -> None:
+        channel.hello(
+            PROTOCOL_NAME, VERSION, receiver=False, size=2, batch=None,
+            algorithm="ecdh", mode="cardinality", agreement={},
+        )  # fmt: skip
+        channel.recv()  # the receiver's one bucket
+        channel.send(b"\x00")  # not the one-byte "done"
+
+    with pytest.raises(MalformedFrame, match="end-of-bucket"):
+        run_against(sender_without_done, [b"a", b"b"], protocol="ecdh", mode="cardinality")

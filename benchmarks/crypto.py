@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from blindgate.crypto import (
@@ -41,6 +42,7 @@ from blindgate.crypto import (
     verify_message,
 )
 from blindgate.crypto.sealing import _SUITES
+from blindgate.crypto.signatures import signed_content, verify_ed25519
 
 FIELD, PAYMENT, VALUE = "buyer.buyerPhoneNo", "2026112400000001", b"+82 10-1234-5678"
 BODY = json.dumps(
@@ -145,6 +147,18 @@ def signing(store: KeyStore, seconds: float) -> dict[str, dict[str, float]]:
     return out
 
 
+def ed25519_verifiers(store: KeyStore, seconds: float) -> dict[str, float]:
+    """libsodium's Ed25519 verification (what verify_message uses) against OpenSSL's, one message."""
+    key, _ = store.signing_key(ED25519)
+    assert isinstance(key, Ed25519PrivateKey)
+    public, content = key.public_key(), signed_content(*MESSAGE)
+    signature = key.sign(content)
+    libsodium = rate(lambda: verify_ed25519(public, signature, content), seconds)
+    openssl = rate(lambda: public.verify(signature, content), seconds)
+    ratio = round(libsodium / openssl, 2)
+    return {"libsodium_per_s": libsodium, "openssl_per_s": openssl, "libsodium_vs_openssl": ratio}
+
+
 def pseudonyms(store: KeyStore, seconds: float) -> dict[str, float]:
     key = store.pseudonym_key()
 
@@ -186,6 +200,7 @@ def main() -> None:
             "ed25519_vs_rsa256_verify_ratio": round(
                 sig[ED25519]["verify_per_s"] / sig[RSA256]["verify_per_s"], 2
             ),
+            "ed25519_verify": ed25519_verifiers(classical, seconds),
             "pseudonym": pseudonyms(classical, seconds),
         }
     print(json.dumps(result, indent=2))

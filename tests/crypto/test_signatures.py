@@ -22,7 +22,7 @@ from blindgate.crypto import (
     sign_message,
     verify_message,
 )
-from blindgate.crypto.signatures import signed_content
+from blindgate.crypto.signatures import signed_content, verify_ed25519
 
 PATH = "/ams/api/v1/payments/pay"
 CLIENT = "SGACQ_2026"
@@ -87,6 +87,58 @@ def test_ed25519_rfc8032_test_1() -> None:
     assert key.sign(b"") == bytes.fromhex(
         "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
     )
+
+
+# RFC 8032 section 7.1, TESTS 1-3: (public key, message, signature).
+RFC8032_VECTORS = [
+    (
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        "",
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    ),
+    (
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+        "72",
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+    ),
+    (
+        "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+        "af82",
+        "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+    ),
+]  # fmt: skip
+# The order of the Ed25519 group, little-endian: S + L is the same scalar, non-canonically.
+ORDER_L = 2**252 + 27742317777372353535851937790883648493
+
+
+@pytest.mark.parametrize(("public", "message", "signature"), RFC8032_VECTORS)
+def test_ed25519_verification_passes_rfc8032_vectors(public: str, message: str, signature: str) -> None:
+    key = ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(public))
+    verify_ed25519(key, bytes.fromhex(signature), bytes.fromhex(message))
+    flipped = bytearray(bytes.fromhex(signature))
+    flipped[5] ^= 0x01
+    with pytest.raises(InvalidSignature):
+        verify_ed25519(key, bytes(flipped), bytes.fromhex(message))
+    with pytest.raises(InvalidSignature):
+        verify_ed25519(key, bytes.fromhex(signature), bytes.fromhex(message) + b"!")
+
+
+def test_ed25519_verification_refuses_a_non_canonical_s() -> None:
+    public, message, signature = RFC8032_VECTORS[0]
+    raw = bytes.fromhex(signature)
+    s = int.from_bytes(raw[32:], "little") + ORDER_L  # same signature modulo L, S >= L
+    malleated = raw[:32] + s.to_bytes(32, "little")
+    key = ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(public))
+    with pytest.raises(InvalidSignature):
+        verify_ed25519(key, malleated, bytes.fromhex(message))
+
+
+@pytest.mark.parametrize("length", [0, 63, 65])
+def test_ed25519_verification_refuses_a_signature_of_the_wrong_length(
+    ed_key: ed25519.Ed25519PrivateKey, length: int
+) -> None:
+    with pytest.raises(InvalidSignature):
+        verify_ed25519(ed_key.public_key(), b"\x01" * length, b"message")
 
 
 def test_ed25519_header_round_trip(ed_key: ed25519.Ed25519PrivateKey) -> None:

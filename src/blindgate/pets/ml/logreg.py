@@ -178,16 +178,16 @@ def _blocks(party: Party, own: tuple[np.ndarray, tuple[int, int]] | None) -> _Cl
 def _mean_gradient(
     party: Party, blocks: _ClearBlocks | _Masked | None, x: SharedTensor | None, error: SharedTensor
 ) -> SharedTensor:
-    """X_b^T (p - y) / |b|. Masked: the raw product is scaled and truncated once (by 2f bits),
-    one truncation round instead of two. The scaled raw value is |X^T e| / |b| * 2^(3f),
-    and |X^T e| / |b| <= 1024 |p - y| (the feature bound), so it stays far below 2^62."""
+    """X_b^T (p - y) / |b|. With clear blocks (masked, or by OT dealer-free) the raw product
+    is scaled and truncated once (by 2f bits), one truncation round instead of two. The
+    scaled raw value is |X^T e| / |b| * 2^(3f), and |X^T e| / |b| <= 1024 |p - y| (the
+    feature bound), so it stays far below 2^62."""
     scale = 1.0 / error.shape[0]
-    if isinstance(blocks, _Masked):
+    if blocks is not None:
         raw = blocks.transposed_raw(error)
         encoded = party.fixed.encode(scale, "public operand")
         return SharedTensor(raw * encoded, party).truncate(2 * party.fixed.frac_bits)
-    products = blocks.transposed_times(error) if blocks else _shared(x).T @ error
-    return products * scale
+    return (_shared(x).T @ error) * scale
 
 
 def _shared(x: SharedTensor | None) -> SharedTensor:
@@ -261,12 +261,12 @@ class _ClearBlocks:
         first, second = self._both(part, False, ((rows, w0), (rows, w1)), pieces)
         return SharedTensor(first + second, self.party)
 
-    def transposed_times(self, vector: SharedTensor) -> SharedTensor:
-        """Shares of X_b^T @ v, truncated, for the batch of the last ``times``."""
+    def transposed_raw(self, vector: SharedTensor) -> np.ndarray:
+        """Raw shares (2f fractional bits) of X_b^T @ v for the batch of the last ``times``."""
         part = self.part
         rows, (w0, w1) = part.stop - part.start, self.widths
         first, second = self._both(part, True, ((w0, rows), (w1, rows)), (vector.share, vector.share))
-        return SharedTensor(np.vstack([first, second]), self.party).truncate()
+        return np.vstack([first, second])
 
 
 def score_shared(party: Party, features: SharedTensor, weights: SharedTensor) -> SharedTensor:

@@ -70,7 +70,7 @@ import numpy as np
 from blindgate.crypto import group
 
 ELEMENT = np.dtype(f"S{group.ELEMENT_BYTES}")
-MAX_OPEN_FILES = 256
+MAX_OPEN_FILES = 128  # per spill set; a party has two sets open at once
 
 
 def random_permutation(n: int) -> np.ndarray:

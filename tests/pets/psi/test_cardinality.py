@@ -180,3 +180,33 @@ def test_a_wrong_end_of_bucket_frame_is_refused() -> None:
 
     with pytest.raises(MalformedFrame, match="end-of-bucket"):
         run_against(sender_without_done, [b"a", b"b"], protocol="ecdh", mode="cardinality")
+
+
+def test_the_receivers_values_come_back_shuffled_over_the_whole_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    taken: dict[int, list[np.ndarray]] = {}  # what each of the sender's shuffles took, in order
+    returned: list[np.ndarray] = []  # what the receiver got back, in order
+    take, give = shuffle.ExternalShuffle.add, shuffle.PartitionedCount.add_own
+
+    def recording_add(self: shuffle.ExternalShuffle, values: np.ndarray) -> None:
+        taken.setdefault(id(self), []).append(values.copy())
+        take(self, values)
+
+    def recording_add_own(self: shuffle.PartitionedCount, values: np.ndarray) -> None:
+        returned.append(values.copy())
+        give(self, values)
+
+    monkeypatch.setattr(shuffle.ExternalShuffle, "add", recording_add)
+    monkeypatch.setattr(shuffle.PartitionedCount, "add_own", recording_add_own)
+    mine, theirs = _cases()["distinct"]
+    received, _ = _count(mine, theirs, 16)
+    assert received.buckets == 16
+    sent_order = np.concatenate(next(iter(taken.values())))  # H(y)^ab, bucket by bucket
+    back_order = np.concatenate(returned)
+    assert sorted(sent_order.tolist()) == sorted(back_order.tolist())
+    position = {value: index for index, value in enumerate(back_order.tolist())}
+    first_bucket = [position[value] for value in sent_order[: sent_order.size // 16].tolist()]
+    # Shuffled per bucket, the first bucket's 60 values (of 960) would all come back in the
+    # first sixteenth; shuffled over the run, all land in the first half with chance 2^-62.8.
+    assert max(first_bucket) >= back_order.size // 2

@@ -44,9 +44,9 @@ element, so the lowest bit of byte 0 is always 0; the middle bytes of H(.)^(ab) 
 pseudorandom.
 
 **Sizes.** With N values spread over K = the least power of two with N / K <= L (L the
-run's padded bucket size), a file (or partition) holds L values on average, and by the
-Chernoff bound of ``buckets.padded_size`` more than ``padded_size(N, K)`` (about L +
-sqrt(2 L (ln K + 28)) + ln K + 28) only with probability below 2^-40: a bounded
+run's padded bucket size), a file (or partition) holds N / K <= L values on average,
+and by the Chernoff bound of ``buckets.padded_size`` more than ``padded_size(N, K)`` (at
+most L + sqrt(2 L (ln K + 28)) + ln K + 28) only with probability below 2^-40: a bounded
 multiple of one bucket, whatever N. (The bound is not enforced: a larger file is read
 anyway, at that cost in memory; the partition of values a dishonest peer chose is
 outside the semi-honest model.) While values arrive they are appended to files kept

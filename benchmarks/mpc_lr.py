@@ -13,9 +13,10 @@ Sizes can be reduced by flags (the JSON records what ran). Usage:
     .venv/bin/python benchmarks/mpc_lr.py [--synthetic-rows 1000000] [--spu SEMI2K,CHEETAH] ...
 Only the 1,000,000 x 100 dealer run (10 epochs, batch 1024, lr 0.1):
     .venv/bin/python benchmarks/mpc_lr.py --parts synthetic --synthetic-modes dealer
-Only a dealer-free synthetic run, scaled down (see docs/mpc.md for the extrapolation):
-    .venv/bin/python benchmarks/mpc_lr.py --parts synthetic --synthetic-modes dealer-free \
-        --synthetic-rows 20000 --synthetic-epochs 1
+The dealer-free mode at 1,000,000 x 100 (hours for 10 epochs here): the same set-up, then
+only the first 150 steps, timed one by one; the JSON extrapolates to 10 epochs and says so:
+    .venv/bin/python benchmarks/mpc_lr.py --parts synthetic --synthetic-modes dealer-free,dealer \
+        --synthetic-steps 150
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ print(json.dumps({"protocol": protocol, "seconds": seconds, "auc": auc,
 
 
 def train_program(party: Party, job: dict[str, Any]) -> dict[str, Any]:
+    program_started = time.monotonic()  # CLOCK_MONOTONIC: the launcher's clock too (same machine)
     started = time.perf_counter()
     if "synthetic" in job:
         own, labels = synthetic_block(party.party, **job["synthetic"])
@@ -97,11 +99,19 @@ def train_program(party: Party, job: dict[str, Any]) -> dict[str, Any]:
         party, 0, labels[:, None] if party.party == 0 else None, (own.shape[0], 1), "label"
     )
     shared_at = time.perf_counter()
-    weights = train_shared(party, None, y, job["config"], own=(own, job["widths"]))
+    steps: list[tuple[float, int, int]] = []  # (monotonic time, bytes sent, rounds) when n steps are done
+
+    def step_done(_: int) -> None:
+        so_far = party.total()
+        steps.append((time.monotonic(), so_far.bytes_sent, so_far.rounds))
+
+    weights = train_shared(party, None, y, job["config"], own=(own, job["widths"]), steps_done=step_done)
     trained_at = time.perf_counter()
     total = party.total()
     return {
         "weights": weights.reveal(),
+        "monotonic_started": program_started,
+        "steps": steps,
         "seconds": trained_at - shared_at,
         "seconds_data": generated - started,
         "seconds_sharing": shared_at - generated,
@@ -208,7 +218,11 @@ def ours_bank(data: dict[str, np.ndarray], config: TrainConfig, mode: str) -> di
 
 
 def ours_synthetic(rows: int, columns: int, config: TrainConfig, mode: str) -> dict[str, Any]:
-    """SS-LR on a synthetic rows x columns set; each party generates its own block in its process."""
+    """SS-LR on a synthetic rows x columns set; each party generates its own block in its process.
+
+    With ``config.max_steps`` below the run's step count only the first steps run, after the
+    same set-up as a whole run; ``step_figures`` then extrapolates to the whole run.
+    """
     widths = (columns // 2 + 1, columns - columns // 2)  # the wallet's block includes the bias column
     job = {
         "synthetic": {"rows": rows, "widths": widths, "seed": 11},
@@ -216,9 +230,10 @@ def ours_synthetic(rows: int, columns: int, config: TrainConfig, mode: str) -> d
         "config": config,
     }
     dealer: dict[str, float] = {}
-    started = time.perf_counter()
-    wallet, _ = run_processes(train_program, (job, job), triples=mode, timeout=600, dealer_stats=dealer)
-    steps = config.epochs * -(-rows // config.batch_size)
+    launched, started = time.monotonic(), time.perf_counter()
+    wallet, network = run_processes(train_program, (job, job), triples=mode, timeout=600, dealer_stats=dealer)
+    finished = time.monotonic()
+    steps = len(wallet["steps"]) - 1
     setup = wallet["by_op"].get("setup", {}).get("seconds", 0.0)
     return {
         "mode": mode,
@@ -233,10 +248,67 @@ def ours_synthetic(rows: int, columns: int, config: TrainConfig, mode: str) -> d
         "seconds_input_sharing": wallet["seconds_sharing"],
         "ms_per_step": 1000 * (wallet["seconds"] - setup) / steps,
         "bytes_sent_party0": wallet["bytes_sent"],
+        "bytes_sent_party1": network["bytes_sent"],
         "rounds": wallet["rounds"],
         "rounds_per_step": wallet["rounds"] / steps,
         "by_op": wallet["by_op"],
         "dealer": dealer,
+        **step_figures(wallet, network, launched, finished, rows, config),
+    }
+
+
+def step_figures(
+    wallet: dict[str, Any],
+    network: dict[str, Any],
+    launched: float,
+    finished: float,
+    rows: int,
+    config: TrainConfig,
+) -> dict[str, Any]:
+    """Set-up, per-step and wrap-up figures of one run, and the whole run they imply.
+
+    Set-up is everything before the first step (key generation, process start, TLS, data
+    generation, input sharing, masking), timed from the launch to party 0's first step;
+    wrap-up is everything after its last step (dealer-free: the weights' range check; the
+    reveal, the processes' exit). Steps are timed at party 0. The whole run is set-up +
+    steps x mean seconds a step + wrap-up: a step costs the same whatever its position,
+    as each touches only its batch's rows (the last batch of an epoch is smaller).
+    """
+    times = np.array([t for t, _, _ in wallet["steps"]])
+    measured = len(times) - 1
+    full = config.epochs * -(-rows // config.batch_size)
+    per_step = np.diff(times)
+    setup_s = float(times[0] - launched)
+    wrap_up_s = float(finished - times[-1])
+
+    def per_party(record: dict[str, Any]) -> dict[str, float]:
+        _, bytes0, rounds0 = record["steps"][0]
+        _, bytes1, rounds1 = record["steps"][-1]
+        return {"bytes_sent": (bytes1 - bytes0) / measured, "rounds": (rounds1 - rounds0) / measured}
+
+    whole = setup_s + float(per_step.mean()) * full + wrap_up_s
+    return {
+        "setup_seconds": {
+            "total": setup_s,
+            "launch_to_program": float(wallet["monotonic_started"] - launched),
+            "data_generation": wallet["seconds_data"],
+            "input_sharing": wallet["seconds_sharing"],
+            "masking": wallet["by_op"].get("setup", {}).get("seconds", 0.0),
+        },
+        "measured_steps": measured,
+        "steps_of_the_whole_run": full,
+        "seconds_per_step": {
+            "median": float(np.median(per_step)),
+            "mean": float(per_step.mean()),
+            "p90": float(np.percentile(per_step, 90)),
+            "total": float(per_step.sum()),
+        },
+        "per_step_per_party": {"party0": per_party(wallet), "party1": per_party(network)},
+        "wrap_up_seconds": wrap_up_s,
+        "extrapolated": measured < full,
+        f"{'extrapolated' if measured < full else 'measured'}_{config.epochs}_epochs_s": whole,
+        "how": f"set-up + {measured} measured steps' mean x {full} steps + wrap-up"
+        + (f"; {measured} of {full} steps measured" if measured < full else "; every step measured"),
     }
 
 
@@ -317,8 +389,16 @@ def main() -> None:
     parser.add_argument(
         "--synthetic-epochs", type=int, help="epochs of the synthetic runs (default: --epochs)"
     )
+    parser.add_argument(
+        "--synthetic-steps",
+        type=int,
+        help="run only the first N mini-batch steps of the synthetic runs, after the whole set-up,"
+        " and extrapolate to all steps of the epochs (default: every step)",
+    )
     parser.add_argument("--latency-rows", type=int, default=1000)
     args = parser.parse_args()
+    if args.synthetic_steps is not None and args.synthetic_steps < 1:
+        parser.error("--synthetic-steps must be a positive number of steps")
     parts = set(args.parts.split(","))
     modes = [m for m in args.modes.split(",") if m]
     plain = TrainConfig(
@@ -354,7 +434,9 @@ def main() -> None:
             report["synthetic"] = []
             for mode in (m for m in args.synthetic_modes.split(",") if m):
                 sigmoid = args.dealer_free_sigmoid if mode == "dealer-free" else args.sigmoid
-                config = TrainConfig(args.synthetic_epochs or args.epochs, 1024, 0.1, 0.0, sigmoid)
+                config = TrainConfig(
+                    args.synthetic_epochs or args.epochs, 1024, 0.1, 0.0, sigmoid, args.synthetic_steps
+                )
                 report["synthetic"].append(
                     ours_synthetic(args.synthetic_rows, args.synthetic_cols, config, mode)
                 )

@@ -14,7 +14,8 @@ but masked values; the weights are revealed only to the agreed party, or kept sh
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,9 @@ class TrainConfig:
     learning_rate: float = 0.1
     momentum: float = 0.9
     sigmoid: str = "clipped"  # or "polynomial": no comparison, coarser (see pets.mpc.tensor)
+    # Benchmarks and tests only: stop after this many mini-batch steps (None: every step of
+    # every epoch). A benchmark times the first steps of a run too long to finish in a session.
+    max_steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.sigmoid not in SIGMOID_METHODS:
@@ -48,22 +52,30 @@ class TrainConfig:
             raise ValueError("epochs and batch size must be positive, the learning rate in (0, 10]")
         if not 0 <= self.momentum < 1:
             raise ValueError("momentum must be in [0, 1)")
+        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
+            raise ValueError("max_steps must be a positive number of steps, or None for all of them")
 
 
 def batches(rows: int, size: int) -> list[slice]:
     return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
 
 
+def training_steps(rows: int, config: TrainConfig) -> Iterator[tuple[int, slice]]:
+    """(epoch, batch rows) of every step in order, cut after ``config.max_steps`` when set."""
+    parts = batches(rows, config.batch_size)
+    every = ((epoch, part) for epoch in range(config.epochs) for part in parts)
+    return itertools.islice(every, config.max_steps)
+
+
 def train_plaintext(features: np.ndarray, labels: np.ndarray, config: TrainConfig) -> np.ndarray:
     """The same algorithm with the same sigmoid approximation, in float64: the reference."""
     weights = np.zeros(features.shape[1])
     velocity = np.zeros_like(weights)
-    for _ in range(config.epochs):
-        for part in batches(len(labels), config.batch_size):
-            x = features[part]
-            gradient = x.T @ (sigmoid_reference(x @ weights, config.sigmoid) - labels[part]) / len(x)
-            velocity = config.momentum * velocity + gradient
-            weights = weights - config.learning_rate * velocity
+    for _, part in training_steps(len(labels), config):
+        x = features[part]
+        gradient = x.T @ (sigmoid_reference(x @ weights, config.sigmoid) - labels[part]) / len(x)
+        velocity = config.momentum * velocity + gradient
+        weights = weights - config.learning_rate * velocity
     return weights
 
 
@@ -86,8 +98,13 @@ def train_shared(
     config: TrainConfig,
     progress: Callable[[int], None] | None = None,
     own: tuple[np.ndarray, tuple[int, int]] | None = None,
+    steps_done: Callable[[int], None] | None = None,
 ) -> SharedTensor:
     """Mini-batch SGD with momentum on shares; returns the shared weights (d x 1).
+
+    ``progress(epoch)`` is called after each whole epoch; ``steps_done(n)`` when n steps are
+    done, from 0 (the set-up is over, the first step begins) to the last (benchmarks time
+    steps with it).
 
     ``own`` (this party's clear block and both widths) lets a triple source with
     ``clear_matmul`` compute X_b @ w and X_b^T @ e block by block, each block's holder
@@ -103,25 +120,28 @@ def train_shared(
         blocks = _blocks(party, own)  # masked: X - A travels here, once
     if blocks is None and features is None:
         raise ValueError("without clear blocks the training needs the shared features")
-    for epoch in range(config.epochs):
-        for part in batches(rows, config.batch_size):
-            with party.op("forward"):
-                x = features[part] if features is not None else None
-                if blocks:  # the logits stay raw: their truncation also scales them for the sigmoid
-                    predicted = blocks.times(part, weights).sigmoid(config.sigmoid, raw=True)
-                else:
-                    predicted = (_shared(x) @ weights).sigmoid(config.sigmoid)
-            with party.op("gradient"):
-                error = predicted - labels[part]
-                gradient = _mean_gradient(party, blocks, x, error)
-            with party.op("update"):
-                velocity = (
-                    linear_combination([velocity, gradient], [config.momentum, 1.0])
-                    if config.momentum
-                    else gradient
-                )
-                weights = weights - velocity * config.learning_rate
-        if progress is not None:
+    if steps_done is not None:
+        steps_done(0)
+    for step, (epoch, part) in enumerate(training_steps(rows, config), start=1):
+        with party.op("forward"):
+            x = features[part] if features is not None else None
+            if blocks:  # the logits stay raw: their truncation also scales them for the sigmoid
+                predicted = blocks.times(part, weights).sigmoid(config.sigmoid, raw=True)
+            else:
+                predicted = (_shared(x) @ weights).sigmoid(config.sigmoid)
+        with party.op("gradient"):
+            error = predicted - labels[part]
+            gradient = _mean_gradient(party, blocks, x, error)
+        with party.op("update"):
+            velocity = (
+                linear_combination([velocity, gradient], [config.momentum, 1.0])
+                if config.momentum
+                else gradient
+            )
+            weights = weights - velocity * config.learning_rate
+        if steps_done is not None:
+            steps_done(step)
+        if progress is not None and part.stop == rows:  # the epoch's last batch
             progress(epoch + 1)
     if not hasattr(party.triples, "truncation"):  # dealer-free: a guard, see check_weights_in_range
         check_weights_in_range(party, weights)

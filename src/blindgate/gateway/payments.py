@@ -52,6 +52,7 @@ from blindgate.gateway import bookkeeping, risk
 from blindgate.gateway.calls import NoAnswer, PartnerCaller
 from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
 from blindgate.gateway.fx import RateBook
+from blindgate.gateway.group_commit import GroupCommit
 from blindgate.gateway.ledger.money import proportional_share
 from blindgate.gateway.ledger.prepared import Prepared
 from blindgate.gateway.store import (
@@ -124,6 +125,7 @@ class Payments:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.network, self.engine, self.caller, self.rates, self.clock = network, engine, caller, rates, clock
+        self.group = GroupCommit(engine)
         self.timeout_s = network.gateway.wallet_timeout_s
 
     # --- pay ---------------------------------------------------------------------------------
@@ -162,9 +164,7 @@ class Payments:
             "updated_at": now,
         }
         try:
-            with self.engine.begin() as conn:
-                _INSERT_PAYMENT.execute(conn, row)
-                bookkeeping.on_accepted(conn, row, now, self.network)
+            await self.group.run(lambda conn: self._accept(conn, row, now))
         except sa.exc.IntegrityError:
             existing = self._payment_by_request(acquirer.party_id, request.payment_request_id)
             if existing is None:  # cannot happen: the unique key that refused us names a row
@@ -178,6 +178,11 @@ class Payments:
             return self._pay_answer(existing)
         log.info("payment accepted", extra={"payment_id": row["payment_id"], "wallet": wallet.party_id})
         return self._pay_answer(await self._ask_wallet_to_pay(row, body))
+
+    def _accept(self, conn: sa.Connection, row: dict[str, Any], now: datetime) -> None:
+        """The payment's row and its pending hold in the ledger (a duplicate raises IntegrityError)."""
+        _INSERT_PAYMENT.execute(conn, row)
+        bookkeeping.on_accepted(conn, row, now, self.network)
 
     async def _ask_wallet_to_pay(self, row: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         wallet = self._wallet(row["wallet_id"])
@@ -230,13 +235,16 @@ class Payments:
             "wallet_payment_id": _short_text(answer.get("paymentId")),
         }
         wallet = self._wallet(row["wallet_id"])
-        # The velocity read and the capture share one transaction (one round trip to the pool).
-        with self.engine.begin() as conn:
+
+        def capture(conn: sa.Connection) -> tuple[bool, dict[str, Any] | None]:
+            # The velocity read and the capture share one transaction: the payer's lock covers both.
             now = self.clock()
             over = risk.over_velocity(
                 conn, wallet.risk, wallet.party_id, str(pseudonym), row["wallet_amount"], now
             )
-            settled = None if over else self._resolve_in(conn, row, SUCCESS, "SUCCESS", found, now)
+            return over, None if over else self._resolve_in(conn, row, SUCCESS, "SUCCESS", found, now)
+
+        over, settled = await self.group.run(capture)
         if over:
             return await self._reject_for_risk(row, found)
         return settled if settled is not None else self._settled_by_someone_else(row)

@@ -14,6 +14,7 @@ race to the INSERT; the loser gets an IntegrityError and reads the winner's row.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
@@ -22,7 +23,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
@@ -146,41 +147,109 @@ TURN_WAIT_S = 5.0  # then SQLite's own busy timeout decides, as without the turn
 TURN_POLL_S = 0.0001
 
 
-class TakesTurnsToWrite(sqlite3.Connection):
-    """A SQLite connection that waits for its turn to write on a lock file beside the database.
+class WriterTurn:
+    """This process's turn at writing one SQLite file: an exclusive flock on ``<db>-writer.lock``.
 
     SQLite lets one writer in at a time and makes the others sleep 1, 2, 5, 10... ms between
     tries; two gateway processes on one file lost much of their time there (and a sleep stalls
-    the whole event loop). Before a transaction's first write the connection takes the lock
-    file's exclusive flock, polled every 0.1 ms, and gives it back once the COMMIT or ROLLBACK
-    is done, so the next writer goes in at once. It only orders writers: SQLite's own locking
-    still decides, and past `TURN_WAIT_S` a writer goes ahead without its turn (two
-    connections written in turn by one thread must not wait on each other for ever).
+    the whole event loop). A process takes the lock file's flock before writing, polled every
+    0.1 ms, and gives it back once its last writer is done, so the next process goes in at
+    once. It only orders processes: SQLite's own locking still decides, and past `TURN_WAIT_S`
+    a writer goes ahead without the turn.
+
+    One turn per file and process, shared and counted: every connection of the process (and
+    `blindgate.gateway.group_commit`, which waits for it without blocking the event loop)
+    holds it through the same open file, so two writers of one process never wait on each
+    other. Keyed by process id as well: a child forked with the parent's open file would share
+    the parent's lock, so it opens its own.
     """
+
+    # Weakly held: the turn (and its open file) lives as long as a connection or a group commit
+    # of the process uses it, so a process that opens many databases does not keep their files.
+    _turns: ClassVar[weakref.WeakValueDictionary[tuple[str, int], WriterTurn]] = weakref.WeakValueDictionary()
+    _registry = threading.Lock()
+
+    def __init__(self, lock_file: str) -> None:
+        try:
+            self._fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:  # a directory we may not write to: no turns, SQLite's own waits
+            self._fd = -1
+        self._holders = 0
+        self._count = threading.Lock()
+
+    def __del__(self) -> None:
+        if self._fd >= 0:
+            with contextlib.suppress(Exception):  # closing the file gives back a turn still held
+                os.close(self._fd)
+
+    @classmethod
+    def of(cls, database: str) -> WriterTurn:
+        key = (f"{os.path.abspath(database)}-writer.lock", os.getpid())
+        with cls._registry:
+            turn = cls._turns.get(key)
+            if turn is None:
+                turn = cls._turns[key] = cls(key[0])
+            return turn
+
+    def try_take(self) -> bool:
+        """Take the turn if this process holds it already or it is free; whether it did."""
+        with self._count:
+            if self._holders == 0 and self._fd >= 0:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False
+            self._holders += 1
+            return True
+
+    def force(self) -> None:
+        """Go ahead without the turn (it never came): counted, so `give_back` stays paired."""
+        with self._count:
+            self._holders += 1
+
+    def take(self) -> None:
+        """Wait (blocking) for the turn, at most `TURN_WAIT_S`."""
+        deadline = time.monotonic() + TURN_WAIT_S
+        while not self.try_take():
+            if time.monotonic() > deadline:
+                return self.force()
+            time.sleep(TURN_POLL_S)
+        return None
+
+    async def take_async(self) -> None:
+        """Wait for the turn without blocking the event loop, at most `TURN_WAIT_S`.
+
+        The wait runs on a thread (polling every 0.1 ms there): the event loop's own timers
+        are only as fine as epoll's millisecond, ten times the usual wait for another
+        process's commit."""
+        if not self.try_take():
+            await asyncio.to_thread(self.take)
+
+    def give_back(self) -> None:
+        with self._count:
+            self._holders -= 1
+            if self._holders == 0 and self._fd >= 0:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+class TakesTurnsToWrite(sqlite3.Connection):
+    """A SQLite connection that holds its process's `WriterTurn` from a transaction's first
+    write until its COMMIT or ROLLBACK is done."""
 
     def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
-        try:
-            self._turns = os.open(f"{os.fspath(database)}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:  # a directory we may not write to: no turns, SQLite's own waits
-            self._turns = -1
+        self._turn = WriterTurn.of(os.fspath(database))
         self._holding = False
 
     def take_turn(self) -> None:
-        deadline = time.monotonic() + TURN_WAIT_S
-        while not self._holding and self._turns >= 0:
-            try:
-                fcntl.flock(self._turns, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._holding = True
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    return
-                time.sleep(TURN_POLL_S)
+        if not self._holding:
+            self._turn.take()
+            self._holding = True
 
     def _give_turn_back(self) -> None:
         if self._holding:
-            fcntl.flock(self._turns, fcntl.LOCK_UN)
             self._holding = False
+            self._turn.give_back()
 
     def commit(self) -> None:
         try:
@@ -199,9 +268,14 @@ class TakesTurnsToWrite(sqlite3.Connection):
             super().close()
         finally:
             self._give_turn_back()
-            if self._turns >= 0:
-                with contextlib.suppress(OSError):  # closed already
-                    os.close(self._turns)
+
+
+def writer_turn(engine: sa.Engine) -> WriterTurn | None:
+    """The process's turn at writing the engine's SQLite file; None for PostgreSQL or memory."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return WriterTurn.of(database)
 
 
 class _Checkpointer(threading.Thread):

@@ -1,0 +1,125 @@
+"""`GroupCommit`: units that reach the store together commit together, and fail alone."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from blindgate.gateway import store
+from blindgate.gateway.group_commit import GroupCommit
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[sa.Engine]:
+    created = store.open_database(f"sqlite:///{tmp_path / 'gw.db'}")
+    yield created
+    created.dispose()
+
+
+def insert(payment_id: str, fail_after: bool = False) -> Any:
+    def work(conn: sa.Connection) -> str:
+        conn.execute(
+            store.notifications.insert(),
+            {"payment_id": payment_id, "acquirer_id": "ACQ", "body": "{}", "attempts": 0, "next_at": NOW},
+        )
+        if fail_after:
+            raise LookupError(f"refused after writing {payment_id}")
+        return payment_id
+
+    return work
+
+
+def stored(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(sa.select(store.notifications.c.payment_id)).scalars())
+
+
+async def together(group: GroupCommit, *units: Any) -> list[Any]:
+    return await asyncio.gather(*(group.run(unit) for unit in units), return_exceptions=True)
+
+
+def test_units_that_arrive_together_commit_in_one_transaction(engine: sa.Engine) -> None:
+    group = GroupCommit(engine)
+    commits: list[object] = []
+    sa.event.listen(engine, "commit", commits.append)
+    results = asyncio.run(together(group, *(insert(f"P{i}") for i in range(5))))
+    assert results == [f"P{i}" for i in range(5)]
+    assert stored(engine) == [f"P{i}" for i in range(5)]
+    assert (group.groups, group.grouped, len(commits)) == (1, 5, 1)
+
+
+def test_a_duplicate_fails_alone_and_the_others_commit(engine: sa.Engine) -> None:
+    group = GroupCommit(engine)
+    results = asyncio.run(together(group, insert("P1"), insert("P2"), insert("P1"), insert("P3")))
+    assert results[:2] == ["P1", "P2"] and results[3] == "P3"
+    assert isinstance(results[2], sa.exc.IntegrityError)
+    assert stored(engine) == ["P1", "P2", "P3"]
+    assert group.groups == 0  # the group was rolled back and each unit ran alone
+
+
+def test_a_unit_that_fails_after_writing_leaves_nothing_of_its_own(engine: sa.Engine) -> None:
+    group = GroupCommit(engine)
+    results = asyncio.run(together(group, insert("P1"), insert("P2", fail_after=True), insert("P3")))
+    assert results[0] == "P1" and results[2] == "P3"
+    assert isinstance(results[1], LookupError)
+    assert stored(engine) == ["P1", "P3"]
+
+
+def test_a_cancelled_caller_s_unit_never_runs(engine: sa.Engine) -> None:
+    group = GroupCommit(engine)
+
+    async def scenario() -> list[Any]:
+        first = asyncio.ensure_future(group.run(insert("P1")))
+        second = asyncio.ensure_future(group.run(insert("P2")))
+        await asyncio.sleep(0)  # both queued, the flush not run yet
+        second.cancel()
+        return await asyncio.gather(first, second, return_exceptions=True)
+
+    first, second = asyncio.run(scenario())
+    assert first == "P1" and isinstance(second, asyncio.CancelledError)
+    assert stored(engine) == ["P1"]
+
+
+def test_the_group_waits_for_another_process_s_turn_without_blocking_the_loop(engine: sa.Engine) -> None:
+    group = GroupCommit(engine)
+    database = engine.url.database
+    assert database is not None
+    other = os.open(f"{database}-writer.lock", os.O_RDWR)  # another process's turn
+    fcntl.flock(other, fcntl.LOCK_EX)
+
+    async def scenario() -> tuple[int, list[Any]]:
+        unit = asyncio.ensure_future(group.run(insert("P1")))
+        ticks = 0
+        while ticks < 20:  # the loop keeps running while the unit waits for the turn
+            await asyncio.sleep(0.001)
+            ticks += 1
+        assert not unit.done() and stored(engine) == []
+        fcntl.flock(other, fcntl.LOCK_UN)
+        return ticks, [await unit]
+
+    try:
+        ticks, results = asyncio.run(scenario())
+    finally:
+        os.close(other)
+    assert ticks == 20 and results == ["P1"] and stored(engine) == ["P1"]
+
+
+def test_postgresql_runs_each_unit_alone(pg_schema_url: str) -> None:
+    engine = store.open_database(pg_schema_url)
+    try:
+        group = GroupCommit(engine)
+        assert not group.enabled
+        assert asyncio.run(together(group, insert("P1"), insert("P2"))) == ["P1", "P2"]
+        assert (group.groups, stored(engine)) == (0, ["P1", "P2"])
+    finally:
+        engine.dispose()

@@ -14,9 +14,10 @@ Sizes can be reduced by flags (the JSON records what ran). Usage:
 Only the 1,000,000 x 100 dealer run (10 epochs, batch 1024, lr 0.1):
     .venv/bin/python benchmarks/mpc_lr.py --parts synthetic --synthetic-modes dealer
 The dealer-free mode at 1,000,000 x 100 (hours for 10 epochs here): the same set-up, then
-only the first 150 steps, timed one by one; the JSON extrapolates to 10 epochs and says so:
-    .venv/bin/python benchmarks/mpc_lr.py --parts synthetic --synthetic-modes dealer-free,dealer \
-        --synthetic-steps 150
+only the first 300 steps (3 minutes here), timed one by one; the JSON extrapolates to the
+10 epochs' 9,770 steps and says so ("extrapolated": true); the dealer mode likewise, to compare:
+    .venv/bin/python benchmarks/mpc_lr.py --parts synthetic --synthetic-modes dealer-free \
+        --synthetic-steps 300
 """
 
 from __future__ import annotations
@@ -99,11 +100,12 @@ def train_program(party: Party, job: dict[str, Any]) -> dict[str, Any]:
         party, 0, labels[:, None] if party.party == 0 else None, (own.shape[0], 1), "label"
     )
     shared_at = time.perf_counter()
-    steps: list[tuple[float, int, int]] = []  # (monotonic time, bytes sent, rounds) when n steps are done
+    # When n steps are done: (monotonic time, bytes sent, rounds, this process's CPU seconds).
+    steps: list[tuple[float, int, int, float]] = []
 
     def step_done(_: int) -> None:
         so_far = party.total()
-        steps.append((time.monotonic(), so_far.bytes_sent, so_far.rounds))
+        steps.append((time.monotonic(), so_far.bytes_sent, so_far.rounds, time.process_time()))
 
     weights = train_shared(party, None, y, job["config"], own=(own, job["widths"]), steps_done=step_done)
     trained_at = time.perf_counter()
@@ -274,7 +276,7 @@ def step_figures(
     steps x mean seconds a step + wrap-up: a step costs the same whatever its position,
     as each touches only its batch's rows (the last batch of an epoch is smaller).
     """
-    times = np.array([t for t, _, _ in wallet["steps"]])
+    times = np.array([record[0] for record in wallet["steps"]])
     measured = len(times) - 1
     full = config.epochs * -(-rows // config.batch_size)
     per_step = np.diff(times)
@@ -282,18 +284,23 @@ def step_figures(
     wrap_up_s = float(finished - times[-1])
 
     def per_party(record: dict[str, Any]) -> dict[str, float]:
-        _, bytes0, rounds0 = record["steps"][0]
-        _, bytes1, rounds1 = record["steps"][-1]
-        return {"bytes_sent": (bytes1 - bytes0) / measured, "rounds": (rounds1 - rounds0) / measured}
+        (_, bytes0, rounds0, cpu0), (_, bytes1, rounds1, cpu1) = record["steps"][0], record["steps"][-1]
+        return {
+            "bytes_sent": (bytes1 - bytes0) / measured,
+            "rounds": (rounds1 - rounds0) / measured,
+            "cpu_seconds": (cpu1 - cpu0) / measured,  # the load moves this far less than wall time
+        }
 
     whole = setup_s + float(per_step.mean()) * full + wrap_up_s
+    kind = "extrapolated" if measured < full else "measured"
     return {
         "setup_seconds": {
             "total": setup_s,
             "launch_to_program": float(wallet["monotonic_started"] - launched),
             "data_generation": wallet["seconds_data"],
             "input_sharing": wallet["seconds_sharing"],
-            "masking": wallet["by_op"].get("setup", {}).get("seconds", 0.0),
+            # the training's "setup" op: X - A sent once (dealer), the block's encoding (dealer-free)
+            "masking_or_encoding": wallet["by_op"].get("setup", {}).get("seconds", 0.0),
         },
         "measured_steps": measured,
         "steps_of_the_whole_run": full,
@@ -302,11 +309,17 @@ def step_figures(
             "mean": float(per_step.mean()),
             "p90": float(np.percentile(per_step, 90)),
             "total": float(per_step.sum()),
+            # drift over the run (load, or a cost that grows with the step): mean of each tenth
+            "mean_by_tenth": [float(tenth.mean()) for tenth in np.array_split(per_step, 10) if len(tenth)],
         },
         "per_step_per_party": {"party0": per_party(wallet), "party1": per_party(network)},
         "wrap_up_seconds": wrap_up_s,
         "extrapolated": measured < full,
-        f"{'extrapolated' if measured < full else 'measured'}_{config.epochs}_epochs_s": whole,
+        f"{kind}_{config.epochs}_epochs_s": whole,
+        # the same with the median step: a load spike within a short window moves it less
+        f"extrapolated_by_median_{config.epochs}_epochs_s": setup_s
+        + float(np.median(per_step)) * full
+        + wrap_up_s,
         "how": f"set-up + {measured} measured steps' mean x {full} steps + wrap-up"
         + (f"; {measured} of {full} steps measured" if measured < full else "; every step measured"),
     }

@@ -18,14 +18,14 @@ workers start together; the report gives the total payments/s, p50/p99 over ever
 every worker, the workers' CPU per payment (a PostgreSQL server's own CPU is not in it), and
 the same store driven by one process for comparison. Each worker's paymentRequestIds carry
 its index and a run id, so they never collide. It runs at each ``--concurrency`` (requests in
-flight per worker, default 4,8,16,32): on SQLite the gateway commits the transactions that
+flight per worker, default 4,8,12,16,24,32): on SQLite the gateway commits the transactions that
 arrive together as one (`blindgate.gateway.group_commit`), so a request also waits for the
 others of its group and latency grows with the load; the headline is the best rate whose p99
 meets the target, and ``by_concurrency`` has every run.
 
 (b) `benchmarks/payments_e2e.payments_e2e` (the network engineer's): full demo runs.
 
-Usage: .venv/bin/python benchmarks/payments.py [--payments 3000] [--concurrency 4,8,16,32]
+Usage: .venv/bin/python benchmarks/payments.py [--payments 3000] [--concurrency 4,8,12,16,24,32]
        [--single-concurrency 8] [--skip-e2e] [--workers 2] [--db postgresql+psycopg://127.0.0.1/test]
 """
 
@@ -474,7 +474,7 @@ def main() -> int:
     parser.add_argument("--payments", type=int, default=3000)
     parser.add_argument(
         "--concurrency",
-        default="4,8,16,32",
+        default="4,8,12,16,24,32",
         help="requests in flight per worker, comma-separated: the scale-out run tries each",
     )
     parser.add_argument(

@@ -24,6 +24,7 @@ several payers' row locks at once could deadlock with another worker's group.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -35,6 +36,11 @@ T = TypeVar("T")
 Work = Callable[[sa.Connection], Any]
 
 MAX_GROUP = 64  # bound the transaction a group makes (and the work a rollback redoes)
+# A process that has just committed a group lets this long pass before it asks for the turn
+# again: another process polls for it on its loop's millisecond timer, and would otherwise
+# find it taken again almost every time (flock is not fair), its requests waiting group
+# after group. Meanwhile this process's next group fills.
+YIELD_S = 0.001
 
 
 class GroupCommit:
@@ -44,6 +50,7 @@ class GroupCommit:
         self._turn = writer_turn(engine)
         self._waiting: list[tuple[Work, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._last_commit = 0.0  # time.monotonic() when this process's last group was done
         self.groups = 0  # transactions committed for more than one unit
         self.grouped = 0  # units committed in them
 
@@ -61,12 +68,16 @@ class GroupCommit:
     async def _flush_on_turn(self) -> None:
         try:
             if self._turn is not None:
+                since = time.monotonic() - self._last_commit
+                if since < YIELD_S:
+                    await asyncio.sleep(YIELD_S - since)
                 await self._turn.take_async()
             try:
                 self._flush()
             finally:
                 if self._turn is not None:
                     self._turn.give_back()
+                self._last_commit = time.monotonic()
         except BaseException:  # cancelled while waiting (the loop is closing): nobody may hang
             for _, done in self._waiting:
                 done.cancel()

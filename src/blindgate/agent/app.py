@@ -62,6 +62,7 @@ from blindgate.api.signed import encode, request_headers, signed_response, verif
 from blindgate.crypto.errors import InvalidSignature, UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey, parse_signature_header
+from blindgate.gateway.calls import ANSWERED_IDS
 from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
 from blindgate.gateway.notifier import NOTIFY_AGENT_PATH
 from blindgate.gateway.payments import SEALED_DIGEST_FIELD, seal_context
@@ -370,10 +371,13 @@ def create_wallet_agent_app(
                 backend.url + path, path, opened, backend.public_key, backend.timeout_s
             )
         except NoAnswer:
-            return {
+            answer = {
                 "result": result("PAYMENT_IN_PROCESS" if path == WALLET_PAY_PATH else "UNKNOWN_EXCEPTION")
             }
-        return for_gateway(answer, acquirer, context)
+        else:
+            answer = for_gateway(answer, acquirer, context)
+        # Name the request answered, under this agent's signature (`gateway.calls`: no replay).
+        return {**answer, **{key: body[key] for key in ANSWERED_IDS if key in body}}
 
     async def scan(body: dict[str, Any], path: str) -> dict[str, Any]:
         """The backend's customer scanned an order code: claim it at the gateway under the

@@ -4,6 +4,12 @@ Ed25519 both ways: the gateway signs with its own key as client id ``gateway.par
 the agent's answer must verify against the agent's published Ed25519 key. Any failure to
 get a verified answer in time — timeout, connection error, non-200, bad signature, not
 JSON — is `NoAnswer`: the caller must treat the outcome as unknown (resultStatus U).
+
+An answer must also be about this request: the AMS answer signature covers the answer, not
+the request it answers, so a signed SUCCESS for one payment could otherwise be replayed as
+the answer to another. The partners' agents (`blindgate.agent`) name the request they answer
+(its ``paymentRequestId`` / ``refundRequestId``, under their signature); an answer that
+names another request is `NoAnswer`.
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ class CookielessClient(httpx.AsyncClient):
     @cookies.setter
     def cookies(self, cookies: object) -> None:
         raise TypeError("the gateway's calls to partners carry no cookies")
+
+
+# The request ids an answer that names them must repeat.
+ANSWERED_IDS = ("paymentRequestId", "refundRequestId")
 
 
 class NoAnswer(Exception):
@@ -91,4 +101,6 @@ class PartnerCaller:
             raise NoAnswer("answer is unsigned, badly signed or not JSON") from None
         if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
             raise NoAnswer("answer has no result")
+        if any(key in answer and key in payload and answer[key] != payload[key] for key in ANSWERED_IDS):
+            raise NoAnswer("answer is about another request")
         return answer

@@ -28,7 +28,6 @@ In ``plaintext`` mode (benchmarks only) the agents pass fields through unsealed.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -58,11 +57,11 @@ from blindgate.api.models import (
     text,
 )
 from blindgate.api.results import ApiError, result
-from blindgate.api.signed import encode, request_headers, signed_response, verify_request, verify_response
-from blindgate.crypto.errors import InvalidSignature, UnknownKey
+from blindgate.api.signed import signed_response, verify_request
+from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
-from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey, parse_signature_header
-from blindgate.gateway.calls import ANSWERED_IDS
+from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey
+from blindgate.gateway.calls import ANSWERED_IDS, NoAnswer, Signer, signed_call
 from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
 from blindgate.gateway.notifier import NOTIFY_AGENT_PATH
 from blindgate.gateway.payments import SEALED_DIGEST_FIELD, seal_context
@@ -87,68 +86,36 @@ class Backend:
     timeout_s: float = 10.0
 
 
-class NoAnswer(Exception):
-    """The peer gave no verified answer in time."""
-
-
 class _Peer:
-    """Signed JSON calls to one peer, answers verified."""
+    """Signed JSON calls to the partner's own backend (RSA256), answers verified with its key."""
 
-    def __init__(self, client: httpx.AsyncClient, client_id: str, key: Any, version: int) -> None:
-        self.client, self.client_id, self.key, self.version = client, client_id, key, version
+    def __init__(self, client: httpx.AsyncClient, signer: Signer) -> None:
+        self.client, self.signer = client, signer
 
     async def call(
         self, url: str, path: str, payload: dict[str, Any], verify: VerifyingKey, timeout_s: float
     ) -> dict[str, Any]:
-        body = encode(payload)
-        headers = request_headers(path, body, self.client_id, self.key, self.version)
-        try:
-            response = await self.client.post(url, content=body, headers=headers, timeout=timeout_s)
-        except httpx.HTTPError as exc:
-            raise NoAnswer(type(exc).__name__) from None
-        try:
-            if response.status_code != 200:
-                raise ValueError("status")
-            verify_response(response.headers, path, response.content, verify)
-            answer = json.loads(response.content)
-        except (InvalidSignature, ValueError):
-            raise NoAnswer("unsigned, badly signed or not JSON") from None
-        if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
-            raise NoAnswer("no result")
-        return answer
+        return await signed_call(self.client, url, path, payload, self.signer, lambda _: verify, timeout_s)
 
 
 class _Gateway:
     """Ed25519-signed calls from an agent to the gateway, answers verified with the gateway's key."""
 
     def __init__(self, client: httpx.AsyncClient, network: Network, client_id: str, keys: KeyStore) -> None:
-        self.client, self.network, self.client_id = client, network, client_id
-        self.key, self.version = keys.signing_key(ED25519)
+        self.client, self.network = client, network
+        self.signer = Signer(client_id, *keys.signing_key(ED25519))
 
     async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        payload = encode(body)
-        headers = request_headers(path, payload, self.client_id, self.key, self.version)
-        try:
-            response = await self.client.post(
-                self.network.gateway.url + path,
-                content=payload,
-                headers=headers,
-                timeout=self.network.gateway.wallet_timeout_s + 5,
-            )
-        except httpx.HTTPError as exc:
-            raise NoAnswer(type(exc).__name__) from None
-        try:
-            if response.status_code != 200:
-                raise ValueError("status")
-            header = parse_signature_header(response.headers.get("signature"))
-            key = self.network.gateway.keys.verifying_key(header.algorithm, header.key_version)
-            verify_response(response.headers, path, response.content, key)
-            answer = json.loads(response.content)
-        except (InvalidSignature, UnknownKey, ValueError):
-            raise NoAnswer("unsigned, badly signed or not JSON") from None
-        if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
-            raise NoAnswer("no result")
-        return answer
+        gateway = self.network.gateway
+        return await signed_call(
+            self.client,
+            gateway.url + path,
+            path,
+            body,
+            self.signer,
+            lambda header: gateway.keys.verifying_key(header.algorithm, header.key_version),
+            gateway.wallet_timeout_s + 5,
+        )
 
 
 def absolute_form_paths(app: ASGIApp) -> ASGIApp:
@@ -223,7 +190,7 @@ def create_acquirer_agent_app(
     client = httpx.AsyncClient(transport=transport, verify=False, limits=httpx.Limits(max_connections=100))
     ed_key, ed_version = keys.signing_key(ED25519)
     rsa_key, rsa_version = keys.signing_key(RSA256)
-    toward_backend = _Peer(client, backend.client_id, rsa_key, rsa_version)
+    toward_backend = _Peer(client, Signer(backend.client_id, rsa_key, rsa_version))
     gateway = _Gateway(client, network, me.client_id, keys)
 
     async def forward(body: dict[str, Any], path: str) -> dict[str, Any]:
@@ -339,7 +306,7 @@ def create_wallet_agent_app(
     client = httpx.AsyncClient(transport=transport, limits=httpx.Limits(max_connections=100))
     ed_key, ed_version = keys.signing_key(ED25519)
     rsa_key, rsa_version = keys.signing_key(RSA256)
-    toward_backend = _Peer(client, backend.client_id, rsa_key, rsa_version)
+    toward_backend = _Peer(client, Signer(backend.client_id, rsa_key, rsa_version))
     gateway = _Gateway(client, network, me.client_id, keys)
 
     def for_gateway(answer: dict[str, Any], acquirer: Partner, context: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from blindgate.api.results import ApiError
 from blindgate.crypto.errors import InvalidSignature, UnknownKey
 from blindgate.crypto.signatures import (
+    SignatureHeader,
     SigningKey,
     VerifyingKey,
     parse_signature_header,
@@ -102,9 +103,15 @@ def request_headers(
     }
 
 
-def verify_response(headers: Mapping[str, str], path: str, body: bytes, key: VerifyingKey) -> None:
-    """Check an answer's signature (over the request's path); raises `InvalidSignature`."""
+def verify_response(
+    headers: Mapping[str, str],
+    path: str,
+    body: bytes,
+    key: VerifyingKey,
+    parsed: SignatureHeader | None = None,
+) -> None:
+    """Check an answer's signature (over the request's path); raises `InvalidSignature`.
+    ``parsed``: its ``Signature`` header, when the caller has parsed it already (to pick the key)."""
     response_time = headers.get("response-time") or ""
-    verify_message(
-        key, headers.get("signature"), "POST", path, headers.get("client-id") or "", response_time, body
-    )
+    signature = parsed if parsed is not None else headers.get("signature")
+    verify_message(key, signature, "POST", path, headers.get("client-id") or "", response_time, body)

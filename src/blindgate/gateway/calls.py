@@ -10,11 +10,16 @@ the request it answers, so a signed SUCCESS for one payment could otherwise be r
 the answer to another. The partners' agents (`blindgate.agent`) name the request they answer
 (its ``paymentRequestId`` / ``refundRequestId``, under their signature); an answer that
 names another request is `NoAnswer`.
+
+`signed_call` is the round trip itself (sign, post, verify, parse), shared with the agents'
+own calls (`blindgate.agent`: to their backend with RSA256, to the gateway with Ed25519).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -22,7 +27,13 @@ import httpx
 from blindgate.api.signed import encode, request_headers, verify_response
 from blindgate.crypto.errors import InvalidSignature, UnknownKey
 from blindgate.crypto.keystore import KeyStore
-from blindgate.crypto.signatures import ED25519, parse_signature_header
+from blindgate.crypto.signatures import (
+    ED25519,
+    SignatureHeader,
+    SigningKey,
+    VerifyingKey,
+    parse_signature_header,
+)
 from blindgate.gateway.config import Partner
 
 
@@ -62,10 +73,48 @@ class NoAnswer(Exception):
     """The partner gave no verified answer in time: the outcome is unknown."""
 
 
+@dataclass(frozen=True)
+class Signer:
+    """Who signs a call: the client id it names and its key (and version)."""
+
+    client_id: str
+    key: SigningKey
+    version: int
+
+
+async def signed_call(
+    client: httpx.AsyncClient,
+    url: str | httpx.URL,
+    path: str,
+    payload: Mapping[str, Any],
+    signer: Signer,
+    key_for: Callable[[SignatureHeader], VerifyingKey],
+    timeout: float | httpx.Timeout,
+) -> dict[str, Any]:
+    """POST ``payload`` signed by ``signer``; the answer, verified with ``key_for`` its header's
+    key. Anything but a verified JSON object with a ``result`` raises `NoAnswer`."""
+    body = encode(payload)
+    headers = request_headers(path, body, signer.client_id, signer.key, signer.version)
+    try:
+        response = await client.post(url, content=body, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise NoAnswer(type(exc).__name__) from None
+    if response.status_code != 200:
+        raise NoAnswer(f"HTTP {response.status_code}")
+    try:
+        header = parse_signature_header(response.headers.get("signature"))
+        verify_response(response.headers, path, response.content, key_for(header), header)
+        answer = json.loads(response.content)
+    except (InvalidSignature, UnknownKey, ValueError):
+        raise NoAnswer("answer is unsigned, badly signed or not JSON") from None
+    if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
+        raise NoAnswer("answer has no result")
+    return answer
+
+
 class PartnerCaller:
     def __init__(self, party_id: str, keys: KeyStore, client: httpx.AsyncClient) -> None:
-        self.party_id = party_id
-        self._key, self._version = keys.signing_key(ED25519)
+        self._signer = Signer(party_id, *keys.signing_key(ED25519))
         self._client = client
         # Parsed once (httpx parses a str URL and builds a Timeout on every request otherwise);
         # bounded by the network file's partners x the paths and timeouts the gateway uses.
@@ -75,32 +124,20 @@ class PartnerCaller:
     async def call(
         self, partner: Partner, path: str, payload: dict[str, Any], timeout_s: float
     ) -> dict[str, Any]:
-        body = encode(payload)
-        headers = request_headers(path, body, self.party_id, self._key, self._version)
         url = partner.agent_url + path
         if url not in self._urls:
             self._urls[url] = httpx.URL(url)
         if timeout_s not in self._timeouts:
             self._timeouts[timeout_s] = httpx.Timeout(timeout_s)
-        try:
-            response = await self._client.post(
-                self._urls[url], content=body, headers=headers, timeout=self._timeouts[timeout_s]
-            )
-        except httpx.HTTPError as exc:
-            raise NoAnswer(type(exc).__name__) from None
-        if response.status_code != 200:
-            raise NoAnswer(f"HTTP {response.status_code}")
-        try:
-            header = parse_signature_header(response.headers.get("signature"))
-            key = partner.keys.verifying_key(header.algorithm, header.key_version)
+
+        def agent_key(header: SignatureHeader) -> VerifyingKey:
             if header.algorithm != ED25519:
                 raise InvalidSignature("agents answer with Ed25519")
-            verify_response(response.headers, path, response.content, key)
-            answer = json.loads(response.content)
-        except (InvalidSignature, UnknownKey, ValueError):
-            raise NoAnswer("answer is unsigned, badly signed or not JSON") from None
-        if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
-            raise NoAnswer("answer has no result")
+            return partner.keys.verifying_key(header.algorithm, header.key_version)
+
+        answer = await signed_call(
+            self._client, self._urls[url], path, payload, self._signer, agent_key, self._timeouts[timeout_s]
+        )
         if any(key in answer and key in payload and answer[key] != payload[key] for key in ANSWERED_IDS):
             raise NoAnswer("answer is about another request")
         return answer

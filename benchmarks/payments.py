@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -395,24 +396,20 @@ def _drive_processes(
     }
 
 
-def _throwaway_schema(url: str) -> tuple[str, str]:
-    """A fresh schema on a PostgreSQL URL: (schema, URL that uses it)."""
+@contextlib.contextmanager
+def _throwaway_schema(url: str) -> Iterator[str]:
+    """A fresh schema on a PostgreSQL URL, dropped afterwards; yields the URL that uses it."""
     schema = f"bench_{secrets.token_hex(6)}"
     admin = sa.create_engine(url)
     try:
         with admin.begin() as conn:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    finally:
-        admin.dispose()
-    separator = "&" if "?" in url else "?"
-    return schema, f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
-
-
-def _drop_schema(url: str, schema: str) -> None:
-    admin = sa.create_engine(url)
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        try:
+            separator = "&" if "?" in url else "?"
+            yield f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+        finally:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     finally:
         admin.dispose()
 
@@ -422,33 +419,28 @@ def scale_out(payments: int, concurrencies: list[int], workers: int, db: str | N
     (requests in flight per worker; see module docstring). With group commit a request waits for
     the others of its group, so latency grows with the concurrency (about in-flight / rate) while
     the rate does too: the headline is the best rate whose p99 meets the target."""
-    with tempfile.TemporaryDirectory(prefix="bg-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bg-bench-") as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)
         _keys(root / "keys")  # created once; each worker loads them
-        schema = None
         if db is None:
             url = f"sqlite:///{root / 'shared.db'}"
         elif db.startswith("postgresql"):
-            schema, url = _throwaway_schema(db)
+            url = stack.enter_context(_throwaway_schema(db))
         else:
             raise SystemExit("--db takes a PostgreSQL URL (the default store is a SQLite WAL file)")
-        try:
-            open_database(url).dispose()  # the tables, before workers race to create them
-            runs = [
-                (
-                    concurrency,
-                    _drive_processes(root / "keys", url, 1, payments, concurrency),
-                    _drive_processes(root / "keys", url, workers, payments, concurrency),
-                )
-                for concurrency in concurrencies
-            ]
-        finally:
-            if schema is not None and db is not None:
-                _drop_schema(db, schema)
+        open_database(url).dispose()  # the tables, before workers race to create them
+        runs = [
+            (
+                concurrency,
+                _drive_processes(root / "keys", url, 1, payments, concurrency),
+                _drive_processes(root / "keys", url, workers, payments, concurrency),
+            )
+            for concurrency in concurrencies
+        ]
     within = [run for run in runs if run[2]["p99_ms"] <= TARGET_P99_MS]
     concurrency, one, many = max(within or runs, key=lambda run: run[2]["payments_per_second"])
     return {
-        "store": "postgresql" if schema else "sqlite-wal",
+        "store": "sqlite-wal" if db is None else "postgresql",
         "concurrency_per_worker": concurrency,
         "one_process": one,
         "processes": many,

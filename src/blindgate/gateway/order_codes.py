@@ -57,7 +57,7 @@ from blindgate.crypto.sealing import is_sealed
 from blindgate.gateway import bookkeeping, risk, store
 from blindgate.gateway.config import MAX_ORDER_CODE_TTL_S, WALLET, Network, Partner
 from blindgate.gateway.fx import Quote, RateBook
-from blindgate.gateway.payments import GATEWAY_FIELDS, PROCESSING, Payments, fingerprint
+from blindgate.gateway.payments import GATEWAY_FIELDS, PROCESSING, Payments, fingerprint, new_payment_id
 
 log = logging.getLogger("blindgate.gateway")
 
@@ -145,7 +145,7 @@ class OrderCodes:
             raise ApiError("REPEAT_REQ_INCONSISTENT", "paymentRequestId names another payment")
         now = self.clock()
         row = {
-            "payment_id": f"BG{secrets.token_hex(15)}",
+            "payment_id": new_payment_id(),
             "acquirer_id": acquirer.party_id,
             "payment_request_id": request.payment_request_id,
             "fingerprint": digest,

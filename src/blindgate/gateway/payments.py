@@ -97,6 +97,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def new_payment_id() -> str:
+    """The gateway's own id of a payment: "BG" and 120 random bits."""
+    return f"BG{secrets.token_hex(15)}"
+
+
 def seal_context(acquirer_id: str, payment_request_id: str) -> str:
     """The context id payer fields are sealed under: binds them to this payment of this acquirer."""
     return f"{acquirer_id}:{payment_request_id}"
@@ -144,7 +149,7 @@ class Payments:
         wallet_amount = quote.convert(request.amount)
         risk.check_amount(wallet.risk, wallet_amount.value)
         row = {
-            "payment_id": f"BG{secrets.token_hex(15)}",
+            "payment_id": new_payment_id(),
             "acquirer_id": acquirer.party_id,
             "payment_request_id": request.payment_request_id,
             "fingerprint": fingerprint(body),

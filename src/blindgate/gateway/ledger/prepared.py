@@ -75,21 +75,16 @@ def _compile(statement: sa.Executable, dialect: sa.Dialect, names: tuple[str, ..
     compiled = statement.compile(dialect=dialect, column_keys=list(names))  # type: ignore[attr-defined]
     binds = compiled.binds
     order = tuple(compiled.positiontup) if dialect.positional else tuple(binds)
+    processors = tuple(binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order)
     fixed = {}
-    for name in order:
+    for name, process in zip(order, processors, strict=True):
         bind = binds[name]
         if name not in names:
             # Only the statement's own literals (anonymous, unique binds) may be left out; a
             # column's bind would silently take NULL where Core would apply its default.
             if not bind.unique or bind.callable is not None:
                 raise KeyError(f"statement needs parameter {name!r}")
-            fixed[name] = _processed(bind, dialect)(bind.value)
-    processors = tuple(binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order)
+            fixed[name] = process(bind.value) if process else bind.value
     columns = getattr(statement, "exported_columns", ())
     results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
     return _Form(compiled.string, order, dialect.positional, processors, fixed, results)
-
-
-def _processed(bind: sa.BindParameter[Any], dialect: sa.Dialect) -> Callable[[Any], Any]:
-    process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-    return process if process is not None else (lambda value: value)

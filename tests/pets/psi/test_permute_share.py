@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from blindgate.net import Channel, ChannelError, MalformedFrame, memory_pair
+from blindgate.net import Channel, ChannelError, Identity, Listener, MalformedFrame, connect, memory_pair
 from blindgate.pets.psi.permute_share import padded_size, permute_as_chooser, permute_as_holder
 
 _RNG = np.random.default_rng()
@@ -57,6 +57,31 @@ def test_shares_xor_to_the_permuted_values(n: int) -> None:
     a, b = _run(x, perm)
     assert a.dtype == b.dtype == np.uint64 and a.shape == b.shape == (n,)
     np.testing.assert_array_equal(a ^ b, x[perm])
+
+
+def test_over_tls_with_frames_larger_than_socket_buffers() -> None:
+    """Each layer's matrix and the previous layer's corrections cross at once (512 KiB each
+    here): the TLS channel's full-duplex ``exchange`` must carry them without deadlock."""
+    n = 1 << 16
+    x, perm = _words(n), _RNG.permutation(n)
+    holder_id, chooser_id = Identity.generate("holder"), Identity.generate("chooser")
+    outcome: dict[str, Any] = {}
+    with Listener("127.0.0.1:0", holder_id, chooser_id.cert_pem, timeout=10) as listener:
+
+        def holder() -> None:
+            try:
+                with listener.accept() as channel:
+                    outcome["b"] = permute_as_holder(channel, x)
+            except BaseException as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=holder, daemon=True)
+        thread.start()
+        with connect(f"127.0.0.1:{listener.port}", chooser_id, holder_id.cert_pem, timeout=10) as channel:
+            a = permute_as_chooser(channel, perm)
+        thread.join(20)
+    assert not thread.is_alive() and "error" not in outcome
+    np.testing.assert_array_equal(a ^ outcome["b"], x[perm])
 
 
 def test_each_share_alone_is_not_the_answer_and_is_fresh() -> None:

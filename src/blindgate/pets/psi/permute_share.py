@@ -30,11 +30,15 @@ outputs = (its values, crossed when c = 1) ^ g:
   c = 1: g = h ^ (d, d), outputs (x1^m1 ^ h0^m0^m1, x0^m0 ^ h1^m0^m1) = (x1 ^ n0, x0 ^ n1).
 So the invariant holds with the switch applied, for one 16-byte correction per switch.
 
-**Rounds and frames.** Base OTs (128, C sends the 32-byte element A, H answers the B_i);
-H's masked inputs (8n bytes); then per layer (2k - 1 of them) C's OT-extension matrix
-(16 bytes per switch, N/2 switches) and H's corrections (16 bytes per switch). At
-N = 2^21 a layer's frames are 16 MiB each way, 41 layers: about 656 MiB each way. Every
-frame's length is checked. The hash tweak counts OTs across the run, so it never repeats.
+**Rounds and frames.** H's masked inputs (8n bytes, first, so C checks n before any
+work of H's); the base OTs (128; C sends the 32-byte element A, H answers the B_i); then
+per layer (2k - 1 of them) C's OT-extension matrix (16 bytes per switch, N/2 switches)
+and H's corrections (16 bytes per switch). The layers are pipelined: C sends layer l+1's
+matrix while H answers layer l (``Channel.exchange``, full duplex, so frames larger than
+the socket buffers cannot deadlock), so the two parties compute at once: one round trip
+per layer. At N = 2^21 a layer's frames are 16 MiB each way, 41 layers: 656 MiB from C,
+672 MiB from H. Every frame's length is checked. The hash tweak counts OTs across the
+run, so it never repeats.
 
 **Threat model and what leaks.** Semi-honest parties (both follow the protocol); a
 malicious party could corrupt the output undetected (no consistency checks) and a
@@ -86,19 +90,26 @@ def permute_as_chooser(channel: Channel, perm: np.ndarray) -> np.ndarray:
     extension = ExtensionReceiver(send_base_ots(channel, KAPPA))
     hash_ = PadHash()
     switches = size // 2
-    for layer in range(network.depth):
+    depth = network.depth
+    t_rows, matrix = extension.choose(network.bits[0])
+    channel.send(matrix)
+    for layer in range(depth):
         bits = network.bits[layer]
-        t_rows, matrix = extension.choose(bits)
-        channel.send(matrix)
-        corrections = channel.recv()
+        if layer + 1 < depth:
+            # The next layer's matrix goes out while the holder answers this one: both work at once.
+            next_rows, matrix = extension.choose(network.bits[layer + 1])
+            corrections = channel.exchange(matrix)
+        else:
+            corrections = channel.recv()
         if len(corrections) != switches * ROW_BYTES:
             raise MalformedFrame("permute-and-share: corrections of the wrong size for this layer")
         chosen = _pads(hash_, t_rows, layer * switches)
         correction = np.frombuffer(corrections, dtype=_WORD).reshape(switches, 2)
         chosen ^= np.where(bits[:, None], correction, np.uint64(0))
         values = benes.switch(values, bits) ^ chosen.reshape(size)
-        if layer < network.depth - 1:
+        if layer + 1 < depth:
             values = benes.rewire(values, layer)
+            t_rows = next_rows
     return values[:n].copy()
 
 
@@ -120,9 +131,10 @@ def permute_as_holder(channel: Channel, x: np.ndarray) -> np.ndarray:
     hash_ = PadHash()
     switches = size // 2
     depth = benes.layers_for(size)
+    matrix = channel.recv()
     for layer in range(depth):
         try:
-            q_rows = extension.absorb(channel.recv(), switches)
+            q_rows = extension.absorb(matrix, switches)
         except ValueError as exc:
             raise MalformedFrame("permute-and-share: OT-extension matrix of the wrong size") from exc
         tweak = layer * switches
@@ -131,10 +143,12 @@ def permute_as_holder(channel: Channel, x: np.ndarray) -> np.ndarray:
         pairs = masks.reshape(switches, 2)
         crossed ^= h
         crossed ^= (pairs[:, 0] ^ pairs[:, 1])[:, None]
-        channel.send(crossed.astype(_WORD).tobytes())
-        masks = (h ^ pairs).reshape(size)
-        if layer < depth - 1:
-            masks = benes.rewire(masks, layer)
+        if layer + 1 < depth:
+            matrix = channel.exchange(crossed.astype(_WORD).tobytes())  # and the next layer's matrix
+            masks = benes.rewire((h ^ pairs).reshape(size), layer)
+        else:
+            channel.send(crossed.astype(_WORD).tobytes())
+            masks = (h ^ pairs).reshape(size)
     return masks[:n].copy()
 
 

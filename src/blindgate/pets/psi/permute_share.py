@@ -62,7 +62,7 @@ from blindgate.pets.ot.base import receive_base_ots, send_base_ots
 from blindgate.pets.ot.extension import KAPPA, ROW_BYTES, ExtensionReceiver, ExtensionSender, PadHash
 from blindgate.pets.psi import benes
 
-# N = 2^22 keeps every frame at 32 MiB and the chooser's switch bits at 92 MB.
+# N = 2^22 keeps every frame at 32 MiB and the chooser's switch bits at 90 MB.
 MAX_ITEMS = 1 << 22
 _WORD = np.dtype("<u8")
 
@@ -81,10 +81,10 @@ def permute_as_chooser(channel: Channel, perm: np.ndarray) -> np.ndarray:
     """
     n = _check_size(benes.check_permutation(perm))
     size = padded_size(n)
-    network = benes.route(np.concatenate([perm.astype(np.int64), np.arange(n, size, dtype=np.int64)]))
     masked = channel.recv()
     if len(masked) != n * _WORD.itemsize:
         raise MalformedFrame(f"permute-and-share: the holder's inputs do not match our {n} items")
+    network = benes.route(np.concatenate([perm.astype(np.int64), np.arange(n, size, dtype=np.int64)]))
     values = np.zeros(size, dtype=np.uint64)
     values[:n] = np.frombuffer(masked, dtype=_WORD)
     extension = ExtensionReceiver(send_base_ots(channel, KAPPA))

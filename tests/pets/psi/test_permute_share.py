@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from blindgate.net import Channel, ChannelError, Identity, Listener, MalformedFrame, connect, memory_pair
-from blindgate.pets.psi.permute_share import padded_size, permute_as_chooser, permute_as_holder
+from blindgate.pets.psi import benes
+from blindgate.pets.psi.permute_share import padded_size, permute_as_chooser, permute_as_holder, route_padded
 
 _RNG = np.random.default_rng()
 
@@ -24,7 +25,10 @@ def _words(n: int) -> np.ndarray:
 
 
 def _run(
-    x: np.ndarray, perm: np.ndarray, wrap: Callable[[Channel], Channel] = lambda channel: channel
+    x: np.ndarray,
+    perm: np.ndarray,
+    wrap: Callable[[Channel], Channel] = lambda channel: channel,
+    network: benes.Network | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(chooser's a, holder's b); the holder in a thread, its channel passed through ``wrap``."""
     holder_end, chooser_end = memory_pair(timeout=3)
@@ -41,7 +45,7 @@ def _run(
     thread = threading.Thread(target=holder, daemon=True)
     thread.start()
     try:
-        a = permute_as_chooser(chooser_end, perm)
+        a = permute_as_chooser(chooser_end, perm, network)
     finally:
         chooser_end.close()
         thread.join(10)
@@ -112,6 +116,23 @@ def test_the_chooser_sees_the_values_only_masked() -> None:
     np.testing.assert_array_equal(a ^ b, x[perm])
     masked = np.frombuffer(seen[0], dtype="<u8")
     assert masked.shape == x.shape and not np.any(masked == x)
+
+
+@pytest.mark.parametrize("n", [1, 6, 300])
+def test_a_network_routed_ahead(n: int) -> None:
+    x, perm = _words(n), _RNG.permutation(n)
+    network = route_padded(perm)
+    assert network.size == padded_size(n)
+    np.testing.assert_array_equal(benes.apply(network, np.arange(network.size))[:n], perm)
+    a, b = _run(x, perm, network=network)
+    np.testing.assert_array_equal(a ^ b, x[perm])
+
+
+def test_a_network_of_the_wrong_size_is_refused_before_sending() -> None:
+    channel, _ = memory_pair(timeout=1)
+    with pytest.raises(ValueError):
+        permute_as_chooser(channel, _RNG.permutation(5), route_padded(_RNG.permutation(4)))
+    assert channel.stats.frames_sent == 0
 
 
 def test_padding_sizes() -> None:

@@ -73,18 +73,37 @@ def padded_size(n: int) -> int:
     return max(2, 1 << (n - 1).bit_length())
 
 
-def permute_as_chooser(channel: Channel, perm: np.ndarray) -> np.ndarray:
+def route_padded(perm: np.ndarray) -> benes.Network:
+    """The chooser's network: ``perm`` extended with the identity to N wires, routed.
+
+    Routing takes seconds at N = 2^21 and needs nothing from the peer, so a caller whose
+    permutation is ready early can route it ahead (say, in a thread while other work runs)
+    and pass the result to :func:`permute_as_chooser`. ValueError unless ``perm`` is a
+    permutation of 0..n-1, 1 <= n <= MAX_ITEMS.
+    """
+    n = _check_size(benes.check_permutation(perm))
+    padding = np.arange(n, padded_size(n), dtype=np.int64)
+    return benes.route(np.concatenate([perm.astype(np.int64), padding]))
+
+
+def permute_as_chooser(
+    channel: Channel, perm: np.ndarray, network: benes.Network | None = None
+) -> np.ndarray:
     """C's side: with the peer's x, return a (uint64, n) such that a ^ b == x[perm].
 
     ``perm`` must be a permutation of 0..n-1 (ValueError before anything is sent); the
-    peer must hold n values (:class:`MalformedFrame` otherwise).
+    peer must hold n values (:class:`MalformedFrame` otherwise). ``network``, if given,
+    must be ``route_padded(perm)``, routed ahead of time; only its size is checked.
     """
     n = _check_size(benes.check_permutation(perm))
     size = padded_size(n)
+    if network is not None and network.size != size:
+        raise ValueError(f"the network has {network.size} wires; {n} items need {size}")
     masked = channel.recv()
     if len(masked) != n * _WORD.itemsize:
         raise MalformedFrame(f"permute-and-share: the holder's inputs do not match our {n} items")
-    network = benes.route(np.concatenate([perm.astype(np.int64), np.arange(n, size, dtype=np.int64)]))
+    if network is None:
+        network = route_padded(perm)
     values = np.zeros(size, dtype=np.uint64)
     values[:n] = np.frombuffer(masked, dtype=_WORD)
     extension = ExtensionReceiver(send_base_ots(channel, KAPPA))
@@ -167,4 +186,4 @@ def _random_words(count: int) -> np.ndarray:
     return np.frombuffer(os.urandom(8 * count), dtype=_WORD).astype(np.uint64)
 
 
-__all__ = ["MAX_ITEMS", "padded_size", "permute_as_chooser", "permute_as_holder"]
+__all__ = ["MAX_ITEMS", "padded_size", "permute_as_chooser", "permute_as_holder", "route_padded"]

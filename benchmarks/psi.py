@@ -16,13 +16,15 @@ for both parties in the one-process setup). Beside them:
   run fails, the JSON says so instead of a figure.
 
 Setups: ``one`` (both parties in one process, in-memory keys), ``two`` (two processes
-over loopback TLS, in-memory keys) and ``cli`` (two ``blindgate psi`` processes on CSV
-files: keys streamed into spill files, so ``--batch-size`` bounds each party's memory;
+over loopback TLS, in-memory keys), both in ``--mode`` (intersection by default), and
+``cli`` (two ``blindgate psi`` processes on CSV files, in ``--cli-mode``: keys streamed
+into spill files, so ``--batch-size`` bounds each party's memory;
 peak RSS is per party, worker processes included). ``--batch-size`` applies to every
 setup; its default is the command's (65,536 keys per bucket), 0 runs one bucket.
 
 Usage: .venv/bin/python benchmarks/psi.py [--sizes 16,18,20] [--protocols kkrt,ecdh]
-[--setups one,two,cli] [--ecdh-sizes 16,18] [--batch-size N] [--no-secretflow] [--timeout 900].
+[--setups one,two,cli] [--mode cardinality] [--ecdh-sizes 16,18] [--batch-size N] [--no-secretflow]
+[--timeout 900].
 Just ECDH at 2^20 against its floor, one bucket (no padding):
 --sizes 20 --protocols ecdh --setups one --batch-size 0 --no-secretflow.
 Each run is a fresh subprocess.
@@ -75,7 +77,7 @@ def _batch(text: str) -> int | None:
     return int(text) if text != "none" else None
 
 
-def worker_one_process(n: int, protocol: str, batch: int | None) -> dict[str, Any]:
+def worker_one_process(n: int, protocol: str, batch: int | None, mode: str) -> dict[str, Any]:
     from blindgate.net import memory_pair
     from blindgate.pets.psi import run_psi
 
@@ -86,11 +88,11 @@ def worker_one_process(n: int, protocol: str, batch: int | None) -> dict[str, An
     started = time.perf_counter()
     thread = threading.Thread(
         target=lambda: outcome.update(
-            sender=run_psi(left, sender_keys, receiver=False, protocol=protocol, batch_size=batch)
+            sender=run_psi(left, sender_keys, receiver=False, protocol=protocol, mode=mode, batch_size=batch)
         )
     )
     thread.start()
-    result = run_psi(right, receiver_keys, receiver=True, protocol=protocol, batch_size=batch)
+    result = run_psi(right, receiver_keys, receiver=True, protocol=protocol, mode=mode, batch_size=batch)
     thread.join()
     wall = time.perf_counter() - started
     cpu = _cpu_s() - cpu
@@ -106,7 +108,14 @@ def worker_one_process(n: int, protocol: str, batch: int | None) -> dict[str, An
 
 
 def worker_party(
-    n: int, protocol: str, role: str, address: str, identity: str, peer_cert: str, batch: int | None
+    n: int,
+    protocol: str,
+    role: str,
+    address: str,
+    identity: str,
+    peer_cert: str,
+    batch: int | None,
+    mode: str,
 ) -> dict[str, Any]:
     from blindgate.net import Identity, connect, listen
     from blindgate.pets.psi import run_psi
@@ -120,7 +129,9 @@ def worker_party(
         channel = connect(address, me, peer, timeout=600, retry_for=120)
     started = time.perf_counter()
     with channel:
-        result = run_psi(channel, keys, receiver=role == "receiver", protocol=protocol, batch_size=batch)
+        result = run_psi(
+            channel, keys, receiver=role == "receiver", protocol=protocol, mode=mode, batch_size=batch
+        )
     return {
         "wall_s": round(time.perf_counter() - started, 2),
         "bytes_sent": result.stats.bytes_sent,
@@ -257,7 +268,7 @@ def run_cli(n: int, protocol: str, timeout: float, batch: int | None, mode: str)
     return report
 
 
-def run_two_processes(n: int, protocol: str, timeout: float, batch: int | None) -> dict[str, Any]:
+def run_two_processes(n: int, protocol: str, timeout: float, batch: int | None, mode: str) -> dict[str, Any]:
     import socket
 
     from blindgate.net import Identity
@@ -279,6 +290,7 @@ def run_two_processes(n: int, protocol: str, timeout: float, batch: int | None) 
                 f"{scratch}/{role}",
                 f"{scratch}/{peer}/cert.pem",
                 str(batch or "none"),
+                mode,
             )
             procs[role] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         started = time.perf_counter()
@@ -380,12 +392,12 @@ def run_secretflow(n: int, timeout: float, names: list[str]) -> dict[str, Any]:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "_one":
-        print(json.dumps(worker_one_process(int(sys.argv[2]), sys.argv[3], _batch(sys.argv[4]))))
+        print(json.dumps(worker_one_process(int(sys.argv[2]), sys.argv[3], _batch(sys.argv[4]), sys.argv[5])))
         return 0
     if len(sys.argv) > 1 and sys.argv[1] == "_party":
         protocol, role, address, identity, peer_cert = sys.argv[3:8]
         result = worker_party(
-            int(sys.argv[2]), protocol, role, address, identity, peer_cert, _batch(sys.argv[8])
+            int(sys.argv[2]), protocol, role, address, identity, peer_cert, _batch(sys.argv[8]), sys.argv[9]
         )
         print(json.dumps(result))
         return 0
@@ -409,6 +421,7 @@ def main() -> int:
     parser.add_argument(
         "--cli-mode", default="join", help="mode of the cli setup (intersection: no output on the server)"
     )
+    parser.add_argument("--mode", default="intersection", help="mode of the one and two setups")
     parser.add_argument("--no-secretflow", action="store_true")
     parser.add_argument("--secretflow", default=",".join(SECRETFLOW_RUNS), help="SecretFlow runs to include")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
@@ -436,11 +449,13 @@ def main() -> int:
             for setup in args.setups.split(","):
                 batch = args.batch_size or None
                 if setup == "one":
-                    figures = _run_json(_self("_one", str(n), protocol, str(batch or "none")), args.timeout)
+                    figures = _run_json(
+                        _self("_one", str(n), protocol, str(batch or "none"), args.mode), args.timeout
+                    )
                 elif setup == "cli":
                     figures = run_cli(n, protocol, args.timeout, batch, args.cli_mode)
                 else:
-                    figures = run_two_processes(n, protocol, args.timeout, batch)
+                    figures = run_two_processes(n, protocol, args.timeout, batch, args.mode)
                 entry[f"{protocol}_{setup}_process"] = figures
                 if protocol == "ecdh" and "wall_s" in figures and "ecdh_floor_s" in entry:
                     figures["time_over_floor"] = round(figures["wall_s"] / entry["ecdh_floor_s"], 2)

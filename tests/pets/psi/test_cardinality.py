@@ -1,29 +1,32 @@
-"""Cardinality mode with bounded memory: counts, the external shuffle, spill files' lifetime."""
+"""Cardinality mode: counts (both protocols), ECDH's external shuffle and spill files, KKRT's oblivious shuffle."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from blindgate.net import Channel, ChannelError, MalformedFrame
-from blindgate.pets.psi import cardinality, shuffle
+from blindgate.pets.psi import PsiError, cardinality, kkrt_cardinality, opprf, shuffle
 from blindgate.pets.psi.buckets import MemoryKeys, SpilledKeys, records_of
 from blindgate.pets.psi.session import PROTOCOL_NAME, VERSION, PsiResult, run_psi_keyset
 
 from .conftest import run_against, run_parties
 
 
-def _count(mine: list[bytes], theirs: list[bytes], batch: int | None) -> tuple[PsiResult, PsiResult]:
+def _count(
+    mine: list[bytes], theirs: list[bytes], batch: int | None, protocol: str = "ecdh"
+) -> tuple[PsiResult, PsiResult]:
     """Cardinality between in-memory key lists (repeats allowed) over an in-memory channel."""
     return run_parties(
         run_psi_keyset,
         MemoryKeys(records_of(mine)),
         MemoryKeys(records_of(theirs)),
-        protocol="ecdh",
+        protocol=protocol,
         mode="cardinality",
         batch_size=batch,
     )
@@ -48,11 +51,12 @@ def _cases() -> dict[str, tuple[list[bytes], list[bytes]]]:
     }
 
 
+@pytest.mark.parametrize("protocol", ["ecdh", "kkrt"])
 @pytest.mark.parametrize("batch", [None, 1000, 64, 16])
 @pytest.mark.parametrize("case", list(_cases()))
-def test_cardinality_equals_the_plaintext_count(case: str, batch: int | None) -> None:
+def test_cardinality_equals_the_plaintext_count(case: str, batch: int | None, protocol: str) -> None:
     mine, theirs = _cases()[case]
-    received, sent = _count(mine, theirs, batch)
+    received, sent = _count(mine, theirs, batch, protocol)
     expected = len(set(mine) & set(theirs))
     assert received.size == sent.size == expected
     assert received.matches is None and sent.matches is None  # neither learns rows
@@ -210,3 +214,55 @@ def test_the_receivers_values_come_back_shuffled_over_the_whole_run(
     # Shuffled per bucket, the first bucket's 60 values (of 960) would all come back in the
     # first sixteenth; shuffled over the run, all land in the first half with chance 2^-62.8.
     assert max(first_bucket) >= back_order.size // 2
+
+
+def test_kkrt_match_words_are_counted_in_an_order_the_receiver_cannot_undo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    targets: list[np.ndarray] = []  # S's OPPRF targets s, bin by bin over the run
+    held: list[np.ndarray] = []  # R's OPPRF outputs r (bin order), then its share b
+    frames: list[np.ndarray] = []  # what S sent back: a ^ s[pi]
+    program, holder, received = (
+        opprf.program,
+        kkrt_cardinality.permute_as_holder,
+        kkrt_cardinality._received_words,
+    )
+
+    def recording_program(*args: Any) -> tuple[np.ndarray, ...]:
+        hints = program(*args)
+        targets.append(hints[0])
+        return hints
+
+    def recording_holder(channel: Channel, values: np.ndarray) -> np.ndarray:
+        share = holder(channel, values)
+        held.extend([values.copy(), share])
+        return share
+
+    def recording_received(channel: Channel, total: int) -> Iterator[np.ndarray]:
+        for frame in received(channel, total):
+            frames.append(frame.copy())
+            yield frame
+
+    monkeypatch.setattr(opprf, "program", recording_program)
+    monkeypatch.setattr(kkrt_cardinality, "permute_as_holder", recording_holder)
+    monkeypatch.setattr(kkrt_cardinality, "_received_words", recording_received)
+    mine, theirs = _cases()["distinct"]
+    received_result, _ = _count(mine, theirs, 16, "kkrt")
+    assert received_result.buckets == 16
+    in_bin_order = held[0] ^ np.concatenate(targets)  # d: zero exactly at the matched bins
+    revealed = np.concatenate(frames) ^ held[1]  # what R sees: d[pi]
+    assert int(np.count_nonzero(in_bin_order == 0)) == int(np.count_nonzero(revealed == 0)) == 40
+    assert sorted(in_bin_order.tolist()) == sorted(revealed.tolist())  # the same words, moved
+    assert not np.array_equal(np.flatnonzero(in_bin_order == 0), np.flatnonzero(revealed == 0))
+    position = {value: index for index, value in enumerate(revealed.tolist()) if value}
+    first_bucket = in_bin_order[: in_bin_order.size // 16]
+    moved = [position[value] for value in first_bucket.tolist() if value]
+    # Kept in bin order, the first bucket's ~150 unmatched words would stay in the first
+    # sixteenth; shuffled over the run, all land in the first half with chance ~2^-150.
+    assert max(moved) >= revealed.size // 2
+
+
+def test_kkrt_cardinality_refuses_a_run_too_big_for_one_shuffle(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kkrt_cardinality, "MAX_ITEMS", 100)
+    with pytest.raises(PsiError, match="use --protocol ecdh"):
+        _count(_keys(200, b"r"), _keys(200, b"s"), None, "kkrt")

@@ -12,7 +12,7 @@ import pytest
 
 from blindgate.crypto import group
 from blindgate.net import Channel, FrameTooLarge, MalformedFrame, PeerClosed, ProtocolMismatch, memory_pair
-from blindgate.pets.psi import ParameterMismatch, PsiError, run_psi
+from blindgate.pets.psi import ParameterMismatch, run_psi
 from blindgate.pets.psi.ecdh import DST
 from blindgate.pets.psi.session import PROTOCOL_NAME, VERSION
 
@@ -22,6 +22,7 @@ MODES_BY_PROTOCOL = [
     ("kkrt", "intersection"),
     ("kkrt", "both"),
     ("kkrt", "join"),
+    ("kkrt", "cardinality"),
     ("ecdh", "intersection"),
     ("ecdh", "both"),
     ("ecdh", "join"),
@@ -83,9 +84,10 @@ def test_kkrt_bigger_than_one_chunk() -> None:
     assert received.matches is not None and {mine[i] for i in received.matches} == common
 
 
-def test_cardinality_refused_with_kkrt() -> None:
-    with pytest.raises(PsiError, match="cardinality"):
-        run_pair([b"a"], [b"a"], protocol="kkrt", mode="cardinality")
+def test_kkrt_cardinality_bigger_than_one_hint_frame() -> None:
+    mine, theirs, _ = _sets(30_000, 20_000, 4_321)  # 38,164 bins: two frames of hints
+    received, sent = run_pair(mine, theirs, protocol="kkrt", mode="cardinality")
+    assert received.size == sent.size == 4_321 and received.matches is None and sent.matches is None
 
 
 def test_parties_must_agree_on_settings() -> None:

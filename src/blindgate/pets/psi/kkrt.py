@@ -37,8 +37,9 @@ PRG stream keyed by a base-OT key it did not choose. Fresh keys, s and seeds per
 never written to disk. A run split into buckets (``buckets``) makes one cuckoo
 table per bucket under the same base OTs, s and code key, as one KKRT table's bins share
 them; PRG chunk numbers and H's bin indices run on across buckets, so none repeats.
-Cardinality-only is not offered with this protocol: its R necessarily learns which of
-its own items matched (use ECDH-PSI for that mode).
+In cardinality mode R does not compare: S programs a hint per bin from its values
+(``opprf``) and the parties count through a shuffle (``kkrt_cardinality``), so that R
+learns the intersection's size and not which of its items matched.
 """
 
 from __future__ import annotations
@@ -212,6 +213,21 @@ class Receiver:
 
     def bucket(self, digest: np.ndarray, peer_size: int, tick: Tick) -> tuple[np.ndarray, np.ndarray, int]:
         """(own OPRF values in item order, S's values in S's order, values per S item)."""
+        table, values = self._oprf(digest, tick)
+        occupied = table >= 0
+        own = np.empty((digest.shape[0], OUT_BYTES), dtype=np.uint8)
+        own[table[occupied]] = values[occupied]
+        return own.view(f"S{OUT_BYTES}").reshape(-1), _recv_values(self._channel, peer_size), HASHES
+
+    def bins(self, digest: np.ndarray, tick: Tick) -> np.ndarray:
+        """Cardinality mode: the OPRF value of every bin, in bin order, (bins, 16) bytes.
+
+        An empty bin's value is that of a random code word: pseudorandom, matching nothing.
+        """
+        return self._oprf(digest, tick)[1]
+
+    def _oprf(self, digest: np.ndarray, tick: Tick) -> tuple[np.ndarray, np.ndarray]:
+        """Cuckoo-hash the items into a fresh table and run the OPRF: (table, value of each bin)."""
         channel, size = self._channel, table_size(digest.shape[0])
         for _ in range(CUCKOO_ATTEMPTS):
             seed = os.urandom(16)
@@ -222,17 +238,15 @@ class Receiver:
             raise PsiError("cuckoo hashing failed repeatedly (probability below 2^-40; please rerun)")
         table, choice = placed
         channel.send_json({"seed": seed.hex(), "bins": size})
-        own = np.empty((digest.shape[0], OUT_BYTES), dtype=np.uint8)
+        values = np.empty((size, OUT_BYTES), dtype=np.uint8)
         for start in range(0, size, CHUNK_ROWS):
             stop = min(size, start + CHUNK_ROWS)
             items = table[start:stop]
-            occupied = items >= 0
             t_rows = self._extend(self._codes(digest, items, choice))
-            hashed = row_hash(np.arange(self._first_bin + start, self._first_bin + stop), t_rows)
-            own[items[occupied]] = hashed[occupied]
-            tick(int(occupied.sum()))
+            values[start:stop] = row_hash(np.arange(self._first_bin + start, self._first_bin + stop), t_rows)
+            tick(int((items >= 0).sum()))
         self._first_bin += size
-        return own.view(f"S{OUT_BYTES}").reshape(-1), _recv_values(channel, peer_size), HASHES
+        return table, values
 
     def _codes(self, digest: np.ndarray, items: np.ndarray, choice: np.ndarray) -> np.ndarray:
         """Code words of the items in a chunk of bins; empty bins get random ones."""
@@ -285,26 +299,47 @@ class Sender:
 
     def bucket(self, digest: np.ndarray, peer_size: int, tick: Tick) -> None:
         """Send the OPRF values of ``digest`` (in the order S wants R to see them)."""
-        channel, size = self._channel, table_size(peer_size)
-        params = channel.recv_json()
+        q_rows, bins = self._start_table(digest, peer_size)
+        for start in range(0, digest.shape[0], ITEM_BATCH):
+            stop = min(digest.shape[0], start + ITEM_BATCH)
+            self._channel.send(self._values(q_rows, digest, bins, start, stop).tobytes())
+            tick(stop - start)
+        self._first_bin += q_rows.shape[0]
+
+    def entries(self, digest: np.ndarray, peer_size: int, tick: Tick) -> tuple[np.ndarray, np.ndarray]:
+        """Cardinality mode: (bin (3n,), OPRF value (3n, 16) bytes) of each item under each
+        hash function, for ``opprf`` to program; nothing is sent but the OT extension's answer."""
+        q_rows, bins = self._start_table(digest, peer_size)
+        values = np.empty((digest.shape[0], HASHES, OUT_BYTES), dtype=np.uint8)
+        for start in range(0, digest.shape[0], ITEM_BATCH):
+            stop = min(digest.shape[0], start + ITEM_BATCH)
+            values[start:stop] = self._values(q_rows, digest, bins, start, stop)
+            tick(stop - start)
+        self._first_bin += q_rows.shape[0]
+        return bins.reshape(-1), values.reshape(-1, OUT_BYTES)
+
+    def _start_table(self, digest: np.ndarray, peer_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """R's cuckoo parameters and OT extension for one table: (S's rows q, bins of S's items)."""
+        size = table_size(peer_size)
+        params = self._channel.recv_json()
         try:
             seed = bytes.fromhex(params["seed"])
             if len(seed) != 16 or params["bins"] != size:
                 raise ValueError
         except (TypeError, KeyError, ValueError) as exc:
             raise MalformedFrame("bad cuckoo parameters from the receiver") from exc
-        q_rows = self._absorb(size)
-        bins = bin_indices(digest, seed, size)
-        for start in range(0, digest.shape[0], ITEM_BATCH):
-            stop = min(digest.shape[0], start + ITEM_BATCH)
-            values = np.empty((stop - start, HASHES, OUT_BYTES), dtype=np.uint8)
-            for h in range(HASHES):
-                where = bins[start:stop, h]
-                masked = q_rows[where] ^ (code_words(self._code_key, digest[start:stop], h) & self._s_mask)
-                values[:, h] = row_hash(where + self._first_bin, masked)
-            channel.send(values.tobytes())
-            tick(stop - start)
-        self._first_bin += size
+        return self._absorb(size), bin_indices(digest, seed, size)
+
+    def _values(
+        self, q_rows: np.ndarray, digest: np.ndarray, bins: np.ndarray, start: int, stop: int
+    ) -> np.ndarray:
+        """F at items start..stop under each hash function: (items, 3, 16) bytes."""
+        values = np.empty((stop - start, HASHES, OUT_BYTES), dtype=np.uint8)
+        for h in range(HASHES):
+            where = bins[start:stop, h]
+            masked = q_rows[where] ^ (code_words(self._code_key, digest[start:stop], h) & self._s_mask)
+            values[:, h] = row_hash(where + self._first_bin, masked)
+        return values
 
     def _absorb(self, size: int) -> np.ndarray:
         """Receive R's OT-extension columns and return S's rows q_i = t_i ⊕ (c_i ∧ s)."""

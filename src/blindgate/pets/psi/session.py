@@ -8,7 +8,8 @@ duplicates included):
 - ``join`` (aligned join): both learn their shared rows and end with them in the same
   order, so row k on one side is row k on the other: bucket by bucket (buckets follow a
   public hash of the key), in a random order the receiver draws within each bucket.
-- ``cardinality`` (ECDH-PSI only): both learn the intersection's size and nothing else.
+- ``cardinality``: both learn the intersection's size and nothing else (ECDH-PSI:
+  ``cardinality``; KKRT: ``kkrt_cardinality``).
 
 The receiver (the party that runs the OPRF and compares) is chosen per run and both
 must agree. For ``both`` and ``join`` the sender sends its values in an order it
@@ -22,9 +23,11 @@ both derive the number of buckets P from them, partition their keys by a public 
 under the receiver's public seed, pad every bucket to a size fixed by their own row
 count (so bucket sizes reveal nothing more), and run the protocol bucket by bucket with
 one set of base OTs or one ECDH key pair. ``cardinality`` runs bucket by bucket too,
-but per-bucket match counts would tell the receiver more than the total, so the
-sender returns the values of the whole run in one random order over spill files
-(``cardinality``, ``shuffle``).
+but per-bucket match counts would tell the receiver more than the total, so the count
+is taken once over the whole run, in an order the receiver cannot undo: ECDH's sender
+returns the run's values in one random order over spill files (``cardinality``,
+``shuffle``); KKRT's parties shuffle the run's match words obliviously
+(``kkrt_cardinality``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ import numpy as np
 
 from blindgate.crypto import group
 from blindgate.net import Channel, ChannelStats, MalformedFrame
-from blindgate.pets.psi import cardinality, ecdh, kkrt
+from blindgate.pets.psi import cardinality, ecdh, kkrt, kkrt_cardinality
 from blindgate.pets.psi.buckets import (
     DUMMY_ROW,
     KeySet,
@@ -56,7 +59,7 @@ from blindgate.pets.psi.pool import make_executor, ray_address
 from blindgate.pets.psi.shuffle import random_permutation
 
 PROTOCOL_NAME = "blindgate-psi"
-VERSION = 3  # 3: cardinality mode runs in buckets, its values shuffled over the whole run
+VERSION = 4  # 4: KKRT's cardinality mode; 3: cardinality in buckets, shuffled over the whole run
 PROTOCOLS = ("kkrt", "ecdh")
 MODES = ("intersection", "both", "join", "cardinality")
 PARTITION_ATTEMPTS = 3
@@ -109,8 +112,6 @@ def check_choice(protocol: str, mode: str) -> None:
         raise PsiError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
     if mode not in MODES:
         raise PsiError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-    if mode == "cardinality" and protocol != "ecdh":
-        raise PsiError("cardinality-only needs --protocol ecdh (KKRT's receiver learns which items match)")
 
 
 def run_psi(
@@ -272,16 +273,16 @@ class _KkrtEngine:
     """KKRT with one set of base OTs for the whole run (see ``kkrt.Receiver``)."""
 
     def __init__(self, channel: Channel, receiver: bool) -> None:
-        self._receiver = kkrt.Receiver(channel) if receiver else None
-        self._sender = None if receiver else kkrt.Sender(channel)
+        self.receiver = kkrt.Receiver(channel) if receiver else None
+        self.sender = None if receiver else kkrt.Sender(channel)
 
     def receive(self, digests: np.ndarray, peer_size: int, tick: Tick) -> tuple[np.ndarray, np.ndarray, int]:
-        assert self._receiver is not None
-        return self._receiver.bucket(kkrt.item_digests(digests), peer_size, tick)
+        assert self.receiver is not None
+        return self.receiver.bucket(kkrt.item_digests(digests), peer_size, tick)
 
     def send(self, digests: np.ndarray, peer_size: int, tick: Tick) -> None:
-        assert self._sender is not None
-        self._sender.bucket(kkrt.item_digests(digests), peer_size, tick)
+        assert self.sender is not None
+        self.sender.bucket(kkrt.item_digests(digests), peer_size, tick)
 
 
 class _EcdhEngine:
@@ -315,10 +316,14 @@ def _receiver_side(
     channel: Channel, keyset: KeySet, plan: _Plan, result: PsiResult, engine: _Engine, tick: Tick
 ) -> None:
     if result.mode == "cardinality":
-        assert isinstance(engine, _EcdhEngine)
-        result.size, result.largest_batch = cardinality.count_as_receiver(
-            channel, keyset, plan, engine.executor, engine.scalar, tick
-        )
+        if isinstance(engine, _KkrtEngine):
+            assert engine.receiver is not None
+            result.size = kkrt_cardinality.count_as_receiver(channel, keyset, plan, engine.receiver, tick)
+        else:
+            assert isinstance(engine, _EcdhEngine)
+            result.size, result.largest_batch = cardinality.count_as_receiver(
+                channel, keyset, plan, engine.executor, engine.scalar, tick
+            )
         channel.send_json({"size": result.size})
         return
     size, matched = 0, []
@@ -344,10 +349,14 @@ def _sender_side(
     channel: Channel, keyset: KeySet, plan: _Plan, result: PsiResult, engine: _Engine, tick: Tick
 ) -> None:
     if result.mode == "cardinality":
-        assert isinstance(engine, _EcdhEngine)
-        result.largest_batch = cardinality.shuffle_as_sender(
-            channel, keyset, plan, engine.executor, engine.scalar, tick
-        )
+        if isinstance(engine, _KkrtEngine):
+            assert engine.sender is not None
+            kkrt_cardinality.shuffle_as_sender(channel, keyset, plan, engine.sender, tick)
+        else:
+            assert isinstance(engine, _EcdhEngine)
+            result.largest_batch = cardinality.shuffle_as_sender(
+                channel, keyset, plan, engine.executor, engine.scalar, tick
+            )
         result.size = _reported_size(channel, min(keyset.count, result.peer_size))
         return
     learns_rows = result.mode in ("both", "join")

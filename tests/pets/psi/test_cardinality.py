@@ -1,4 +1,4 @@
-"""Cardinality mode: counts (both protocols), ECDH's external shuffle and spill files, KKRT's oblivious shuffle."""
+"""Cardinality mode: counts (both protocols), ECDH's spill files and shuffle, KKRT's oblivious shuffle."""
 
 from __future__ import annotations
 

@@ -2,11 +2,11 @@
 
 Two protocols, both for semi-honest parties: ``kkrt`` (OT-extension PSI in the KKRT16
 style, the fast default) and ``ecdh`` (Diffie–Hellman OPRF over ristretto255, which
-also serves unbalanced sets, slow links and cardinality-only). Four modes:
+also serves unbalanced sets and slow links). Four modes, each with either protocol:
 ``intersection`` (to the receiver), ``both``, ``join`` (aligned rows) and
-``cardinality``. See ``session`` for what each party learns in each mode, and
-docs/psi.md. The ``blindgate psi`` command (``commands``) runs it between two processes
-over pinned-certificate TLS.
+``cardinality`` (KKRT's: ``opprf``, ``permute_share`` and ``kkrt_cardinality``). See
+``session`` for what each party learns in each mode, and docs/psi.md. The ``blindgate
+psi`` command (``commands``) runs it between two processes over pinned-certificate TLS.
 """
 
 from __future__ import annotations

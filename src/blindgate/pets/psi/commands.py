@@ -12,8 +12,9 @@ written atomically and only when this party learns something: the matched input 
 (every column; in the shared order for ``--mode join``), or the size alone for
 ``--mode cardinality``. Memory is bounded by ``--batch-size``: keys are spilled to a
 private temporary directory (deleted at the end, also on error) and the protocol runs
-bucket by bucket (``buckets``; cardinality mode also spills blinded group elements to
-shuffle and count them, ``cardinality``). ``--ray ADDRESS`` (or ``RAY_ADDRESS``) sends ECDH's
+bucket by bucket (``buckets``; ECDH's cardinality mode also spills blinded group elements
+to shuffle and count them, ``cardinality``; KKRT's shuffles 8 bytes per bin in memory,
+``kkrt_cardinality``). ``--ray ADDRESS`` (or ``RAY_ADDRESS``) sends ECDH's
 hashing and scalar multiplications to a Ray cluster instead of local processes. A stale
 ``--out`` is removed first, so after a failed run there is no file that looks complete.
 Exit status: 0 done, 1 the run failed (peer, network, protocol), 2 bad arguments or

@@ -266,3 +266,13 @@ def test_kkrt_cardinality_refuses_a_run_too_big_for_one_shuffle(monkeypatch: pyt
     monkeypatch.setattr(kkrt_cardinality, "MAX_ITEMS", 100)
     with pytest.raises(PsiError, match="use --protocol ecdh"):
         _count(_keys(200, b"r"), _keys(200, b"s"), None, "kkrt")
+
+
+def test_kkrt_cardinality_refuses_to_exceed_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kkrt_cardinality, "ALWAYS_ALLOWED_WIRES", 256)
+    mine, theirs = _keys(2000, b"r"), _keys(2000, b"s")
+    # 64 buckets padded to 95 records: 12,288 bins, a network of 16,384 wires > 64 x 95.
+    with pytest.raises(PsiError, match="a batch of about 256 keys would do"):
+        _count(mine, theirs, 32, "kkrt")
+    received, _ = _count(mine, theirs, 128, "kkrt")  # 16 buckets of 229: 8,192 wires pass
+    assert received.size == 0 and received.buckets == 16

@@ -28,10 +28,12 @@ before bucketing, and padding records never match (their digests are random), so
 is that of the distinct keys both hold.
 
 Memory: one padded bucket's arrays, as in the other modes, plus the run's vector of M
-64-bit words (r or s, ~1.3 words per R item) and the switching network's O(M log M) switch
-bits: about 8 MB per million items beyond the batch, unlike ECDH's cardinality mode, which
-spills to disk. Written here: the protocol glue; the pieces are ``kkrt``, ``opprf`` and
-``permute_share``.
+64-bit words (r or s, ~1.3 words per R item), the switching network's switch bits (one
+byte each, O(M log M)) and the routing's temporaries. ECDH's cardinality mode spills to
+disk; this one does not, so a run whose network would have more than
+``BATCHES_IN_MEMORY`` wires per record of a padded bucket is refused before any work
+(``_check_run``), and ``--batch-size`` keeps bounding a party's memory. Written here: the
+protocol glue; the pieces are ``kkrt``, ``opprf`` and ``permute_share``.
 """
 
 from __future__ import annotations
@@ -46,12 +48,20 @@ from blindgate.net import Channel, MalformedFrame
 from blindgate.pets.psi import kkrt, opprf
 from blindgate.pets.psi.buckets import KeySet, pad
 from blindgate.pets.psi.errors import PsiError
-from blindgate.pets.psi.permute_share import MAX_ITEMS, permute_as_chooser, permute_as_holder, route_padded
+from blindgate.pets.psi.permute_share import (
+    MAX_ITEMS,
+    padded_size,
+    permute_as_chooser,
+    permute_as_holder,
+    route_padded,
+)
 from blindgate.pets.psi.shuffle import random_permutation
 
 Tick = Callable[[int], None]
 HINT_BINS = 1 << 15  # bins of hints per frame
 WORDS_PER_FRAME = 1 << 22  # 32 MiB frames of the revealed vector
+BATCHES_IN_MEMORY = 64  # the shuffle's wires, at most, per record of a padded bucket
+ALWAYS_ALLOWED_WIRES = 1 << 16  # small runs pass whatever their batch
 
 
 class Plan(Protocol):
@@ -74,7 +84,7 @@ def _slots(receiver_limit: int, sender_limit: int) -> int:
 
 def count_as_receiver(channel: Channel, keyset: KeySet, plan: Plan, oprf: kkrt.Receiver, tick: Tick) -> int:
     """R's side: the intersection's size (the caller reports it to S)."""
-    _check_total(plan.buckets * kkrt.table_size(plan.own_limit))
+    _check_run(plan, kkrt.table_size(plan.own_limit))
     slots = _slots(plan.own_limit, plan.peer_limit)
     outputs = []
     for index in range(plan.buckets):
@@ -94,7 +104,7 @@ def shuffle_as_sender(channel: Channel, keyset: KeySet, plan: Plan, oprf: kkrt.S
     none of it).
     """
     bins, slots = kkrt.table_size(plan.peer_limit), _slots(plan.peer_limit, plan.own_limit)
-    order = random_permutation(_check_total(plan.buckets * bins))
+    order = random_permutation(_check_run(plan, bins))
     with ThreadPoolExecutor(max_workers=1) as pool:
         network = pool.submit(route_padded, order)
         targets: list[np.ndarray] = []
@@ -108,14 +118,26 @@ def shuffle_as_sender(channel: Channel, keyset: KeySet, plan: Plan, oprf: kkrt.S
         channel.send(masked[start : start + WORDS_PER_FRAME].astype("<u8").tobytes())
 
 
-def _check_total(bins: int) -> int:
-    """The run's bins, within what one permute-and-share takes (both sides check alike)."""
-    if bins > MAX_ITEMS:
+def _check_run(plan: Plan, bins: int) -> int:
+    """The run's bins, if one in-memory shuffle of them keeps the batch's bound; both sides
+    check alike, from the plan, before any work.
+
+    The shuffle holds the run's words and the switching network in memory, so a run whose
+    network has more than ``BATCHES_IN_MEMORY`` times as many wires as a padded bucket has
+    records (or than ``ALWAYS_ALLOWED_WIRES``, a few MB whatever the batch) is refused rather
+    than let ``--batch-size`` be exceeded.
+    """
+    total = plan.buckets * bins
+    wires, bucket = padded_size(total), max(plan.own_limit, plan.peer_limit)
+    if total > MAX_ITEMS or wires > max(BATCHES_IN_MEMORY * bucket, ALWAYS_ALLOWED_WIRES):
+        least = -(-wires // BATCHES_IN_MEMORY)  # keys per bucket that would allow these wires
         raise PsiError(
-            f"KKRT's cardinality mode takes at most {MAX_ITEMS:,} cuckoo bins per run "
-            f"(about {int(MAX_ITEMS / 1.27):,} receiver keys); this run needs {bins:,}: use --protocol ecdh"
+            f"KKRT's cardinality mode shuffles the whole run in memory ({wires:,} wires), more than "
+            f"{BATCHES_IN_MEMORY} buckets' worth at this batch size"
+            + ("" if total > MAX_ITEMS else f" (a batch of about {least:,} keys would do)")
+            + ": use --protocol ecdh, whose cardinality mode spills to disk"
         )
-    return bins
+    return total
 
 
 def _send_hints(

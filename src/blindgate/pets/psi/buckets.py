@@ -33,7 +33,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -47,6 +47,19 @@ OVERFLOW_BITS = 40  # a bucket overflows its padded size with probability below 
 MAX_BUCKETS = 4096
 MAX_OPEN_FILES = 256  # bucket files written at once; more buckets take more sweeps
 _PERSON = b"bg-psi-key-v2"
+
+
+class Plan(Protocol):
+    """A run's bucket plan (the session's): P buckets, each padded to a size per party."""
+
+    @property
+    def buckets(self) -> int: ...
+
+    @property
+    def own_limit(self) -> int: ...
+
+    @property
+    def peer_limit(self) -> int: ...
 
 
 def key_digest(key: bytes) -> bytes:
@@ -290,6 +303,7 @@ __all__ = [
     "RECORD",
     "KeySet",
     "MemoryKeys",
+    "Plan",
     "SpilledKeys",
     "bucket_count",
     "bucket_of",

@@ -38,31 +38,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Protocol
 
 import numpy as np
 
 from blindgate.crypto import group
 from blindgate.net import Channel, MalformedFrame
 from blindgate.pets.psi import ecdh
-from blindgate.pets.psi.buckets import KeySet, pad
+from blindgate.pets.psi.buckets import KeySet, Plan, pad
 from blindgate.pets.psi.shuffle import ExternalShuffle, PartitionedCount, SpillDirectory
 
 Tick = Callable[[int], None]
 BUCKET_DONE = b"\x01"
-
-
-class Plan(Protocol):
-    """The session's bucket plan: P buckets, each padded to a size per party."""
-
-    @property
-    def buckets(self) -> int: ...
-
-    @property
-    def own_limit(self) -> int: ...
-
-    @property
-    def peer_limit(self) -> int: ...
 
 
 def _elements(frame: bytes) -> np.ndarray:
@@ -136,4 +122,4 @@ def shuffle_as_sender(
             mine.close()
 
 
-__all__ = ["BUCKET_DONE", "Plan", "count_as_receiver", "shuffle_as_sender"]
+__all__ = ["BUCKET_DONE", "count_as_receiver", "shuffle_as_sender"]

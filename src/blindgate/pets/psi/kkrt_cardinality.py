@@ -40,13 +40,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
 
 import numpy as np
 
 from blindgate.net import Channel, MalformedFrame
 from blindgate.pets.psi import kkrt, opprf
-from blindgate.pets.psi.buckets import KeySet, pad
+from blindgate.pets.psi.buckets import KeySet, Plan, pad
 from blindgate.pets.psi.errors import PsiError
 from blindgate.pets.psi.permute_share import (
     MAX_ITEMS,
@@ -62,19 +61,6 @@ HINT_BINS = 1 << 15  # bins of hints per frame
 WORDS_PER_FRAME = 1 << 22  # 32 MiB frames of the revealed vector
 BATCHES_IN_MEMORY = 64  # the shuffle's wires, at most, per record of a padded bucket
 ALWAYS_ALLOWED_WIRES = 1 << 16  # small runs pass whatever their batch
-
-
-class Plan(Protocol):
-    """The session's bucket plan (``session._Plan``)."""
-
-    @property
-    def buckets(self) -> int: ...
-
-    @property
-    def own_limit(self) -> int: ...
-
-    @property
-    def peer_limit(self) -> int: ...
 
 
 def _slots(receiver_limit: int, sender_limit: int) -> int:

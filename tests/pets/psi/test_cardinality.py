@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from blindgate.net import Channel, ChannelError, MalformedFrame
+from blindgate.net import Channel, ChannelError, MalformedFrame, memory_pair
 from blindgate.pets.psi import PsiError, cardinality, kkrt_cardinality, opprf, shuffle
 from blindgate.pets.psi.buckets import MemoryKeys, SpilledKeys, records_of
 from blindgate.pets.psi.session import PROTOCOL_NAME, VERSION, PsiResult, run_psi_keyset
@@ -276,3 +276,14 @@ def test_kkrt_cardinality_refuses_to_exceed_the_batch(monkeypatch: pytest.Monkey
         _count(mine, theirs, 32, "kkrt")
     received, _ = _count(mine, theirs, 128, "kkrt")  # 16 buckets of 229: 8,192 wires pass
     assert received.size == 0 and received.buckets == 16
+
+
+def test_kkrt_cardinality_refuses_malformed_hints_and_words() -> None:
+    left, right = memory_pair(timeout=2)
+    values = np.zeros((10, 16), dtype=np.uint8)
+    left.send(bytes(8 * 10 * 5))  # hints for 10 bins of 8 slots are 8 * 10 * 9 bytes
+    with pytest.raises(MalformedFrame, match="OPPRF hints"):
+        list(kkrt_cardinality._read_hints(right, values, 8))
+    left.send(bytes(8 * 9))  # 9 words where 10 are due
+    with pytest.raises(MalformedFrame, match="shuffled vector"):
+        list(kkrt_cardinality._received_words(right, 10))

@@ -287,3 +287,11 @@ def test_kkrt_cardinality_refuses_malformed_hints_and_words() -> None:
     left.send(bytes(8 * 9))  # 9 words where 10 are due
     with pytest.raises(MalformedFrame, match="shuffled vector"):
         list(kkrt_cardinality._received_words(right, 10))
+
+
+def test_kkrt_cardinality_wants_the_larger_set_at_the_receiver() -> None:
+    small, large = _keys(10, b"r"), _keys(2000, b"s")
+    with pytest.raises(PsiError, match="make the larger party the receiver"):
+        _count(small, large, None, "kkrt")
+    received, sent = _count(large, small, None, "kkrt")  # roles swapped: both still learn the count
+    assert received.size == sent.size == 0

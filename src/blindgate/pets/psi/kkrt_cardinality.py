@@ -32,7 +32,9 @@ Memory: one padded bucket's arrays, as in the other modes, plus the run's vector
 byte each, O(M log M)) and the routing's temporaries. ECDH's cardinality mode spills to
 disk; this one does not, so a run whose network would have more than
 ``BATCHES_IN_MEMORY`` wires per record of a padded bucket is refused before any work
-(``_check_run``), and ``--batch-size`` keeps bounding a party's memory. Written here: the
+(``_check_run``), and ``--batch-size`` keeps bounding a party's memory. The hints grow as
+the square of the sender's load per bin, so a sender much larger than the receiver is
+refused too (``_slots``): the larger party should be the receiver. Written here: the
 protocol glue; the pieces are ``kkrt``, ``opprf`` and ``permute_share``.
 """
 
@@ -61,11 +63,22 @@ HINT_BINS = 1 << 15  # bins of hints per frame
 WORDS_PER_FRAME = 1 << 22  # 32 MiB frames of the revealed vector
 BATCHES_IN_MEMORY = 64  # the shuffle's wires, at most, per record of a padded bucket
 ALWAYS_ALLOWED_WIRES = 1 << 16  # small runs pass whatever their batch
+MAX_SLOTS = 1024  # hint slots per bin (8 KiB): a sender ~20x the receiver's size or less
 
 
 def _slots(receiver_limit: int, sender_limit: int) -> int:
-    """Hint slots per bin, fixed by the two padded bucket sizes."""
-    return opprf.table_slots(kkrt.HASHES * sender_limit, kkrt.table_size(receiver_limit))
+    """Hint slots per bin, fixed by the two padded bucket sizes (both sides refuse alike).
+
+    The slots grow as the square of the sender's load per bin, so a sender set much larger
+    than the receiver's is refused: the roles can be swapped, since both learn the count.
+    """
+    slots = opprf.table_slots(kkrt.HASHES * sender_limit, kkrt.table_size(receiver_limit))
+    if slots > MAX_SLOTS:
+        raise PsiError(
+            "KKRT's cardinality mode needs the receiver's set to be at least about 1/20 of the "
+            "sender's: make the larger party the receiver (--receiver), or use --protocol ecdh"
+        )
+    return slots
 
 
 def count_as_receiver(channel: Channel, keyset: KeySet, plan: Plan, oprf: kkrt.Receiver, tick: Tick) -> int:
@@ -89,8 +102,10 @@ def shuffle_as_sender(channel: Channel, keyset: KeySet, plan: Plan, oprf: kkrt.S
     network in a thread while the buckets run (seconds at a million bins, and R waits for
     none of it).
     """
-    bins, slots = kkrt.table_size(plan.peer_limit), _slots(plan.peer_limit, plan.own_limit)
-    order = random_permutation(_check_run(plan, bins))
+    bins = kkrt.table_size(plan.peer_limit)
+    total = _check_run(plan, bins)
+    slots = _slots(plan.peer_limit, plan.own_limit)
+    order = random_permutation(total)
     with ThreadPoolExecutor(max_workers=1) as pool:
         network = pool.submit(route_padded, order)
         targets: list[np.ndarray] = []

@@ -42,7 +42,7 @@ from blindgate.pets.psi.errors import PsiError
 FAILURE_BITS = 40
 EXPECTED_DRAWS = 1 << 10
 DRAW_BUDGET = 64 * EXPECTED_DRAWS
-CANDIDATES_PER_PASS = 1 << 16  # (bin, nonce) pairs tried at once
+CANDIDATE_ENTRIES = 1 << 21  # (entry, nonce) pairs tried in one pass: bounds the pass's arrays
 
 
 def _tail(trials: int, p: float, load: int) -> float:
@@ -121,7 +121,7 @@ def _find_nonces(bins: np.ndarray, keys: np.ndarray, table_bins: int, slots: int
 
     Bins with fewer than two keys take their first draw. The others are searched together:
     each pass tries several fresh candidates per unresolved bin, as many as keep a pass to
-    about ``CANDIDATES_PER_PASS`` (bin, candidate) pairs, and keeps the first good one.
+    about ``CANDIDATE_ENTRIES`` (entry, candidate) pairs, and keeps the first good one.
     """
     nonces = _random_words(table_bins) | np.uint64(1)
     starts = np.searchsorted(bins, np.arange(table_bins + 1))
@@ -131,7 +131,7 @@ def _find_nonces(bins: np.ndarray, keys: np.ndarray, table_bins: int, slots: int
     pending = np.flatnonzero(loads >= 2)
     drawn = 0
     while pending.size:
-        per_bin = int(np.clip(CANDIDATES_PER_PASS // pending.size, 1, EXPECTED_DRAWS))
+        per_bin = int(np.clip(CANDIDATE_ENTRIES // int(loads[pending].sum()), 1, EXPECTED_DRAWS))
         if drawn > DRAW_BUDGET:
             raise PsiError(
                 "no nonce put a bin's entries in distinct slots (probability below 2^-40); please rerun"

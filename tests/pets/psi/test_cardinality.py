@@ -289,9 +289,11 @@ def test_kkrt_cardinality_refuses_malformed_hints_and_words() -> None:
         list(kkrt_cardinality._received_words(right, 10))
 
 
-def test_kkrt_cardinality_wants_the_larger_set_at_the_receiver() -> None:
-    small, large = _keys(10, b"r"), _keys(2000, b"s")
-    with pytest.raises(PsiError, match="make the larger party the receiver"):
-        _count(small, large, None, "kkrt")
-    received, sent = _count(large, small, None, "kkrt")  # roles swapped: both still learn the count
-    assert received.size == sent.size == 0
+def test_kkrt_cardinality_makes_the_larger_set_the_receiver() -> None:
+    common = _keys(7, b"c")
+    small, large = common + _keys(3, b"r"), common + _keys(2000, b"s")
+    received, sent = _count(small, large, None, "kkrt")  # declared receiver: the small set
+    assert received.size == sent.size == 7
+    assert not received.receiver and sent.receiver  # the 2,007-row side ran the OPRF
+    received, sent = _count(large, small, None, "kkrt")
+    assert received.size == sent.size == 7 and received.receiver and not sent.receiver

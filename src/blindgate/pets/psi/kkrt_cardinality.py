@@ -33,8 +33,7 @@ byte each, O(M log M)) and the routing's temporaries. ECDH's cardinality mode sp
 disk; this one does not, so a run whose network would have more than
 ``BATCHES_IN_MEMORY`` wires per record of a padded bucket is refused before any work
 (``_check_run``), and ``--batch-size`` keeps bounding a party's memory. The hints grow as
-the square of the sender's load per bin, so a sender much larger than the receiver is
-refused too (``_slots``): the larger party should be the receiver. Written here: the
+the square of the sender's load per bin, so the session makes the larger set the receiver. Written here: the
 protocol glue; the pieces are ``kkrt``, ``opprf`` and ``permute_share``.
 """
 
@@ -63,22 +62,15 @@ HINT_BINS = 1 << 15  # bins of hints per frame
 WORDS_PER_FRAME = 1 << 22  # 32 MiB frames of the revealed vector
 BATCHES_IN_MEMORY = 64  # the shuffle's wires, at most, per record of a padded bucket
 ALWAYS_ALLOWED_WIRES = 1 << 16  # small runs pass whatever their batch
-MAX_SLOTS = 1024  # hint slots per bin (8 KiB): a sender ~20x the receiver's size or less
 
 
 def _slots(receiver_limit: int, sender_limit: int) -> int:
-    """Hint slots per bin, fixed by the two padded bucket sizes (both sides refuse alike).
+    """Hint slots per bin, fixed by the two padded bucket sizes.
 
-    The slots grow as the square of the sender's load per bin, so a sender set much larger
-    than the receiver's is refused: the roles can be swapped, since both learn the count.
+    They grow as the square of the sender's items per bin, which is why the session makes
+    the party with more rows the receiver in this mode (about 2.4 items a bin at most).
     """
-    slots = opprf.table_slots(kkrt.HASHES * sender_limit, kkrt.table_size(receiver_limit))
-    if slots > MAX_SLOTS:
-        raise PsiError(
-            "KKRT's cardinality mode needs the receiver's set to be at least about 1/20 of the "
-            "sender's: make the larger party the receiver (--receiver), or use --protocol ecdh"
-        )
-    return slots
+    return opprf.table_slots(kkrt.HASHES * sender_limit, kkrt.table_size(receiver_limit))
 
 
 def count_as_receiver(channel: Channel, keyset: KeySet, plan: Plan, oprf: kkrt.Receiver, tick: Tick) -> int:

@@ -9,7 +9,8 @@ duplicates included):
   order, so row k on one side is row k on the other: bucket by bucket (buckets follow a
   public hash of the key), in a random order the receiver draws within each bucket.
 - ``cardinality``: both learn the intersection's size and nothing else (ECDH-PSI:
-  ``cardinality``; KKRT: ``kkrt_cardinality``).
+  ``cardinality``; KKRT: ``kkrt_cardinality``, where the party with more rows is the
+  receiver whatever was declared).
 
 The receiver (the party that runs the OPRF and compares) is chosen per run and both
 must agree. For ``both`` and ``join`` the sender sends its values in an order it
@@ -175,6 +176,8 @@ def run_psi_keyset(
         raise PsiError("the batch size must be at least 1")
     start = channel.stats.snapshot()
     plan, peer_size = _hello(channel, keyset.count, receiver, protocol, mode, agreement, batch_size)
+    if protocol == "kkrt" and mode == "cardinality":
+        receiver = _larger_set_counts(keyset.count, peer_size, receiver)
     tick = progress or (lambda _: None)
     result = PsiResult(protocol, mode, receiver, keyset.count, peer_size, None, None, buckets=plan.buckets)
     if keyset.count and peer_size:
@@ -236,6 +239,17 @@ def _hello(
     buckets = bucket_count(max(count, peer_size), min(batches, default=None))
     plan = _Plan(buckets, padded_size(count, buckets), padded_size(peer_size, buckets), seed)
     return plan, peer_size
+
+
+def _larger_set_counts(count: int, peer_size: int, receiver: bool) -> bool:
+    """KKRT's cardinality mode: the party with more rows runs the OPRF, whatever was declared.
+
+    The sender's hint tables grow as the square of its items per receiver bin
+    (``kkrt_cardinality``), and both parties learn the count alone, so the roles are
+    interchangeable; both sides decide alike from the two announced counts (a tie keeps
+    the declared roles).
+    """
+    return receiver if count == peer_size else count > peer_size
 
 
 def _is_count(value: object, least: int) -> bool:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from blindgate.net import Channel, memory_pair
 from blindgate.pets.psi import PsiResult, run_psi
+
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 def run_pair(
@@ -21,28 +24,40 @@ def run_parties(
     run: Callable[..., PsiResult], receiver_input: Any, sender_input: Any, **options: Any
 ) -> tuple[PsiResult, PsiResult]:
     """Both parties of ``run`` (run_psi or run_psi_keyset) over an in-memory channel."""
-    left, right = memory_pair(timeout=10)
+    return both_ends(
+        lambda channel: run(channel, receiver_input, receiver=True, **options),
+        lambda channel: run(channel, sender_input, receiver=False, **options),
+    )
+
+
+def both_ends(
+    here: Callable[[Channel], A], there: Callable[[Channel], B], timeout: float = 10
+) -> tuple[A, B]:
+    """(here's result, there's result): ``there`` runs in a thread on one end of an in-memory
+    channel, ``here`` on the other; each end is closed when its side is done, so a side that
+    fails ends the other's waits. Raises here's error first, else there's."""
+    here_end, there_end = memory_pair(timeout=timeout)
     outcome: dict[str, Any] = {}
 
-    def sender() -> None:
+    def other_side() -> None:
         try:
-            outcome["sender"] = run(left, sender_input, receiver=False, **options)
+            outcome["result"] = there(there_end)
         except BaseException as exc:
-            outcome["sender_error"] = exc
+            outcome["error"] = exc
         finally:
-            left.close()
+            there_end.close()
 
-    thread = threading.Thread(target=sender)
+    thread = threading.Thread(target=other_side, daemon=True)
     thread.start()
     try:
-        received = run(right, receiver_input, receiver=True, **options)
+        result = here(here_end)
     finally:
-        right.close()
-        thread.join(20)
+        here_end.close()
+        thread.join(2 * timeout)
     assert not thread.is_alive()
-    if "sender_error" in outcome:
-        raise outcome["sender_error"]
-    return received, outcome["sender"]
+    if "error" in outcome:
+        raise outcome["error"]
+    return result, outcome["result"]
 
 
 def run_against(peer: Callable[[Channel], None], keys: Sequence[bytes], **options: Any) -> None:

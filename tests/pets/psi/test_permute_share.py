@@ -17,6 +17,8 @@ from blindgate.net import Channel, ChannelError, Identity, Listener, MalformedFr
 from blindgate.pets.psi import benes
 from blindgate.pets.psi.permute_share import padded_size, permute_as_chooser, permute_as_holder, route_padded
 
+from .conftest import both_ends
+
 _RNG = np.random.default_rng()
 
 
@@ -31,28 +33,11 @@ def _run(
     network: benes.Network | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(chooser's a, holder's b); the holder in a thread, its channel passed through ``wrap``."""
-    holder_end, chooser_end = memory_pair(timeout=3)
-    outcome: dict[str, Any] = {}
-
-    def holder() -> None:
-        try:
-            outcome["b"] = permute_as_holder(wrap(holder_end), x)
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            holder_end.close()
-
-    thread = threading.Thread(target=holder, daemon=True)
-    thread.start()
-    try:
-        a = permute_as_chooser(chooser_end, perm, network)
-    finally:
-        chooser_end.close()
-        thread.join(10)
-    assert not thread.is_alive()
-    if "error" in outcome:
-        raise outcome["error"]
-    return a, outcome["b"]
+    return both_ends(
+        lambda channel: permute_as_chooser(channel, perm, network),
+        lambda channel: permute_as_holder(wrap(channel), x),
+        timeout=3,
+    )
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 100, 1000, 4096])

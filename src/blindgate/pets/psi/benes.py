@@ -108,9 +108,9 @@ def route(perm: np.ndarray) -> Network:
     if size < 2 or size & (size - 1):
         raise ValueError("a Beneš network needs a power-of-two number of wires, at least 2")
     k = size.bit_length() - 1
-    index = np.int32 if size <= MAX_WIRES else np.int64
     bits = np.empty((2 * k - 1, size // 2), dtype=np.bool_)
-    local = perm.astype(index)  # per position: the input it wants, within its sub-network
+    # Per position: the input it wants, within its sub-network (int32 is exact: N <= MAX_WIRES).
+    local = perm.astype(np.int32)
     for level in range(k - 1):
         bits[level], bits[2 * k - 2 - level], local = _route_level(local, size >> level)
     bits[k - 1] = local[0::2] == 1  # a 2-wire sub-network crosses when output 0 wants input 1

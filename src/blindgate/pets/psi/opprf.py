@@ -101,7 +101,9 @@ def _slot(keys: np.ndarray, nonces: np.ndarray, slots: int) -> np.ndarray:
     return ((keys * nonces) >> shift).astype(np.int64)
 
 
-def program(bins: np.ndarray, values: np.ndarray, table_bins: int, slots: int) -> tuple[np.ndarray, ...]:
+def program(
+    bins: np.ndarray, values: np.ndarray, table_bins: int, slots: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """S's hints: (targets (m,), nonces (m,), tables (m, slots)), all uint64.
 
     ``bins`` (k,) and ``values`` (k, 16) bytes: each entry's bin and OPRF value.

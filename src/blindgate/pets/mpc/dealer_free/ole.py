@@ -13,7 +13,8 @@ per product instead of 512.
 A session runs two IKNP extensions, one per direction, made once from 128 base OTs each
 (``blindgate.pets.ot.base``), so both parties can hold rows and vectors in the same round.
 Each product batch costs two rounds: the vector holder's OT-extension matrix (16 bytes per
-bit of b), then the row holder's corrections (344 bytes per product). The same extensions
+bit of b), then the row holder's corrections (344 bytes per product); each round is one
+full-duplex ``Channel.exchange``, both parties sending at once. The same extensions
 also give AND triples (:meth:`OleSession.and_triples`) and shares of the product of two
 private bits (:meth:`OleSession.bit_products`, for the exact truncation: one OT per bit).
 
@@ -122,7 +123,7 @@ class OleSession:
             return
         mine = {"protocol": PROTOCOL, "version": VERSION, "party": self.party}
         try:
-            theirs = json.loads(self._swap(json.dumps(mine).encode()))
+            theirs = json.loads(self.channel.exchange(json.dumps(mine).encode()))
         except ValueError as exc:
             raise MalformedFrame("expected the peer's hello") from exc
         if theirs != {**mine, "party": 1 - self.party}:
@@ -183,7 +184,7 @@ class OleSession:
         t_rows, u_message = (
             self._receiver.choose(choices) if vector is not None else (choices, memoryview(b""))
         )
-        peer_u = self._swap(u_message)
+        peer_u = self.channel.exchange(u_message)
         if rows is None and peer_u:
             raise MalformedFrame("peer sent an OT-extension matrix this side did not ask for")
         # Round 2: the row holder's corrections.
@@ -191,7 +192,7 @@ class OleSession:
         corrections = b""
         if rows is not None:
             row_share, corrections = self._correct(rows.rows, peer_u)
-        peer_corrections = self._swap(corrections)
+        peer_corrections = self.channel.exchange(corrections)
         if vector is None and peer_corrections:
             raise MalformedFrame("peer sent OLE corrections this side did not ask for")
         vector_share = None
@@ -226,7 +227,7 @@ class OleSession:
         b = random_ring((words,))
         choices = np.unpackbits(b.view(np.uint8), bitorder="little").astype(np.bool_)
         t_rows, u_message = self._receiver.choose(choices)
-        peer_u = self._swap(u_message)
+        peer_u = self.channel.exchange(u_message)
         try:
             q_rows = self._sender.absorb(peer_u, lanes)
         except ValueError as exc:
@@ -275,7 +276,7 @@ class OleSession:
         a, b = random_ring((words,)), random_ring((fanout, words))
         choices = _lanes(a)
         t_rows, u_message = self._receiver.choose(choices)
-        peer_u = self._swap(u_message)
+        peer_u = self.channel.exchange(u_message)
         try:
             q_rows = self._sender.absorb(peer_u, lanes)
         except ValueError as exc:
@@ -291,7 +292,7 @@ class OleSession:
         pad0 = pad_bits(q_rows, sent)
         my_b = np.stack([_lanes(row) for row in b], axis=1)  # (lanes, fanout)
         correction = pad0 ^ pad_bits(q_rows ^ self._sender.delta, sent) ^ my_b
-        peer_correction = self._swap(np.packbits(correction).tobytes())
+        peer_correction = self.channel.exchange(np.packbits(correction).tobytes())
         if len(peer_correction) != -(-lanes * fanout // 8):
             raise MalformedFrame("AND corrections of the wrong size for this batch")
         their = np.unpackbits(np.frombuffer(peer_correction, dtype=np.uint8))[: lanes * fanout]
@@ -348,17 +349,6 @@ class OleSession:
         chosen = self._hash.pads(t_rows, tweak, nbytes).view(dtype).reshape(n)
         correction = np.frombuffer(corrections, dtype=dtype, count=n)
         return chosen + bits.astype(dtype) * correction
-
-    def _swap(self, payload: bytes | memoryview) -> bytes:
-        """Send ours and receive theirs, party 0 first. Not ``Channel.exchange``: that sends on a
-        second thread, and one TLS connection must not be written and read concurrently
-        (OpenSSL corrupts its record state: seen as "bad record mac" under load)."""
-        if self.party == 0:
-            self.channel.send(payload)
-            return self.channel.recv()
-        received = self.channel.recv()
-        self.channel.send(payload)
-        return received
 
     def _tweak(self, sender_party: int, counter: int) -> int:
         assert counter < 2**62

@@ -18,6 +18,10 @@ only the first 300 steps (3 minutes here), timed one by one; the JSON extrapolat
 10 epochs' 9,770 steps and says so ("extrapolated": true); the dealer mode likewise, to compare:
     .venv/bin/python benchmarks/mpc_lr.py --parts synthetic --synthetic-modes dealer-free \
         --synthetic-steps 300
+SPU at 1,000,000 x 100 (hours under CHEETAH here): one epoch on the first 20 and on the first
+60 batches, the difference being 40 steps' cost, extrapolated to the 10 epochs' 9,770 steps:
+    .venv/bin/python benchmarks/mpc_lr.py --parts synthetic --synthetic-modes dealer \
+        --synthetic-steps 300 --spu-synthetic-steps 20,60
 """
 
 from __future__ import annotations
@@ -374,6 +378,51 @@ def spu_bank(
     return result
 
 
+def spu_synthetic(
+    rows: int, columns: int, protocol: str, config: TrainConfig, steps: tuple[int, ...], scratch: Path
+) -> dict[str, Any]:
+    """SPU on the first rows of the synthetic set, timed at two step counts and extrapolated.
+
+    A whole run at rows x columns takes SPU hours under CHEETAH here, so it trains one epoch on
+    the first s x batch rows for each s in ``steps``: the difference of the two times is s2 - s1
+    steps' cost (compilation and start-up cancel), and the whole run is the shorter run's
+    fixed part plus that cost per step times the epochs' steps.
+    """
+    widths = (columns // 2 + 1, columns - columns // 2)
+    (wallet, labels), (network, _) = (synthetic_block(party, rows, widths, 11) for party in (0, 1))
+    test = slice(rows - min(rows // 10, 100_000), rows)  # for SPU's AUC only: the last rows
+    timed = []
+    for count in steps:
+        used = slice(0, count * config.batch_size)
+        data = {
+            "x_wallet": wallet[used],
+            "x_network": network[used],
+            "y": labels[used],
+            "x_test": np.hstack([wallet[test], network[test]]),
+            "y_test": labels[test],
+        }
+        run = spu_bank(data, protocol, TrainConfig(1, config.batch_size, config.learning_rate), scratch)
+        if "seconds" not in run:
+            return {"protocol": protocol, "rows": rows, "features": columns, "error": run.get("error")}
+        timed.append(run["seconds"])
+    (s1, s2), (t1, t2) = steps, timed
+    per_step = (t2 - t1) / (s2 - s1)
+    full = config.epochs * -(-rows // config.batch_size)
+    return {
+        "protocol": protocol,
+        "rows": rows,
+        "features": columns,
+        "epochs": config.epochs,
+        "measured": {f"{s}_steps_s": t for s, t in zip(steps, timed, strict=True)},
+        "seconds_per_step": per_step,
+        "fixed_seconds": t1 - s1 * per_step,
+        "steps_of_the_whole_run": full,
+        "extrapolated": True,
+        f"extrapolated_{config.epochs}_epochs_s": t1 - s1 * per_step + per_step * full,
+        "how": f"one epoch on the first {s1} and {s2} batches; (t2 - t1) / {s2 - s1} a step",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=10)
@@ -408,10 +457,19 @@ def main() -> None:
         help="run only the first N mini-batch steps of the synthetic runs, after the whole set-up,"
         " and extrapolate to all steps of the epochs (default: every step)",
     )
+    parser.add_argument(
+        "--spu-synthetic-steps",
+        default="",
+        help="S1,S2: also time SPU (--spu's protocols) on the synthetic set's first S1 and S2"
+        " batches and extrapolate to the synthetic runs' epochs (default: no SPU there)",
+    )
     parser.add_argument("--latency-rows", type=int, default=1000)
     args = parser.parse_args()
     if args.synthetic_steps is not None and args.synthetic_steps < 1:
         parser.error("--synthetic-steps must be a positive number of steps")
+    spu_steps = tuple(int(n) for n in args.spu_synthetic_steps.split(",") if n.strip().isdigit())
+    if args.spu_synthetic_steps and (len(spu_steps) != 2 or not 0 < spu_steps[0] < spu_steps[1]):
+        parser.error("--spu-synthetic-steps takes two step counts S1,S2 with 0 < S1 < S2")
     parts = set(args.parts.split(","))
     modes = [m for m in args.modes.split(",") if m]
     plain = TrainConfig(
@@ -453,6 +511,13 @@ def main() -> None:
                 report["synthetic"].append(
                     ours_synthetic(args.synthetic_rows, args.synthetic_cols, config, mode)
                 )
+        if "synthetic" in parts and spu_steps:
+            config = TrainConfig(args.synthetic_epochs or args.epochs, 1024, 0.1)
+            report["synthetic_spu"] = [
+                spu_synthetic(args.synthetic_rows, args.synthetic_cols, p, config, spu_steps, scratch)
+                for p in args.spu.split(",")
+                if p
+            ]
         if "latency" in parts:
             widths = (29, 23)
             latency, _ = run_processes(latency_program, ({"widths": widths, "count": args.latency_rows},) * 2)

@@ -71,6 +71,19 @@ def test_sdk_drives_every_operation(demo_run: tuple[Path, dict[str, Any]]) -> No
     assert any(value > 0 for value in report["wallet_debits_minor_units"].values())
 
 
+def test_notifications_reach_the_acquirer_agents_over_pinned_tls(
+    demo_run: tuple[Path, dict[str, Any]],
+) -> None:
+    directory, report = demo_run
+    network = load_network(directory / "network.json")
+    acquirers = [p for p in network.partners if p.role == "acquirer"]
+    assert acquirers and all(p.agent_url.startswith("https://") and p.tls_cert for p in acquirers)
+    # The gateway's client trusts each agent's pinned certificate alone: had the pin not held,
+    # no notification would have been delivered.
+    assert set(report["notifications"]) == {p.party_id for p in acquirers}
+    assert all(outcome["deliveries"] > 0 for outcome in report["notifications"].values())
+
+
 def test_privacy_check_finds_nothing_in_the_gateway(demo_run: tuple[Path, dict[str, Any]]) -> None:
     directory, report = demo_run
     assert report["privacy_check"]["found"] == 0

@@ -61,7 +61,7 @@ from blindgate.api.signed import signed_response, verify_request
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey
-from blindgate.gateway.calls import ANSWERED_IDS, NoAnswer, Signer, signed_call
+from blindgate.gateway.calls import ANSWERED_IDS, NoAnswer, Signer, signed_call, verify_for
 from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
 from blindgate.gateway.notifier import NOTIFY_AGENT_PATH
 from blindgate.gateway.payments import SEALED_DIGEST_FIELD, seal_context
@@ -98,7 +98,19 @@ class _Peer:
         return await signed_call(self.client, url, path, payload, self.signer, lambda _: verify, timeout_s)
 
 
-class _Gateway:
+def clients_for(
+    network: Network, transport: httpx.AsyncBaseTransport | None
+) -> tuple[httpx.AsyncClient, ...]:
+    """(toward the backend, toward the gateway): one client, or a second one for the gateway
+    that trusts its pinned certificate alone (not with a stand-in transport: no TLS there)."""
+    limits = httpx.Limits(max_connections=100)
+    backend = httpx.AsyncClient(transport=transport, limits=limits)
+    if network.gateway.tls_cert is None or transport is not None:
+        return (backend,)
+    return backend, httpx.AsyncClient(verify=verify_for(network.gateway.tls_cert), limits=limits)
+
+
+class GatewayCaller:
     """Ed25519-signed calls from an agent to the gateway, answers verified with the gateway's key."""
 
     def __init__(self, client: httpx.AsyncClient, network: Network, client_id: str, keys: KeyStore) -> None:
@@ -142,7 +154,7 @@ def _serve(
     handlers: dict[str, Handler],
     verify: Callable[[Request, bytes], str],
     sign: Callable[[str, dict[str, Any], str], Response],
-    client: httpx.AsyncClient,
+    clients: tuple[httpx.AsyncClient, ...],
 ) -> Starlette:
     async def endpoint(request: Request) -> Response:
         path = request.url.path
@@ -166,7 +178,8 @@ def _serve(
         try:
             yield
         finally:
-            await client.aclose()
+            for client in clients:
+                await client.aclose()
 
     routes = [Route(path, endpoint, methods=["POST"]) for path in handlers]
     return Starlette(routes=[*routes, Route("/health", health, methods=["GET"])], lifespan=lifespan)
@@ -187,11 +200,11 @@ def create_acquirer_agent_app(
         raise ValueError("the key store's party is not an acquirer of this network")
     plaintext = network.gateway.plaintext
     gateway_keys = network.gateway.keys
-    client = httpx.AsyncClient(transport=transport, verify=False, limits=httpx.Limits(max_connections=100))
+    clients = clients_for(network, transport)
     ed_key, ed_version = keys.signing_key(ED25519)
     rsa_key, rsa_version = keys.signing_key(RSA256)
-    toward_backend = _Peer(client, Signer(backend.client_id, rsa_key, rsa_version))
-    gateway = _Gateway(client, network, me.client_id, keys)
+    toward_backend = _Peer(clients[0], Signer(backend.client_id, rsa_key, rsa_version))
+    gateway = GatewayCaller(clients[-1], network, me.client_id, keys)
 
     async def forward(body: dict[str, Any], path: str) -> dict[str, Any]:
         request_id = text(body, "paymentRequestId", required=False)
@@ -285,7 +298,7 @@ def create_acquirer_agent_app(
     def verify(request: Request, body: bytes) -> str:
         return (verify_gateway if request.url.path == NOTIFY_AGENT_PATH else verify_sdk)(request, body)
 
-    return absolute_form_paths(_serve(handlers, verify, sign, client))
+    return absolute_form_paths(_serve(handlers, verify, sign, clients))
 
 
 def create_wallet_agent_app(
@@ -303,11 +316,11 @@ def create_wallet_agent_app(
     if me is None or me.role != WALLET:
         raise ValueError("the key store's party is not a wallet of this network")
     plaintext = network.gateway.plaintext
-    client = httpx.AsyncClient(transport=transport, limits=httpx.Limits(max_connections=100))
+    clients = clients_for(network, transport)
     ed_key, ed_version = keys.signing_key(ED25519)
     rsa_key, rsa_version = keys.signing_key(RSA256)
-    toward_backend = _Peer(client, Signer(backend.client_id, rsa_key, rsa_version))
-    gateway = _Gateway(client, network, me.client_id, keys)
+    toward_backend = _Peer(clients[0], Signer(backend.client_id, rsa_key, rsa_version))
+    gateway = GatewayCaller(clients[-1], network, me.client_id, keys)
 
     def for_gateway(answer: dict[str, Any], acquirer: Partner, context: str) -> dict[str, Any]:
         """The backend's answer as the gateway may see it: the payer's pseudonym, the rest sealed."""
@@ -405,7 +418,7 @@ def create_wallet_agent_app(
 
     handlers: dict[str, Handler] = dict.fromkeys(WALLET_PATHS, handle)
     handlers[ORDER_CODE_SCAN_PATH] = scan
-    return _serve(handlers, verify, sign, client)
+    return _serve(handlers, verify, sign, clients)
 
 
 def _verify_backend(request: Request, body: bytes, backend: Backend) -> str:

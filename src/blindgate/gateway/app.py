@@ -45,7 +45,7 @@ from blindgate.api.signed import signed_response, verify_request
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, VerifyingKey
-from blindgate.gateway.calls import CookielessClient, PartnerCaller
+from blindgate.gateway.calls import CookielessClient, PartnerCaller, verify_for
 from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
 from blindgate.gateway.fx import RateBook
 from blindgate.gateway.notifier import Notifier, running
@@ -75,8 +75,17 @@ def create_gateway_app(
         raise ValueError("the gateway must hold no sealing or pseudonym key (create it signing_only)")
     engine = open_database(database_url)
     create_tables(engine)
-    client = CookielessClient(transport=transport, verify=False, limits=httpx.Limits(max_connections=200))
-    caller = PartnerCaller(network.gateway.party_id, keys, client)
+    client = CookielessClient(transport=transport, limits=httpx.Limits(max_connections=200))
+    # An agent with a pinned certificate gets a client that trusts it alone (not with a
+    # stand-in transport: tests and benchmarks route in process, with no TLS to check).
+    pinned = {
+        partner.party_id: CookielessClient(
+            verify=verify_for(partner.tls_cert), limits=httpx.Limits(max_connections=200)
+        )
+        for partner in network.partners
+        if partner.tls_cert and transport is None
+    }
+    caller = PartnerCaller(network.gateway.party_id, keys, client, pinned)
     rates = RateBook.load(network.gateway.rates)
     payments = Payments(network, engine, caller, rates, clock)
     order_codes = OrderCodes(network, engine, payments, rates, clock)
@@ -145,7 +154,8 @@ def create_gateway_app(
             else:
                 yield
         finally:
-            await client.aclose()
+            for each in (client, *pinned.values()):
+                await each.aclose()
             engine.dispose()
 
     routes = [Route(path, endpoint, methods=["POST"]) for path in operations]

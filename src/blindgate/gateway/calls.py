@@ -11,6 +11,10 @@ the answer to another. The partners' agents (`blindgate.agent`) name the request
 (its ``paymentRequestId`` / ``refundRequestId``, under their signature); an answer that
 names another request is `NoAnswer`.
 
+TLS: an agent whose network-file entry carries a ``tls_cert`` is called through a client that
+trusts that certificate alone (`verify_for`), so neither a certificate authority nor another
+partner can stand in for it; a failed handshake is `NoAnswer` like any other.
+
 `signed_call` is the round trip itself (sign, post, verify, parse), shared with the agents'
 own calls (`blindgate.agent`: to their backend with RSA256, to the gateway with Ed25519).
 """
@@ -18,6 +22,7 @@ own calls (`blindgate.agent`: to their backend with RSA256, to the gateway with 
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -112,10 +117,28 @@ async def signed_call(
     return answer
 
 
+def verify_for(pinned_pem: str | None) -> ssl.SSLContext | bool:
+    """httpx's ``verify`` for a URL whose server presents ``pinned_pem``: a context that
+    trusts that certificate alone (hostname checked too), or True (the system's authorities)."""
+    if pinned_pem is None:
+        return True
+    return ssl.create_default_context(cadata=pinned_pem)
+
+
 class PartnerCaller:
-    def __init__(self, party_id: str, keys: KeyStore, client: httpx.AsyncClient) -> None:
+    """Signed calls to the partners' agents: ``client`` for every agent but those with a
+    client of their own in ``pinned`` (party id -> a client trusting its pinned certificate)."""
+
+    def __init__(
+        self,
+        party_id: str,
+        keys: KeyStore,
+        client: httpx.AsyncClient,
+        pinned: Mapping[str, httpx.AsyncClient] | None = None,
+    ) -> None:
         self._signer = Signer(party_id, *keys.signing_key(ED25519))
         self._client = client
+        self._pinned = dict(pinned or {})
         # Parsed once (httpx parses a str URL and builds a Timeout on every request otherwise);
         # bounded by the network file's partners x the paths and timeouts the gateway uses.
         self._urls: dict[str, httpx.URL] = {}
@@ -136,7 +159,13 @@ class PartnerCaller:
             return partner.keys.verifying_key(header.algorithm, header.key_version)
 
         answer = await signed_call(
-            self._client, self._urls[url], path, payload, self._signer, agent_key, self._timeouts[timeout_s]
+            self._pinned.get(partner.party_id, self._client),
+            self._urls[url],
+            path,
+            payload,
+            self._signer,
+            agent_key,
+            self._timeouts[timeout_s],
         )
         if any(key in answer and key in payload and answer[key] != payload[key] for key in ANSWERED_IDS):
             raise NoAnswer("answer is about another request")

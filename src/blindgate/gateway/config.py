@@ -16,15 +16,23 @@ One JSON document, read by the gateway and by every agent (each takes what it ne
          "risk": {"max_amount": 5000000, "window_s": 60, "max_payments": 20, "max_total": 20000000}},
         {"party_id": "ACQ_SG", "role": "acquirer", "client_id": "ACQ_SG_CLIENT",
          "currency": "SGD", "agent_url": "https://127.0.0.2", "keys": {<public bundle>},
-         "fee_rate": "0.015"}
+         "tls_cert": "-----BEGIN CERTIFICATE-----\n...", "fee_rate": "0.015"}
       ]
     }
 
 ``keys`` is `blindgate.crypto.KeyStore.public_bundle` of the party. ``rates`` names an FX
 rate file (null: the one shipped in the package, `blindgate/gateway/rates.json`).
 ``agent_url`` of a wallet is where the gateway calls its agent; of an acquirer, where the
-gateway sends its payment notifications. Risk limits are in minor units of the wallet's
-currency, per pseudonymous payer (see `blindgate.gateway.risk`).
+gateway sends its payment notifications.
+
+``tls_cert`` (optional, of a partner or of the gateway) is the PEM certificate that the
+agent (or the gateway) serves at its ``https`` URL. Whoever calls that URL trusts exactly
+this certificate, pinned, and no certificate authority (`blindgate.gateway.calls.verify_for`);
+an ``https`` URL without one is verified against the system's authorities; plain ``http``
+is for loopback deployments such as the demo, whose payloads are sealed and signed anyway.
+
+Risk limits are in minor units of the wallet's currency, per pseudonymous payer (see
+`blindgate.gateway.risk`).
 
 ``fee_rate`` (a decimal string, a fraction in [0, 1), default "0") is the partner's fee: of
 an acquirer, its merchant discount rate on the payment amount; of a wallet, its share on the
@@ -43,6 +51,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cryptography import x509
 
 from blindgate.api.amounts import EXPONENTS
 from blindgate.crypto.keystore import PublicBundle
@@ -76,6 +86,7 @@ class Partner:
     code_prefixes: tuple[str, ...] = ()
     risk: RiskLimits = field(default_factory=RiskLimits)
     fee_rate: Decimal = Decimal(0)  # acquirer: merchant discount rate; wallet: its share
+    tls_cert: str | None = None  # the agent's TLS certificate (PEM), pinned by its callers
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,7 @@ class GatewaySettings:
     plaintext: bool = False  # PETs off (benchmark comparison only): agents pass fields through
     business_day_zone: str = "UTC"  # the daily cut-off: local time ``business_day_cutoff`` there
     business_day_cutoff: time = field(default_factory=lambda: time(0))
+    tls_cert: str | None = None  # the gateway's TLS certificate (PEM), pinned by the agents
 
 
 @dataclass(frozen=True)
@@ -140,6 +152,7 @@ def parse_network(data: Any) -> Network:
             clock_skew_s=int(gateway.get("clock_skew_s", 300)),
             order_code_ttl_s=_order_code_ttl(gateway.get("order_code_ttl_s", 300)),
             plaintext=bool(gateway.get("plaintext", False)),
+            tls_cert=_tls_cert(gateway.get("tls_cert"), str(gateway["url"]), "the gateway"),
             **_business_day(gateway.get("business_day", {})),
         )
         partners = tuple(_partner(item) for item in data["partners"])
@@ -170,12 +183,26 @@ def _partner(item: dict[str, Any]) -> Partner:
         code_prefixes=tuple(str(p) for p in item.get("code_prefixes", ())),
         risk=risk,
         fee_rate=_fee_rate(item.get("fee_rate", "0")),
+        tls_cert=_tls_cert(item.get("tls_cert"), str(item["agent_url"]), "a partner's agent"),
     )
     if partner.keys.party_id != partner.party_id:
         raise ConfigError("a partner's key bundle belongs to another party")
     if role == WALLET and not partner.code_prefixes:
         raise ConfigError("a wallet needs at least one payment-code prefix")
     return partner
+
+
+def _tls_cert(value: Any, url: str, whose: str) -> str | None:
+    """A pinned TLS certificate: one PEM certificate, for an https URL (None if not given)."""
+    if value is None:
+        return None
+    if not url.startswith("https://"):
+        raise ConfigError(f"{whose} has a tls_cert but its URL is not https")
+    try:
+        x509.load_pem_x509_certificate(str(value).encode())
+    except ValueError:
+        raise ConfigError(f"the tls_cert of {whose} is not a PEM certificate") from None
+    return str(value)
 
 
 MAX_ORDER_CODE_TTL_S = 30 * 60  # Alipay+: a payment expiry under 30 minutes

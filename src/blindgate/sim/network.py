@@ -50,8 +50,9 @@ RSA_BITS = 2048
 def write_tls_certificate(host: str, directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for ``host`` (an IP), key and certificate as PEM files.
 
-    Enough for the official SDK, which does not verify the server's certificate (it uses an
-    unverified TLS context); the demo's other links are loopback HTTP between processes.
+    The network file pins it for the gateway's notifications; the official SDK does not
+    verify the server's certificate (it uses an unverified TLS context). The demo's other
+    links are loopback HTTP between processes.
     """
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
@@ -337,7 +338,14 @@ def _gateway_and_agents(network: DemoNetwork, population: Population, plaintext:
     gateway_keys = KeyStore.create(layout.gateway / "keys", GATEWAY_ID, signing_only=True)
     gateway_port = free_port()
     network.gateway_url = f"http://127.0.0.1:{gateway_port}"
-    write_network_file(network, population, gateway_keys, plaintext)
+    # The acquirer agents' TLS certificates first: the network file pins them for the gateway.
+    tls = {
+        a.acquirer_id: write_tls_certificate(a.agent_host, layout.agent(a.acquirer_id))
+        for a in network.acquirers
+    }
+    write_network_file(
+        network, population, gateway_keys, plaintext, {i: cert for i, (_, cert) in tls.items()}
+    )
     # Start order: what is called before what calls it (backends were added first).
     for wallet in network.wallets:
         folder = layout.agent(wallet.wallet_id)
@@ -375,7 +383,7 @@ def _gateway_and_agents(network: DemoNetwork, population: Population, plaintext:
     for acquirer in network.acquirers:
         folder = layout.agent(acquirer.acquirer_id)
         write_rsa_public_key(acquirer.merchant_key.public_key(), folder / "merchant-rsa.pub.pem")
-        tls_key, tls_cert = write_tls_certificate(acquirer.agent_host, folder)
+        tls_key, tls_cert = tls[acquirer.acquirer_id]
         write_node_config(
             folder / "agent.json",
             role=ACQUIRER_AGENT,
@@ -419,9 +427,14 @@ BUSINESS_DAY = {"zone": "Asia/Singapore", "cutoff": "00:00"}
 
 
 def write_network_file(
-    network: DemoNetwork, population: Population, gateway_keys: KeyStore, plaintext: bool
+    network: DemoNetwork,
+    population: Population,
+    gateway_keys: KeyStore,
+    plaintext: bool,
+    acquirer_certs: dict[str, Path],
 ) -> None:
-    """``network.json`` in the gateway's format (`blindgate.gateway.config`)."""
+    """``network.json`` in the gateway's format (`blindgate.gateway.config`), pinning each
+    acquirer agent's TLS certificate (``acquirer_certs``: acquirer id -> its PEM file)."""
     from blindgate.gateway.config import network_document
 
     gateway = {
@@ -453,6 +466,7 @@ def write_network_file(
             "client_id": a.client_id,
             "currency": a.currency,
             "agent_url": f"https://{a.agent_host}",
+            "tls_cert": acquirer_certs[a.acquirer_id].read_text(),
             "keys": a.agent_keys.public_bundle(),
             "fee_rate": MERCHANT_DISCOUNT_RATE,
         }

@@ -111,6 +111,37 @@ def answers_lost(router: Router, host: str, path: str) -> Iterator[None]:
         router.apps[host] = inner
 
 
+class HoldRequests(httpx.AsyncBaseTransport):
+    """Requests on ``path`` wait until ``release`` is set, at the partner's door or, with
+    ``acted``, after the partner has acted, on the answer's way back; ``reached`` is set when
+    the first one gets there (to run something else meanwhile)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, path: str, acted: bool) -> None:
+        self.inner, self.path, self.acted = inner, path, acted
+        self.reached, self.release = asyncio.Event(), asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path != self.path:
+            return await self.inner.handle_async_request(request)
+        response = await self.inner.handle_async_request(request) if self.acted else None
+        self.reached.set()
+        await self.release.wait()
+        return response or await self.inner.handle_async_request(request)
+
+
+@contextmanager
+def requests_held(router: Router, host: str, path: str, acted: bool = False) -> Iterator[HoldRequests]:
+    """While the block runs, requests to ``host`` on ``path`` wait for the holder's release
+    (before the partner acts, or after with ``acted``)."""
+    inner = router.apps[host]
+    holder = HoldRequests(inner, path, acted)
+    router.apps[host] = holder  # type: ignore[assignment]
+    try:
+        yield holder
+    finally:
+        router.apps[host] = inner
+
+
 @dataclass
 class LocalNetwork:
     network: Network

@@ -4,16 +4,33 @@ included, is recorded exactly once."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
-from blindgate.api.models import CANCEL_PATH, INQUIRY_REFUND_PATH, PAY_PATH, REFUND_PATH, WALLET_REFUND_PATH
+from blindgate.api.models import (
+    CANCEL_PATH,
+    INQUIRY_REFUND_PATH,
+    PAY_PATH,
+    REFUND_PATH,
+    WALLET_CANCEL_PATH,
+    WALLET_REFUND_PATH,
+)
+from blindgate.api.signed import signed_response
+from blindgate.crypto.keystore import KeyStore
+from blindgate.crypto.signatures import ED25519
 from blindgate.gateway import ledger
 from blindgate.gateway.app import engine_of
 from blindgate.gateway.ledger.schema import entries
-from tests.gateway.harness import PAYER, LocalNetwork, answers_lost, build, pay_body, run
+from blindgate.gateway.payments import cancel_holds
+from blindgate.gateway.store import payments
+from tests.gateway.harness import PAYER, LocalNetwork, answers_lost, build, pay_body, requests_held, run
 
 WALLET_AGENT = "w1-agent.test"
 
@@ -132,3 +149,106 @@ def test_a_cancel_waits_for_a_refund_left_u(net: LocalNetwork) -> None:
     assert cancelled["result"]["resultCode"] == "SUCCESS"
     with engine_of(net.gateway_app).connect() as conn:
         assert ledger.check_ledger(conn).ok
+
+
+@pytest.mark.parametrize("acted", [False, True], ids=["cancel-not-yet-done", "cancel-done-answer-on-its-way"])
+def test_a_refund_is_refused_while_a_cancel_is_at_the_wallet(net: LocalNetwork, acted: bool) -> None:
+    """Cancel and refund of one payment at the same instant. The wallet's cancel gives back all
+    that remains, so a refund accepted meanwhile would be booked beside it: refused instead."""
+    before = net.wallet_book.balance(PAYER.customer_id)
+    payment_id = paid(net, f"ru-cancel-race-{acted}", 1000)
+
+    async def race() -> tuple[dict[str, Any], dict[str, Any]]:
+        with requests_held(net.router, WALLET_AGENT, WALLET_CANCEL_PATH, acted) as held:
+            cancel = asyncio.create_task(net.sdk(CANCEL_PATH, {"paymentId": payment_id}))
+            await held.reached.wait()  # the cancel has passed the gateway's checks
+            with answers_lost(net.router, WALLET_AGENT, WALLET_REFUND_PATH):
+                refunded = await net.sdk(
+                    REFUND_PATH, refund_body(payment_id, f"ru-cancel-race-{acted}-r", 300)
+                )
+            held.release.set()
+            return await cancel, refunded
+
+    cancelled, refunded = run(race())
+    assert cancelled["result"]["resultCode"] == "SUCCESS"
+    assert refunded["result"]["resultCode"] == "ORDER_STATUS_INVALID"
+    assert net.wallet_book.balance(PAYER.customer_id) == before
+    with engine_of(net.gateway_app).connect() as conn:
+        assert ledger.check_ledger(conn).ok
+        remaining = conn.execute(
+            sa.select(payments.c.status, payments.c.refunded).where(payments.c.payment_id == payment_id)
+        ).one()
+    assert tuple(remaining) == ("CANCELLED", 0)
+
+
+def test_a_cancel_is_refused_while_a_refund_is_at_the_wallet(net: LocalNetwork) -> None:
+    payment_id = paid(net, "ru-refund-race", 1000)
+
+    async def race() -> tuple[dict[str, Any], dict[str, Any]]:
+        with requests_held(net.router, WALLET_AGENT, WALLET_REFUND_PATH) as held:
+            refunding = asyncio.create_task(
+                net.sdk(REFUND_PATH, refund_body(payment_id, "ru-refund-race-r", 300))
+            )
+            await held.reached.wait()
+            cancelled = await net.sdk(CANCEL_PATH, {"paymentId": payment_id})
+            held.release.set()
+            return cancelled, await refunding
+
+    cancelled, refunded = run(race())
+    assert cancelled["result"]["resultCode"] == "ORDER_STATUS_INVALID"
+    assert refunded["result"]["resultCode"] == "SUCCESS"
+
+
+def test_refunds_wait_for_a_cancel_left_unknown(net: LocalNetwork) -> None:
+    """The wallet's answer to a cancel is lost: it may have cancelled, so refunds are refused
+    until the cancel is asked again and settles."""
+    before = net.wallet_book.balance(PAYER.customer_id)
+    payment_id = paid(net, "ru-cancel-u", 1000)
+    with answers_lost(net.router, WALLET_AGENT, WALLET_CANCEL_PATH):
+        lost = run(net.sdk(CANCEL_PATH, {"paymentId": payment_id}))
+    assert lost["result"]["resultCode"] == "UNKNOWN_EXCEPTION"
+    assert refund(net, payment_id, "ru-cancel-u-r", 100)["result"]["resultCode"] == "ORDER_STATUS_INVALID"
+    assert run(net.sdk(CANCEL_PATH, {"paymentId": payment_id}))["result"]["resultCode"] == "SUCCESS"
+    assert net.wallet_book.balance(PAYER.customer_id) == before
+    assert holds(net, payment_id) == 0
+
+
+def test_a_cancel_the_wallet_refuses_lets_refunds_through_again(net: LocalNetwork) -> None:
+    payment_id = paid(net, "ru-cancel-f", 1000)
+    with wallet_answers(net, WALLET_CANCEL_PATH, {"resultCode": "ORDER_IS_CLOSED", "resultStatus": "F"}):
+        refused = run(net.sdk(CANCEL_PATH, {"paymentId": payment_id}))
+    assert refused["result"]["resultCode"] == "ORDER_IS_CLOSED"
+    assert holds(net, payment_id) == 0
+    assert refund(net, payment_id, "ru-cancel-f-r", 100)["result"]["resultCode"] == "SUCCESS"
+
+
+def holds(net: LocalNetwork, payment_id: str) -> int:
+    with engine_of(net.gateway_app).connect() as conn:
+        found = conn.execute(sa.select(sa.func.count()).where(cancel_holds.c.payment_id == payment_id))
+        return int(found.scalar_one())
+
+
+@contextmanager
+def wallet_answers(net: LocalNetwork, path: str, outcome: dict[str, str]) -> Iterator[None]:
+    """While the block runs, the wallet agent answers ``path`` with ``outcome``, signed, itself."""
+    keys = KeyStore(net.root / "wallet-agent-keys")
+    signer, version = keys.signing_key(ED25519)
+    inner = net.router.apps[WALLET_AGENT]
+
+    class Answer(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path != path:
+                return await inner.handle_async_request(request)
+            asked = json.loads(request.content)
+            answer = {
+                "result": {**outcome, "resultMessage": "test"},
+                "paymentRequestId": asked["paymentRequestId"],
+            }
+            signed = signed_response(path, answer, "WALLET_KR_AGENT", signer, version)
+            return httpx.Response(200, headers=dict(signed.headers), content=bytes(signed.body))
+
+    net.router.apps[WALLET_AGENT] = Answer()  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        net.router.apps[WALLET_AGENT] = inner

@@ -83,6 +83,19 @@ refund_shares = sa.Table(
     sa.Column("wallet_amount", sa.BigInteger, nullable=False),
 )
 
+# A cancel on its way to the wallet. While a payment has a row here no refund of it is
+# accepted: the wallet's cancel gives back everything that remains, so a refund accepted
+# meanwhile would give part of it back twice. The hold is taken, and a refund's reservation
+# made, each under the payment row's lock and re-read after it, so the two cannot both pass.
+# It stays while the cancel's outcome is unknown (the wallet silent), and goes with the
+# cancel's outcome.
+cancel_holds = sa.Table(
+    "gw_cancel_holds",
+    metadata,
+    sa.Column("payment_id", sa.String(40), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # The pay path's statements, compiled once and run as the driver's SQL (`ledger.prepared`).
 _SETTLE = Prepared(
     payments.update().where(
@@ -416,17 +429,15 @@ class Payments:
 
     async def cancel(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
         row = self._find(acquirer, PaymentRef.parse(body))
-        if row["status"] == SUCCESS and self._refund_in_process(row["payment_id"]):
-            # The wallet may already have given that refund back; a cancel now would reverse the
-            # remainder without it, and the refund's later outcome would overdraw the payment.
-            raise ApiError("ORDER_STATUS_INVALID", "a refund of this payment is in process; inquire it first")
-        if row["status"] in (PROCESSING, SUCCESS):
+        if self._hold_for_cancel(row["payment_id"]):
             try:
                 answer = await self._cancel_at_wallet(row)
-            except NoAnswer:
+            except NoAnswer:  # the hold stays: the wallet may have cancelled
                 raise ApiError("UNKNOWN_EXCEPTION", "the wallet did not answer; cancel again") from None
             outcome = answer["result"]
             if outcome.get("resultStatus") != "S":
+                if outcome.get("resultStatus") == "F":  # the wallet did not cancel
+                    self._release_cancel_hold(row["payment_id"])
                 code = str(outcome.get("resultCode"))
                 raise ApiError(code if code in _KNOWN_CODES else "UNKNOWN_EXCEPTION")
             self._cancel(row)
@@ -446,14 +457,45 @@ class Payments:
             "acquirerPaymentRequestId": row["payment_request_id"],
         }
 
-    def _refund_in_process(self, payment_id: str) -> bool:
-        with self.engine.connect() as conn:
-            found = conn.execute(
+    def _hold_for_cancel(self, payment_id: str) -> bool:
+        """Hold the payment for a cancel (see ``cancel_holds``); False if it is no longer open.
+
+        Refused while a refund of it is in process: the wallet may already have given that
+        refund back, so a cancel now would reverse the remainder without it.
+        """
+        with self.engine.begin() as conn:
+            # The row's lock first, as a refund's reservation takes it; what follows reads
+            # after it, so a refund committed meanwhile is seen.
+            open_ = conn.execute(
+                payments.update()
+                .where(payments.c.payment_id == payment_id, payments.c.status.in_((PROCESSING, SUCCESS)))
+                .values(updated_at=self.clock())
+            ).rowcount
+            if not open_:
+                return False
+            refunding = conn.execute(
                 sa.select(refunds.c.refund_id)
                 .where(refunds.c.payment_id == payment_id, refunds.c.status == PROCESSING)
                 .limit(1)
-            )
-            return found.first() is not None
+            ).first()
+            if refunding is not None:
+                raise ApiError(
+                    "ORDER_STATUS_INVALID", "a refund of this payment is in process; inquire it first"
+                )
+            if not self._cancel_held(conn, payment_id):  # else a cancel asked again
+                conn.execute(cancel_holds.insert().values(payment_id=payment_id, created_at=self.clock()))
+        return True
+
+    @staticmethod
+    def _cancel_held(conn: sa.Connection, payment_id: str) -> bool:
+        held = conn.execute(
+            sa.select(cancel_holds.c.payment_id).where(cancel_holds.c.payment_id == payment_id)
+        )
+        return held.first() is not None
+
+    def _release_cancel_hold(self, payment_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(cancel_holds.delete().where(cancel_holds.c.payment_id == payment_id))
 
     def _cancel(self, row: dict[str, Any]) -> None:
         now = self.clock()
@@ -465,6 +507,7 @@ class Payments:
                 )
                 .values(status=CANCELLED, result_code="ORDER_IS_CLOSED", updated_at=now)
             ).rowcount
+            conn.execute(cancel_holds.delete().where(cancel_holds.c.payment_id == row["payment_id"]))
             if changed:
                 bookkeeping.on_cancelled(conn, row["payment_id"], now, self.network)
 
@@ -489,10 +532,7 @@ class Payments:
             "created_at": now,
         }
         try:
-            with self.engine.begin() as conn:
-                conn.execute(refunds.insert().values(**row))
-                share = self._reserve_refund(conn, payment, request.amount.value)
-                conn.execute(refund_shares.insert(), {"refund_id": row["refund_id"], "wallet_amount": share})
+            self._accept_refund(payment, row)
         except sa.exc.IntegrityError:
             existing = self._refund_by_request(acquirer.party_id, request.refund_request_id)
             if existing is None:
@@ -503,6 +543,13 @@ class Payments:
         if row["status"] == PROCESSING:
             row = await self._ask_wallet_to_refund(payment, row)
         return self._refund_answer(row)
+
+    def _accept_refund(self, payment: dict[str, Any], row: dict[str, Any]) -> None:
+        """Store the refund, reserve its amount and fix its wallet share, in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(refunds.insert().values(**row))
+            share = self._reserve_refund(conn, payment, row["amount"])
+            conn.execute(refund_shares.insert(), {"refund_id": row["refund_id"], "wallet_amount": share})
 
     def _reserve_refund(self, conn: sa.Connection, payment: dict[str, Any], amount: int) -> int:
         """Take ``amount`` from what remains refundable, atomically: racing refunds cannot overdraw.
@@ -524,6 +571,8 @@ class Payments:
         ).rowcount
         if not taken:
             raise ApiError("REFUND_AMOUNT_EXCEED")
+        if self._cancel_held(conn, payment["payment_id"]):  # read under the row's lock just taken
+            raise ApiError("ORDER_STATUS_INVALID", "a cancel of this payment is in process")
         reserved = conn.execute(
             sa.select(payments.c.refunded).where(payments.c.payment_id == payment["payment_id"])
         ).scalar_one()

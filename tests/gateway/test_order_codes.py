@@ -22,7 +22,8 @@ from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.app import engine_of
 from blindgate.gateway.ledger import check_ledger
-from blindgate.gateway.notifier import Notifier
+from blindgate.gateway.notifier import Notifier, running
+from blindgate.gateway.order_codes import SWEEP_S, OrderCodes
 from tests.gateway.harness import (
     PAYER,
     POOR,
@@ -111,6 +112,46 @@ def test_an_expired_code_cannot_be_paid(net: LocalNetwork, clock: Clock) -> None
     finally:
         clock.now = datetime.now(UTC)
     assert net.wallet_book.balance(PAYER.customer_id) == before
+
+
+def test_expired_codes_are_swept_and_their_acquirer_notified(tmp_path: Path) -> None:
+    clock = Clock()
+    net = build(tmp_path, clock=clock)
+    codes: OrderCodes = net.gateway_app.state.order_codes
+    notifier: Notifier = net.gateway_app.state.notifier
+    later = (clock.now + timedelta(minutes=20)).replace(microsecond=0)
+    for request_id in ("sw-swept", "sw-used", "sw-cancelled"):
+        issue(net, request_id, 500)
+    issue(net, "sw-later", 500, paymentExpiryTime=later.isoformat())
+    assert outcome(run(net.sdk(CANCEL_PATH, {"paymentRequestId": "sw-cancelled"}))) == ("SUCCESS", "S")
+    assert codes.expire_due() == 0  # nothing is due yet
+    clock.now += timedelta(seconds=net.network.gateway.order_code_ttl_s + 1)
+    # A code used after its expiry is closed there and then; the sweep closes the other one.
+    assert run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "sw-used"}))["paymentStatus"] == "FAIL"
+    assert codes.expire_due() == 1
+    assert codes.expire_due() == 0  # closed once: no second notification
+    assert run(notifier.deliver_due()) == 2
+    assert net.notifications.outcomes() == {"F": 2}  # not the code the acquirer cancelled
+    swept = run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "sw-swept"}))
+    assert swept["paymentStatus"] == "FAIL" and outcome(swept["paymentResult"]) == ("ORDER_IS_CLOSED", "F")
+    assert run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "sw-later"}))["paymentStatus"] == "PROCESSING"
+
+
+def test_the_sweep_runs_beside_the_gateway(tmp_path: Path) -> None:
+    clock = Clock()
+    net = build(tmp_path, clock=clock)
+    codes: OrderCodes = net.gateway_app.state.order_codes
+    issue(net, "sw-background", 500)
+    clock.now += timedelta(seconds=net.network.gateway.order_code_ttl_s + 1)
+
+    async def a_while_with_the_sweeper() -> None:
+        async with running(codes.sweep):
+            await asyncio.sleep(1.5 * SWEEP_S)
+
+    run(a_while_with_the_sweeper())
+    with engine_of(net.gateway_app).connect() as conn:  # closed by the sweep, not by a use
+        assert conn.execute(sa.text("SELECT status FROM gw_order_codes")).scalar_one() == "EXPIRED"
+    assert rows(net, "gw_notifications") == 1
 
 
 def test_a_requested_expiry_is_kept_and_bounded(net: LocalNetwork, clock: Clock) -> None:

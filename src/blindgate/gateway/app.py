@@ -69,7 +69,8 @@ def create_gateway_app(
 ) -> Starlette:
     """The gateway service. ``keys`` is the gateway's signing-only key store.
 
-    ``transport`` replaces the network under the gateway's HTTP client (tests, benchmarks).
+    ``transport`` replaces the network under the gateway's HTTP client (tests, benchmarks);
+    ``notify`` False runs no background loop (notifications, order-code expiry): tests drive them.
     """
     if "seal" in keys.kinds or "pseudonym" in keys.kinds:
         raise ValueError("the gateway must hold no sealing or pseudonym key (create it signing_only)")
@@ -149,7 +150,7 @@ def create_gateway_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         try:
             if notify:
-                async with running(notifier):
+                async with running(notifier.run, order_codes.sweep):
                     yield
             else:
                 yield

@@ -17,8 +17,9 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -122,11 +123,14 @@ class Notifier:
 
 
 @contextlib.asynccontextmanager
-async def running(notifier: Notifier) -> AsyncIterator[None]:
-    task = asyncio.create_task(notifier.run())
+async def running(*loops: Callable[[], Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
+    """Run each background loop (the notifier's, the order-code sweeper's) while the block runs."""
+    tasks = [asyncio.create_task(loop()) for loop in loops]
     try:
         yield None
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -22,8 +22,13 @@ Idempotency: a replayed pay (same ``paymentRequestId`` and fields) returns the s
 once scanned the payment's answer; other fields are REPEAT_REQ_INCONSISTENT. A code is claimed
 once, by a guarded UPDATE: a second scan by the same payer gets the same payment again (the
 wallet's pay is idempotent, so nothing is debited twice), any other scan ORDER_IS_CLOSED. An
-expired or cancelled code cannot be paid (ORDER_IS_CLOSED); expiry is noticed when the code is
-next used (scan, inquiry, replay, cancel), and the acquirer learns it by inquiry.
+expired or cancelled code cannot be paid (ORDER_IS_CLOSED).
+
+Expiry: the gateway sweeps open codes past their expiry every `SWEEP_S` seconds
+(`OrderCodes.expire_due`, run beside the notifier), and any use of a code (scan, inquiry,
+replay, cancel) closes it if it is due. Whichever closes it puts, in the same transaction, a
+FAIL notification (ORDER_IS_CLOSED) to the order's ``paymentNotifyUrl`` into the outbox, so
+the acquirer learns it without asking; a code the acquirer cancelled is not notified.
 
 What the gateway learns: the merchant's order (ids, amount, merchant and store names — fields
 the field policy names clear), the code, and at the scan the wallet, the payer's pseudonym and
@@ -33,6 +38,7 @@ no wallet to seal to yet): the acquirer's agent refuses payer fields instead of 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -61,6 +67,8 @@ from blindgate.gateway.payments import GATEWAY_FIELDS, PROCESSING, Payments, fin
 
 log = logging.getLogger("blindgate.gateway")
 
+SWEEP_S = 1.0  # how often the gateway closes order codes past their expiry
+SWEEP_BATCH = 500  # at most this many a sweep (the next sweep takes the rest)
 CODE_PREFIX = "BGOC1"  # names the network's order codes to the wallets' apps
 _CODE_RANDOM_BYTES = 24  # 192 bits: unguessable
 CODE_CHARS = len(CODE_PREFIX) + 32
@@ -376,8 +384,54 @@ class OrderCodes:
         """An open code past its expiry becomes EXPIRED (guarded: a scan that won stays SCANNED)."""
         if code["status"] != OPEN or _aware(code["expires_at"]) > self.clock():
             return code
-        self._close(code["payment_id"], EXPIRED)
+        self._expire(code)
         return self._code(code["payment_id"])
+
+    def expire_due(self) -> int:
+        """Close open codes past their expiry (up to `SWEEP_BATCH`); returns how many."""
+        now = self.clock()
+        with self.engine.connect() as conn:
+            due = (
+                conn.execute(
+                    sa.select(order_codes)
+                    .where(order_codes.c.status == OPEN, order_codes.c.expires_at <= now)
+                    .order_by(order_codes.c.expires_at)
+                    .limit(SWEEP_BATCH)
+                )
+                .mappings()
+                .all()
+            )
+        return sum(self._expire(dict(code)) for code in due)
+
+    async def sweep(self) -> None:
+        """`expire_due` forever (until cancelled), every `SWEEP_S` seconds."""
+        while True:
+            try:
+                self.expire_due()
+            except Exception as exc:  # never let the sweeper kill the service; the next one retries
+                log.error("order-code sweep failed: %s", type(exc).__name__)
+            await asyncio.sleep(SWEEP_S)
+
+    def _expire(self, code: dict[str, Any]) -> bool:
+        """EXPIRED, and the acquirer's FAIL notification queued, in one guarded transaction."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            closed = conn.execute(
+                order_codes.update()
+                .where(order_codes.c.payment_id == code["payment_id"], order_codes.c.status == OPEN)
+                .values(status=EXPIRED, updated_at=now)
+            ).rowcount
+            if closed and code["notify_url"]:
+                conn.execute(
+                    store.notifications.insert().values(
+                        payment_id=code["payment_id"],
+                        acquirer_id=code["acquirer_id"],
+                        body=json.dumps(_closed_notification(code)),
+                        attempts=0,
+                        next_at=now,
+                    )
+                )
+        return bool(closed)
 
     def _close(self, payment_id: str, status: str) -> None:
         with self.engine.begin() as conn:
@@ -417,6 +471,19 @@ class OrderCodes:
                 )
             ).first()
         return found is not None
+
+
+def _closed_notification(code: dict[str, Any]) -> dict[str, Any]:
+    """The AMS notifyPayment of an order code that expired unpaid, and where it goes."""
+    body = {
+        "notifyType": "PAYMENT_RESULT",
+        "result": result("ORDER_IS_CLOSED"),
+        "paymentRequestId": code["payment_request_id"],
+        "paymentId": code["payment_id"],
+        "paymentAmount": Money(code["currency"], code["amount"]).to_wire(),
+        "paymentCreateTime": _iso(code["created_at"]),
+    }
+    return {"paymentNotifyUrl": code["notify_url"], "notification": body}
 
 
 def _summary(order: dict[str, Any]) -> dict[str, Any]:

@@ -3,14 +3,9 @@ through the acquirer's agent served by uvicorn with TLS on 127.0.0.77:443 (absol
 
 import contextlib
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
-import uvicorn
 
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
@@ -18,34 +13,9 @@ from blindgate.partners.acquirer import AcquirerClient, Shop
 from blindgate.sim.network import write_tls_certificate
 from blindgate.sim.population import Merchant, Store
 from tests.gateway.harness import PAYER, SDK_CLIENT, LocalNetwork, build
+from tests.tls_server import serving_tls
 
 HOST = "127.0.0.77"
-
-
-@contextlib.contextmanager
-def serving(app: object, cert: Path, key: Path) -> Iterator[None]:
-    config = uvicorn.Config(
-        app,
-        host=HOST,
-        port=443,
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),  # type: ignore[arg-type]
-        log_level="warning",
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.skip("cannot listen on 127.0.0.77:443 here")
-        time.sleep(0.05)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 _STORE = Store("S1", "Kopi Tiam Bugis", "5812", ("T1",))
@@ -68,7 +38,7 @@ def sdk_client(net: LocalNetwork, tmp_path: Path, **options: Any) -> AcquirerCli
 def serving_agent(net: LocalNetwork, tmp_path: Path) -> Iterator[None]:
     """The acquirer's agent on HOST:443 with TLS, where the SDK connects."""
     key_path, cert_path = write_tls_certificate(HOST, tmp_path / "tls")
-    with serving(net.router.apps["a1-agent.test"].app, cert_path, key_path):
+    with serving_tls(net.router.apps["a1-agent.test"].app, HOST, 443, cert_path, key_path):
         yield
 
 

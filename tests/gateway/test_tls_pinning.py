@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from blindgate.agent.app import GatewayCaller, clients_for
 from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
@@ -23,6 +20,7 @@ from blindgate.gateway.calls import CookielessClient, NoAnswer, PartnerCaller, v
 from blindgate.gateway.config import WALLET, ConfigError, Partner, parse_network
 from blindgate.sim.network import free_port, write_tls_certificate
 from tests.gateway.harness import build
+from tests.tls_server import serving_tls
 
 HOST = "127.0.0.1"
 SUCCESS = {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"}
@@ -66,27 +64,8 @@ def agent_over_tls(
         await signed_response(path, answer, "AGENT", signer, version)(scope, receive, send)
 
     port = free_port(HOST)
-    config = uvicorn.Config(
-        app,
-        host=HOST,
-        port=port,
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),
-        log_level="warning",
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the TLS test server did not start"
-        time.sleep(0.02)
-    try:
+    with serving_tls(app, HOST, port, cert, key):
         yield f"https://{HOST}:{port}", received
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def call(gateway: KeyStore, wallet: KeyStore, url: str, pinned_cert: Path | None) -> dict[str, Any]:

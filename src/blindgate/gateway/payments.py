@@ -84,11 +84,12 @@ refund_shares = sa.Table(
 )
 
 # A cancel on its way to the wallet. While a payment has a row here no refund of it is
-# accepted: the wallet's cancel gives back everything that remains, so a refund accepted
-# meanwhile would give part of it back twice. The hold is taken, and a refund's reservation
-# made, each under the payment row's lock and re-read after it, so the two cannot both pass.
-# It stays while the cancel's outcome is unknown (the wallet silent), and goes with the
-# cancel's outcome.
+# accepted: the wallet's cancel gives back everything that remains, and a refund racing it
+# there could no longer be settled (one whose answer was lost stayed U for good, its amount
+# reserved and never booked, while the payer had it all back). The hold is taken, and a
+# refund's reservation made, each under the payment row's lock and read after it, so the two
+# cannot both pass. It stays while the cancel's outcome is unknown (the wallet silent), and
+# goes with the cancel's outcome.
 cancel_holds = sa.Table(
     "gw_cancel_holds",
     metadata,
@@ -464,12 +465,12 @@ class Payments:
         refund back, so a cancel now would reverse the remainder without it.
         """
         with self.engine.begin() as conn:
-            # The row's lock first, as a refund's reservation takes it; what follows reads
-            # after it, so a refund committed meanwhile is seen.
+            # The row's lock first (an update that changes nothing), as a refund's reservation
+            # takes it; what follows reads after it, so a refund committed meanwhile is seen.
             open_ = conn.execute(
                 payments.update()
                 .where(payments.c.payment_id == payment_id, payments.c.status.in_((PROCESSING, SUCCESS)))
-                .values(updated_at=self.clock())
+                .values(status=payments.c.status)
             ).rowcount
             if not open_:
                 return False

@@ -96,6 +96,7 @@ order_codes = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("acquirer_id", "payment_request_id", name="uq_gw_order_code_request"),
+    sa.Index("ix_gw_order_codes_due", "status", "expires_at"),  # the expiry sweep's search
 )
 
 # The order fields a wallet shows its customer: merchant data the field policy names clear.

@@ -16,7 +16,7 @@ from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
 from blindgate.api.signed import signed_response
 from blindgate.crypto.keystore import KeyStore, PublicBundle
 from blindgate.crypto.signatures import ED25519
-from blindgate.gateway.calls import CookielessClient, NoAnswer, PartnerCaller, verify_for
+from blindgate.gateway.calls import CookielessClient, NoAnswer, PartnerCaller, pinned_client
 from blindgate.gateway.config import WALLET, ConfigError, Partner, parse_network
 from blindgate.sim.network import free_port, write_tls_certificate
 from tests.gateway.harness import build
@@ -82,9 +82,16 @@ def call(gateway: KeyStore, wallet: KeyStore, url: str, pinned_cert: Path | None
     )
 
     async def go() -> dict[str, Any]:
-        async with CookielessClient(verify=verify_for(partner.tls_cert)) as client:
-            caller = PartnerCaller("GATEWAY", gateway, CookielessClient(), {partner.party_id: client})
-            return await caller.call(partner, WALLET_PAY_PATH, {"paymentRequestId": "BG-1"}, 5.0)
+        # As the gateway builds them: a pinned client for a pinned agent, else the default one
+        # (the system's authorities).
+        pinned = pinned_client(partner.tls_cert, 1) if partner.tls_cert else None
+        async with CookielessClient() as default:
+            caller = PartnerCaller("GATEWAY", gateway, default, {partner.party_id: pinned} if pinned else {})
+            try:
+                return await caller.call(partner, WALLET_PAY_PATH, {"paymentRequestId": "BG-1"}, 5.0)
+            finally:
+                if pinned is not None:
+                    await pinned.aclose()
 
     return asyncio.run(go())
 
@@ -98,28 +105,24 @@ def test_the_pinned_certificate_is_trusted(
     assert answer["result"] == SUCCESS and len(received) == 1
 
 
-def test_another_certificate_for_the_same_address_is_refused(
-    stores: tuple[KeyStore, KeyStore], certificates: dict[str, tuple[Path, Path]]
+@pytest.mark.parametrize(
+    ("served", "pinned"),
+    [("impostor", "agent"), ("agent", None)],
+    ids=["another-certificate-for-the-same-address", "self-signed-without-a-pin"],
+)
+def test_an_agent_not_proven_by_its_pin_is_refused(
+    stores: tuple[KeyStore, KeyStore],
+    certificates: dict[str, tuple[Path, Path]],
+    served: str,
+    pinned: str | None,
 ) -> None:
-    key, cert = certificates["impostor"]
+    key, cert = certificates[served]
     with (
         agent_over_tls(stores[1], key, cert) as (url, received),
         pytest.raises(NoAnswer, match="ConnectError"),
     ):
-        call(*stores, url, pinned_cert=certificates["agent"][1])
+        call(*stores, url, pinned_cert=certificates[pinned][1] if pinned else None)
     assert received == []  # the handshake failed: no request body ever left the gateway
-
-
-def test_without_a_pin_a_self_signed_agent_is_not_trusted(
-    stores: tuple[KeyStore, KeyStore], certificates: dict[str, tuple[Path, Path]]
-) -> None:
-    key, cert = certificates["agent"]
-    with (
-        agent_over_tls(stores[1], key, cert) as (url, received),
-        pytest.raises(NoAnswer, match="ConnectError"),
-    ):
-        call(*stores, url, pinned_cert=None)
-    assert received == []
 
 
 def test_the_network_file_checks_pinned_certificates(

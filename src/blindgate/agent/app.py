@@ -61,7 +61,7 @@ from blindgate.api.signed import signed_response, verify_request
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey
-from blindgate.gateway.calls import ANSWERED_IDS, NoAnswer, Signer, signed_call, verify_for
+from blindgate.gateway.calls import ANSWERED_IDS, NoAnswer, Signer, pinned_client, signed_call
 from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
 from blindgate.gateway.notifier import NOTIFY_AGENT_PATH
 from blindgate.gateway.payments import SEALED_DIGEST_FIELD, seal_context
@@ -107,7 +107,7 @@ def clients_for(
     backend = httpx.AsyncClient(transport=transport, limits=limits)
     if network.gateway.tls_cert is None or transport is not None:
         return (backend,)
-    return backend, httpx.AsyncClient(verify=verify_for(network.gateway.tls_cert), limits=limits)
+    return backend, pinned_client(network.gateway.tls_cert, 100)
 
 
 class GatewayCaller:

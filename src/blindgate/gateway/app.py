@@ -45,7 +45,7 @@ from blindgate.api.signed import signed_response, verify_request
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, VerifyingKey
-from blindgate.gateway.calls import CookielessClient, PartnerCaller, verify_for
+from blindgate.gateway.calls import CookielessClient, PartnerCaller, pinned_client
 from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
 from blindgate.gateway.fx import RateBook
 from blindgate.gateway.notifier import Notifier, running
@@ -80,9 +80,7 @@ def create_gateway_app(
     # An agent with a pinned certificate gets a client that trusts it alone (not with a
     # stand-in transport: tests and benchmarks route in process, with no TLS to check).
     pinned = {
-        partner.party_id: CookielessClient(
-            verify=verify_for(partner.tls_cert), limits=httpx.Limits(max_connections=200)
-        )
+        partner.party_id: pinned_client(partner.tls_cert, 200)
         for partner in network.partners
         if partner.tls_cert and transport is None
     }

@@ -12,7 +12,7 @@ the answer to another. The partners' agents (`blindgate.agent`) name the request
 names another request is `NoAnswer`.
 
 TLS: an agent whose network-file entry carries a ``tls_cert`` is called through a client that
-trusts that certificate alone (`verify_for`), so neither a certificate authority nor another
+trusts that certificate alone (`pinned_client`), so neither a certificate authority nor another
 partner can stand in for it; a failed handshake is `NoAnswer` like any other.
 
 `signed_call` is the round trip itself (sign, post, verify, parse), shared with the agents'
@@ -117,12 +117,13 @@ async def signed_call(
     return answer
 
 
-def verify_for(pinned_pem: str | None) -> ssl.SSLContext | bool:
-    """httpx's ``verify`` for a URL whose server presents ``pinned_pem``: a context that
-    trusts that certificate alone (hostname checked too), or True (the system's authorities)."""
-    if pinned_pem is None:
-        return True
-    return ssl.create_default_context(cadata=pinned_pem)
+def pinned_client(pinned_pem: str, max_connections: int) -> CookielessClient:
+    """A client for a server that presents ``pinned_pem``: it trusts that certificate alone
+    (hostname checked too), no certificate authority."""
+    return CookielessClient(
+        verify=ssl.create_default_context(cadata=pinned_pem),
+        limits=httpx.Limits(max_connections=max_connections),
+    )
 
 
 class PartnerCaller:

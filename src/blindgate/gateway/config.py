@@ -27,7 +27,7 @@ gateway sends its payment notifications.
 
 ``tls_cert`` (optional, of a partner or of the gateway) is the PEM certificate that the
 agent (or the gateway) serves at its ``https`` URL. Whoever calls that URL trusts exactly
-this certificate, pinned, and no certificate authority (`blindgate.gateway.calls.verify_for`);
+this certificate, pinned, and no certificate authority (`blindgate.gateway.calls.pinned_client`);
 an ``https`` URL without one is verified against the system's authorities; plain ``http``
 is for loopback deployments such as the demo, whose payloads are sealed and signed anyway.
 

@@ -31,7 +31,6 @@ import fcntl
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -349,7 +348,7 @@ def ensure_spu_venv() -> tuple[Path | None, str | None]:
     return python, None
 
 
-def spu_bank(
+def spu_train(
     data: dict[str, np.ndarray], protocol: str, config: TrainConfig, scratch: Path
 ) -> dict[str, Any]:
     python, problem = ensure_spu_venv()
@@ -379,48 +378,61 @@ def spu_bank(
 
 
 def spu_synthetic(
-    rows: int, columns: int, protocol: str, config: TrainConfig, steps: tuple[int, ...], scratch: Path
-) -> dict[str, Any]:
+    rows: int,
+    columns: int,
+    protocols: list[str],
+    config: TrainConfig,
+    steps: tuple[int, ...],
+    scratch: Path,
+) -> list[dict[str, Any]]:
     """SPU on the first rows of the synthetic set, timed at two step counts and extrapolated.
 
     A whole run at rows x columns takes SPU hours under CHEETAH here, so it trains one epoch on
     the first s x batch rows for each s in ``steps``: the difference of the two times is s2 - s1
     steps' cost (compilation and start-up cancel), and the whole run is the shorter run's
-    fixed part plus that cost per step times the epochs' steps.
+    fixed part plus that cost per step times the epochs' steps. The set is made once for all
+    ``protocols``.
     """
     widths = (columns // 2 + 1, columns - columns // 2)
     (wallet, labels), (network, _) = (synthetic_block(party, rows, widths, 11) for party in (0, 1))
     test = slice(rows - min(rows // 10, 100_000), rows)  # for SPU's AUC only: the last rows
-    timed = []
-    for count in steps:
-        used = slice(0, count * config.batch_size)
-        data = {
-            "x_wallet": wallet[used],
-            "x_network": network[used],
-            "y": labels[used],
+    prefixes = [
+        {
+            "x_wallet": wallet[: count * config.batch_size],
+            "x_network": network[: count * config.batch_size],
+            "y": labels[: count * config.batch_size],
             "x_test": np.hstack([wallet[test], network[test]]),
             "y_test": labels[test],
         }
-        run = spu_bank(data, protocol, TrainConfig(1, config.batch_size, config.learning_rate), scratch)
-        if "seconds" not in run:
-            return {"protocol": protocol, "rows": rows, "features": columns, "error": run.get("error")}
-        timed.append(run["seconds"])
-    (s1, s2), (t1, t2) = steps, timed
-    per_step = (t2 - t1) / (s2 - s1)
+        for count in steps
+    ]
+    one_epoch = TrainConfig(1, config.batch_size, config.learning_rate)
     full = config.epochs * -(-rows // config.batch_size)
-    return {
-        "protocol": protocol,
-        "rows": rows,
-        "features": columns,
-        "epochs": config.epochs,
-        "measured": {f"{s}_steps_s": t for s, t in zip(steps, timed, strict=True)},
-        "seconds_per_step": per_step,
-        "fixed_seconds": t1 - s1 * per_step,
-        "steps_of_the_whole_run": full,
-        "extrapolated": True,
-        f"extrapolated_{config.epochs}_epochs_s": t1 - s1 * per_step + per_step * full,
-        "how": f"one epoch on the first {s1} and {s2} batches; (t2 - t1) / {s2 - s1} a step",
-    }
+    reports = []
+    for protocol in protocols:
+        runs = [spu_train(data, protocol, one_epoch, scratch) for data in prefixes]
+        if any("seconds" not in run for run in runs):
+            error = next(run.get("error") for run in runs if "seconds" not in run)
+            reports.append({"protocol": protocol, "rows": rows, "features": columns, "error": error})
+            continue
+        (s1, s2), (t1, t2) = steps, [run["seconds"] for run in runs]
+        per_step = (t2 - t1) / (s2 - s1)
+        reports.append(
+            {
+                "protocol": protocol,
+                "rows": rows,
+                "features": columns,
+                "epochs": config.epochs,
+                "measured": {f"{s}_steps_s": t for s, t in zip(steps, (t1, t2), strict=True)},
+                "seconds_per_step": per_step,
+                "fixed_seconds": t1 - s1 * per_step,
+                "steps_of_the_whole_run": full,
+                "extrapolated": True,
+                f"extrapolated_{config.epochs}_epochs_s": t1 - s1 * per_step + per_step * full,
+                "how": f"one epoch on the first {s1} and {s2} batches; (t2 - t1) / {s2 - s1} a step",
+            }
+        )
+    return reports
 
 
 def main() -> None:
@@ -491,7 +503,7 @@ def main() -> None:
             report["bank"]["ours_momentum_0.9"] = ours_bank(
                 data, TrainConfig(args.epochs, 1024, 0.1, 0.9), "dealer"
             )
-            report["bank"]["spu"] = [spu_bank(data, p, plain, scratch) for p in args.spu.split(",") if p]
+            report["bank"]["spu"] = [spu_train(data, p, plain, scratch) for p in args.spu.split(",") if p]
             by_mode = {run["mode"]: run for run in report["bank"]["ours"]}
             by_protocol = {run["protocol"]: run for run in report["bank"]["spu"] if "seconds" in run}
             for mode, protocol in (("dealer", "SEMI2K"), ("dealer-free", "CHEETAH")):
@@ -513,11 +525,14 @@ def main() -> None:
                 )
         if "synthetic" in parts and spu_steps:
             config = TrainConfig(args.synthetic_epochs or args.epochs, 1024, 0.1)
-            report["synthetic_spu"] = [
-                spu_synthetic(args.synthetic_rows, args.synthetic_cols, p, config, spu_steps, scratch)
-                for p in args.spu.split(",")
-                if p
-            ]
+            report["synthetic_spu"] = spu_synthetic(
+                args.synthetic_rows,
+                args.synthetic_cols,
+                [p for p in args.spu.split(",") if p],
+                config,
+                spu_steps,
+                scratch,
+            )
         if "latency" in parts:
             widths = (29, 23)
             latency, _ = run_processes(latency_program, ({"widths": widths, "count": args.latency_rows},) * 2)
@@ -530,4 +545,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -107,6 +107,10 @@ _NOTIFY = Prepared(notifications.insert())
 _INSERT_PAYMENT = Prepared(payments.insert())
 
 
+def _drop_cancel_hold(conn: sa.Connection, payment_id: str) -> None:
+    conn.execute(cancel_holds.delete().where(cancel_holds.c.payment_id == payment_id))
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -496,7 +500,7 @@ class Payments:
 
     def _release_cancel_hold(self, payment_id: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(cancel_holds.delete().where(cancel_holds.c.payment_id == payment_id))
+            _drop_cancel_hold(conn, payment_id)
 
     def _cancel(self, row: dict[str, Any]) -> None:
         now = self.clock()
@@ -508,7 +512,7 @@ class Payments:
                 )
                 .values(status=CANCELLED, result_code="ORDER_IS_CLOSED", updated_at=now)
             ).rowcount
-            conn.execute(cancel_holds.delete().where(cancel_holds.c.payment_id == row["payment_id"]))
+            _drop_cancel_hold(conn, row["payment_id"])
             if changed:
                 bookkeeping.on_cancelled(conn, row["payment_id"], now, self.network)
 

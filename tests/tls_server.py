@@ -14,9 +14,12 @@ import uvicorn
 
 
 @contextlib.contextmanager
-def serving_tls(app: Any, host: str, port: int, cert: Path, key: Path) -> Iterator[None]:
-    """``app`` at https://host:port with ``cert``/``key`` while the block runs (the test is
-    skipped, saying so, where this machine cannot listen there: port 443 needs the right)."""
+def serving_tls(
+    app: Any, host: str, port: int, cert: Path, key: Path, *, may_skip: bool = False
+) -> Iterator[None]:
+    """``app`` at https://host:port with ``cert``/``key`` while the block runs. A server that
+    does not start fails the test, or with ``may_skip`` skips it, saying so (port 443 needs a
+    right that some machines do not give)."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -32,7 +35,9 @@ def serving_tls(app: Any, host: str, port: int, cert: Path, key: Path) -> Iterat
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
-            pytest.skip(f"cannot listen on {host}:{port} here")
+            if may_skip:
+                pytest.skip(f"cannot listen on {host}:{port} here")
+            pytest.fail(f"the TLS test server did not start on {host}:{port}")
         time.sleep(0.02)
     try:
         yield

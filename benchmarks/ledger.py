@@ -29,7 +29,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger import (
+from blindgate.ledger import (
     Cutoff,
     FeeSchedule,
     PaymentTerms,
@@ -39,10 +39,10 @@ from blindgate.gateway.ledger import (
     post_payment_captured,
     post_payment_pending,
 )
-from blindgate.gateway.ledger.money import convert, fee
-from blindgate.gateway.ledger.store import open_store
-from blindgate.gateway.settlement import settle_day, write_settlement_files
-from blindgate.gateway.settlement.batches import day_items
+from blindgate.ledger.money import convert, fee
+from blindgate.ledger.store import open_store
+from blindgate.settlement import settle_day, write_settlement_files
+from blindgate.settlement.batches import day_items
 
 PG_URL = os.environ.get("BLINDGATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DAY = date(2026, 11, 24)

@@ -54,15 +54,14 @@ import httpx
 import sqlalchemy as sa
 
 from blindgate.agent.policy import FieldPolicy, seal_message, sealed_digest
+from blindgate.api.contexts import RISK_PURPOSE, SEALED_DIGEST_FIELD, seal_context
 from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
+from blindgate.api.network import network_document, parse_network
 from blindgate.api.signed import encode, request_headers, signed_response
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.sealing import seal_field
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.app import create_gateway_app
-from blindgate.gateway.config import network_document, parse_network
-from blindgate.gateway.payments import SEALED_DIGEST_FIELD, seal_context
-from blindgate.gateway.risk import RISK_PURPOSE
 from blindgate.gateway.store import open_database
 
 TARGET_PER_SECOND, TARGET_P99_MS = 1000, 50.0

@@ -17,10 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gateway": ("blindgate.gateway.commands", "serve the gateway"),
     "agent": ("blindgate.agent.commands", "serve a partner's agent"),
     "keys": ("blindgate.crypto.commands", "create and rotate a party's keys"),
-    "ledger": ("blindgate.gateway.ledger.commands", "check the gateway's ledger"),
-    "settle": ("blindgate.gateway.settlement.commands", "write a business day's settlement files"),
+    "ledger": ("blindgate.ledger.commands", "check the gateway's ledger"),
+    "settle": ("blindgate.settlement.commands", "write a business day's settlement files"),
     "reconcile": (
-        "blindgate.gateway.settlement.reconcile_command",
+        "blindgate.settlement.reconcile_command",
         "compare a partner's records with settlement files",
     ),
     "psi": ("blindgate.pets.psi.commands", "private set intersection between two parties"),

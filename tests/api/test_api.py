@@ -4,7 +4,7 @@ import pytest
 
 from blindgate.api import EXPONENTS, RESULTS, ApiError, Money, parse_money, result
 from blindgate.api.models import PayRequest, parse_json_object
-from blindgate.gateway.ledger.money import exponent as ledger_exponent
+from blindgate.ledger.money import exponent as ledger_exponent
 
 
 def test_exponents_match_the_ledger() -> None:

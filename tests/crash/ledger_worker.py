@@ -15,14 +15,14 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger import (
+from blindgate.ledger import (
     FeeSchedule,
     PaymentTerms,
     post_payment_captured,
     post_payment_pending,
     post_refund,
 )
-from blindgate.gateway.ledger.store import open_store
+from blindgate.ledger.store import open_store
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 FEES = FeeSchedule(merchant_discount_rate=Decimal("0.025"), wallet_share_rate=Decimal("0.008"))

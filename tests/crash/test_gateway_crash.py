@@ -21,8 +21,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger import check_ledger
-from blindgate.gateway.ledger.store import open_store
+from blindgate.ledger import check_ledger
+from blindgate.ledger.store import open_store
 
 network_module = pytest.importorskip("blindgate.sim.network")
 if network_module.missing_parts():

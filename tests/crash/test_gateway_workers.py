@@ -36,17 +36,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from blindgate.agent.policy import FieldPolicy, seal_message, sealed_digest
+from blindgate.api.contexts import RISK_PURPOSE, SEALED_DIGEST_FIELD, seal_context
 from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
+from blindgate.api.network import load_network, network_document
 from blindgate.api.signed import encode, request_headers, signed_response, verify_request
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore, PublicBundle
 from blindgate.crypto.sealing import seal_field
 from blindgate.crypto.signatures import ED25519, VerifyingKey
 from blindgate.gateway.app import create_gateway_app, engine_of
-from blindgate.gateway.config import load_network, network_document
-from blindgate.gateway.ledger import check_ledger
-from blindgate.gateway.payments import SEALED_DIGEST_FIELD, seal_context
-from blindgate.gateway.risk import RISK_PURPOSE
+from blindgate.ledger import check_ledger
 from blindgate.sim.network import free_port
 from blindgate.sim.services import ServiceSpec, Supervisor
 

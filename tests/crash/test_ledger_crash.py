@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger import check_ledger, create_tables
-from blindgate.gateway.ledger.schema import entries
-from blindgate.gateway.ledger.store import open_store
+from blindgate.ledger import check_ledger, create_tables
+from blindgate.ledger.schema import entries
+from blindgate.ledger.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYMENTS = 120

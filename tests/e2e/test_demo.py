@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from blindgate.api.network import load_network
 from blindgate.audit.scanner import encodings, read_values_csv, scan_directory
 from blindgate.gateway.bookkeeping import cutoff_of
-from blindgate.gateway.config import load_network
-from blindgate.gateway.ledger import close_business_day
-from blindgate.gateway.ledger.commands import main as ledger_check
-from blindgate.gateway.ledger.store import open_store
-from blindgate.gateway.settlement.commands import main as settle
-from blindgate.gateway.settlement.reconcile_command import main as reconcile_command
+from blindgate.ledger import close_business_day
+from blindgate.ledger.commands import main as ledger_check
+from blindgate.ledger.store import open_store
+from blindgate.settlement.commands import main as settle
+from blindgate.settlement.reconcile_command import main as reconcile_command
 from blindgate.sim.demo import parse_args, run_demo
 from blindgate.sim.network import missing_parts
 

@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.types import ASGIApp
 
 from blindgate.agent.app import Backend, create_acquirer_agent_app, create_wallet_agent_app
+from blindgate.api.network import Network, network_document, parse_network
 from blindgate.api.signed import encode, request_headers
 from blindgate.crypto.keystore import KeyStore
 from blindgate.gateway.app import create_gateway_app
-from blindgate.gateway.config import Network, network_document, parse_network
 from blindgate.partners.acquirer import NOTIFY_PATH, NotificationBook, create_acquirer_app
 from blindgate.partners.signed_http import PartnerKeys
 from blindgate.partners.wallet import APP_SCAN_PATH, OrderCodeScanner, WalletBook, create_wallet_app

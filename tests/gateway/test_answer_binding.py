@@ -9,12 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
+from blindgate.api.calls import CookielessClient, NoAnswer
 from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
+from blindgate.api.network import WALLET, Partner
 from blindgate.api.signed import signed_response
 from blindgate.crypto.keystore import KeyStore, PublicBundle
 from blindgate.crypto.signatures import ED25519
-from blindgate.gateway.calls import CookielessClient, NoAnswer, PartnerCaller
-from blindgate.gateway.config import WALLET, Partner
+from blindgate.gateway.calls import PartnerCaller
 from tests.gateway.harness import build, pay_body, run
 
 

@@ -120,7 +120,7 @@ def test_gateway_refuses_a_wallet_as_acquirer(net: LocalNetwork) -> None:
 
 def test_tampered_ciphertext_fails_at_the_wallet_agent_and_debits_nothing(net: LocalNetwork) -> None:
     from blindgate.agent.policy import FieldPolicy, seal_message
-    from blindgate.gateway.payments import seal_context
+    from blindgate.api.contexts import seal_context
 
     wallet = net.network.partner("WALLET_KR")
     assert wallet is not None

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from blindgate import logs
 from blindgate.api.models import CANCEL_PATH, INQUIRY_PATH, PAY_PATH, REFUND_PATH
 from blindgate.audit.scanner import scan_directory
-from blindgate.gateway import logs
 from tests.gateway.harness import PAYER, POOR, build, code_of_answer, order_code_body, pay_body, run
 
 

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from blindgate.api.calls import CookielessClient
 from blindgate.api.results import ApiError
 from blindgate.crypto.keystore import KeyStore
-from blindgate.gateway.calls import CookielessClient, PartnerCaller
+from blindgate.gateway.calls import PartnerCaller
 from blindgate.gateway.fx import RateBook
 from blindgate.gateway.payments import Payments, cancel_holds
 from blindgate.gateway.store import PROCESSING, SUCCESS, open_database, payments, refunds

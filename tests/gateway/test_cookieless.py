@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from blindgate.gateway.calls import CookielessClient
+from blindgate.api.calls import CookielessClient
 
 
 def test_a_set_cookie_is_not_sent_back() -> None:

@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from blindgate.api.models import PAY_PATH
+from blindgate.api.network import ConfigError, parse_network
 from blindgate.gateway.bookkeeping import cutoff_of, fees_of
-from blindgate.gateway.config import ConfigError, parse_network
-from blindgate.gateway.ledger import check_ledger
-from blindgate.gateway.ledger.money import convert
-from blindgate.gateway.ledger.schema import entries
+from blindgate.ledger import check_ledger
+from blindgate.ledger.money import convert
+from blindgate.ledger.schema import entries
 from tests.gateway.harness import ACQUIRER_ID, WALLET_ID, build, pay_body, run
 
 RATES = ("0.005", "0.015")  # (wallet share, merchant discount rate)

@@ -21,9 +21,9 @@ from blindgate.api.signed import encode, request_headers
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.app import engine_of
-from blindgate.gateway.ledger import check_ledger
 from blindgate.gateway.notifier import Notifier, running
 from blindgate.gateway.order_codes import SWEEP_S, OrderCodes
+from blindgate.ledger import check_ledger
 from tests.gateway.harness import (
     PAYER,
     POOR,

@@ -7,10 +7,10 @@ import httpx
 import pytest
 
 from blindgate.api import Money
+from blindgate.api.network import ConfigError, parse_network
 from blindgate.api.results import ApiError
 from blindgate.crypto.keystore import KeyStore
 from blindgate.gateway.app import create_gateway_app
-from blindgate.gateway.config import ConfigError, parse_network
 from blindgate.gateway.fx import RateBook
 from tests.gateway.harness import PAYER, build, pay_body, run
 

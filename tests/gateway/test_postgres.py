@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from blindgate.api.models import CANCEL_PATH, INQUIRY_PATH, PAY_PATH, REFUND_PATH
 from blindgate.crypto.keystore import KeyStore
 from blindgate.gateway.app import create_gateway_app
-from blindgate.gateway.ledger.schema import entries
 from blindgate.gateway.store import payments
+from blindgate.ledger.schema import entries
 from tests.gateway.harness import PAYER, build, pay_body, run
 
 pytestmark = pytest.mark.postgres

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from blindgate import ledger
 from blindgate.api.models import INQUIRY_PATH, PAY_PATH, WALLET_PAY_PATH
-from blindgate.gateway import ledger
 from blindgate.gateway.app import engine_of
 from tests.gateway.harness import PAYER, Clock, LocalNetwork, answers_lost, build, pay_body, run
 

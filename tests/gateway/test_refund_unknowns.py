@@ -14,6 +14,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from blindgate import ledger
 from blindgate.api.models import (
     CANCEL_PATH,
     INQUIRY_REFUND_PATH,
@@ -25,11 +26,10 @@ from blindgate.api.models import (
 from blindgate.api.signed import signed_response
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519
-from blindgate.gateway import ledger
 from blindgate.gateway.app import engine_of
-from blindgate.gateway.ledger.schema import entries
 from blindgate.gateway.payments import cancel_holds
 from blindgate.gateway.store import payments
+from blindgate.ledger.schema import entries
 from tests.gateway.harness import PAYER, LocalNetwork, answers_lost, build, pay_body, requests_held, run
 
 WALLET_AGENT = "w1-agent.test"

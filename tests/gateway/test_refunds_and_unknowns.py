@@ -3,8 +3,8 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
+from blindgate import ledger
 from blindgate.api.models import CANCEL_PATH, INQUIRY_PATH, INQUIRY_REFUND_PATH, PAY_PATH, REFUND_PATH
-from blindgate.gateway import ledger
 from blindgate.gateway.app import engine_of
 from tests.gateway.harness import PAYER, LocalNetwork, build, pay_body, run
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from blindgate.api.network import RiskLimits
 from blindgate.gateway import risk
-from blindgate.gateway.config import RiskLimits
 from blindgate.gateway.store import PROCESSING, SUCCESS, open_database, payments
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from blindgate.agent.app import GatewayCaller, clients_for
+from blindgate.api.calls import CookielessClient, NoAnswer, pinned_client
 from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
+from blindgate.api.network import WALLET, ConfigError, Partner, parse_network
 from blindgate.api.signed import signed_response
 from blindgate.crypto.keystore import KeyStore, PublicBundle
 from blindgate.crypto.signatures import ED25519
-from blindgate.gateway.calls import CookielessClient, NoAnswer, PartnerCaller, pinned_client
-from blindgate.gateway.config import WALLET, ConfigError, Partner, parse_network
+from blindgate.gateway.calls import PartnerCaller
 from blindgate.sim.network import free_port, write_tls_certificate
 from tests.gateway.harness import build
 from tests.tls_server import serving_tls

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from blindgate import ledger
 from blindgate.agent.app import Backend, create_acquirer_agent_app
 from blindgate.api.models import INQUIRY_PATH, PAY_PATH
+from blindgate.api.network import parse_network
 from blindgate.crypto.keystore import KeyStore
-from blindgate.gateway import ledger
 from blindgate.gateway.app import engine_of
-from blindgate.gateway.config import parse_network
-from blindgate.gateway.ledger.schema import entries
 from blindgate.gateway.store import payments
+from blindgate.ledger.schema import entries
 from tests.gateway.harness import PAYER, SDK_CLIENT, WALLET_ID, LocalNetwork, build, pay_body, run
 
 

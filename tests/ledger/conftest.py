@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger import create_tables
+from blindgate.ledger import create_tables
 
 
 def sqlite_engine(path: Path) -> sa.Engine:

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger import (
+from blindgate.ledger import (
     BusinessDayOpen,
     Cutoff,
     close_business_day,

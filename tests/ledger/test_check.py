@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger import check_ledger, post_payment_captured, post_payment_pending, post_refund
-from blindgate.gateway.ledger.schema import TRIGGERS, entries, lines
+from blindgate.ledger import check_ledger, post_payment_captured, post_payment_pending, post_refund
+from blindgate.ledger.schema import TRIGGERS, entries, lines
 from tests.ledger.helpers import T0, terms
 
 

@@ -7,20 +7,20 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger import (
+from blindgate.ledger import (
     LedgerError,
     check_ledger,
     post_payment_captured,
     post_payment_pending,
     post_refund,
 )
-from blindgate.gateway.ledger.schema import entries
+from blindgate.ledger.schema import entries
 from tests.ledger.helpers import T0, terms
 
 
 @pytest.mark.postgres
 def test_racing_duplicates_and_refunds_post_exactly_once(pg_schema_engine: sa.Engine) -> None:
-    from blindgate.gateway.ledger import create_tables
+    from blindgate.ledger import create_tables
 
     engine = pg_schema_engine
     create_tables(engine)
@@ -60,8 +60,8 @@ def test_closing_a_day_under_load_leaves_its_batches_final(pg_schema_engine: sa.
     """Postings race the close: none lands in the day after it closed, so its settlement stays true."""
     from datetime import timedelta
 
-    from blindgate.gateway.ledger import Cutoff, create_tables
-    from blindgate.gateway.settlement import settle_day
+    from blindgate.ledger import Cutoff, create_tables
+    from blindgate.settlement import settle_day
 
     engine = pg_schema_engine
     create_tables(engine)
@@ -120,7 +120,7 @@ def test_a_posting_queued_behind_a_close_lands_in_the_next_day(pg_schema_engine:
     """The day is computed in the posting's INSERT; one that waited for a close must see it."""
     from datetime import timedelta
 
-    from blindgate.gateway.ledger import Cutoff, close_business_day, create_tables
+    from blindgate.ledger import Cutoff, close_business_day, create_tables
 
     engine = pg_schema_engine
     create_tables(engine)
@@ -148,7 +148,7 @@ def test_a_posting_queued_behind_a_close_lands_in_the_next_day(pg_schema_engine:
 def test_a_close_waits_for_the_postings_in_flight(pg_schema_engine: sa.Engine) -> None:
     from datetime import timedelta
 
-    from blindgate.gateway.ledger import Cutoff, close_business_day, create_tables
+    from blindgate.ledger import Cutoff, close_business_day, create_tables
 
     engine = pg_schema_engine
     create_tables(engine)

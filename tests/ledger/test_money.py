@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blindgate.gateway.ledger import FeeSchedule, InvalidAmount, convert, exponent, fee
-from blindgate.gateway.ledger.money import check_minor_units, proportional_share
+from blindgate.ledger import FeeSchedule, InvalidAmount, convert, exponent, fee
+from blindgate.ledger.money import check_minor_units, proportional_share
 
 
 def test_exponents_follow_iso_4217() -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger import (
+from blindgate.ledger import (
     CancelWindowClosed,
     ConflictingEvent,
     FeeSchedule,

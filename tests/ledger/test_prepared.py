@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger.prepared import Prepared
+from blindgate.ledger.prepared import Prepared
 
 metadata = sa.MetaData()
 things = sa.Table(

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from blindgate.gateway.ledger import (
+from blindgate.ledger import (
     Cutoff,
     LedgerError,
     check_ledger,
@@ -25,9 +25,9 @@ from blindgate.gateway.ledger import (
     post_refund,
     void_payment,
 )
-from blindgate.gateway.ledger.schema import entries
-from blindgate.gateway.settlement import settle_day
-from blindgate.gateway.settlement.batches import day_items
+from blindgate.ledger.schema import entries
+from blindgate.settlement import settle_day
+from blindgate.settlement.batches import day_items
 from tests.ledger.helpers import T0, row_count, terms
 
 _runs = itertools.count()

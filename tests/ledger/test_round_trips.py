@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger import (
+from blindgate.ledger import (
     PaymentAlreadyResolved,
     post_payment_captured,
     post_payment_pending,

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from blindgate.cli import main as blindgate
-from blindgate.gateway.ledger import (
+from blindgate.ledger import (
     Cutoff,
     close_business_day,
     create_tables,
@@ -19,8 +19,8 @@ from blindgate.gateway.ledger import (
     post_payment_pending,
     post_refund,
 )
-from blindgate.gateway.ledger.schema import lines
-from blindgate.gateway.ledger.store import NoStore, resolve_db_url
+from blindgate.ledger.schema import lines
+from blindgate.ledger.store import NoStore, resolve_db_url
 from tests.ledger.helpers import T0, terms
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger import (
+from blindgate.ledger import (
     Cutoff,
     check_ledger,
     close_business_day,
@@ -25,10 +25,10 @@ from blindgate.gateway.ledger import (
     post_payment_pending,
     post_refund,
 )
-from blindgate.gateway.ledger.calendar import is_closed
-from blindgate.gateway.settlement import settle_day, write_settlement_files
-from blindgate.gateway.settlement.days import close_days_touched, days_with_postings
-from blindgate.gateway.settlement.reconcile_command import main as reconcile_command
+from blindgate.ledger.calendar import is_closed
+from blindgate.settlement import settle_day, write_settlement_files
+from blindgate.settlement.days import close_days_touched, days_with_postings
+from blindgate.settlement.reconcile_command import main as reconcile_command
 from tests.ledger.helpers import terms
 
 SINGAPORE = Cutoff("Asia/Singapore", time(0))

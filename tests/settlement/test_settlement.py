@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger import (
+from blindgate.ledger import (
     BusinessDayOpen,
     Cutoff,
     check_ledger,
@@ -21,9 +21,9 @@ from blindgate.gateway.ledger import (
     post_refund,
     void_payment,
 )
-from blindgate.gateway.settlement import BadRecords, settle_day, write_settlement_files
-from blindgate.gateway.settlement.files import items_name, summary_name
-from blindgate.gateway.settlement.reconcile import (
+from blindgate.settlement import BadRecords, settle_day, write_settlement_files
+from blindgate.settlement.files import items_name, summary_name
+from blindgate.settlement.reconcile import (
     read_gateway_items,
     read_partner_records,
     reconcile,

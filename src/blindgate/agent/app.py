@@ -42,9 +42,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from blindgate.agent.policy import FieldPolicy, leaves, open_message, policy_name, seal_message, sealed_digest
+from blindgate.api.calls import ANSWERED_IDS, NoAnswer, Signer, pinned_client, signed_call
+from blindgate.api.contexts import RISK_PURPOSE, SEALED_DIGEST_FIELD, seal_context
 from blindgate.api.models import (
     ACQUIRER_PATHS,
     MAX_CODE_VALUE_CHARS,
+    NOTIFY_AGENT_PATH,
     ORDER_CODE_RESULT_PATH,
     ORDER_CODE_SCAN_PATH,
     ORDER_CODE_SCENARIO,
@@ -56,16 +59,12 @@ from blindgate.api.models import (
     parse_json_object,
     text,
 )
+from blindgate.api.network import ACQUIRER, WALLET, Network, Partner
 from blindgate.api.results import ApiError, result
 from blindgate.api.signed import signed_response, verify_request
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey
-from blindgate.gateway.calls import ANSWERED_IDS, NoAnswer, Signer, pinned_client, signed_call
-from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
-from blindgate.gateway.notifier import NOTIFY_AGENT_PATH
-from blindgate.gateway.payments import SEALED_DIGEST_FIELD, seal_context
-from blindgate.gateway.risk import RISK_PURPOSE
 
 log = logging.getLogger("blindgate.agent")
 

@@ -25,11 +25,11 @@ import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from blindgate import logs
 from blindgate.agent.app import Backend, create_acquirer_agent_app, create_wallet_agent_app
 from blindgate.agent.policy import FieldPolicy
+from blindgate.api.network import ACQUIRER, ConfigError, load_network
 from blindgate.crypto.keystore import KeyStore
-from blindgate.gateway import logs
-from blindgate.gateway.config import ACQUIRER, ConfigError, load_network
 
 FORMAT = "blindgate-agent/1"
 

@@ -3,7 +3,7 @@
 An amount is an ``int`` of minor units of its currency (JPY 0 decimals, USD 2, KWD 3); the
 AMS API carries it as ``{"currency": "USD", "value": "1000"}`` (a decimal string of minor
 units, never a float). Conversion between currencies is NOT done here: the gateway converts
-with the ledger's rule (`blindgate.gateway.ledger.money.convert`: exact Decimal, round half
+with the ledger's rule (`blindgate.ledger.money.convert`: exact Decimal, round half
 up to a whole minor unit of the target currency), so the wallet debits exactly what the
 ledger books.
 """

@@ -36,7 +36,8 @@ WALLET_REFUND_PATH = "/aps/api/v1/payments/refund"
 WALLET_INQUIRY_PATH = "/aps/api/v1/payments/inquiryPayment"
 WALLET_PATHS = (WALLET_PAY_PATH, WALLET_CANCEL_PATH, WALLET_REFUND_PATH, WALLET_INQUIRY_PATH)
 
-NOTIFY_PAYMENT_PATH = "/ams/api/v1/payments/notifyPayment"
+# Where the gateway notifies an acquirer's agent of a payment's outcome.
+NOTIFY_AGENT_PATH = "/blindgate/v1/notifyPayment"
 
 # The merchant-presented order code (`blindgate.gateway.order_codes`). A wallet whose customer
 # scanned a code calls userInitiatedPay (its backend toward its agent with the customerId, its

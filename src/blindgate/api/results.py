@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from blindgate.api.errors import ContractError
+
 SUCCESS: Final = "SUCCESS"
 
 # code -> (resultStatus, default message)
@@ -51,7 +53,7 @@ def status_of(code: str) -> str:
     return RESULTS[code][0]
 
 
-class ApiError(Exception):
+class ApiError(ContractError):
     """A request answered with an AMS error result instead of being processed. Stores nothing."""
 
     def __init__(self, code: str, message: str | None = None) -> None:

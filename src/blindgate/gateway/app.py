@@ -30,6 +30,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from blindgate.api.calls import CookielessClient, pinned_client
 from blindgate.api.models import (
     CANCEL_PATH,
     INQUIRY_PATH,
@@ -40,13 +41,13 @@ from blindgate.api.models import (
     REFUND_PATH,
     parse_json_object,
 )
+from blindgate.api.network import ACQUIRER, WALLET, Network, Partner
 from blindgate.api.results import ApiError, result
 from blindgate.api.signed import signed_response, verify_request
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, VerifyingKey
-from blindgate.gateway.calls import CookielessClient, PartnerCaller, pinned_client
-from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
+from blindgate.gateway.calls import PartnerCaller
 from blindgate.gateway.fx import RateBook
 from blindgate.gateway.notifier import Notifier, running
 from blindgate.gateway.order_codes import OrderCodes, create_tables
@@ -241,6 +242,6 @@ def engine_of(app: Starlette) -> sa.Engine:
 
 
 def load_gateway_app(network_file: Path, keys_dir: Path, database_url: str) -> Starlette:
-    from blindgate.gateway.config import load_network
+    from blindgate.api.network import load_network
 
     return create_gateway_app(load_network(network_file), KeyStore(keys_dir), database_url)

@@ -4,7 +4,7 @@ Every function runs inside the transaction that changes the payment's row, so th
 its postings commit or roll back together: exactly once. Each ledger call is idempotent by
 its business event, so a retried transaction cannot post twice.
 
-The fees and the business-day cut-off come from the network file (`blindgate.gateway.config`):
+The fees and the business-day cut-off come from the network file (`blindgate.api.network`):
 the acquirer's ``fee_rate`` is its merchant discount rate, the wallet's its share. They are
 locked on the payment when it is accepted, so a later change of the file never reprices it.
 Without a network (``None``) there are no fees and the day ends at 00:00 UTC.
@@ -18,8 +18,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from blindgate.gateway import ledger
-from blindgate.gateway.config import Network
+from blindgate import ledger
+from blindgate.api.network import Network
 
 
 def cutoff_of(network: Network | None) -> ledger.Cutoff:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import uvicorn
 
+from blindgate import logs
+from blindgate.api.network import ConfigError, load_network
 from blindgate.crypto.keystore import KeyStore
-from blindgate.gateway import logs
 from blindgate.gateway.app import create_gateway_app, engine_of
-from blindgate.gateway.config import ConfigError, load_network
 
 _ENV = (
     "BLINDGATE_GATEWAY_NETWORK",

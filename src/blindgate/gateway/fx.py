@@ -21,7 +21,7 @@ from pathlib import Path
 
 from blindgate.api.amounts import EXPONENTS, Money
 from blindgate.api.results import ApiError
-from blindgate.gateway.ledger.money import convert
+from blindgate.ledger.money import convert
 
 _QUOTE_CONTEXT = Context(prec=10, rounding=ROUND_HALF_UP)
 

@@ -23,13 +23,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from blindgate.gateway.calls import NoAnswer, PartnerCaller
-from blindgate.gateway.config import Network
+from blindgate.api.calls import NoAnswer
+from blindgate.api.models import NOTIFY_AGENT_PATH
+from blindgate.api.network import Network
+from blindgate.gateway.calls import PartnerCaller
 from blindgate.gateway.store import notifications
 
 log = logging.getLogger("blindgate.gateway.notifier")
 
-NOTIFY_AGENT_PATH = "/blindgate/v1/notifyPayment"
 MAX_ATTEMPTS = 20
 MAX_BACKOFF_S = 300
 BATCH = 50

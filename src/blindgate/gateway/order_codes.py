@@ -57,11 +57,11 @@ from blindgate.api.models import (
     in_store_scenario,
     text,
 )
+from blindgate.api.network import MAX_ORDER_CODE_TTL_S, WALLET, Network, Partner
 from blindgate.api.results import ApiError, result
 from blindgate.crypto.pseudonyms import is_pseudonym
 from blindgate.crypto.sealing import is_sealed
 from blindgate.gateway import bookkeeping, risk, store
-from blindgate.gateway.config import MAX_ORDER_CODE_TTL_S, WALLET, Network, Partner
 from blindgate.gateway.fx import Quote, RateBook
 from blindgate.gateway.payments import GATEWAY_FIELDS, PROCESSING, Payments, fingerprint, new_payment_id
 

@@ -33,6 +33,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from blindgate.api.amounts import Money
+from blindgate.api.calls import NoAnswer
+from blindgate.api.contexts import SEALED_DIGEST_FIELD
 from blindgate.api.models import (
     ROUTING_FIELD,
     WALLET_CANCEL_PATH,
@@ -44,17 +46,15 @@ from blindgate.api.models import (
     RefundRef,
     RefundRequest,
 )
+from blindgate.api.network import ACQUIRER, WALLET, Network, Partner
 from blindgate.api.results import RESULTS as _KNOWN_CODES
 from blindgate.api.results import ApiError, result
 from blindgate.crypto.pseudonyms import is_pseudonym
 from blindgate.crypto.sealing import SealedValueInvalid, is_sealed, parse_envelope
 from blindgate.gateway import bookkeeping, risk
-from blindgate.gateway.calls import NoAnswer, PartnerCaller
-from blindgate.gateway.config import ACQUIRER, WALLET, Network, Partner
+from blindgate.gateway.calls import PartnerCaller
 from blindgate.gateway.fx import RateBook
 from blindgate.gateway.group_commit import GroupCommit
-from blindgate.gateway.ledger.money import proportional_share
-from blindgate.gateway.ledger.prepared import Prepared
 from blindgate.gateway.store import (
     CANCELLED,
     FAIL,
@@ -65,10 +65,11 @@ from blindgate.gateway.store import (
     payments,
     refunds,
 )
+from blindgate.ledger.money import proportional_share
+from blindgate.ledger.prepared import Prepared
 
 log = logging.getLogger("blindgate.gateway")
 
-SEALED_DIGEST_FIELD = "sealedDigest"
 # Body fields the gateway fills in toward the wallet; an acquirer may not set them.
 GATEWAY_FIELDS = ("acquirerId", "acquirerPaymentRequestId", "payToAmount", "paymentQuote")
 
@@ -119,10 +120,6 @@ def new_payment_id() -> str:
     """The gateway's own id of a payment: "BG" and 120 random bits."""
     return f"BG{secrets.token_hex(15)}"
 
-
-def seal_context(acquirer_id: str, payment_request_id: str) -> str:
-    """The context id payer fields are sealed under: binds them to this payment of this acquirer."""
-    return f"{acquirer_id}:{payment_request_id}"
 
 
 def fingerprint(body: dict[str, Any]) -> str:

@@ -25,12 +25,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from blindgate.api.network import RiskLimits
 from blindgate.api.results import ApiError
-from blindgate.gateway.config import RiskLimits
-from blindgate.gateway.ledger.prepared import Prepared
 from blindgate.gateway.store import SUCCESS, metadata, payments
-
-RISK_PURPOSE = "gateway-risk"
+from blindgate.ledger.prepared import Prepared
 
 # One row per (wallet, payer pseudonym): the lock the velocity check takes. ``checks`` counts
 # the checks made (it only gives the upsert something to update). On the store's MetaData, so

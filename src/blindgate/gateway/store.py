@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
-from blindgate.gateway import ledger
+from blindgate import ledger
 
 metadata = sa.MetaData()
 

@@ -65,7 +65,7 @@ APP_SCAN_PATH = "/app/v1/scanOrderCode"
 MAX_CODE_VALUE_CHARS = 512
 MAX_ID_CHARS = 64
 MAX_AMOUNT_DIGITS = 15
-# The partner-records format `blindgate reconcile` reads (see blindgate.gateway.settlement.reconcile).
+# The partner-records format `blindgate reconcile` reads (see blindgate.settlement.reconcile).
 RECORD_COLUMNS = ("transactionId", "transactionType", "settlementCurrency", "settlementAmount", "status")
 
 _SCHEMA = """

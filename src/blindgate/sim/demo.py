@@ -206,11 +206,11 @@ def close_business_days(layout: RunLayout) -> dict[str, Any] | None:
     """
     if not (layout.gateway / "gateway.db").exists():
         return None
+    from blindgate.api.network import load_network
     from blindgate.gateway.bookkeeping import cutoff_of
-    from blindgate.gateway.config import load_network
-    from blindgate.gateway.ledger import check_ledger
-    from blindgate.gateway.ledger.store import open_store
-    from blindgate.gateway.settlement.days import close_days_touched
+    from blindgate.ledger import check_ledger
+    from blindgate.ledger.store import open_store
+    from blindgate.settlement.days import close_days_touched
 
     cutoff = cutoff_of(load_network(layout.network_file))  # the cut-off the gateway posted by
     engine = open_store(gateway_db_url(layout))

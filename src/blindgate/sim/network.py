@@ -306,7 +306,7 @@ def _acquirer_backend(network: DemoNetwork, acquirer_id: str, currency: str, hos
 
 
 # What the demo needs from the gateway engineer's side of the payment path (contract 4).
-REQUIRED_MODULES = ("blindgate.gateway.config", "blindgate.gateway.app", "blindgate.agent.app")
+REQUIRED_MODULES = ("blindgate.api.network", "blindgate.gateway.app", "blindgate.agent.app")
 
 
 class NetworkIncomplete(RuntimeError):
@@ -433,9 +433,9 @@ def write_network_file(
     plaintext: bool,
     acquirer_certs: dict[str, Path],
 ) -> None:
-    """``network.json`` in the gateway's format (`blindgate.gateway.config`), pinning each
+    """``network.json`` in the gateway's format (`blindgate.api.network`), pinning each
     acquirer agent's TLS certificate (``acquirer_certs``: acquirer id -> its PEM file)."""
-    from blindgate.gateway.config import network_document
+    from blindgate.api.network import network_document
 
     gateway = {
         "party_id": GATEWAY_ID,

@@ -40,9 +40,9 @@ def _backend_key(path: str) -> rsa.RSAPublicKey:
 
 def build_app(config: dict[str, Any]) -> ASGIApp:
     from blindgate.agent.app import Backend, create_acquirer_agent_app, create_wallet_agent_app
+    from blindgate.api.network import load_network
     from blindgate.crypto.keystore import KeyStore
     from blindgate.gateway.app import load_gateway_app
-    from blindgate.gateway.config import load_network
 
     role = config["role"]
     if role == GATEWAY:

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger.errors import BusinessDayOpen
-from blindgate.gateway.ledger.schema import days
+from blindgate.ledger.errors import BusinessDayOpen
+from blindgate.ledger.schema import days
 
 
 @dataclass(frozen=True)

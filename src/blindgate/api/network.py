@@ -36,7 +36,7 @@ Risk limits are in minor units of the wallet's currency, per pseudonymous payer 
 
 ``fee_rate`` (a decimal string, a fraction in [0, 1), default "0") is the partner's fee: of
 an acquirer, its merchant discount rate on the payment amount; of a wallet, its share on the
-amount it collects (see `blindgate.gateway.ledger.money.FeeSchedule`). ``business_day``
+amount it collects (see `blindgate.ledger.money.FeeSchedule`). ``business_day``
 (default UTC, 00:00) is the daily cut-off, local time in an IANA time zone, that closes
 each settlement batch. ``order_code_ttl_s`` (default 300, at most 1800) is how long a
 merchant-presented order code stays payable when the request names no ``paymentExpiryTime``.
@@ -55,13 +55,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cryptography import x509
 
 from blindgate.api.amounts import EXPONENTS
+from blindgate.api.errors import ContractError
 from blindgate.crypto.keystore import PublicBundle
 
 FORMAT = "blindgate-network/1"
 WALLET, ACQUIRER = "wallet", "acquirer"
 
 
-class ConfigError(ValueError):
+class ConfigError(ContractError):
     """The network file is missing, malformed or inconsistent (the message says where)."""
 
 

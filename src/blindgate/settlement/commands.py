@@ -15,12 +15,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger.calendar import Cutoff
-from blindgate.gateway.ledger.errors import LedgerError
-from blindgate.gateway.ledger.schema import create_tables
-from blindgate.gateway.ledger.store import NoStore, open_store, resolve_db_url
-from blindgate.gateway.settlement.batches import settle_day
-from blindgate.gateway.settlement.files import write_settlement_files
+from blindgate.ledger.calendar import Cutoff
+from blindgate.ledger.errors import LedgerError
+from blindgate.ledger.schema import create_tables
+from blindgate.ledger.store import NoStore, open_store, resolve_db_url
+from blindgate.settlement.batches import settle_day
+from blindgate.settlement.files import write_settlement_files
 
 
 def _parser() -> argparse.ArgumentParser:

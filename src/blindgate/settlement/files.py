@@ -23,8 +23,8 @@ from typing import IO
 
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger.postings import CAPTURE, stored_utc
-from blindgate.gateway.settlement.batches import TYPE_NAMES, Batch, Totals, day_items
+from blindgate.ledger.postings import CAPTURE, stored_utc
+from blindgate.settlement.batches import TYPE_NAMES, Batch, Totals, day_items
 
 SEQ = "001"
 SUMMARY_COLUMNS = [

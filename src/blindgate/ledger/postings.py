@@ -36,9 +36,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from blindgate.gateway.ledger import money
-from blindgate.gateway.ledger.calendar import Cutoff, open_day_sql
-from blindgate.gateway.ledger.errors import (
+from blindgate.ledger import money
+from blindgate.ledger.calendar import Cutoff, open_day_sql
+from blindgate.ledger.errors import (
     CancelWindowClosed,
     ConflictingEvent,
     InvalidAmount,
@@ -48,8 +48,8 @@ from blindgate.gateway.ledger.errors import (
     RefundExceedsRemaining,
     UnknownPayment,
 )
-from blindgate.gateway.ledger.prepared import Prepared
-from blindgate.gateway.ledger.schema import GATEWAY, entries
+from blindgate.ledger.prepared import Prepared
+from blindgate.ledger.schema import GATEWAY, entries
 
 DEFAULT_CUTOFF = Cutoff()
 # A captured payment may be cancelled (reversed in full) within this time of its creation.

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from blindgate.gateway.settlement.reconcile import (
+from blindgate.settlement.reconcile import (
     BREAK_COLUMNS,
     BadRecords,
     read_gateway_items,

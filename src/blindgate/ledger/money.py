@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from blindgate.api.amounts import EXPONENTS
-from blindgate.gateway.ledger.errors import InvalidAmount
+from blindgate.ledger.errors import InvalidAmount
 
 # 60 significant digits: products of int64 amounts and quoted rates are exact; a quotient
 # (a partial refund's share) that does not terminate is still far from any .5 tie at this depth.

@@ -8,9 +8,9 @@ import sys
 
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger.check import check_ledger
-from blindgate.gateway.ledger.schema import entries
-from blindgate.gateway.ledger.store import NoStore, open_store, resolve_db_url
+from blindgate.ledger.check import check_ledger
+from blindgate.ledger.schema import entries
+from blindgate.ledger.store import NoStore, open_store, resolve_db_url
 
 
 def main(argv: list[str]) -> int:

@@ -1,8 +1,8 @@
 """Clearing and settlement: daily batches per partner per currency, the Alipay+-style files,
 and reconciliation of a partner's own records against them. See docs/ledger.md."""
 
-from blindgate.gateway.settlement.batches import Batch, settle_day
-from blindgate.gateway.settlement.files import write_settlement_files
-from blindgate.gateway.settlement.reconcile import BadRecords, Break, reconcile
+from blindgate.settlement.batches import Batch, settle_day
+from blindgate.settlement.files import write_settlement_files
+from blindgate.settlement.reconcile import BadRecords, Break, reconcile
 
 __all__ = ["BadRecords", "Batch", "Break", "reconcile", "settle_day", "write_settlement_files"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger.postings import (
+from blindgate.ledger.postings import (
     CANCEL,
     CAPTURE,
     PENDING,
@@ -26,7 +26,7 @@ from blindgate.gateway.ledger.postings import (
     SETTLEMENT,
     VOID,
 )
-from blindgate.gateway.ledger.schema import batches, entries, lines
+from blindgate.ledger.schema import batches, entries, lines
 
 
 @dataclass

@@ -13,9 +13,9 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger.calendar import Cutoff, close_business_day
-from blindgate.gateway.ledger.postings import SETTLEMENT
-from blindgate.gateway.ledger.schema import entries
+from blindgate.ledger.calendar import Cutoff, close_business_day
+from blindgate.ledger.postings import SETTLEMENT
+from blindgate.ledger.schema import entries
 
 
 def days_with_postings(conn: sa.Connection) -> list[date]:

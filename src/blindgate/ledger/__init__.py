@@ -15,9 +15,9 @@ and sign convention are in ``postings``; the rounding rule in ``money``; busines
 ``calendar``. See docs/ledger.md.
 """
 
-from blindgate.gateway.ledger.calendar import Cutoff, close_business_day
-from blindgate.gateway.ledger.check import CheckReport, check_ledger
-from blindgate.gateway.ledger.errors import (
+from blindgate.ledger.calendar import Cutoff, close_business_day
+from blindgate.ledger.check import CheckReport, check_ledger
+from blindgate.ledger.errors import (
     BusinessDayOpen,
     CancelWindowClosed,
     ConflictingEvent,
@@ -29,8 +29,8 @@ from blindgate.gateway.ledger.errors import (
     RefundExceedsRemaining,
     UnknownPayment,
 )
-from blindgate.gateway.ledger.money import FeeSchedule, convert, exponent, fee
-from blindgate.gateway.ledger.postings import (
+from blindgate.ledger.money import FeeSchedule, convert, exponent, fee
+from blindgate.ledger.postings import (
     DEFAULT_CANCEL_WINDOW,
     DEFAULT_CUTOFF,
     PaymentTerms,
@@ -42,7 +42,7 @@ from blindgate.gateway.ledger.postings import (
     post_settlement,
     void_payment,
 )
-from blindgate.gateway.ledger.schema import create_tables, metadata
+from blindgate.ledger.schema import create_tables, metadata
 
 __all__ = [
     "DEFAULT_CANCEL_WINDOW",

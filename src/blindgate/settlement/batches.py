@@ -24,10 +24,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from blindgate.gateway.ledger.calendar import Cutoff, close_business_day, is_closed
-from blindgate.gateway.ledger.errors import BusinessDayOpen, LedgerInvariantBroken
-from blindgate.gateway.ledger.postings import CAPTURE, SETTLED_TYPES, post_settlement
-from blindgate.gateway.ledger.schema import batches, entries, lines
+from blindgate.ledger.calendar import Cutoff, close_business_day, is_closed
+from blindgate.ledger.errors import BusinessDayOpen, LedgerInvariantBroken
+from blindgate.ledger.postings import CAPTURE, SETTLED_TYPES, post_settlement
+from blindgate.ledger.schema import batches, entries, lines
 
 # The file's name for each settled event type.
 TYPE_NAMES = {CAPTURE: "PAYMENT", "REFUND": "REFUND", "CANCEL": "CANCEL"}

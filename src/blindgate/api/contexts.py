@@ -1,0 +1,19 @@
+"""What the two partners of a payment and the gateway must agree on to seal, open and check.
+
+Sealed fields are bound to a context id (`seal_context`): the acquirer that sealed them and
+its payment request. The gateway sees, beside a sealed payment code, a digest of the sealed
+values (`SEALED_DIGEST_FIELD`) so that a retry with other payer data is told from a true
+retry. Pseudonyms for the gateway's risk checks are derived under `RISK_PURPOSE`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SEALED_DIGEST_FIELD: Final = "sealedDigest"
+RISK_PURPOSE: Final = "gateway-risk"
+
+
+def seal_context(acquirer_id: str, payment_request_id: str) -> str:
+    """The context id payer fields are sealed under: binds them to this payment of this acquirer."""
+    return f"{acquirer_id}:{payment_request_id}"

@@ -6,19 +6,19 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml testbed/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./testbed
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/blindgate demo
+	$(BIN)/blindgate-testbed demo
 
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src testbed tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

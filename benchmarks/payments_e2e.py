@@ -27,7 +27,7 @@ from typing import Any
 
 from rich.console import Console
 
-from blindgate.sim.demo import parse_args, run_demo
+from blindgate_testbed.demo import parse_args, run_demo
 
 AGENT_HOST = 40  # 127.0.0.40/41:443, clear of the demo's and the tests' addresses
 

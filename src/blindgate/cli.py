@@ -13,7 +13,6 @@ import sys
 
 # name -> (module, one-line help). Keep in the order a newcomer meets them.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("blindgate.sim.demo", "run the whole network on loopback and drive payments through it"),
     "gateway": ("blindgate.gateway.commands", "serve the gateway"),
     "agent": ("blindgate.agent.commands", "serve a partner's agent"),
     "keys": ("blindgate.crypto.commands", "create and rotate a party's keys"),

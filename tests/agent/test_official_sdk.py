@@ -9,9 +9,9 @@ from typing import Any
 
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
-from blindgate.partners.acquirer import AcquirerClient, Shop
-from blindgate.sim.network import write_tls_certificate
-from blindgate.sim.population import Merchant, Store
+from blindgate_testbed.network import write_tls_certificate
+from blindgate_testbed.partners.acquirer import AcquirerClient, Shop
+from blindgate_testbed.population import Merchant, Store
 from tests.gateway.harness import PAYER, SDK_CLIENT, LocalNetwork, build
 from tests.tls_server import serving_tls
 
@@ -62,7 +62,7 @@ def test_sdk_order_code_is_paid_by_a_scan_and_learned_by_notification_and_inquir
     from com.alipay.ams.api.response.pay.alipay_pay_response import AlipayPayResponse
 
     from blindgate.gateway.notifier import Notifier
-    from blindgate.partners.acquirer import NOTIFY_PATH, order_code_value
+    from blindgate_testbed.partners.acquirer import NOTIFY_PATH, order_code_value
     from tests.gateway.harness import run
 
     net = build(tmp_path / "net")

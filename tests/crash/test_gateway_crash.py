@@ -8,7 +8,6 @@ those not yet acknowledged at the kill) is delivered after the restart.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -23,17 +22,13 @@ import sqlalchemy as sa
 
 from blindgate.ledger import check_ledger
 from blindgate.ledger.store import open_store
-
-network_module = pytest.importorskip("blindgate.sim.network")
-if network_module.missing_parts():
-    pytest.skip("the payment path is not complete in this checkout", allow_module_level=True)
-
-from blindgate.partners.acquirer import AcquirerCallFailed  # noqa: E402
-from blindgate.partners.signed_http import now_iso  # noqa: E402
-from blindgate.sim.layout import RunLayout  # noqa: E402
-from blindgate.sim.population import generate_population, write_population_csv  # noqa: E402
-from blindgate.sim.services import ServiceSpec, Supervisor  # noqa: E402
-from blindgate.sim.traffic import Scenario, plan_traffic  # noqa: E402
+from blindgate_testbed.layout import RunLayout
+from blindgate_testbed.network import build_network, gateway_db_url
+from blindgate_testbed.partners.acquirer import AcquirerCallFailed
+from blindgate_testbed.partners.signed_http import now_iso
+from blindgate_testbed.population import generate_population, write_population_csv
+from blindgate_testbed.services import ServiceSpec, Supervisor
+from blindgate_testbed.traffic import Scenario, plan_traffic
 
 PAYMENTS = 30
 DEADLINE_S = 150
@@ -96,11 +91,8 @@ def test_sigkill_the_gateway_under_load(tmp_path: Path, store_choice: str | None
     layout = RunLayout(tmp_path / "run").fresh()
     population = generate_population(seed=7, customers_per_wallet=10)
     write_population_csv(population, layout.population_csv)
-    network = network_module.build_network(layout, population)
-    store_url = store_choice or network_module.gateway_db_url(layout)
-    if store_choice:
-        node = layout.gateway / "gateway.json"
-        node.write_text(json.dumps({**json.loads(node.read_text()), "database_url": store_choice}))
+    network = build_network(layout, population, database_url=store_choice)
+    store_url = store_choice or gateway_db_url(layout)
     scenarios = plan_traffic(population, PAYMENTS, seed=7)
     gateway_spec = next(spec for spec in network.services if spec.name == "gateway")
     others = [spec for spec in network.services if spec.name != "gateway"]

@@ -46,8 +46,8 @@ from blindgate.crypto.sealing import seal_field
 from blindgate.crypto.signatures import ED25519, VerifyingKey
 from blindgate.gateway.app import create_gateway_app, engine_of
 from blindgate.ledger import check_ledger
-from blindgate.sim.network import free_port
-from blindgate.sim.services import ServiceSpec, Supervisor
+from blindgate_testbed.network import free_port
+from blindgate_testbed.services import ServiceSpec, Supervisor
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -25,10 +25,10 @@ from blindgate.api.network import Network, network_document, parse_network
 from blindgate.api.signed import encode, request_headers
 from blindgate.crypto.keystore import KeyStore
 from blindgate.gateway.app import create_gateway_app
-from blindgate.partners.acquirer import NOTIFY_PATH, NotificationBook, create_acquirer_app
-from blindgate.partners.signed_http import PartnerKeys
-from blindgate.partners.wallet import APP_SCAN_PATH, OrderCodeScanner, WalletBook, create_wallet_app
-from blindgate.sim.population import Customer, Wallet
+from blindgate_testbed.partners.acquirer import NOTIFY_PATH, NotificationBook, create_acquirer_app
+from blindgate_testbed.partners.signed_http import PartnerKeys
+from blindgate_testbed.partners.wallet import APP_SCAN_PATH, OrderCodeScanner, WalletBook, create_wallet_app
+from blindgate_testbed.population import Customer, Wallet
 
 GATEWAY, WALLET_ID, ACQUIRER_ID = "GATEWAY", "WALLET_KR", "ACQ_SG"
 SDK_CLIENT = "SDK_MERCHANT_1"

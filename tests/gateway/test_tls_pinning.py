@@ -19,7 +19,7 @@ from blindgate.api.signed import signed_response
 from blindgate.crypto.keystore import KeyStore, PublicBundle
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.calls import PartnerCaller
-from blindgate.sim.network import free_port, write_tls_certificate
+from blindgate_testbed.network import free_port, write_tls_certificate
 from tests.gateway.harness import build
 from tests.tls_server import serving_tls
 

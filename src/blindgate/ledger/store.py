@@ -1,7 +1,7 @@
 """Which store a command acts on: ``--db URL``, else ``$BLINDGATE_DB``, else the demo's gateway.
 
 ``blindgate demo`` runs in ``./demo-run/`` and names its gateway's store as ``gateway_db`` in
-``demo-run/report.json`` (``blindgate.sim.network.gateway_db_url``: ``demo-run/gateway/gateway.db``);
+``demo-run/report.json`` (``blindgate_testbed.network.gateway_db_url``: ``demo-run/gateway/gateway.db``);
 without a report, the store found at ``demo-run/gateway/gateway.db`` or ``demo-run/gateway.db``.
 """
 

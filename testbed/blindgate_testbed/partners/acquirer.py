@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from blindgate.partners.signed_http import (
+from blindgate_testbed.partners.signed_http import (
     PartnerKeys,
     Rejected,
     now_iso,
@@ -51,9 +51,9 @@ from blindgate.partners.signed_http import (
     result,
     signed_json_response,
 )
-from blindgate.sim.population import Customer, Merchant, Store
+from blindgate_testbed.population import Customer, Merchant, Store
 
-log = logging.getLogger("blindgate.partners.acquirer")
+log = logging.getLogger("blindgate_testbed.partners.acquirer")
 
 NOTIFY_PATH = "/acquirer/notify"
 

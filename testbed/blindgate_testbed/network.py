@@ -2,13 +2,13 @@
 
 Parties and where they listen (all loopback; ports above 1024 are picked free at start):
 
-- each wallet's backend (`blindgate.partners.wallet`), HTTP, RSA256 with its agent (both
+- each wallet's backend (`blindgate_testbed.partners.wallet`), HTTP, RSA256 with its agent (both
   ways: its app's order-code scans go to its agent);
 - each wallet's blindgate agent, HTTP toward the gateway (Ed25519), RSA256 to its backend;
 - the gateway, HTTP;
 - each acquirer's blindgate agent on ``127.0.0.<2+i>:443`` with TLS, because the official
   SDK connects to port 443 of the URL's host whatever the URL says;
-- each acquirer's backend (`blindgate.partners.acquirer`): its ``paymentNotifyUrl``.
+- each acquirer's backend (`blindgate_testbed.partners.acquirer`): its ``paymentNotifyUrl``.
 
 Key material: each agent and the gateway get a `blindgate.crypto.KeyStore` in their own
 folder; each partner backend keeps the RSA key of its existing Alipay+ integration in its own
@@ -17,9 +17,9 @@ folder and trusts its agent's RSA public key (the agent stands where Alipay+ sto
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
+import os
 import socket
 import sys
 from collections import Counter
@@ -32,15 +32,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from blindgate.agent.commands import FORMAT as AGENT_FORMAT
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
-from blindgate.partners.acquirer import NOTIFY_PATH, AcquirerClient, AcquirerJournal, NotificationBook
-from blindgate.partners.wallet import WalletApp, WalletBook
-from blindgate.sim.layout import RunLayout
-from blindgate.sim.node_server import ACQUIRER_AGENT, GATEWAY, WALLET_AGENT, write_node_config
-from blindgate.sim.partner_server import write_backend_config, write_rsa_private_key, write_rsa_public_key
-from blindgate.sim.population import Population
-from blindgate.sim.services import ServiceSpec
+from blindgate_testbed.layout import RunLayout
+from blindgate_testbed.partner_server import write_backend_config, write_rsa_private_key, write_rsa_public_key
+from blindgate_testbed.partners.acquirer import NOTIFY_PATH, AcquirerClient, AcquirerJournal, NotificationBook
+from blindgate_testbed.partners.wallet import WalletApp, WalletBook
+from blindgate_testbed.population import Population
+from blindgate_testbed.services import ServiceSpec
 
 GATEWAY_ID = "GATEWAY"
 WALLET_TIMEOUT_S = 5.0
@@ -88,7 +88,7 @@ def check_can_listen(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise NetworkIncomplete(
+            raise CannotListen(
                 f"cannot listen on {host}:{port} ({exc.strerror}): is another demo or test running? "
                 "(the official SDK only connects to port 443, so the acquirer agents need it; run as root "
                 "or grant CAP_NET_BIND_SERVICE)"
@@ -199,11 +199,16 @@ def _python(*module_and_args: str) -> list[str]:
 
 
 def build_network(
-    layout: RunLayout, population: Population, plaintext: bool = False, first_agent_host: int = 2
+    layout: RunLayout,
+    population: Population,
+    plaintext: bool = False,
+    first_agent_host: int = 2,
+    database_url: str | None = None,
 ) -> DemoNetwork:
     """Write every key and configuration file under ``layout`` and describe every service.
 
-    The acquirers' agents listen on ``127.0.0.<first_agent_host + i>:443``.
+    The acquirers' agents listen on ``127.0.0.<first_agent_host + i>:443``; the gateway's store
+    is ``database_url`` (default: SQLite in the gateway's folder).
     """
     network = DemoNetwork(layout)
     for wallet in population.wallets:
@@ -212,7 +217,7 @@ def build_network(
         host = f"127.0.0.{first_agent_host + index}"
         check_can_listen(host, 443)
         network.acquirers.append(_acquirer_backend(network, acquirer.acquirer_id, acquirer.currency, host))
-    _gateway_and_agents(network, population, plaintext)
+    _gateway_and_agents(network, population, plaintext, database_url or gateway_db_url(layout))
     return network
 
 
@@ -247,7 +252,7 @@ def _wallet_backend(
     network.services.append(
         ServiceSpec(
             name=f"{wallet_id} backend",
-            argv=_python("blindgate.sim.partner_server", str(folder / "backend.json")),
+            argv=_python("blindgate_testbed.partner_server", str(folder / "backend.json")),
             log_path=folder / "backend.log",
             health_url=f"http://127.0.0.1:{port}/health",
         )
@@ -288,7 +293,7 @@ def _acquirer_backend(network: DemoNetwork, acquirer_id: str, currency: str, hos
     network.services.append(
         ServiceSpec(
             name=f"{acquirer_id} backend",
-            argv=_python("blindgate.sim.partner_server", str(folder / "backend.json")),
+            argv=_python("blindgate_testbed.partner_server", str(folder / "backend.json")),
             log_path=folder / "backend.log",
             health_url=f"http://127.0.0.1:{port}/health",
         )
@@ -305,35 +310,14 @@ def _acquirer_backend(network: DemoNetwork, acquirer_id: str, currency: str, hos
     )
 
 
-# What the demo needs from the gateway engineer's side of the payment path (contract 4).
-REQUIRED_MODULES = ("blindgate.api.network", "blindgate.gateway.app", "blindgate.agent.app")
+class CannotListen(RuntimeError):
+    """An address the demo must listen on is taken or forbidden (the message says which)."""
 
 
-class NetworkIncomplete(RuntimeError):
-    """A part of the payment path the demo starts is not in this checkout."""
-
-
-def missing_parts() -> list[str]:
-    """The modules of the payment path that this checkout lacks (empty when the demo can run)."""
-    missing = []
-    for name in REQUIRED_MODULES:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:
-            found = False
-        if not found:
-            missing.append(name)
-    return missing
-
-
-def _gateway_and_agents(network: DemoNetwork, population: Population, plaintext: bool) -> None:
+def _gateway_and_agents(
+    network: DemoNetwork, population: Population, plaintext: bool, database_url: str
+) -> None:
     """The gateway's network file, its key store, and the agents' and gateway's processes."""
-    missing = missing_parts()
-    if missing:
-        raise NetworkIncomplete(
-            "the gateway and the agents (issue 2, sections 3 and 4) are not in this checkout yet: "
-            f"missing {', '.join(missing)}"
-        )
     layout = network.layout
     gateway_keys = KeyStore.create(layout.gateway / "keys", GATEWAY_ID, signing_only=True)
     gateway_port = free_port()
@@ -351,31 +335,20 @@ def _gateway_and_agents(network: DemoNetwork, population: Population, plaintext:
         folder = layout.agent(wallet.wallet_id)
         write_rsa_public_key(wallet.backend_public_key, folder / "backend-rsa.pub.pem")
         port = int(wallet.agent_url.rsplit(":", 1)[1])
-        write_node_config(
-            folder / "agent.json",
-            role=WALLET_AGENT,
-            network=layout.network_file,
-            keys=folder / "keys",
-            host="127.0.0.1",
-            port=port,
-            backend_client_id=f"{wallet.wallet_id}_CLIENT",
-            backend_public_key=folder / "backend-rsa.pub.pem",
-            backend_url=wallet.backend_url,
-        )
-        network.services.append(_node(f"{wallet.wallet_id} agent", folder, wallet.agent_url + "/health"))
-    write_node_config(
-        layout.gateway / "gateway.json",
-        role=GATEWAY,
-        network=layout.network_file,
-        keys=layout.gateway / "keys",
-        database_url=gateway_db_url(layout),
-        host="127.0.0.1",
-        port=gateway_port,
-    )
+        backend = {
+            "client_id": f"{wallet.wallet_id}_CLIENT",
+            "public_key": "backend-rsa.pub.pem",
+            "url": wallet.backend_url,
+        }
+        write_agent_file(folder, layout.network_file, backend, host="127.0.0.1", port=port)
+        network.services.append(_agent(f"{wallet.wallet_id} agent", folder, wallet.agent_url + "/health"))
     network.services.append(
         ServiceSpec(
             name="gateway",
-            argv=_python("blindgate.sim.node_server", str(layout.gateway / "gateway.json")),
+            argv=_blindgate(
+                *("gateway", "--network", str(layout.network_file), "--keys", str(layout.gateway / "keys")),
+                *("--db", database_url, "--host", "127.0.0.1", "--port", str(gateway_port)),
+            ),
             log_path=layout.gateway / "gateway.log",
             health_url=network.gateway_url + "/health",
         )
@@ -384,30 +357,41 @@ def _gateway_and_agents(network: DemoNetwork, population: Population, plaintext:
         folder = layout.agent(acquirer.acquirer_id)
         write_rsa_public_key(acquirer.merchant_key.public_key(), folder / "merchant-rsa.pub.pem")
         tls_key, tls_cert = tls[acquirer.acquirer_id]
-        write_node_config(
-            folder / "agent.json",
-            role=ACQUIRER_AGENT,
-            network=layout.network_file,
-            keys=folder / "keys",
-            host=acquirer.agent_host,
-            port=443,
-            tls_key=tls_key,
-            tls_cert=tls_cert,
-            backend_client_id=acquirer.client_id,
-            backend_public_key=folder / "merchant-rsa.pub.pem",
-        )
+        backend = {"client_id": acquirer.client_id, "public_key": "merchant-rsa.pub.pem"}
+        pem = {"tls_cert": tls_cert.name, "tls_key": tls_key.name}
+        write_agent_file(folder, layout.network_file, backend, host=acquirer.agent_host, port=443, **pem)
         network.services.append(
-            _node(f"{acquirer.acquirer_id} agent", folder, f"https://{acquirer.agent_host}/health")
+            _agent(f"{acquirer.acquirer_id} agent", folder, f"https://{acquirer.agent_host}/health")
         )
 
 
-def _node(name: str, folder: Path, health_url: str) -> ServiceSpec:
+def write_agent_file(folder: Path, network_file: Path, backend: dict[str, str], **listen: object) -> Path:
+    """``agent.json`` in the format `blindgate agent --config` reads (paths relative to it)."""
+    path = folder / "agent.json"
+    document = {
+        "format": AGENT_FORMAT,
+        "network": os.path.relpath(network_file, folder),
+        "keys": "keys",
+        "policy": None,
+        "backend": backend,
+        **listen,
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
+
+
+def _agent(name: str, folder: Path, health_url: str) -> ServiceSpec:
     return ServiceSpec(
         name=name,
-        argv=_python("blindgate.sim.node_server", str(folder / "agent.json")),
+        argv=_blindgate("agent", "--config", str(folder / "agent.json")),
         log_path=folder / "agent.log",
         health_url=health_url,
     )
+
+
+def _blindgate(*args: str) -> list[str]:
+    """The shipped `blindgate` command, as an operator or a partner runs it."""
+    return [sys.executable, "-m", "blindgate", *args]
 
 
 # Per-payer risk limits of each wallet, in its currency's minor units: generous enough that

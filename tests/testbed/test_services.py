@@ -10,12 +10,12 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from blindgate.partners.signed_http import PartnerKeys, signed_request_headers
-from blindgate.partners.wallet import PAY_PATH, WalletBook
-from blindgate.sim.network import free_port
-from blindgate.sim.partner_server import write_backend_config, write_rsa_private_key, write_rsa_public_key
-from blindgate.sim.population import generate_population
-from blindgate.sim.services import ServiceFailed, ServiceSpec, Supervisor
+from blindgate_testbed.network import free_port
+from blindgate_testbed.partner_server import write_backend_config, write_rsa_private_key, write_rsa_public_key
+from blindgate_testbed.partners.signed_http import PartnerKeys, signed_request_headers
+from blindgate_testbed.partners.wallet import PAY_PATH, WalletBook
+from blindgate_testbed.population import generate_population
+from blindgate_testbed.services import ServiceFailed, ServiceSpec, Supervisor
 
 
 def test_wallet_backend_process(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_wallet_backend_process(tmp_path: Path) -> None:
     )  # fmt: skip
     spec = ServiceSpec(
         "wallet",
-        [sys.executable, "-m", "blindgate.sim.partner_server", str(tmp_path / "backend.json")],
+        [sys.executable, "-m", "blindgate_testbed.partner_server", str(tmp_path / "backend.json")],
         tmp_path / "backend.log",
         f"http://127.0.0.1:{port}/health",
     )
@@ -86,7 +86,7 @@ def test_sigterm_stops_every_child(tmp_path: Path) -> None:
     script.write_text(
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from blindgate.sim.services import ServiceSpec, Supervisor\n"
+        "from blindgate_testbed.services import ServiceSpec, Supervisor\n"
         f"log = Path({str(tmp_path)!r})\n"
         "with Supervisor() as s:\n"
         "    sleeper = [sys.executable, '-c', 'import time; time.sleep(60)']\n"

@@ -2,9 +2,9 @@
 
 What it does, in order (``make demo`` runs it with the defaults):
 
-1. makes a fresh run directory (default ``./demo-run/``, see `blindgate.sim.layout`) and a
+1. makes a fresh run directory (default ``./demo-run/``, see `blindgate_testbed.layout`) and a
    synthetic population, written to ``population.csv``;
-2. makes every party's keys and the network file (`blindgate.sim.network`);
+2. makes every party's keys and the network file (`blindgate_testbed.network`);
 3. starts every service as its own process on loopback — the wallet and acquirer backends,
    the wallets' agents, the gateway, and the acquirers' agents on ``127.0.0.2:443``,
    ``127.0.0.3:443`` (TLS, where the official SDK connects) — and waits until each answers;
@@ -41,18 +41,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from blindgate.audit.scanner import read_values_csv, scan_directory
-from blindgate.partners.acquirer import AcquirerClient, cache_sdk_key_parsing
-from blindgate.partners.wallet import WalletApp
-from blindgate.sim.layout import RunLayout
-from blindgate.sim.network import (
-    NetworkIncomplete,
+from blindgate_testbed.layout import RunLayout
+from blindgate_testbed.network import (
+    CannotListen,
     build_network,
     gateway_db_url,
-    missing_parts,
 )
-from blindgate.sim.population import generate_population, write_population_csv
-from blindgate.sim.services import ServiceFailed, Supervisor
-from blindgate.sim.traffic import TrafficResult, plan_traffic, run_traffic
+from blindgate_testbed.partners.acquirer import AcquirerClient, cache_sdk_key_parsing
+from blindgate_testbed.partners.wallet import WalletApp
+from blindgate_testbed.population import generate_population, write_population_csv
+from blindgate_testbed.services import ServiceFailed, Supervisor
+from blindgate_testbed.traffic import TrafficResult, plan_traffic, run_traffic
 
 DEFAULT_PAYMENTS = 2000
 
@@ -96,7 +95,7 @@ def main(argv: list[str]) -> int:
     console = Console(file=sys.stdout, quiet=args.quiet)
     try:
         report = run_demo(args, console)
-    except NetworkIncomplete as exc:
+    except CannotListen as exc:
         print(f"blindgate demo: {exc}", file=sys.stderr)
         return 2
     except ServiceFailed as exc:
@@ -118,11 +117,6 @@ def run_demo(
 ) -> dict[str, Any]:
     """The demo; ``during_traffic`` is called with the count of payments finished after each one
     (tests use it to act mid-run, e.g. pass a business day's cut-off)."""
-    if missing_parts():
-        raise NetworkIncomplete(
-            "the gateway and the agents (issue 2, sections 3 and 4) are not in this checkout yet: "
-            f"missing {', '.join(missing_parts())}"
-        )
     layout = RunLayout(args.dir).fresh()
     population = generate_population(seed=args.seed, customers_per_wallet=args.customers)
     write_population_csv(population, layout.population_csv)

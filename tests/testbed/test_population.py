@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from blindgate.audit.scanner import read_values_csv
-from blindgate.sim.population import PERSONAL_KINDS, generate_population, write_population_csv
+from blindgate_testbed.population import PERSONAL_KINDS, generate_population, write_population_csv
 
 
 def test_deterministic_and_distinct_by_seed() -> None:

@@ -1,6 +1,6 @@
 """Serve one reference partner backend (a wallet or an acquirer) under uvicorn, from a JSON file.
 
-    python -m blindgate.sim.partner_server <backend.json>
+    python -m blindgate_testbed.partner_server <backend.json>
 
 The file (written by the demo) names the kind, the address, the SQLite file, the
 integration's client id, the backend's RSA private key (PEM file) and the RSA public key
@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 
-from blindgate.partners.acquirer import NotificationBook, create_acquirer_app
-from blindgate.partners.signed_http import PartnerKeys
-from blindgate.partners.wallet import OrderCodeScanner, SlowAnswers, WalletBook, create_wallet_app
+from blindgate_testbed.partners.acquirer import NotificationBook, create_acquirer_app
+from blindgate_testbed.partners.signed_http import PartnerKeys
+from blindgate_testbed.partners.wallet import OrderCodeScanner, SlowAnswers, WalletBook, create_wallet_app
 
 
 def write_rsa_private_key(key: rsa.RSAPrivateKey, path: Path) -> None:
@@ -68,7 +68,7 @@ def build_app(config: dict[str, Any]) -> Starlette:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m blindgate.sim.partner_server <backend.json>", file=sys.stderr)
+        print("usage: python -m blindgate_testbed.partner_server <backend.json>", file=sys.stderr)
         return 2
     config = json.loads(Path(argv[0]).read_text())
     uvicorn.run(build_app(config), host=config["host"], port=int(config["port"]), log_level="warning")

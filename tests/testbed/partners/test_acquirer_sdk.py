@@ -22,10 +22,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
-from blindgate.partners.acquirer import AcquirerCallFailed, AcquirerClient, Shop
-from blindgate.partners.signed_http import PartnerKeys, Rejected, read_signed_json, signed_json_response
-from blindgate.sim.network import write_tls_certificate
-from blindgate.sim.population import generate_population
+from blindgate_testbed.network import write_tls_certificate
+from blindgate_testbed.partners.acquirer import AcquirerCallFailed, AcquirerClient, Shop
+from blindgate_testbed.partners.signed_http import (
+    PartnerKeys,
+    Rejected,
+    read_signed_json,
+    signed_json_response,
+)
+from blindgate_testbed.population import generate_population
 
 HOST = "127.0.0.9"
 PATHS = ("pay", "inquiryPayment", "cancel", "refund", "inquiryRefund")

@@ -41,7 +41,7 @@ from starlette.routing import Route
 
 from blindgate.crypto.errors import InvalidSignature
 from blindgate.crypto.signatures import verify_message
-from blindgate.partners.signed_http import (
+from blindgate_testbed.partners.signed_http import (
     PartnerKeys,
     Rejected,
     now_iso,
@@ -50,9 +50,9 @@ from blindgate.partners.signed_http import (
     signed_json_response,
     signed_request_headers,
 )
-from blindgate.sim.population import Wallet
+from blindgate_testbed.population import Wallet
 
-log = logging.getLogger("blindgate.partners.wallet")
+log = logging.getLogger("blindgate_testbed.partners.wallet")
 
 PAY_PATH = "/aps/api/v1/payments/pay"
 CANCEL_PATH = "/aps/api/v1/payments/cancelPayment"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from blindgate.partners.signed_http import PartnerKeys
-from blindgate.partners.wallet import WalletBook
-from blindgate.sim.population import Population, generate_population
+from blindgate_testbed.partners.signed_http import PartnerKeys
+from blindgate_testbed.partners.wallet import WalletBook
+from blindgate_testbed.population import Population, generate_population
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, cast
 
-from blindgate.partners.acquirer import AcquirerCallFailed, AcquirerClient, Shop
-from blindgate.sim import traffic
-from blindgate.sim.population import generate_population
-from blindgate.sim.traffic import plan_traffic, run_traffic
+from blindgate_testbed import traffic
+from blindgate_testbed.partners.acquirer import AcquirerCallFailed, AcquirerClient, Shop
+from blindgate_testbed.population import generate_population
+from blindgate_testbed.traffic import plan_traffic, run_traffic
 
 POPULATION = generate_population(seed=5, customers_per_wallet=20, merchants_per_acquirer=2)
 OK = {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"}

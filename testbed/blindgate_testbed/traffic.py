@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from blindgate.partners.acquirer import AcquirerCallFailed, AcquirerClient, Shop, order_code_value
-from blindgate.partners.signed_http import now_iso
-from blindgate.partners.wallet import WalletApp, WalletAppFailed
-from blindgate.sim.population import PAYMENT_CODE_DIGITS, Customer, Population
+from blindgate_testbed.partners.acquirer import AcquirerCallFailed, AcquirerClient, Shop, order_code_value
+from blindgate_testbed.partners.signed_http import now_iso
+from blindgate_testbed.partners.wallet import WalletApp, WalletAppFailed
+from blindgate_testbed.population import PAYMENT_CODE_DIGITS, Customer, Population
 
 MAX_WORKERS = 64
 FOLLOW_UP_ATTEMPTS = 4

@@ -9,9 +9,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from blindgate.crypto.signatures import verify_message
-from blindgate.partners.signed_http import PartnerKeys, Rejected, signed_request_headers
-from blindgate.partners.wallet import PAY_PATH, REFUND_PATH, WalletBook, create_wallet_app
-from blindgate.sim.population import Population
+from blindgate_testbed.partners.signed_http import PartnerKeys, Rejected, signed_request_headers
+from blindgate_testbed.partners.wallet import PAY_PATH, REFUND_PATH, WalletBook, create_wallet_app
+from blindgate_testbed.population import Population
 
 
 def pay_body(code: str, value: int, request_id: str = "PR1", **extra: Any) -> dict[str, Any]:
@@ -149,7 +149,7 @@ def test_operations_by_payment_id(book: WalletBook, population: Population) -> N
 
 
 def test_slow_answers_are_repeatable_and_bounded() -> None:
-    from blindgate.partners.wallet import SlowAnswers
+    from blindgate_testbed.partners.wallet import SlowAnswers
 
     slow = SlowAnswers(share=0.1, seconds=1.0)
     picked = [n for n in range(2000) if slow.applies_to(f"PAY{n}")]
@@ -182,8 +182,8 @@ def test_app_scan_asks_the_agent_signed_and_relays_its_verified_answer(
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from blindgate.partners.signed_http import read_signed_json, signed_json_response
-    from blindgate.partners.wallet import APP_SCAN_PATH, SCAN_PATH, OrderCodeScanner
+    from blindgate_testbed.partners.signed_http import read_signed_json, signed_json_response
+    from blindgate_testbed.partners.wallet import APP_SCAN_PATH, SCAN_PATH, OrderCodeScanner
 
     backend, agent = backend_and_caller  # the agent's keys: it verifies the backend, signs its answers
     seen: list[dict[str, Any]] = []

@@ -8,15 +8,15 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from blindgate.partners.acquirer import (
+from blindgate_testbed.partners.acquirer import (
     NOTIFY_PATH,
     NotificationBook,
     Shop,
     create_acquirer_app,
     payment_request,
 )
-from blindgate.partners.signed_http import PartnerKeys, signed_request_headers
-from blindgate.sim.population import Population
+from blindgate_testbed.partners.signed_http import PartnerKeys, signed_request_headers
+from blindgate_testbed.population import Population
 
 
 def test_notifications(tmp_path: Path, backend_and_caller: tuple[PartnerKeys, PartnerKeys]) -> None:
@@ -64,7 +64,7 @@ def test_cached_key_parsing_changes_no_signature(rsa_pair: tuple[Any, Any]) -> N
     from com.alipay.ams.api.tools import signature_tool
 
     from blindgate.crypto.signatures import rsa_private_key_for_sdk
-    from blindgate.partners.acquirer import cache_sdk_key_parsing
+    from blindgate_testbed.partners.acquirer import cache_sdk_key_parsing
 
     merchant_key = rsa_private_key_for_sdk(rsa_pair[0])
     as_shipped = signature_tool.sign("POST", "/ams/api/v1/payments/pay", "C", "T", "{}", merchant_key)

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck layers unit bench clean
 
 $(STAMP): pyproject.toml testbed/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +15,17 @@ $(STAMP): pyproject.toml testbed/pyproject.toml
 demo: $(STAMP)
 	$(BIN)/blindgate-testbed demo
 
-test: lint typecheck unit
+test: lint typecheck layers unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check src testbed tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# The import layering of pyproject.toml's [tool.importlinter] contracts.
+layers: $(STAMP)
+	$(BIN)/lint-imports
 
 unit: $(STAMP)
 	$(BIN)/pytest -q

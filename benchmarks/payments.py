@@ -57,7 +57,7 @@ from blindgate.agent.policy import FieldPolicy, seal_message, sealed_digest
 from blindgate.api.contexts import RISK_PURPOSE, SEALED_DIGEST_FIELD, seal_context
 from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
 from blindgate.api.network import network_document, parse_network
-from blindgate.api.signed import encode, request_headers, signed_response
+from blindgate.api.signed import digest_of_request, encode, request_headers, signed_response
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.sealing import seal_field
 from blindgate.crypto.signatures import ED25519
@@ -152,15 +152,13 @@ class _Meter:
 
 
 def _wallet_responder(
-    keys: dict[str, KeyStore], plaintext: bool, answers: int, meter: _Meter | None = None
+    keys: dict[str, KeyStore], plaintext: bool, meter: _Meter | None = None
 ) -> httpx.AsyncBaseTransport:
     """A minimal wallet side: answers every pay SUCCESS, signed, with a customerId (sealed to the
     acquirer, or in clear in plaintext mode, as the wallet agent would send it) and a pseudonym.
 
-    Like the acquirer side's requests, its first ``answers`` answers are signed before the run
-    (the gateway checks an answer's signature, not its age): the run measures the gateway's
-    work, and the wallet's signing no longer takes CPU from it on the shared cores. Past them it
-    signs as it goes."""
+    An answer names the request it answers (`blindgate.api.signed`), so it is signed when the
+    request comes; ``meter`` counts that CPU time, the wallet's work, not the gateway's."""
     meter = meter or _Meter()
     signer, version = keys["wallet"].signing_key(ED25519)
     sealed_customer = (
@@ -169,25 +167,20 @@ def _wallet_responder(
         else seal_field(b'"KRC0000001"', keys["acquirer"].recipient_key(), "customerId", "ACQ_SG:x")
     )
     pseudonyms = [keys["wallet"].pseudonym(RISK_PURPOSE, f"KRC{i:07d}") for i in range(1000)]
+    counter = iter(range(10**9))
 
-    def signed(n: int) -> tuple[dict[str, str], bytes]:
+    async def handle(request: httpx.Request) -> httpx.Response:
+        began = time.process_time()  # no await below: this is the answer's whole CPU time
+        n = next(counter)
         answer = {
             "result": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"},
             "paymentId": f"WP{n}",
             "customerId": sealed_customer,
             "customerPseudonym": pseudonyms[n % 1000],
         }
-        response = signed_response(WALLET_PAY_PATH, answer, "WALLET_KR_AGENT", signer, version)
-        return dict(response.headers), bytes(response.body)
-
-    prepared = [signed(n) for n in range(answers)]
-    counter = iter(range(10**9))
-
-    async def handle(request: httpx.Request) -> httpx.Response:
-        began = time.process_time()  # no await below: this is the answer's whole CPU time
-        n = next(counter)
-        headers, body = prepared[n] if n < answers else signed(n)
-        response = httpx.Response(200, headers=headers, content=body)
+        answering = digest_of_request(request.headers, WALLET_PAY_PATH, request.content)
+        signed = signed_response(WALLET_PAY_PATH, answer, "WALLET_KR_AGENT", signer, version, answering)
+        response = httpx.Response(200, headers=dict(signed.headers), content=bytes(signed.body))
         meter.cpu_s += time.process_time() - began
         return response
 
@@ -295,7 +288,7 @@ def gateway_capacity(payments: int, concurrency: int) -> dict[str, Any]:
                 _network(keys, plaintext),
                 keys["gateway"],
                 f"sqlite:///{root / mode}.db",
-                transport=_wallet_responder(keys, plaintext, payments + 200, meter),
+                transport=_wallet_responder(keys, plaintext, meter),
                 notify=False,
             )
             asyncio.run(_drive(app, _prepared(keys, 200, plaintext, f"warm-{mode}"), concurrency, meter))
@@ -337,7 +330,7 @@ def _scale_out_worker(
             _network(keys, False),
             keys["gateway"],
             db_url,
-            transport=_wallet_responder(keys, False, payments + 100, meter),
+            transport=_wallet_responder(keys, False, meter),
             notify=False,
         )
         warm = _prepared(keys, 100, False, f"{run_id}-warm-w{index}")

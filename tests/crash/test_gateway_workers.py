@@ -39,7 +39,7 @@ from blindgate.agent.policy import FieldPolicy, seal_message, sealed_digest
 from blindgate.api.contexts import RISK_PURPOSE, SEALED_DIGEST_FIELD, seal_context
 from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
 from blindgate.api.network import load_network, network_document
-from blindgate.api.signed import encode, request_headers, signed_response, verify_request
+from blindgate.api.signed import digest_of_request, encode, request_headers, signed_response, verify_request
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore, PublicBundle
 from blindgate.crypto.sealing import seal_field
@@ -97,7 +97,8 @@ def _wallet_app(keys: dict[str, KeyStore], book: WalletBook) -> Starlette:
             ),
             "customerPseudonym": keys["wallet"].pseudonym(RISK_PURPOSE, request_id),
         }
-        return signed_response(WALLET_PAY_PATH, answer, f"{WALLET}_AGENT", signer, version)
+        answering = digest_of_request(request.headers, WALLET_PAY_PATH, body)
+        return signed_response(WALLET_PAY_PATH, answer, f"{WALLET}_AGENT", signer, version, answering)
 
     return Starlette(routes=[Route(WALLET_PAY_PATH, pay, methods=["POST"])])
 

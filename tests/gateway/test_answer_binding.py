@@ -12,7 +12,7 @@ import pytest
 from blindgate.api.calls import CookielessClient, NoAnswer
 from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
 from blindgate.api.network import WALLET, Partner
-from blindgate.api.signed import signed_response
+from blindgate.api.signed import digest_of_request, signed_response
 from blindgate.crypto.keystore import KeyStore, PublicBundle
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.calls import PartnerCaller
@@ -33,7 +33,8 @@ def call_with_answer(stores: tuple[KeyStore, KeyStore], answer: dict[str, object
     signer, version = wallet.signing_key(ED25519)
 
     def agent(request: httpx.Request) -> httpx.Response:
-        signed = signed_response(WALLET_PAY_PATH, answer, "WALLET_KR_AGENT", signer, version)
+        answering = digest_of_request(request.headers, WALLET_PAY_PATH, request.content)
+        signed = signed_response(WALLET_PAY_PATH, answer, "WALLET_KR_AGENT", signer, version, answering)
         return httpx.Response(200, headers=dict(signed.headers), content=bytes(signed.body))
 
     partner = Partner(

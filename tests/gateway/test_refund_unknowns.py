@@ -23,7 +23,7 @@ from blindgate.api.models import (
     WALLET_CANCEL_PATH,
     WALLET_REFUND_PATH,
 )
-from blindgate.api.signed import signed_response
+from blindgate.api.signed import digest_of_request, signed_response
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.app import engine_of
@@ -244,7 +244,8 @@ def wallet_answers(net: LocalNetwork, path: str, outcome: dict[str, str]) -> Ite
                 "result": {**outcome, "resultMessage": "test"},
                 "paymentRequestId": asked["paymentRequestId"],
             }
-            signed = signed_response(path, answer, "WALLET_KR_AGENT", signer, version)
+            answering = digest_of_request(request.headers, path, request.content)
+            signed = signed_response(path, answer, "WALLET_KR_AGENT", signer, version, answering)
             return httpx.Response(200, headers=dict(signed.headers), content=bytes(signed.body))
 
     net.router.apps[WALLET_AGENT] = Answer()  # type: ignore[assignment]

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.datastructures import Headers
 
 from blindgate.agent.app import GatewayCaller, clients_for
 from blindgate.api.calls import CookielessClient, NoAnswer, pinned_client
 from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
 from blindgate.api.network import WALLET, ConfigError, Partner, parse_network
-from blindgate.api.signed import signed_response
+from blindgate.api.signed import digest_of_request, signed_response
 from blindgate.crypto.keystore import KeyStore, PublicBundle
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.calls import PartnerCaller
@@ -62,7 +63,8 @@ def agent_over_tls(
                 break
         received.append(body)
         answer = {"result": SUCCESS, "paymentRequestId": json.loads(body)["paymentRequestId"]}
-        await signed_response(path, answer, "AGENT", signer, version)(scope, receive, send)
+        answering = digest_of_request(Headers(scope=scope), path, body)
+        await signed_response(path, answer, "AGENT", signer, version, answering)(scope, receive, send)
 
     port = free_port(HOST)
     with serving_tls(app, HOST, port, cert, key):

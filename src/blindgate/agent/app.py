@@ -61,7 +61,7 @@ from blindgate.api.models import (
 )
 from blindgate.api.network import ACQUIRER, WALLET, Network, Partner
 from blindgate.api.results import ApiError, result
-from blindgate.api.signed import signed_response, verify_request
+from blindgate.api.signed import digest_of_request, signed_response, verify_request
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey
@@ -152,22 +152,22 @@ def absolute_form_paths(app: ASGIApp) -> ASGIApp:
 def _serve(
     handlers: dict[str, Handler],
     verify: Callable[[Request, bytes], str],
-    sign: Callable[[str, dict[str, Any], str], Response],
+    sign: Callable[[str, dict[str, Any], bytes], Response],
     clients: tuple[httpx.AsyncClient, ...],
 ) -> Starlette:
     async def endpoint(request: Request) -> Response:
         path = request.url.path
-        client_id = ""
+        body = b""
         try:
             body = await request.body()
-            client_id = verify(request, body)
+            verify(request, body)
             payload = await handlers[path](parse_json_object(body), path)
         except ApiError as error:
             payload = error.body()
         except Exception as exc:
             log.error("%s failed: %s", path, type(exc).__name__)
             payload = {"result": result("UNKNOWN_EXCEPTION")}
-        return sign(path, payload, client_id)
+        return sign(path, payload, digest_of_request(request.headers, path, body))
 
     async def health(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -286,10 +286,10 @@ def create_acquirer_agent_app(
 
         return verify_request(request.headers, request.url.path, body, lookup, network.gateway.clock_skew_s)
 
-    def sign(path: str, payload: dict[str, Any], client_id: str) -> Response:
+    def sign(path: str, payload: dict[str, Any], answering: bytes) -> Response:
         if path == NOTIFY_AGENT_PATH:
-            return signed_response(path, payload, me.client_id, ed_key, ed_version)
-        return signed_response(path, payload, backend.client_id, rsa_key, rsa_version)
+            return signed_response(path, payload, me.client_id, ed_key, ed_version, answering)
+        return signed_response(path, payload, backend.client_id, rsa_key, rsa_version, answering)
 
     handlers: dict[str, Handler] = dict.fromkeys(ACQUIRER_PATHS, forward)
     handlers[NOTIFY_AGENT_PATH] = relay_notification
@@ -410,10 +410,10 @@ def create_wallet_agent_app(
 
         return verify_request(request.headers, request.url.path, body, lookup, network.gateway.clock_skew_s)
 
-    def sign(path: str, payload: dict[str, Any], client_id: str) -> Response:
+    def sign(path: str, payload: dict[str, Any], answering: bytes) -> Response:
         if path == ORDER_CODE_SCAN_PATH:  # toward the backend, with the key it trusts
-            return signed_response(path, payload, backend.client_id, rsa_key, rsa_version)
-        return signed_response(path, payload, me.client_id, ed_key, ed_version)
+            return signed_response(path, payload, backend.client_id, rsa_key, rsa_version, answering)
+        return signed_response(path, payload, me.client_id, ed_key, ed_version, answering)
 
     handlers: dict[str, Handler] = dict.fromkeys(WALLET_PATHS, handle)
     handlers[ORDER_CODE_SCAN_PATH] = scan

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from blindgate.api.errors import ContractError
-from blindgate.api.signed import encode, request_headers, verify_response
+from blindgate.api.signed import encode, request_digest, request_headers, verify_response
 from blindgate.crypto.errors import InvalidSignature, UnknownKey
 from blindgate.crypto.signatures import (
     SignatureHeader,
@@ -97,6 +97,7 @@ async def signed_call(
     key. Anything but a verified JSON object with a ``result`` raises `NoAnswer`."""
     body = encode(payload)
     headers = request_headers(path, body, signer.client_id, signer.key, signer.version)
+    sent = request_digest(path, signer.client_id, headers["request-time"], body)
     try:
         response = await client.post(url, content=body, headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:
@@ -105,7 +106,7 @@ async def signed_call(
         raise NoAnswer(f"HTTP {response.status_code}")
     try:
         header = parse_signature_header(response.headers.get("signature"))
-        verify_response(response.headers, path, response.content, key_for(header), header)
+        verify_response(response.headers, path, response.content, key_for(header), sent, header)
         answer = json.loads(response.content)
     except (InvalidSignature, UnknownKey, ValueError):
         raise NoAnswer("answer is unsigned, badly signed or not JSON") from None

@@ -9,10 +9,20 @@ Ed25519 between the agents and the gateway.
 Failures map to AMS codes (every one HTTP 200, status F): an unknown client id or key
 version is KEY_NOT_FOUND; a missing, malformed or wrong signature, or a ``Request-Time``
 missing or further than the allowed skew from now, is INVALID_SIGNATURE.
+
+Every answer names the request it answers. Its ``Answers-Request`` header carries the
+request's digest (`request_digest`: SHA-256 of the request's signed bytes, which hold its
+path, client id, time and body, ids included) and, with Ed25519, the answer's signature covers
+that digest under the answer domain, while a request is signed under the request domain. So a
+request's signature never verifies as an answer, and an answer only for the one request it
+was made for — errors and answers to unauthenticated requests included; `verify_response`
+also refuses an answer whose ``Response-Time`` is outside the clock-skew window. (RSA256, the
+SDK's and the partner backends' scheme, has no domain: the official SDK checks the AMS bytes.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -28,16 +38,35 @@ from blindgate.crypto.signatures import (
     VerifyingKey,
     parse_signature_header,
     sign_message,
+    signed_content,
     verify_message,
 )
 
 DEFAULT_SKEW_S = 300
+REQUEST_DOMAIN = b"blindgate-ams/1 request\n"
+ANSWERS_HEADER = "answers-request"
 # (client id, algorithm, key version) -> the signer's public key; raises UnknownKey.
 KeyLookup = Callable[[str, str, int], VerifyingKey]
 
 
 def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def answer_domain(request: bytes) -> bytes:
+    """The domain of an answer to the request whose digest is ``request``."""
+    return b"blindgate-ams/1 answer " + request.hex().encode() + b"\n"
+
+
+def request_digest(path: str, client_id: str, request_time: str, body: bytes) -> bytes:
+    """What an answer names: SHA-256 of the request's signed bytes (path, client id, time, body)."""
+    content = signed_content("POST", path, client_id, request_time, body, REQUEST_DOMAIN)
+    return hashlib.sha256(content).digest()
+
+
+def digest_of_request(headers: Mapping[str, str], path: str, body: bytes) -> bytes:
+    """`request_digest` of a received request, signed or not (an answer to garbage names it too)."""
+    return request_digest(path, headers.get("client-id") or "", headers.get("request-time") or "", body)
 
 
 def check_time(text: str | None, skew_s: int = DEFAULT_SKEW_S) -> None:
@@ -67,7 +96,7 @@ def verify_request(
     try:
         parsed = parse_signature_header(headers.get("signature"))
         key = lookup(client_id, parsed.algorithm, parsed.key_version)
-        verify_message(key, parsed, "POST", path, client_id, request_time, body)
+        verify_message(key, parsed, "POST", path, client_id, request_time, body, REQUEST_DOMAIN)
     except UnknownKey:
         raise ApiError("KEY_NOT_FOUND", "no key for this client id and key version") from None
     except InvalidSignature:
@@ -80,13 +109,26 @@ def encode(payload: Mapping[str, Any]) -> bytes:
 
 
 def signed_response(
-    path: str, payload: Mapping[str, Any], client_id: str, key: SigningKey, key_version: int
+    path: str,
+    payload: Mapping[str, Any],
+    client_id: str,
+    key: SigningKey,
+    key_version: int,
+    answering: bytes,
 ) -> Response:
-    """HTTP 200 with ``payload`` signed over the request's path, as the AMS API answers."""
+    """HTTP 200 with ``payload`` signed over the request's path, as the AMS API answers, naming
+    the request it answers (``answering``: its `request_digest`)."""
     body = encode(payload)
     response_time = now_iso()
-    signature = sign_message(key, "POST", path, client_id, response_time, body, key_version)
-    headers = {"client-id": client_id, "response-time": response_time, "signature": signature}
+    signature = sign_message(
+        key, "POST", path, client_id, response_time, body, key_version, answer_domain(answering)
+    )
+    headers = {
+        "client-id": client_id,
+        "response-time": response_time,
+        "signature": signature,
+        ANSWERS_HEADER: answering.hex(),
+    }
     return Response(body, media_type="application/json; charset=UTF-8", headers=headers)
 
 
@@ -94,7 +136,7 @@ def request_headers(
     path: str, body: bytes, client_id: str, key: SigningKey, key_version: int
 ) -> dict[str, str]:
     request_time = now_iso()
-    signature = sign_message(key, "POST", path, client_id, request_time, body, key_version)
+    signature = sign_message(key, "POST", path, client_id, request_time, body, key_version, REQUEST_DOMAIN)
     return {
         "content-type": "application/json; charset=UTF-8",
         "client-id": client_id,
@@ -108,10 +150,26 @@ def verify_response(
     path: str,
     body: bytes,
     key: VerifyingKey,
+    answering: bytes,
     parsed: SignatureHeader | None = None,
+    skew_s: int = DEFAULT_SKEW_S,
 ) -> None:
-    """Check an answer's signature (over the request's path); raises `InvalidSignature`.
+    """Check an answer to the request whose digest is ``answering``: its signature (over the
+    request's path and, with Ed25519, that digest) and its freshness; raises `InvalidSignature`.
     ``parsed``: its ``Signature`` header, when the caller has parsed it already (to pick the key)."""
     response_time = headers.get("response-time") or ""
+    try:
+        check_time(response_time, skew_s)
+    except ApiError:
+        raise InvalidSignature("the answer's Response-Time is missing or stale") from None
     signature = parsed if parsed is not None else headers.get("signature")
-    verify_message(key, signature, "POST", path, headers.get("client-id") or "", response_time, body)
+    verify_message(
+        key,
+        signature,
+        "POST",
+        path,
+        headers.get("client-id") or "",
+        response_time,
+        body,
+        answer_domain(answering),
+    )

@@ -12,7 +12,12 @@ SHA-256, and sends::
 Requests and responses use the same scheme (a response is signed over the request's path
 with the response's ``client-id`` and ``response-time``). Between agents and the gateway
 the same header carries ``algorithm=ED25519`` (Ed25519, RFC 8032): smaller and an order of
-magnitude faster than RSA-2048. The primitives are `cryptography`'s, except Ed25519
+magnitude faster than RSA-2048.
+
+Ed25519 signatures also sign a ``domain``, a prefix that says what the signature is for
+(`blindgate.api.signed`: a request, or the answer to one request), so that no signature made
+for one purpose verifies for another. RSA256 signatures sign the AMS bytes alone, as the
+official SDK checks them: there the domain is not applied. The primitives are `cryptography`'s, except Ed25519
 verification, which is libsodium's (PyNaCl): about 1.8x faster than OpenSSL's here
 (`benchmarks/crypto.py`), two of them on every payment at the gateway, and strict — it
 refuses non-canonical encodings and small-order points, which RFC 8032 leaves optional. This
@@ -56,10 +61,12 @@ class SignatureHeader:
     signature: bytes
 
 
-def signed_content(method: str, path: str, client_id: str, request_time: str, body: str | bytes) -> bytes:
-    """The exact bytes the AMS scheme signs (UTF-8)."""
+def signed_content(
+    method: str, path: str, client_id: str, request_time: str, body: str | bytes, domain: bytes = b""
+) -> bytes:
+    """The exact bytes the AMS scheme signs (UTF-8), after ``domain`` (Ed25519's only)."""
     head = f"{method} {path}\n{client_id}.{request_time}.".encode()
-    return head + (body if isinstance(body, bytes) else body.encode("utf-8"))
+    return domain + head + (body if isinstance(body, bytes) else body.encode("utf-8"))
 
 
 def sign_message(
@@ -70,15 +77,18 @@ def sign_message(
     request_time: str,
     body: str | bytes,
     key_version: int = 1,
+    domain: bytes = b"",
 ) -> str:
     """Sign a request or response; returns the ``Signature`` header's value.
 
-    The algorithm follows the key: an RSA key gives ``RSA256``, an Ed25519 key ``ED25519``.
+    The algorithm follows the key: an RSA key gives ``RSA256`` (``domain`` not applied), an
+    Ed25519 key ``ED25519`` over ``domain`` and the message.
     """
-    content = signed_content(method, path, client_id, request_time, body)
     if isinstance(key, rsa.RSAPrivateKey):
+        content = signed_content(method, path, client_id, request_time, body)
         algorithm, raw = RSA256, key.sign(content, padding.PKCS1v15(), hashes.SHA256())
     elif isinstance(key, ed25519.Ed25519PrivateKey):
+        content = signed_content(method, path, client_id, request_time, body, domain)
         algorithm, raw = ED25519, key.sign(content)
     else:
         raise TypeError("a signing key is an RSA or an Ed25519 private key")
@@ -119,11 +129,15 @@ def verify_message(
     client_id: str,
     request_time: str,
     body: str | bytes,
+    domain: bytes = b"",
 ) -> SignatureHeader:
-    """Check a ``Signature`` header against the message; returns it parsed, or raises `InvalidSignature`."""
+    """Check a ``Signature`` header against the message (and, for Ed25519, ``domain``); returns
+    it parsed, or raises `InvalidSignature`."""
     parsed = header if isinstance(header, SignatureHeader) else parse_signature_header(header)
     try:
-        content = signed_content(method, path, client_id, request_time, body)
+        content = signed_content(
+            method, path, client_id, request_time, body, domain if parsed.algorithm == ED25519 else b""
+        )
     except UnicodeEncodeError as exc:  # e.g. a lone surrogate: nobody signed that
         raise InvalidSignature("signed text is not valid Unicode") from exc
     try:

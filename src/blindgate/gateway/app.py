@@ -43,7 +43,7 @@ from blindgate.api.models import (
 )
 from blindgate.api.network import ACQUIRER, WALLET, Network, Partner
 from blindgate.api.results import ApiError, result
-from blindgate.api.signed import signed_response, verify_request
+from blindgate.api.signed import digest_of_request, signed_response, verify_request
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, VerifyingKey
@@ -133,7 +133,9 @@ def create_gateway_app(
         metrics.observe(path.rsplit("/", 1)[-1], code, time.perf_counter() - started)
         if network.by_client_id(client_id) is None:
             client_id = network.gateway.party_id  # never echo an unknown client id back
-        return signed_response(path, payload, client_id, signing_key, key_version)
+        return signed_response(
+            path, payload, client_id, signing_key, key_version, digest_of_request(headers, path, body)
+        )
 
     async def endpoint(request: Request) -> Response:
         """The routed way in (a mounted app, a root path): the same answer."""

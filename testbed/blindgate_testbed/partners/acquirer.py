@@ -388,7 +388,7 @@ def create_acquirer_app(book: NotificationBook, keys: PartnerKeys) -> Starlette:
         except Exception as exc:  # never a stack trace to the caller; the class name only in the log
             log.error("notification failed: %s", type(exc).__name__)
             payload = {"result": result("UNKNOWN_EXCEPTION", "U", "internal error")}
-        return signed_json_response(request.url.path, payload, keys)
+        return await signed_json_response(request, payload, keys)
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})

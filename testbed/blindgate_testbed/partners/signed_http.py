@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from blindgate.api.models import parse_json_object
 from blindgate.api.results import ApiError as Rejected
-from blindgate.api.signed import now_iso, request_headers, signed_response, verify_request
+from blindgate.api.signed import digest_of_request, now_iso, request_headers, signed_response, verify_request
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.signatures import VerifyingKey
 
@@ -66,9 +66,11 @@ async def read_signed_json(request: Request, keys: PartnerKeys) -> dict[str, Any
     return parsed
 
 
-def signed_json_response(path: str, payload: dict[str, Any], keys: PartnerKeys) -> Response:
+async def signed_json_response(request: Request, payload: dict[str, Any], keys: PartnerKeys) -> Response:
     """HTTP 200 with ``payload`` signed over the request's path, as the AMS API answers."""
-    return signed_response(path, payload, keys.client_id, keys.private_key, keys.key_version)
+    path = request.url.path
+    answering = digest_of_request(request.headers, path, await request.body())
+    return signed_response(path, payload, keys.client_id, keys.private_key, keys.key_version, answering)
 
 
 def signed_request_headers(path: str, body: str, keys: PartnerKeys) -> dict[str, str]:

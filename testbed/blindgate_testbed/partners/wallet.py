@@ -551,7 +551,7 @@ def create_wallet_app(
         except Exception as exc:  # never a stack trace to the caller; the class name only in the log
             log.error("wallet %s failed: %s", path, type(exc).__name__)
             payload = {"result": result("UNKNOWN_EXCEPTION", "U", "internal error")}
-        return signed_json_response(path, payload, keys)
+        return await signed_json_response(request, payload, keys)
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok", "wallet": book.wallet_id})

@@ -69,8 +69,8 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         except Rejected as rejected:
             payload = {"result": {"resultCode": rejected.code, "resultStatus": "F", "resultMessage": "no"}}
         if body.get("paymentRequestId") == "FORGE":  # answer signed with the wrong key
-            return signed_json_response(request.url.path, payload, PartnerKeys("ACQ_CLIENT", merchant, agent))
-        return signed_json_response(request.url.path, payload, keys)
+            return await signed_json_response(request, payload, PartnerKeys("ACQ_CLIENT", merchant, agent))
+        return await signed_json_response(request, payload, keys)
 
     app = Starlette(routes=[Route(f"/ams/api/v1/payments/{p}", handle, methods=["POST"]) for p in PATHS])
     key_path, cert_path = write_tls_certificate(HOST, tmp_path_factory.mktemp("tls"))

@@ -195,7 +195,7 @@ def test_app_scan_asks_the_agent_signed_and_relays_its_verified_answer(
         signer = (
             PartnerKeys(agent.client_id, backend.private_key, agent.peer_public_key) if forge["on"] else agent
         )
-        return signed_json_response(SCAN_PATH, answer, signer)
+        return await signed_json_response(request, answer, signer)
 
     fake_agent = Starlette(routes=[Route(SCAN_PATH, user_initiated_pay, methods=["POST"])])
     scanner = OrderCodeScanner("http://agent.test", backend, transport=httpx.ASGITransport(app=fake_agent))

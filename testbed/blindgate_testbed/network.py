@@ -327,9 +327,7 @@ def _gateway_and_agents(
         a.acquirer_id: write_tls_certificate(a.agent_host, layout.agent(a.acquirer_id))
         for a in network.acquirers
     }
-    write_network_file(
-        network, population, gateway_keys, plaintext, {i: cert for i, (_, cert) in tls.items()}
-    )
+    write_network_file(network, population, gateway_keys, {i: cert for i, (_, cert) in tls.items()})
     # Start order: what is called before what calls it (backends were added first).
     for wallet in network.wallets:
         folder = layout.agent(wallet.wallet_id)
@@ -341,14 +339,13 @@ def _gateway_and_agents(
             "url": wallet.backend_url,
         }
         write_agent_file(folder, layout.network_file, backend, host="127.0.0.1", port=port)
-        network.services.append(_agent(f"{wallet.wallet_id} agent", folder, wallet.agent_url + "/health"))
+        network.services.append(
+            _agent(f"{wallet.wallet_id} agent", folder, wallet.agent_url + "/health", plaintext)
+        )
     network.services.append(
         ServiceSpec(
             name="gateway",
-            argv=_blindgate(
-                *("gateway", "--network", str(layout.network_file), "--keys", str(layout.gateway / "keys")),
-                *("--db", database_url, "--host", "127.0.0.1", "--port", str(gateway_port)),
-            ),
+            argv=_gateway_argv(layout, database_url, gateway_port, plaintext),
             log_path=layout.gateway / "gateway.log",
             health_url=network.gateway_url + "/health",
         )
@@ -361,7 +358,7 @@ def _gateway_and_agents(
         pem = {"tls_cert": tls_cert.name, "tls_key": tls_key.name}
         write_agent_file(folder, layout.network_file, backend, host=acquirer.agent_host, port=443, **pem)
         network.services.append(
-            _agent(f"{acquirer.acquirer_id} agent", folder, f"https://{acquirer.agent_host}/health")
+            _agent(f"{acquirer.acquirer_id} agent", folder, f"https://{acquirer.agent_host}/health", plaintext),
         )
 
 
@@ -380,18 +377,34 @@ def write_agent_file(folder: Path, network_file: Path, backend: dict[str, str], 
     return path
 
 
-def _agent(name: str, folder: Path, health_url: str) -> ServiceSpec:
+def _agent(name: str, folder: Path, health_url: str, plaintext: bool) -> ServiceSpec:
+    agent_file = str(folder / "agent.json")
     return ServiceSpec(
         name=name,
-        argv=_blindgate("agent", "--config", str(folder / "agent.json")),
+        argv=_plaintext("agent", agent_file) if plaintext else _blindgate("agent", "--config", agent_file),
         log_path=folder / "agent.log",
         health_url=health_url,
+    )
+
+
+def _gateway_argv(layout: RunLayout, database_url: str, port: int, plaintext: bool) -> list[str]:
+    network, keys = str(layout.network_file), str(layout.gateway / "keys")
+    if plaintext:
+        return _plaintext("gateway", network, keys, database_url, "127.0.0.1", str(port))
+    return _blindgate(
+        *("gateway", "--network", network, "--keys", keys, "--db", database_url),
+        *("--host", "127.0.0.1", "--port", str(port)),
     )
 
 
 def _blindgate(*args: str) -> list[str]:
     """The shipped `blindgate` command, as an operator or a partner runs it."""
     return [sys.executable, "-m", "blindgate", *args]
+
+
+def _plaintext(*args: str) -> list[str]:
+    """PETs off, for comparison only: the same apps built from code (`blindgate_testbed.plaintext`)."""
+    return [sys.executable, "-m", "blindgate_testbed.plaintext", *args]
 
 
 # Per-payer risk limits of each wallet, in its currency's minor units: generous enough that
@@ -414,7 +427,6 @@ def write_network_file(
     network: DemoNetwork,
     population: Population,
     gateway_keys: KeyStore,
-    plaintext: bool,
     acquirer_certs: dict[str, Path],
 ) -> None:
     """``network.json`` in the gateway's format (`blindgate.api.network`), pinning each
@@ -427,7 +439,6 @@ def write_network_file(
         "keys": gateway_keys.public_bundle(),
         "rates": None,
         "wallet_timeout_s": WALLET_TIMEOUT_S,
-        "plaintext": plaintext,
         "business_day": BUSINESS_DAY,
     }
     partners = [

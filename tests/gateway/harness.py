@@ -28,6 +28,7 @@ from blindgate.gateway.app import create_gateway_app
 from blindgate_testbed.partners.acquirer import NOTIFY_PATH, NotificationBook, create_acquirer_app
 from blindgate_testbed.partners.signed_http import PartnerKeys
 from blindgate_testbed.partners.wallet import APP_SCAN_PATH, OrderCodeScanner, WalletBook, create_wallet_app
+from blindgate_testbed.plaintext import PASS_THROUGH
 from blindgate_testbed.population import Customer, Wallet
 
 GATEWAY, WALLET_ID, ACQUIRER_ID = "GATEWAY", "WALLET_KR", "ACQ_SG"
@@ -243,7 +244,9 @@ def build(
     business_day: dict[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> LocalNetwork:
-    """The network on an in-process router; ``fee_rates`` = (wallet share, merchant discount rate)."""
+    """The network on an in-process router; ``fee_rates`` = (wallet share, merchant discount rate).
+    ``plaintext``: PETs off, for comparison (`blindgate_testbed.plaintext`)."""
+    policy = PASS_THROUGH if plaintext else None
     gateway_keys = KeyStore.create(root / "gateway-keys", GATEWAY, signing_only=True)
     wallet_keys = KeyStore.create(root / "wallet-agent-keys", WALLET_ID)
     acquirer_keys = KeyStore.create(root / "acquirer-agent-keys", ACQUIRER_ID)
@@ -253,7 +256,6 @@ def build(
             "url": "http://gateway.test",
             "keys": gateway_keys.public_bundle(),
             "wallet_timeout_s": 2.0,
-            "plaintext": plaintext,
             "business_day": business_day or {},
         },
         [
@@ -303,13 +305,14 @@ def build(
             network,
             wallet_keys,
             Backend("W1_BACKEND", backend_key.public_key(), "http://w1-backend.test"),
+            policy,
             transport=router,
         ),
     )
     router.add(
         "a1-agent.test",
         create_acquirer_agent_app(
-            network, acquirer_keys, Backend(SDK_CLIENT, merchant_key.public_key()), transport=router
+            network, acquirer_keys, Backend(SDK_CLIENT, merchant_key.public_key()), policy, transport=router
         ),
     )
     gateway_app = create_gateway_app(
@@ -318,6 +321,7 @@ def build(
         database_url or f"sqlite:///{root / 'gateway.db'}",
         transport=router,
         notify=False,
+        require_sealed=not plaintext,
         **({"clock": clock} if clock is not None else {}),
     )
     router.add("gateway.test", gateway_app)

@@ -22,7 +22,8 @@ answer sealed as above (docs/agent.md).
 
 What leaks to whom: the gateway sees routing data, amounts, merchant data named clear by the
 policy, ciphertext and the pseudonym; each partner sees what it sees with Alipay+ today.
-In ``plaintext`` mode (benchmarks only) the agents pass fields through unsealed.
+What is sealed is the agent's own field policy (its partner's configuration, never the
+network file's): nothing the operator distributes can make an agent send a payer field in clear.
 """
 
 from __future__ import annotations
@@ -197,7 +198,6 @@ def create_acquirer_agent_app(
     me = network.partner(keys.party_id)
     if me is None or me.role != ACQUIRER:
         raise ValueError("the key store's party is not an acquirer of this network")
-    plaintext = network.gateway.plaintext
     gateway_keys = network.gateway.keys
     clients = clients_for(network, transport)
     ed_key, ed_version = keys.signing_key(ED25519)
@@ -234,8 +234,7 @@ def create_acquirer_agent_app(
         """A merchant-presented order code names no payer, so no wallet to seal to is known:
         a payer field (one the policy does not name clear) is refused, never sent in clear."""
         text(body, "paymentRequestId")
-        if not plaintext:
-            _refuse_unknown_fields(body)
+        _refuse_unknown_fields(body)
 
     def _prepare_pay(body: dict[str, Any]) -> dict[str, Any]:
         request_id = text(body, "paymentRequestId")
@@ -248,8 +247,6 @@ def create_acquirer_agent_app(
         if wallet is None:
             raise ApiError("INVALID_CODE", "no wallet in the network issues this payment code")
         routed = {**body, "paymentMethod": {**method, ROUTING_FIELD: wallet.party_id}}
-        if plaintext:
-            return routed
         sealed, values = seal_message(
             routed, policy, wallet.keys.recipient_key, seal_context(me.party_id, request_id)
         )
@@ -314,7 +311,6 @@ def create_wallet_agent_app(
     me = network.partner(keys.party_id)
     if me is None or me.role != WALLET:
         raise ValueError("the key store's party is not a wallet of this network")
-    plaintext = network.gateway.plaintext
     clients = clients_for(network, transport)
     ed_key, ed_version = keys.signing_key(ED25519)
     rsa_key, rsa_version = keys.signing_key(RSA256)
@@ -326,8 +322,6 @@ def create_wallet_agent_app(
         customer_id = answer.get("customerId")
         if isinstance(customer_id, str):
             answer["customerPseudonym"] = keys.pseudonym(RISK_PURPOSE, customer_id)
-        if plaintext:
-            return answer
         sealed, _ = seal_message(answer, policy, acquirer.keys.recipient_key, context)
         return sealed
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,9 @@ from blindgate.crypto.keystore import KeyStore
 FORMAT = "blindgate-agent/1"
 
 
-def load_agent(path: Path) -> tuple[Any, dict[str, Any]]:
-    """The agent's ASGI app and its agent file, parsed."""
+def load_agent(path: Path, policy: FieldPolicy | None = None) -> tuple[Any, dict[str, Any]]:
+    """The agent's ASGI app and its agent file, parsed. ``policy`` (code only, e.g. a benchmark's
+    comparison) replaces the agent file's field policy."""
     config = json.loads(path.read_text())
     if config.get("format") != FORMAT:
         raise ConfigError(f"the agent file is not {FORMAT}")
@@ -50,7 +52,8 @@ def load_agent(path: Path) -> tuple[Any, dict[str, Any]]:
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise ConfigError("the backend's public key is not RSA")
     backend = Backend(str(config["backend"]["client_id"]), public_key, str(config["backend"].get("url", "")))
-    policy = FieldPolicy.load(at("policy")) if config.get("policy") else FieldPolicy.load()
+    if policy is None:
+        policy = FieldPolicy.load(at("policy")) if config.get("policy") else FieldPolicy.load()
     me = network.partner(keys.party_id)
     if me is None:
         raise ConfigError("the key store's party is not in the network file")
@@ -65,9 +68,14 @@ def main(argv: list[str]) -> int:
     try:
         app, config = load_agent(args.config)
     except (ConfigError, ValueError, KeyError, OSError) as exc:
-        print(f"blindgate agent: {type(exc).__name__}: {exc}")
+        print(f"blindgate agent: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    base = args.config.parent
+    serve(app, config, args.config.parent)
+    return 0
+
+
+def serve(app: Any, config: dict[str, Any], base: Path) -> None:
+    """Run ``app`` under uvicorn where the agent file ``config`` (relative to ``base``) says."""
     logs.configure(base / config["log"] if config.get("log") else None)
     tls = bool(config.get("tls_cert"))
     uvicorn.run(
@@ -79,4 +87,3 @@ def main(argv: list[str]) -> int:
         ssl_certfile=str(base / config["tls_cert"]) if tls else None,
         ssl_keyfile=str(base / config["tls_key"]) if tls else None,
     )
-    return 0

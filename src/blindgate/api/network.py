@@ -100,7 +100,6 @@ class GatewaySettings:
     quote_ttl_s: int = 60
     clock_skew_s: int = 300
     order_code_ttl_s: int = 300  # a merchant-presented order code's default lifetime
-    plaintext: bool = False  # PETs off (benchmark comparison only): agents pass fields through
     business_day_zone: str = "UTC"  # the daily cut-off: local time ``business_day_cutoff`` there
     business_day_cutoff: time = field(default_factory=lambda: time(0))
     tls_cert: str | None = None  # the gateway's TLS certificate (PEM), pinned by the agents
@@ -143,6 +142,8 @@ def parse_network(data: Any) -> Network:
         if data["format"] != FORMAT:
             raise ConfigError(f"the network file is not {FORMAT}")
         gateway = data["gateway"]
+        if "plaintext" in gateway:
+            raise ConfigError("the network file cannot switch sealing off (plaintext is not a setting)")
         settings = GatewaySettings(
             party_id=str(gateway["party_id"]),
             url=str(gateway["url"]),
@@ -152,7 +153,6 @@ def parse_network(data: Any) -> Network:
             quote_ttl_s=int(gateway.get("quote_ttl_s", 60)),
             clock_skew_s=int(gateway.get("clock_skew_s", 300)),
             order_code_ttl_s=_order_code_ttl(gateway.get("order_code_ttl_s", 300)),
-            plaintext=bool(gateway.get("plaintext", False)),
             tls_cert=_tls_cert(gateway.get("tls_cert"), str(gateway["url"]), "the gateway"),
             **_business_day(gateway.get("business_day", {})),
         )

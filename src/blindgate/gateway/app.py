@@ -67,11 +67,14 @@ def create_gateway_app(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], datetime] = utcnow,
     notify: bool = True,
+    require_sealed: bool = True,
 ) -> Starlette:
     """The gateway service. ``keys`` is the gateway's signing-only key store.
 
     ``transport`` replaces the network under the gateway's HTTP client (tests, benchmarks);
-    ``notify`` False runs no background loop (notifications, order-code expiry): tests drive them.
+    ``notify`` False runs no background loop (notifications, order-code expiry): tests drive them;
+    ``require_sealed`` False (benchmark and test code only: no file or command sets it) accepts
+    payer fields in clear, to measure against agents that seal nothing.
     """
     if "seal" in keys.kinds or "pseudonym" in keys.kinds:
         raise ValueError("the gateway must hold no sealing or pseudonym key (create it signing_only)")
@@ -87,7 +90,7 @@ def create_gateway_app(
     }
     caller = PartnerCaller(network.gateway.party_id, keys, client, pinned)
     rates = RateBook.load(network.gateway.rates)
-    payments = Payments(network, engine, caller, rates, clock)
+    payments = Payments(network, engine, caller, rates, clock, require_sealed)
     order_codes = OrderCodes(network, engine, payments, rates, clock)
     notifier = Notifier(network, engine, caller, clock)
     signing_key, key_version = keys.signing_key(ED25519)

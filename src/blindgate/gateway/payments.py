@@ -143,8 +143,12 @@ class Payments:
         caller: PartnerCaller,
         rates: RateBook,
         clock: Callable[[], datetime] = utcnow,
+        require_sealed: bool = True,
     ) -> None:
         self.network, self.engine, self.caller, self.rates, self.clock = network, engine, caller, rates, clock
+        # False only where benchmark or test code builds the gateway to compare against agents
+        # that seal nothing; no configuration file or command line can reach it.
+        self.require_sealed = require_sealed
         self.group = GroupCommit(engine)
         self.timeout_s = network.gateway.wallet_timeout_s
 
@@ -153,7 +157,7 @@ class Payments:
     async def pay(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
         request = PayRequest.parse(body)
         wallet = self._wallet(request.wallet_id)
-        if not self.network.gateway.plaintext:
+        if self.require_sealed:
             self._check_sealed_for(wallet, body)
         if any(name in body for name in GATEWAY_FIELDS):
             raise ApiError("PARAM_ILLEGAL", "the request sets a field only the gateway sets")
@@ -237,11 +241,10 @@ class Payments:
         if status == "F":
             return self._resolve(row, FAIL, code if code in _KNOWN_CODES else "UNKNOWN_EXCEPTION", {})
         pseudonym, sealed_customer = answer.get("customerPseudonym"), answer.get("customerId")
-        # In plaintext mode (benchmark comparison only) the agents pass customerId through in clear.
         customer_ok = (
-            _short_text(sealed_customer) is not None
-            if self.network.gateway.plaintext
-            else _sealed_to(sealed_customer, row["acquirer_id"])
+            _sealed_to(sealed_customer, row["acquirer_id"])
+            if self.require_sealed
+            else _short_text(sealed_customer) is not None
         )
         if not is_pseudonym(pseudonym) or not customer_ok:
             log.error(

@@ -357,9 +357,8 @@ def _gateway_and_agents(
         backend = {"client_id": acquirer.client_id, "public_key": "merchant-rsa.pub.pem"}
         pem = {"tls_cert": tls_cert.name, "tls_key": tls_key.name}
         write_agent_file(folder, layout.network_file, backend, host=acquirer.agent_host, port=443, **pem)
-        network.services.append(
-            _agent(f"{acquirer.acquirer_id} agent", folder, f"https://{acquirer.agent_host}/health", plaintext),
-        )
+        health = f"https://{acquirer.agent_host}/health"
+        network.services.append(_agent(f"{acquirer.acquirer_id} agent", folder, health, plaintext))
 
 
 def write_agent_file(folder: Path, network_file: Path, backend: dict[str, str], **listen: object) -> Path:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.types import ASGIApp
 
 from blindgate.agent.app import Backend, create_acquirer_agent_app, create_wallet_agent_app
+from blindgate.agent.journal import Journal
 from blindgate.api.network import Network, network_document, parse_network
 from blindgate.api.signed import encode, request_headers
 from blindgate.crypto.keystore import KeyStore
@@ -306,13 +307,19 @@ def build(
             wallet_keys,
             Backend("W1_BACKEND", backend_key.public_key(), "http://w1-backend.test"),
             policy,
+            journal=Journal(root / "wallet-agent-journal.db"),
             transport=router,
         ),
     )
     router.add(
         "a1-agent.test",
         create_acquirer_agent_app(
-            network, acquirer_keys, Backend(SDK_CLIENT, merchant_key.public_key()), policy, transport=router
+            network,
+            acquirer_keys,
+            Backend(SDK_CLIENT, merchant_key.public_key()),
+            policy,
+            journal=Journal(root / "acquirer-agent-journal.db"),
+            transport=router,
         ),
     )
     gateway_app = create_gateway_app(

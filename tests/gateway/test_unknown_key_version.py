@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from blindgate import ledger
 from blindgate.agent.app import Backend, create_acquirer_agent_app
+from blindgate.agent.journal import Journal
 from blindgate.api.models import INQUIRY_PATH, PAY_PATH
 from blindgate.api.network import parse_network
 from blindgate.crypto.keystore import KeyStore
@@ -38,6 +39,7 @@ def seal_to_a_version_the_wallet_agent_lacks(net: LocalNetwork) -> None:
         parse_network(document),
         acquirer_keys,
         Backend(SDK_CLIENT, net.merchant_key.public_key()),
+        journal=Journal(net.root / "acquirer-agent-journal.db"),
         transport=net.router,
     )
     net.router.add("a1-agent.test", agent)

@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -42,12 +44,22 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from blindgate.agent.policy import FieldPolicy, leaves, open_message, policy_name, seal_message, sealed_digest
+from blindgate.agent.journal import FRESH_S, ContextReused, Journal
+from blindgate.agent.policy import (
+    FieldPolicy,
+    leaves,
+    open_message,
+    policy_name,
+    seal_message,
+    sealed_digest,
+    without_sealed,
+)
 from blindgate.api.calls import ANSWERED_IDS, NoAnswer, Signer, pinned_client, signed_call
-from blindgate.api.contexts import RISK_PURPOSE, SEALED_DIGEST_FIELD, seal_context
+from blindgate.api.contexts import RISK_PURPOSE, SEALED_AT_FIELD, SEALED_DIGEST_FIELD, seal_context
 from blindgate.api.models import (
     ACQUIRER_PATHS,
     MAX_CODE_VALUE_CHARS,
+    MAX_URL_CHARS,
     NOTIFY_AGENT_PATH,
     ORDER_CODE_RESULT_PATH,
     ORDER_CODE_SCAN_PATH,
@@ -77,13 +89,15 @@ class Backend:
     """The partner's own system as the agent sees it: its client id and RSA public key (and URL).
 
     For an acquirer, ``client_id``/``public_key`` are the SDK client's (the merchant key);
-    ``url`` is unused (notifications go to each payment's ``paymentNotifyUrl``).
+    ``url`` is unused; notifications go to the ``paymentNotifyUrl`` that the merchant gave in
+    its own pay request, else to ``notify_url``, the agent file's default (else none is sent).
     """
 
     client_id: str
     public_key: rsa.RSAPublicKey
     url: str = ""
     timeout_s: float = 10.0
+    notify_url: str = ""
 
 
 class _Peer:
@@ -191,9 +205,12 @@ def create_acquirer_agent_app(
     backend: Backend,
     policy: FieldPolicy | None = None,
     *,
+    journal: Journal,
     transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> ASGIApp:
-    """The acquirer's agent: the SDK's AMS endpoint, toward the gateway (see module docstring)."""
+    """The acquirer's agent: the SDK's AMS endpoint, toward the gateway (see module docstring).
+    ``journal``: what it forwarded (`blindgate.agent.journal`); ``clock``: seconds, for seal times."""
     policy = policy or FieldPolicy.load()
     me = network.partner(keys.party_id)
     if me is None or me.role != ACQUIRER:
@@ -213,15 +230,25 @@ def create_acquirer_agent_app(
             body = _prepare_pay(body)
         else:
             _refuse_unknown_fields(body)
+        unknown = {"result": result("PAYMENT_IN_PROCESS" if path == PAY_PATH else "UNKNOWN_EXCEPTION")}
         try:
             answer = await gateway.call(path, body)
         except NoAnswer:
-            code = "PAYMENT_IN_PROCESS" if path == PAY_PATH else "UNKNOWN_EXCEPTION"
-            return {"result": result(code)}
-        context_request = answer.get("paymentRequestId") or request_id
-        if isinstance(context_request, str):
-            answer = open_message(answer, keys, me.party_id, seal_context(me.party_id, context_request))
-        return answer
+            return unknown
+        named = [name for name in ("paymentRequestId", "paymentId", "refundRequestId") if name in body]
+        if any(answer.get(name, body[name]) != body[name] for name in named):
+            log.warning("the gateway answered about another payment", extra={"path": path})
+            return unknown
+        return _opened(answer, answer.get("paymentRequestId", request_id))
+
+    def _opened(message: dict[str, Any], request_id: object) -> dict[str, Any]:
+        """``message`` with what was sealed to this acquirer opened, under the context of a payment
+        this agent forwarded itself; without a sealed value, where it forwarded no such payment."""
+        entry = journal.forwarded(request_id) if isinstance(request_id, str) else None
+        if entry is None:
+            return without_sealed(message)
+        context = seal_context(me.party_id, entry.request_id, entry.sealed_at)
+        return open_message(message, keys, me.party_id, context)
 
     def _refuse_unknown_fields(body: dict[str, Any]) -> None:
         """Inquiry, cancel and refund name a payment by ids: no wallet to seal to is known here,
@@ -233,8 +260,10 @@ def create_acquirer_agent_app(
     def _prepare_order_code(body: dict[str, Any]) -> None:
         """A merchant-presented order code names no payer, so no wallet to seal to is known:
         a payer field (one the policy does not name clear) is refused, never sent in clear."""
-        text(body, "paymentRequestId")
+        request_id = text(body, "paymentRequestId")
+        assert request_id is not None
         _refuse_unknown_fields(body)
+        journal.forwarding(request_id, None, _notify_url(body))
 
     def _prepare_pay(body: dict[str, Any]) -> dict[str, Any]:
         request_id = text(body, "paymentRequestId")
@@ -247,30 +276,54 @@ def create_acquirer_agent_app(
         if wallet is None:
             raise ApiError("INVALID_CODE", "no wallet in the network issues this payment code")
         routed = {**body, "paymentMethod": {**method, ROUTING_FIELD: wallet.party_id}}
-        sealed, values = seal_message(
-            routed, policy, wallet.keys.recipient_key, seal_context(me.party_id, request_id)
-        )
+        # A retry of this pay seals under the first one's context (its notify URL stays too).
+        entry = journal.forwarding(request_id, int(clock()), _notify_url(body))
+        assert entry.sealed_at is not None
+        context = seal_context(me.party_id, request_id, entry.sealed_at)
+        sealed, values = seal_message(routed, policy, wallet.keys.recipient_key, context)
         sealed[SEALED_DIGEST_FIELD] = sealed_digest(keys.pseudonym_key(), values)
+        sealed[SEALED_AT_FIELD] = entry.sealed_at
         return sealed
 
+    def _notify_url(body: dict[str, Any]) -> str | None:
+        """The merchant's own ``paymentNotifyUrl``: where this agent will deliver the payment's
+        notification, whatever URL the gateway names later."""
+        url = text(body, "paymentNotifyUrl", MAX_URL_CHARS, required=False)
+        if url is None:
+            return None
+        target = urlsplit(url)
+        if target.scheme not in ("http", "https") or not target.hostname or target.path in ACQUIRER_PATHS:
+            raise ApiError(
+                "PARAM_ILLEGAL", "paymentNotifyUrl is not an http(s) URL of a notification endpoint"
+            )
+        return url
+
     async def relay_notification(body: dict[str, Any], path: str) -> dict[str, Any]:
-        url = text(body, "paymentNotifyUrl", 1024)
+        """Deliver the gateway's notification of a payment this agent forwarded, to the URL its
+        merchant gave (never one the gateway names), until the backend acknowledges one."""
         notification = body.get("notification")
-        if not isinstance(notification, dict) or url is None:
-            raise ApiError("PARAM_ILLEGAL", "notification or paymentNotifyUrl is missing")
+        if not isinstance(notification, dict):
+            raise ApiError("PARAM_ILLEGAL", "notification is missing")
         request_id = text(notification, "paymentRequestId")
         assert request_id is not None
-        opened = open_message(notification, keys, me.party_id, seal_context(me.party_id, request_id))
+        entry = journal.forwarded(request_id)
+        if entry is None:
+            raise ApiError("ORDER_NOT_EXIST", "this agent forwarded no such payment")
+        if entry.notified:  # acknowledged already: nothing is opened or sent again
+            return {"result": result("SUCCESS")}
+        url = entry.notify_url or backend.notify_url
+        if not url:
+            raise ApiError("PARAM_ILLEGAL", "the merchant gave no notification address for this payment")
+        opened = _opened(notification, request_id)
         try:
-            return await toward_backend.call(
-                url,
-                "/" + url.split("://", 1)[-1].split("/", 1)[-1],
-                opened,
-                backend.public_key,
-                backend.timeout_s,
+            answer = await toward_backend.call(
+                url, urlsplit(url).path or "/", opened, backend.public_key, backend.timeout_s
             )
         except NoAnswer:
             return {"result": result("UNKNOWN_EXCEPTION", "the acquirer backend did not acknowledge")}
+        if answer["result"].get("resultStatus") == "S":
+            journal.notified(request_id)
+        return answer
 
     def verify_sdk(request: Request, body: bytes) -> str:
         return _verify_backend(request, body, backend)
@@ -303,10 +356,13 @@ def create_wallet_agent_app(
     backend: Backend,
     policy: FieldPolicy | None = None,
     *,
+    journal: Journal,
     transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> ASGIApp:
     """The wallet's agent: the gateway's wallet-side endpoint, toward the wallet backend; and
-    the backend's userInitiatedPay (its customer scanned an order code), toward the gateway."""
+    the backend's userInitiatedPay (its customer scanned an order code), toward the gateway.
+    ``journal``: what it executed (`blindgate.agent.journal`); ``clock``: seconds, for freshness."""
     policy = policy or FieldPolicy.load()
     me = network.partner(keys.party_id)
     if me is None or me.role != WALLET:
@@ -325,17 +381,48 @@ def create_wallet_agent_app(
         sealed, _ = seal_message(answer, policy, acquirer.keys.recipient_key, context)
         return sealed
 
+    def executed(body: dict[str, Any], path: str) -> tuple[Partner, str] | None:
+        """The acquirer and seal context of the payment ``body`` names, as this agent recorded
+        them: a pay records them (a context once, while fresh); anything else finds them, or
+        None for a payment this agent never executed (a cancel of a pay that never came)."""
+        payment_id = text(body, "paymentRequestId")
+        assert payment_id is not None
+        known = journal.executed(payment_id)
+        if path == WALLET_PAY_PATH:
+            acquirer = network.partner(text(body, "acquirerId") or "")
+            acquirer_request = text(body, "acquirerPaymentRequestId")
+            sealed_at = body.get(SEALED_AT_FIELD)
+            if acquirer is None or acquirer.role != ACQUIRER or acquirer_request is None:
+                raise ApiError("PARAM_ILLEGAL", "acquirerId names no acquirer of this network")
+            if type(sealed_at) is not int:
+                raise ApiError("PARAM_ILLEGAL", f"{SEALED_AT_FIELD} is missing or not an integer")
+            context = seal_context(acquirer.party_id, acquirer_request, sealed_at)
+            if known is None or known.context != context:
+                if not -FRESH_S <= clock() - sealed_at <= FRESH_S:
+                    raise ApiError("PARAM_ILLEGAL", "the sealed fields are too old to be opened")
+                try:
+                    journal.executing(payment_id, acquirer.party_id, context)
+                except ContextReused:
+                    raise ApiError(
+                        "REPEAT_REQ_INCONSISTENT", "these sealed fields were used for another payment"
+                    ) from None
+            return acquirer, context
+        if known is None:
+            return None
+        acquirer = network.partner(known.acquirer_id)
+        if acquirer is None or text(body, "acquirerId", required=False) not in (None, known.acquirer_id):
+            raise ApiError("PARAM_ILLEGAL", "acquirerId is not the payment's acquirer")
+        return acquirer, known.context
+
     async def handle(body: dict[str, Any], path: str) -> dict[str, Any]:
-        acquirer_id = text(body, "acquirerId")
-        acquirer_request = text(body, "acquirerPaymentRequestId")
-        acquirer = network.partner(acquirer_id or "")
-        if acquirer is None or acquirer.role != ACQUIRER or acquirer_request is None:
-            raise ApiError("PARAM_ILLEGAL", "acquirerId names no acquirer of this network")
-        context = seal_context(acquirer.party_id, acquirer_request)
-        opened = open_message(body, keys, me.party_id, context)
+        recorded = executed(body, path)
+        if recorded is None:  # nothing to open, and nothing of the payer's may leave
+            opened = without_sealed(body)
+        else:
+            opened = open_message(body, keys, me.party_id, recorded[1])
         # customerId toward the backend names whom to debit: only this agent sets it, for a scan
         # its own backend asked for (`scan`), never the gateway.
-        for name in ("acquirerId", "acquirerPaymentRequestId", "paymentQuote", "customerId"):
+        for name in ("acquirerId", "acquirerPaymentRequestId", "paymentQuote", "customerId", SEALED_AT_FIELD):
             opened.pop(name, None)
         if isinstance(opened.get("paymentMethod"), dict):
             opened["paymentMethod"].pop(ROUTING_FIELD, None)
@@ -348,7 +435,7 @@ def create_wallet_agent_app(
                 "result": result("PAYMENT_IN_PROCESS" if path == WALLET_PAY_PATH else "UNKNOWN_EXCEPTION")
             }
         else:
-            answer = for_gateway(answer, acquirer, context)
+            answer = for_gateway(answer, *recorded) if recorded else policy.clear_part(answer)
         # Name the request answered, under this agent's signature (`gateway.calls`: no replay).
         return {**answer, **{key: body[key] for key in ANSWERED_IDS if key in body}}
 
@@ -372,6 +459,11 @@ def create_wallet_agent_app(
         payment_id = text(order, "paymentRequestId")
         if acquirer is None or acquirer.role != ACQUIRER or acquirer_request is None or payment_id is None:
             raise ApiError("UNKNOWN_EXCEPTION", "the network's answer names no acquirer")
+        context = seal_context(acquirer.party_id, acquirer_request)
+        try:
+            journal.executing(payment_id, acquirer.party_id, context)
+        except ContextReused:
+            raise ApiError("UNKNOWN_EXCEPTION", "the network named an order already paid") from None
         shown = {name: order.get(name) for name in ("paymentAmount", "payToAmount", "order")}
         debit = {
             "paymentRequestId": payment_id,
@@ -386,7 +478,7 @@ def create_wallet_agent_app(
             )
         except NoAnswer:  # the gateway learns the outcome by asking the wallet (inquiry)
             return {"result": result("PAYMENT_IN_PROCESS"), "paymentRequestId": payment_id, **shown}
-        report = for_gateway(answer, acquirer, seal_context(acquirer.party_id, acquirer_request))
+        report = for_gateway(answer, acquirer, context)
         try:
             settled = await gateway.call(ORDER_CODE_RESULT_PATH, {**report, "paymentRequestId": payment_id})
         except NoAnswer:

@@ -5,13 +5,17 @@ The agent file (JSON)::
     {"format": "blindgate-agent/1",
      "network": "network.json", "keys": "keys/",        (the party is the key store's)
      "policy": null,                                     (null: the shipped field_policy.json)
-     "backend": {"client_id": "...", "public_key": "backend-rsa.pub.pem", "url": "http://..."},
+     "backend": {"client_id": "...", "public_key": "backend-rsa.pub.pem", "url": "http://...",
+                 "notify_url": "https://..."},
+     "state": "state/",                                  (default: state/ beside this file)
      "host": "127.0.0.2", "port": 443, "tls_cert": "tls-cert.pem", "tls_key": "tls-key.pem",
      "log": "agent.log"}
 
 An acquirer's ``backend`` is its SDK client: the client id and RSA public key the SDK signs
-with (``url`` unused). A wallet's is its backend's Alipay+ endpoint. Relative paths are
-relative to the agent file.
+with (``url`` unused); ``notify_url`` (optional) is where a payment's notification goes when the
+merchant's pay request named none. A wallet's is its backend's Alipay+ endpoint. ``state`` is
+the agent's own record of the payments it handled (`blindgate.agent.journal`), kept across
+restarts. Relative paths are relative to the agent file.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from blindgate import logs
 from blindgate.agent.app import Backend, create_acquirer_agent_app, create_wallet_agent_app
+from blindgate.agent.journal import Journal
 from blindgate.agent.policy import FieldPolicy
 from blindgate.api.network import ACQUIRER, ConfigError, load_network
 from blindgate.crypto.keystore import KeyStore
@@ -51,14 +56,20 @@ def load_agent(path: Path, policy: FieldPolicy | None = None) -> tuple[Any, dict
     public_key = serialization.load_pem_public_key((base / config["backend"]["public_key"]).read_bytes())
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise ConfigError("the backend's public key is not RSA")
-    backend = Backend(str(config["backend"]["client_id"]), public_key, str(config["backend"].get("url", "")))
+    backend = Backend(
+        str(config["backend"]["client_id"]),
+        public_key,
+        str(config["backend"].get("url", "")),
+        notify_url=str(config["backend"].get("notify_url", "")),
+    )
     if policy is None:
         policy = FieldPolicy.load(at("policy")) if config.get("policy") else FieldPolicy.load()
     me = network.partner(keys.party_id)
     if me is None:
         raise ConfigError("the key store's party is not in the network file")
     factory = create_acquirer_agent_app if me.role == ACQUIRER else create_wallet_agent_app
-    return factory(network, keys, backend, policy), config
+    journal = Journal(base / config.get("state", "state") / "journal.db")
+    return factory(network, keys, backend, policy, journal=journal), config
 
 
 def main(argv: list[str]) -> int:

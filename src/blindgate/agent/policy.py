@@ -62,6 +62,14 @@ class FieldPolicy:
     def is_clear(self, name: str) -> bool:
         return name in self.exact or name.startswith(self.prefixes)
 
+    def clear_part(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A copy of ``message`` with only the leaves this policy names clear."""
+        clear: dict[str, Any] = {}
+        for path, value in leaves(message):
+            if path and self.is_clear(policy_name(path)):
+                _set_creating(clear, path, value)
+        return clear
+
 
 def leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     """Every leaf of a JSON value with its path (list positions included as strings)."""
@@ -83,6 +91,13 @@ def _at(document: Any, path: tuple[str, ...]) -> Any:
     for part in path:
         document = document[int(part)] if isinstance(document, list) else document[part]
     return document
+
+
+def _set_creating(document: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``value`` at ``path``, making objects on the way (list positions become keys)."""
+    for part in path[:-1]:
+        document = document.setdefault(part, {})
+    document[path[-1]] = value
 
 
 def _replace(document: Any, path: tuple[str, ...], value: Any) -> None:
@@ -118,6 +133,20 @@ def sealed_digest(key: bytes, values: dict[str, bytes]) -> str:
     """The keyed PRF of what was sealed: lets the gateway tell a retry from a changed request, blind."""
     canonical = json.dumps({name: value.decode() for name, value in sorted(values.items())})
     return pseudonym(key, DIGEST_PURPOSE, canonical)
+
+
+def without_sealed(message: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``message`` without its sealed values (for a caller they may not be opened for)."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if not is_sealed(v)}
+        if isinstance(value, list):
+            return [strip(v) for v in value if not is_sealed(v)]
+        return value
+
+    stripped: dict[str, Any] = strip(message)
+    return stripped
 
 
 def open_message(

@@ -37,7 +37,6 @@ def code_of(answer: dict[str, object]) -> str:
         ("missing_amount", "PARAM_ILLEGAL"),
         ("mistyped_amount", "PARAM_ILLEGAL"),
         ("oversized_id", "PARAM_ILLEGAL"),
-        ("oversized_body", "PARAM_ILLEGAL"),
         ("bad_signature", "INVALID_SIGNATURE"),
         ("missing_signature", "INVALID_SIGNATURE"),
         ("stale_time", "INVALID_SIGNATURE"),
@@ -58,8 +57,6 @@ def test_sdk_side_bad_input(net: LocalNetwork, case: str, code: str) -> None:
         body["paymentAmount"] = {"currency": "SGD", "value": 10.5}
     elif case == "oversized_id":
         body["paymentRequestId"] = "x" * 65
-    elif case == "oversized_body":
-        body["order"]["orderDescription"] = "y" * 70_000
     elif case == "bad_signature":
         kwargs["headers"] = {"signature": "algorithm=RSA256,keyVersion=1,signature=AAAA"}
     elif case == "missing_signature":

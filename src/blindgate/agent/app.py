@@ -54,6 +54,7 @@ from blindgate.agent.policy import (
     sealed_digest,
     without_sealed,
 )
+from blindgate.api.bodies import bounded_bodies
 from blindgate.api.calls import ANSWERED_IDS, NoAnswer, Signer, pinned_client, signed_call
 from blindgate.api.contexts import RISK_PURPOSE, SEALED_AT_FIELD, SEALED_DIGEST_FIELD, seal_context
 from blindgate.api.models import (
@@ -347,7 +348,7 @@ def create_acquirer_agent_app(
     def verify(request: Request, body: bytes) -> str:
         return (verify_gateway if request.url.path == NOTIFY_AGENT_PATH else verify_sdk)(request, body)
 
-    return absolute_form_paths(_serve(handlers, verify, sign, clients))
+    return absolute_form_paths(bounded_bodies(_serve(handlers, verify, sign, clients)))
 
 
 def create_wallet_agent_app(
@@ -503,7 +504,7 @@ def create_wallet_agent_app(
 
     handlers: dict[str, Handler] = dict.fromkeys(WALLET_PATHS, handle)
     handlers[ORDER_CODE_SCAN_PATH] = scan
-    return _serve(handlers, verify, sign, clients)
+    return bounded_bodies(_serve(handlers, verify, sign, clients))
 
 
 def _verify_backend(request: Request, body: bytes, backend: Backend) -> str:

@@ -15,12 +15,13 @@ back as they were. All the leaves of one message share one HPKE encapsulation
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from blindgate.api.fields import field_name as policy_name
+from blindgate.api.fields import is_personal, leaves
 from blindgate.api.results import ApiError
 from blindgate.crypto.errors import SealedValueInvalid, UnknownKey
 from blindgate.crypto.pseudonyms import pseudonym
@@ -54,6 +55,8 @@ class FieldPolicy:
         if data.get("format") != FORMAT or not isinstance(data.get("clear"), list):
             raise ValueError(f"a field policy file is {FORMAT} with a list 'clear'")
         names = [str(name) for name in data["clear"]]
+        if any(name == "*" or is_personal(name.removesuffix(".*")) for name in names):
+            raise ValueError("a field policy may not name a personal field clear (api/personal_fields.json)")
         return cls(
             frozenset(n for n in names if not n.endswith(".*")),
             tuple(n[:-1] for n in names if n.endswith(".*")),
@@ -69,22 +72,6 @@ class FieldPolicy:
             if path and self.is_clear(policy_name(path)):
                 _set_creating(clear, path, value)
         return clear
-
-
-def leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """Every leaf of a JSON value with its path (list positions included as strings)."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from leaves(item, (*path, str(key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from leaves(item, (*path, str(index)))
-    else:
-        yield path, value
-
-
-def policy_name(path: tuple[str, ...]) -> str:
-    return ".".join(part for part in path if not part.isdigit())
 
 
 def _at(document: Any, path: tuple[str, ...]) -> Any:

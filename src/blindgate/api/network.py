@@ -194,15 +194,25 @@ def _partner(item: dict[str, Any]) -> Partner:
 
 
 def _tls_cert(value: Any, url: str, whose: str) -> str | None:
-    """A pinned TLS certificate: one PEM certificate, for an https URL (None if not given)."""
+    """A pinned TLS certificate: exactly one leaf certificate (PEM), for an https URL (None if
+    not given). A pin is the one certificate its server presents, never a trust anchor: a CA
+    certificate, or a PEM with several, would let every certificate they sign stand in."""
     if value is None:
         return None
     if not url.startswith("https://"):
         raise ConfigError(f"{whose} has a tls_cert but its URL is not https")
     try:
-        x509.load_pem_x509_certificate(str(value).encode())
+        certificates = x509.load_pem_x509_certificates(str(value).encode())
     except ValueError:
         raise ConfigError(f"the tls_cert of {whose} is not a PEM certificate") from None
+    if len(certificates) != 1:
+        raise ConfigError(f"the tls_cert of {whose} must be exactly one certificate")
+    try:
+        authority = certificates[0].extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        authority = False
+    if authority:
+        raise ConfigError(f"the tls_cert of {whose} is a CA certificate, not the server's own")
     return str(value)
 
 

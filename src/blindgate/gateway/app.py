@@ -30,11 +30,14 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from blindgate.api.bodies import BODY_TIMEOUT_S, read_body, refuse, replaying
 from blindgate.api.calls import CookielessClient, pinned_client
+from blindgate.api.fields import personal_in_clear
 from blindgate.api.models import (
     CANCEL_PATH,
     INQUIRY_PATH,
     INQUIRY_REFUND_PATH,
+    MAX_BODY_BYTES,
     ORDER_CODE_RESULT_PATH,
     ORDER_CODE_SCAN_PATH,
     PAY_PATH,
@@ -118,6 +121,13 @@ def create_gateway_app(
 
         return lookup
 
+    def checked(body: dict[str, Any]) -> dict[str, Any]:
+        """Defence in depth: whatever a partner's field policy says, payer data arrives sealed."""
+        personal = personal_in_clear(body) if require_sealed else None
+        if personal is not None:
+            raise ApiError("PARAM_ILLEGAL", f"{personal} is personal data and must arrive sealed")
+        return body
+
     async def answer(path: str, headers: Headers, body: bytes) -> Response:
         """One signed operation: verify, run, sign the answer (every outcome is HTTP 200)."""
         started = time.perf_counter()
@@ -126,7 +136,7 @@ def create_gateway_app(
             client_id = verify_request(headers, path, body, lookup_for(path), network.gateway.clock_skew_s)
             partner = network.by_client_id(client_id)
             assert partner is not None
-            payload = await operations[path](partner, parse_json_object(body))
+            payload = await operations[path](partner, checked(parse_json_object(body)))
         except ApiError as error:
             payload = error.body()
         except Exception as exc:  # the outcome may be unknown: say U, never show a trace
@@ -186,6 +196,7 @@ class _Gateway(Starlette):
     (routing, error middleware, a Request object): `answer` catches every failure itself.
     Skipping it saves about 0.05 ms of CPU a payment. Anything else (GET /health, another
     method, a root path) goes through Starlette's routes, which reach the same `answer`.
+    Every request's body is read first, within bounds (`blindgate.api.bodies`).
     """
 
     def __init__(self, answer: Answer, paths: frozenset[str], **starlette: Any) -> None:
@@ -193,30 +204,19 @@ class _Gateway(Starlette):
         self._answer, self._paths = answer, paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "POST"
-            and scope["path"] in self._paths
-            and not scope.get("root_path")
-        ):
-            body = await _request_body(receive)
-            if body is not None:  # None: the client went away, nobody to answer
-                response = await self._answer(scope["path"], Headers(scope=scope), body)
-                await response(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
-
-
-async def _request_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None if the client disconnected first."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+        body = await read_body(scope, receive, MAX_BODY_BYTES, BODY_TIMEOUT_S)
+        if isinstance(body, int):
+            await refuse(send, body)
+        elif body is None:  # the client went away: nobody to answer
+            return
+        elif scope["method"] == "POST" and scope["path"] in self._paths and not scope.get("root_path"):
+            response = await self._answer(scope["path"], Headers(scope=scope), body)
+            await response(scope, receive, send)
+        else:
+            await super().__call__(scope, replaying(body, receive), send)
 
 
 class _Metrics:

@@ -78,6 +78,7 @@ class Router(httpx.AsyncBaseTransport):
     def __init__(self) -> None:
         self.apps: dict[str, httpx.ASGITransport] = {}
         self.down: set[str] = set()
+        self.seen: list[tuple[str, bytes, bytes]] | None = None  # (URL, request, answer) when set
 
     def add(self, host: str, app: ASGIApp) -> None:
         self.apps[host] = httpx.ASGITransport(app=app)
@@ -86,7 +87,12 @@ class Router(httpx.AsyncBaseTransport):
         host = request.url.host
         if host in self.down:
             raise httpx.ConnectError("down (test)", request=request)
-        return await self.apps[host].handle_async_request(request)
+        response = await self.apps[host].handle_async_request(request)
+        if self.seen is not None:
+            await response.aread()
+            sent = request.content if hasattr(request, "_content") else b"<streamed>"
+            self.seen.append((str(request.url), sent, response.content))
+        return response
 
 
 class LoseAnswers(httpx.AsyncBaseTransport):

@@ -142,3 +142,31 @@ def test_unknown_fields_on_non_pay_paths_are_refused_not_sent_in_clear(net: Loca
     answer = run(net.sdk(INQUIRY_PATH, {"paymentRequestId": "x", "buyerEmail": PAYER.email}))
     assert code_of(answer) == "PARAM_ILLEGAL" and PAYER.email not in json.dumps(answer)
     assert "buyerEmail" in answer["result"]["resultMessage"]  # type: ignore[index]
+
+
+def test_a_misconfigured_partner_cannot_send_payer_data_in_clear(tmp_path: Path) -> None:
+    """An acquirer whose field policy names the buyer's email clear (built from code: the policy
+    file loader refuses that): the gateway refuses the pay, stores nothing, and nobody is debited."""
+    from blindgate.agent.app import Backend, create_acquirer_agent_app
+    from blindgate.agent.journal import Journal
+    from blindgate.agent.policy import FieldPolicy
+    from blindgate.crypto.keystore import KeyStore
+    from tests.gateway.harness import SDK_CLIENT
+
+    net = build(tmp_path)
+    shipped = FieldPolicy.load()
+    leaky = FieldPolicy(shipped.exact | {"order.buyer.buyerEmail"}, shipped.prefixes)
+    agent = create_acquirer_agent_app(
+        net.network,
+        KeyStore(net.root / "acquirer-agent-keys"),
+        Backend(SDK_CLIENT, net.merchant_key.public_key()),
+        leaky,
+        journal=Journal(net.root / "leaky-journal.db"),
+        transport=net.router,
+    )
+    net.router.add("a1-agent.test", agent)
+    before = (stored(net), net.wallet_book.balance(PAYER.customer_id))
+    answer = run(net.sdk(PAY_PATH, pay_body("leaky-1")))
+    assert code_of(answer) == "PARAM_ILLEGAL"
+    assert "order.buyer.buyerEmail" in answer["result"]["resultMessage"]
+    assert (stored(net), net.wallet_book.balance(PAYER.customer_id)) == before

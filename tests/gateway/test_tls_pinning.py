@@ -20,6 +20,7 @@ from blindgate.api.signed import digest_of_request, signed_response
 from blindgate.crypto.keystore import KeyStore, PublicBundle
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.calls import PartnerCaller
+from blindgate.net.tls import Identity
 from blindgate_testbed.network import free_port, write_tls_certificate
 from tests.gateway.harness import build
 from tests.tls_server import serving_tls
@@ -142,6 +143,8 @@ def test_the_network_file_checks_pinned_certificates(
         (lambda d: d["partners"][0], pem, "agent has a tls_cert but its URL is not https"),
         (lambda d: d["gateway"], pem, "gateway has a tls_cert but its URL is not https"),
         (lambda d: d["partners"][1], "not a certificate", "not a PEM certificate"),
+        (lambda d: d["partners"][1], pem + pem, "exactly one certificate"),
+        (lambda d: d["partners"][1], Identity.generate("a CA").cert_pem.decode(), "is a CA certificate"),
     ]:
         broken = json.loads(json.dumps(document))
         entry(broken)["tls_cert"] = value

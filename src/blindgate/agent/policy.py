@@ -20,8 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from blindgate.api.fields import covers_personal, leaves
 from blindgate.api.fields import field_name as policy_name
-from blindgate.api.fields import is_personal, leaves
 from blindgate.api.results import ApiError
 from blindgate.crypto.errors import SealedValueInvalid, UnknownKey
 from blindgate.crypto.pseudonyms import pseudonym
@@ -55,7 +55,7 @@ class FieldPolicy:
         if data.get("format") != FORMAT or not isinstance(data.get("clear"), list):
             raise ValueError(f"a field policy file is {FORMAT} with a list 'clear'")
         names = [str(name) for name in data["clear"]]
-        if any(name == "*" or is_personal(name.removesuffix(".*")) for name in names):
+        if any(covers_personal(name) for name in names):
             raise ValueError("a field policy may not name a personal field clear (api/personal_fields.json)")
         return cls(
             frozenset(n for n in names if not n.endswith(".*")),

@@ -53,6 +53,19 @@ def is_personal(name: str) -> bool:
     return name in exact or name.startswith(prefixes)
 
 
+def covers_personal(name: str) -> bool:
+    """Whether a field-policy entry (``a.b`` or ``a.b.*``) would name a personal field clear."""
+    exact, prefixes = _personal()
+    if not name.endswith(".*"):
+        return is_personal(name)
+    under = name[:-1]  # "a.b."
+    return (
+        under.startswith(prefixes)
+        or any(p.startswith(under) for p in prefixes)
+        or any(e.startswith(under) for e in exact)
+    )
+
+
 def personal_in_clear(message: dict[str, Any]) -> str | None:
     """The name of the first personal field ``message`` carries in clear, or None."""
     for path, value in leaves(message):

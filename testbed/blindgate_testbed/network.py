@@ -235,7 +235,10 @@ def _wallet_backend(
     opening = book.total_balance()
     book.close()
     port = free_port()
-    agent_url = f"http://127.0.0.1:{free_port()}"  # the backend calls it when an app scans an order code
+    # The backend calls its agent when an app scans an order code; the agent's TLS certificate is
+    # made here so that the backend can pin it.
+    agent_url = f"https://127.0.0.1:{free_port()}"
+    _, agent_cert = write_tls_certificate("127.0.0.1", network.layout.agent(wallet_id))
     write_backend_config(
         folder / "backend.json",
         kind="wallet",
@@ -248,6 +251,7 @@ def _wallet_backend(
         wallet_id=wallet_id,
         currency=currency,
         agent_url=agent_url,
+        agent_cert=agent_cert,
     )
     network.services.append(
         ServiceSpec(
@@ -321,12 +325,14 @@ def _gateway_and_agents(
     layout = network.layout
     gateway_keys = KeyStore.create(layout.gateway / "keys", GATEWAY_ID, signing_only=True)
     gateway_port = free_port()
-    network.gateway_url = f"http://127.0.0.1:{gateway_port}"
-    # The acquirer agents' TLS certificates first: the network file pins them for the gateway.
+    network.gateway_url = f"https://127.0.0.1:{gateway_port}"
+    # Every hop through the gateway is TLS with pinned certificates: the acquirer agents'
+    # certificates first (the wallet agents' were made with their backends), then the gateway's.
     tls = {
         a.acquirer_id: write_tls_certificate(a.agent_host, layout.agent(a.acquirer_id))
         for a in network.acquirers
     }
+    write_tls_certificate("127.0.0.1", layout.gateway)
     write_network_file(network, population, gateway_keys, {i: cert for i, (_, cert) in tls.items()})
     # Start order: what is called before what calls it (backends were added first).
     for wallet in network.wallets:
@@ -338,7 +344,8 @@ def _gateway_and_agents(
             "public_key": "backend-rsa.pub.pem",
             "url": wallet.backend_url,
         }
-        write_agent_file(folder, layout.network_file, backend, host="127.0.0.1", port=port)
+        pem = {"tls_cert": "tls-cert.pem", "tls_key": "tls-key.pem"}
+        write_agent_file(folder, layout.network_file, backend, host="127.0.0.1", port=port, **pem)
         network.services.append(
             _agent(f"{wallet.wallet_id} agent", folder, wallet.agent_url + "/health", plaintext)
         )
@@ -388,11 +395,12 @@ def _agent(name: str, folder: Path, health_url: str, plaintext: bool) -> Service
 
 def _gateway_argv(layout: RunLayout, database_url: str, port: int, plaintext: bool) -> list[str]:
     network, keys = str(layout.network_file), str(layout.gateway / "keys")
+    cert, key = str(layout.gateway / "tls-cert.pem"), str(layout.gateway / "tls-key.pem")
     if plaintext:
-        return _plaintext("gateway", network, keys, database_url, "127.0.0.1", str(port))
+        return _plaintext("gateway", network, keys, database_url, "127.0.0.1", str(port), cert, key)
     return _blindgate(
         *("gateway", "--network", network, "--keys", keys, "--db", database_url),
-        *("--host", "127.0.0.1", "--port", str(port)),
+        *("--host", "127.0.0.1", "--port", str(port), "--tls-cert", cert, "--tls-key", key),
     )
 
 
@@ -438,6 +446,7 @@ def write_network_file(
         "keys": gateway_keys.public_bundle(),
         "rates": None,
         "wallet_timeout_s": WALLET_TIMEOUT_S,
+        "tls_cert": (network.layout.gateway / "tls-cert.pem").read_text(),
         "business_day": BUSINESS_DAY,
     }
     partners = [
@@ -448,6 +457,7 @@ def write_network_file(
             "currency": w.currency,
             "code_prefixes": [population.wallet(w.wallet_id).payment_code_prefix],
             "agent_url": w.agent_url,
+            "tls_cert": (network.layout.agent(w.wallet_id) / "tls-cert.pem").read_text(),
             "keys": w.agent_keys.public_bundle(),
             "risk": _RISK[w.currency],
             "fee_rate": WALLET_SHARE_RATE,

@@ -5,7 +5,7 @@ benchmarks and the tests that measure what sealing costs build the same apps fro
 field policy that names every field clear (`PASS_THROUGH`) and a gateway that accepts payer
 fields in clear (``require_sealed=False``).
 
-    python -m blindgate_testbed.plaintext gateway NETWORK KEYS DB HOST PORT
+    python -m blindgate_testbed.plaintext gateway NETWORK KEYS DB HOST PORT TLS_CERT TLS_KEY
     python -m blindgate_testbed.plaintext agent AGENT_FILE
 """
 
@@ -28,10 +28,18 @@ PASS_THROUGH = FieldPolicy(frozenset(), ("",))
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["gateway"] and len(argv) == 6:
-        network, keys, db, host, port = argv[1:]
+    if argv[:1] == ["gateway"] and len(argv) == 8:
+        network, keys, db, host, port, cert, key = argv[1:]
         app: Any = create_gateway_app(load_network(network), KeyStore(keys), db, require_sealed=False)
-        uvicorn.run(app, host=host, port=int(port), log_level="warning", access_log=False)
+        uvicorn.run(
+            app,
+            host=host,
+            port=int(port),
+            log_level="warning",
+            access_log=False,
+            ssl_certfile=cert,
+            ssl_keyfile=key,
+        )
         return 0
     if argv[:1] == ["agent"] and len(argv) == 2:
         path = Path(argv[1])

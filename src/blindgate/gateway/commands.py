@@ -2,7 +2,7 @@
 
     blindgate gateway --network network.json --keys gateway/keys \
         [--db sqlite:///gateway/gateway.db | postgresql+psycopg://...] [--host 127.0.0.1] [--port 8000] \
-        [--log gateway/gateway.log] [--workers N]
+        [--log gateway/gateway.log] [--workers N] [--tls-cert cert.pem --tls-key key.pem]
 
 ``--workers N`` runs N uvicorn worker processes over the same store (the design's scale-out:
 stateless workers over one database; PostgreSQL is the store for that, SQLite serialises
@@ -50,9 +50,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--log", type=Path, default=None, help="JSON log file (default stderr)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", type=Path, help="and this private key (PEM)")
     args = parser.parse_args(argv)
     if not 1 <= args.workers <= 64:
         parser.error("--workers is 1..64")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    cert, key = (str(args.tls_cert), str(args.tls_key)) if args.tls_cert else (None, None)
     if args.workers > 1:
         # Build the app once here: it creates every table (the workers would race creating them
         # at once) and a bad network file or key store fails now, not in each worker.
@@ -76,6 +81,8 @@ def main(argv: list[str]) -> int:
             port=args.port,
             log_level="warning",
             access_log=False,
+            ssl_certfile=cert,
+            ssl_keyfile=key,
         )
         return 0
     logs.configure(args.log)
@@ -84,5 +91,13 @@ def main(argv: list[str]) -> int:
     except (ConfigError, ValueError, OSError) as exc:
         print(f"blindgate gateway: {exc}")
         return 2
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=cert,
+        ssl_keyfile=key,
+    )
     return 0

@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -463,10 +464,16 @@ class OrderCodeScanner:
     """
 
     def __init__(
-        self, agent_url: str, keys: PartnerKeys, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        agent_url: str,
+        keys: PartnerKeys,
+        transport: httpx.AsyncBaseTransport | None = None,
+        agent_cert: str | None = None,
     ) -> None:
+        """``agent_cert``: the agent's TLS certificate (PEM), trusted alone when given."""
         self.agent_url, self.keys = agent_url.rstrip("/"), keys
-        self._client = httpx.AsyncClient(transport=transport)
+        verify = ssl.create_default_context(cadata=agent_cert) if agent_cert else True
+        self._client = httpx.AsyncClient(transport=transport, verify=verify)
 
     async def scan(self, customer_id: str, code_value: str, timeout_s: float = 30.0) -> dict[str, Any]:
         body = json.dumps({"codeValue": code_value, "customerId": customer_id}, separators=(",", ":"))

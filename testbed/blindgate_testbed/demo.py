@@ -44,11 +44,12 @@ from blindgate.audit.scanner import read_values_csv, scan_directory
 from blindgate_testbed.layout import RunLayout
 from blindgate_testbed.network import (
     CannotListen,
+    DemoNetwork,
     build_network,
     gateway_db_url,
 )
 from blindgate_testbed.partners.acquirer import AcquirerClient, cache_sdk_key_parsing
-from blindgate_testbed.partners.wallet import WalletApp
+from blindgate_testbed.partners.wallet import WalletApp, WalletBook
 from blindgate_testbed.population import generate_population, write_population_csv
 from blindgate_testbed.services import ServiceFailed, Supervisor
 from blindgate_testbed.traffic import TrafficResult, plan_traffic, run_traffic
@@ -112,6 +113,17 @@ def main(argv: list[str]) -> int:
     return 0 if ok else 1
 
 
+def personal_values(layout: RunLayout, network: DemoNetwork) -> dict[str, list[str]]:
+    """What the privacy check looks for: every personal value of the population, and every
+    one-time payment code the wallets issued during the run."""
+    values = read_values_csv(layout.population_csv)
+    for wallet in network.wallets:
+        book = WalletBook(wallet.book_path, wallet.wallet_id, wallet.currency)
+        values.setdefault("payment_code", []).extend(book.issued_codes())
+        book.close()
+    return values
+
+
 def run_demo(
     args: argparse.Namespace, console: Console, during_traffic: Callable[[int], None] | None = None
 ) -> dict[str, Any]:
@@ -140,7 +152,7 @@ def run_demo(
         }
         cpu["SDK clients (this process)"] = round(_own_cpu_seconds() - clients_before, 2)
     ledger = close_business_days(layout) or {}
-    scan = scan_directory(layout.gateway, read_values_csv(layout.population_csv))
+    scan = scan_directory(layout.gateway, personal_values(layout, network))
     report = {
         "mode": "plaintext" if args.plaintext else "pets",
         "seed": args.seed,

@@ -250,6 +250,7 @@ def _wallet_backend(
         peer_public_key=folder / "agent-rsa.pub.pem",
         wallet_id=wallet_id,
         currency=currency,
+        code_prefix=population.wallet(wallet_id).payment_code_prefix,
         agent_url=agent_url,
         agent_cert=agent_cert,
     )

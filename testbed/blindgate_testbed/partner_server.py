@@ -40,7 +40,7 @@ def write_rsa_public_key(key: rsa.RSAPublicKey, path: Path) -> None:
 
 def write_backend_config(path: Path, **config: Any) -> None:
     """kind, host, port, db, client_id, private_key, peer_public_key
-    [, wallet_id, currency, agent_url, agent_cert, slow_share, slow_seconds (wallets)]."""
+    [, wallet_id, currency, code_prefix, agent_url, agent_cert, slow_share, slow_seconds (wallets)]."""
     path.write_text(
         json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in config.items()}, indent=2)
     )
@@ -58,12 +58,13 @@ def build_app(config: dict[str, Any]) -> Starlette:
     keys = load_keys(config)
     if config["kind"] == "wallet":
         book = WalletBook(config["db"], config["wallet_id"], config["currency"])
+        prefix = str(config.get("code_prefix", ""))
         slow = SlowAnswers(float(config.get("slow_share", 0.0)), float(config.get("slow_seconds", 0.0)))
         scanner = None
         if config.get("agent_url"):
             pinned = Path(config["agent_cert"]).read_text() if config.get("agent_cert") else None
             scanner = OrderCodeScanner(config["agent_url"], keys, agent_cert=pinned)
-        return create_wallet_app(book, keys, slow, scanner)
+        return create_wallet_app(book, keys, slow, scanner, prefix)
     if config["kind"] == "acquirer":
         return create_acquirer_app(NotificationBook(config["db"]), keys)
     raise ValueError("kind is wallet or acquirer")

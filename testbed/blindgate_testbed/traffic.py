@@ -61,6 +61,9 @@ class Scenario:
     same_currency: bool
     follow_ups: tuple[str, ...]  # duplicate, inconsistent, inquiry, cancel, refund_half, refund_rest, ...
     mode: str = PAYMENT_CODE  # or ORDER_CODE: the customer scans the merchant's code
+    # The payer shows a fresh one-time code from the wallet's app (payment_code is then the
+    # app's credential); False: payment_code is a code the wallet never issued.
+    one_time: bool = True
     other_payer: tuple[str, str] | None = None  # a second scanner's (wallet_id, payment code)
 
 
@@ -76,11 +79,11 @@ def plan_traffic(population: Population, payments: int, seed: int) -> list[Scena
         store = rng.choice(merchant.stores)
         customer = rng.choice(customers)
         wallet = wallets[customer.wallet_id]
-        code = customer.payment_code
+        code, one_time = customer.payment_code, True
         if rng.random() < 0.02:  # a code the wallet never issued: declined
-            code = wallet.payment_code_prefix + "".join(
+            code, one_time = wallet.payment_code_prefix + "".join(
                 rng.choice("0123456789") for _ in range(PAYMENT_CODE_DIGITS - len(wallet.payment_code_prefix))
-            )
+            ), False
         low, high = _AMOUNTS[acquirer.currency]
         follow_ups: list[str] = []
         for name, share in (("duplicate", 0.06), ("inconsistent", 0.01), ("inquiry", 0.10)):
@@ -102,6 +105,7 @@ def plan_traffic(population: Population, payments: int, seed: int) -> list[Scena
             currency=acquirer.currency,
             value=rng.randint(low, high),
             payment_code=code,
+            one_time=one_time,
             buyer=customer if rng.random() < 0.25 else None,
             wallet_id=wallet.wallet_id,
             same_currency=wallet.currency == acquirer.currency,
@@ -225,6 +229,16 @@ class _Player:
         self.client, self.s, self.r = client, scenario, ScenarioResult()
         self.wallet_apps = wallet_apps or {}
         self.terminal_time = now_iso()  # a retry repeats the first request's body exactly
+        self._code: str | None = None
+
+    def presented_code(self) -> str:
+        """The code the payer shows the merchant: a fresh one-time code from the wallet's app, the
+        same one for every retry of this purchase; or the scenario's never-issued code."""
+        if self._code is None:
+            s = self.s
+            app = self.wallet_apps.get(s.wallet_id)
+            self._code = app.payment_code(s.payment_code) if s.one_time and app else s.payment_code
+        return self._code
 
     def call(
         self, operation: str, do: Callable[..., dict[str, Any]], *args: Any
@@ -254,7 +268,7 @@ class _Player:
             s.shop,
             s.currency,
             value or s.value,
-            s.payment_code,
+            self.presented_code(),
             s.buyer,
             self.terminal_time,
         )

@@ -54,11 +54,14 @@ def test_policy_is_a_file(tmp_path: object, wallet: KeyStore) -> None:
 
     path = Path(str(tmp_path)) / "policy.json"
     path.write_text(
-        '{"format": "blindgate-field-policy/1", "clear": ["paymentRequestId", "paymentMethod.*"]}'
+        '{"format": "blindgate-field-policy/1", "clear": ["paymentRequestId", "paymentAmount.*"]}'
     )
     sealed, _ = seal_message(MESSAGE, FieldPolicy.load(path), wallet.recipient_key(), "A:r1")
-    assert sealed["paymentMethod"]["paymentMethodId"] == "2811112222"
-    assert is_sealed(sealed["paymentAmount"]["value"])
+    assert sealed["paymentAmount"]["value"] == MESSAGE["paymentAmount"]["value"]
+    assert is_sealed(sealed["paymentMethod"]["paymentMethodId"])
+    path.write_text('{"format": "blindgate-field-policy/1", "clear": ["paymentMethod.*"]}')
+    with pytest.raises(ValueError, match="personal field"):  # it would send the payment code in clear
+        FieldPolicy.load(path)
     with pytest.raises(ValueError):
         path.write_text('{"clear": []}')
         FieldPolicy.load(path)

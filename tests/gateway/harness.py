@@ -293,9 +293,10 @@ def build(
     router = Router()
     backend_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     merchant_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    book = WalletBook.create(
-        root / "wallet.db", Wallet(WALLET_ID, "KR Pay", "KRW", "KR", "28", (PAYER, POOR))
-    )
+    # Static payment codes (not the reference wallet's one-time codes): these tests pay many
+    # times with one fixed code; one-time codes are the wallet's own tests' (tests/testbed).
+    wallet = Wallet(WALLET_ID, "KR Pay", "KRW", "KR", "28", (PAYER, POOR))
+    book = WalletBook.create(root / "wallet.db", wallet, one_time_codes=False)
     backend_keys = PartnerKeys("W1_BACKEND", backend_key, wallet_keys.rsa_key().public_key())
     scanner = OrderCodeScanner("http://w1-agent.test", backend_keys, transport=router)
     router.add("w1-backend.test", create_wallet_app(book, backend_keys, scanner=scanner))

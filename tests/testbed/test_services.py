@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from blindgate_testbed.network import free_port
 from blindgate_testbed.partner_server import write_backend_config, write_rsa_private_key, write_rsa_public_key
 from blindgate_testbed.partners.signed_http import PartnerKeys, signed_request_headers
 from blindgate_testbed.partners.wallet import PAY_PATH, WalletBook
-from blindgate_testbed.population import generate_population
+from blindgate_testbed.population import PAYMENT_CODE_DIGITS, generate_population
 from blindgate_testbed.services import ServiceFailed, ServiceSpec, Supervisor
 
 
@@ -27,7 +28,10 @@ def test_wallet_backend_process(tmp_path: Path) -> None:
     write_rsa_private_key(backend_key, tmp_path / "backend.pem")
     write_rsa_public_key(agent_key.public_key(), tmp_path / "agent.pub.pem")
     assert (tmp_path / "backend.pem").stat().st_mode & 0o777 == 0o600
-    WalletBook.create(tmp_path / "wallet.db", wallet).close()
+    book = WalletBook.create(tmp_path / "wallet.db", wallet)
+    customer = wallet.customers[0]
+    code = book.issue_code(customer.customer_id, wallet.payment_code_prefix, PAYMENT_CODE_DIGITS)
+    book.close()
     port = free_port()
     write_backend_config(
         tmp_path / "backend.json", kind="wallet", host="127.0.0.1", port=port, db=tmp_path / "wallet.db",
@@ -41,26 +45,26 @@ def test_wallet_backend_process(tmp_path: Path) -> None:
         f"http://127.0.0.1:{port}/health",
     )
     caller = PartnerKeys("C", agent_key, backend_key.public_key())
-    customer = wallet.customers[0]
-    body = json.dumps(
-        {
-            "paymentRequestId": "P1",
-            "paymentAmount": {"currency": wallet.currency, "value": "10"},
-            "paymentMethod": {
-                "paymentMethodType": "CONNECT_WALLET",
-                "paymentMethodId": customer.payment_code,
-            },
-        }
-    )
+
+    def body(request_id: str) -> str:
+        method = {"paymentMethodType": "CONNECT_WALLET", "paymentMethodId": code}
+        amount = {"currency": wallet.currency, "value": "10"}
+        return json.dumps({"paymentRequestId": request_id, "paymentAmount": amount, "paymentMethod": method})
+
+    def pay(request_id: str) -> dict[str, Any]:
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}{PAY_PATH}",
+            content=body(request_id),
+            headers=signed_request_headers(PAY_PATH, body(request_id), caller),
+        )
+        return dict(answer.json())
+
     with Supervisor(start_timeout_s=20) as supervisor:
         supervisor.start(spec)
         supervisor.wait_healthy()
-        answer = httpx.post(
-            f"http://127.0.0.1:{port}{PAY_PATH}",
-            content=body,
-            headers=signed_request_headers(PAY_PATH, body, caller),
-        )
-        assert answer.json()["customerId"] == customer.customer_id
+        assert pay("P1")["customerId"] == customer.customer_id
+        assert pay("P1")["customerId"] == customer.customer_id  # the same payment again
+        assert pay("P2")["result"]["resultCode"] == "INVALID_CODE"  # a one-time code, spent
     with pytest.raises(httpx.ConnectError):  # stopped on leaving the supervisor
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
 

@@ -99,6 +99,9 @@ class FakeWalletApps(dict[str, Any]):
         super().__init__({w.wallet_id: self for w in POPULATION.wallets})
         self.fakes = fakes
 
+    def payment_code(self, credential: str) -> str:
+        return credential  # the fake acquirers take any code
+
     def scan(self, payment_code: str, code: str) -> Any:
         holder = next(f for f in self.fakes if any(o["code"] == code for o in f.codes.values()))
         return holder.scan(payment_code, code)

@@ -27,8 +27,10 @@ import csv
 import hashlib
 import json
 import logging
+import secrets
 import sqlite3
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +53,7 @@ from blindgate_testbed.partners.signed_http import (
     signed_json_response,
     signed_request_headers,
 )
-from blindgate_testbed.population import Wallet
+from blindgate_testbed.population import PAYMENT_CODE_DIGITS, Wallet
 
 log = logging.getLogger("blindgate_testbed.partners.wallet")
 
@@ -61,8 +63,11 @@ REFUND_PATH = "/aps/api/v1/payments/refund"
 INQUIRY_PATH = "/aps/api/v1/payments/inquiryPayment"
 # The wallet toward its agent when a customer scans a merchant's order code (Alipay+ userInitiatedPay).
 SCAN_PATH = "/aps/api/v1/payments/userInitiatedPay"
-# The customer's app toward the wallet backend: "scan order code".
+# The customer's app toward the wallet backend: "scan order code", and "show a payment code".
 APP_SCAN_PATH = "/app/v1/scanOrderCode"
+APP_CODE_PATH = "/app/v1/paymentCode"
+# A user-presented payment code is good for one payment, for this long after the app shows it.
+CODE_TTL_S = 120
 MAX_CODE_VALUE_CHARS = 512
 MAX_ID_CHARS = 64
 MAX_AMOUNT_DIGITS = 15
@@ -80,6 +85,8 @@ CREATE TABLE IF NOT EXISTS payments (
     order_currency TEXT, order_value INTEGER NOT NULL DEFAULT 0,
     refunded_debit INTEGER NOT NULL DEFAULT 0, refunded_order INTEGER NOT NULL DEFAULT 0,
     response TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS codes (
+    code TEXT PRIMARY KEY, customer_id TEXT NOT NULL, expires_at REAL NOT NULL, used_by TEXT);
 CREATE TABLE IF NOT EXISTS refunds (
     refund_request_id TEXT PRIMARY KEY, payment_request_id TEXT NOT NULL,
     fingerprint TEXT NOT NULL, amount INTEGER NOT NULL, response TEXT NOT NULL);
@@ -149,19 +156,25 @@ def _failure(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 
 class WalletBook:
-    """The wallet's accounts and payments in one SQLite file; every method is one transaction."""
+    """The wallet's accounts and payments in one SQLite file; every method is one transaction.
 
-    def __init__(self, path: Path | str, wallet_id: str, currency: str) -> None:
-        self.wallet_id, self.currency = wallet_id, currency
+    User-presented payment codes are one-time codes with a short validity, as real ones are
+    (`issue_code`: the app shows one; a pay spends it). ``one_time_codes`` False accepts the
+    account's static code as a payment code instead: for tests of the payment path that pay
+    many times with one fixed code, never for the demo.
+    """
+
+    def __init__(self, path: Path | str, wallet_id: str, currency: str, one_time_codes: bool = True) -> None:
+        self.wallet_id, self.currency, self.one_time_codes = wallet_id, currency, one_time_codes
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
     @classmethod
-    def create(cls, path: Path | str, wallet: Wallet) -> WalletBook:
+    def create(cls, path: Path | str, wallet: Wallet, one_time_codes: bool = True) -> WalletBook:
         """Open the book at ``path``, opening accounts for the wallet's customers the first time."""
-        book = cls(path, wallet.wallet_id, wallet.currency)
+        book = cls(path, wallet.wallet_id, wallet.currency, one_time_codes)
         with book._transaction() as db:
             db.executemany(
                 "INSERT OR IGNORE INTO accounts VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -193,6 +206,24 @@ class WalletBook:
             "SELECT customer_id FROM accounts WHERE payment_code = ?", (payment_code,)
         ).fetchone()
         return str(row[0]) if row is not None else None
+
+    def issue_code(self, customer_id: str, prefix: str, digits: int) -> str:
+        """A fresh one-time payment code for the customer, valid for `CODE_TTL_S`."""
+        while True:
+            code = prefix + "".join(secrets.choice("0123456789") for _ in range(digits - len(prefix)))
+            with self._transaction() as db:
+                taken = db.execute("SELECT 1 FROM codes WHERE code = ?", (code,)).fetchone()
+                static = db.execute("SELECT 1 FROM accounts WHERE payment_code = ?", (code,)).fetchone()
+                if taken is None and static is None:
+                    db.execute(
+                        "INSERT INTO codes (code, customer_id, expires_at) VALUES (?, ?, ?)",
+                        (code, customer_id, time.time() + CODE_TTL_S),
+                    )
+                    return code
+
+    def issued_codes(self) -> list[str]:
+        """Every one-time code issued (personal values: the privacy check looks for them too)."""
+        return [str(row[0]) for row in self._db.execute("SELECT code FROM codes")]
 
     def total_balance(self) -> int:
         return int(self._db.execute("SELECT COALESCE(SUM(balance), 0) FROM accounts").fetchone()[0])
@@ -267,6 +298,11 @@ class WalletBook:
         if debit.currency != self.currency:
             return _failure("CURRENCY_NOT_SUPPORT", "the wallet debits its own currency only"), "FAIL", None
         column, key = payer  # payment_code (the user presented it) or customer_id (they scanned)
+        if column == "payment_code" and self.one_time_codes:
+            spent, refusal = self._spend_code(db, key, request_id)
+            if spent is None:
+                return _failure("INVALID_CODE", refusal), "FAIL", None
+            column, key = "customer_id", spent
         account = db.execute(
             f"SELECT customer_id, balance FROM accounts WHERE {column} = ?", (key,)
         ).fetchone()
@@ -289,6 +325,21 @@ class WalletBook:
             "payToAmount": _wire(debit),
         }
         return answer, "SUCCESS", customer_id
+
+    @staticmethod
+    def _spend_code(db: sqlite3.Connection, code: str, request_id: str) -> tuple[str | None, str]:
+        """Spend a one-time code on this payment: (its customer, "") or (None, why it cannot be)."""
+        row = db.execute(
+            "SELECT customer_id, expires_at, used_by FROM codes WHERE code = ?", (code,)
+        ).fetchone()
+        if row is None:
+            return None, "the payment code is not valid"
+        if row[2] is not None and row[2] != request_id:
+            return None, "the payment code was used already"
+        if row[1] < time.time():
+            return None, "the payment code has expired"
+        db.execute("UPDATE codes SET used_by = ? WHERE code = ?", (request_id, code))
+        return str(row[0]), ""
 
     def cancel(self, body: dict[str, Any]) -> dict[str, Any]:
         column, key = _payment_key(body)
@@ -506,14 +557,28 @@ class WalletAppFailed(Exception):
 
 
 class WalletApp:
-    """A customer's wallet app: "scan order code" at its wallet backend (thread-safe, blocking).
+    """A customer's wallet app: "show a payment code" and "scan order code" at its wallet backend
+    (thread-safe, blocking).
 
-    The reference wallet has no login: the app proves its customer by the payment code it shows.
+    The reference wallet has no login: the app proves its customer by the account's static code
+    (``credential``), which is never a payment code itself.
     """
 
     def __init__(self, backend_url: str, timeout_s: float = 30.0) -> None:
         self._url = backend_url.rstrip("/") + APP_SCAN_PATH
+        self._code_url = backend_url.rstrip("/") + APP_CODE_PATH
         self._client = httpx.Client(timeout=timeout_s)
+
+    def payment_code(self, credential: str) -> str:
+        """A fresh one-time payment code to show the merchant."""
+        try:
+            answer = self._client.post(self._code_url, json={"paymentCode": credential}).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise WalletAppFailed(type(exc).__name__) from None
+        code = answer.get("paymentCode") if isinstance(answer, dict) else None
+        if not isinstance(code, str):
+            raise WalletAppFailed("no payment code")
+        return code
 
     def scan(self, payment_code: str, code_value: str) -> dict[str, Any]:
         try:
@@ -536,9 +601,11 @@ def create_wallet_app(
     keys: PartnerKeys,
     slow: SlowAnswers | None = None,
     scanner: OrderCodeScanner | None = None,
+    code_prefix: str = "",
 ) -> Starlette:
     """The wallet backend as an ASGI app: the four Alipay+ wallet-side endpoints and ``/health``;
-    with a ``scanner``, also its app's "scan order code" (`APP_SCAN_PATH`)."""
+    with a ``scanner``, also its app's "scan order code" (`APP_SCAN_PATH`); with a
+    ``code_prefix``, its app's "show a payment code" (`APP_CODE_PATH`)."""
     operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         PAY_PATH: book.pay,
         CANCEL_PATH: book.cancel,
@@ -580,8 +647,21 @@ def create_wallet_app(
             payload = _failure(rejected.code, rejected.message)
         return JSONResponse(payload)
 
+    async def show_code(request: Request) -> Response:
+        """The customer's app shows a payment code: a fresh one-time code for its customer."""
+        try:
+            customer_id = book.customer_with_code(_text(await _app_json(request), "paymentCode"))
+            if customer_id is None:
+                raise Rejected("INVALID_CODE", "no customer has this credential")
+            code = book.issue_code(customer_id, code_prefix, PAYMENT_CODE_DIGITS)
+            return JSONResponse({"result": result(), "paymentCode": code})
+        except Rejected as rejected:
+            return JSONResponse(_failure(rejected.code, rejected.message))
+
     routes = [Route(path, endpoint, methods=["POST"]) for path in operations]
     routes.append(Route("/health", health, methods=["GET"]))
+    if code_prefix:
+        routes.append(Route(APP_CODE_PATH, show_code, methods=["POST"]))
     if scanner is not None:
         routes.append(Route(APP_SCAN_PATH, scan, methods=["POST"]))
     return Starlette(routes=routes)

@@ -39,4 +39,4 @@ def population() -> Population:
 
 @pytest.fixture()
 def book(tmp_path: Path, population: Population) -> WalletBook:
-    return WalletBook.create(tmp_path / "wallet.db", population.wallets[0])
+    return WalletBook.create(tmp_path / "wallet.db", population.wallets[0], one_time_codes=False)

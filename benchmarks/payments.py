@@ -138,7 +138,7 @@ def _prepared(
         }
         if not plaintext:
             body, values = seal_message(body, policy, wallet_key, seal_context("ACQ_SG", request_id))
-            body[SEALED_DIGEST_FIELD] = sealed_digest(keys["acquirer"].pseudonym_key(), values)
+            body[SEALED_DIGEST_FIELD] = sealed_digest(keys["acquirer"].pseudonym_key(), request_id, values)
         payload = encode(body)
         prepared.append((payload, request_headers(PAY_PATH, payload, "ACQ_SG_AGENT", signer, version)))
     return prepared

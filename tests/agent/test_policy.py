@@ -67,12 +67,9 @@ def test_policy_is_a_file(tmp_path: object, wallet: KeyStore) -> None:
         FieldPolicy.load(path)
 
 
-def test_sealed_digest_is_keyed_and_stable(wallet: KeyStore) -> None:
-    values = {"a": b"1", "b": b"2"}
-    assert sealed_digest(wallet.pseudonym_key(), values) == sealed_digest(
-        wallet.pseudonym_key(), dict(reversed(values.items()))
-    )
-    assert sealed_digest(wallet.pseudonym_key(), values) != sealed_digest(b"k" * 32, values)
-    assert sealed_digest(wallet.pseudonym_key(), values) != sealed_digest(
-        wallet.pseudonym_key(), {"a": b"1", "b": b"3"}
-    )
+def test_sealed_digest_is_keyed_stable_per_request_and_fresh_across_requests(wallet: KeyStore) -> None:
+    key, values = wallet.pseudonym_key(), {"a": b"1", "b": b"2"}
+    assert sealed_digest(key, "r1", values) == sealed_digest(key, "r1", dict(reversed(values.items())))
+    assert sealed_digest(key, "r1", values) != sealed_digest(b"k" * 32, "r1", values)
+    assert sealed_digest(key, "r1", values) != sealed_digest(key, "r1", {"a": b"1", "b": b"3"})
+    assert sealed_digest(key, "r1", values) != sealed_digest(key, "r2", values)  # one payer, two payments

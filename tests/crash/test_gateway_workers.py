@@ -180,7 +180,7 @@ def _sealed_body(keys: dict[str, KeyStore], request_id: str, value: int) -> dict
     }
     context = seal_context(ACQUIRER, request_id)
     sealed, values = seal_message(body, FieldPolicy.load(), keys["wallet"].recipient_key(), context)
-    sealed[SEALED_DIGEST_FIELD] = sealed_digest(keys["acquirer"].pseudonym_key(), values)
+    sealed[SEALED_DIGEST_FIELD] = sealed_digest(keys["acquirer"].pseudonym_key(), request_id, values)
     return sealed
 
 

@@ -250,6 +250,7 @@ def build(
     fee_rates: tuple[str, str] = ("0", "0"),
     business_day: dict[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
+    agent_clock: Callable[[], float] | None = None,
 ) -> LocalNetwork:
     """The network on an in-process router; ``fee_rates`` = (wallet share, merchant discount rate).
     ``plaintext``: PETs off, for comparison (`blindgate_testbed.plaintext`)."""
@@ -316,6 +317,7 @@ def build(
             policy,
             journal=Journal(root / "wallet-agent-journal.db"),
             transport=router,
+            **({"clock": agent_clock} if agent_clock is not None else {}),
         ),
     )
     router.add(
@@ -327,6 +329,7 @@ def build(
             policy,
             journal=Journal(root / "acquirer-agent-journal.db"),
             transport=router,
+            **({"clock": agent_clock} if agent_clock is not None else {}),
         ),
     )
     gateway_app = create_gateway_app(

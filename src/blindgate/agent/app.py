@@ -33,6 +33,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,7 +57,13 @@ from blindgate.agent.policy import (
 )
 from blindgate.api.bodies import bounded_bodies
 from blindgate.api.calls import ANSWERED_IDS, NoAnswer, Signer, pinned_client, signed_call
-from blindgate.api.contexts import RISK_PURPOSE, SEALED_AT_FIELD, SEALED_DIGEST_FIELD, seal_context
+from blindgate.api.contexts import (
+    RISK_PURPOSE,
+    SEALED_AT_FIELD,
+    SEALED_DIGEST_FIELD,
+    pseudonym_scope,
+    seal_context,
+)
 from blindgate.api.models import (
     ACQUIRER_PATHS,
     MAX_CODE_VALUE_CHARS,
@@ -79,6 +86,7 @@ from blindgate.api.signed import digest_of_request, signed_response, verify_requ
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey
+from blindgate.ledger.calendar import Cutoff
 
 log = logging.getLogger("blindgate.agent")
 
@@ -282,7 +290,7 @@ def create_acquirer_agent_app(
         assert entry.sealed_at is not None
         context = seal_context(me.party_id, request_id, entry.sealed_at)
         sealed, values = seal_message(routed, policy, wallet.keys.recipient_key, context)
-        sealed[SEALED_DIGEST_FIELD] = sealed_digest(keys.pseudonym_key(), values)
+        sealed[SEALED_DIGEST_FIELD] = sealed_digest(keys.pseudonym_key(), request_id, values)
         sealed[SEALED_AT_FIELD] = entry.sealed_at
         return sealed
 
@@ -374,15 +382,23 @@ def create_wallet_agent_app(
     toward_backend = _Peer(clients[0], Signer(backend.client_id, rsa_key, rsa_version))
     gateway = GatewayCaller(clients[-1], network, me.client_id, keys)
 
-    def for_gateway(answer: dict[str, Any], acquirer: Partner, context: str) -> dict[str, Any]:
-        """The backend's answer as the gateway may see it: the payer's pseudonym, the rest sealed."""
+    business_days = Cutoff(network.gateway.business_day_zone, network.gateway.business_day_cutoff)
+
+    def pseudonym(customer_id: str, at: float) -> str:
+        """The payer's risk pseudonym in its scope: this wallet, the business day of ``at``."""
+        day = business_days.day_of(datetime.fromtimestamp(at, UTC))
+        return keys.pseudonym(RISK_PURPOSE, pseudonym_scope(day, customer_id))
+
+    def for_gateway(answer: dict[str, Any], acquirer: Partner, context: str, at: float) -> dict[str, Any]:
+        """The backend's answer as the gateway may see it: the payer's pseudonym (for the payment's
+        business day, ``at``), the rest sealed."""
         customer_id = answer.get("customerId")
         if isinstance(customer_id, str):
-            answer["customerPseudonym"] = keys.pseudonym(RISK_PURPOSE, customer_id)
+            answer["customerPseudonym"] = pseudonym(customer_id, at)
         sealed, _ = seal_message(answer, policy, acquirer.keys.recipient_key, context)
         return sealed
 
-    def executed(body: dict[str, Any], path: str) -> tuple[Partner, str] | None:
+    def executed(body: dict[str, Any], path: str) -> tuple[Partner, str, float] | None:
         """The acquirer and seal context of the payment ``body`` names, as this agent recorded
         them: a pay records them (a context once, while fresh); anything else finds them, or
         None for a payment this agent never executed (a cancel of a pay that never came)."""
@@ -402,18 +418,18 @@ def create_wallet_agent_app(
                 if not -FRESH_S <= clock() - sealed_at <= FRESH_S:
                     raise ApiError("PARAM_ILLEGAL", "the sealed fields are too old to be opened")
                 try:
-                    journal.executing(payment_id, acquirer.party_id, context)
+                    known = journal.executing(payment_id, acquirer.party_id, context, clock())
                 except ContextReused:
                     raise ApiError(
                         "REPEAT_REQ_INCONSISTENT", "these sealed fields were used for another payment"
                     ) from None
-            return acquirer, context
+            return acquirer, context, known.created_at
         if known is None:
             return None
         acquirer = network.partner(known.acquirer_id)
         if acquirer is None or text(body, "acquirerId", required=False) not in (None, known.acquirer_id):
             raise ApiError("PARAM_ILLEGAL", "acquirerId is not the payment's acquirer")
-        return acquirer, known.context
+        return acquirer, known.context, known.created_at
 
     async def handle(body: dict[str, Any], path: str) -> dict[str, Any]:
         recorded = executed(body, path)
@@ -446,10 +462,11 @@ def create_wallet_agent_app(
         code_value = text(body, "codeValue", MAX_CODE_VALUE_CHARS)
         customer_id = text(body, "customerId")
         assert code_value is not None and customer_id is not None
-        pseudonym = keys.pseudonym(RISK_PURPOSE, customer_id)
+        scanned_at = clock()
         try:
             order = await gateway.call(
-                ORDER_CODE_SCAN_PATH, {"codeValue": code_value, "customerPseudonym": pseudonym}
+                ORDER_CODE_SCAN_PATH,
+                {"codeValue": code_value, "customerPseudonym": pseudonym(customer_id, scanned_at)},
             )
         except NoAnswer:
             return {"result": result("UNKNOWN_EXCEPTION", "the network did not answer; scan again")}
@@ -462,7 +479,7 @@ def create_wallet_agent_app(
             raise ApiError("UNKNOWN_EXCEPTION", "the network's answer names no acquirer")
         context = seal_context(acquirer.party_id, acquirer_request)
         try:
-            journal.executing(payment_id, acquirer.party_id, context)
+            journal.executing(payment_id, acquirer.party_id, context, scanned_at)
         except ContextReused:
             raise ApiError("UNKNOWN_EXCEPTION", "the network named an order already paid") from None
         shown = {name: order.get(name) for name in ("paymentAmount", "payToAmount", "order")}
@@ -479,7 +496,7 @@ def create_wallet_agent_app(
             )
         except NoAnswer:  # the gateway learns the outcome by asking the wallet (inquiry)
             return {"result": result("PAYMENT_IN_PROCESS"), "paymentRequestId": payment_id, **shown}
-        report = for_gateway(answer, acquirer, context)
+        report = for_gateway(answer, acquirer, context, scanned_at)
         try:
             settled = await gateway.call(ORDER_CODE_RESULT_PATH, {**report, "paymentRequestId": payment_id})
         except NoAnswer:

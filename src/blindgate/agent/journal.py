@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS executed (
     payment_id TEXT PRIMARY KEY,
     acquirer_id TEXT NOT NULL,
     context TEXT NOT NULL UNIQUE,
-    created_at INTEGER NOT NULL
+    created_at REAL NOT NULL
 );
 """
 
@@ -72,6 +72,7 @@ class Executed:
     payment_id: str
     acquirer_id: str
     context: str
+    created_at: float  # when this agent first executed it: the payment's time, for its scope
 
 
 class Journal:
@@ -116,14 +117,14 @@ class Journal:
 
     # --- the wallet's agent -----------------------------------------------------------------
 
-    def executing(self, payment_id: str, acquirer_id: str, context: str) -> Executed:
+    def executing(self, payment_id: str, acquirer_id: str, context: str, at: float | None = None) -> Executed:
         """Record a payment about to be executed under ``context``; the same payment again is
         fine (the gateway retries), the same context for another payment is `ContextReused`."""
         # Already recorded (the IntegrityError): whether for this payment is checked below.
         with self._lock, contextlib.suppress(sqlite3.IntegrityError):
             self._db.execute(
                 "INSERT INTO executed (payment_id, acquirer_id, context, created_at) VALUES (?, ?, ?, ?)",
-                (payment_id, acquirer_id, context, int(time.time())),
+                (payment_id, acquirer_id, context, time.time() if at is None else at),
             )
         found = self.executed(payment_id)
         if found is None or found.context != context or found.acquirer_id != acquirer_id:
@@ -133,7 +134,8 @@ class Journal:
     def executed(self, payment_id: str) -> Executed | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT payment_id, acquirer_id, context FROM executed WHERE payment_id = ?", (payment_id,)
+                "SELECT payment_id, acquirer_id, context, created_at FROM executed WHERE payment_id = ?",
+                (payment_id,),
             ).fetchone()
         return None if row is None else Executed(*row)
 

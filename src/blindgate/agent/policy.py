@@ -116,9 +116,10 @@ def seal_message(
     return sealed_copy, values
 
 
-def sealed_digest(key: bytes, values: dict[str, bytes]) -> str:
-    """The keyed PRF of what was sealed: lets the gateway tell a retry from a changed request, blind."""
-    canonical = json.dumps({name: value.decode() for name, value in sorted(values.items())})
+def sealed_digest(key: bytes, request_id: str, values: dict[str, bytes]) -> str:
+    """The keyed PRF of what was sealed for one payment request: lets the gateway tell a retry
+    from a changed request, blind, and is fresh per request (no two payments share one)."""
+    canonical = json.dumps([request_id, {name: value.decode() for name, value in sorted(values.items())}])
     return pseudonym(key, DIGEST_PURPOSE, canonical)
 
 

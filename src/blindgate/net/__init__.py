@@ -2,6 +2,7 @@
 
 from blindgate.net.channel import Channel, ChannelStats, MemoryChannel, SocketChannel, memory_pair
 from blindgate.net.errors import (
+    BadAddress,
     ChannelError,
     ChannelTimeout,
     FrameTooLarge,
@@ -12,6 +13,7 @@ from blindgate.net.errors import (
 from blindgate.net.tls import Identity, Listener, connect, listen
 
 __all__ = [
+    "BadAddress",
     "Channel",
     "ChannelError",
     "ChannelStats",

@@ -144,7 +144,7 @@ def test_small_batches_between_two_processes(parties: Path, protocol: str) -> No
     assert summary["input"]["duplicates"] == 1 and summary["input"]["keys"] == 600
     assert _spill_dirs(spill) == []  # spill files deleted
     failed, _ = _run_both(parties, ("--mode", "both", "--batch-size", "32"), ("--mode", "join"), env=env)
-    assert failed.returncode == 1 and _spill_dirs(spill) == []  # and deleted after a failure
+    assert failed.returncode == 2 and _spill_dirs(spill) == []  # and deleted after a failure
 
 
 @pytest.mark.parametrize("protocol", ["ecdh", "kkrt"])
@@ -183,7 +183,7 @@ def test_wrong_key_column_fails_cleanly(parties: Path) -> None:
 def test_settings_mismatch_fails_on_both_sides_without_output(parties: Path) -> None:
     (parties / "client-out.csv").write_text("stale output from an earlier run\n")
     server, client = _run_both(parties, ("--mode", "both"), ("--mode", "join"))
-    assert server.returncode == 1 and client.returncode == 1
+    assert server.returncode == 2 and client.returncode == 2  # settings the peer does not share
     assert (
         "ParameterMismatch" in server.stderr + client.stderr
         and "Traceback" not in server.stderr + client.stderr
@@ -200,7 +200,7 @@ def test_unpinned_peer_is_refused(parties: Path) -> None:
     server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     client = subprocess.run(client_cmd, capture_output=True, text=True, timeout=30)
     _, server_err = server.communicate(timeout=30)
-    assert server.returncode == 1 and client.returncode == 1
+    assert server.returncode == 3 and client.returncode == 3
     assert "Traceback" not in server_err + client.stderr
     assert not (parties / "client-out.csv").exists() and not (parties / "server-out.csv").exists()
 
@@ -208,4 +208,4 @@ def test_unpinned_peer_is_refused(parties: Path) -> None:
 def test_absent_peer_times_out(parties: Path) -> None:
     command = _command(parties, "client", _free_port(), "--timeout", "1")
     alone = subprocess.run(command, capture_output=True, text=True, timeout=30)
-    assert alone.returncode == 1 and "could not reach" in alone.stderr
+    assert alone.returncode == 3 and "could not reach" in alone.stderr and alone.stdout == ""

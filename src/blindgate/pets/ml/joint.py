@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from blindgate.net import MalformedFrame
-from blindgate.pets.ml.data import DataError, Encoding, Table, check_range, encode, fit_encoding
+from blindgate.pets.ml.data import Encoding, Table, check_range, encode, fit_encoding
+from blindgate.pets.ml.errors import DataError
 from blindgate.pets.ml.logreg import (
     NETWORK,
     WALLET,

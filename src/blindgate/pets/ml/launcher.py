@@ -22,6 +22,7 @@ import numpy as np
 
 from blindgate.net import Identity
 from blindgate.pets.ml.data import Table, encode, fit_encoding, read_table
+from blindgate.pets.ml.errors import SettingsError
 from blindgate.pets.ml.joint import split_key, split_rows, subset_rows, write_json
 from blindgate.pets.ml.logreg import TrainConfig, train_plaintext
 
@@ -38,7 +39,7 @@ def _free_port() -> int:
 
 def run_local(args: argparse.Namespace) -> int:
     if not (args.wallet_data and args.network_data and args.id_column and args.label and args.out):
-        raise ValueError("one-command mode needs --wallet-data, --network-data, --id, --label and --out")
+        raise SettingsError("one-command mode needs --wallet-data, --network-data, --id, --label and --out")
     # Check inputs here first, so a bad file fails fast with the parties never started.
     wallet = read_table(args.wallet_data, args.id_column, args.label)
     network = read_table(args.network_data, args.id_column)

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from blindgate.net import MalformedFrame
-from blindgate.pets.ml.data import DataError, Encoding, Table, check_range, encode
+from blindgate.pets.ml.data import Encoding, Table, check_range, encode
+from blindgate.pets.ml.errors import DataError
 from blindgate.pets.ml.joint import FEATURE_BOUND, ROLES, align, subset_rows
 from blindgate.pets.ml.logreg import WALLET
 from blindgate.pets.mpc.runtime import Party, exchange_in_turn
@@ -50,9 +51,9 @@ class ModelShare:
             return cls(
                 str(obj["role"]), int(obj["frac_bits"]), widths, Encoding.from_json(obj["encoding"]), share
             )
+        except DataError:
+            raise
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            if isinstance(exc, DataError):
-                raise
             raise DataError(f"cannot read the model file {path.name}") from exc
 
     def features(self, table: Table) -> np.ndarray:

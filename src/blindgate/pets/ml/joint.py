@@ -38,7 +38,7 @@ from blindgate.pets.ml.logreg import (
     share_features,
     train_shared,
 )
-from blindgate.pets.mpc.runtime import Party, exchange_in_turn
+from blindgate.pets.mpc.runtime import Party
 from blindgate.pets.mpc.tensor import SharedTensor
 
 ROLES = {"wallet": WALLET, "network": NETWORK}
@@ -83,7 +83,7 @@ def align(party: Party, ids: list[str], method: str = "psi") -> list[int]:
         return sorted(result.matches, key=lambda row: split_key(ids[row]))
     assert method == "join"
     try:
-        theirs = json.loads(exchange_in_turn(party.peer, json.dumps(ids).encode(), party.party == 0))
+        theirs = json.loads(party.peer.exchange(json.dumps(ids).encode()))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedFrame("expected the peer's id list") from exc
     if not isinstance(theirs, list) or not all(isinstance(i, str) for i in theirs):
@@ -150,7 +150,7 @@ def run_party(
     check_range(features, names, FEATURE_BOUND)
     mine = json.dumps({"rows": len(rows), "width": features.shape[1]}).encode()
     try:
-        theirs = json.loads(exchange_in_turn(party.peer, mine, party.party == 0))
+        theirs = json.loads(party.peer.exchange(mine))
         int(theirs["width"])
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise MalformedFrame("expected the peer's table sizes") from exc

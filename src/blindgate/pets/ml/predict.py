@@ -24,7 +24,7 @@ from blindgate.pets.ml.data import Encoding, Table, check_range, encode
 from blindgate.pets.ml.errors import DataError
 from blindgate.pets.ml.joint import FEATURE_BOUND, ROLES, align, subset_rows
 from blindgate.pets.ml.logreg import WALLET
-from blindgate.pets.mpc.runtime import Party, exchange_in_turn
+from blindgate.pets.mpc.runtime import Party
 from blindgate.pets.mpc.tensor import SharedTensor
 
 MODEL_FORMAT = "blindgate-ss-logreg/1"
@@ -71,7 +71,7 @@ class ModelShare:
 def check_peer_model(party: Party, model: ModelShare) -> None:
     mine = json.dumps({"role": model.role, "widths": list(model.widths)}).encode()
     try:
-        theirs = json.loads(exchange_in_turn(party.peer, mine, party.party == 0))
+        theirs = json.loads(party.peer.exchange(mine))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedFrame("expected the peer's model summary") from exc
     if theirs.get("role") == model.role or theirs.get("widths") != list(model.widths):

@@ -63,3 +63,15 @@ def _fail(command: str, exc: BaseException, status: int) -> int:
     detail = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
     print(f"blindgate {command}: {_KIND.get(status, 'error')}: {detail}", file=sys.stderr)
     return status
+
+
+__all__ = [
+    "EXIT_COMPUTE",
+    "EXIT_FOUND",
+    "EXIT_INPUT",
+    "EXIT_OK",
+    "EXIT_PEER",
+    "EXIT_STATUSES",
+    "BlindgateError",
+    "run_command",
+]

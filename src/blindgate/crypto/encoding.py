@@ -21,7 +21,7 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Decode unpadded base64url; raises ValueError on anything but the canonical form."""
+    """Decode unpadded base64url; raises `InvalidInput` on anything but the canonical form."""
     # strict_mode refuses any character outside the (standard) alphabet; the url-safe
     # alphabet is mapped onto it, so the standard-only characters are refused first.
     if len(text) % 4 == 1 or not text.isascii() or "+" in text or "/" in text or "=" in text:

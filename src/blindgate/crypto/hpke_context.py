@@ -112,7 +112,7 @@ def setup_sender(
 def setup_receiver(
     enc: bytes, recipient: x25519.X25519PrivateKey, info: bytes, recipient_public: bytes | None = None
 ) -> Context:
-    """SetupBaseR; raises ValueError on a malformed or small-order ``enc``.
+    """SetupBaseR; raises ValueError on a malformed or small-order ``enc`` (`InvalidInput` if short).
 
     ``recipient_public`` (the recipient's raw public key), when the caller has it, saves
     recomputing it: a scalar multiplication.

@@ -271,7 +271,7 @@ class PublicBundle:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PublicBundle:
-        """Parse `KeyStore.public_bundle`'s shape; raises ValueError on anything else."""
+        """Parse `KeyStore.public_bundle`'s shape; raises `InvalidInput` on anything else."""
         try:
             if data["format"] != BUNDLE_FORMAT:
                 raise InvalidInput("not a blindgate public key bundle")

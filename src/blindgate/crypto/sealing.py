@@ -138,7 +138,7 @@ class RecipientKey:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RecipientKey:
-        """Parse `to_json`'s shape; raises ValueError on anything else."""
+        """Parse `to_json`'s shape; raises `InvalidInput` on anything else."""
         try:
             kid, version, suite, public = data["kid"], data["version"], data["suite"], data["public_key"]
         except (KeyError, TypeError) as exc:

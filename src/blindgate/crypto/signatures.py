@@ -182,7 +182,7 @@ def rsa_public_key_for_sdk(key: rsa.RSAPublicKey) -> str:
 
 
 def load_rsa_public_key(text: str) -> rsa.RSAPublicKey:
-    """Load an RSA public key given as PEM or as the SDK's bare base64; raises ValueError."""
+    """Load an RSA public key given as PEM or as the SDK's bare base64; raises `InvalidInput`."""
     try:
         if "-----BEGIN" in text:
             key = serialization.load_pem_public_key(text.encode("ascii"))

@@ -43,7 +43,7 @@ class TrainConfig:
     momentum: float = 0.9
     sigmoid: str = "clipped"  # or "polynomial": no comparison, coarser (see pets.mpc.tensor)
     # Benchmarks and tests only: stop after this many mini-batch steps (None: every step of
-    # every epoch). A benchmark times the first steps of a run too long to finish in a session.
+    # every epoch). A benchmark times the first steps of a run too long to finish in its time box.
     max_steps: int | None = None
 
     def __post_init__(self) -> None:

@@ -234,14 +234,11 @@ def run_cli(n: int, protocol: str, timeout: float, batch: int | None, mode: str)
     """Two ``blindgate psi`` processes on CSV files of n rows each, over loopback TLS (the client
     receives). In ``intersection`` mode the server writes no output, so its peak memory is the
     run's own: what ``--batch-size`` bounds."""
-    import socket
 
-    from blindgate.net import Identity
+    from blindgate.net import Identity, free_port
 
-    with tempfile.TemporaryDirectory() as scratch, socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        probe.close()
+    with tempfile.TemporaryDirectory() as scratch:
+        port = free_port()
         procs = {}
         for role, first in (("client", 0), ("server", n // 2)):  # the sets of make_sets, streamed
             Identity.generate(role).save(Path(scratch) / role)
@@ -271,14 +268,11 @@ def run_cli(n: int, protocol: str, timeout: float, batch: int | None, mode: str)
 
 
 def run_two_processes(n: int, protocol: str, timeout: float, batch: int | None, mode: str) -> dict[str, Any]:
-    import socket
 
-    from blindgate.net import Identity
+    from blindgate.net import Identity, free_port
 
-    with tempfile.TemporaryDirectory() as scratch, socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        address = f"127.0.0.1:{probe.getsockname()[1]}"
-        probe.close()
+    with tempfile.TemporaryDirectory() as scratch:
+        address = f"127.0.0.1:{free_port()}"
         for name in ("receiver", "sender"):
             Identity.generate(name).save(Path(scratch) / name)
         procs = {}

@@ -12,10 +12,11 @@ SURFACE = {
         "EXIT_COMPUTE", "EXIT_FOUND", "EXIT_INPUT", "EXIT_OK", "EXIT_PEER", "EXIT_STATUSES",
         "BlindgateError", "run_command",
     ],
+    "blindgate.fileio": ["atomic_writer", "write_atomically"],
     "blindgate.net": [
         "BadAddress", "Channel", "ChannelError", "ChannelStats", "ChannelTimeout", "FrameTooLarge",
         "Identity", "Listener", "MalformedFrame", "MemoryChannel", "PeerClosed", "ProtocolMismatch",
-        "SocketChannel", "connect", "listen", "memory_pair",
+        "SocketChannel", "connect", "free_port", "listen", "memory_pair",
     ],
     "blindgate.crypto": [
         "DEFAULT_SUITE", "ED25519", "KINDS", "MLKEM768_X25519", "RSA256", "SUITES", "X25519",

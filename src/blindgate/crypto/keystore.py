@@ -52,6 +52,7 @@ from blindgate.crypto.signatures import (
     load_rsa_public_key,
     rsa_public_key_for_sdk,
 )
+from blindgate.fileio import write_atomically
 
 KeyKind = Literal["seal", "pseudonym", "rsa", "ed25519"]
 KINDS: Final[tuple[str, ...]] = get_args(KeyKind)
@@ -334,21 +335,11 @@ def _write_version(root: Path, kind: str, version: int, record: dict[str, Any]) 
 
 
 def _write_new(path: Path, text: str, mode: int) -> None:
-    """Write a file that must not exist yet: temp file, fsync, then a no-clobber hard link."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    """Write a file that must not exist yet, whole or not at all (no writer overwrites another's)."""
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)  # the umask may have narrowed or widened nothing; be exact
-        try:
-            os.link(temporary, path)
-        except FileExistsError as exc:
-            raise KeyStoreError(f"{path.name} already exists (another rotation won)") from exc
-    finally:
-        temporary.unlink(missing_ok=True)
+        write_atomically(path, text, exclusive=True, permissions=mode)
+    except FileExistsError as exc:
+        raise KeyStoreError(f"{path.name} already exists (another rotation won)") from exc
 
 
 def _read_json(path: Path) -> dict[str, Any]:

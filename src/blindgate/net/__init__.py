@@ -10,6 +10,7 @@ from blindgate.net.errors import (
     PeerClosed,
     ProtocolMismatch,
 )
+from blindgate.net.ports import free_port
 from blindgate.net.tls import Identity, Listener, connect, listen
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ProtocolMismatch",
     "SocketChannel",
     "connect",
+    "free_port",
     "listen",
     "memory_pair",
 ]

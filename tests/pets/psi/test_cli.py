@@ -5,25 +5,18 @@ from __future__ import annotations
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from blindgate.net import Identity
+from blindgate.net import Identity, free_port
 
 CLIENT_ROWS = "id,mail\n1,dave@x.com\n2,carol@x.com\n3, Alice@X.com\n4,bob@x.com\n5,bob@x.com\n"
 SERVER_ROWS = (
     "email,name,score\nalice@x.com,alice,1\nbob@x.com,bob,2\ncarol@x.com,carol,3\nerin@x.com,erin,4\n"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -53,7 +46,7 @@ def _run_both(
     client_key: str | None = None,
     env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         _command(root, "server", port, *server_extra),
         stdout=subprocess.PIPE,
@@ -171,7 +164,7 @@ def _spill_dirs(root: Path) -> list[Path]:
 
 
 def test_wrong_key_column_fails_cleanly(parties: Path) -> None:
-    port = _free_port()
+    port = free_port()
     bad = subprocess.run(
         _command(parties, "client", port, key="phone"), capture_output=True, text=True, timeout=30
     )
@@ -193,7 +186,7 @@ def test_settings_mismatch_fails_on_both_sides_without_output(parties: Path) -> 
 
 def test_unpinned_peer_is_refused(parties: Path) -> None:
     Identity.generate("intruder").save(parties / "intruder")
-    port = _free_port()
+    port = free_port()
     server_cmd = _command(parties, "server", port, "--timeout", "3")
     client_cmd = _command(parties, "client", port, "--timeout", "3")
     client_cmd[client_cmd.index("--identity") + 1] = str(parties / "intruder")  # not the pinned party
@@ -206,6 +199,6 @@ def test_unpinned_peer_is_refused(parties: Path) -> None:
 
 
 def test_absent_peer_times_out(parties: Path) -> None:
-    command = _command(parties, "client", _free_port(), "--timeout", "1")
+    command = _command(parties, "client", free_port(), "--timeout", "1")
     alone = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert alone.returncode == 3 and "could not reach" in alone.stderr and alone.stdout == ""

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from blindgate.fileio import write_atomically
 from blindgate.net import MalformedFrame
 from blindgate.pets.ml.data import Encoding, Table, check_range, encode, fit_encoding
 from blindgate.pets.ml.errors import DataError
@@ -45,19 +44,6 @@ ROLES = {"wallet": WALLET, "network": NETWORK}
 FEATURE_BOUND = 1024.0  # |standardised value| allowed: keeps every product inside the fixed-point range
 TEST_FRACTION = 0.2
 MIN_ROWS = 10
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(scratch, path)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path, obj: Any) -> None:

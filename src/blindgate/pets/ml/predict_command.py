@@ -22,10 +22,11 @@ import tempfile
 from pathlib import Path
 
 from blindgate.errors import EXIT_STATUSES, run_command
-from blindgate.net import Identity
+from blindgate.fileio import write_atomically
+from blindgate.net import Identity, free_port
 from blindgate.pets.ml.data import read_table
 from blindgate.pets.ml.errors import SettingsError
-from blindgate.pets.ml.joint import ROLES, write_atomically
+from blindgate.pets.ml.joint import ROLES
 from blindgate.pets.ml.predict import ModelShare, predict_table
 from blindgate.pets.ml.train_command import (
     _identity,
@@ -109,9 +110,9 @@ def run_local(args: argparse.Namespace) -> int:
         raise SettingsError(
             "one-command mode needs --model-dir, --wallet-data, --network-data, --id and --out"
         )
-    from blindgate.pets.ml.launcher import _free_port, supervise
+    from blindgate.pets.ml.launcher import supervise
 
-    dealer_at, peer_at = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+    dealer_at, peer_at = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory(prefix="blindgate-predict-") as scratch:
         keys = Path(scratch)
         for name in ("wallet", "network", "dealer"):

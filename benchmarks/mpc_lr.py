@@ -5,8 +5,8 @@ Prints one JSON object. In the same run:
   of mini-batch SGD (batch 1024, learning rate 0.1) on the bank data, in both
   correlated-randomness modes, and on a synthetic rows x cols set;
 - SecretFlow SPU 0.9.5's simulator (all parties in one process) training the same SS-LR on
-  the same rows under SEMI2K and CHEETAH, in its own virtual environment
-  (benchmarks/.venv-spu: numpy<2, jax 0.4.34), created on first use under a lock;
+  the same rows under SEMI2K and CHEETAH, in its own side environment (``side_env``:
+  spu 0.9.5, numpy<2, jax 0.4.34, scikit-learn), created on first use under a lock;
 - single-row secure prediction latency, p50 and p99, over loopback TLS.
 
 Sizes can be reduced by flags (the JSON records what ran). Usage:
@@ -27,7 +27,6 @@ SPU at 1,000,000 x 100 (hours under CHEETAH here): one epoch on the first 20 and
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import subprocess
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from side_env import SideEnv, ensure
 
 from blindgate.pets.ml.bank import split_bank_marketing
 from blindgate.pets.ml.data import read_table
@@ -49,9 +49,11 @@ from blindgate.pets.mpc.tensor import SharedTensor
 
 HERE = Path(__file__).resolve().parent
 BANK = HERE.parent.parent / "shared" / "data" / "bank-marketing.csv"
-SPU_VENV = HERE / ".venv-spu"
-SPU_LOCK = HERE / "out" / ".venv-spu.lock"
-SPU_REQUIREMENTS = ["spu==0.9.5", "numpy<2", "jax==0.4.34", "jaxlib==0.4.34", "scikit-learn"]
+SPU_LR = SideEnv(
+    "spu",
+    ("spu==0.9.5", "numpy<2", "jax==0.4.34", "jaxlib==0.4.34", "scikit-learn"),
+    check="import spu, spu.utils.simulation, jax, sklearn",
+)
 
 SPU_SCRIPT = r"""
 import json, sys, time
@@ -328,30 +330,10 @@ def step_figures(
     }
 
 
-def ensure_spu_venv() -> tuple[Path | None, str | None]:
-    python = SPU_VENV / "bin" / "python"
-    SPU_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with SPU_LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another benchmark may be building the same venv
-        if python.exists():
-            return python, None
-        staging = SPU_VENV.with_name(".venv-spu.tmp")
-        steps = [
-            ["python3.11", "-m", "venv", "--clear", str(staging)],
-            [str(staging / "bin" / "pip"), "install", "-q", *SPU_REQUIREMENTS],
-        ]
-        for step in steps:
-            done = subprocess.run(step, capture_output=True, text=True, timeout=1800)
-            if done.returncode != 0:
-                return None, f"installing SPU failed: {done.stderr.strip().splitlines()[-1:]}"
-        staging.rename(SPU_VENV)
-    return python, None
-
-
 def spu_train(
     data: dict[str, np.ndarray], protocol: str, config: TrainConfig, scratch: Path
 ) -> dict[str, Any]:
-    python, problem = ensure_spu_venv()
+    python, problem = ensure(SPU_LR)
     if python is None:
         return {"protocol": protocol, "error": problem}
     arrays, script = scratch / "bank.npz", scratch / "spu_lr.py"

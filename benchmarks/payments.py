@@ -7,8 +7,8 @@ clients replaying prepared requests: payer fields already sealed to the wallet, 
 signed by the acquirer's agent. The wallet side is a minimal responder (an httpx transport
 that answers each pay with a signed SUCCESS, a sealed customerId and a pseudonym). The
 same run measures the same traffic with the sealed-field check off (plaintext network
-flag) as the comparison: ``sealed_vs_plaintext`` is their throughput ratio. Targets
-(issue 2, §7a): >= 1,000 payments/s, p99 <= 50 ms, on the 2-core development machine.
+flag) as the comparison: ``sealed_vs_plaintext`` is their throughput ratio. Targets:
+>= 1,000 payments/s, p99 <= 50 ms, on the 2-core development machine.
 Not counted: TLS/HTTP parsing (no sockets) and the agents' work, which part (b) counts.
 
 (a, scale-out) The same drive in ``--workers`` processes (default 2) over ONE store, each with

@@ -1,4 +1,4 @@
-"""End to end with PETs on against a plaintext mode (issue 2, section 7 b). Prints one JSON object.
+"""End to end with PETs on against a plaintext mode (target: PETs cost at most 15 %). Prints one JSON object.
 
 Both runs are full `blindgate demo` runs with the same seed, population and traffic: the
 official SDK as each acquirer's client → acquirer agent → gateway → wallet agent → wallet

@@ -11,9 +11,9 @@ for both parties in the one-process setup). Beside them:
   and ECDH time / floor; beside it the same in CPU seconds (per-operation CPU time on one
   core, against the CPU time of both parties and their workers in the one-process setup),
   which a loaded machine distorts far less than wall time;
-- SecretFlow's own PSI (``spu==0.9.5``, its ``libpsi``) on the same sets, run in
-  ``benchmarks/.venv-spu`` (created on first use; it needs numpy<2). If that install or
-  run fails, the JSON says so instead of a figure.
+- SecretFlow's own PSI (``spu==0.9.5``, its ``libpsi``) on the same sets, run in its
+  own side environment (``side_env``: spu 0.9.5 and numpy<2, created on first use). If
+  that install or run fails, the JSON says so instead of a figure.
 
 Setups: ``one`` (both parties in one process, in-memory keys), ``two`` (two processes
 over loopback TLS, in-memory keys), both in ``--mode`` (intersection by default), and
@@ -45,11 +45,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from side_env import SideEnv, ensure
+
 HERE = Path(__file__).resolve().parent
 # blindgate.pets.psi.commands.DEFAULT_BATCH, not imported: this parent process stays small,
 # since Linux counts its size at fork time in each child's ru_maxrss.
 CLI_DEFAULT_BATCH = 1 << 16
-SPU_VENV = HERE / ".venv-spu"
+SPU_PSI = SideEnv("spu", ("spu==0.9.5", "numpy<2"), check="import spu.libpsi, spu.libspu.link")
 
 
 def make_sets(n: int) -> tuple[list[bytes], list[bytes]]:
@@ -232,14 +234,11 @@ def run_cli(n: int, protocol: str, timeout: float, batch: int | None, mode: str)
     """Two ``blindgate psi`` processes on CSV files of n rows each, over loopback TLS (the client
     receives). In ``intersection`` mode the server writes no output, so its peak memory is the
     run's own: what ``--batch-size`` bounds."""
-    import socket
 
-    from blindgate.net import Identity
+    from blindgate.net import Identity, free_port
 
-    with tempfile.TemporaryDirectory() as scratch, socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        probe.close()
+    with tempfile.TemporaryDirectory() as scratch:
+        port = free_port()
         procs = {}
         for role, first in (("client", 0), ("server", n // 2)):  # the sets of make_sets, streamed
             Identity.generate(role).save(Path(scratch) / role)
@@ -269,14 +268,11 @@ def run_cli(n: int, protocol: str, timeout: float, batch: int | None, mode: str)
 
 
 def run_two_processes(n: int, protocol: str, timeout: float, batch: int | None, mode: str) -> dict[str, Any]:
-    import socket
 
-    from blindgate.net import Identity
+    from blindgate.net import Identity, free_port
 
-    with tempfile.TemporaryDirectory() as scratch, socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        address = f"127.0.0.1:{probe.getsockname()[1]}"
-        probe.close()
+    with tempfile.TemporaryDirectory() as scratch:
+        address = f"127.0.0.1:{free_port()}"
         for name in ("receiver", "sender"):
             Identity.generate(name).save(Path(scratch) / name)
         procs = {}
@@ -305,7 +301,7 @@ def run_two_processes(n: int, protocol: str, timeout: float, batch: int | None, 
     return report
 
 
-# Runs inside benchmarks/.venv-spu: SecretFlow's psi_execute, both parties in one process (threads).
+# Runs inside the SPU_PSI side environment: SecretFlow's psi_execute, both parties in one process (threads).
 SPU_HELPER = r"""
 import json, sys, tempfile, threading, time, os
 import spu.libpsi as psi
@@ -364,29 +360,16 @@ SECRETFLOW_RUNS = {"KKRT": [], "ECDH": ["CURVE_25519"], "RR22": [], "ECDH_FOURQ"
 
 def run_secretflow(n: int, timeout: float, names: list[str]) -> dict[str, Any]:
     """SecretFlow's PSI (spu 0.9.5) on the same sets, both parties in one process."""
-    python = SPU_VENV / "bin" / "python"
-    if not python.exists():
-        setup = subprocess.run(
-            [sys.executable, "-m", "venv", str(SPU_VENV)], capture_output=True, text=True, timeout=300
-        )
-        if setup.returncode == 0:
-            setup = subprocess.run(
-                [str(python), "-m", "pip", "install", "-q", "spu==0.9.5", "numpy<2"],
-                capture_output=True,
-                text=True,
-                timeout=1800,
-            )
-        if setup.returncode != 0:
-            return {"error": "could not install spu==0.9.5: " + setup.stderr.strip()[-300:]}
-    results = {}
-    for name, extra in (
-        ("KKRT", []),
-        ("ECDH", ["CURVE_25519"]),
-        ("RR22", []),
-        ("ECDH_FOURQ", ["CURVE_FOURQ"]),
-    ):
-        protocol = name.split("_")[0]
-        results[name] = _run_json([str(python), "-c", SPU_HELPER, str(n), protocol, *extra], timeout)
+    python, problem = ensure(SPU_PSI)
+    if python is None:
+        return {"error": problem}
+    results: dict[str, Any] = {}
+    for name in names:  # the --secretflow runs (this list used to be ignored: every run ran)
+        if name not in SECRETFLOW_RUNS:
+            results[name] = {"error": f"unknown SecretFlow run (known: {', '.join(SECRETFLOW_RUNS)})"}
+            continue
+        command = [str(python), "-c", SPU_HELPER, str(n), name.split("_")[0], *SECRETFLOW_RUNS[name]]
+        results[name] = _run_json(command, timeout)
     return results
 
 

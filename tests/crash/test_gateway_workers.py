@@ -46,7 +46,7 @@ from blindgate.crypto.sealing import seal_field
 from blindgate.crypto.signatures import ED25519, VerifyingKey
 from blindgate.gateway.app import create_gateway_app, engine_of
 from blindgate.ledger import check_ledger
-from blindgate_testbed.network import free_port
+from blindgate.net import free_port
 from blindgate_testbed.services import ServiceSpec, Supervisor
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -29,17 +29,17 @@ def test_create_rotate_public(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "private" not in json.dumps(published)
 
 
-def test_errors_are_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli(["keys", "public", str(tmp_path / "none")]) == 1
+def test_errors_are_one_line_on_stderr_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["keys", "public", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("blindgate keys: ") and err.count("\n") == 1 and "Traceback" not in err
-    assert cli(["keys", "create", str(tmp_path / "s"), "--party", "bad.id"]) == 1
+    assert cli(["keys", "create", str(tmp_path / "s"), "--party", "bad.id"]) == 2
     assert "key id" in capsys.readouterr().err
     assert cli(["keys", "create", str(tmp_path / "t"), "--party", "t"]) == 0
     capsys.readouterr()
-    assert cli(["keys", "create", str(tmp_path / "t"), "--party", "t"]) == 1
+    assert cli(["keys", "create", str(tmp_path / "t"), "--party", "t"]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert cli(["keys", "rotate", str(tmp_path / "t"), "rsa", "--suite", "x25519"]) == 1
+    assert cli(["keys", "rotate", str(tmp_path / "t"), "rsa", "--suite", "x25519"]) == 2
     assert "only seal keys" in capsys.readouterr().err
 
 
@@ -54,5 +54,5 @@ def test_signing_only_store_for_the_gateway(tmp_path: Path, capsys: pytest.Captu
     assert cli(["keys", "create", str(tmp_path / "gw"), "--party", "gateway", "--signing-only"]) == 0
     bundle = json.loads(capsys.readouterr().out)
     assert "seal" not in bundle and set(bundle) == {"format", "party_id", "rsa", "ed25519"}
-    assert cli(["keys", "rotate", str(tmp_path / "gw"), "seal"]) == 1
+    assert cli(["keys", "rotate", str(tmp_path / "gw"), "seal"]) == 2
     assert "holds no seal keys" in capsys.readouterr().err

@@ -32,39 +32,22 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from blindgate.crypto import KeyStore, RecipientKey, seal_field, seal_fields
 from blindgate.crypto.encoding import b64url_decode
 from blindgate.crypto.hpke_context import setup_receiver, setup_sender
+from tests.vectors import load, unhex
 
-# RFC 9180, Appendix A.1.1.
-INFO = bytes.fromhex("4f6465206f6e2061204772656369616e2055726e")  # "Ode on a Grecian Urn"
-SK_EM = bytes.fromhex("52c4a758a802cd8b936eceea314432798d5baf2d7e9235dc084ab1b9cfa2f736")
-ENC = bytes.fromhex("37fda3567bdbd628e88668c3c8d7e97d1d1253b6d4ea6d44c150f741f1bf4431")
-SK_RM = bytes.fromhex("4612c550263fc8ad58375df3f557aac531d26850903e55a9f23f21d8534e8ac8")
-PK_RM = bytes.fromhex("3948cfe0ad1ddb695d780e59077195da6c56506b027329794ab02bca80815c4d")
-SHARED_SECRET = bytes.fromhex("fe0e18c9f024ce43799ae393c7e8fe8fce9d218875e8227b0187c04e7d2ea1fc")
-KEY = bytes.fromhex("4531685d41d65f03dc48f6b8302c05b0")
-BASE_NONCE = bytes.fromhex("56d890e5accaaf011cff4b7d")
-EXPORTER_SECRET = bytes.fromhex("45ff1c2e220db587171952c0592d5f5ebe103f1561a2614e38f2ffd47e99e3f8")
-PT = bytes.fromhex(
-    "4265617574792069732074727574682c20747275746820626561757479"
-)  # "Beauty is truth, truth beauty"
-AAD_0 = bytes.fromhex("436f756e742d30")  # "Count-0"
-CT_0 = bytes.fromhex(
-    "f938558b5d72f1a23810b4be2ab4f84331acc02fc97babc53a52ae8218a355a96d8770ac83d07bea87e13c512a"
-)
+# RFC 9180, Appendix A.1.1 (tests/vectors/rfc9180-a.1.1.json).
+RFC = load("rfc9180-a.1.1")
+INFO = unhex(RFC["info"])  # "Ode on a Grecian Urn"
+SK_EM, ENC, SK_RM, PK_RM = (unhex(RFC[name]) for name in ("skEm", "enc", "skRm", "pkRm"))
+SHARED_SECRET, KEY = unhex(RFC["shared_secret"]), unhex(RFC["key"])
+BASE_NONCE, EXPORTER_SECRET = unhex(RFC["base_nonce"]), unhex(RFC["exporter_secret"])
+PT = unhex(RFC["pt"])  # "Beauty is truth, truth beauty"
+CT_BY_SEQUENCE = {item["sequence_number"]: unhex(item["ct"]) for item in RFC["encryptions"]}
+AAD_BY_SEQUENCE = {item["sequence_number"]: unhex(item["aad"]) for item in RFC["encryptions"]}
+CT_0, AAD_0 = CT_BY_SEQUENCE[0], AAD_BY_SEQUENCE[0]  # aad "Count-0"
+assert sorted(CT_BY_SEQUENCE) == [0, 1, 2, 255]
 
-CT_BY_SEQUENCE = {
-    0: CT_0,
-    1: bytes.fromhex(
-        "af2d7e9ac9ae7e270f46ba1f975be53c09f8d875bdc8535458c2494e8a6eab251c03d0c22a56b8ca42c2063b84"
-    ),
-    2: bytes.fromhex(
-        "498dfcabd92e8acedc281e85af1cb4e3e31c7dc394a1ca20e173cb72516491588d96a19ad4a683518973dcc180"
-    ),
-    255: bytes.fromhex(
-        "7175db9717964058640a3a11fb9007941a5d1757fda1a6935c805c21af32505bf106deefec4a49ac38d71c9e0a"
-    ),
-}
-
-KEM_ID, KDF_ID, AEAD_ID = 0x0020, 0x0001, 0x0001
+KEM_ID, KDF_ID, AEAD_ID = RFC["kem_id"], RFC["kdf_id"], RFC["aead_id"]
+assert (KEM_ID, KDF_ID, AEAD_ID) == (0x0020, 0x0001, 0x0001)
 SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.AES_128_GCM)
 
 
@@ -176,14 +159,13 @@ def test_context_sender_reproduces_the_vector() -> None:
     assert enc == ENC
     assert (context.key, context.base_nonce, context.exporter_secret) == (KEY, BASE_NONCE, EXPORTER_SECRET)
     for sequence, ciphertext in CT_BY_SEQUENCE.items():
-        aad = f"Count-{sequence}".encode()
-        assert context.seal(sequence, aad, PT) == ciphertext
+        assert context.seal(sequence, AAD_BY_SEQUENCE[sequence], PT) == ciphertext
 
 
 def test_context_receiver_opens_the_vector() -> None:
     context = setup_receiver(ENC, x25519.X25519PrivateKey.from_private_bytes(SK_RM), INFO)
     for sequence, ciphertext in CT_BY_SEQUENCE.items():
-        assert context.open(sequence, f"Count-{sequence}".encode(), ciphertext) == PT
+        assert context.open(sequence, AAD_BY_SEQUENCE[sequence], ciphertext) == PT
     with pytest.raises(Exception):  # noqa: B017 - InvalidTag: wrong sequence number
         context.open(1, b"Count-1", CT_0)
     with pytest.raises(ValueError):

@@ -23,6 +23,7 @@ from blindgate.crypto import (
     verify_message,
 )
 from blindgate.crypto.signatures import signed_content, verify_ed25519
+from tests.vectors import load, unhex
 
 PATH = "/ams/api/v1/payments/pay"
 CLIENT = "SGACQ_2026"
@@ -76,37 +77,20 @@ def test_sdk_refuses_our_signature_over_another_body(rsa_key: rsa.RSAPrivateKey)
         sdk.verify(*MESSAGE[:4], BODY.replace("1000", "1001"), value, public)
 
 
+# RFC 8032 section 7.1, TESTS 1-3 (tests/vectors/rfc8032-7.1.json): (public key, message, signature).
+RFC8032 = load("rfc8032-7.1")
+RFC8032_VECTORS = [(v["public_key"], v["message"], v["signature"]) for v in RFC8032["vectors"]]
+assert len(RFC8032_VECTORS) == 3
+
+
 def test_ed25519_rfc8032_test_1() -> None:
     """RFC 8032 section 7.1, TEST 1: the Ed25519 we sign headers with is the RFC's."""
-    key = ed25519.Ed25519PrivateKey.from_private_bytes(
-        bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
-    )
-    assert key.public_key().public_bytes_raw() == bytes.fromhex(
-        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
-    )
-    assert key.sign(b"") == bytes.fromhex(
-        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
-    )
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(unhex(RFC8032["test_1_secret_key"]))
+    public, message, signature = RFC8032_VECTORS[0]
+    assert key.public_key().public_bytes_raw() == unhex(public)
+    assert key.sign(unhex(message)) == unhex(signature)
 
 
-# RFC 8032 section 7.1, TESTS 1-3: (public key, message, signature).
-RFC8032_VECTORS = [
-    (
-        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
-        "",
-        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
-    ),
-    (
-        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
-        "72",
-        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
-    ),
-    (
-        "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
-        "af82",
-        "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
-    ),
-]  # fmt: skip
 # The order of the Ed25519 group, little-endian: S + L is the same scalar, non-canonically.
 ORDER_L = 2**252 + 27742317777372353535851937790883648493
 

@@ -15,6 +15,7 @@ from blindgate.net import (
     PeerClosed,
     ProtocolMismatch,
     connect,
+    free_port,
     memory_pair,
 )
 
@@ -156,3 +157,10 @@ def test_exchange_with_a_silent_peer_times_out() -> None:
             ch.exchange(b"hello")
         done.set()
         thread.join()
+
+
+def test_free_port_can_be_listened_on() -> None:
+    port = free_port()
+    identity = Identity.generate("s")
+    with Listener(f"127.0.0.1:{port}", identity, identity.cert_pem, timeout=1) as listener:
+        assert listener.port == port

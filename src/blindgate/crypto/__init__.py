@@ -16,6 +16,8 @@ curve, cipher or random-number code is written here. See docs/crypto.md.
 
 from blindgate.crypto.errors import (
     CryptoError,
+    InvalidElement,
+    InvalidInput,
     InvalidSignature,
     KeyStoreError,
     SealedValueInvalid,
@@ -57,6 +59,8 @@ __all__ = [
     "SUITES",
     "X25519",
     "CryptoError",
+    "InvalidElement",
+    "InvalidInput",
     "InvalidSignature",
     "KeyKind",
     "KeyStore",

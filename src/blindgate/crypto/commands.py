@@ -4,7 +4,9 @@
     blindgate keys rotate DIR KIND [--suite SUITE]     (KIND: seal, pseudonym, rsa, ed25519)
     blindgate keys public DIR                          (the JSON bundle the party publishes)
 
-Private keys never reach stdout; errors are one line on stderr and exit status 1.
+Private keys never reach stdout (only the public bundle does). Exit status: 0 done; 2 bad
+arguments, or a key store that is missing, unreadable or already there; errors are one
+line on stderr (the statuses every `blindgate` command shares: `blindgate.errors`).
 """
 
 from __future__ import annotations
@@ -13,35 +15,35 @@ import argparse
 import json
 import sys
 
-from blindgate.crypto.errors import CryptoError
 from blindgate.crypto.keystore import KINDS, KeyStore
 from blindgate.crypto.sealing import DEFAULT_SUITE, SUITES
+from blindgate.errors import EXIT_STATUSES, run_command
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    try:
-        if args.action == "create":
-            store = KeyStore.create(
-                args.directory, args.party, suite=args.suite, signing_only=args.signing_only
-            )
-            print(f"created key store for {store.party_id} in {args.directory}", file=sys.stderr)
-        elif args.action == "rotate":
-            store = KeyStore(args.directory)
-            version = store.rotate(args.kind, suite=args.suite)
-            print(f"{args.kind} key is now version {version}", file=sys.stderr)
-        else:
-            store = KeyStore(args.directory)
-        print(json.dumps(store.public_bundle(), indent=2))
-    except (CryptoError, ValueError, OSError) as exc:
-        print(f"blindgate keys: {exc}", file=sys.stderr)
-        return 1
+    return run_command("keys", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.action == "create":
+        store = KeyStore.create(args.directory, args.party, suite=args.suite, signing_only=args.signing_only)
+        print(f"created key store for {store.party_id} in {args.directory}", file=sys.stderr)
+    elif args.action == "rotate":
+        store = KeyStore(args.directory)
+        version = store.rotate(args.kind, suite=args.suite)
+        print(f"{args.kind} key is now version {version}", file=sys.stderr)
+    else:
+        store = KeyStore(args.directory)
+    print(json.dumps(store.public_bundle(), indent=2))
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="blindgate keys", description="a party's keys: create, rotate, publish"
+        prog="blindgate keys",
+        description="a party's keys: create, rotate, publish",
+        epilog=EXIT_STATUSES,
     )
     actions = parser.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="make a new key store (version 1 of every kind)")

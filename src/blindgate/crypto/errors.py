@@ -6,9 +6,23 @@ value or a customer id, so a caller may log it or turn it into an API error as i
 
 from __future__ import annotations
 
+from blindgate.errors import BlindgateError
 
-class CryptoError(Exception):
+
+class CryptoError(BlindgateError):
     """Base of every error this package raises on bad input."""
+
+
+class InvalidInput(CryptoError, ValueError):
+    """A key, key id, version, encoding or size that does not parse or is out of range.
+
+    Also a `ValueError`, which is what it was before this package had one root: callers
+    that validate their own input with ``except ValueError`` keep working.
+    """
+
+
+class InvalidElement(InvalidInput):
+    """Bytes that are not the canonical encoding of a (non-identity) ristretto255 element."""
 
 
 class SealedValueInvalid(CryptoError):

@@ -20,6 +20,8 @@ import hashlib
 
 import rbcl
 
+from blindgate.crypto.errors import InvalidElement, InvalidInput
+
 ELEMENT_BYTES = 32
 SCALAR_BYTES = 32
 IDENTITY = bytes(ELEMENT_BYTES)
@@ -31,17 +33,13 @@ _SHA512_BLOCK = 128
 _SHA512_OUT = 64
 
 
-class InvalidElement(ValueError):
-    """Bytes that are not the canonical encoding of a (non-identity) ristretto255 element."""
-
-
 def expand_message_xmd(message: bytes, dst: bytes, length: int) -> bytes:
     """RFC 9380 section 5.3.1 with SHA-512: ``length`` uniform bytes from ``message`` under ``dst``."""
     if len(dst) > 255:
         dst = hashlib.sha512(b"H2C-OVERSIZE-DST-" + dst).digest()
     blocks = -(-length // _SHA512_OUT)
     if blocks > 255 or length > 65535:
-        raise ValueError("expand_message_xmd: requested length is too large")
+        raise InvalidInput("expand_message_xmd: requested length is too large")
     dst_prime = dst + bytes([len(dst)])
     b0 = hashlib.sha512(
         bytes(_SHA512_BLOCK) + message + length.to_bytes(2, "big") + b"\x00" + dst_prime
@@ -58,7 +56,7 @@ def expand_message_xmd(message: bytes, dst: bytes, length: int) -> bytes:
 def from_uniform_bytes(uniform: bytes) -> bytes:
     """RFC 9496's one-way map: 64 uniform bytes to an element (libsodium ``from_hash``)."""
     if len(uniform) != 64:
-        raise ValueError("the one-way map takes exactly 64 bytes")
+        raise InvalidInput("the one-way map takes exactly 64 bytes")
     return bytes(rbcl.crypto_core_ristretto255_from_hash(uniform))
 
 

@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
+from blindgate.crypto.errors import InvalidInput
+
 KEM_ID: Final = 0x0020  # DHKEM(X25519, HKDF-SHA256)
 KDF_ID: Final = 0x0001  # HKDF-SHA256
 AEAD_ID: Final = 0x0001  # AES-128-GCM
@@ -71,7 +73,7 @@ class Context:
 
     def nonce(self, sequence: int) -> bytes:
         if not 0 <= sequence < MAX_SEQUENCE:
-            raise ValueError("sequence number out of range")
+            raise InvalidInput("sequence number out of range")
         return (int.from_bytes(self.base_nonce, "big") ^ sequence).to_bytes(N_N, "big")
 
     def seal(self, sequence: int, aad: bytes, plaintext: bytes) -> bytes:
@@ -110,13 +112,13 @@ def setup_sender(
 def setup_receiver(
     enc: bytes, recipient: x25519.X25519PrivateKey, info: bytes, recipient_public: bytes | None = None
 ) -> Context:
-    """SetupBaseR; raises ValueError on a malformed or small-order ``enc``.
+    """SetupBaseR; raises ValueError on a malformed or small-order ``enc`` (`InvalidInput` if short).
 
     ``recipient_public`` (the recipient's raw public key), when the caller has it, saves
     recomputing it: a scalar multiplication.
     """
     if len(enc) != N_ENC:
-        raise ValueError("enc is 32 bytes")
+        raise InvalidInput("enc is 32 bytes")
     public = recipient_public or recipient.public_key().public_bytes_raw()
     dh = recipient.exchange(x25519.X25519PublicKey.from_public_bytes(enc))
     return _key_schedule(_shared_secret(dh, enc, public), info)

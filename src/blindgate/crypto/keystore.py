@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from blindgate.crypto import pseudonyms
 from blindgate.crypto.encoding import b64url_decode, b64url_encode
-from blindgate.crypto.errors import KeyStoreError, UnknownKey
+from blindgate.crypto.errors import InvalidInput, KeyStoreError, UnknownKey
 from blindgate.crypto.sealing import (
     DEFAULT_SUITE,
     OpeningKey,
@@ -52,6 +52,7 @@ from blindgate.crypto.signatures import (
     load_rsa_public_key,
     rsa_public_key_for_sdk,
 )
+from blindgate.fileio import write_atomically
 
 KeyKind = Literal["seal", "pseudonym", "rsa", "ed25519"]
 KINDS: Final[tuple[str, ...]] = get_args(KeyKind)
@@ -133,7 +134,7 @@ class KeyStore:
         ``suite`` (seal only) switches the sealing suite from this version on.
         """
         if suite is not None and kind != "seal":
-            raise ValueError("only seal keys have a suite")
+            raise InvalidInput("only seal keys have a suite")
         with self._lock:
             version = max(self._held(kind)) + 1
             if kind == "seal":  # other kinds have no suite; the seal suite carries over unless named
@@ -184,7 +185,7 @@ class KeyStore:
         """(key, version) for ``RSA256`` or ``ED25519``: the current version unless one is named."""
         kind: KeyKind = "rsa" if algorithm == RSA256 else "ed25519"
         if algorithm not in (RSA256, ED25519):
-            raise ValueError("algorithm is RSA256 or ED25519")
+            raise InvalidInput("algorithm is RSA256 or ED25519")
         chosen = self.current_version(kind) if version is None else version
         return self._get(kind, chosen), chosen
 
@@ -237,12 +238,12 @@ class KeyStore:
                 return OpeningKey.from_private_bytes(self.party_id, version, record["suite"], private)
             if kind == "pseudonym":
                 if len(private) != pseudonyms.KEY_BYTES:
-                    raise ValueError("pseudonym key length")
+                    raise InvalidInput("pseudonym key length")
                 return private
             if kind == "rsa":
                 key = serialization.load_der_private_key(private, password=None)
                 if not isinstance(key, rsa.RSAPrivateKey):
-                    raise ValueError("not RSA")
+                    raise InvalidInput("not RSA")
                 return key
             return ed25519.Ed25519PrivateKey.from_private_bytes(private)
         except (KeyError, TypeError, ValueError) as exc:
@@ -271,10 +272,10 @@ class PublicBundle:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PublicBundle:
-        """Parse `KeyStore.public_bundle`'s shape; raises ValueError on anything else."""
+        """Parse `KeyStore.public_bundle`'s shape; raises `InvalidInput` on anything else."""
         try:
             if data["format"] != BUNDLE_FORMAT:
-                raise ValueError("not a blindgate public key bundle")
+                raise InvalidInput("not a blindgate public key bundle")
             party_id = check_kid(data["party_id"])
             recipient = RecipientKey.from_json(data["seal"]) if "seal" in data else None
             rsa_keys = {_version(v): load_rsa_public_key(k) for v, k in data["rsa"]["versions"].items()}
@@ -283,9 +284,9 @@ class PublicBundle:
                 for v, k in data["ed25519"]["versions"].items()
             }
         except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError("public key bundle is incomplete") from exc
+            raise InvalidInput("public key bundle is incomplete") from exc
         if recipient is not None and recipient.kid != party_id:
-            raise ValueError("public key bundle's sealing key belongs to another party")
+            raise InvalidInput("public key bundle's sealing key belongs to another party")
         return cls(party_id, recipient, rsa_keys, ed_keys)
 
     def verifying_key(self, algorithm: str, version: int) -> VerifyingKey:
@@ -299,13 +300,13 @@ class PublicBundle:
 
 def _check_kind(kind: str) -> KeyKind:
     if kind not in KINDS:
-        raise ValueError(f"key kind is one of {', '.join(KINDS)}")
+        raise InvalidInput(f"key kind is one of {', '.join(KINDS)}")
     return kind  # type: ignore[return-value]
 
 
 def _version(text: str) -> int:
     if not (text.isascii() and text.isdigit() and int(text) >= 1):
-        raise ValueError("a key version is a positive integer")
+        raise InvalidInput("a key version is a positive integer")
     return int(text)
 
 
@@ -334,21 +335,11 @@ def _write_version(root: Path, kind: str, version: int, record: dict[str, Any]) 
 
 
 def _write_new(path: Path, text: str, mode: int) -> None:
-    """Write a file that must not exist yet: temp file, fsync, then a no-clobber hard link."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    """Write a file that must not exist yet, whole or not at all (no writer overwrites another's)."""
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)  # the umask may have narrowed or widened nothing; be exact
-        try:
-            os.link(temporary, path)
-        except FileExistsError as exc:
-            raise KeyStoreError(f"{path.name} already exists (another rotation won)") from exc
-    finally:
-        temporary.unlink(missing_ok=True)
+        write_atomically(path, text, exclusive=True, permissions=mode)
+    except FileExistsError as exc:
+        raise KeyStoreError(f"{path.name} already exists (another rotation won)") from exc
 
 
 def _read_json(path: Path) -> dict[str, Any]:

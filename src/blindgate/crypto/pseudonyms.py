@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from blindgate.crypto.encoding import b64url_encode
+from blindgate.crypto.errors import InvalidInput
 
 PREFIX: Final = "ps_"
 KEY_BYTES: Final = 32
@@ -38,10 +39,10 @@ _PSEUDONYM: Final = re.compile(r"ps_[A-Za-z0-9_-]{43}")
 def pseudonym(key: bytes, purpose: str, customer_id: str) -> str:
     """The pseudonym of ``customer_id`` for ``purpose`` under the wallet's ``key``."""
     if not customer_id:
-        raise ValueError("a customer id is not empty")
+        raise InvalidInput("a customer id is not empty")
     message = customer_id.encode("utf-8")
     if len(message) > MAX_CUSTOMER_ID_BYTES:
-        raise ValueError(f"a customer id is at most {MAX_CUSTOMER_ID_BYTES} bytes")
+        raise InvalidInput(f"a customer id is at most {MAX_CUSTOMER_ID_BYTES} bytes")
     return PREFIX + b64url_encode(hmac.digest(purpose_key(key, purpose), message, "sha256"))
 
 
@@ -53,8 +54,10 @@ def is_pseudonym(value: object) -> bool:
 def purpose_key(key: bytes, purpose: str) -> bytes:
     """The key of one purpose, derived from the wallet's pseudonym key (cached: it is per call hot)."""
     if len(key) < KEY_BYTES:
-        raise ValueError(f"a pseudonym key is at least {KEY_BYTES} bytes")
+        raise InvalidInput(f"a pseudonym key is at least {KEY_BYTES} bytes")
     if _PURPOSE.fullmatch(purpose) is None:
-        raise ValueError("a purpose is 1 to 64 characters of a-z 0-9 . _ -, starting with a letter or digit")
+        raise InvalidInput(
+            "a purpose is 1 to 64 characters of a-z 0-9 . _ -, starting with a letter or digit"
+        )
     info = b"blindgate/pseudonym/v1\x00" + purpose.encode("ascii")
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(key)

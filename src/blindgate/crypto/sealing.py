@@ -59,7 +59,7 @@ from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from blindgate.crypto import hpke_context
 from blindgate.crypto.encoding import b64url_decode, b64url_encode
-from blindgate.crypto.errors import SealedValueInvalid
+from blindgate.crypto.errors import InvalidInput, SealedValueInvalid
 
 PREFIX: Final = "bg1"
 X25519: Final = "x25519"
@@ -99,13 +99,13 @@ PrivateSealingKey = x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey
 
 def check_suite(suite: str) -> str:
     if suite not in _SUITES:
-        raise ValueError(f"unknown sealing suite (known: {', '.join(SUITES)})")
+        raise InvalidInput(f"unknown sealing suite (known: {', '.join(SUITES)})")
     return suite
 
 
 def check_kid(kid: str) -> str:
     if KID_PATTERN.fullmatch(kid) is None:
-        raise ValueError("a key id is 1 to 64 characters of A-Z a-z 0-9 _ -")
+        raise InvalidInput("a key id is 1 to 64 characters of A-Z a-z 0-9 _ -")
     return kid
 
 
@@ -125,7 +125,7 @@ class RecipientKey:
         check_kid(kid)
         check_suite(suite)
         if not 1 <= version < 10**9:
-            raise ValueError("a key version is a positive integer")
+            raise InvalidInput("a key version is a positive integer")
         return cls(kid, version, suite, bytes(public_bytes), _load_public(suite, public_bytes))
 
     def to_json(self) -> dict[str, Any]:
@@ -138,15 +138,15 @@ class RecipientKey:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RecipientKey:
-        """Parse `to_json`'s shape; raises ValueError on anything else."""
+        """Parse `to_json`'s shape; raises `InvalidInput` on anything else."""
         try:
             kid, version, suite, public = data["kid"], data["version"], data["suite"], data["public_key"]
         except (KeyError, TypeError) as exc:
-            raise ValueError("a recipient key needs kid, version, suite and public_key") from exc
+            raise InvalidInput("a recipient key needs kid, version, suite and public_key") from exc
         if not (isinstance(kid, str) and type(version) is int and isinstance(suite, str)):
-            raise ValueError("a recipient key's kid and suite are strings, its version an integer")
+            raise InvalidInput("a recipient key's kid and suite are strings, its version an integer")
         if not isinstance(public, str):
-            raise ValueError("a recipient key's public_key is base64url text")
+            raise InvalidInput("a recipient key's public_key is base64url text")
         return cls.from_public_bytes(kid, version, suite, b64url_decode(public))
 
 
@@ -175,7 +175,7 @@ class OpeningKey:
                 public = classical.public_key().public_bytes_raw()
             else:
                 if len(private_bytes) != _MLKEM768_SEED_BYTES + _X25519_BYTES:
-                    raise ValueError("a hybrid private key is a 64-byte seed and 32 bytes")
+                    raise InvalidInput("a hybrid private key is a 64-byte seed and 32 bytes")
                 post_quantum = mlkem.MLKEM768PrivateKey.from_seed_bytes(private_bytes[:_MLKEM768_SEED_BYTES])
                 classical = x25519.X25519PrivateKey.from_private_bytes(private_bytes[_MLKEM768_SEED_BYTES:])
                 private = hpke.MLKEM768X25519PrivateKey(post_quantum, classical)
@@ -183,7 +183,7 @@ class OpeningKey:
                     post_quantum.public_key().public_bytes_raw() + classical.public_key().public_bytes_raw()
                 )
         except Exception as exc:
-            raise ValueError("private sealing key does not parse") from exc
+            raise InvalidInput("private sealing key does not parse") from exc
         recipient = RecipientKey.from_public_bytes(kid, version, suite, public)
         return cls(kid, version, suite, bytes(private_bytes), private, recipient)
 
@@ -243,7 +243,7 @@ def seal_fields(values: Mapping[str, bytes], recipient: RecipientKey, context_id
     `open_field` under its own field name and ``context_id``.
     """
     if len(values) > MAX_FIELDS_PER_CONTEXT:
-        raise ValueError(f"at most {MAX_FIELDS_PER_CONTEXT} fields are sealed together")
+        raise InvalidInput(f"at most {MAX_FIELDS_PER_CONTEXT} fields are sealed together")
     for value in values.values():
         _check_plaintext(value)
     if recipient.suite != X25519 or len(values) < 2:
@@ -317,10 +317,10 @@ def _load_public(suite: str, public_bytes: bytes) -> PublicSealingKey:
     try:
         if suite == X25519:
             if len(public_bytes) != _X25519_BYTES:
-                raise ValueError("an X25519 public key is 32 bytes")
+                raise InvalidInput("an X25519 public key is 32 bytes")
             return x25519.X25519PublicKey.from_public_bytes(public_bytes)
         if len(public_bytes) != _MLKEM768_PUBLIC_BYTES + _X25519_BYTES:
-            raise ValueError("a hybrid public key is 1184 + 32 bytes")
+            raise InvalidInput("a hybrid public key is 1184 + 32 bytes")
         return hpke.MLKEM768X25519PublicKey(
             mlkem.MLKEM768PublicKey.from_public_bytes(public_bytes[:_MLKEM768_PUBLIC_BYTES]),
             x25519.X25519PublicKey.from_public_bytes(public_bytes[_MLKEM768_PUBLIC_BYTES:]),
@@ -328,14 +328,14 @@ def _load_public(suite: str, public_bytes: bytes) -> PublicSealingKey:
     except ValueError:
         raise
     except Exception as exc:
-        raise ValueError("public sealing key does not parse") from exc
+        raise InvalidInput("public sealing key does not parse") from exc
 
 
 def _check_plaintext(value: object) -> None:
     if not isinstance(value, bytes | bytearray):
         raise TypeError("sealing takes bytes; encode text as UTF-8 first")
     if len(value) > MAX_PLAINTEXT_BYTES:
-        raise ValueError(f"a sealed field holds at most {MAX_PLAINTEXT_BYTES} bytes")
+        raise InvalidInput(f"a sealed field holds at most {MAX_PLAINTEXT_BYTES} bytes")
 
 
 @lru_cache(maxsize=1024)
@@ -359,5 +359,5 @@ def _info(kid: str, version: int, suite: str, field: str, context_id: str) -> by
 
 def _length_prefixed(parts: list[bytes]) -> bytes:
     if any(len(part) > MAX_NAME_BYTES for part in parts):
-        raise ValueError(f"field names and context ids are at most {MAX_NAME_BYTES} bytes")
+        raise InvalidInput(f"field names and context ids are at most {MAX_NAME_BYTES} bytes")
     return b"".join(struct.pack(">H", len(part)) + part for part in parts)

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from nacl.bindings import crypto_sign_BYTES, crypto_sign_open
 from nacl.exceptions import CryptoError
 
-from blindgate.crypto.errors import InvalidSignature
+from blindgate.crypto.errors import InvalidInput, InvalidSignature
 
 RSA256: Final = "RSA256"
 ED25519: Final = "ED25519"
@@ -182,14 +182,14 @@ def rsa_public_key_for_sdk(key: rsa.RSAPublicKey) -> str:
 
 
 def load_rsa_public_key(text: str) -> rsa.RSAPublicKey:
-    """Load an RSA public key given as PEM or as the SDK's bare base64; raises ValueError."""
+    """Load an RSA public key given as PEM or as the SDK's bare base64; raises `InvalidInput`."""
     try:
         if "-----BEGIN" in text:
             key = serialization.load_pem_public_key(text.encode("ascii"))
         else:
             key = serialization.load_der_public_key(base64.b64decode(text, validate=True))
     except Exception as exc:
-        raise ValueError("not an RSA public key") from exc
+        raise InvalidInput("not an RSA public key") from exc
     if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("not an RSA public key")
+        raise InvalidInput("not an RSA public key")
     return key

@@ -2,6 +2,7 @@
 
 from blindgate.net.channel import Channel, ChannelStats, MemoryChannel, SocketChannel, memory_pair
 from blindgate.net.errors import (
+    BadAddress,
     ChannelError,
     ChannelTimeout,
     FrameTooLarge,
@@ -9,9 +10,11 @@ from blindgate.net.errors import (
     PeerClosed,
     ProtocolMismatch,
 )
+from blindgate.net.ports import free_port
 from blindgate.net.tls import Identity, Listener, connect, listen
 
 __all__ = [
+    "BadAddress",
     "Channel",
     "ChannelError",
     "ChannelStats",
@@ -25,6 +28,7 @@ __all__ = [
     "ProtocolMismatch",
     "SocketChannel",
     "connect",
+    "free_port",
     "listen",
     "memory_pair",
 ]

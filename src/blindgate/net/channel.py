@@ -5,8 +5,12 @@ every frame a size bound, so a peer that drops, stalls or sends garbage makes th
 other side stop with a :class:`ChannelError`, never hang. Byte and frame counters let
 protocols report what they cost.
 
-``exchange`` sends and receives at once: two parties that both send a large frame
-before reading would otherwise deadlock on full socket buffers.
+``exchange`` is the one way for both parties to swap a frame in the same step (each
+calls it; neither must speak first): over a socket it sends and receives at once, from
+one thread, since two parties that both send a large frame before reading would
+otherwise deadlock on full socket buffers, and OpenSSL must not be read and written from
+two threads at once; in memory the bounded queue holds the frame sent, so sending and
+then receiving cannot deadlock. ``hello`` is one exchange too.
 """
 
 from __future__ import annotations
@@ -88,26 +92,14 @@ class Channel(ABC):
         return payload
 
     def exchange(self, payload: bytes | bytearray | memoryview) -> bytes:
-        """Send ``payload`` and receive the peer's frame concurrently."""
-        failure: list[BaseException] = []
+        """Send ``payload`` and receive the peer's frame, the peer doing the same at once.
 
-        def send() -> None:
-            try:
-                self.send(payload)
-            except BaseException as exc:  # re-raised in the caller's thread below
-                failure.append(exc)
-
-        sender = threading.Thread(target=send, daemon=True)
-        sender.start()
-        try:
-            received = self.recv()
-        finally:
-            sender.join(self.timeout)
-        if failure:
-            raise failure[0]
-        if sender.is_alive():
-            raise ChannelTimeout(f"peer did not take our frame within {self.timeout:.0f}s")
-        return received
+        This default sends, then receives: right for a channel whose ``send`` never waits
+        for the peer to read (in memory, the queue holds the frame). A channel whose send
+        can block on the peer (a socket) overrides it to move both directions together.
+        """
+        self.send(payload)
+        return self.recv()
 
     # Typed helpers. Arrays travel as a small JSON header (dtype, shape) and raw bytes.
 
@@ -129,14 +121,13 @@ class Channel(ABC):
     ) -> np.ndarray:
         return decode_array(self.recv(), dtype, shape)
 
-    def exchange_array(self, array: np.ndarray) -> np.ndarray:
-        received = decode_array(self.exchange(encode_array(array)), array.dtype, array.shape)
-        return received
-
     def hello(self, protocol: str, version: int, **params: Any) -> dict[str, Any]:
         """Check that both ends run the same protocol and version; return the peer's params."""
         mine = {"protocol": protocol, "version": version, "params": params}
-        theirs = json.loads(self.exchange(json.dumps(mine).encode()) or b"{}")
+        try:
+            theirs = json.loads(self.exchange(json.dumps(mine).encode()))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MalformedFrame("expected a hello frame") from exc
         if not isinstance(theirs, dict):
             raise MalformedFrame("expected a hello frame")
         if theirs.get("protocol") != protocol or theirs.get("version") != version:
@@ -265,8 +256,9 @@ class SocketChannel(Channel):
         """Full-duplex send and receive in one thread.
 
         An SSL socket must not be read and written from two threads at once (OpenSSL may
-        write during a read, e.g. for TLS 1.3 tickets), so this drives both directions
-        from one non-blocking loop instead of the base class's sender thread.
+        write during a read, e.g. for TLS 1.3 tickets), and two blocking ``sendall`` calls
+        of large frames would wait on each other, so this drives both directions from one
+        non-blocking loop.
         """
         view = memoryview(payload).cast("B")
         if view.nbytes > self.max_frame:

@@ -1,8 +1,20 @@
 """Errors a channel raises. Each names the cause; none carries payload bytes."""
 
+from __future__ import annotations
 
-class ChannelError(Exception):
+from blindgate.errors import EXIT_INPUT, EXIT_PEER, BlindgateError
+
+
+class ChannelError(BlindgateError):
     """The channel cannot go on: the peer left, misbehaved or went quiet."""
+
+    exit_status = EXIT_PEER
+
+
+class BadAddress(ChannelError):
+    """An address that is not ``HOST:PORT``: this party's configuration, not the peer's fault."""
+
+    exit_status = EXIT_INPUT
 
 
 class PeerClosed(ChannelError):

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
 from blindgate.net.channel import DEFAULT_MAX_FRAME, DEFAULT_TIMEOUT_S, SocketChannel
-from blindgate.net.errors import ChannelError, ChannelTimeout, PeerClosed
+from blindgate.net.errors import BadAddress, ChannelError, ChannelTimeout, PeerClosed
 
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
@@ -98,7 +98,7 @@ def _context(purpose: int, identity: Identity, peer_cert_pem: bytes) -> ssl.SSLC
 def _split(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise ValueError(f"expected HOST:PORT, got {address!r}")
+        raise BadAddress(f"expected HOST:PORT, got {address!r}")
     return host.strip("[]"), int(port)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from blindgate.pets.ml.errors import SettingsError
 from blindgate.pets.ml.logreg import TrainConfig, train_plaintext, train_shared, training_steps
 from blindgate.pets.mpc.local import run_pair
 from blindgate.pets.mpc.runtime import Party
@@ -87,5 +88,5 @@ def test_plaintext_max_steps_equals_the_shorter_run() -> None:
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5])
 def test_a_max_steps_that_is_not_a_positive_count_is_refused(bad: object) -> None:
-    with pytest.raises(ValueError, match="max_steps"):
+    with pytest.raises(SettingsError, match="max_steps"):
         TrainConfig(max_steps=bad)  # type: ignore[arg-type]

@@ -5,25 +5,18 @@ from __future__ import annotations
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from blindgate.net import Identity
+from blindgate.net import Identity, free_port
 
 CLIENT_ROWS = "id,mail\n1,dave@x.com\n2,carol@x.com\n3, Alice@X.com\n4,bob@x.com\n5,bob@x.com\n"
 SERVER_ROWS = (
     "email,name,score\nalice@x.com,alice,1\nbob@x.com,bob,2\ncarol@x.com,carol,3\nerin@x.com,erin,4\n"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -53,7 +46,7 @@ def _run_both(
     client_key: str | None = None,
     env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         _command(root, "server", port, *server_extra),
         stdout=subprocess.PIPE,
@@ -144,7 +137,7 @@ def test_small_batches_between_two_processes(parties: Path, protocol: str) -> No
     assert summary["input"]["duplicates"] == 1 and summary["input"]["keys"] == 600
     assert _spill_dirs(spill) == []  # spill files deleted
     failed, _ = _run_both(parties, ("--mode", "both", "--batch-size", "32"), ("--mode", "join"), env=env)
-    assert failed.returncode == 1 and _spill_dirs(spill) == []  # and deleted after a failure
+    assert failed.returncode == 2 and _spill_dirs(spill) == []  # and deleted after a failure
 
 
 @pytest.mark.parametrize("protocol", ["ecdh", "kkrt"])
@@ -171,7 +164,7 @@ def _spill_dirs(root: Path) -> list[Path]:
 
 
 def test_wrong_key_column_fails_cleanly(parties: Path) -> None:
-    port = _free_port()
+    port = free_port()
     bad = subprocess.run(
         _command(parties, "client", port, key="phone"), capture_output=True, text=True, timeout=30
     )
@@ -183,7 +176,7 @@ def test_wrong_key_column_fails_cleanly(parties: Path) -> None:
 def test_settings_mismatch_fails_on_both_sides_without_output(parties: Path) -> None:
     (parties / "client-out.csv").write_text("stale output from an earlier run\n")
     server, client = _run_both(parties, ("--mode", "both"), ("--mode", "join"))
-    assert server.returncode == 1 and client.returncode == 1
+    assert server.returncode == 2 and client.returncode == 2  # settings the peer does not share
     assert (
         "ParameterMismatch" in server.stderr + client.stderr
         and "Traceback" not in server.stderr + client.stderr
@@ -193,19 +186,19 @@ def test_settings_mismatch_fails_on_both_sides_without_output(parties: Path) -> 
 
 def test_unpinned_peer_is_refused(parties: Path) -> None:
     Identity.generate("intruder").save(parties / "intruder")
-    port = _free_port()
+    port = free_port()
     server_cmd = _command(parties, "server", port, "--timeout", "3")
     client_cmd = _command(parties, "client", port, "--timeout", "3")
     client_cmd[client_cmd.index("--identity") + 1] = str(parties / "intruder")  # not the pinned party
     server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     client = subprocess.run(client_cmd, capture_output=True, text=True, timeout=30)
     _, server_err = server.communicate(timeout=30)
-    assert server.returncode == 1 and client.returncode == 1
+    assert server.returncode == 3 and client.returncode == 3
     assert "Traceback" not in server_err + client.stderr
     assert not (parties / "client-out.csv").exists() and not (parties / "server-out.csv").exists()
 
 
 def test_absent_peer_times_out(parties: Path) -> None:
-    command = _command(parties, "client", _free_port(), "--timeout", "1")
+    command = _command(parties, "client", free_port(), "--timeout", "1")
     alone = subprocess.run(command, capture_output=True, text=True, timeout=30)
-    assert alone.returncode == 1 and "could not reach" in alone.stderr
+    assert alone.returncode == 3 and "could not reach" in alone.stderr and alone.stdout == ""

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """The input table cannot be used; the message names the column or cause."""
+from blindgate.pets.ml.errors import DataError
 
 
 @dataclass(frozen=True)

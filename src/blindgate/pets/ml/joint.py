@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from blindgate.fileio import write_atomically
 from blindgate.net import MalformedFrame
-from blindgate.pets.ml.data import DataError, Encoding, Table, check_range, encode, fit_encoding
+from blindgate.pets.ml.data import Encoding, Table, check_range, encode, fit_encoding
+from blindgate.pets.ml.errors import DataError
 from blindgate.pets.ml.logreg import (
     NETWORK,
     WALLET,
@@ -37,26 +37,13 @@ from blindgate.pets.ml.logreg import (
     share_features,
     train_shared,
 )
-from blindgate.pets.mpc.runtime import Party, exchange_in_turn
+from blindgate.pets.mpc.runtime import Party
 from blindgate.pets.mpc.tensor import SharedTensor
 
 ROLES = {"wallet": WALLET, "network": NETWORK}
 FEATURE_BOUND = 1024.0  # |standardised value| allowed: keeps every product inside the fixed-point range
 TEST_FRACTION = 0.2
 MIN_ROWS = 10
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(scratch, path)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -82,7 +69,7 @@ def align(party: Party, ids: list[str], method: str = "psi") -> list[int]:
         return sorted(result.matches, key=lambda row: split_key(ids[row]))
     assert method == "join"
     try:
-        theirs = json.loads(exchange_in_turn(party.peer, json.dumps(ids).encode(), party.party == 0))
+        theirs = json.loads(party.peer.exchange(json.dumps(ids).encode()))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedFrame("expected the peer's id list") from exc
     if not isinstance(theirs, list) or not all(isinstance(i, str) for i in theirs):
@@ -149,7 +136,7 @@ def run_party(
     check_range(features, names, FEATURE_BOUND)
     mine = json.dumps({"rows": len(rows), "width": features.shape[1]}).encode()
     try:
-        theirs = json.loads(exchange_in_turn(party.peer, mine, party.party == 0))
+        theirs = json.loads(party.peer.exchange(mine))
         int(theirs["width"])
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise MalformedFrame("expected the peer's table sizes") from exc

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from blindgate.net import Identity
+from blindgate.net import Identity, free_port
 from blindgate.pets.ml.data import Table, encode, fit_encoding, read_table
+from blindgate.pets.ml.errors import SettingsError
 from blindgate.pets.ml.joint import split_key, split_rows, subset_rows, write_json
 from blindgate.pets.ml.logreg import TrainConfig, train_plaintext
 
@@ -29,16 +29,9 @@ POLL_S = 0.2
 FAILURE_GRACE_S = 5.0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def run_local(args: argparse.Namespace) -> int:
     if not (args.wallet_data and args.network_data and args.id_column and args.label and args.out):
-        raise ValueError("one-command mode needs --wallet-data, --network-data, --id, --label and --out")
+        raise SettingsError("one-command mode needs --wallet-data, --network-data, --id, --label and --out")
     # Check inputs here first, so a bad file fails fast with the parties never started.
     wallet = read_table(args.wallet_data, args.id_column, args.label)
     network = read_table(args.network_data, args.id_column)
@@ -56,7 +49,7 @@ def run_local(args: argparse.Namespace) -> int:
 
 
 def _run_parties(args: argparse.Namespace, keys: Path) -> int:
-    dealer_at, peer_at = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+    dealer_at, peer_at = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     common = [
         "--id",
         args.id_column,

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from blindgate.pets.ml.errors import SettingsError, TruncationFailure
 from blindgate.pets.mpc.masked import MaskedBlocks
 from blindgate.pets.mpc.runtime import Party
 from blindgate.pets.mpc.tensor import (
@@ -42,18 +43,18 @@ class TrainConfig:
     momentum: float = 0.9
     sigmoid: str = "clipped"  # or "polynomial": no comparison, coarser (see pets.mpc.tensor)
     # Benchmarks and tests only: stop after this many mini-batch steps (None: every step of
-    # every epoch). A benchmark times the first steps of a run too long to finish in a session.
+    # every epoch). A benchmark times the first steps of a run too long to finish in its time box.
     max_steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.sigmoid not in SIGMOID_METHODS:
-            raise ValueError(f"the sigmoid must be one of {', '.join(SIGMOID_METHODS)}")
+            raise SettingsError(f"the sigmoid must be one of {', '.join(SIGMOID_METHODS)}")
         if self.epochs < 1 or self.batch_size < 1 or not 0 < self.learning_rate <= 10:
-            raise ValueError("epochs and batch size must be positive, the learning rate in (0, 10]")
+            raise SettingsError("epochs and batch size must be positive, the learning rate in (0, 10]")
         if not 0 <= self.momentum < 1:
-            raise ValueError("momentum must be in [0, 1)")
+            raise SettingsError("momentum must be in [0, 1)")
         if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
-            raise ValueError("max_steps must be a positive number of steps, or None for all of them")
+            raise SettingsError("max_steps must be a positive number of steps, or None for all of them")
 
 
 def batches(rows: int, size: int) -> list[slice]:
@@ -146,15 +147,6 @@ def train_shared(
     if not hasattr(party.triples, "truncation"):  # dealer-free: a guard, see check_weights_in_range
         check_weights_in_range(party, weights)
     return weights
-
-
-class TruncationFailure(RuntimeError):
-    """The trained weights left the fixed-point range: the weights are garbage.
-
-    Neither source's truncation fails any more (the dealer's pair, and dealer-free the
-    known-MSB rule, are exact for |raw| < 2^62), so this is a guard: it would take a value
-    beyond the fixed-point range, or a source that truncates locally (SecureML's rule).
-    """
 
 
 def check_weights_in_range(party: Party, weights: SharedTensor) -> None:

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from blindgate.net import MalformedFrame
-from blindgate.pets.ml.data import DataError, Encoding, Table, check_range, encode
+from blindgate.pets.ml.data import Encoding, Table, check_range, encode
+from blindgate.pets.ml.errors import DataError
 from blindgate.pets.ml.joint import FEATURE_BOUND, ROLES, align, subset_rows
 from blindgate.pets.ml.logreg import WALLET
-from blindgate.pets.mpc.runtime import Party, exchange_in_turn
+from blindgate.pets.mpc.runtime import Party
 from blindgate.pets.mpc.tensor import SharedTensor
 
 MODEL_FORMAT = "blindgate-ss-logreg/1"
@@ -50,9 +51,9 @@ class ModelShare:
             return cls(
                 str(obj["role"]), int(obj["frac_bits"]), widths, Encoding.from_json(obj["encoding"]), share
             )
+        except DataError:
+            raise
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            if isinstance(exc, DataError):
-                raise
             raise DataError(f"cannot read the model file {path.name}") from exc
 
     def features(self, table: Table) -> np.ndarray:
@@ -70,7 +71,7 @@ class ModelShare:
 def check_peer_model(party: Party, model: ModelShare) -> None:
     mine = json.dumps({"role": model.role, "widths": list(model.widths)}).encode()
     try:
-        theirs = json.loads(exchange_in_turn(party.peer, mine, party.party == 0))
+        theirs = json.loads(party.peer.exchange(mine))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedFrame("expected the peer's model summary") from exc
     if theirs.get("role") == model.role or theirs.get("widths") != list(model.widths):

@@ -10,7 +10,9 @@ Each party on its own machine (the same connection flags as `blindgate train`)::
 
 or all three as local processes: ``blindgate predict --model-dir DIR --wallet-data W.csv
 --network-data N.csv --id ID --out scores.csv``. The wallet receives the scores and writes
-``id,score`` (atomically). Exit codes as for `blindgate train`.
+``id,score`` (atomically). Exit status: 0 done; 2 bad arguments, input data or model file;
+3 the peer or the dealer failed or dropped (the statuses every `blindgate` command shares:
+`blindgate.errors`). Errors are one line on stderr and never carry a data value.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from blindgate.net import Identity
+from blindgate.errors import EXIT_STATUSES, run_command
+from blindgate.fileio import write_atomically
+from blindgate.net import Identity, free_port
 from blindgate.pets.ml.data import read_table
-from blindgate.pets.ml.joint import ROLES, write_atomically
+from blindgate.pets.ml.errors import SettingsError
+from blindgate.pets.ml.joint import ROLES
 from blindgate.pets.ml.predict import ModelShare, predict_table
 from blindgate.pets.ml.train_command import (
     _identity,
     _peer_channel,
     _triple_source,
-    guarded,
     run_dealer,
 )
 from blindgate.pets.mpc.dealer import DealerTriples
@@ -36,7 +40,9 @@ from blindgate.pets.mpc.runtime import Party
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="blindgate predict", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="blindgate predict", description=__doc__.split("\n\n")[0], epilog=EXIT_STATUSES
+    )
     p.add_argument("--role", choices=[*ROLES, "dealer"])
     p.add_argument("--model", type=Path, help="this party's model file from `blindgate train`")
     p.add_argument("--model-dir", type=Path, help="one-command mode: the training output directory")
@@ -60,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    return guarded("predict", lambda: _dispatch(args))
+    return run_command("predict", lambda: _dispatch(args))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -75,9 +81,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def run_role(args: argparse.Namespace) -> int:
     if not args.model or not args.data or not args.id_column:
-        raise ValueError("--model, --data and --id are required")
+        raise SettingsError("--model, --data and --id are required")
     if args.role == "wallet" and not args.out:
-        raise ValueError("the wallet needs --out for the scores")
+        raise SettingsError("the wallet needs --out for the scores")
     model = ModelShare.load(args.model)
     table = read_table(
         args.data, args.id_column, args.label if args.role == "wallet" and args.label else None
@@ -101,10 +107,12 @@ def run_role(args: argparse.Namespace) -> int:
 
 def run_local(args: argparse.Namespace) -> int:
     if not (args.wallet_data and args.network_data and args.id_column and args.out):
-        raise ValueError("one-command mode needs --model-dir, --wallet-data, --network-data, --id and --out")
-    from blindgate.pets.ml.launcher import _free_port, supervise
+        raise SettingsError(
+            "one-command mode needs --model-dir, --wallet-data, --network-data, --id and --out"
+        )
+    from blindgate.pets.ml.launcher import supervise
 
-    dealer_at, peer_at = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+    dealer_at, peer_at = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory(prefix="blindgate-predict-") as scratch:
         keys = Path(scratch)
         for name in ("wallet", "network", "dealer"):

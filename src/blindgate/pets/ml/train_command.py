@@ -15,9 +15,11 @@ Two ways to run it:
 
     blindgate train --wallet-data W.csv --network-data N.csv --id ID --label Y --out DIR
 
-Exit codes: 0 done, 2 bad arguments or input data, 3 the peer or dealer failed or
-dropped. Errors name the column or cause and never carry a data value. Output files
-are written atomically, metrics.json last, so its presence means the run completed.
+Exit status: 0 done; 2 bad arguments or input data; 3 the peer or the dealer failed or
+dropped; 4 the trained weights left the fixed-point range (run it again). Errors are one
+line on stderr, name the column or cause and never carry a data value (the statuses every
+`blindgate` command shares: `blindgate.errors`). Output files are written atomically,
+metrics.json last, so its presence means the run completed.
 """
 
 from __future__ import annotations
@@ -27,20 +29,22 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from blindgate.net import Channel, ChannelError, Identity, Listener, connect, listen
-from blindgate.pets.ml.data import DataError, read_table
+from blindgate.errors import EXIT_STATUSES, run_command
+from blindgate.net import Channel, Identity, Listener, connect, listen
+from blindgate.pets.ml.data import read_table
+from blindgate.pets.ml.errors import DataError, SettingsError
 from blindgate.pets.ml.joint import DEALER_VIEW, ROLES, run_party, write_json, write_outputs
-from blindgate.pets.ml.logreg import TrainConfig, TruncationFailure
+from blindgate.pets.ml.logreg import TrainConfig
 from blindgate.pets.mpc.correlations import TripleSource
 from blindgate.pets.mpc.dealer import DealerTriples, serve
-from blindgate.pets.mpc.fixed_point import FixedPoint, FixedPointOverflow
+from blindgate.pets.mpc.fixed_point import FixedPoint
 from blindgate.pets.mpc.runtime import Party
-
-EXIT_INPUT, EXIT_PEER, EXIT_COMPUTE = 2, 3, 4
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="blindgate train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="blindgate train", description=__doc__.split("\n\n")[0], epilog=EXIT_STATUSES
+    )
     p.add_argument("--role", choices=[*ROLES, "dealer"], help="this process's party (separate-machine mode)")
     p.add_argument("--data", type=Path, help="this party's CSV")
     p.add_argument("--wallet-data", type=Path, help="one-command mode: the wallet's CSV")
@@ -87,7 +91,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    return guarded("train", lambda: _dispatch(args))
+    return run_command("train", lambda: _dispatch(args))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -102,24 +106,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     parser().error("give --role, or --wallet-data and --network-data")
 
 
-def guarded(command: str, action: Callable[[], int]) -> int:
-    """Run a party's work; bad input exits 2, a failed peer 3, each with one line and no trace."""
-    try:
-        return action()
-    except (DataError, FixedPointOverflow, ValueError) as exc:
-        print(f"blindgate {command}: input error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except ChannelError as exc:
-        print(f"blindgate {command}: peer failure: {exc}", file=sys.stderr)
-        return EXIT_PEER
-    except TruncationFailure as exc:
-        print(f"blindgate {command}: computation failed: {exc}", file=sys.stderr)
-        return EXIT_COMPUTE
-
-
 def _identity(directory: Path | None) -> Identity:
     if directory is None:
-        raise ValueError("--identity DIR is required")
+        raise SettingsError("--identity DIR is required")
     if not (directory / "cert.pem").exists():
         Identity.generate(directory.name or "party").save(directory)
     return Identity.load(directory)
@@ -127,13 +116,13 @@ def _identity(directory: Path | None) -> Identity:
 
 def _certs(paths: list[Path]) -> bytes:
     if not paths:
-        raise ValueError("--peer-cert is required")
+        raise SettingsError("--peer-cert is required")
     return b"".join(path.read_bytes() for path in paths)
 
 
 def run_dealer(args: argparse.Namespace) -> int:
     if not args.listen or len(args.peer_cert) != 2:
-        raise ValueError("the dealer needs --listen and two --peer-cert (wallet and network)")
+        raise SettingsError("the dealer needs --listen and two --peer-cert (wallet and network)")
     identity = _identity(args.identity)
     with Listener(args.listen, identity, _certs(args.peer_cert), args.timeout) as listener:
         first, second = listener.accept(), listener.accept()
@@ -150,7 +139,7 @@ def run_dealer(args: argparse.Namespace) -> int:
 def _peer_channel(args: argparse.Namespace, identity: Identity) -> Channel:
     certs = _certs(args.peer_cert)
     if bool(args.listen) == bool(args.connect):
-        raise ValueError("give exactly one of --listen and --connect")
+        raise SettingsError("give exactly one of --listen and --connect")
     if args.listen:
         return listen(args.listen, identity, certs, args.timeout, accept_timeout=args.timeout)
     return connect(args.connect, identity, certs, args.timeout, retry_for=args.timeout)
@@ -162,7 +151,7 @@ def _triple_source(args: argparse.Namespace, identity: Identity, index: int, pee
 
         return DealerFreeTripleSource(peer, index)
     if not args.dealer or not args.dealer_cert:
-        raise ValueError("--triples dealer needs --dealer HOST:PORT and --dealer-cert")
+        raise SettingsError("--triples dealer needs --dealer HOST:PORT and --dealer-cert")
     channel = connect(
         args.dealer, identity, args.dealer_cert.read_bytes(), args.timeout, retry_for=args.timeout
     )
@@ -171,7 +160,7 @@ def _triple_source(args: argparse.Namespace, identity: Identity, index: int, pee
 
 def run_role(args: argparse.Namespace) -> int:
     if not args.data or not args.id_column or not args.out:
-        raise ValueError("--data, --id and --out are required")
+        raise SettingsError("--data, --id and --out are required")
     role, index = args.role, ROLES[args.role]
     if role == "wallet" and not args.label:
         raise DataError("the wallet must name its label column (--label)")

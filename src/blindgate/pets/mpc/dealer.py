@@ -34,7 +34,6 @@ import numpy as np
 from blindgate.net import Channel, MalformedFrame
 from blindgate.pets.mpc.correlations import MaskedProduct, MaskedShares, Triple, TruncationPair
 from blindgate.pets.mpc.prg import SEED_BYTES, Prg, expand_at, new_seed
-from blindgate.pets.mpc.runtime import hello_in_turn
 
 PROTOCOL = "blindgate-mpc-dealer"
 VERSION = 2
@@ -179,7 +178,7 @@ def serve(first: Channel, second: Channel, stats: dict[str, float] | None = None
     seeds = new_seed(), new_seed()
     channels = {}
     for channel in (first, second):
-        claimed = hello_in_turn(channel, True, PROTOCOL, VERSION, role="dealer").get("party")
+        claimed = channel.hello(PROTOCOL, VERSION, role="dealer").get("party")
         if claimed not in (0, 1) or claimed in channels:
             raise MalformedFrame("each of the two parties must connect once, as party 0 or 1")
         channels[claimed] = channel
@@ -227,7 +226,7 @@ class DealerTriples:
         assert party in (0, 1)
         self.party = party
         self._dealer = dealer
-        peer = hello_in_turn(dealer, False, PROTOCOL, VERSION, party=party)
+        peer = dealer.hello(PROTOCOL, VERSION, party=party)
         if peer.get("role") != "dealer":
             raise MalformedFrame("expected the dealer on this connection")
         seed = dealer.recv()

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from blindgate.pets.mpc.errors import FixedPointOverflow
+
 RING_BITS = 64
-
-
-class FixedPointOverflow(ValueError):
-    """A value is outside the range the fixed-point encoding can carry safely."""
 
 
 @dataclass(frozen=True)

@@ -8,27 +8,19 @@ scheduling. Used by benchmarks; `blindgate train` wires the same pieces from its
 from __future__ import annotations
 
 import multiprocessing
-import socket
 import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from blindgate.net import Identity, Listener, connect
+from blindgate.net import Identity, Listener, connect, free_port
 from blindgate.pets.mpc.correlations import TripleSource
 from blindgate.pets.mpc.dealer import DealerTriples, serve
 from blindgate.pets.mpc.fixed_point import FixedPoint
 from blindgate.pets.mpc.runtime import Party
 
 NAMES = ("party0", "party1", "dealer")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _party(
@@ -101,7 +93,7 @@ def run_processes(
     with tempfile.TemporaryDirectory(prefix="blindgate-mpc-") as keys:
         for name in NAMES:
             Identity.generate(name).save(Path(keys) / name)
-        ports = (_free_port(), _free_port())
+        ports = (free_port(), free_port())
         processes = [
             context.Process(
                 target=_party,

@@ -1,63 +1,29 @@
 """One party's side of a two-party computation: the peer channel, triples, and costs.
 
 The two parties run the same program; each holds a :class:`Party` with its channel to
-the other and its :class:`TripleSource`. Every opening is one exchange over the
-channel (one round), and the bytes and rounds it costs are booked against the name of
-the operation in progress, so a protocol can say what each step cost.
+the other and its :class:`TripleSource`. Every opening is one ``Channel.exchange``: both
+parties send their share at once and read the other's (full duplex over a socket, so one
+one-way latency per round), and the bytes and rounds it costs are booked against the
+name of the operation in progress, so a protocol can say what each step cost.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from blindgate.net import Channel, MalformedFrame, ProtocolMismatch
-from blindgate.net.channel import SocketChannel, decode_array, encode_array
+from blindgate.net import Channel, MalformedFrame
+from blindgate.net.channel import decode_array, encode_array
 from blindgate.pets.mpc.correlations import TripleSource
 from blindgate.pets.mpc.fixed_point import FixedPoint
 from blindgate.pets.mpc.prg import Prg, new_seed
 
 PROTOCOL = "blindgate-mpc"
 VERSION = 1
-
-
-def exchange_in_turn(channel: Channel, payload: bytes, first: bool) -> bytes:
-    """Send and receive one frame each, one side speaking first.
-
-    ``Channel.exchange`` reads and writes a TLS socket from two threads at once, which
-    OpenSSL does not support (frames get lost under load), so the engine takes turns:
-    one more one-way latency per round on loopback, and no deadlock, since the side
-    that speaks first is read by a peer that is waiting for exactly that frame.
-    """
-    if first:
-        channel.send(payload)
-        return channel.recv()
-    received = channel.recv()
-    channel.send(payload)
-    return received
-
-
-def hello_in_turn(
-    channel: Channel, first: bool, protocol: str, version: int, **params: object
-) -> dict[str, Any]:
-    """``Channel.hello`` without concurrent reads and writes (see :func:`exchange_in_turn`)."""
-    mine = json.dumps({"protocol": protocol, "version": version, "params": params}).encode()
-    try:
-        theirs = json.loads(exchange_in_turn(channel, mine, first))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedFrame("expected a hello frame") from exc
-    if not isinstance(theirs, dict) or not isinstance(theirs.get("params"), dict):
-        raise MalformedFrame("expected a hello frame")
-    if theirs.get("protocol") != protocol or theirs.get("version") != version:
-        raise ProtocolMismatch(f"peer speaks {theirs.get('protocol')!r} version {theirs.get('version')!r}")
-    result: dict[str, Any] = theirs["params"]
-    return result
 
 
 @dataclass
@@ -91,7 +57,7 @@ class Party:
         if theirs.get("party") != 1 - self.party or theirs.get("frac_bits") != self.fixed.frac_bits:
             raise MalformedFrame("the peer plays the same role, or encodes with other fractional bits")
         mine = new_seed()
-        other = exchange_in_turn(self.peer, mine, self.party == 0)
+        other = self.peer.exchange(mine)
         if len(other) != len(mine):
             raise MalformedFrame("expected a seed from the peer")
         # Both parties hold the common seed; it only masks inputs the owner already knows.
@@ -132,11 +98,7 @@ class Party:
         """Send our array and receive the peer's, of shape ``theirs``: one round."""
         mine = np.ascontiguousarray(mine, dtype=np.uint64)  # (this makes a scalar 1-d)
         size = int(np.prod(theirs, dtype=np.int64))
-        payload = encode_array(mine.reshape(-1))
-        if isinstance(self.peer, SocketChannel):  # full duplex from one thread: both send at once
-            frame = self.peer.exchange(payload)
-        else:
-            frame = exchange_in_turn(self.peer, payload, self.party == 0)
+        frame = self.peer.exchange(encode_array(mine.reshape(-1)))
         received = decode_array(frame, np.uint64, (size,)).reshape(theirs)
         self.costs.setdefault(self._op, OpCost()).rounds += 1
         return received

@@ -17,8 +17,10 @@ to shuffle and count them, ``cardinality``; KKRT's shuffles 8 bytes per bin in m
 ``kkrt_cardinality``). ``--ray ADDRESS`` (or ``RAY_ADDRESS``) sends ECDH's
 hashing and scalar multiplications to a Ray cluster instead of local processes. A stale
 ``--out`` is removed first, so after a failed run there is no file that looks complete.
-Exit status: 0 done, 1 the run failed (peer, network, protocol), 2 bad arguments or
-input. Errors never show key values.
+Exit status: 0 done; 2 bad arguments or input, or settings the peer does not share; 3 the
+peer or the network failed (absent, not the pinned party, silent, or speaking another
+protocol). Errors are one line on stderr and never show key values (the statuses every
+`blindgate` command shares: `blindgate.errors`).
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from blindgate.net import ChannelError, Identity, connect, listen
+from blindgate.errors import EXIT_INPUT, EXIT_STATUSES, run_command
+from blindgate.net import Identity, connect, listen
 from blindgate.pets.psi.buckets import SpilledKeys
-from blindgate.pets.psi.errors import InputError, PsiError
+from blindgate.pets.psi.errors import InputError
 from blindgate.pets.psi.inputs import parse_rules, spill_keys, write_rows, write_size
 from blindgate.pets.psi.session import MODES, PROTOCOLS, check_choice, run_psi_keyset
 
@@ -42,7 +45,7 @@ DEFAULT_BATCH = 1 << 16  # keys per bucket: a few tens of MiB per party, whateve
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="blindgate psi", description="Private set intersection with a peer."
+        prog="blindgate psi", description="Private set intersection with a peer.", epilog=EXIT_STATUSES
     )
     parser.add_argument("--role", choices=("server", "client"), help="listen for the peer, or connect to it")
     parser.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (server)")
@@ -87,9 +90,9 @@ def _keygen(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if (args.out / "key.pem").exists():
         print(f"blindgate psi keygen: {args.out} already holds a key; not overwriting", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
     Identity.generate(args.name).save(args.out)
-    print(f"identity written to {args.out}; give {args.out / 'cert.pem'} to the peer")
+    print(f"identity written to {args.out}; give {args.out / 'cert.pem'} to the peer", file=sys.stderr)
     return 0
 
 
@@ -129,54 +132,44 @@ def main(argv: list[str]) -> int:
     _check_args(args, parser)
     keyset = SpilledKeys(args.batch_size)
     try:
-        return _run(args, keyset)
+        return run_command("psi", lambda: _run(args, keyset))
     finally:
         keyset.close()  # its temporary files go, whatever happens
 
 
 def _run(args: argparse.Namespace, keyset: SpilledKeys) -> int:
-    try:
-        check_choice(args.protocol, args.mode)
-        rules = parse_rules(args.normalize)
-        columns = [c.strip() for c in args.key.split(",") if c.strip()]
-        if not columns:
-            raise InputError("--key names no column")
-        identity = Identity.load(args.identity)
-        peer_cert = args.peer_cert.read_bytes()
-        args.out.unlink(missing_ok=True)
-        report = spill_keys(args.input, columns, rules, keyset)
-    except (PsiError, OSError, ValueError) as exc:
-        print(f"blindgate psi: error: {_describe(exc)}", file=sys.stderr)
-        return 2
+    check_choice(args.protocol, args.mode)
+    rules = parse_rules(args.normalize)
+    columns = [c.strip() for c in args.key.split(",") if c.strip()]
+    if not columns:
+        raise InputError("--key names no column")
+    identity = Identity.load(args.identity)
+    peer_cert = args.peer_cert.read_bytes()
+    args.out.unlink(missing_ok=True)
+    report = spill_keys(args.input, columns, rules, keyset)
     started = time.monotonic()
-    try:
-        if args.role == "server":
-            channel = listen(
-                args.listen, identity, peer_cert, timeout=args.timeout, accept_timeout=args.timeout
-            )
-        else:
-            channel = connect(args.connect, identity, peer_cert, timeout=args.timeout, retry_for=args.timeout)
-        with channel, _progress(not args.no_progress and sys.stderr.isatty()) as tick:
-            result = run_psi_keyset(
-                channel,
-                keyset,
-                receiver=args.receiver == args.role,
-                protocol=args.protocol,
-                mode=args.mode,
-                agreement={"normalize": list(rules), "key_columns": len(columns)},
-                workers=args.workers,
-                progress=tick,
-                batch_size=args.batch_size,
-                ray=args.ray,
-            )
-        if args.mode == "cardinality":
-            assert result.size is not None
-            write_size(args.out, result.size)
-        elif result.matches is not None:
-            write_rows(args.input, args.out, result.matches)
-    except (ChannelError, PsiError, OSError, ValueError, RuntimeError) as exc:
-        print(f"blindgate psi: error: {_describe(exc)}", file=sys.stderr)
-        return 1
+    if args.role == "server":
+        channel = listen(args.listen, identity, peer_cert, timeout=args.timeout, accept_timeout=args.timeout)
+    else:
+        channel = connect(args.connect, identity, peer_cert, timeout=args.timeout, retry_for=args.timeout)
+    with channel, _progress(not args.no_progress and sys.stderr.isatty()) as tick:
+        result = run_psi_keyset(
+            channel,
+            keyset,
+            receiver=args.receiver == args.role,
+            protocol=args.protocol,
+            mode=args.mode,
+            agreement={"normalize": list(rules), "key_columns": len(columns)},
+            workers=args.workers,
+            progress=tick,
+            batch_size=args.batch_size,
+            ray=args.ray,
+        )
+    if args.mode == "cardinality":
+        assert result.size is not None
+        write_size(args.out, result.size)
+    elif result.matches is not None:
+        write_rows(args.input, args.out, result.matches)
     if keyset.count and result.peer_size:  # every bucket was read, so every duplicate found
         report.duplicates = keyset.duplicates
         report.keys = keyset.count - keyset.duplicates
@@ -200,11 +193,6 @@ def _run(args: argparse.Namespace, keyset: SpilledKeys) -> int:
     }
     print(json.dumps(summary))
     return 0
-
-
-def _describe(exc: BaseException) -> str:
-    """The error's class and message: messages in this code base never carry key values."""
-    return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
 
 
 __all__ = ["main"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from blindgate.errors import BlindgateError
 
-class PsiError(Exception):
+
+class PsiError(BlindgateError):
     """The PSI run cannot go on; nothing was written."""
 
 

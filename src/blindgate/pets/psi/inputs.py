@@ -18,9 +18,7 @@ temporary file renamed into place only when complete.
 from __future__ import annotations
 
 import csv
-import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from blindgate.fileio import atomic_writer
 from blindgate.pets.psi.buckets import SpilledKeys
 from blindgate.pets.psi.errors import InputError
 
@@ -239,17 +238,8 @@ def write_size(destination: Path, size: int) -> None:
 
 
 def _atomic_write(destination: Path, fill: Callable[[Any], object]) -> None:
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            fill(csv.writer(handle))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, destination)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(destination, newline="") as handle:
+        fill(csv.writer(handle))
 
 
 __all__ = [

@@ -20,6 +20,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from blindgate.pets.psi.errors import PsiError
+
 INLINE_BELOW = 16384  # items; below this a pool costs more than it saves
 
 
@@ -46,7 +48,7 @@ class RayExecutor(concurrent.futures.Executor):
         try:
             import ray
         except ImportError as exc:
-            raise RuntimeError(
+            raise PsiError(
                 "a Ray address was given but ray is not installed (pip install 'blindgate[ray]')"
             ) from exc
         self._ray = ray

@@ -79,11 +79,6 @@ class VectorJob:
     width: int
 
 
-def round_count(n: int, width: int) -> int:
-    """How many rounds a batch of n products of ``width``-long rows is split into."""
-    return -(-n // rows_per_round(width)) if n else 0
-
-
 def rows_per_round(width: int) -> int:
     return max(1, MAX_ROUND_BYTES // (BYTES_PER_PRODUCT * max(width, 1)))
 

@@ -1,9 +1,11 @@
-"""Measure dealer-free triples between two processes over pinned TLS, as they are deployed.
+"""Dealer-free triples between two processes over pinned TLS, as they are deployed.
 
-:func:`measure` starts party 1 in a child process, runs party 0 here, and returns a JSON-ready
-dict: for each kind of request the seconds, bytes (both directions) and rate, and for the
-logistic-regression mini-batch the seconds per batch and the projection to a whole run.
-``benchmarks/mpc_lr.py`` calls it beside the full training; it never runs in the tests.
+    .venv/bin/python benchmarks/dealer_free_triples.py [--repeats N] [--batches N]
+
+Starts party 1 in a child process, runs party 0 here, and prints one JSON object: for
+each kind of request the seconds, bytes (both directions) and rate, and for the
+logistic-regression mini-batch the seconds per batch and the projection to a whole run
+(docs/dealer-free.md, "Measured"). ``benchmarks/mpc_lr.py`` times whole trainings.
 
 The mini-batch is the engine's request pattern as recorded from ``pets.ml.logreg`` (batch
 1024, 51 features): two matrix triples, 18,432 element-wise triples and 24,576 64-lane AND
@@ -22,6 +24,8 @@ docs/dealer-free.md).
 
 from __future__ import annotations
 
+import argparse
+import json
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -179,3 +183,15 @@ def measure(base_ots: BaseOts | None = None, repeats: int = 3, batches: int = 36
         )
     results["projected_batches"] = batches
     return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions of each step")
+    parser.add_argument("--batches", type=int, default=360, help="mini-batches the projection covers")
+    args = parser.parse_args()
+    print(json.dumps(measure(repeats=args.repeats, batches=args.batches), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -97,7 +97,9 @@ def test_reference_inclusion_probes(probe: dict[str, Any]) -> None:
         merkle.verify_inclusion(*arguments)
 
 
-@pytest.mark.parametrize("probe", VECTORS["consistency_probes"], ids=lambda p: p["file"].split("testdata/")[1])
+@pytest.mark.parametrize(
+    "probe", VECTORS["consistency_probes"], ids=lambda p: p["file"].split("testdata/")[1]
+)
 def test_reference_consistency_probes(probe: dict[str, Any]) -> None:
     arguments = (
         probe["size1"],
@@ -138,7 +140,9 @@ def test_every_small_tree_round_trips() -> None:
     for size in range(1, 65):
         assert merkle.tree_root(size, source) == roots[size]
         for index in range(size):
-            merkle.verify_inclusion(index, size, leaves[index], merkle.inclusion_proof(index, size, source), roots[size])
+            merkle.verify_inclusion(
+                index, size, leaves[index], merkle.inclusion_proof(index, size, source), roots[size]
+            )
         for first in range(1, size + 1):
             proof = merkle.consistency_proof(first, size, source)
             merkle.verify_consistency(first, size, proof, roots[first], roots[size])
@@ -150,7 +154,9 @@ def test_a_rewritten_or_truncated_tree_is_inconsistent() -> None:
     rewritten = MemoryNodes([*leaves[:5], merkle.leaf_hash(b"forged"), *leaves[6:]])
     old_root = merkle.root_of(leaves[:10])
     with pytest.raises(InconsistentLog):  # the rewritten log cannot prove it extends the old head
-        merkle.verify_consistency(10, 20, merkle.consistency_proof(10, 20, rewritten), old_root, rewritten.tree.root())
+        merkle.verify_consistency(
+            10, 20, merkle.consistency_proof(10, 20, rewritten), old_root, rewritten.tree.root()
+        )
     with pytest.raises(InconsistentLog):  # a truncated log: a smaller tree never extends a larger one
         merkle.verify_consistency(10, 8, [], old_root, merkle.root_of(leaves[:8]))
     merkle.verify_consistency(10, 20, merkle.consistency_proof(10, 20, honest), old_root, honest.tree.root())

@@ -52,9 +52,17 @@ class KeyRefused(TranslogError):
 
 
 class WitnessRefused(TranslogError):
-    """A witness refused to cosign a head (older than, or inconsistent with, the last it signed)."""
+    """A witness refused to cosign a head (older than, or inconsistent with, the last it signed).
+
+    ``last_size`` is the size of the last head the witness cosigned, when that is the
+    reason (the log then proves consistency from that size instead).
+    """
 
     exit_code = 6
+
+    def __init__(self, message: str, last_size: int | None = None) -> None:
+        super().__init__(message)
+        self.last_size = last_size
 
 
 class LogUnavailable(TranslogError):

@@ -47,7 +47,9 @@ NODE_PREFIX: Final = b"\x01"
 EMPTY_ROOT: Final = hashlib.sha256(b"").digest()
 MAX_TREE_SIZE: Final = 1 << 63  # sizes and indexes travel as signed 64-bit integers
 
-NodeId = tuple[int, int]  # (level, index): the perfect subtree of leaves [index * 2^level, (index+1) * 2^level)
+NodeId = tuple[
+    int, int
+]  # (level, index): the perfect subtree of leaves [index * 2^level, (index+1) * 2^level)
 
 
 def leaf_hash(data: bytes) -> bytes:

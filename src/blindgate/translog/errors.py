@@ -35,10 +35,6 @@ class InconsistentLog(InvalidProof):
     """Two tree heads that cannot both be true: the log was rewritten, truncated or forked."""
 
 
-class SplitView(InconsistentLog):
-    """The log showed two views that cannot both be true (signed by the log: evidence)."""
-
-
 class SignatureRefused(TranslogError):
     """A signature on an entry, a head or a cosignature is missing or does not verify."""
 
@@ -49,6 +45,15 @@ class KeyRefused(TranslogError):
     """A key may not be used: not published in the log, revoked, substituted, or the log is untrusted."""
 
     exit_code = 5
+
+
+class SplitView(InconsistentLog, KeyRefused):
+    """The log showed two views that cannot both be true (signed by the log: evidence).
+
+    Also a `KeyRefused`: from the moment it is detected, no key the log vouches for is used.
+    """
+
+    exit_code = 9
 
 
 class WitnessRefused(TranslogError):
@@ -88,5 +93,6 @@ EXIT_CODES: dict[str, int] = {
         WitnessRefused,
         LogUnavailable,
         StateError,
+        SplitView,
     )
 }

@@ -53,7 +53,6 @@ from blindgate.crypto.sealing import RecipientKey
 from blindgate.translog import canonical, merkle
 from blindgate.translog.entries import KEY_BUNDLE, Entry, PublishedKeys
 from blindgate.translog.errors import (
-    InconsistentLog,
     InvalidProof,
     KeyRefused,
     MalformedEntry,
@@ -108,6 +107,7 @@ class LogVerifier:
         min_cosignatures: int = 1,
         max_heads: int = 256,
         recheck_after_s: float = 3600.0,
+        refresh_on_miss_after_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         log_bytes = log_key.public_bytes_raw()
@@ -122,6 +122,7 @@ class LogVerifier:
         self._pinned = dict(pinned_identities or {})
         self._tofu = trust_on_first_use
         self._max_heads, self._recheck_after_s, self._clock = max(2, max_heads), recheck_after_s, clock
+        self._refresh_on_miss_after_s = refresh_on_miss_after_s
         self._dir = Path(state_dir)
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = threading.RLock()
@@ -207,10 +208,10 @@ class LogVerifier:
         if self._heads and head.size != self._heads[-1].size:
             smaller, larger = sorted((head, self._heads[-1]), key=lambda h: h.size)
             if smaller.size > 0:
-                proof = self._source.consistency(smaller.size, larger.size)
-                try:
+                try:  # a log that cannot prove two of its own heads consistent has forked
+                    proof = self._source.consistency(smaller.size, larger.size)
                     merkle.verify_consistency(smaller.size, larger.size, proof, smaller.root, larger.root)
-                except InconsistentLog:
+                except InvalidProof:
                     self._split_view(smaller, larger)
         if not any(known.same_tree(head) for known in self._heads):
             self._heads = sorted([*self._heads, head], key=lambda h: h.size)[-self._max_heads :]
@@ -251,18 +252,29 @@ class LogVerifier:
         if hit is not None:
             return hit
         with self._lock:
-            return self._verify(partner, kind, suite, version, public)
+            try:
+                try:
+                    return self._verify(partner, kind, suite, version, public)
+                except KeyRefused:
+                    # The partner may have published since the head we hold: look once more, at
+                    # most every ``refresh_on_miss_after_s``, so refusals cannot hammer the log.
+                    if (
+                        self._alert is not None
+                        or self._clock() - self._trusted_at < self._refresh_on_miss_after_s
+                    ):
+                        raise
+                    self.refresh()
+                    return self._verify(partner, kind, suite, version, public)
+            except KeyRefused:
+                raise
+            except (InvalidProof, SignatureRefused, MalformedEntry) as exc:
+                raise KeyRefused(f"{partner}'s {suite} key version {version}: {exc}") from exc
 
     def _verify(self, partner: str, kind: str, suite: str, version: int, public: bytes) -> VerifiedKey:
         what = f"{partner}'s {suite} key version {version}"
         self._stop_if_alert(what)
-        try:
-            head = self._trusted_head()
-            index, keys = self._bundle_in_force(partner, head)
-        except SplitView:
-            raise
-        except (InvalidProof, SignatureRefused, MalformedEntry) as exc:
-            raise KeyRefused(f"{what}: {exc}") from exc
+        head = self._trusted_head()
+        index, keys = self._bundle_in_force(partner, head)
         listed = keys.sealing if kind == "seal" else keys.signing
         published = listed.get((suite, version))
         if published is None:

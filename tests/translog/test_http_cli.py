@@ -132,6 +132,7 @@ def _wait_for(url: str) -> None:
     raise AssertionError(f"{url} did not start")
 
 
+@pytest.mark.slow
 def test_serve_witness_monitor_and_audit_as_processes(
     tmp_path: Path, partner_factory: Callable[[str], Partner]
 ) -> None:

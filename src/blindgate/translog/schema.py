@@ -8,8 +8,9 @@ personal value.
   leaf hash is over them), ``leaf_hash`` unique (adding the same entry twice gives the
   first index back).
 - ``tl_entry_parties``: which parties each entry is about (a partner's entries in one look-up).
-- ``tl_nodes``: every *perfect* subtree's hash, keyed by (level, index): about two rows per
-  leaf; every proof is a handful of primary-key reads (`merkle`).
+- ``tl_nodes``: every *perfect* subtree's hash, keyed by (level, index) packed in one
+  integer: about two rows per leaf; every proof is one primary-key ``IN`` read (`merkle`).
+  The packing bounds a log at 2^48 entries (`store.MAX_LOG_SIZE`).
 - ``tl_state``: one row holding the tree's size; appends lock it, so writers take turns.
 - ``tl_heads``: one signed head per size; ``tl_cosignatures``: the witnesses' cosignatures.
 """
@@ -37,13 +38,21 @@ entry_parties = sa.Table(
     sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
 )
 
+# One integer key per node, ``level << 48 | index`` (`node_key`): a plain ``IN`` list on the
+# primary key, which both databases answer from the index (SQLite does not for row values).
+NODE_INDEX_BITS = 48
 nodes = sa.Table(
     "tl_nodes",
     metadata,
-    sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
-    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("node", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("hash", sa.LargeBinary(32), nullable=False),
 )
+
+
+def node_key(level: int, index: int) -> int:
+    assert 0 <= level <= NODE_INDEX_BITS and 0 <= index < 1 << (NODE_INDEX_BITS - level)
+    return level << NODE_INDEX_BITS | index
+
 
 state = sa.Table(
     "tl_state",

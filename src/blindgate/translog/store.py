@@ -26,6 +26,7 @@ from blindgate.translog.errors import InconsistentLog, MalformedEntry
 from blindgate.translog.heads import Cosignature, SignedHead
 
 MAX_BATCH: Final = 10_000
+MAX_LOG_SIZE: Final = 1 << schema.NODE_INDEX_BITS
 NODE_QUERY_CHUNK: Final = 200
 
 
@@ -82,6 +83,8 @@ class LogStore:
             results: list[Appended] = []
             entry_rows, party_rows, node_rows = [], [], []
             for (entry, data), leaf in zip(items, leaf_hashes, strict=True):
+                if border.size >= MAX_LOG_SIZE:
+                    raise MalformedEntry("the log is full")
                 if leaf in existing:
                     results.append(Appended(existing[leaf], leaf, False))
                     continue
@@ -89,7 +92,9 @@ class LogStore:
                 existing[leaf] = index
                 entry_rows.append({"idx": index, "leaf_hash": leaf, "entry_type": entry.type, "data": data})
                 party_rows += [{"party": p, "entry_type": entry.type, "idx": index} for p in entry.parties()]
-                node_rows += [{"level": lv, "idx": i, "hash": h} for (lv, i), h in border.append(leaf)]
+                node_rows += [
+                    {"node": schema.node_key(lv, i), "hash": h} for (lv, i), h in border.append(leaf)
+                ]
                 results.append(Appended(index, leaf, True))
             if entry_rows:
                 connection.execute(schema.entries.insert(), entry_rows)
@@ -137,13 +142,13 @@ class LogStore:
     @staticmethod
     def _read_nodes(connection: sa.Connection, ids: list[merkle.NodeId]) -> dict[merkle.NodeId, bytes]:
         found: dict[merkle.NodeId, bytes] = {}
-        table = schema.nodes
-        for start in range(0, len(ids), NODE_QUERY_CHUNK):
-            chunk = ids[start : start + NODE_QUERY_CHUNK]
-            query = sa.select(table.c.level, table.c.idx, table.c.hash).where(
-                sa.tuple_(table.c.level, table.c.idx).in_(chunk)
+        table, keys = schema.nodes, {schema.node_key(level, index): (level, index) for level, index in ids}
+        wanted = list(keys)
+        for start in range(0, len(wanted), NODE_QUERY_CHUNK):
+            query = sa.select(table.c.node, table.c.hash).where(
+                table.c.node.in_(wanted[start : start + NODE_QUERY_CHUNK])
             )
-            found.update({(level, idx): bytes(value) for level, idx, value in connection.execute(query)})
+            found.update({keys[node]: bytes(value) for node, value in connection.execute(query)})
         return found
 
     def index_of(self, leaf_hash: bytes) -> int | None:

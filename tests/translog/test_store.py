@@ -42,7 +42,9 @@ def test_proofs_from_the_store_match_the_reference_tree(url: str) -> None:
         root = merkle.root_of(leaves[:size])
         assert merkle.tree_root(size, store) == root
         for index in (0, size // 2, size - 1):
-            merkle.verify_inclusion(index, size, leaves[index], merkle.inclusion_proof(index, size, store), root)
+            merkle.verify_inclusion(
+                index, size, leaves[index], merkle.inclusion_proof(index, size, store), root
+            )
         for first in (1, size // 3 or 1, size):
             proof = merkle.consistency_proof(first, size, store)
             merkle.verify_consistency(first, size, proof, merkle.root_of(leaves[:first]), root)

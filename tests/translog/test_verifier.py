@@ -255,3 +255,31 @@ def test_a_truncated_log_fails_the_consistency_check(
         verifier.refresh()  # the witness refused to cosign a head older than its last
     with pytest.raises(SplitView):  # and the head itself cannot be joined to the one seen before
         verifier.observe_head(truncated.latest_head())
+
+
+def test_signing_keys_policies_and_network_files(
+    network: Network, partner_factory: Callable[[str], Partner]
+) -> None:
+    wallet = partner_factory("WALLET1")
+    operator = ed25519.Ed25519PrivateKey.generate()
+    policy = entries.field_policy(
+        "WALLET1", wallet.identity, version=3, policy=b"{}", effective_from_ms=NOW_MS
+    )
+    network_file = entries.network_file("GATEWAY", operator, version=7, content=b"{}", published_at_ms=NOW_MS)
+    network.log.add([wallet.bundle(), policy, network_file])
+    assert [
+        e.type
+        for _, e in (
+            (i, entries.Entry.parse(d)) for i, d in network.log.entries_about("WALLET1", "field_policy")
+        )
+    ] == ["field_policy"]
+    verifier = network.verifier()
+    public = wallet.store.ed25519_key().public_key().public_bytes_raw()
+    assert verifier.require_signing_key("WALLET1", "ED25519", 1, public).kind == "ED25519"
+    with pytest.raises(KeyRefused, match="substituted"):
+        verifier.require_signing_key("WALLET1", "ED25519", 1, bytes(32))
+    forged_policy = entries.field_policy(
+        "WALLET1", operator, version=4, policy=b"{}", effective_from_ms=NOW_MS
+    )
+    with pytest.raises(SignatureRefused):
+        forged_policy.check_signatures(lambda _party: wallet.identity.public_key())

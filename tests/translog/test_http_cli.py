@@ -84,6 +84,8 @@ def test_http_refuses_bad_entries_and_oversized_bodies(
     assert raw.get("/v1/entries", params={"start": 0, "end": 5000}).status_code == 400
     assert raw.get("/v1/proofs/consistency", params={"first": 1, "second": 99}).status_code == 404
     assert raw.get("/v1/proofs/inclusion", params={"leaf_hash": "AAAA", "size": 1}).status_code == 400
+    assert raw.get("/v1/parties/a%20b/entries", params={"type": "key_bundle"}).status_code == 400
+    assert raw.get("/v1/parties/WALLET1/entries", params={"type": "other"}).status_code == 400
     with pytest.raises(MalformedEntry):
         client.entries(0, 5000)
 

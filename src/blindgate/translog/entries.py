@@ -325,6 +325,10 @@ class PublishedKeys:
 # --- shape checks (no signature is checked here) ---
 
 
+def is_party_id(value: Any) -> bool:
+    return isinstance(value, str) and _PARTY_ID.fullmatch(value) is not None
+
+
 def _party_id(value: Any, what: str) -> str:
     if not (isinstance(value, str) and _PARTY_ID.fullmatch(value)):
         raise MalformedEntry(f"{what} is not a party id")

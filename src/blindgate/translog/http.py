@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 from blindgate.crypto.encoding import b64url_decode, b64url_encode
 from blindgate.translog import merkle
-from blindgate.translog.entries import MAX_ENTRY_BYTES, TYPES, Entry
+from blindgate.translog.entries import MAX_ENTRY_BYTES, TYPES, Entry, is_party_id
 from blindgate.translog.errors import (
     InvalidProof,
     LogUnavailable,
@@ -151,6 +151,8 @@ def log_app(log: TransparencyLog, max_body: int = MAX_ENTRY_BYTES) -> Starlette:
 
     async def about(request: Request) -> Response:
         entry_type = request.query_params.get("type", "")
+        if not is_party_id(request.path_params["party"]):
+            return _error(400, "not a party id")
         if entry_type not in TYPES:
             return _error(400, f"type is one of {', '.join(TYPES)}")
         found = await asyncio.to_thread(log.entries_about, request.path_params["party"], entry_type)
@@ -310,6 +312,8 @@ class HttpLogClient(_Http):
         return found
 
     def entries_about(self, party: str, entry_type: str, limit: int = MAX_ABOUT) -> list[tuple[int, bytes]]:
+        if not is_party_id(party):
+            raise MalformedEntry("not a party id")
         answer = self._get(f"/v1/parties/{party}/entries", {"type": entry_type})
         try:
             return [(int(item["index"]), b64url_decode(item["data"])) for item in answer["entries"]][-limit:]

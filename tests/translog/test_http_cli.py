@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from starlette.testclient import TestClient
 
 from blindgate.translog import canonical, entries
-from blindgate.translog.errors import KeyRefused, MalformedEntry, SignatureRefused
+from blindgate.translog.errors import KeyRefused, LogUnavailable, MalformedEntry, SignatureRefused, StateError
 from blindgate.translog.heads import generate_key_file
-from blindgate.translog.http import HttpLogClient, HttpWitness, log_app, witness_app
+from blindgate.translog.http import HttpLogClient, HttpWitness, log_app, remote_verifier, witness_app
 from blindgate.translog.log import TransparencyLog
 from blindgate.translog.receipts import receipt_file
 from blindgate.translog.store import LogStore, open_log_database
@@ -245,3 +245,17 @@ def test_serve_witness_monitor_and_audit_as_processes(
         for process in (server, witness):
             process.terminate()
             process.wait(timeout=10)
+
+
+def test_remote_verifier_from_configured_files(tmp_path: Path) -> None:
+    log_key, witness_key = generate_key_file(tmp_path / "log.pem"), generate_key_file(tmp_path / "w.pem")
+    (tmp_path / "log.pub").write_text(canonical.public_key_text(log_key.public_key()))
+    verifier = remote_verifier(
+        "http://127.0.0.1:9", tmp_path / "log.pub", [tmp_path / "w.pem"], tmp_path / "state"
+    )
+    assert verifier.log_id == canonical.key_id(log_key.public_key())
+    with pytest.raises(LogUnavailable):  # nothing listens there: a clear failure, no hang
+        verifier.refresh()
+    with pytest.raises(StateError, match="witness key is the log's own key"):
+        remote_verifier("http://127.0.0.1:9", tmp_path / "log.pub", [tmp_path / "log.pem"], tmp_path / "s2")
+    del witness_key

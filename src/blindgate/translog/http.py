@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import httpx
@@ -44,8 +46,9 @@ from blindgate.translog.errors import (
     TranslogError,
     WitnessRefused,
 )
-from blindgate.translog.heads import Cosignature, SignedHead
+from blindgate.translog.heads import Cosignature, SignedHead, load_public_key
 from blindgate.translog.log import MAX_ABOUT, MAX_RANGE, TransparencyLog
+from blindgate.translog.verifier import LogVerifier
 from blindgate.translog.witness import Witness
 
 MAX_WITNESS_BODY: Final = 16 * 1024
@@ -358,4 +361,37 @@ class HttpWitness(_Http):
         return SignedHead.from_json(answer)
 
 
-__all__ = ["MAX_RANGE", "HttpLogClient", "HttpWitness", "log_app", "read_body", "witness_app"]
+def remote_verifier(
+    log_url: str,
+    log_key_file: str | os.PathLike[str],
+    witness_key_files: Sequence[str | os.PathLike[str]],
+    state_dir: str | os.PathLike[str],
+    *,
+    pinned_identity_files: Mapping[str, str | os.PathLike[str]] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    **options: Any,
+) -> LogVerifier:
+    """A `LogVerifier` of a log served over HTTP, from the files an agent's configuration names.
+
+    ``options`` go to `LogVerifier` (``recheck_after_s``, ``min_cosignatures``, ...).
+    """
+    pins = {party: load_public_key(path) for party, path in (pinned_identity_files or {}).items()}
+    return LogVerifier(
+        HttpLogClient(log_url, timeout_s),
+        load_public_key(log_key_file),
+        [load_public_key(path) for path in witness_key_files],
+        state_dir,
+        pinned_identities=pins,
+        **options,
+    )
+
+
+__all__ = [
+    "MAX_RANGE",
+    "HttpLogClient",
+    "HttpWitness",
+    "log_app",
+    "read_body",
+    "remote_verifier",
+    "witness_app",
+]

@@ -55,6 +55,7 @@ from blindgate.translog.entries import KEY_BUNDLE, Entry, PublishedKeys
 from blindgate.translog.errors import (
     InvalidProof,
     KeyRefused,
+    LogUnavailable,
     MalformedEntry,
     SignatureRefused,
     SplitView,
@@ -136,7 +137,7 @@ class LogVerifier:
     # --- the questions an agent asks ---
 
     def require_sealing_key(self, key: RecipientKey) -> VerifiedKey:
-        """Return quietly-cached proof that ``key`` may be sealed to, or raise `KeyRefused`."""
+        """The verdict that ``key`` may be sealed to (cached per key version), or `KeyRefused`."""
         return self._require(key.kid, "seal", key.suite, key.version, key.public_bytes)
 
     async def arequire_sealing_key(self, key: RecipientKey) -> VerifiedKey:
@@ -184,12 +185,13 @@ class LogVerifier:
             head = self._source.latest_head()
             self._accept(head, cosigned=True)
             self._trusted, self._trusted_at = head, self._clock()
-            stale = list(self._cache.items())
-        for (partner, kind, suite, version, public), _ in stale:
-            try:
-                self._verify(partner, kind, suite, version, public)
-            except KeyRefused:
-                self._cache.pop((partner, kind, suite, version, public), None)
+            for cached_key in list(self._cache):
+                try:
+                    self._verify(*cached_key)
+                except (SplitView, LogUnavailable):
+                    raise
+                except TranslogError:  # revoked, rotated away, or no longer provable: not cached
+                    self._cache.pop(cached_key, None)
         return head
 
     def observe_head(self, head: SignedHead) -> None:

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "blindgate.settlement.reconcile_command",
         "compare a partner's records with settlement files",
     ),
+    "log": ("blindgate.translog.commands", "the transparency log: serve, witness, monitor, verify, audit"),
     "psi": ("blindgate.pets.psi.commands", "private set intersection between two parties"),
     "train": ("blindgate.pets.ml.train_command", "train a model jointly on secret shares"),
     "predict": ("blindgate.pets.ml.predict_command", "score rows with a jointly held model"),

@@ -17,24 +17,21 @@ folder and trusts its agent's RSA public key (the agent stands where Alipay+ sto
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import socket
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from blindgate.agent.commands import FORMAT as AGENT_FORMAT
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
+from blindgate.fileio import write_atomically
+from blindgate.net import Identity, free_port
 from blindgate_testbed.layout import RunLayout
 from blindgate_testbed.partner_server import write_backend_config, write_rsa_private_key, write_rsa_public_key
 from blindgate_testbed.partners.acquirer import NOTIFY_PATH, AcquirerClient, AcquirerJournal, NotificationBook
@@ -48,37 +45,14 @@ RSA_BITS = 2048
 
 
 def write_tls_certificate(host: str, directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for ``host`` (an IP), key and certificate as PEM files.
-
-    The network file pins it for the gateway's notifications; the official SDK does not
-    verify the server's certificate (it uses an unverified TLS context). The demo's other
-    links are loopback HTTP between processes.
-    """
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
+    """A self-signed leaf certificate for ``host`` (`Identity.for_server`), key and certificate
+    as PEM files: the network file pins it; the official SDK does not verify the server's
+    certificate (it uses an unverified TLS context)."""
+    identity = Identity.for_server(host)
     directory.mkdir(parents=True, exist_ok=True)
     key_path, cert_path = directory / "tls-key.pem", directory / "tls-cert.pem"
-    key_path.touch(mode=0o600)
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    write_atomically(key_path, identity.key_pem, permissions=0o600)
+    write_atomically(cert_path, identity.cert_pem)
     return key_path, cert_path
 
 
@@ -93,12 +67,6 @@ def check_can_listen(host: str, port: int) -> None:
                 "(the official SDK only connects to port 443, so the acquirer agents need it; run as root "
                 "or grant CAP_NET_BIND_SERVICE)"
             ) from None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

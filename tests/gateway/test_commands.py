@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from blindgate_testbed.network import free_port
+from blindgate.net import free_port
 from tests.gateway.harness import build
 
 

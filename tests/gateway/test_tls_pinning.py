@@ -20,8 +20,9 @@ from blindgate.api.signed import digest_of_request, signed_response
 from blindgate.crypto.keystore import KeyStore, PublicBundle
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.calls import PartnerCaller
+from blindgate.net import free_port
 from blindgate.net.tls import Identity
-from blindgate_testbed.network import free_port, write_tls_certificate
+from blindgate_testbed.network import write_tls_certificate
 from tests.gateway.harness import build
 from tests.tls_server import serving_tls
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from blindgate_testbed.network import free_port
+from blindgate.net import free_port
 from blindgate_testbed.partner_server import write_backend_config, write_rsa_private_key, write_rsa_public_key
 from blindgate_testbed.partners.signed_http import PartnerKeys, signed_request_headers
 from blindgate_testbed.partners.wallet import PAY_PATH, WalletBook

@@ -10,6 +10,7 @@ that is removed as soon as OpenSSL has read it.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import os
 import socket
 import ssl
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 from blindgate.net.channel import DEFAULT_MAX_FRAME, DEFAULT_TIMEOUT_S, SocketChannel
@@ -39,7 +40,33 @@ class Identity:
 
     @classmethod
     def generate(cls, name: str, days: int = 365) -> Identity:
+        """A party's identity for the PET channels: Ed25519, its own trust anchor (a peer pins it
+        as the one certificate it accepts)."""
         key = ed25519.Ed25519PrivateKey.generate()
+        anchor = x509.BasicConstraints(ca=True, path_length=0)
+        return cls._self_signed(key, name, days, anchor, None)
+
+    @classmethod
+    def for_server(cls, host: str, days: int = 30) -> Identity:
+        """A TLS server's self-signed leaf certificate for ``host`` (an IP address or a DNS name):
+        ECDSA P-256, which every TLS client speaks, and no CA bit, so that pinning it trusts this
+        certificate alone (`blindgate.api.network` refuses a CA certificate as a pin)."""
+        try:
+            name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+        except ValueError:
+            name = x509.DNSName(host)
+        key = ec.generate_private_key(ec.SECP256R1())
+        return cls._self_signed(key, host, days, x509.SubjectAlternativeName([name]), hashes.SHA256())
+
+    @classmethod
+    def _self_signed(
+        cls,
+        key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey,
+        name: str,
+        days: int,
+        extension: x509.ExtensionType,
+        digest: hashes.SHA256 | None,
+    ) -> Identity:
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         now = datetime.datetime.now(datetime.UTC)
         cert = (
@@ -50,8 +77,8 @@ class Identity:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .sign(key, None)
+            .add_extension(extension, critical=isinstance(extension, x509.BasicConstraints))
+            .sign(key, digest)
         )
         return cls(
             cert.public_bytes(serialization.Encoding.PEM),

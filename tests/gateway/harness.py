@@ -20,7 +20,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.types import ASGIApp
 
-from blindgate.agent.app import Backend, create_acquirer_agent_app, create_wallet_agent_app
+from blindgate.agent.app import Backend, SealingKeys, create_acquirer_agent_app, create_wallet_agent_app
 from blindgate.agent.journal import Journal
 from blindgate.api.network import Network, network_document, parse_network
 from blindgate.api.signed import encode, request_headers
@@ -251,6 +251,7 @@ def build(
     business_day: dict[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
     agent_clock: Callable[[], float] | None = None,
+    sealing_keys: SealingKeys | None = None,
 ) -> LocalNetwork:
     """The network on an in-process router; ``fee_rates`` = (wallet share, merchant discount rate).
     ``plaintext``: PETs off, for comparison (`blindgate_testbed.plaintext`)."""
@@ -317,6 +318,7 @@ def build(
             policy,
             journal=Journal(root / "wallet-agent-journal.db"),
             transport=router,
+            sealing_keys=sealing_keys,
             **({"clock": agent_clock} if agent_clock is not None else {}),
         ),
     )
@@ -329,6 +331,7 @@ def build(
             policy,
             journal=Journal(root / "acquirer-agent-journal.db"),
             transport=router,
+            sealing_keys=sealing_keys,
             **({"clock": agent_clock} if agent_clock is not None else {}),
         ),
     )

@@ -34,7 +34,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -85,12 +85,35 @@ from blindgate.api.results import ApiError, result
 from blindgate.api.signed import digest_of_request, signed_response, verify_request
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
+from blindgate.crypto.sealing import RecipientKey
 from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey
 from blindgate.ledger.calendar import Cutoff
+from blindgate.translog.errors import TranslogError
 
 log = logging.getLogger("blindgate.agent")
 
 Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
+
+
+class SealingKeys(Protocol):
+    """Who vouches for a peer's sealing key before the agent seals to it for the first time: the
+    partners' transparency log (`blindgate.translog.LogVerifier`), cached per key version."""
+
+    async def arequire_sealing_key(self, key: RecipientKey) -> object: ...
+
+
+async def verified(keys: SealingKeys | None, key: RecipientKey) -> RecipientKey:
+    """``key``, once the transparency log vouches for it (``keys`` None: no log configured);
+    else nothing is sealed: KEY_NOT_FOUND, with the reason in the agent's log."""
+    if keys is not None:
+        try:
+            await keys.arequire_sealing_key(key)
+        except TranslogError as refusal:
+            log.error("sealing key refused", extra={"partner": key.kid, "reason": str(refusal)})
+            raise ApiError(
+                "KEY_NOT_FOUND", "the peer's sealing key is not verified in the partners' transparency log"
+            ) from None
+    return key
 
 
 @dataclass(frozen=True)
@@ -217,9 +240,11 @@ def create_acquirer_agent_app(
     journal: Journal,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
+    sealing_keys: SealingKeys | None = None,
 ) -> ASGIApp:
     """The acquirer's agent: the SDK's AMS endpoint, toward the gateway (see module docstring).
-    ``journal``: what it forwarded (`blindgate.agent.journal`); ``clock``: seconds, for seal times."""
+    ``journal``: what it forwarded (`blindgate.agent.journal`); ``clock``: seconds, for seal times;
+    ``sealing_keys``: the transparency log that must vouch for a wallet's key before a seal."""
     policy = policy or FieldPolicy.load()
     me = network.partner(keys.party_id)
     if me is None or me.role != ACQUIRER:
@@ -236,7 +261,7 @@ def create_acquirer_agent_app(
         if path == PAY_PATH and in_store_scenario(body) == ORDER_CODE_SCENARIO:
             _prepare_order_code(body)
         elif path == PAY_PATH:
-            body = _prepare_pay(body)
+            body = await _prepare_pay(body)
         else:
             _refuse_unknown_fields(body)
         unknown = {"result": result("PAYMENT_IN_PROCESS" if path == PAY_PATH else "UNKNOWN_EXCEPTION")}
@@ -274,7 +299,7 @@ def create_acquirer_agent_app(
         _refuse_unknown_fields(body)
         journal.forwarding(request_id, None, _notify_url(body))
 
-    def _prepare_pay(body: dict[str, Any]) -> dict[str, Any]:
+    async def _prepare_pay(body: dict[str, Any]) -> dict[str, Any]:
         request_id = text(body, "paymentRequestId")
         method = body.get("paymentMethod")
         if not isinstance(method, dict):
@@ -289,7 +314,8 @@ def create_acquirer_agent_app(
         entry = journal.forwarding(request_id, int(clock()), _notify_url(body))
         assert entry.sealed_at is not None
         context = seal_context(me.party_id, request_id, entry.sealed_at)
-        sealed, values = seal_message(routed, policy, wallet.keys.recipient_key, context)
+        recipient = await verified(sealing_keys, wallet.keys.recipient_key)
+        sealed, values = seal_message(routed, policy, recipient, context)
         sealed[SEALED_DIGEST_FIELD] = sealed_digest(keys.pseudonym_key(), request_id, values)
         sealed[SEALED_AT_FIELD] = entry.sealed_at
         return sealed
@@ -368,10 +394,12 @@ def create_wallet_agent_app(
     journal: Journal,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
+    sealing_keys: SealingKeys | None = None,
 ) -> ASGIApp:
     """The wallet's agent: the gateway's wallet-side endpoint, toward the wallet backend; and
     the backend's userInitiatedPay (its customer scanned an order code), toward the gateway.
-    ``journal``: what it executed (`blindgate.agent.journal`); ``clock``: seconds, for freshness."""
+    ``journal``: what it executed (`blindgate.agent.journal`); ``clock``: seconds, for freshness;
+    ``sealing_keys``: the transparency log that must vouch for an acquirer's key before a seal."""
     policy = policy or FieldPolicy.load()
     me = network.partner(keys.party_id)
     if me is None or me.role != WALLET:
@@ -433,6 +461,8 @@ def create_wallet_agent_app(
 
     async def handle(body: dict[str, Any], path: str) -> dict[str, Any]:
         recorded = executed(body, path)
+        if recorded is not None:  # the acquirer's key is vouched for before the backend is asked
+            await verified(sealing_keys, recorded[0].keys.recipient_key)
         if recorded is None:  # nothing to open, and nothing of the payer's may leave
             opened = without_sealed(body)
         else:
@@ -478,6 +508,7 @@ def create_wallet_agent_app(
         if acquirer is None or acquirer.role != ACQUIRER or acquirer_request is None or payment_id is None:
             raise ApiError("UNKNOWN_EXCEPTION", "the network's answer names no acquirer")
         context = seal_context(acquirer.party_id, acquirer_request)
+        await verified(sealing_keys, acquirer.keys.recipient_key)
         try:
             journal.executing(payment_id, acquirer.party_id, context, scanned_at)
         except ContextReused:

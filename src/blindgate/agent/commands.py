@@ -8,6 +8,8 @@ The agent file (JSON)::
      "backend": {"client_id": "...", "public_key": "backend-rsa.pub.pem", "url": "http://...",
                  "notify_url": "https://..."},
      "state": "state/",                                  (default: state/ beside this file)
+     "transparency": {"log": "https://log...", "log_key": "log.pub",
+                      "witnesses": ["witness.pub"], "identities": {"WALLET_KR": "WALLET_KR.identity.pub"}},
      "host": "127.0.0.2", "port": 443, "tls_cert": "tls-cert.pem", "tls_key": "tls-key.pem",
      "log": "agent.log"}
 
@@ -15,7 +17,11 @@ An acquirer's ``backend`` is its SDK client: the client id and RSA public key th
 with (``url`` unused); ``notify_url`` (optional) is where a payment's notification goes when the
 merchant's pay request named none. A wallet's is its backend's Alipay+ endpoint. ``state`` is
 the agent's own record of the payments it handled (`blindgate.agent.journal`), kept across
-restarts. Relative paths are relative to the agent file.
+restarts. ``transparency`` (optional) names the partners' transparency log, its public key,
+the witnesses whose cosignature a tree head needs, and, optionally, partners' identity keys
+pinned at onboarding: with it, the agent seals to a peer's key only once the log vouches for
+it (`blindgate.translog`; verdicts cached per key version under ``state/translog``).
+Relative paths are relative to the agent file.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from blindgate.agent.journal import Journal
 from blindgate.agent.policy import FieldPolicy
 from blindgate.api.network import ACQUIRER, ConfigError, load_network
 from blindgate.crypto.keystore import KeyStore
+from blindgate.translog.http import remote_verifier
+from blindgate.translog.verifier import LogVerifier
 
 FORMAT = "blindgate-agent/1"
 
@@ -68,8 +76,23 @@ def load_agent(path: Path, policy: FieldPolicy | None = None) -> tuple[Any, dict
     if me is None:
         raise ConfigError("the key store's party is not in the network file")
     factory = create_acquirer_agent_app if me.role == ACQUIRER else create_wallet_agent_app
-    journal = Journal(base / config.get("state", "state") / "journal.db")
-    return factory(network, keys, backend, policy, journal=journal), config
+    state = base / config.get("state", "state")
+    journal = Journal(state / "journal.db")
+    sealing_keys = _transparency(config.get("transparency"), base, state)
+    return factory(network, keys, backend, policy, journal=journal, sealing_keys=sealing_keys), config
+
+
+def _transparency(section: dict[str, Any] | None, base: Path, state: Path) -> LogVerifier | None:
+    """The agent file's ``transparency`` section as a verifier of peers' keys (None: absent)."""
+    if section is None:
+        return None
+    return remote_verifier(
+        str(section["log"]),
+        base / section["log_key"],
+        [base / path for path in section["witnesses"]],
+        state / "translog",
+        pinned_identity_files={party: base / path for party, path in section.get("identities", {}).items()},
+    )
 
 
 def main(argv: list[str]) -> int:

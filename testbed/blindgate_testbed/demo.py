@@ -36,11 +36,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from blindgate.api.network import load_network
+from blindgate.audit.linkage import LinkageReport, measure
 from blindgate.audit.scanner import read_values_csv, scan_directory
+from blindgate.gateway.bookkeeping import cutoff_of
+from blindgate.ledger.store import open_store
 from blindgate_testbed.layout import RunLayout
 from blindgate_testbed.network import (
     CannotListen,
@@ -109,7 +114,9 @@ def main(argv: list[str]) -> int:
     # In plaintext mode (PETs off, for comparison) the gateway does see payer data: the check
     # is expected to find it, and says so, but only a PETs run must find nothing.
     blind = report["privacy_check"]["found"] == 0 or report["mode"] == "plaintext"
-    ok = blind and not report["traffic"]["violations"] and report["ledger"].get("ledger_ok", True)
+    unlinkable = report["linkage"]["linked_across_scopes"] == 0
+    books = report["ledger"].get("ledger_ok", True)
+    ok = blind and unlinkable and books and not report["traffic"]["violations"]
     return 0 if ok else 1
 
 
@@ -122,6 +129,30 @@ def personal_values(layout: RunLayout, network: DemoNetwork) -> dict[str, list[s
         values.setdefault("payment_code", []).extend(book.issued_codes())
         book.close()
     return values
+
+
+def linkage(layout: RunLayout, network: DemoNetwork) -> LinkageReport:
+    """How far the gateway's store lets it follow one payer (`blindgate.audit.linkage`): the
+    scope is one wallet and one business day."""
+    truth = network.payers_of_payments()
+    engine = open_store(gateway_db_url(layout))
+    days = cutoff_of(load_network(layout.network_file))
+    try:
+        with engine.connect() as conn:
+            query = sa.text("SELECT payment_id, created_at FROM gw_payments")
+            created: dict[str, str | datetime] = {row[0]: row[1] for row in conn.execute(query)}
+        return measure(
+            engine,
+            {payment: customer for payment, (_, customer) in truth.items() if payment in created},
+            lambda payment: (truth[payment][0], days.day_of(_aware(created[payment]))),
+        )
+    finally:
+        engine.dispose()
+
+
+def _aware(stored: str | datetime) -> datetime:
+    moment = datetime.fromisoformat(stored) if isinstance(stored, str) else stored
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def run_demo(
@@ -142,10 +173,12 @@ def run_demo(
             supervisor.start(spec)
         console.print(f"starting {len(network.services)} services on loopback")
         supervisor.wait_healthy()
+        log_size = network.publish_key_bundles()
         cpu_before, clients_before = supervisor.cpu_seconds(), _own_cpu_seconds()
         clients = network.acquirer_clients()
         traffic = _drive(clients, scenarios, args.workers, console, during_traffic, network.wallet_apps())
         supervisor.check_alive()
+        verified = network.verified_keys()
         cpu = {
             name: round(used - cpu_before.get(name, 0.0), 2)
             for name, used in supervisor.cpu_seconds().items()
@@ -170,6 +203,8 @@ def run_demo(
         "ledger": ledger,
         "gateway_db": gateway_db_url(layout),
         "privacy_check": scan.to_json(),
+        "transparency": {"log_size": log_size, "verified_keys": verified},
+        "linkage": linkage(layout, network).to_json(),
     }
     layout.report_file.write_text(json.dumps(report, indent=2) + "\n")
     _print_summary(console, report, layout)
@@ -212,10 +247,7 @@ def close_business_days(layout: RunLayout) -> dict[str, Any] | None:
     """
     if not (layout.gateway / "gateway.db").exists():
         return None
-    from blindgate.api.network import load_network
-    from blindgate.gateway.bookkeeping import cutoff_of
     from blindgate.ledger import check_ledger
-    from blindgate.ledger.store import open_store
     from blindgate.settlement.days import close_days_touched
 
     cutoff = cutoff_of(load_network(layout.network_file))  # the cut-off the gateway posted by
@@ -281,6 +313,20 @@ def _print_summary(console: Console, report: dict[str, Any], layout: RunLayout) 
         "privacy check",
         f"{verdict} in {scan['files_scanned']} files ({scan['bytes_scanned']} bytes) under gateway/, "
         f"{scan['values_checked']} values x encodings",
+    )
+    oversight = report["transparency"]
+    verified = sum(len(keys) for keys in oversight["verified_keys"].values())
+    table.add_row(
+        "transparency log",
+        f"{oversight['log_size']} key bundles under a witnessed head; the agents verified {verified} "
+        f"peer keys before sealing ({len(oversight['verified_keys'])} agents)",
+    )
+    linked = report["linkage"]
+    table.add_row(
+        "linkage",
+        f"{linked['linked_in_scope']} of {linked['pairs_in_scope']} pairs of one payer's payments linked "
+        f"within a wallet's business day, {linked['linked_across_scopes']} of "
+        f"{linked['pairs_across_scopes']} across days; largest linked set {linked['largest_linked_set']}",
     )
     console.print(table)
     console.print(f"report: {layout.report_file}")

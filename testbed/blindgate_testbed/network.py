@@ -20,11 +20,15 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
+import ssl
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from blindgate.agent.commands import FORMAT as AGENT_FORMAT
@@ -38,6 +42,7 @@ from blindgate_testbed.partners.acquirer import NOTIFY_PATH, AcquirerClient, Acq
 from blindgate_testbed.partners.wallet import WalletApp, WalletBook
 from blindgate_testbed.population import Population
 from blindgate_testbed.services import ServiceSpec
+from blindgate_testbed.transparency import Oversight, oversight
 
 GATEWAY_ID = "GATEWAY"
 WALLET_TIMEOUT_S = 5.0
@@ -100,6 +105,35 @@ class DemoNetwork:
     acquirers: list[AcquirerSide] = field(default_factory=list)
     services: list[ServiceSpec] = field(default_factory=list)
     gateway_url: str = ""
+    oversight: Oversight | None = None
+
+    def verified_keys(self) -> dict[str, list[dict[str, Any]]]:
+        """Each agent's keys the transparency log vouched for (its ``/keys/verified``)."""
+        agents = {w.wallet_id: w.agent_url for w in self.wallets}
+        agents |= {a.acquirer_id: f"https://{a.agent_host}" for a in self.acquirers}
+        found = {}
+        for party, url in agents.items():
+            pinned = ssl.create_default_context(cafile=self.layout.agent(party) / "tls-cert.pem")
+            found[party] = list(httpx.get(url + "/keys/verified", verify=pinned, timeout=5.0).json())
+        return found
+
+    def payers_of_payments(self) -> dict[str, tuple[str, str]]:
+        """Ground truth the operator lacks: gateway payment id -> (wallet, customer), from the
+        wallets' own books (for `blindgate.audit.linkage`)."""
+        found: dict[str, tuple[str, str]] = {}
+        for wallet in self.wallets:
+            with sqlite3.connect(wallet.book_path) as db:
+                query = "SELECT payment_request_id, customer_id FROM payments WHERE customer_id IS NOT NULL"
+                rows = db.execute(query)
+                found |= {payment: (wallet.wallet_id, customer) for payment, customer in rows}
+        return found
+
+    def publish_key_bundles(self) -> int:
+        """Every partner's key bundle into the transparency log (the services must be up)."""
+        assert self.oversight is not None
+        stores = {p.wallet_id: self.layout.agent(p.wallet_id) / "keys" for p in self.wallets}
+        stores |= {p.acquirer_id: self.layout.agent(p.acquirer_id) / "keys" for p in self.acquirers}
+        return self.oversight.publish_bundles(stores)
 
     def acquirer_clients(self) -> dict[str, AcquirerClient]:
         """Each acquirer's unchanged SDK client, pointed at its agent."""
@@ -303,6 +337,9 @@ def _gateway_and_agents(
     }
     write_tls_certificate("127.0.0.1", layout.gateway)
     write_network_file(network, population, gateway_keys, {i: cert for i, (_, cert) in tls.items()})
+    parties = [w.wallet_id for w in network.wallets] + [a.acquirer_id for a in network.acquirers]
+    network.oversight = oversight(layout, parties)
+    network.services.extend(network.oversight.services)
     # Start order: what is called before what calls it (backends were added first).
     for wallet in network.wallets:
         folder = layout.agent(wallet.wallet_id)
@@ -314,7 +351,9 @@ def _gateway_and_agents(
             "url": wallet.backend_url,
         }
         pem = {"tls_cert": "tls-cert.pem", "tls_key": "tls-key.pem"}
-        write_agent_file(folder, layout.network_file, backend, host="127.0.0.1", port=port, **pem)
+        write_agent_file(
+            folder, layout.network_file, backend, network.oversight, host="127.0.0.1", port=port, **pem
+        )
         network.services.append(
             _agent(f"{wallet.wallet_id} agent", folder, wallet.agent_url + "/health", plaintext)
         )
@@ -332,12 +371,16 @@ def _gateway_and_agents(
         tls_key, tls_cert = tls[acquirer.acquirer_id]
         backend = {"client_id": acquirer.client_id, "public_key": "merchant-rsa.pub.pem"}
         pem = {"tls_cert": tls_cert.name, "tls_key": tls_key.name}
-        write_agent_file(folder, layout.network_file, backend, host=acquirer.agent_host, port=443, **pem)
+        write_agent_file(
+            folder, layout.network_file, backend, network.oversight, host=acquirer.agent_host, port=443, **pem
+        )
         health = f"https://{acquirer.agent_host}/health"
         network.services.append(_agent(f"{acquirer.acquirer_id} agent", folder, health, plaintext))
 
 
-def write_agent_file(folder: Path, network_file: Path, backend: dict[str, str], **listen: object) -> Path:
+def write_agent_file(
+    folder: Path, network_file: Path, backend: dict[str, str], overseen: Oversight | None, **listen: object
+) -> Path:
     """``agent.json`` in the format `blindgate agent --config` reads (paths relative to it)."""
     path = folder / "agent.json"
     document = {
@@ -348,6 +391,8 @@ def write_agent_file(folder: Path, network_file: Path, backend: dict[str, str], 
         "backend": backend,
         **listen,
     }
+    if overseen is not None:
+        document["transparency"] = overseen.agent_section(folder)
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -41,7 +41,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -89,6 +89,7 @@ from blindgate.crypto.sealing import RecipientKey
 from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey
 from blindgate.ledger.calendar import Cutoff
 from blindgate.translog.errors import TranslogError
+from blindgate.translog.verifier import VerifiedKey
 
 log = logging.getLogger("blindgate.agent")
 
@@ -100,6 +101,8 @@ class SealingKeys(Protocol):
     partners' transparency log (`blindgate.translog.LogVerifier`), cached per key version."""
 
     async def arequire_sealing_key(self, key: RecipientKey) -> object: ...
+
+    def verified_keys(self) -> Sequence[VerifiedKey]: ...
 
 
 async def verified(keys: SealingKeys | None, key: RecipientKey) -> RecipientKey:
@@ -201,6 +204,7 @@ def _serve(
     verify: Callable[[Request, bytes], str],
     sign: Callable[[str, dict[str, Any], bytes], Response],
     clients: tuple[httpx.AsyncClient, ...],
+    sealing_keys: SealingKeys | None,
 ) -> Starlette:
     async def endpoint(request: Request) -> Response:
         path = request.url.path
@@ -227,8 +231,14 @@ def _serve(
             for client in clients:
                 await client.aclose()
 
+    async def verified(_: Request) -> Response:
+        """Which peers' keys the transparency log vouched for (public data: for monitoring)."""
+        found = sealing_keys.verified_keys() if sealing_keys is not None else []
+        return JSONResponse([{"partner": k.partner, "kind": k.kind, "version": k.version} for k in found])
+
     routes = [Route(path, endpoint, methods=["POST"]) for path in handlers]
-    return Starlette(routes=[*routes, Route("/health", health, methods=["GET"])], lifespan=lifespan)
+    routes += [Route("/health", health, methods=["GET"]), Route("/keys/verified", verified, methods=["GET"])]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def create_acquirer_agent_app(
@@ -382,7 +392,7 @@ def create_acquirer_agent_app(
     def verify(request: Request, body: bytes) -> str:
         return (verify_gateway if request.url.path == NOTIFY_AGENT_PATH else verify_sdk)(request, body)
 
-    return absolute_form_paths(bounded_bodies(_serve(handlers, verify, sign, clients)))
+    return absolute_form_paths(bounded_bodies(_serve(handlers, verify, sign, clients, sealing_keys)))
 
 
 def create_wallet_agent_app(
@@ -552,7 +562,7 @@ def create_wallet_agent_app(
 
     handlers: dict[str, Handler] = dict.fromkeys(WALLET_PATHS, handle)
     handlers[ORDER_CODE_SCAN_PATH] = scan
-    return bounded_bodies(_serve(handlers, verify, sign, clients))
+    return bounded_bodies(_serve(handlers, verify, sign, clients, sealing_keys))
 
 
 def _verify_backend(request: Request, body: bytes, backend: Backend) -> str:

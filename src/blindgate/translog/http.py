@@ -74,6 +74,10 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _health(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
@@ -169,6 +173,7 @@ def log_app(log: TransparencyLog, max_body: int = MAX_ENTRY_BYTES) -> Starlette:
             Route("/v1/proofs/inclusion", inclusion, methods=["GET"]),
             Route("/v1/proofs/consistency", consistency, methods=["GET"]),
             Route("/v1/parties/{party}/entries", about, methods=["GET"]),
+            Route("/health", _health, methods=["GET"]),
         ]
     )
 
@@ -207,6 +212,7 @@ def witness_app(witness: Witness, max_body: int = MAX_WITNESS_BODY) -> Starlette
         routes=[
             Route("/v1/cosign", cosign, methods=["POST"]),
             Route("/v1/last-head", last_head, methods=["GET"]),
+            Route("/health", _health, methods=["GET"]),
         ]
     )
 

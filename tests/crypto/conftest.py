@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from blindgate.crypto import MLKEM768_X25519, KeyStore
+from blindgate.crypto import MLKEM768_X25519, X25519, KeyStore
 
 
 @pytest.fixture(scope="session")
 def wallet_store(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
-    return KeyStore.create(tmp_path_factory.mktemp("keys") / "wallet-a", "wallet-a")
+    # Classical on purpose: these tests check the x25519 format, its shared encapsulation and the
+    # RFC 9180 reference; new keys default to the hybrid suite (`test_new_keys_are_post_quantum`).
+    return KeyStore.create(tmp_path_factory.mktemp("keys") / "wallet-a", "wallet-a", suite=X25519)
 
 
 @pytest.fixture(scope="session")
@@ -21,4 +23,4 @@ def hybrid_store(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
 
 @pytest.fixture()
 def fresh_store(tmp_path: Path) -> KeyStore:
-    return KeyStore.create(tmp_path / "acq-1", "acq-1")
+    return KeyStore.create(tmp_path / "acq-1", "acq-1", suite=X25519)

@@ -242,3 +242,12 @@ def test_party_file_with_bad_kinds_is_refused(fresh_store: KeyStore) -> None:
         party_file.write_text(json.dumps({**party, "kinds": kinds}))
         with pytest.raises(KeyStoreError, match="kinds"):
             KeyStore(fresh_store.directory)
+
+
+def test_new_keys_are_post_quantum(tmp_path: Path) -> None:
+    """The hybrid ML-KEM-768+X25519 suite is the default for new keys: recorded traffic stays
+    sealed against a future quantum adversary."""
+    store = KeyStore.create(tmp_path / "new", "new-party")
+    assert store.recipient_key().suite == MLKEM768_X25519
+    envelope = seal_field(b"pq", store.recipient_key(), FIELD, PAYMENT)
+    assert ".mlkem768x25519." in envelope and open_field(envelope, store, FIELD, PAYMENT) == b"pq"

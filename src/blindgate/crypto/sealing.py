@@ -64,7 +64,7 @@ from blindgate.crypto.errors import InvalidInput, SealedValueInvalid
 PREFIX: Final = "bg1"
 X25519: Final = "x25519"
 MLKEM768_X25519: Final = "mlkem768x25519"
-DEFAULT_SUITE: Final = X25519
+DEFAULT_SUITE: Final = MLKEM768_X25519  # post-quantum for new keys: recorded traffic stays sealed
 
 # Personal fields are short; the bound keeps a hostile envelope from costing memory or time.
 MAX_PLAINTEXT_BYTES: Final = 16 * 1024

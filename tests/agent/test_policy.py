@@ -73,3 +73,20 @@ def test_sealed_digest_is_keyed_stable_per_request_and_fresh_across_requests(wal
     assert sealed_digest(key, "r1", values) != sealed_digest(b"k" * 32, "r1", values)
     assert sealed_digest(key, "r1", values) != sealed_digest(key, "r1", {"a": b"1", "b": b"3"})
     assert sealed_digest(key, "r1", values) != sealed_digest(key, "r2", values)  # one payer, two payments
+
+
+def test_free_text_is_sealed_and_envelopes_show_only_a_length_class(wallet: KeyStore) -> None:
+    message = {
+        "paymentRequestId": "r1",
+        "order": {"orderDescription": "Kopi Tiam purchase", "goods": [{"goodsName": "kaya toast"}]},
+        "refundReason": "changed my mind",
+    }
+    sealed, _ = seal_message(message, FieldPolicy.load(), wallet.recipient_key(), "A:r1")
+    assert is_sealed(sealed["order"]["orderDescription"]) and is_sealed(sealed["refundReason"])
+    assert is_sealed(sealed["order"]["goods"][0]["goodsName"])
+    short = seal_message({"customerId": "KRC1"}, FieldPolicy.load(), wallet.recipient_key(), "A:r2")[0]
+    policy = FieldPolicy.load()
+    longer = seal_message({"customerId": "KRC0000000001234567"}, policy, wallet.recipient_key(), "A:r3")[0]
+    assert len(short["customerId"]) == len(longer["customerId"])  # one length class
+    opened = open_message(longer, wallet, "WALLET_X", "A:r3")
+    assert opened["customerId"] == "KRC0000000001234567"  # the padding is gone on opening

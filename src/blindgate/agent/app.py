@@ -64,6 +64,7 @@ from blindgate.api.contexts import (
     pseudonym_scope,
     seal_context,
 )
+from blindgate.api.fields import is_personal
 from blindgate.api.models import (
     ACQUIRER_PATHS,
     MAX_CODE_VALUE_CHARS,
@@ -269,7 +270,7 @@ def create_acquirer_agent_app(
     async def forward(body: dict[str, Any], path: str) -> dict[str, Any]:
         request_id = text(body, "paymentRequestId", required=False)
         if path == PAY_PATH and in_store_scenario(body) == ORDER_CODE_SCENARIO:
-            _prepare_order_code(body)
+            body = _prepare_order_code(body)
         elif path == PAY_PATH:
             body = await _prepare_pay(body)
         else:
@@ -301,13 +302,18 @@ def create_acquirer_agent_app(
             if value is not None and not policy.is_clear(policy_name(field_path)):
                 raise ApiError("PARAM_ILLEGAL", f"{policy_name(field_path)} is not accepted on this path")
 
-    def _prepare_order_code(body: dict[str, Any]) -> None:
-        """A merchant-presented order code names no payer, so no wallet to seal to is known:
-        a payer field (one the policy does not name clear) is refused, never sent in clear."""
+    def _prepare_order_code(body: dict[str, Any]) -> dict[str, Any]:
+        """A merchant-presented order code names no payer, so no wallet to seal to is known: a
+        payer field is refused, never sent in clear; the merchant's free text (the description
+        the SDK requires) stays here, as nothing can be sealed to a wallet not yet known."""
         request_id = text(body, "paymentRequestId")
         assert request_id is not None
-        _refuse_unknown_fields(body)
+        for field_path, value in leaves(body):
+            name = policy_name(field_path)
+            if value is not None and is_personal(name):
+                raise ApiError("PARAM_ILLEGAL", f"{name} is not accepted on this path")
         journal.forwarding(request_id, None, _notify_url(body))
+        return policy.clear_part(body)
 
     async def _prepare_pay(body: dict[str, Any]) -> dict[str, Any]:
         request_id = text(body, "paymentRequestId")

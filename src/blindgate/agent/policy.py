@@ -66,25 +66,29 @@ class FieldPolicy:
         return name in self.exact or name.startswith(self.prefixes)
 
     def clear_part(self, message: dict[str, Any]) -> dict[str, Any]:
-        """A copy of ``message`` with only the leaves this policy names clear."""
-        clear: dict[str, Any] = {}
-        for path, value in leaves(message):
-            if path and self.is_clear(policy_name(path)):
-                _set_creating(clear, path, value)
-        return clear
+        """A copy of ``message`` without the leaves this policy does not name clear."""
+
+        def keep(value: Any, path: tuple[str, ...]) -> Any:
+            if isinstance(value, dict):
+                items = [(k, v, (*path, k)) for k, v in value.items()]
+                return {k: keep(v, at) for k, v, at in items if _holds_clear(self, v, at)}
+            if isinstance(value, list):
+                items_ = [(v, (*path, str(i))) for i, v in enumerate(value)]
+                return [keep(v, at) for v, at in items_ if _holds_clear(self, v, at)]
+            return value
+
+        kept: dict[str, Any] = keep(message, ())
+        return kept
+
+
+def _holds_clear(policy: FieldPolicy, value: Any, path: tuple[str, ...]) -> bool:
+    return any(policy.is_clear(policy_name((*path, *below))) for below, _ in leaves(value))
 
 
 def _at(document: Any, path: tuple[str, ...]) -> Any:
     for part in path:
         document = document[int(part)] if isinstance(document, list) else document[part]
     return document
-
-
-def _set_creating(document: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    """Set ``value`` at ``path``, making objects on the way (list positions become keys)."""
-    for part in path[:-1]:
-        document = document.setdefault(part, {})
-    document[path[-1]] = value
 
 
 def _replace(document: Any, path: tuple[str, ...], value: Any) -> None:
@@ -111,9 +115,23 @@ def seal_message(
     if len(values) > MAX_FIELDS_PER_CONTEXT:
         raise ApiError("PARAM_ILLEGAL", "the request has too many fields")
     if values:
-        for name, envelope in seal_fields(values, recipient, context_id).items():
+        padded = {name: padded_to_class(value) for name, value in values.items()}
+        for name, envelope in seal_fields(padded, recipient, context_id).items():
             _replace(sealed_copy, paths[name], envelope)
     return sealed_copy, values
+
+
+# An envelope shows the length of what it seals: each value is padded to the next of these
+# lengths (bytes of its JSON text), so an envelope tells only the class. A phone number, an
+# email address, a device id and a payment code all fall in the first two.
+LENGTH_CLASSES = (32, 64, 128, 256, 512, 1024, 4096, 16384)
+
+
+def padded_to_class(value: bytes) -> bytes:
+    """JSON text padded with spaces to its length class (JSON allows trailing whitespace, so the
+    recipient's `json.loads` reads the same value; a value longer than every class is unpadded)."""
+    size = next((size for size in LENGTH_CLASSES if size >= len(value)), len(value))
+    return value + b" " * (size - len(value))
 
 
 def sealed_digest(key: bytes, request_id: str, values: dict[str, bytes]) -> str:

@@ -251,3 +251,22 @@ def test_new_keys_are_post_quantum(tmp_path: Path) -> None:
     assert store.recipient_key().suite == MLKEM768_X25519
     envelope = seal_field(b"pq", store.recipient_key(), FIELD, PAYMENT)
     assert ".mlkem768x25519." in envelope and open_field(envelope, store, FIELD, PAYMENT) == b"pq"
+
+
+def test_sealing_keys_rotate_on_schedule_and_expired_ones_are_destroyed(tmp_path: Path) -> None:
+    import datetime
+
+    store = KeyStore.create(tmp_path / "w", "w")
+    old = seal_field(b"sealed long ago", store.recipient_key(), FIELD, PAYMENT)
+    start = datetime.datetime.now(datetime.UTC)
+    week, month = datetime.timedelta(days=7), datetime.timedelta(days=30)
+    assert store.retire_seal_keys(week, month, start) == (None, [])  # young: nothing to do
+    assert store.retire_seal_keys(week, month, start + week) == (2, [])  # rotated, v1 kept
+    assert open_field(old, store, FIELD, PAYMENT) == b"sealed long ago"  # still in its window
+    later = datetime.datetime.now(datetime.UTC) + month + week
+    rotated, destroyed = store.retire_seal_keys(week, month, later)
+    assert destroyed == [1] and rotated == 3 and not (store.directory / "seal" / "v1.json").exists()
+    for reader in (store, KeyStore(store.directory)):  # gone in memory and on disk
+        with pytest.raises(UnknownKey):
+            open_field(old, reader, FIELD, PAYMENT)
+    assert store.current_version("seal") == 3 and 3 in KeyStore(store.directory).versions("seal")

@@ -3,6 +3,9 @@
     blindgate keys create DIR --party ID [--suite x25519|mlkem768x25519] [--signing-only]
     blindgate keys rotate DIR KIND [--suite SUITE]     (KIND: seal, pseudonym, rsa, ed25519)
     blindgate keys public DIR                          (the JSON bundle the party publishes)
+    blindgate keys retire DIR --rotate-days N --retention-days M
+                      (rotate the sealing key when it is N days old; destroy each old version
+                       M days after it was superseded; run it daily)
 
 Private keys never reach stdout (only the public bundle does). Exit status: 0 done; 2 bad
 arguments, or a key store that is missing, unreadable or already there; errors are one
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 
 from blindgate.crypto.keystore import KINDS, KeyStore
 from blindgate.crypto.sealing import DEFAULT_SUITE, SUITES
@@ -29,6 +33,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.action == "create":
         store = KeyStore.create(args.directory, args.party, suite=args.suite, signing_only=args.signing_only)
         print(f"created key store for {store.party_id} in {args.directory}", file=sys.stderr)
+    elif args.action == "retire":
+        store = KeyStore(args.directory)
+        rotated, destroyed = store.retire_seal_keys(
+            timedelta(days=args.rotate_days), timedelta(days=args.retention_days), datetime.now(UTC)
+        )
+        print(json.dumps({"rotated_to": rotated, "destroyed": destroyed}), file=sys.stderr)
     elif args.action == "rotate":
         store = KeyStore(args.directory)
         version = store.rotate(args.kind, suite=args.suite)
@@ -59,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("directory")
     rotate.add_argument("kind", choices=KINDS)
     rotate.add_argument("--suite", choices=SUITES, default=None, help="switch the sealing suite (seal only)")
+    retire = actions.add_parser("retire", help="rotate the sealing key on schedule; destroy expired ones")
+    retire.add_argument("directory")
+    retire.add_argument("--rotate-days", type=float, required=True)
+    retire.add_argument("--retention-days", type=float, required=True)
     public = actions.add_parser("public", help="print the public key bundle")
     public.add_argument("directory")
     return parser

@@ -13,6 +13,14 @@ and makes it current; every older version stays on disk and stays usable, so wha
 sealed to version 1 still opens after a rotation, and a signature naming ``keyVersion=1``
 still verifies against the old public key in the bundle.
 
+Sealing keys expire (`retire_seal_keys`): the current one is rotated once it is older than
+the rotation interval, and a superseded version is destroyed — its file overwritten and
+removed — once the retention window has passed since it was superseded: every envelope it
+could open was sealed before that, and is past the window in which anyone may open it. Old
+ciphertext then becomes unopenable even by its holder (forward secrecy for stored data).
+The current version is never destroyed. (Overwriting a file cannot reach copies a file system
+or a backup keeps elsewhere: deployments keep key stores out of backups.)
+
 Versions are written with a no-clobber link, so two processes rotating at once cannot
 overwrite each other; a running process that meets a newer seal version than it has
 loaded reads it from disk once.
@@ -143,6 +151,43 @@ class KeyStore:
             _write_version(self.directory, kind, version, record)
             self._keys[kind][version] = self._load(kind, version)
         return version
+
+    def retire_seal_keys(
+        self, rotate_after: datetime.timedelta, retention: datetime.timedelta, now: datetime.datetime
+    ) -> tuple[int | None, list[int]]:
+        """Rotate the sealing key if the current one is older than ``rotate_after``, and destroy
+        every superseded version whose successor is older than ``retention``: (the new version
+        or None, the versions destroyed)."""
+        created = {version: self._created("seal", version) for version in self.versions("seal")}
+        rotated = None
+        if now - created[max(created)] >= rotate_after:
+            rotated = self.rotate("seal")
+            created[rotated] = now  # superseding the previous one from now on
+        destroyed = []
+        for version in sorted(created):
+            successor = created.get(version + 1)
+            if successor is not None and now - successor >= retention:
+                self._destroy("seal", version)
+                destroyed.append(version)
+        return rotated, destroyed
+
+    def _created(self, kind: str, version: int) -> datetime.datetime:
+        stamp = _read_json(self.directory / kind / f"v{version}.json").get("created")
+        try:
+            return datetime.datetime.fromisoformat(str(stamp))
+        except ValueError:
+            raise KeyStoreError(f"{kind} key file v{version} has no creation time") from None
+
+    def _destroy(self, kind: str, version: int) -> None:
+        path = self.directory / kind / f"v{version}.json"
+        with self._lock:
+            size = path.stat().st_size
+            with open(path, "r+b") as handle:  # overwrite in place before removing the name
+                handle.write(b"\0" * size)
+                handle.flush()
+                os.fsync(handle.fileno())
+            path.unlink()
+            self._keys[kind].pop(version, None)
 
     # --- sealing ---
 

@@ -35,14 +35,14 @@ from blindgate.ledger import (
     PaymentTerms,
     check_ledger,
     close_business_day,
-    create_tables,
     post_payment_captured,
     post_payment_pending,
 )
 from blindgate.ledger.money import convert, fee
-from blindgate.ledger.store import open_store
 from blindgate.settlement import settle_day, write_settlement_files
 from blindgate.settlement.batches import day_items
+from blindgate.storage import open_engine
+from blindgate.storage.migrate import open_store, upgrade
 
 PG_URL = os.environ.get("BLINDGATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DAY = date(2026, 11, 24)
@@ -54,7 +54,7 @@ WALLETS = [("WAL_CN", "CNY", {"USD": "7.1234", "JPY": "0.0471", "EUR": "7.7012"}
 
 
 def postings_per_second(engine: sa.Engine, payments: int) -> float:
-    create_tables(engine)
+    upgrade(engine)
     began = time.perf_counter()
     for index in range(payments):
         terms = PaymentTerms(f"bench-{index}", "ACQ_US", "WAL_CN", "USD", 1_000 + index, "CNY",
@@ -73,7 +73,7 @@ def on_postgres(payments: int) -> float | None:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     except sa.exc.OperationalError:
         return None
-    engine = sa.create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    engine = open_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
     try:
         return postings_per_second(engine, payments)
     finally:
@@ -97,9 +97,7 @@ def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
 
 def generate_day(path: Path, payments: int) -> None:
     """Bulk-load a day of captured payments (and 1% refunds) with the ledger's own figures."""
-    engine = open_store(f"sqlite:///{path}")
-    create_tables(engine)
-    engine.dispose()
+    open_store(f"sqlite:///{path}").dispose()
     rng = random.Random(7)
     db = sqlite3.connect(path)
     db.execute("PRAGMA synchronous=OFF")

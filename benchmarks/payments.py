@@ -62,7 +62,7 @@ from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.sealing import seal_field
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.app import create_gateway_app
-from blindgate.gateway.store import open_database
+from blindgate.storage.migrate import open_store
 
 TARGET_PER_SECOND, TARGET_P99_MS = 1000, 50.0
 WORKER_TIMEOUT_S = 600  # every wait on a worker process is bounded
@@ -420,7 +420,7 @@ def scale_out(payments: int, concurrencies: list[int], workers: int, db: str | N
             url = stack.enter_context(_throwaway_schema(db))
         else:
             raise SystemExit("--db takes a PostgreSQL URL (the default store is a SQLite WAL file)")
-        open_database(url).dispose()  # the tables, before workers race to create them
+        open_store(url).dispose()  # the tables, before workers race to create them
         runs = [
             (
                 concurrency,

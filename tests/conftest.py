@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -45,6 +46,13 @@ def postgres_url() -> Iterator[str]:
 def pg_schema_url(postgres_url: str) -> Iterator[str]:
     """URL of a throw-away schema of the test database (other processes can open it too),
     so that parallel runs never meet; dropped with everything in it afterwards."""
+    with throwaway_schema(postgres_url) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def throwaway_schema(postgres_url: str) -> Iterator[str]:
+    """A new schema of the test database, as a URL whose search path is it; dropped afterwards."""
     import sqlalchemy
 
     schema = f"t_{uuid.uuid4().hex[:12]}"

@@ -45,7 +45,7 @@ from blindgate.api.network import load_network
 from blindgate.audit.linkage import LinkageReport, measure
 from blindgate.audit.scanner import read_values_csv, scan_directory
 from blindgate.gateway.bookkeeping import cutoff_of
-from blindgate.ledger.store import open_store
+from blindgate.storage.migrate import open_store
 from blindgate_testbed.layout import RunLayout
 from blindgate_testbed.network import (
     CannotListen,
@@ -249,6 +249,7 @@ def close_business_days(layout: RunLayout) -> dict[str, Any] | None:
         return None
     from blindgate.ledger import check_ledger
     from blindgate.settlement.days import close_days_touched
+    from blindgate.storage.migrate import open_store
 
     cutoff = cutoff_of(load_network(layout.network_file))  # the cut-off the gateway posted by
     engine = open_store(gateway_db_url(layout))

@@ -22,7 +22,7 @@ from blindgate.ledger import (
     post_payment_pending,
     post_refund,
 )
-from blindgate.ledger.store import open_store
+from blindgate.storage.migrate import open_store
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 FEES = FeeSchedule(merchant_discount_rate=Decimal("0.025"), wallet_share_rate=Decimal("0.008"))

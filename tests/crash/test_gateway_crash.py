@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from blindgate.ledger import check_ledger
-from blindgate.ledger.store import open_store
+from blindgate.storage.migrate import open_store
 from blindgate_testbed.layout import RunLayout
 from blindgate_testbed.network import build_network, gateway_db_url
 from blindgate_testbed.partners.acquirer import AcquirerCallFailed

@@ -47,6 +47,7 @@ from blindgate.crypto.signatures import ED25519, VerifyingKey
 from blindgate.gateway.app import create_gateway_app, engine_of
 from blindgate.ledger import check_ledger
 from blindgate.net import free_port
+from blindgate.storage import open_engine
 from blindgate_testbed.services import ServiceSpec, Supervisor
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -227,7 +228,7 @@ def _pay_requests_served(port: int) -> int:
 
 def _store_facts(db_url: str) -> tuple[dict[str, list[tuple[str, int, int]]], Counter[str], Any]:
     """paymentRequestId -> its payment rows (id, amount, wallet amount); event keys; the ledger check."""
-    engine = sa.create_engine(db_url)
+    engine = open_engine(db_url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from blindgate.ledger import check_ledger, create_tables
-from blindgate.ledger.schema import entries
-from blindgate.ledger.store import open_store
+from blindgate.ledger import check_ledger
+from blindgate.storage.migrate import open_store
+from blindgate.storage.schema import entries
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYMENTS = 120
@@ -43,7 +43,6 @@ def _acks(output: str) -> set[int]:
 
 def _run_with_a_kill(url: str) -> None:
     engine = open_store(url)
-    create_tables(engine)
     # Two workers race over the same payments (duplicates on different workers); a third is killed.
     racing = [_start(url, 0, PAYMENTS), _start(url, 0, PAYMENTS)]
     victim = _start(url, PAYMENTS // 2, PAYMENTS + PAYMENTS // 2)

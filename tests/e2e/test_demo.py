@@ -22,9 +22,9 @@ from blindgate.audit.scanner import encodings, read_values_csv, scan_directory
 from blindgate.gateway.bookkeeping import cutoff_of
 from blindgate.ledger import close_business_day
 from blindgate.ledger.commands import main as ledger_check
-from blindgate.ledger.store import open_store
 from blindgate.settlement.commands import main as settle
 from blindgate.settlement.reconcile_command import main as reconcile_command
+from blindgate.storage.migrate import open_store
 from blindgate_testbed.demo import parse_args, run_demo
 
 pytestmark = pytest.mark.slow

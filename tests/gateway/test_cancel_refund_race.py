@@ -19,8 +19,9 @@ from blindgate.api.results import ApiError
 from blindgate.crypto.keystore import KeyStore
 from blindgate.gateway.calls import PartnerCaller
 from blindgate.gateway.fx import RateBook
-from blindgate.gateway.payments import Payments, cancel_holds
-from blindgate.gateway.store import PROCESSING, SUCCESS, open_database, payments, refunds
+from blindgate.gateway.payments import PROCESSING, SUCCESS, Payments, cancel_holds
+from blindgate.storage.migrate import open_store
+from blindgate.storage.schema import payments, refunds
 from tests.gateway.harness import LocalNetwork, build
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -132,7 +133,7 @@ def check(engine: sa.Engine, local: LocalNetwork) -> None:
 
 
 def test_cancel_and_refund_serialise_on_sqlite(tmp_path: Path, local: LocalNetwork) -> None:
-    engine = open_database(f"sqlite:///{tmp_path / 'gw.db'}")
+    engine = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
     try:
         check(engine, local)
     finally:
@@ -141,7 +142,7 @@ def test_cancel_and_refund_serialise_on_sqlite(tmp_path: Path, local: LocalNetwo
 
 @pytest.mark.postgres
 def test_cancel_and_refund_serialise_on_postgres(pg_schema_url: str, local: LocalNetwork) -> None:
-    engine = open_database(pg_schema_url)
+    engine = open_store(pg_schema_url)
     try:
         check(engine, local)
     finally:

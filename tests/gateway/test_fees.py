@@ -15,7 +15,8 @@ from blindgate.api.network import ConfigError, parse_network
 from blindgate.gateway.bookkeeping import cutoff_of, fees_of
 from blindgate.ledger import check_ledger
 from blindgate.ledger.money import convert
-from blindgate.ledger.schema import entries
+from blindgate.storage import open_engine
+from blindgate.storage.schema import entries
 from tests.gateway.harness import ACQUIRER_ID, WALLET_ID, build, pay_body, run
 
 RATES = ("0.005", "0.015")  # (wallet share, merchant discount rate)
@@ -26,7 +27,7 @@ def test_a_payment_carries_the_partners_fee_rates(tmp_path: Path) -> None:
     net = build(tmp_path, fee_rates=RATES, business_day=SEOUL_6AM)
     answer = run(net.sdk(PAY_PATH, pay_body("fee-1", 1000)))
     assert answer["result"]["resultStatus"] == "S", answer
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
+    engine = open_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
     with engine.connect() as conn:
         rows = conn.execute(sa.select(entries).where(entries.c.event_type == "CAPTURE")).mappings().all()
         assert check_ledger(conn).ok

@@ -13,15 +13,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from blindgate.gateway import store
 from blindgate.gateway.group_commit import GroupCommit
+from blindgate.storage.migrate import open_store
+from blindgate.storage.schema import notifications
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    created = store.open_database(f"sqlite:///{tmp_path / 'gw.db'}")
+    created = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
     yield created
     created.dispose()
 
@@ -29,7 +30,7 @@ def engine(tmp_path: Path) -> Iterator[sa.Engine]:
 def insert(payment_id: str, fail_after: bool = False) -> Any:
     def work(conn: sa.Connection) -> str:
         conn.execute(
-            store.notifications.insert(),
+            notifications.insert(),
             {"payment_id": payment_id, "acquirer_id": "ACQ", "body": "{}", "attempts": 0, "next_at": NOW},
         )
         if fail_after:
@@ -41,7 +42,7 @@ def insert(payment_id: str, fail_after: bool = False) -> Any:
 
 def stored(engine: sa.Engine) -> list[str]:
     with engine.connect() as conn:
-        return sorted(conn.execute(sa.select(store.notifications.c.payment_id)).scalars())
+        return sorted(conn.execute(sa.select(notifications.c.payment_id)).scalars())
 
 
 async def together(group: GroupCommit, *units: Any) -> list[Any]:
@@ -113,7 +114,7 @@ def test_the_group_waits_for_another_process_s_turn_without_blocking_the_loop(en
 
 
 def test_postgresql_runs_each_unit_alone(pg_schema_url: str) -> None:
-    engine = store.open_database(pg_schema_url)
+    engine = open_store(pg_schema_url)
     try:
         group = GroupCommit(engine)
         assert not group.enabled

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from blindgate.api.models import CANCEL_PATH, INQUIRY_PATH, PAY_PATH, REFUND_PATH
 from blindgate.crypto.keystore import KeyStore
 from blindgate.gateway.app import create_gateway_app
-from blindgate.gateway.store import payments
-from blindgate.ledger.schema import entries
+from blindgate.storage import open_engine
+from blindgate.storage.schema import entries, payments
 from tests.gateway.harness import PAYER, build, pay_body, run
 
 pytestmark = pytest.mark.postgres
@@ -89,7 +89,7 @@ def test_duplicates_on_two_gateway_instances_make_one_payment(tmp_path: Path, po
     payment_ids = {a["paymentId"] for a in answers if "paymentId" in a}
     assert len(payment_ids) == 1, answers
     payment_id = payment_ids.pop()
-    engine = sa.create_engine(postgres_url)
+    engine = open_engine(postgres_url)
     try:
         with engine.connect() as conn:
             made = (

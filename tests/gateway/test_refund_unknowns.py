@@ -28,8 +28,7 @@ from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.app import engine_of
 from blindgate.gateway.payments import cancel_holds
-from blindgate.gateway.store import payments
-from blindgate.ledger.schema import entries
+from blindgate.storage.schema import entries, payments
 from tests.gateway.harness import PAYER, LocalNetwork, answers_lost, build, pay_body, requests_held, run
 
 WALLET_AGENT = "w1-agent.test"

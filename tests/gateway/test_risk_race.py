@@ -14,7 +14,9 @@ import sqlalchemy as sa
 
 from blindgate.api.network import RiskLimits
 from blindgate.gateway import risk
-from blindgate.gateway.store import PROCESSING, SUCCESS, open_database, payments
+from blindgate.gateway.payments import PROCESSING, SUCCESS
+from blindgate.storage.migrate import open_store
+from blindgate.storage.schema import payments
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 LIMITS = RiskLimits(window_s=600, max_payments=1)
@@ -81,7 +83,7 @@ def _race(engine: sa.Engine, same_payer: bool = True, hold_s: float = HOLD_S) ->
 
 
 def test_racing_captures_of_one_payer_on_sqlite(tmp_path: Path) -> None:
-    engine = open_database(f"sqlite:///{tmp_path / 'gw.db'}")
+    engine = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
     try:
         outcome = _race(engine)
         assert (outcome["a"], outcome["b"]) == (True, False)  # A checked first; B sees A's capture
@@ -92,7 +94,7 @@ def test_racing_captures_of_one_payer_on_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_racing_captures_of_one_payer_on_postgres(pg_schema_url: str) -> None:
-    engine = open_database(pg_schema_url)
+    engine = open_store(pg_schema_url)
     try:
         outcome = _race(engine)
         assert (outcome["a"], outcome["b"]) == (True, False)

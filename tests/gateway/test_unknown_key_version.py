@@ -18,8 +18,7 @@ from blindgate.api.models import INQUIRY_PATH, PAY_PATH
 from blindgate.api.network import parse_network
 from blindgate.crypto.keystore import KeyStore
 from blindgate.gateway.app import engine_of
-from blindgate.gateway.store import payments
-from blindgate.ledger.schema import entries
+from blindgate.storage.schema import entries, payments
 from tests.gateway.harness import PAYER, SDK_CLIENT, WALLET_ID, LocalNetwork, build, pay_body, run
 
 

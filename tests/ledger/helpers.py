@@ -9,7 +9,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from blindgate.ledger import FeeSchedule, PaymentTerms
-from blindgate.ledger.schema import lines
+from blindgate.storage.schema import lines
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 FEES = FeeSchedule(merchant_discount_rate=Decimal("0.025"), wallet_share_rate=Decimal("0.008"))

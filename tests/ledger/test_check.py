@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from blindgate.ledger import check_ledger, post_payment_captured, post_payment_pending, post_refund
-from blindgate.ledger.schema import TRIGGERS, entries, lines
+from blindgate.storage.schema import TRIGGERS, entries, lines
 from tests.ledger.helpers import T0, terms
 
 

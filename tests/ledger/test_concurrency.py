@@ -14,16 +14,16 @@ from blindgate.ledger import (
     post_payment_pending,
     post_refund,
 )
-from blindgate.ledger.schema import entries
+from blindgate.storage.schema import entries
 from tests.ledger.helpers import T0, terms
 
 
 @pytest.mark.postgres
 def test_racing_duplicates_and_refunds_post_exactly_once(pg_schema_engine: sa.Engine) -> None:
-    from blindgate.ledger import create_tables
+    from blindgate.storage.migrate import upgrade
 
     engine = pg_schema_engine
-    create_tables(engine)
+    upgrade(engine)
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
 
@@ -60,11 +60,12 @@ def test_closing_a_day_under_load_leaves_its_batches_final(pg_schema_engine: sa.
     """Postings race the close: none lands in the day after it closed, so its settlement stays true."""
     from datetime import timedelta
 
-    from blindgate.ledger import Cutoff, create_tables
+    from blindgate.ledger import Cutoff
     from blindgate.settlement import settle_day
+    from blindgate.storage.migrate import upgrade
 
     engine = pg_schema_engine
-    create_tables(engine)
+    upgrade(engine)
     stop = threading.Event()
     posted: list[int] = []
 
@@ -120,10 +121,11 @@ def test_a_posting_queued_behind_a_close_lands_in_the_next_day(pg_schema_engine:
     """The day is computed in the posting's INSERT; one that waited for a close must see it."""
     from datetime import timedelta
 
-    from blindgate.ledger import Cutoff, close_business_day, create_tables
+    from blindgate.ledger import Cutoff, close_business_day
+    from blindgate.storage.migrate import upgrade
 
     engine = pg_schema_engine
-    create_tables(engine)
+    upgrade(engine)
     posted: list[object] = []
     with engine.connect() as poster_conn:
         for index in range(8):  # past psycopg's prepare threshold: the INSERT runs server-side prepared
@@ -148,10 +150,11 @@ def test_a_posting_queued_behind_a_close_lands_in_the_next_day(pg_schema_engine:
 def test_a_close_waits_for_the_postings_in_flight(pg_schema_engine: sa.Engine) -> None:
     from datetime import timedelta
 
-    from blindgate.ledger import Cutoff, close_business_day, create_tables
+    from blindgate.ledger import Cutoff, close_business_day
+    from blindgate.storage.migrate import upgrade
 
     engine = pg_schema_engine
-    create_tables(engine)
+    upgrade(engine)
     closed: list[bool] = []
 
     def close() -> None:

@@ -25,9 +25,9 @@ from blindgate.ledger import (
     post_refund,
     void_payment,
 )
-from blindgate.ledger.schema import entries
 from blindgate.settlement import settle_day
 from blindgate.settlement.batches import day_items
+from blindgate.storage.schema import entries
 from tests.ledger.helpers import T0, row_count, terms
 
 _runs = itertools.count()

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from blindgate.gateway import store
+from blindgate.storage import engine as store
+from blindgate.storage.migrate import open_store
+from blindgate.storage.schema import notifications
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 WAIT_S = 10  # a bound on every wait below, never a figure under test
@@ -25,7 +27,7 @@ def _write_rows(engine: sa.Engine, count: int) -> None:
     with engine.begin() as conn:
         for index in range(count):
             conn.execute(
-                store.notifications.insert(),
+                notifications.insert(),
                 {"payment_id": f"P{index}", "acquirer_id": "ACQ", "body": "{}", "next_at": NOW},
             )
 
@@ -35,7 +37,7 @@ def _checkpointers() -> list[threading.Thread]:
 
 
 def test_serving_connections_leave_checkpoints_to_the_thread(tmp_path: Path) -> None:
-    engine = store.open_database(f"sqlite:///{tmp_path / 'gw.db'}")
+    engine = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
     try:
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -57,7 +59,7 @@ def test_the_thread_copies_committed_pages_back(tmp_path: Path, monkeypatch: pyt
 
     monkeypatch.setattr(store, "checkpoint", recorded)
     monkeypatch.setattr(store, "CHECKPOINT_INTERVAL_S", 0.01)
-    engine = store.open_database(f"sqlite:///{tmp_path / 'gw.db'}")
+    engine = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
     try:
         _write_rows(engine, 50)  # far below the safety net: no COMMIT checkpoints these
         while True:
@@ -66,7 +68,7 @@ def test_the_thread_copies_committed_pages_back(tmp_path: Path, monkeypatch: pyt
                 break
         assert busy == 0 and copied == frames  # every committed frame is in the database file
         with engine.connect() as conn:
-            assert conn.execute(sa.select(sa.func.count()).select_from(store.notifications)).scalar() == 50
+            assert conn.execute(sa.select(sa.func.count()).select_from(notifications)).scalar() == 50
     finally:
         engine.dispose()
 
@@ -74,7 +76,7 @@ def test_the_thread_copies_committed_pages_back(tmp_path: Path, monkeypatch: pyt
 def test_the_thread_ends_with_its_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "CHECKPOINT_INTERVAL_S", 0.01)
     before = set(_checkpointers())
-    engine = store.open_database(f"sqlite:///{tmp_path / 'gw.db'}")
+    engine = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
     (thread,) = set(_checkpointers()) - before
     engine.dispose()
     del engine
@@ -85,7 +87,7 @@ def test_the_thread_ends_with_its_engine(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_no_thread_for_a_database_in_memory() -> None:
     before = set(_checkpointers())
-    engine = store.open_database("sqlite://")
+    engine = open_store("sqlite://")
     try:
         assert set(_checkpointers()) - before == set()
     finally:

@@ -14,21 +14,21 @@ from blindgate.cli import main as blindgate
 from blindgate.ledger import (
     Cutoff,
     close_business_day,
-    create_tables,
     post_payment_captured,
     post_payment_pending,
     post_refund,
 )
-from blindgate.ledger.schema import lines
-from blindgate.ledger.store import NoStore, resolve_db_url
+from blindgate.storage import NoStore, open_engine, resolve_db_url
+from blindgate.storage.migrate import upgrade
+from blindgate.storage.schema import lines
 from tests.ledger.helpers import T0, terms
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    engine = sa.create_engine(url)
-    create_tables(engine)
+    engine = open_engine(url)
+    upgrade(engine)
     with engine.begin() as conn:
         for index in range(3):
             post_payment_pending(conn, terms(f"p{index}"), at=T0)
@@ -42,7 +42,7 @@ def store(tmp_path: Path) -> str:
 def test_ledger_check_passes_then_finds_tampering(store: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert blindgate(["ledger", "check", "--db", store]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
-    engine = sa.create_engine(store)
+    engine = open_engine(store)
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TRIGGER ledger_lines_no_update"))  # as someone with DDL rights could
         conn.execute(sa.update(lines).where(lines.c.id == 1).values(amount=lines.c.amount * 2))

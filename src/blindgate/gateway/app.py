@@ -51,11 +51,12 @@ from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, VerifyingKey
 from blindgate.gateway.calls import PartnerCaller
+from blindgate.gateway.errors import GatewayConfigError
 from blindgate.gateway.fx import RateBook
 from blindgate.gateway.notifier import Notifier, running
-from blindgate.gateway.order_codes import OrderCodes, create_tables
+from blindgate.gateway.order_codes import OrderCodes
 from blindgate.gateway.payments import Payments, utcnow
-from blindgate.gateway.store import open_database
+from blindgate.storage.migrate import open_store
 
 log = logging.getLogger("blindgate.gateway")
 
@@ -80,9 +81,8 @@ def create_gateway_app(
     payer fields in clear, to measure against agents that seal nothing.
     """
     if "seal" in keys.kinds or "pseudonym" in keys.kinds:
-        raise ValueError("the gateway must hold no sealing or pseudonym key (create it signing_only)")
-    engine = open_database(database_url)
-    create_tables(engine)
+        raise GatewayConfigError("the gateway must hold no sealing or pseudonym key (create it signing_only)")
+    engine = open_store(database_url)  # created, or upgraded to this release's schema
     client = CookielessClient(transport=transport, limits=httpx.Limits(max_connections=200))
     # An agent with a pinned certificate gets a client that trusts it alone (not with a
     # stand-in transport: tests and benchmarks route in process, with no TLS to check).

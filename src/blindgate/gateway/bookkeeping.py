@@ -1,4 +1,4 @@
-"""The one place where a payment's state changes meet the ledger (contract 5).
+"""The one place where a payment's state changes meet the ledger.
 
 Every function runs inside the transaction that changes the payment's row, so the row and
 its postings commit or roll back together: exactly once. Each ledger call is idempotent by

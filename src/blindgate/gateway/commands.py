@@ -4,10 +4,17 @@
         [--db sqlite:///gateway/gateway.db | postgresql+psycopg://...] [--host 127.0.0.1] [--port 8000] \
         [--log gateway/gateway.log] [--workers N] [--tls-cert cert.pem --tls-key key.pem]
 
+The gateway brings its store to this release's schema on start (`blindgate.storage.migrate`):
+it creates a new store, and upgrades one an earlier release made (``blindgate db upgrade`` does
+the same by hand, e.g. before a rolling restart); a store a later release wrote is refused.
+
 ``--workers N`` runs N uvicorn worker processes over the same store (the design's scale-out:
 stateless workers over one database; PostgreSQL is the store for that, SQLite serialises
-writers). The app is built once before the workers start: that creates every table (workers
-creating them at once would race) and refuses a bad network file or key store up front.
+writers). The app is built once before the workers start: that creates or upgrades the store
+once, and refuses a bad network file or key store up front.
+
+Errors go to stderr; the exit codes are `blindgate.commandline.EXIT_CODES` (2: a bad network file,
+key store or option; 3: the store is unreachable or newer than this release).
 
 The key store must be signing-only (``KeyStore.create(..., signing_only=True)``): the gateway
 refuses to start with a key that could open payer data.
@@ -20,11 +27,15 @@ import os
 from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
 
 from blindgate import logs
 from blindgate.api.network import ConfigError, load_network
+from blindgate.commandline import fail, parser
 from blindgate.crypto.keystore import KeyStore
+from blindgate.errors import EXIT_INPUT, EXIT_OK
 from blindgate.gateway.app import create_gateway_app, engine_of
+from blindgate.storage.errors import STORE_FAILURES, explain
 
 _ENV = (
     "BLINDGATE_GATEWAY_NETWORK",
@@ -32,6 +43,9 @@ _ENV = (
     "BLINDGATE_GATEWAY_DB",
     "BLINDGATE_GATEWAY_LOG",
 )
+
+
+PROG = "blindgate gateway"
 
 
 def app_from_environment() -> object:
@@ -42,30 +56,29 @@ def app_from_environment() -> object:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="blindgate gateway", description="serve the blindgate gateway")
-    parser.add_argument("--network", type=Path, required=True, help="the network file (JSON)")
-    parser.add_argument("--keys", type=Path, required=True, help="the gateway's key store directory")
-    parser.add_argument("--db", default="sqlite:///gateway.db", help="SQLAlchemy URL of the store")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--log", type=Path, default=None, help="JSON log file (default stderr)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
-    parser.add_argument("--tls-key", type=Path, help="and this private key (PEM)")
-    args = parser.parse_args(argv)
+    serve = parser(PROG, "serve the blindgate gateway (creating or upgrading its store first)")
+    serve.add_argument("--network", type=Path, required=True, help="the network file (JSON)")
+    serve.add_argument("--keys", type=Path, required=True, help="the gateway's key store directory")
+    serve.add_argument("--db", default="sqlite:///gateway.db", help="SQLAlchemy URL of the store")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log", type=Path, default=None, help="JSON log file (default stderr)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="and this private key (PEM)")
+    args = serve.parse_args(argv)
     if not 1 <= args.workers <= 64:
-        parser.error("--workers is 1..64")
+        serve.error("--workers is 1..64")
     if (args.tls_cert is None) != (args.tls_key is None):
-        parser.error("--tls-cert and --tls-key go together")
+        serve.error("--tls-cert and --tls-key go together")
     cert, key = (str(args.tls_cert), str(args.tls_key)) if args.tls_cert else (None, None)
     if args.workers > 1:
-        # Build the app once here: it creates every table (the workers would race creating them
-        # at once) and a bad network file or key store fails now, not in each worker.
-        try:
-            engine_of(create_gateway_app(load_network(args.network), KeyStore(args.keys), args.db)).dispose()
-        except (ConfigError, ValueError, OSError) as exc:
-            print(f"blindgate gateway: {exc}")
-            return 2
+        # Build the app once here: it creates or upgrades the store (the workers would race
+        # doing it at once) and a bad network file or key store fails now, not in each worker.
+        app = _built(args)
+        if isinstance(app, int):
+            return app
+        engine_of(app).dispose()
         values = (
             args.network.resolve(),
             args.keys.resolve(),
@@ -84,13 +97,11 @@ def main(argv: list[str]) -> int:
             ssl_certfile=cert,
             ssl_keyfile=key,
         )
-        return 0
+        return EXIT_OK
     logs.configure(args.log)
-    try:
-        app = create_gateway_app(load_network(args.network), KeyStore(args.keys), args.db)
-    except (ConfigError, ValueError, OSError) as exc:
-        print(f"blindgate gateway: {exc}")
-        return 2
+    app = _built(args)
+    if isinstance(app, int):
+        return app
     uvicorn.run(
         app,
         host=args.host,
@@ -100,4 +111,14 @@ def main(argv: list[str]) -> int:
         ssl_certfile=cert,
         ssl_keyfile=key,
     )
-    return 0
+    return EXIT_OK
+
+
+def _built(args: argparse.Namespace) -> Starlette | int:
+    """The gateway's app, or the exit code of why it cannot start (said on stderr)."""
+    try:
+        return create_gateway_app(load_network(args.network), KeyStore(args.keys), args.db)
+    except STORE_FAILURES as failure:
+        return fail(PROG, *explain(failure))
+    except (ConfigError, ValueError, OSError) as exc:
+        return fail(PROG, exc, EXIT_INPUT)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from blindgate.api.amounts import EXPONENTS, Money
 from blindgate.api.results import ApiError
+from blindgate.gateway.errors import GatewayConfigError
 from blindgate.ledger.money import convert
 
 _QUOTE_CONTEXT = Context(prec=10, rounding=ROUND_HALF_UP)
@@ -55,7 +56,7 @@ class RateBook:
         rates = {code: Decimal(value) for code, value in data["rates"].items()}
         for code, rate in rates.items():
             if code not in EXPONENTS or not rate.is_finite() or rate <= 0:
-                raise ValueError("the rate file holds an unknown currency or a non-positive rate")
+                raise GatewayConfigError("the rate file holds an unknown currency or a non-positive rate")
         return cls(data["base"], rates)
 
     def quote(self, source: str, target: str, now: datetime, ttl_s: int) -> Quote:

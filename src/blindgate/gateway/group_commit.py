@@ -6,9 +6,9 @@ committed since, for a cold start: SQLite drops its whole page cache when it see
 connection's commit, so the transaction reads its B-tree pages again (~65 us). Two worker
 processes that take turns pay the cold start on almost every transaction. `GroupCommit` runs
 the units of work that arrive while the process waits for its turn at the file
-(`store.WriterTurn`, awaited without blocking the event loop, so requests keep being verified
-and parsed meanwhile) in ONE transaction, in arrival order: one turn, one cold start and one
-COMMIT for all of them.
+(`blindgate.storage.engine.WriterTurn`, awaited without blocking the event loop, so requests
+keep being verified and parsed meanwhile) in ONE transaction, in arrival order: one turn, one
+cold start and one COMMIT for all of them.
 
 What a caller sees does not change. A unit is a plain function of the connection, run with no
 await inside (as every store transaction of the gateway already is), and its result or its
@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from blindgate.gateway.store import writer_turn
+from blindgate.storage.engine import writer_turn
 
 T = TypeVar("T")
 Work = Callable[[sa.Connection], Any]

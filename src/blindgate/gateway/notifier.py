@@ -27,7 +27,7 @@ from blindgate.api.calls import NoAnswer
 from blindgate.api.models import NOTIFY_AGENT_PATH
 from blindgate.api.network import Network
 from blindgate.gateway.calls import PartnerCaller
-from blindgate.gateway.store import notifications
+from blindgate.storage.schema import notifications
 
 log = logging.getLogger("blindgate.gateway.notifier")
 

@@ -61,9 +61,11 @@ from blindgate.api.network import MAX_ORDER_CODE_TTL_S, WALLET, Network, Partner
 from blindgate.api.results import ApiError, result
 from blindgate.crypto.pseudonyms import is_pseudonym
 from blindgate.crypto.sealing import is_sealed
-from blindgate.gateway import bookkeeping, risk, store
+from blindgate.gateway import bookkeeping, risk
+from blindgate.gateway.errors import ClaimLost
 from blindgate.gateway.fx import Quote, RateBook
 from blindgate.gateway.payments import GATEWAY_FIELDS, PROCESSING, Payments, fingerprint, new_payment_id
+from blindgate.storage.schema import notifications, order_codes, payments
 
 log = logging.getLogger("blindgate.gateway")
 
@@ -76,41 +78,10 @@ CODE_CHARS = len(CODE_PREFIX) + 32
 # An order code's state. SCANNED: claimed by a payer; from then on its payment row decides.
 OPEN, SCANNED, EXPIRED, CANCELLED = "OPEN", "SCANNED", "EXPIRED", "CANCELLED"
 
-metadata = sa.MetaData()
-
-order_codes = sa.Table(
-    "gw_order_codes",
-    metadata,
-    sa.Column("payment_id", sa.String(40), primary_key=True),  # the payment's id once scanned
-    sa.Column("acquirer_id", sa.String(64), nullable=False),
-    sa.Column("payment_request_id", sa.String(64), nullable=False),
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("code_value", sa.String(64), nullable=False, unique=True),
-    sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("amount", sa.BigInteger, nullable=False),
-    sa.Column("notify_url", sa.String(1024), nullable=True),
-    sa.Column("order_summary", sa.Text, nullable=False),  # JSON: what the payer's wallet shows
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("wallet_id", sa.String(64), nullable=True),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("acquirer_id", "payment_request_id", name="uq_gw_order_code_request"),
-    sa.Index("ix_gw_order_codes_due", "status", "expires_at"),  # the expiry sweep's search
-)
-
 # The order fields a wallet shows its customer: merchant data the field policy names clear.
 _SUMMARY_FIELDS = ("referenceOrderId", "orderDescription")
 _MERCHANT_FIELDS = ("referenceMerchantId", "merchantMCC", "merchantName")
 _STORE_FIELDS = ("referenceStoreId", "storeName", "storeMCC")
-
-
-def create_tables(engine: sa.Engine) -> None:
-    metadata.create_all(engine)
-
-
-class _ClaimLost(Exception):
-    """Another scan claimed the code first."""
 
 
 class OrderCodes:
@@ -290,7 +261,7 @@ class OrderCodes:
             raise ApiError("ORDER_IS_CLOSED", "the order code has expired or was cancelled")
         try:
             row = self._claim(wallet, request.pseudonym, code)
-        except _ClaimLost:
+        except ClaimLost:
             return self._scanned_again(wallet, request, self._code(code["payment_id"]))
         log.info("order code scanned", extra={"payment_id": row["payment_id"], "wallet": wallet.party_id})
         return self._toward_wallet(row, code)
@@ -317,8 +288,8 @@ class OrderCodes:
                     .values(status=SCANNED, wallet_id=wallet.party_id, updated_at=now)
                 ).rowcount
                 if not claimed:
-                    raise _ClaimLost
-                conn.execute(store.payments.insert(), row)
+                    raise ClaimLost
+                conn.execute(payments.insert(), row)
                 bookkeeping.on_accepted(conn, row, now, self.network)
         except sa.exc.IntegrityError:
             # The acquirer reused this paymentRequestId for a user-presented code meanwhile:
@@ -424,7 +395,7 @@ class OrderCodes:
             ).rowcount
             if closed and code["notify_url"]:
                 conn.execute(
-                    store.notifications.insert().values(
+                    notifications.insert().values(
                         payment_id=code["payment_id"],
                         acquirer_id=code["acquirer_id"],
                         body=json.dumps(_closed_notification(code)),
@@ -458,13 +429,13 @@ class OrderCodes:
         )
 
     def _payment(self, payment_id: str) -> dict[str, Any] | None:
-        table = store.payments
+        table = payments
         with self.engine.connect() as conn:
             found = conn.execute(sa.select(table).where(table.c.payment_id == payment_id)).mappings().first()
         return dict(found) if found is not None else None
 
     def _payment_exists(self, acquirer_id: str, request_id: str) -> bool:
-        table = store.payments
+        table = payments
         with self.engine.connect() as conn:
             found = conn.execute(
                 sa.select(table.c.payment_id).where(

@@ -55,18 +55,9 @@ from blindgate.gateway import bookkeeping, risk
 from blindgate.gateway.calls import PartnerCaller
 from blindgate.gateway.fx import RateBook
 from blindgate.gateway.group_commit import GroupCommit
-from blindgate.gateway.store import (
-    CANCELLED,
-    FAIL,
-    PROCESSING,
-    SUCCESS,
-    metadata,
-    notifications,
-    payments,
-    refunds,
-)
 from blindgate.ledger.money import proportional_share
 from blindgate.ledger.prepared import Prepared
+from blindgate.storage.schema import cancel_holds, notifications, payments, refund_shares, refunds
 
 log = logging.getLogger("blindgate.gateway")
 
@@ -74,29 +65,18 @@ log = logging.getLogger("blindgate.gateway")
 GATEWAY_FIELDS = ("acquirerId", "acquirerPaymentRequestId", "payToAmount", "paymentQuote")
 
 
-# The share of the wallet's currency each refund asks the wallet to give back, fixed when the
-# refund is accepted: a re-driven refund (replay, inquiry) asks for exactly the same amount, as
-# the wallet's idempotency requires. Its own table on the store's MetaData (created with it).
-refund_shares = sa.Table(
-    "gw_refund_shares",
-    metadata,
-    sa.Column("refund_id", sa.String(40), primary_key=True),
-    sa.Column("wallet_amount", sa.BigInteger, nullable=False),
-)
+# Payment status: PROCESSING (asked the wallet, no answer yet: "U"), SUCCESS, FAIL, CANCELLED.
+PROCESSING, SUCCESS, FAIL, CANCELLED = "PROCESSING", "SUCCESS", "FAIL", "CANCELLED"
 
-# A cancel on its way to the wallet. While a payment has a row here no refund of it is
-# accepted: the wallet's cancel gives back everything that remains, and a refund racing it
-# there could no longer be settled (one whose answer was lost stayed U for good, its amount
-# reserved and never booked, while the payer had it all back). The hold is taken, and a
-# refund's reservation made, each under the payment row's lock and read after it, so the two
-# cannot both pass. It stays while the cancel's outcome is unknown (the wallet silent), and
-# goes with the cancel's outcome.
-cancel_holds = sa.Table(
-    "gw_cancel_holds",
-    metadata,
-    sa.Column("payment_id", sa.String(40), primary_key=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
+# A cancel on its way to the wallet holds its payment in ``cancel_holds``. While a payment has a
+# row there no refund of it is accepted: the wallet's cancel gives back everything that remains,
+# and a refund racing it there could no longer be settled (one whose answer was lost stayed U
+# for good, its amount reserved and never booked, while the payer had it all back). The hold is
+# taken, and a refund's reservation made, each under the payment row's lock and read after it,
+# so the two cannot both pass. It stays while the cancel's outcome is unknown (the wallet
+# silent), and goes with the cancel's outcome. Each refund's share of the wallet's currency is
+# fixed in ``refund_shares`` when the refund is accepted: a re-driven refund (replay, inquiry)
+# asks for exactly the same amount, as the wallet's idempotency requires.
 
 # The pay path's statements, compiled once and run as the driver's SQL (`ledger.prepared`).
 _SETTLE = Prepared(

@@ -27,19 +27,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from blindgate.api.network import RiskLimits
 from blindgate.api.results import ApiError
-from blindgate.gateway.store import SUCCESS, metadata, payments
 from blindgate.ledger.prepared import Prepared
+from blindgate.storage.schema import payments
+from blindgate.storage.schema import risk_payers as payers
 
-# One row per (wallet, payer pseudonym): the lock the velocity check takes. ``checks`` counts
-# the checks made (it only gives the upsert something to update). On the store's MetaData, so
-# `store.open_database` creates it with the payments table.
-payers = sa.Table(
-    "gw_risk_payers",
-    metadata,
-    sa.Column("wallet_id", sa.String(64), primary_key=True),
-    sa.Column("pseudonym", sa.String(80), primary_key=True),
-    sa.Column("checks", sa.BigInteger, nullable=False),
-)
+SUCCESS = "SUCCESS"  # a payment's status (`blindgate.gateway.payments`)
 
 
 def check_amount(limits: RiskLimits, wallet_amount: int) -> None:

@@ -1,7 +1,7 @@
 """The gateway's double-entry ledger: exact money, posted exactly once.
 
-Public API (contract 5 of the payment path): create the tables with ``create_tables``
-beside the gateway's, then, inside the gateway's own transaction,
+Public API: on a store at the current schema (`blindgate.storage`: the ledger's tables are in
+its one schema, beside the gateway's), inside the gateway's own transaction,
 
 - ``post_payment_pending(conn, PaymentTerms(...), at=...)`` when a payment is accepted,
 - ``post_payment_captured(conn, payment_id, at=...)`` when the wallet debited the payer,
@@ -24,6 +24,7 @@ from blindgate.ledger.errors import (
     InvalidAmount,
     LedgerError,
     LedgerInvariantBroken,
+    NaiveTime,
     PaymentAlreadyResolved,
     PaymentNotCaptured,
     RefundExceedsRemaining,
@@ -42,7 +43,6 @@ from blindgate.ledger.postings import (
     post_settlement,
     void_payment,
 )
-from blindgate.ledger.schema import create_tables, metadata
 
 __all__ = [
     "DEFAULT_CANCEL_WINDOW",
@@ -56,6 +56,7 @@ __all__ = [
     "InvalidAmount",
     "LedgerError",
     "LedgerInvariantBroken",
+    "NaiveTime",
     "PaymentAlreadyResolved",
     "PaymentNotCaptured",
     "PaymentTerms",
@@ -65,10 +66,8 @@ __all__ = [
     "check_ledger",
     "close_business_day",
     "convert",
-    "create_tables",
     "exponent",
     "fee",
-    "metadata",
     "post_cancel",
     "post_payment_captured",
     "post_payment_pending",

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from blindgate.ledger.errors import BusinessDayOpen
-from blindgate.ledger.schema import days
+from blindgate.ledger.errors import BusinessDayOpen, NaiveTime
+from blindgate.storage.schema import days
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Cutoff:
     def day_of(self, moment: datetime) -> date:
         """The business day a (time-zone aware) moment belongs to, ignoring closures."""
         if moment.tzinfo is None:
-            raise ValueError("times given to the ledger must be time-zone aware")
+            raise NaiveTime("times given to the ledger must be time-zone aware")
         local = moment.astimezone(ZoneInfo(self.zone)).replace(tzinfo=None)
         shift = timedelta(hours=self.at.hour, minutes=self.at.minute, seconds=self.at.second)
         return (local - shift).date()

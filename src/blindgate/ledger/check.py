@@ -26,7 +26,7 @@ from blindgate.ledger.postings import (
     SETTLEMENT,
     VOID,
 )
-from blindgate.ledger.schema import batches, entries, lines
+from blindgate.storage.schema import batches, entries, lines
 
 
 @dataclass

@@ -1,10 +1,16 @@
-"""Errors the ledger raises. Messages name the rule or the row, never a person."""
+"""The ledger's errors, under one root, `LedgerError`. Messages name the rule or the row, never a person."""
 
 from __future__ import annotations
 
+from blindgate.errors import BlindgateError
 
-class LedgerError(Exception):
-    """Base class: the request broke a ledger rule; nothing was written."""
+
+class LedgerError(BlindgateError):
+    """The ledger's root: the request broke a ledger rule; nothing was written."""
+
+
+class NaiveTime(LedgerError, ValueError):
+    """A time given to the ledger without a time zone (the business day would be a guess)."""
 
 
 class UnknownPayment(LedgerError):
@@ -40,4 +46,8 @@ class InvalidAmount(LedgerError):
 
 
 class LedgerInvariantBroken(AssertionError):
-    """Something impossible happened (unbalanced postings): fail loudly, write nothing."""
+    """Something impossible happened (unbalanced postings): fail loudly, write nothing.
+
+    Deliberately not a `LedgerError` (nor a `BlindgateError`): it signals a bug in blindgate,
+    not a request to refuse, so no ``except LedgerError`` or ``except BlindgateError`` may
+    swallow it and carry on."""

@@ -43,13 +43,17 @@ from blindgate.ledger.errors import (
     ConflictingEvent,
     InvalidAmount,
     LedgerInvariantBroken,
+    NaiveTime,
     PaymentAlreadyResolved,
     PaymentNotCaptured,
     RefundExceedsRemaining,
     UnknownPayment,
 )
 from blindgate.ledger.prepared import Prepared
-from blindgate.ledger.schema import GATEWAY, entries
+from blindgate.storage.schema import entries
+
+# The gateway's own accounts are owned by this id; partners are owned by their partner id.
+GATEWAY = "gateway"
 
 DEFAULT_CUTOFF = Cutoff()
 # A captured payment may be cancelled (reversed in full) within this time of its creation.
@@ -296,7 +300,7 @@ def _figures(row: Mapping[str, Any]) -> Figures:
 def utc(moment: datetime) -> datetime:
     """A moment as aware UTC; naive ones are refused (SQLite would store them without a zone)."""
     if moment.tzinfo is None:
-        raise ValueError("times given to the ledger must be time-zone aware")
+        raise NaiveTime("times given to the ledger must be time-zone aware")
     return moment.astimezone(UTC)
 
 

@@ -8,7 +8,7 @@ compiled per dialect with its own quoting and placeholders, each parameter throu
 dialect's bind processor: a datetime becomes SQLite's text form) and drops the per-call part:
 it compiles once per dialect and set of parameter names, and runs the SQL with
 ``Connection.exec_driver_sql``, inside the caller's transaction and through the engine's
-events (the SQLite writers' turns in `blindgate.gateway.store` hook on them). A row it
+events (the SQLite writers' turns in `blindgate.storage.engine` hook on them). A row it
 returns goes through each column type's result processor, as Core's would: a date comes back
 a ``date`` on SQLite too.
 """

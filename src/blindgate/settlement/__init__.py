@@ -2,7 +2,16 @@
 and reconciliation of a partner's own records against them. See docs/ledger.md."""
 
 from blindgate.settlement.batches import Batch, settle_day
+from blindgate.settlement.errors import BadRecords, SettlementError
 from blindgate.settlement.files import write_settlement_files
-from blindgate.settlement.reconcile import BadRecords, Break, reconcile
+from blindgate.settlement.reconcile import Break, reconcile
 
-__all__ = ["BadRecords", "Batch", "Break", "reconcile", "settle_day", "write_settlement_files"]
+__all__ = [
+    "BadRecords",
+    "Batch",
+    "Break",
+    "SettlementError",
+    "reconcile",
+    "settle_day",
+    "write_settlement_files",
+]

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from blindgate.ledger.calendar import Cutoff, close_business_day, is_closed
 from blindgate.ledger.errors import BusinessDayOpen, LedgerInvariantBroken
 from blindgate.ledger.postings import CAPTURE, SETTLED_TYPES, post_settlement
-from blindgate.ledger.schema import batches, entries, lines
+from blindgate.storage.schema import batches, entries, lines
 
 # The file's name for each settled event type.
 TYPE_NAMES = {CAPTURE: "PAYMENT", "REFUND": "REFUND", "CANCEL": "CANCEL"}

@@ -9,51 +9,49 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-import sqlalchemy as sa
-
+from blindgate.commandline import fail, parser
+from blindgate.errors import EXIT_INPUT, EXIT_OK
 from blindgate.ledger.calendar import Cutoff
 from blindgate.ledger.errors import LedgerError
-from blindgate.ledger.schema import create_tables
-from blindgate.ledger.store import NoStore, open_store, resolve_db_url
 from blindgate.settlement.batches import settle_day
 from blindgate.settlement.files import write_settlement_files
+from blindgate.storage import resolve_db_url
+from blindgate.storage.errors import STORE_FAILURES, explain
+from blindgate.storage.migrate import open_current
+
+PROG = "blindgate settle"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="blindgate settle", description="write a business day's settlement files"
-    )
-    parser.add_argument("--date", required=True, type=date.fromisoformat, help="business date, YYYY-MM-DD")
-    parser.add_argument("--out", required=True, type=Path, help="folder for the settlement files")
-    parser.add_argument("--db", help="store URL (default: $BLINDGATE_DB, else the demo's gateway)")
-    parser.add_argument("--zone", default="UTC", help="time zone of the daily cut-off (IANA name)")
-    parser.add_argument("--cutoff", default=time(0), type=time.fromisoformat, help="local cut-off, HH:MM")
-    return parser
+    settle = parser(PROG, "write a business day's settlement files")
+    settle.add_argument("--date", required=True, type=date.fromisoformat, help="business date, YYYY-MM-DD")
+    settle.add_argument("--out", required=True, type=Path, help="folder for the settlement files")
+    settle.add_argument("--db", help="store URL (default: $BLINDGATE_DB, else the demo's gateway)")
+    settle.add_argument("--zone", default="UTC", help="time zone of the daily cut-off (IANA name)")
+    settle.add_argument("--cutoff", default=time(0), type=time.fromisoformat, help="local cut-off, HH:MM")
+    return settle
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        engine = open_store(resolve_db_url(args.db))
-    except NoStore as missing:
-        print(f"blindgate settle: {missing}", file=sys.stderr)
-        return 2
+        engine = open_current(resolve_db_url(args.db))
+    except STORE_FAILURES as failure:
+        return fail(PROG, *explain(failure))
     try:
-        create_tables(engine)
         with engine.begin() as conn:
             found = settle_day(conn, args.date, now=datetime.now(UTC), cutoff=Cutoff(args.zone, args.cutoff))
         with engine.connect() as conn:
             written = write_settlement_files(conn, args.date, found, args.out)
     except LedgerError as refused:
-        print(f"blindgate settle: {refused}", file=sys.stderr)
-        return 2
-    except (sa.exc.DBAPIError, OSError) as failure:
-        print(f"blindgate settle: cannot settle ({failure.__class__.__name__})", file=sys.stderr)
-        return 2
+        return fail(PROG, refused, EXIT_INPUT)
+    except OSError as failure:
+        return fail(PROG, f"cannot write the files ({failure.__class__.__name__})", EXIT_INPUT)
+    except STORE_FAILURES as failure:
+        return fail(PROG, *explain(failure))
     finally:
         engine.dispose()
     summary = {
@@ -72,4 +70,4 @@ def main(argv: list[str]) -> int:
         "files": [str(path) for path in written],
     }
     print(json.dumps(summary, indent=2))
-    return 0
+    return EXIT_OK

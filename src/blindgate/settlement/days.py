@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from blindgate.ledger.calendar import Cutoff, close_business_day
 from blindgate.ledger.postings import SETTLEMENT
-from blindgate.ledger.schema import entries
+from blindgate.storage.schema import entries
 
 
 def days_with_postings(conn: sa.Connection) -> list[date]:

@@ -22,13 +22,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from blindgate.settlement.errors import BadRecords
+
 RECORD_COLUMNS = ("transactionId", "transactionType", "settlementCurrency", "settlementAmount", "status")
 TYPES = ("PAYMENT", "REFUND", "CANCEL")
 BREAK_COLUMNS = ("break", "transactionType", "transactionId", "gatewayValue", "partnerValue")
-
-
-class BadRecords(ValueError):
-    """A records or settlement file that cannot be read: the message names file, row and rule."""
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,9 @@ import json
 import os
 from pathlib import Path
 
-import sqlalchemy as sa
+from blindgate.storage.errors import NoStore
 
 DEMO_DIR = Path("demo-run")
-
-
-class NoStore(Exception):
-    """No --db given and no demo store here."""
 
 
 def resolve_db_url(given: str | None, demo_dir: Path = DEMO_DIR) -> str:
@@ -35,16 +31,3 @@ def resolve_db_url(given: str | None, demo_dir: Path = DEMO_DIR) -> str:
         if database.is_file():
             return f"sqlite:///{database}"
     raise NoStore(f"no --db, no BLINDGATE_DB and no demo store in {demo_dir} (run `blindgate demo` first)")
-
-
-def open_store(url: str) -> sa.Engine:
-    """An engine on the store; SQLite gets WAL and a busy timeout like the gateway's."""
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
-
-        @sa.event.listens_for(engine, "connect")
-        def _wal(dbapi_connection: object, _record: object) -> None:
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[attr-defined]
-
-        return engine
-    return sa.create_engine(url)

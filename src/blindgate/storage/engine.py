@@ -1,15 +1,14 @@
-"""The gateway's own tables (SQLAlchemy Core): payments, refunds, notifications.
+"""The one engine factory: every part of blindgate opens its store with `open_engine`.
 
-SQLite (WAL, busy timeout) by default, PostgreSQL by URL; the ledger's tables live beside
-these on their own ``MetaData`` and are written in the same transactions.
+SQLite (a file, WAL) by default, PostgreSQL by URL. What an engine brings, beyond
+``sqlalchemy.create_engine``:
 
-What a row may hold (the gateway is blind): ids, amounts, currencies, the FX quote, the
-wallet's pseudonym of the payer, status codes, and ciphertext (envelopes sealed to a
-partner). Never a payment code, a name, an IP or any other payer value in clear.
+- SQLite: WAL with ``synchronous=NORMAL``, a busy timeout, the writers' turns between
+  processes (`WriterTurn`, `TakesTurnsToWrite`) and passive WAL checkpoints off the event
+  loop (`_Checkpointer`);
+- PostgreSQL: a pool sized for the gateway's concurrent requests.
 
-Idempotency rests on unique constraints, not on read-then-write: ``(acquirer_id,
-payment_request_id)`` and ``(acquirer_id, refund_request_id)``. Two concurrent duplicates
-race to the INSERT; the loser gets an IntegrityError and reads the winner's row.
+It creates no table: `blindgate.storage.migrate` brings a store to the current schema.
 """
 
 from __future__ import annotations
@@ -27,68 +26,7 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
-from blindgate import ledger
-
-metadata = sa.MetaData()
-
-# Payment status: PROCESSING (asked the wallet, no answer yet: "U"), SUCCESS, FAIL, CANCELLED.
-PROCESSING, SUCCESS, FAIL, CANCELLED = "PROCESSING", "SUCCESS", "FAIL", "CANCELLED"
-
-payments = sa.Table(
-    "gw_payments",
-    metadata,
-    sa.Column("payment_id", sa.String(40), primary_key=True),
-    sa.Column("acquirer_id", sa.String(64), nullable=False),
-    sa.Column("payment_request_id", sa.String(64), nullable=False),
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("wallet_id", sa.String(64), nullable=False),
-    sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("amount", sa.BigInteger, nullable=False),
-    sa.Column("wallet_currency", sa.String(3), nullable=False),
-    sa.Column("wallet_amount", sa.BigInteger, nullable=False),
-    sa.Column("quote_id", sa.String(40), nullable=False),
-    sa.Column("fx_rate", sa.String(40), nullable=False),
-    sa.Column("quote_expires_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("result_code", sa.String(40), nullable=False),
-    sa.Column("pseudonym", sa.String(80), nullable=True, index=True),
-    sa.Column("customer_sealed", sa.Text, nullable=True),  # the wallet's customerId, sealed to the acquirer
-    sa.Column("wallet_payment_id", sa.String(64), nullable=True),
-    sa.Column("notify_url", sa.String(1024), nullable=True),
-    sa.Column("refunded", sa.BigInteger, nullable=False, default=0),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("acquirer_id", "payment_request_id", name="uq_gw_payment_request"),
-)
-
-refunds = sa.Table(
-    "gw_refunds",
-    metadata,
-    sa.Column("refund_id", sa.String(40), primary_key=True),
-    sa.Column("acquirer_id", sa.String(64), nullable=False),
-    sa.Column("refund_request_id", sa.String(64), nullable=False),
-    sa.Column("payment_id", sa.String(40), nullable=False, index=True),
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("amount", sa.BigInteger, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("result_code", sa.String(40), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("acquirer_id", "refund_request_id", name="uq_gw_refund_request"),
-)
-
-# Outbox of payment-result notifications: written in the payment's own transaction.
-notifications = sa.Table(
-    "gw_notifications",
-    metadata,
-    sa.Column("payment_id", sa.String(40), primary_key=True),
-    sa.Column("acquirer_id", sa.String(64), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),  # ids, amounts, result, sealed customerId
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("next_at", sa.DateTime(timezone=True), nullable=False, index=True),
-    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
-)
-
+from blindgate.storage.errors import BadStoreUrl
 
 # A committing connection checkpoints the WAL itself only past this many pages: a safety net.
 # Normally `_Checkpointer` has done it long before, off the event loop (module docstring).
@@ -96,8 +34,8 @@ WAL_AUTOCHECKPOINT_PAGES = 10_000
 CHECKPOINT_INTERVAL_S = 0.2
 
 
-def open_database(url: str) -> sa.Engine:
-    """An engine with every table (the gateway's and the ledger's) created if absent.
+def open_engine(url: str) -> sa.Engine:
+    """An engine on the store at ``url`` (the store's tables are `migrate`'s business).
 
     SQLite: WAL with ``synchronous=NORMAL`` (a committed transaction survives a crash of the
     process: it is in the WAL, in the operating system's hands). A checkpoint (copying the WAL
@@ -106,12 +44,18 @@ def open_database(url: str) -> sa.Engine:
     checkpoints beside it (`_Checkpointer`); passive checkpoints never block a writer or a
     reader, and only ever copy committed pages, so no guarantee changes.
     """
+    try:
+        sa.engine.make_url(url).get_dialect()
+    except sa.exc.ArgumentError:  # NoSuchModuleError included
+        raise BadStoreUrl("the store URL names no database blindgate can open") from None
     if url.startswith("sqlite"):
         connect_args: dict[str, object] = {"timeout": 30, "check_same_thread": False}
-        database = sa.engine.make_url(url).database
-        if database and database != ":memory:" and not database.startswith("file:"):
+        if _is_file(sa.engine.make_url(url).database):
             connect_args["factory"] = TakesTurnsToWrite
         engine = sa.create_engine(url, connect_args=connect_args)
+
+        # Weakly: the engine's own listener must not keep it alive (the checkpointer ends with it).
+        engine_ref, checkpointing = weakref.ref(engine), threading.Lock()
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: object, _record: object) -> None:
@@ -120,6 +64,11 @@ def open_database(url: str) -> sa.Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             cursor.close()
+            # The checkpointer starts with the first connection, once the file exists (it never
+            # creates one); not before, or it would find no file and end at once.
+            opened = engine_ref()
+            if opened is not None and checkpointing.acquire(blocking=False):
+                _start_checkpoints(opened)
 
         @sa.event.listens_for(engine, "before_cursor_execute")
         def _turn(conn: sa.Connection, _c: object, statement: str, *_: object) -> None:
@@ -134,12 +83,23 @@ def open_database(url: str) -> sa.Engine:
 
     else:
         engine = sa.create_engine(url, pool_size=10, max_overflow=10)
-    metadata.create_all(engine)
-    ledger.create_tables(engine)
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if database and database != ":memory:" and not database.startswith("file:"):
-        _Checkpointer(engine, os.path.abspath(database)).start()
     return engine
+
+
+def _start_checkpoints(engine: sa.Engine) -> None:
+    database = sqlite_file(engine)
+    if database is not None:
+        _Checkpointer(engine, os.path.abspath(database)).start()
+
+
+def sqlite_file(engine: sa.Engine) -> str | None:
+    """The SQLite file the engine writes; None for PostgreSQL, memory or a ``file:`` URI."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    return database if _is_file(database) else None
+
+
+def _is_file(database: str | None) -> bool:
+    return bool(database) and database != ":memory:" and not str(database).startswith("file:")
 
 
 _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
@@ -277,10 +237,8 @@ class TakesTurnsToWrite(sqlite3.Connection):
 
 def writer_turn(engine: sa.Engine) -> WriterTurn | None:
     """The process's turn at writing the engine's SQLite file; None for PostgreSQL or memory."""
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return WriterTurn.of(database)
+    database = sqlite_file(engine)
+    return None if database is None else WriterTurn.of(database)
 
 
 class _Checkpointer(threading.Thread):

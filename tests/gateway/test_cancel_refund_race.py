@@ -18,10 +18,13 @@ from blindgate.api.calls import CookielessClient
 from blindgate.api.results import ApiError
 from blindgate.crypto.keystore import KeyStore
 from blindgate.gateway.calls import PartnerCaller
-from blindgate.gateway.fx import RateBook
-from blindgate.gateway.payments import PROCESSING, SUCCESS, Payments, cancel_holds
+from blindgate.gateway.cancels import Cancels
+from blindgate.gateway.context import PaymentContext
+from blindgate.gateway.pay import PROCESSING, SUCCESS
+from blindgate.gateway.refunds import Refunds
+from blindgate.gateway.repository import PaymentRow, RefundRow, Repository
 from blindgate.storage.migrate import open_store
-from blindgate.storage.schema import payments, refunds
+from blindgate.storage.schema import cancel_holds, payments, refunds
 from tests.gateway.harness import LocalNetwork, build
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -35,9 +38,10 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> LocalNetwork:
     return build(tmp_path_factory.mktemp("net"))
 
 
-def service(local: LocalNetwork, engine: sa.Engine) -> Payments:
+def service(local: LocalNetwork, engine: sa.Engine) -> tuple[Cancels, Refunds]:
     caller = PartnerCaller("GATEWAY", KeyStore(local.root / "gateway-keys"), CookielessClient())
-    return Payments(local.network, engine, caller, RateBook.load(None), lambda: NOW)
+    context = PaymentContext(local.network, Repository(engine), caller, lambda: NOW)
+    return Cancels(context), Refunds(context)
 
 
 def _payment(payment_id: str) -> dict[str, Any]:
@@ -86,10 +90,12 @@ def race(engine: sa.Engine, local: LocalNetwork, first: str) -> dict[str, Any]:
     payment_id = f"P-{first}-{engine.dialect.name}"
     with engine.begin() as conn:
         conn.execute(payments.insert(), [_payment(payment_id)])
-    gateway = service(local, engine)
+    cancels, refunding = service(local, engine)
     steps: dict[str, Callable[[], object]] = {
-        "cancel": lambda: gateway._hold_for_cancel(payment_id),
-        "refund": lambda: gateway._accept_refund(_payment(payment_id), _refund(payment_id)),
+        "cancel": lambda: cancels.hold(payment_id),
+        "refund": lambda: refunding._accept(
+            PaymentRow.of(_payment(payment_id)), RefundRow.of(_refund(payment_id))
+        ),
     }
     second = "refund" if first == "cancel" else "cancel"
     reached, released = threading.Event(), threading.Event()

@@ -9,7 +9,7 @@ import pytest
 
 from blindgate.crypto.encoding import b64url_encode
 from blindgate.crypto.sealing import is_sealed
-from blindgate.gateway.payments import fingerprint
+from blindgate.gateway.pay import fingerprint
 
 
 def _envelope(index: int, fill: int) -> str:

@@ -4,6 +4,7 @@ or an inquiry closes it at the wallet and fails it with FX_QUOTE_EXPIRED."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from blindgate import ledger
 from blindgate.api.models import INQUIRY_PATH, PAY_PATH, WALLET_PAY_PATH
 from blindgate.gateway.app import engine_of
+from blindgate.gateway.repository import PaymentStatus
 from tests.gateway.harness import PAYER, Clock, LocalNetwork, answers_lost, build, pay_body, run
 
 WALLET_AGENT = "w1-agent.test"
@@ -91,9 +93,10 @@ def test_a_close_that_meets_a_late_capture_reverses_it(net: LocalNetwork) -> Non
     before = net.wallet_book.balance(PAYER.customer_id)
     paid = run(net.sdk(PAY_PATH, pay_body("qx-late", 400)))
     assert paid["result"]["resultCode"] == "SUCCESS"
-    payments = net.gateway_app.state.payments
-    stale = {**payments._payment(paid["paymentId"]), "status": "PROCESSING"}  # what the replay read
-    closed = run(payments._close_expired(stale))
+    paying = net.gateway_app.state.pay
+    stored = paying.store.payment(paid["paymentId"])
+    stale = replace(stored, status=PaymentStatus.PROCESSING)  # what the replay read
+    closed = asdict(run(paying.close_expired(stale)))
     assert closed["status"] == "CANCELLED"  # as the wallet now has it
     assert net.wallet_book.balance(PAYER.customer_id) == before
     assert inquiry(net, "qx-late")[0] == "CANCELLED"

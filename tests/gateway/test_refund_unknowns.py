@@ -27,8 +27,7 @@ from blindgate.api.signed import digest_of_request, signed_response
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.app import engine_of
-from blindgate.gateway.payments import cancel_holds
-from blindgate.storage.schema import entries, payments
+from blindgate.storage.schema import cancel_holds, entries, payments
 from tests.gateway.harness import PAYER, LocalNetwork, answers_lost, build, pay_body, requests_held, run
 
 WALLET_AGENT = "w1-agent.test"

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from blindgate.api.network import RiskLimits
 from blindgate.gateway import risk
-from blindgate.gateway.payments import PROCESSING, SUCCESS
+from blindgate.gateway.pay import PROCESSING, SUCCESS
 from blindgate.storage.migrate import open_store
 from blindgate.storage.schema import payments
 

@@ -51,11 +51,15 @@ from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519, VerifyingKey
 from blindgate.gateway.calls import PartnerCaller
+from blindgate.gateway.cancels import Cancels
+from blindgate.gateway.context import PaymentContext, utcnow
 from blindgate.gateway.errors import GatewayConfigError
 from blindgate.gateway.fx import RateBook
 from blindgate.gateway.notifier import Notifier, running
 from blindgate.gateway.order_codes import OrderCodes
-from blindgate.gateway.payments import Payments, utcnow
+from blindgate.gateway.pay import Pay
+from blindgate.gateway.refunds import Refunds
+from blindgate.gateway.repository import Repository
 from blindgate.storage.migrate import open_store
 
 log = logging.getLogger("blindgate.gateway")
@@ -93,19 +97,21 @@ def create_gateway_app(
     }
     caller = PartnerCaller(network.gateway.party_id, keys, client, pinned)
     rates = RateBook.load(network.gateway.rates)
-    payments = Payments(network, engine, caller, rates, clock, require_sealed)
-    order_codes = OrderCodes(network, engine, payments, rates, clock)
+    context = PaymentContext(network, Repository(engine), caller, clock)
+    cancels = Cancels(context)
+    pay, refunds = Pay(context, rates, cancels, require_sealed), Refunds(context)
+    order_codes = OrderCodes(context, pay, cancels, rates)
     notifier = Notifier(network, engine, caller, clock)
     signing_key, key_version = keys.signing_key(ED25519)
     metrics = _Metrics()
     # The order-code operations wrap pay, inquiry and cancel: an order code not yet scanned has
-    # no payment row, and every other request goes straight to `Payments`.
+    # no payment row; every other request goes straight to `Pay`, `Cancels` or `Refunds`.
     operations: dict[str, Operation] = {
         PAY_PATH: order_codes.pay,
         INQUIRY_PATH: order_codes.inquiry,
         CANCEL_PATH: order_codes.cancel,
-        REFUND_PATH: payments.refund,
-        INQUIRY_REFUND_PATH: payments.inquiry_refund,
+        REFUND_PATH: refunds.refund,
+        INQUIRY_REFUND_PATH: refunds.inquiry,
         ORDER_CODE_SCAN_PATH: order_codes.scan,
         ORDER_CODE_RESULT_PATH: order_codes.pay_result,
     }
@@ -179,8 +185,8 @@ def create_gateway_app(
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     app = _Gateway(answer, frozenset(operations), routes=routes, lifespan=lifespan)
-    app.state.payments, app.state.notifier, app.state.engine = payments, notifier, engine
-    app.state.order_codes = order_codes
+    app.state.pay, app.state.refunds, app.state.cancels = pay, refunds, cancels
+    app.state.notifier, app.state.engine, app.state.order_codes = notifier, engine, order_codes
     return app
 
 

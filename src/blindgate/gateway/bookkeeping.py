@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
 
 from blindgate import ledger
 from blindgate.api.network import Network
+from blindgate.gateway.repository import PaymentRow
 
 
 def cutoff_of(network: Network | None) -> ledger.Cutoff:
@@ -40,19 +40,19 @@ def fees_of(network: Network | None, acquirer_id: str, wallet_id: str) -> ledger
 
 
 def on_accepted(
-    conn: sa.Connection, payment: dict[str, Any], at: datetime, network: Network | None = None
+    conn: sa.Connection, payment: PaymentRow, at: datetime, network: Network | None = None
 ) -> None:
     """A payment was accepted and sent to the wallet: hold it in the ledger's pending bucket."""
     terms = ledger.PaymentTerms(
-        payment_id=payment["payment_id"],
-        acquirer_id=payment["acquirer_id"],
-        wallet_id=payment["wallet_id"],
-        currency=payment["currency"],
-        amount=payment["amount"],
-        wallet_currency=payment["wallet_currency"],
-        fx_rate=Decimal(payment["fx_rate"]),
-        quote_id=payment["quote_id"],
-        fees=fees_of(network, payment["acquirer_id"], payment["wallet_id"]),
+        payment_id=payment.payment_id,
+        acquirer_id=payment.acquirer_id,
+        wallet_id=payment.wallet_id,
+        currency=payment.currency,
+        amount=payment.amount,
+        wallet_currency=payment.wallet_currency,
+        fx_rate=Decimal(payment.fx_rate),
+        quote_id=payment.quote_id,
+        fees=fees_of(network, payment.acquirer_id, payment.wallet_id),
     )
     ledger.post_payment_pending(conn, terms, at=at, cutoff=cutoff_of(network))
 

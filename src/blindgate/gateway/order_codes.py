@@ -13,7 +13,7 @@ The flow (Alipay+ "Order Code", blind):
    (PROCESSING) with its pending posting — the same row and posting as a user-presented code.
    It answers with the order the wallet shows its customer and debits.
 3. The wallet's agent reports the wallet's pay answer (customerId sealed to the acquirer, the
-   pseudonym). `Payments.settle_wallet_answer` records it exactly as for a user-presented code:
+   pseudonym). `Pay.settle_wallet_answer` records it exactly as for a user-presented code:
    velocity check, capture or void, and the notification to ``paymentNotifyUrl`` in the outbox.
    The acquirer learns the result by that notification or by inquiryPayment; an unreported
    outcome is settled by inquiry or cancel, as any payment left PROCESSING.
@@ -42,8 +42,8 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,15 +57,18 @@ from blindgate.api.models import (
     in_store_scenario,
     text,
 )
-from blindgate.api.network import MAX_ORDER_CODE_TTL_S, WALLET, Network, Partner
+from blindgate.api.network import MAX_ORDER_CODE_TTL_S, WALLET, Partner
 from blindgate.api.results import ApiError, result
 from blindgate.crypto.pseudonyms import is_pseudonym
 from blindgate.crypto.sealing import is_sealed
 from blindgate.gateway import bookkeeping, risk
+from blindgate.gateway.cancels import Cancels
+from blindgate.gateway.context import PaymentContext, about
 from blindgate.gateway.errors import ClaimLost
 from blindgate.gateway.fx import Quote, RateBook
-from blindgate.gateway.payments import GATEWAY_FIELDS, PROCESSING, Payments, fingerprint, new_payment_id
-from blindgate.storage.schema import notifications, order_codes, payments
+from blindgate.gateway.pay import GATEWAY_FIELDS, Pay, fingerprint, new_payment_id
+from blindgate.gateway.repository import PaymentRow, PaymentStatus
+from blindgate.storage.schema import order_codes
 
 log = logging.getLogger("blindgate.gateway")
 
@@ -75,8 +78,6 @@ CODE_PREFIX = "BGOC1"  # names the network's order codes to the wallets' apps
 _CODE_RANDOM_BYTES = 24  # 192 bits: unguessable
 CODE_CHARS = len(CODE_PREFIX) + 32
 
-# An order code's state. SCANNED: claimed by a payer; from then on its payment row decides.
-OPEN, SCANNED, EXPIRED, CANCELLED = "OPEN", "SCANNED", "EXPIRED", "CANCELLED"
 
 # The order fields a wallet shows its customer: merchant data the field policy names clear.
 _SUMMARY_FIELDS = ("referenceOrderId", "orderDescription")
@@ -84,31 +85,36 @@ _MERCHANT_FIELDS = ("referenceMerchantId", "merchantMCC", "merchantName")
 _STORE_FIELDS = ("referenceStoreId", "storeName", "storeMCC")
 
 
-class OrderCodes:
-    """The order-code operations, beside `Payments` (which they hand a claimed code's payment)."""
+class OrderCodeStatus(StrEnum):
+    OPEN = "OPEN"
+    SCANNED = "SCANNED"  # claimed by a payer; from then on its payment row decides
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
 
-    def __init__(
-        self,
-        network: Network,
-        engine: sa.Engine,
-        payments: Payments,
-        rates: RateBook,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.network, self.engine, self.payments, self.rates, self.clock = (
-            network,
-            engine,
-            payments,
-            rates,
-            clock,
-        )
+
+OPEN, SCANNED, EXPIRED, CANCELLED = (
+    OrderCodeStatus.OPEN,
+    OrderCodeStatus.SCANNED,
+    OrderCodeStatus.EXPIRED,
+    OrderCodeStatus.CANCELLED,
+)
+
+
+class OrderCodes:
+    """The order-code operations, beside `Pay` (which they hand a claimed code's payment) and
+    `Cancels` (which cancels it)."""
+
+    def __init__(self, context: PaymentContext, paying: Pay, cancels: Cancels, rates: RateBook) -> None:
+        self.network, self.store, self.clock = context.network, context.store, context.clock
+        self.engine = context.store.engine
+        self.paying, self.cancels, self.rates = paying, cancels, rates
 
     # --- the acquirer's side ---------------------------------------------------------------------
 
     async def pay(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
         """``payments/pay``: an order code when the scenario says so, else a user-presented code."""
         if in_store_scenario(body) != ORDER_CODE_SCENARIO:
-            return await self.payments.pay(acquirer, body)
+            return await self.paying.pay(acquirer, body)
         return self.create(acquirer, body)
 
     def create(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +127,7 @@ class OrderCodes:
         existing = self._code_by_request(acquirer.party_id, request.payment_request_id)
         if existing is not None:  # a replay: judged before the expiry, which may have passed since
             return self._replay(existing, digest)
-        if self._payment_exists(acquirer.party_id, request.payment_request_id):
+        if self.store.payment_exists(acquirer.party_id, request.payment_request_id):
             raise ApiError("REPEAT_REQ_INCONSISTENT", "paymentRequestId names another payment")
         now = self.clock()
         row = {
@@ -168,9 +174,9 @@ class OrderCodes:
         """The pay answer for an order code in its present state (a replay gets the same)."""
         code = self._expire_if_due(code)
         if code["status"] == SCANNED:
-            payment = self._payment(code["payment_id"])
+            payment = self.store.payment(code["payment_id"])
             assert payment is not None  # claimed and inserted in one transaction
-            return self.payments.answer_for(payment)
+            return self.paying.answer(payment)
         answer = {
             "result": result("PAYMENT_IN_PROCESS" if code["status"] == OPEN else "ORDER_IS_CLOSED"),
             "paymentRequestId": code["payment_request_id"],
@@ -190,11 +196,11 @@ class OrderCodes:
 
     async def inquiry(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            return await self.payments.inquiry(acquirer, body)
+            return await self.paying.inquiry(acquirer, body)
         except ApiError as missing:
             code = self._expire_if_due(self._find(acquirer, body, missing))
         if code["status"] == SCANNED:  # scanned since: its payment answers
-            return await self.payments.inquiry(acquirer, body)
+            return await self.paying.inquiry(acquirer, body)
         answer = self._answer(code)
         answer.pop("orderCodeForm", None)
         status = {OPEN: "PROCESSING", EXPIRED: "FAIL", CANCELLED: "CANCELLED"}[code["status"]]
@@ -207,7 +213,7 @@ class OrderCodes:
 
     async def cancel(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            return await self.payments.cancel(acquirer, body)
+            return await self.cancels.cancel(acquirer, body)
         except ApiError as missing:
             code = self._find(acquirer, body, missing)
         now = self.clock()
@@ -218,7 +224,7 @@ class OrderCodes:
                 .values(status=CANCELLED, updated_at=now)
             )
         if self._code(code["payment_id"])["status"] == SCANNED:  # a scan won the race: cancel its payment
-            return await self.payments.cancel(acquirer, body)
+            return await self.cancels.cancel(acquirer, body)
         return {
             "result": result("SUCCESS"),
             "paymentRequestId": code["payment_request_id"],
@@ -263,10 +269,10 @@ class OrderCodes:
             row = self._claim(wallet, request.pseudonym, code)
         except ClaimLost:
             return self._scanned_again(wallet, request, self._code(code["payment_id"]))
-        log.info("order code scanned", extra={"payment_id": row["payment_id"], "wallet": wallet.party_id})
+        log.info("order code scanned", extra={"payment_id": row.payment_id, "wallet": wallet.party_id})
         return self._toward_wallet(row, code)
 
-    def _claim(self, wallet: Partner, pseudonym: str, code: dict[str, Any]) -> dict[str, Any]:
+    def _claim(self, wallet: Partner, pseudonym: str, code: dict[str, Any]) -> PaymentRow:
         """Quote, check the payer's limits, and claim the code + insert its payment, in one transaction."""
         now = self.clock()
         quote = self.rates.quote(code["currency"], wallet.currency, now, self.network.gateway.quote_ttl_s)
@@ -289,7 +295,7 @@ class OrderCodes:
                 ).rowcount
                 if not claimed:
                     raise ClaimLost
-                conn.execute(payments.insert(), row)
+                self.store.insert_payment(conn, row)
                 bookkeeping.on_accepted(conn, row, now, self.network)
         except sa.exc.IntegrityError:
             # The acquirer reused this paymentRequestId for a user-presented code meanwhile:
@@ -301,30 +307,28 @@ class OrderCodes:
     def _scanned_again(self, wallet: Partner, request: ScanRequest, code: dict[str, Any]) -> dict[str, Any]:
         """A second scan: the same payer again gets the same payment (nothing new); anyone else, closed."""
         if code["status"] == SCANNED:
-            payment = self._payment(code["payment_id"])
+            payment = self.store.payment(code["payment_id"])
             if (
                 payment is not None
-                and payment["wallet_id"] == wallet.party_id
-                and payment["pseudonym"] == request.pseudonym
+                and payment.wallet_id == wallet.party_id
+                and payment.pseudonym == request.pseudonym
             ):
                 return self._toward_wallet(payment, code)
         raise ApiError("ORDER_IS_CLOSED", "the order code was paid or is being paid")
 
-    def _toward_wallet(self, payment: dict[str, Any], code: dict[str, Any]) -> dict[str, Any]:
+    def _toward_wallet(self, payment: PaymentRow, code: dict[str, Any]) -> dict[str, Any]:
         """The order as the payer's wallet needs it: what to show, what to debit, whom it is for."""
         return {
             "result": result("SUCCESS"),
-            "paymentRequestId": payment["payment_id"],
-            "acquirerId": payment["acquirer_id"],
-            "acquirerPaymentRequestId": payment["payment_request_id"],
+            **about(payment),
             "productCode": "IN_STORE_PAYMENT",
-            "paymentAmount": Money(payment["currency"], payment["amount"]).to_wire(),
-            "payToAmount": Money(payment["wallet_currency"], payment["wallet_amount"]).to_wire(),
+            "paymentAmount": Money(payment.currency, payment.amount).to_wire(),
+            "payToAmount": Money(payment.wallet_currency, payment.wallet_amount).to_wire(),
             "paymentQuote": {
-                "quoteId": payment["quote_id"],
-                "quotePrice": payment["fx_rate"],
-                "quoteCurrencyPair": f"{payment['currency']}/{payment['wallet_currency']}",
-                "quoteExpiryTime": _iso(payment["quote_expires_at"]),
+                "quoteId": payment.quote_id,
+                "quotePrice": payment.fx_rate,
+                "quoteCurrencyPair": f"{payment.currency}/{payment.wallet_currency}",
+                "quoteExpiryTime": _iso(payment.quote_expires_at),
             },
             "order": json.loads(code["order_summary"]),
             "paymentExpiryTime": _iso(code["expires_at"]),
@@ -336,18 +340,18 @@ class OrderCodes:
             raise ApiError("KEY_NOT_FOUND", "only a wallet reports a payment result")
         payment_id = text(body, "paymentRequestId")
         assert payment_id is not None
-        payment = self._payment(payment_id)
+        payment = self.store.payment(payment_id)
         code = self._one(order_codes.c.payment_id == payment_id)
-        if payment is None or code is None or payment["wallet_id"] != wallet.party_id:
+        if payment is None or code is None or payment.wallet_id != wallet.party_id:
             raise ApiError("ORDER_NOT_EXIST", "no scanned order code of this wallet has this id")
         if not isinstance(body.get("result"), dict):
             raise ApiError("PARAM_ILLEGAL", "result is missing or not an object")
-        if payment["status"] == PROCESSING:  # once settled, a repeated report changes nothing
-            payment = await self.payments.settle_wallet_answer(payment, body)
+        if payment.status == PaymentStatus.PROCESSING:  # once settled, a repeated report changes nothing
+            payment = await self.paying.settle_wallet_answer(payment, body)
         return {
-            "result": result(payment["result_code"]),
-            "paymentRequestId": payment["payment_id"],
-            "payToAmount": Money(payment["wallet_currency"], payment["wallet_amount"]).to_wire(),
+            "result": result(payment.result_code),
+            "paymentRequestId": payment.payment_id,
+            "payToAmount": Money(payment.wallet_currency, payment.wallet_amount).to_wire(),
         }
 
     # --- state and lookups -----------------------------------------------------------------------
@@ -394,15 +398,8 @@ class OrderCodes:
                 .values(status=EXPIRED, updated_at=now)
             ).rowcount
             if closed and code["notify_url"]:
-                conn.execute(
-                    notifications.insert().values(
-                        payment_id=code["payment_id"],
-                        acquirer_id=code["acquirer_id"],
-                        body=json.dumps(_closed_notification(code)),
-                        attempts=0,
-                        next_at=now,
-                    )
-                )
+                notice = _closed_notification(code)
+                self.store.queue_notification(conn, code["payment_id"], code["acquirer_id"], notice, now)
         return bool(closed)
 
     def _close(self, payment_id: str, status: str) -> None:
@@ -427,22 +424,6 @@ class OrderCodes:
         return self._one(
             order_codes.c.acquirer_id == acquirer_id, order_codes.c.payment_request_id == request_id
         )
-
-    def _payment(self, payment_id: str) -> dict[str, Any] | None:
-        table = payments
-        with self.engine.connect() as conn:
-            found = conn.execute(sa.select(table).where(table.c.payment_id == payment_id)).mappings().first()
-        return dict(found) if found is not None else None
-
-    def _payment_exists(self, acquirer_id: str, request_id: str) -> bool:
-        table = payments
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                sa.select(table.c.payment_id).where(
-                    table.c.acquirer_id == acquirer_id, table.c.payment_request_id == request_id
-                )
-            ).first()
-        return found is not None
 
 
 def _closed_notification(code: dict[str, Any]) -> dict[str, Any]:
@@ -470,29 +451,28 @@ def _summary(order: dict[str, Any]) -> dict[str, Any]:
 
 def _payment_row(
     code: dict[str, Any], wallet: Partner, pseudonym: str, quote: Quote, wallet_amount: int, now: datetime
-) -> dict[str, Any]:
+) -> PaymentRow:
     """The payment a claimed code becomes: the row a user-presented code's payment has."""
-    return {
-        "payment_id": code["payment_id"],
-        "acquirer_id": code["acquirer_id"],
-        "payment_request_id": code["payment_request_id"],
-        "fingerprint": code["fingerprint"],
-        "wallet_id": wallet.party_id,
-        "currency": code["currency"],
-        "amount": code["amount"],
-        "wallet_currency": wallet.currency,
-        "wallet_amount": wallet_amount,
-        "quote_id": quote.quote_id,
-        "fx_rate": str(quote.rate),
-        "quote_expires_at": quote.expires_at,
-        "status": PROCESSING,
-        "result_code": "PAYMENT_IN_PROCESS",
-        "pseudonym": pseudonym,
-        "notify_url": code["notify_url"],
-        "refunded": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
+    return PaymentRow(
+        payment_id=code["payment_id"],
+        acquirer_id=code["acquirer_id"],
+        payment_request_id=code["payment_request_id"],
+        fingerprint=code["fingerprint"],
+        wallet_id=wallet.party_id,
+        currency=code["currency"],
+        amount=code["amount"],
+        wallet_currency=wallet.currency,
+        wallet_amount=wallet_amount,
+        quote_id=quote.quote_id,
+        fx_rate=str(quote.rate),
+        quote_expires_at=quote.expires_at,
+        status=PaymentStatus.PROCESSING,
+        result_code="PAYMENT_IN_PROCESS",
+        pseudonym=pseudonym,
+        notify_url=code["notify_url"],
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _object(parent: dict[str, Any], name: str) -> dict[str, Any]:

@@ -27,11 +27,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from blindgate.api.network import RiskLimits
 from blindgate.api.results import ApiError
+from blindgate.gateway.repository import PaymentStatus
 from blindgate.ledger.prepared import Prepared
 from blindgate.storage.schema import payments
 from blindgate.storage.schema import risk_payers as payers
-
-SUCCESS = "SUCCESS"  # a payment's status (`blindgate.gateway.payments`)
 
 
 def check_amount(limits: RiskLimits, wallet_amount: int) -> None:
@@ -85,7 +84,7 @@ _VELOCITY = Prepared(
     sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(payments.c.wallet_amount), 0)).where(
         payments.c.pseudonym == sa.bindparam("payer"),
         payments.c.wallet_id == sa.bindparam("payer_wallet"),
-        payments.c.status == SUCCESS,
+        payments.c.status == PaymentStatus.SUCCESS.value,
         payments.c.created_at >= sa.bindparam("since", type_=payments.c.created_at.type),
     )
 )

@@ -6,7 +6,9 @@ acquirer's agent (``agent_url`` + `NOTIFY_AGENT_PATH`, Ed25519-signed); the agen
 sealed customerId, signs with the key the acquirer backend trusts, posts it to the
 ``paymentNotifyUrl`` and answers with the backend's result. Only a SUCCESS acknowledgement
 marks it delivered; otherwise the next try waits ``min(2**attempts, MAX_BACKOFF_S)`` seconds,
-up to `MAX_ATTEMPTS` tries (then it stays in the outbox, undelivered, for an operator).
+up to `MAX_ATTEMPTS` tries (then it stays in the outbox, undelivered, for an operator): its
+state (`repository.NotificationState`) is DUE, DELIVERED or GIVEN_UP. The outbox's SQL is the
+repository's (`Repository.due_notifications`, `claim_notification`, `record_try`).
 Each try first claims its row with a guarded UPDATE, so several gateway workers on one store
 never make the same try twice (the acquirer backend also ignores redeliveries).
 """
@@ -27,7 +29,7 @@ from blindgate.api.calls import NoAnswer
 from blindgate.api.models import NOTIFY_AGENT_PATH
 from blindgate.api.network import Network
 from blindgate.gateway.calls import PartnerCaller
-from blindgate.storage.schema import notifications
+from blindgate.gateway.repository import Notification, NotificationState, Repository
 
 log = logging.getLogger("blindgate.gateway.notifier")
 
@@ -44,74 +46,39 @@ class Notifier:
         self, network: Network, engine: sa.Engine, caller: PartnerCaller, clock: Callable[[], datetime]
     ) -> None:
         self.network, self.engine, self.caller, self.clock = network, engine, caller, clock
+        self.store = Repository(engine)
 
     async def deliver_due(self) -> int:
         """Try every due notification once; returns how many were acknowledged."""
         now = self.clock()
-        with self.engine.connect() as conn:
-            due = conn.execute(
-                sa.select(
-                    notifications.c.payment_id,
-                    notifications.c.acquirer_id,
-                    notifications.c.body,
-                    notifications.c.attempts,
-                )
-                .where(
-                    notifications.c.delivered_at.is_(None),
-                    notifications.c.next_at <= now,
-                    notifications.c.attempts < MAX_ATTEMPTS,
-                )
-                .order_by(notifications.c.next_at)
-                .limit(BATCH)
-            ).all()
-        claimed = [row for row in due if self._claim(row.payment_id, row.attempts, now)]
-        results = await asyncio.gather(*(self._deliver(*row) for row in claimed))
-        return sum(results)
-
-    def _claim(self, payment_id: str, attempts: int, now: datetime) -> bool:
-        """Take a due notification for one delivery try, atomically: with several gateway workers
-        on one store, only the worker whose UPDATE matched delivers it (the others see 0 rows)."""
+        due = self.store.due_notifications(now, MAX_ATTEMPTS, BATCH)
         lease = now + timedelta(seconds=CLAIM_LEASE_S)
-        with self.engine.begin() as conn:
-            taken = conn.execute(
-                notifications.update()
-                .where(
-                    notifications.c.payment_id == payment_id,
-                    notifications.c.attempts == attempts,
-                    notifications.c.delivered_at.is_(None),
-                    notifications.c.next_at <= now,
-                )
-                .values(next_at=lease)
-            ).rowcount
-        return bool(taken)
+        claimed = [notice for notice in due if self.store.claim_notification(notice, now, lease)]
+        states = await asyncio.gather(*(self._deliver(notice) for notice in claimed))
+        return sum(state == NotificationState.DELIVERED for state in states)
 
-    async def _deliver(self, payment_id: str, acquirer_id: str, body: str, attempts: int) -> bool:
-        acquirer = self.network.partner(acquirer_id)
+    async def _deliver(self, notice: Notification) -> NotificationState:
+        acquirer = self.network.partner(notice.acquirer_id)
         acknowledged = False
         if acquirer is not None:
             try:
-                answer = await self.caller.call(acquirer, NOTIFY_AGENT_PATH, json.loads(body), 10.0)
+                answer = await self.caller.call(acquirer, NOTIFY_AGENT_PATH, json.loads(notice.body), 10.0)
                 acknowledged = answer["result"].get("resultCode") == "SUCCESS"
             except NoAnswer:
                 pass
-        now = self.clock()
-        values = (
-            {"delivered_at": now, "attempts": attempts + 1}
-            if acknowledged
-            else {
-                "attempts": attempts + 1,
-                "next_at": now + timedelta(seconds=min(2**attempts, MAX_BACKOFF_S)),
-            }
-        )
-        with self.engine.begin() as conn:
-            conn.execute(
-                notifications.update().where(notifications.c.payment_id == payment_id).values(**values)
-            )
-        if not acknowledged:
-            log.info(
-                "notification not acknowledged", extra={"payment_id": payment_id, "attempt": attempts + 1}
-            )
-        return acknowledged
+        now, tries = self.clock(), notice.attempts + 1
+        if acknowledged:
+            state = NotificationState.DELIVERED
+        else:
+            state = NotificationState.GIVEN_UP if tries >= MAX_ATTEMPTS else NotificationState.DUE
+        retry_at = now + timedelta(seconds=min(2**notice.attempts, MAX_BACKOFF_S))
+        self.store.record_try(notice, state, now, retry_at)
+        facts = {"payment_id": notice.payment_id, "attempt": tries}
+        if state == NotificationState.DUE:
+            log.info("notification not acknowledged", extra=facts)
+        elif state == NotificationState.GIVEN_UP:
+            log.warning("notification not acknowledged: given up, left in the outbox", extra=facts)
+        return state
 
     async def run(self) -> None:
         """Deliver forever (until cancelled), polling the outbox."""

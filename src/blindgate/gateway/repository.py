@@ -39,6 +39,14 @@ class RefundStatus(StrEnum):
     FAIL = "FAIL"
 
 
+class NotificationState(StrEnum):
+    """Where a notification in the outbox stands (from ``delivered_at`` and ``attempts``)."""
+
+    DUE = "DUE"  # to be tried (again) at its ``next_at``
+    DELIVERED = "DELIVERED"  # the acquirer's agent acknowledged it
+    GIVEN_UP = "GIVEN_UP"  # every try made, none acknowledged: left in the outbox for an operator
+
+
 @dataclass(frozen=True, slots=True)
 class PaymentRow:
     """One ``gw_payments`` row (`blindgate.storage.schema` says what each column may hold)."""
@@ -123,6 +131,16 @@ class RefundRow:
 
     def values(self) -> dict[str, Any]:
         return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A notification due for a try: what to send (the JSON body), to whom, and how often tried."""
+
+    payment_id: str
+    acquirer_id: str
+    body: str
+    attempts: int
 
 
 _INSERT_PAYMENT = Prepared(payments.insert())
@@ -222,6 +240,57 @@ class Repository:
                 "next_at": at,
             },
         )
+
+    def due_notifications(self, now: datetime, max_attempts: int, limit: int) -> list[Notification]:
+        """Undelivered notifications whose next try is due, with tries left, oldest first."""
+        with self.engine.connect() as conn:
+            due = conn.execute(
+                sa.select(
+                    notifications.c.payment_id,
+                    notifications.c.acquirer_id,
+                    notifications.c.body,
+                    notifications.c.attempts,
+                )
+                .where(
+                    notifications.c.delivered_at.is_(None),
+                    notifications.c.next_at <= now,
+                    notifications.c.attempts < max_attempts,
+                )
+                .order_by(notifications.c.next_at)
+                .limit(limit)
+            ).all()
+        return [Notification(*row) for row in due]
+
+    def claim_notification(self, due: Notification, now: datetime, until: datetime) -> bool:
+        """Take a due notification for one try, atomically: with several gateway workers on one
+        store, only the one whose guarded UPDATE matched makes it (it is not due again ``until``)."""
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                notifications.update()
+                .where(
+                    notifications.c.payment_id == due.payment_id,
+                    notifications.c.attempts == due.attempts,
+                    notifications.c.delivered_at.is_(None),
+                    notifications.c.next_at <= now,
+                )
+                .values(next_at=until)
+            ).rowcount
+        return bool(taken)
+
+    def record_try(
+        self, tried: Notification, state: NotificationState, now: datetime, retry_at: datetime
+    ) -> None:
+        """One more try made: DELIVERED now, else (DUE or GIVEN_UP) tried again at ``retry_at``
+        if tries are left (`due_notifications` stops at the last)."""
+        values: dict[str, Any] = {"attempts": tried.attempts + 1}
+        if state == NotificationState.DELIVERED:
+            values["delivered_at"] = now
+        else:
+            values["next_at"] = retry_at
+        with self.engine.begin() as conn:
+            conn.execute(
+                notifications.update().where(notifications.c.payment_id == tried.payment_id).values(**values)
+            )
 
     # --- cancel holds (`blindgate.gateway.cancels`) ----------------------------------------------
 

@@ -32,7 +32,7 @@ def test_each_store_command_documents_its_exit_codes(
         blindgate([*command, "--help"])
     assert done.value.code == 0
     shown = capsys.readouterr().out
-    assert "exit codes" in shown and "3  the store is missing or unreachable" in shown
+    assert "exit status" in shown and "3  the store is missing or unreachable" in shown
 
 
 def test_a_store_of_the_previous_release_is_refused_until_upgraded(

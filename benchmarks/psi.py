@@ -251,7 +251,7 @@ def run_cli(n: int, protocol: str, timeout: float, batch: int | None, mode: str)
                 "--role", role, *where, "--identity", f"{scratch}/{role}", "--peer-cert",
                 f"{scratch}/{peer}/cert.pem", "--input", f"{scratch}/{role}.csv", "--key", "id",
                 "--out", f"{scratch}/{role}-out.csv", "--protocol", protocol, "--mode", mode,
-                "--timeout", "600", "--no-progress",
+                "--timeout", "600", "--json",
                 *(["--batch-size", str(batch)] if batch else []),
             ]  # fmt: skip
             procs[role] = subprocess.Popen(

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "compare a partner's records with settlement files",
     ),
     "log": ("blindgate.translog.commands", "the transparency log: serve, witness, monitor, verify, audit"),
+    "keygen": ("blindgate.pets.keygen", "create a PET party's TLS identity (psi, train, predict)"),
+    "sample-data": ("blindgate.pets.sample_data", "write a small synthetic wallet/network pair of files"),
     "psi": ("blindgate.pets.psi.commands", "private set intersection between two parties"),
     "train": ("blindgate.pets.ml.train_command", "train a model jointly on secret shares"),
     "predict": ("blindgate.pets.ml.predict_command", "score rows with a jointly held model"),

@@ -78,6 +78,12 @@ class Identity:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=days))
             .add_extension(extension, critical=isinstance(extension, x509.BasicConstraints))
+            # Key identifiers let OpenSSL tell apart pinned certificates that share a name
+            # (a dealer pins two parties); without them it matches by name alone and fails.
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
+            )
             .sign(key, digest)
         )
         return cls(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -112,16 +113,38 @@ def test_train_command_runs_three_processes_and_writes_the_report(
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert {"auc", "plaintext_auc", "wallet_only_auc"} <= metrics.keys()
     assert metrics["config"]["sigmoid"] == ("polynomial" if options else "clipped")
+    # Metrics computed on shares (the wallet never sees a per-row score) match plaintext.
     assert metrics["auc"] == pytest.approx(metrics["plaintext_same_algorithm_auc"], abs=1e-3)
+    assert metrics["ks"] == pytest.approx(metrics["plaintext_same_algorithm_ks"], abs=1e-3)
     assert metrics["weights_max_gap_vs_plaintext_same_algorithm"] < 1e-3
     assert metrics["auc"] > metrics["wallet_only_auc"]
-    assert (tmp_path / "roc.png").read_bytes().startswith(b"\x89PNG")
-    classes = {
-        item["class"]
+    assert 0 < metrics["ks"] <= 1 and len(metrics["lift"]) == 10
+    assert (
+        len(metrics["loss_per_epoch"]) == 4 and metrics["loss_per_epoch"][-1] < metrics["loss_per_epoch"][0]
+    )
+    # The default policy: metrics on shares, no per-row score, each party its own weights only.
+    assert metrics["policy"] == {"model_to": "own", "scores": "aggregate", "metrics": ["auc", "ks", "lift"]}
+    assert not (tmp_path / "test-scores.json").exists()
+    models = {r: json.loads((tmp_path / f"model-{r}.json").read_text()) for r in ("wallet", "network")}
+    assert all(m["weights"] is None for m in models.values())
+    assert [len(models[r]["own_weights"]) for r in ("wallet", "network")] == [
+        metrics["features"]["wallet"],
+        metrics["features"]["network"],
+    ]
+    report = (tmp_path / "report-wallet.html").read_text()
+    assert report.count("data:image/png;base64,") == 3  # ROC, gain, loss: embedded
+    assert "wallet alone" in report and "plaintext reference" in report and "http" not in report
+    views = {
+        role: json.loads((tmp_path / f"view-{role}.json").read_text())
         for role in ("wallet", "network", *(() if options else ("dealer",)))  # dealer-free: no dealer
-        for item in json.loads((tmp_path / f"view-{role}.json").read_text())["saw"]
     }
+    classes = {item["class"] for view in views.values() for item in view["saw"]}
     assert classes <= {"personal data", "pseudonymous data", "ciphertext", "secret share", "aggregate"}
+    shares = next(i for i in views["network"]["saw"] if i["class"] == "secret share" and "bytes" in i)
+    assert shares["bytes"] > 0 and shares["rounds"] > 0
+    signed = views["wallet"]["policy"]["signed_by"]
+    assert signed == views["network"]["policy"]["signed_by"] and signed["wallet"] != signed["network"]
+    assert not any("score of each" in i["item"] for i in views["wallet"]["saw"])  # no per-row scores
     assert metrics["costs"]["forward"]["rounds"] > 0
     ids = [line.split(",", 1)[0] for line in wallet.read_text().splitlines()[1:]]
     assert not [i for i in ids if i in done.stderr or i in done.stdout]  # no id in any message
@@ -174,7 +197,8 @@ def test_a_bad_column_at_one_party_stops_both_with_a_clear_error(
         "20",
     )
     assert done.returncode == 2, done.stderr
-    assert "numeric column 'duration' holds a non-numeric value" in done.stderr
+    assert "network.csv: column 'duration': 1 row hold a value that is not a finite number" in done.stderr
+    assert "(line 6)" in done.stderr
     assert "lots" not in done.stderr
     assert not (out / "metrics.json").exists()
 
@@ -199,6 +223,11 @@ def test_bank_marketing_reaches_the_accuracy_targets(bank_marketing_csv: Path, t
     assert done.returncode == 0, done.stderr
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert abs(metrics["auc"] - metrics["plaintext_auc"]) <= 0.005
+    # AUC, KS and the lift table on shares match the same model's plaintext figures within 1e-3.
+    assert abs(metrics["auc"] - metrics["plaintext_same_algorithm_auc"]) <= 1e-3
+    assert abs(metrics["ks"] - metrics["plaintext_same_algorithm_ks"]) <= 1e-3
+    for ours, plain in zip(metrics["lift"], metrics["plaintext_same_algorithm_lift"], strict=True):
+        assert abs(ours["cumulative_gain"] - plain["cumulative_gain"]) <= 1e-3
     assert metrics["weights_max_gap_vs_plaintext_same_algorithm"] <= 1e-3
     assert 0.6 < metrics["wallet_only_auc"] < metrics["auc"]
 
@@ -208,56 +237,41 @@ def test_predict_command_scores_with_the_jointly_held_model(
 ) -> None:
     from blindgate.pets.ml.data import read_table
     from blindgate.pets.ml.launcher import joined_plaintext
+    from blindgate.pets.ml.train_command import parser
 
     wallet, network = small_bank
-    trained = run_train(
-        "--wallet-data",
-        str(wallet),
-        "--network-data",
-        str(network),
-        "--id",
-        "customer_id",
-        "--label",
-        "term deposit",
-        "--out",
-        str(tmp_path),
-        "--epochs",
-        "2",
-    )
+    common = ["--wallet-data", str(wallet), "--network-data", str(network), "--id", "customer_id"]
+    trained = run_train(*common, "--label", "term deposit", "--out", str(tmp_path), "--epochs", "2")
     assert trained.returncode == 0, trained.stderr
-    scores = tmp_path / "scores.csv"
+    out = tmp_path / "scores"
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "blindgate.cli",
-            "predict",
-            "--model-dir",
-            str(tmp_path),
-            "--wallet-data",
-            str(wallet),
-            "--network-data",
-            str(network),
-            "--id",
-            "customer_id",
-            "--out",
-            str(scores),
-        ],
+        [sys.executable, "-m", "blindgate.cli", "predict", "--model-dir", str(tmp_path), *common,
+         "--out", str(out), "--scores", "per-row"],
         capture_output=True,
         text=True,
         timeout=120,
-    )
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    lines = scores.read_text().splitlines()
-    assert lines[0] == "customer_id,score"
-    values = np.array([float(line.split(",")[1]) for line in lines[1:]])
-    weights = np.array(json.loads((tmp_path / "model-wallet.json").read_text())["weights"])
+    with (out / "scores.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["line", "id", "score", "status"]
+    assert [int(r["line"]) for r in rows] == sorted(int(r["line"]) for r in rows)  # input order
+    held = {line.split(",")[0] for line in network.read_text().splitlines()[1:]}
+    assert {r["id"] for r in rows if r["status"] == "scored"} == {r["id"] for r in rows} & held
+    models = [json.loads((tmp_path / f"model-{r}.json").read_text()) for r in ("wallet", "network")]
+    weights = np.concatenate([m["own_weights"] for m in models])
+    args = parser().parse_args(["--id", "customer_id"])
     features, _, _, _ = joined_plaintext(
-        read_table(wallet, "customer_id", "term deposit"), read_table(network, "customer_id")
+        read_table(wallet, "customer_id", "term deposit"), read_table(network, "customer_id"), args
     )
-    expected = 1 / (1 + np.exp(-(features @ weights)))
+    expected = np.sort(1 / (1 + np.exp(-(features @ weights))))
+    values = np.sort([float(r["score"]) for r in rows if r["status"] == "scored"])
     assert len(values) == len(expected)
     assert np.abs(values - expected).max() < 1e-3
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rows scored"] == len(values) and summary["not held by the peer"] == len(rows) - len(
+        values
+    )
 
 
 def test_an_absent_peer_ends_in_a_clear_error_not_a_hang(

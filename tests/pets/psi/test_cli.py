@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ def _command(root: Path, role: str, port: int, *extra: str, key: str | None = No
         sys.executable, "-m", "blindgate.cli", "psi", "--role", role, *address,
         "--identity", str(root / role), "--peer-cert", str(root / peer / "cert.pem"),
         "--input", str(root / f"{role}.csv"), "--key", key or ("email" if role == "server" else "mail"),
-        "--out", str(root / f"{role}-out.csv"), "--normalize", "email", "--timeout", "10", *extra,
+        "--out", str(root / f"{role}-out.csv"), "--normalize", "email", "--timeout", "10", "--json", *extra,
     ]  # fmt: skip
 
 
@@ -65,6 +66,13 @@ def _run_both(
     return subprocess.CompletedProcess(server.args, server.returncode, out, err), client  # fmt: skip
 
 
+def _summary(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The closing summary: the last of the JSON lines (--json)."""
+    event: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert event["event"] == "summary"
+    return event
+
+
 def _rows(path: Path) -> list[list[str]]:
     with path.open(newline="") as handle:
         return list(csv.reader(handle))
@@ -80,9 +88,18 @@ def test_join_between_two_processes(parties: Path, protocol: str) -> None:
     assert len(server_rows) == len(client_rows) == 4  # alice, bob, carol (bob's duplicate dropped)
     for theirs, mine in zip(server_rows[1:], client_rows[1:], strict=True):
         assert theirs[0] == mine[1].strip().lower()  # aligned: row k is the same customer on both sides
-    summary = json.loads(client.stdout)
+    summary = _summary(client)
     assert summary["intersection_size"] == 3 and summary["input"]["duplicates"] == 1
     assert "alice" not in client.stdout + client.stderr + server.stdout + server.stderr
+    for role in ("server", "client"):  # what each party saw, beside its output
+        view = json.loads((parties / f"{role}-out.view.json").read_text())
+        assert view["run"] == "psi" and view["role"] == role
+        seen = {item["class"]: item for item in view["saw"]}
+        assert seen["pseudonymous data"]["count"] == 3 and seen["aggregate"]["count"] == 1
+        messages = next(i for i in view["saw"] if "protocol messages" in i["item"])
+        assert messages["bytes"] > 0 and messages["frames"] > 0
+        report = (parties / f"{role}-out.report.html").read_text()
+        assert "what the " + role + " saw" in report and "alice" not in report
 
 
 @pytest.mark.parametrize(
@@ -132,7 +149,7 @@ def test_small_batches_between_two_processes(parties: Path, protocol: str) -> No
     server_rows, client_rows_out = _rows(parties / "server-out.csv"), _rows(parties / "client-out.csv")
     assert len(server_rows) == len(client_rows_out) == 201
     assert [row[0] for row in server_rows[1:]] == [row[1].lower() for row in client_rows_out[1:]]
-    summary = json.loads(client.stdout)
+    summary = _summary(client)
     assert summary["buckets"] == 32 and 0 < summary["largest_batch"] <= 3 * 32  # padded: 72 of 601
     assert summary["input"]["duplicates"] == 1 and summary["input"]["keys"] == 600
     assert _spill_dirs(spill) == []  # spill files deleted
@@ -150,11 +167,11 @@ def test_cardinality_in_small_batches_between_two_processes(parties: Path, proto
     assert server.returncode == 0 and client.returncode == 0, server.stderr + client.stderr
     assert _rows(parties / "client-out.csv") == [["intersection_size"], ["200"]]
     assert _rows(parties / "server-out.csv") == [["intersection_size"], ["200"]]
-    for summary in (json.loads(client.stdout), json.loads(server.stdout)):
+    for summary in (_summary(client), _summary(server)):
         # A padded bucket is 72 records; a spill file holds 72 on average and more than 157
         # with probability below 2^-40 (shuffle's bound); the whole set would be 601.
         assert summary["buckets"] == 32 and 0 < summary["largest_batch"] <= 157
-    assert json.loads(client.stdout)["input"]["duplicates"] == 1
+    assert _summary(client)["input"]["duplicates"] == 1
     assert _spill_dirs(spill) == []  # key spills and value spills deleted
 
 
@@ -169,7 +186,7 @@ def test_wrong_key_column_fails_cleanly(parties: Path) -> None:
         _command(parties, "client", port, key="phone"), capture_output=True, text=True, timeout=30
     )
     assert bad.returncode == 2
-    assert "'phone' is not in the input's header" in bad.stderr and "Traceback" not in bad.stderr
+    assert "key column 'phone' is not in the header" in bad.stderr and "Traceback" not in bad.stderr
     assert not (parties / "client-out.csv").exists()
 
 

@@ -45,6 +45,33 @@ def test_normalisation(value: str, rules: tuple[str, ...], expected: str | None)
     assert normalise(value, rules) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "region", "expected"),
+    [
+        ("8123 4567", "SG", "+6581234567"),  # national Singapore mobile
+        ("+65 8123 4567", "SG", "+6581234567"),  # international form: the region does not matter
+        ("+65 8123 4567", "GB", "+6581234567"),
+        ("020 7946 0958", "GB", "+442079460958"),  # national UK, trunk 0 dropped
+        ("8123 4567", None, None),  # national with no region: invalid, not guessed
+        ("12", "SG", None),
+    ],
+)
+def test_national_phone_numbers_read_in_the_given_region(
+    value: str, region: str | None, expected: str | None
+) -> None:
+    assert normalise(value, ("e164",), region) == expected
+
+
+def test_a_byte_order_mark_is_not_part_of_the_key_column_name(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffphone,x\n+6581234567,1\n".encode())
+    keyed = read_keys(path, ["phone"], ("e164",))
+    assert keyed.rows == [0]
+    out = tmp_path / "out.csv"
+    write_rows(path, out, [0])
+    assert out.read_text().splitlines()[0] == "phone,x"  # the header copied without the mark
+
+
 def test_unknown_rule_is_an_input_error() -> None:
     assert parse_rules("trim, lower") == ("trim", "lower")
     with pytest.raises(InputError, match="unknown normalisation"):
@@ -75,7 +102,8 @@ def test_empty_and_header_only_inputs(tmp_path: Path) -> None:
 
 def test_wrong_key_column_and_bad_files(tmp_path: Path) -> None:
     path = _csv(tmp_path, "email\na@x.com\n")
-    with pytest.raises(InputError, match="'phone' is not in the input's header"):
+    expected = r"in.csv: key column 'phone' is not in the header \(columns found: email\)"
+    with pytest.raises(InputError, match=expected):
         read_keys(path, ["phone"], ())
     with pytest.raises(InputError, match="not found"):
         read_keys(tmp_path / "missing.csv", ["email"], ())

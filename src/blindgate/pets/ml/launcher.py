@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,12 @@ from typing import Any
 import numpy as np
 
 from blindgate.net import Identity, free_port
-from blindgate.pets.ml.data import Table, encode, fit_encoding, read_table
+from blindgate.pets.feedback import Feedback, PartyBars
+from blindgate.pets.ml.data import ColumnChoice, Table, encode, fit_encoding, read_table, subset_rows
 from blindgate.pets.ml.errors import SettingsError
-from blindgate.pets.ml.joint import split_key, split_rows, subset_rows, write_json
+from blindgate.pets.ml.joint import split_key, split_rows, write_json, write_training_report
 from blindgate.pets.ml.logreg import TrainConfig, train_plaintext
+from blindgate.pets.ml.options import column_choice, id_rules, passed_on
 
 POLL_S = 0.2
 FAILURE_GRACE_S = 5.0
@@ -33,8 +36,8 @@ def run_local(args: argparse.Namespace) -> int:
     if not (args.wallet_data and args.network_data and args.id_column and args.label and args.out):
         raise SettingsError("one-command mode needs --wallet-data, --network-data, --id, --label and --out")
     # Check inputs here first, so a bad file fails fast with the parties never started.
-    wallet = read_table(args.wallet_data, args.id_column, args.label)
-    network = read_table(args.network_data, args.id_column)
+    wallet = _read(args, args.wallet_data, args.id_column, args.label)
+    network = _read(args, args.network_data, args.network_id or args.id_column, None)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "metrics.json").unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="blindgate-train-") as scratch:
@@ -46,6 +49,19 @@ def run_local(args: argparse.Namespace) -> int:
         return code
     _add_baselines(args, wallet, network)
     return 0
+
+
+def _read(args: argparse.Namespace, path: Path, id_column: str, label: str | None) -> Table:
+    rules, region = id_rules(args)
+    return read_table(
+        path,
+        id_column,
+        label,
+        rules=rules,
+        region=region,
+        columns=column_choice(args),
+        encoding=args.encoding,
+    )
 
 
 def _run_parties(args: argparse.Namespace, keys: Path) -> int:
@@ -67,14 +83,11 @@ def _run_parties(args: argparse.Namespace, keys: Path) -> int:
         args.sigmoid,
         "--frac-bits",
         str(args.frac_bits),
-        "--reveal",
-        args.reveal,
         "--triples",
         args.triples,
-        "--align",
-        args.align,
         "--timeout",
         str(args.timeout),
+        *passed_on(args),
     ]
     dealer_args = ["--dealer", dealer_at, "--dealer-cert", str(keys / "dealer" / "cert.pem")]
     commands = {
@@ -105,6 +118,8 @@ def _run_parties(args: argparse.Namespace, keys: Path) -> int:
             "--peer-cert",
             str(keys / "wallet" / "cert.pem"),
             *common,
+            "--id",
+            args.network_id or args.id_column,
         ],
     }
     if args.triples == "dealer":
@@ -126,35 +141,43 @@ def _run_parties(args: argparse.Namespace, keys: Path) -> int:
             "--timeout",
             str(args.timeout),
         ]
-    return supervise("train", commands)
+    return supervise("train", commands, args)
 
 
-def supervise(command: str, commands: dict[str, list[str]]) -> int:
+def supervise(command: str, commands: dict[str, list[str]], args: argparse.Namespace) -> int:
     """Run one `blindgate <command>` process per party and return the most telling exit code.
 
-    When one party fails the others usually fail a moment later (the channel drops);
-    they get a short grace period so that a data error at one party (exit 2) is what is
-    reported, not the peer failure (exit 3) it causes at the others.
+    The parties run with ``--json``; their progress is drawn here, one bar per party, so
+    lines never interleave, and their closing summaries are printed (or passed on with
+    ``--json``) once all are done. When one party fails the others usually fail a moment
+    later (the channel drops); they get a short grace period so that a data error at one
+    party (exit 2) is what is reported, not the peer failure (exit 3) it causes at the others.
     """
+    bars = PartyBars(enabled=not (args.quiet or args.json))
     processes = {
-        name: subprocess.Popen([sys.executable, "-m", "blindgate.cli", command, *argv])
+        name: subprocess.Popen(
+            [sys.executable, "-m", "blindgate.cli", command, *argv, "--json"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for name, argv in commands.items()
     }
+    readers = [
+        threading.Thread(target=_pump, args=(name, process, bars, args.json), daemon=True)
+        for name, process in processes.items()
+    ]
+    for reader in readers:
+        reader.start()
     try:
-        while True:
-            codes = {name: process.poll() for name, process in processes.items()}
-            failed = [name for name, code in codes.items() if code not in (None, 0)]
-            if failed:
-                codes = _settle(processes, codes)
-                print(
-                    f"blindgate {command}: the {failed[0]} process failed; stopping the others",
-                    file=sys.stderr,
-                )
-                return _worst(codes)
-            if all(code == 0 for code in codes.values()):
-                return 0
-            time.sleep(POLL_S)
+        code = _wait(command, processes)
+        for reader in readers:
+            reader.join(timeout=5)
+        bars.close()
+        if code == 0:
+            _print_summaries(command, bars, args)
+        return code
     finally:
+        bars.close()
         for process in processes.values():
             if process.poll() is None:
                 process.terminate()
@@ -164,8 +187,39 @@ def supervise(command: str, commands: dict[str, list[str]]) -> int:
                     process.kill()
 
 
+def _pump(name: str, process: subprocess.Popen[str], bars: PartyBars, passthrough: bool) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        if passthrough:
+            print(line.rstrip("\n"), flush=True)
+        bars.feed(name, line)
+
+
+def _print_summaries(command: str, bars: PartyBars, args: argparse.Namespace) -> None:
+    if args.json or args.quiet:
+        return
+    for party, summary in bars.summaries.items():
+        Feedback(command, party).summary(summary)
+
+
+def _wait(command: str, processes: dict[str, subprocess.Popen[str]]) -> int:
+    while True:
+        codes = {name: process.poll() for name, process in processes.items()}
+        failed = [name for name, code in codes.items() if code not in (None, 0)]
+        if failed:
+            codes = _settle(processes, codes)
+            print(
+                f"blindgate {command}: the {failed[0]} process failed; stopping the others",
+                file=sys.stderr,
+            )
+            return _worst(codes)
+        if all(code == 0 for code in codes.values()):
+            return 0
+        time.sleep(POLL_S)
+
+
 def _settle(
-    processes: dict[str, subprocess.Popen[bytes]], codes: dict[str, int | None]
+    processes: dict[str, subprocess.Popen[str]], codes: dict[str, int | None]
 ) -> dict[str, int | None]:
     deadline = time.monotonic() + FAILURE_GRACE_S
     while any(code is None for code in codes.values()) and time.monotonic() < deadline:
@@ -179,24 +233,28 @@ def _worst(codes: dict[str, int | None]) -> int:
     return min(code for code in codes.values() if code is not None and code != 0)
 
 
-def joined_plaintext(wallet: Table, network: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def joined_plaintext(
+    wallet: Table, network: Table, args: argparse.Namespace | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Joined, encoded rows in the parties' order: features (wallet, bias, network), labels, rows."""
     common = sorted(set(wallet.ids) & set(network.ids), key=split_key)
     w_at = {value: i for i, value in enumerate(wallet.ids)}
     n_at = {value: i for i, value in enumerate(network.ids)}
     w_rows = subset_rows(wallet, [w_at[value] for value in common])
     n_rows = subset_rows(network, [n_at[value] for value in common])
-    w_features = encode(w_rows, fit_encoding(w_rows))
-    features = np.hstack([w_features, np.ones((len(common), 1)), encode(n_rows, fit_encoding(n_rows))])
+    choice = column_choice(args) if args is not None else ColumnChoice()
+    w_features = encode(w_rows, fit_encoding(w_rows, choice))
+    n_features = encode(n_rows, fit_encoding(n_rows, choice))
+    features = np.hstack([w_features, np.ones((len(common), 1)), n_features])
     assert w_rows.labels is not None
     return features, w_rows.labels, np.arange(len(common)), w_features.shape[1]
 
 
 def _add_baselines(args: argparse.Namespace, wallet: Table, network: Table) -> None:
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score, roc_curve
 
-    features, labels, _, bias_at = joined_plaintext(wallet, network)
+    features, labels, _, bias_at = joined_plaintext(wallet, network, args)
     train, test = split_rows([""] * len(labels))
     without_bias = np.delete(features, bias_at, axis=1)
     started = time.perf_counter()
@@ -206,15 +264,32 @@ def _add_baselines(args: argparse.Namespace, wallet: Table, network: Table) -> N
     same_algorithm = train_plaintext(features[train], labels[train], config)
     metrics_path = args.out / "metrics.json"
     metrics: dict[str, Any] = json.loads(metrics_path.read_text())
-    metrics["plaintext_auc"] = float(
-        roc_auc_score(labels[test], reference.decision_function(without_bias[test]))
-    )
+    reference_scores = reference.decision_function(without_bias[test])
+    metrics["plaintext_auc"] = float(roc_auc_score(labels[test], reference_scores))
+    fpr, tpr, _ = roc_curve(labels[test], reference_scores)
     metrics["plaintext_seconds"] = sklearn_s
-    metrics["plaintext_same_algorithm_auc"] = float(
-        roc_auc_score(labels[test], features[test] @ same_algorithm)
-    )
-    model = json.loads((args.out / "model-wallet.json").read_text())
-    if model["weights"] is not None:
-        gap = np.abs(np.array(model["weights"]) - same_algorithm).max()
+    from blindgate.pets.ml.evaluate import metrics as evaluation
+
+    same = evaluation(features[test] @ same_algorithm, labels[test], ("auc", "ks", "lift"))
+    metrics["plaintext_same_algorithm_auc"] = same["auc"]
+    metrics["plaintext_same_algorithm_ks"] = same["ks"]
+    metrics["plaintext_same_algorithm_lift"] = same["lift"]
+    weights = _clear_weights(args.out)
+    if weights is not None:
+        gap = np.abs(weights - same_algorithm).max()
         metrics["weights_max_gap_vs_plaintext_same_algorithm"] = float(gap)
+    view = json.loads((args.out / "view-wallet.json").read_text())
+    reference_curve = {"auc": metrics["plaintext_auc"], "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()}}
+    write_training_report(args.out / "report-wallet.html", metrics, view, reference_curve)
     write_json(metrics_path, metrics)
+
+
+def _clear_weights(out: Path) -> np.ndarray | None:
+    """The whole model in clear: from a party that holds it, or the two parties' own parts."""
+    models = [json.loads((out / f"model-{role}.json").read_text()) for role in ("wallet", "network")]
+    for model in models:
+        if model.get("weights") is not None:
+            return np.array(model["weights"])
+    if all(model.get("own_weights") is not None for model in models):
+        return np.concatenate([np.array(model["own_weights"]) for model in models])
+    return None

@@ -27,6 +27,7 @@ from blindgate.pets.mpc.runtime import Party
 from blindgate.pets.mpc.tensor import (
     SIGMOID_METHODS,
     SharedTensor,
+    beaver_mul,
     concat,
     linear_combination,
     sigmoid_reference,
@@ -100,6 +101,7 @@ def train_shared(
     progress: Callable[[int], None] | None = None,
     own: tuple[np.ndarray, tuple[int, int]] | None = None,
     steps_done: Callable[[int], None] | None = None,
+    epoch_loss: Callable[[int, float | None], None] | None = None,
 ) -> SharedTensor:
     """Mini-batch SGD with momentum on shares; returns the shared weights (d x 1).
 
@@ -112,6 +114,10 @@ def train_shared(
     using its clear matrix: no Beaver openings of X, half the OT traffic; the dealer masks
     each block once (``pets.mpc.masked``). Where a source can do either, the shared
     ``features`` are not used and may be None.
+
+    ``epoch_loss(epoch, value)``: after each epoch, the mean squared error of the predicted
+    probabilities over the epoch's rows (Brier score), revealed to the wallet only (the
+    network gets None): an aggregate, at one elementwise product per step.
     """
     rows = labels.shape[0]
     width = sum(own[1]) if own is not None else features.shape[1] if features is not None else 0
@@ -123,6 +129,7 @@ def train_shared(
         raise ValueError("without clear blocks the training needs the shared features")
     if steps_done is not None:
         steps_done(0)
+    loss_sum = np.zeros(1, dtype=np.uint64)
     for step, (epoch, part) in enumerate(training_steps(rows, config), start=1):
         with party.op("forward"):
             x = features[part] if features is not None else None
@@ -133,6 +140,16 @@ def train_shared(
         with party.op("gradient"):
             error = predicted - labels[part]
             gradient = _mean_gradient(party, blocks, x, error)
+        if epoch_loss is not None:
+            with party.op("loss"):
+                squares = beaver_mul(party, error.share, error.share).sum(dtype=np.uint64, keepdims=True)
+                if part.start == 0:
+                    loss_sum[:] = 0
+                loss_sum += squares.reshape(1)  # wraps mod 2^64, as shares do
+                if part.stop == rows:
+                    total = SharedTensor(loss_sum.copy(), party)
+                    revealed = total.reveal(to=WALLET, bits=2 * party.fixed.frac_bits)
+                    epoch_loss(epoch + 1, None if revealed is None else float(revealed[0]) / rows)
         with party.op("update"):
             velocity = (
                 linear_combination([velocity, gradient], [config.momentum, 1.0])

@@ -7,22 +7,26 @@ dealer's reply to party 1), and only the agreed party receives them. It turns th
 probabilities in clear: a logit and its sigmoid carry the same information.
 
 What each party sees: which of its ids the other holds (PSI join: pseudonymous data), masked
-openings (secret shares), and the receiver the scores (pseudonymous data, per id).
+openings (secret shares), and, as the signed output policy says, the wallet either each
+row's score (``scores=per-row``: pseudonymous data, per id) or only the distribution of
+the scores, in an order it cannot undo (``aggregate``, ``evaluate.reveal_shuffled``).
+Rows come back in the wallet's input order; a row the peer does not hold is not scored,
+and counted.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from blindgate.net import MalformedFrame
-from blindgate.pets.ml.data import Encoding, Table, check_range, encode
+from blindgate.pets.ml.data import Encoding, Table, check_range, encode, subset_rows
 from blindgate.pets.ml.errors import DataError
-from blindgate.pets.ml.joint import FEATURE_BOUND, ROLES, align, subset_rows
+from blindgate.pets.ml.joint import FEATURE_BOUND, ROLES, align
 from blindgate.pets.ml.logreg import WALLET
 from blindgate.pets.mpc.runtime import Party
 from blindgate.pets.mpc.tensor import SharedTensor
@@ -57,6 +61,7 @@ class ModelShare:
             raise DataError(f"cannot read the model file {path.name}") from exc
 
     def features(self, table: Table) -> np.ndarray:
+        """Encoded as in training; levels unseen in training are counted in ``table.report``."""
         features = encode(table, self.encoding)
         if self.role == "wallet":
             features = np.hstack([features, np.ones((len(table.ids), 1))])
@@ -64,6 +69,7 @@ class ModelShare:
             features,
             [*self.encoding.feature_names, *(["(bias)"] if self.role == "wallet" else [])],
             FEATURE_BOUND,
+            table,
         )
         return features
 
@@ -80,14 +86,7 @@ def check_peer_model(party: Party, model: ModelShare) -> None:
 
 def score(party: Party, model: ModelShare, features: np.ndarray, to: int = WALLET) -> np.ndarray | None:
     """Probabilities for the aligned rows, to party ``to``; the other party gets None."""
-    rows = features.shape[0]
-    blocks = [
-        SharedTensor.from_owner(
-            party, owner, features if party.party == owner else None, (rows, width), "features"
-        )
-        for owner, width in enumerate(model.widths)
-    ]
-    shared = SharedTensor(np.hstack([b.share for b in blocks]), party)
+    shared = _shared_features(party, model, features)
     with party.op("predict"):
         # Revealed untruncated and divided in clear: one round fewer than truncating on shares.
         raw = shared.matmul_raw(SharedTensor(model.weights_share, party))
@@ -98,15 +97,51 @@ def score(party: Party, model: ModelShare, features: np.ndarray, to: int = WALLE
     return probabilities
 
 
+@dataclass
+class Prediction:
+    """One party's outcome: which of its rows were scored and, at the wallet, what it may see."""
+
+    rows_scored: list[int]  # positions in the party's table, in the order both parties agreed
+    scores: np.ndarray | None = None  # per row, in ``rows_scored`` order (policy scores=per-row)
+    distribution: np.ndarray | None = None  # the scores in an order it cannot undo (aggregate)
+    costs: dict[str, Any] = field(default_factory=dict)
+
+
 def predict_table(
-    party: Party, model: ModelShare, table: Table, to: int = WALLET, alignment: str = "psi"
-) -> tuple[list[str], np.ndarray | None]:
-    """Align with the peer, score every shared row; returns the ids in order and (to ``to``) scores."""
+    party: Party,
+    model: ModelShare,
+    table: Table,
+    to: int = WALLET,
+    alignment: str = "psi",
+    scores: str = "per-row",
+) -> Prediction:
+    """Align with the peer and score every shared row, as the policy's ``scores`` says."""
+    from blindgate.pets.ml.evaluate import reveal_shuffled
+
     if ROLES[model.role] != party.party:
         raise DataError("this model file belongs to the other party")
     check_peer_model(party, model)
     rows = align(party, table.ids, alignment)
     if not rows:
         raise DataError("no ids are held by both parties")
-    aligned = subset_rows(table, rows)
-    return aligned.ids, score(party, model, model.features(aligned), to)
+    aligned = subset_rows(table, rows)  # both parties hold the same ids in the same (hash) order
+    features = model.features(aligned)
+    if scores == "per-row":
+        return Prediction(rows, score(party, model, features, to))
+    blocks = _shared_features(party, model, features)
+    with party.op("predict"):
+        logits = blocks @ SharedTensor(model.weights_share, party)
+    pairs = reveal_shuffled(party, logits, np.zeros(len(rows)) if party.party == WALLET else None)
+    distribution = None if pairs is None else 0.5 * (1.0 + np.tanh(pairs[0] / 2.0))
+    return Prediction(rows, None, distribution)
+
+
+def _shared_features(party: Party, model: ModelShare, features: np.ndarray) -> SharedTensor:
+    rows = features.shape[0]
+    blocks = [
+        SharedTensor.from_owner(
+            party, owner, features if party.party == owner else None, (rows, width), "features"
+        )
+        for owner, width in enumerate(model.widths)
+    ]
+    return SharedTensor(np.hstack([b.share for b in blocks]), party)

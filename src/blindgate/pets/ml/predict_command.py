@@ -1,42 +1,63 @@
 """`blindgate predict`: score rows with a jointly held model, neither party seeing the other's data.
 
-Each party on its own machine (the same connection flags as `blindgate train`)::
+Each party on its own machine (the same connection flags as `blindgate train`; the exact
+per-party commands are in docs/pets-two-machines.md)::
 
+    blindgate predict --role dealer  --listen HOST:PORT --identity DIR --peer-cert W.pem --peer-cert N.pem
+    blindgate predict --role network --model DIR/model-network.json --data N.csv --id ID \
+        --listen HOST:PORT --identity DIR --peer-cert W.pem --dealer HOST:PORT --dealer-cert D.pem --out DIR
     blindgate predict --role wallet --model DIR/model-wallet.json --data W.csv --id ID \
-        --listen HOST:PORT --identity DIR --peer-cert N.pem --dealer HOST:PORT --dealer-cert D.pem \
-        --out scores.csv
-    blindgate predict --role network --model DIR/model-network.json --data N.csv --id ID --connect ...
-    blindgate predict --role dealer --listen HOST:PORT --identity DIR --peer-cert W.pem --peer-cert N.pem
+        --connect HOST:PORT --identity DIR --peer-cert N.pem --dealer HOST:PORT --dealer-cert D.pem --out DIR
 
 or all three as local processes: ``blindgate predict --model-dir DIR --wallet-data W.csv
---network-data N.csv --id ID --out scores.csv``. The wallet receives the scores and writes
-``id,score`` (atomically). Exit status: 0 done; 2 bad arguments, input data or model file;
-3 the peer or the dealer failed or dropped (the statuses every `blindgate` command shares:
-`blindgate.errors`). Errors are one line on stderr and never carry a data value.
+--network-data N.csv --id ID --out DIR``. Both parties sign the output policy first;
+with ``--scores per-row`` the wallet writes ``scores.csv`` (``line,id,score``, in its
+input order; rows the network does not hold, or whose id is invalid or repeated, have an
+empty score and a ``status``), with ``--scores aggregate`` only ``score-distribution.json``.
+Each party writes ``view-<role>.json`` and ``report-<role>.html``. Exit status: 0 done;
+2 bad arguments, input data, model file or differing policies; 3 the peer or the dealer
+failed or dropped (`blindgate.errors`). Errors are one line on stderr, never a data value.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from blindgate.errors import EXIT_STATUSES, run_command
-from blindgate.fileio import write_atomically
 from blindgate.net import Identity, free_port
-from blindgate.pets.ml.data import read_table
+from blindgate.pets.feedback import Feedback
+from blindgate.pets.files import write_atomically, write_json
+from blindgate.pets.ml.data import UNSEEN_RULE, Table, problem
 from blindgate.pets.ml.errors import SettingsError
 from blindgate.pets.ml.joint import ROLES
-from blindgate.pets.ml.predict import ModelShare, predict_table
+from blindgate.pets.ml.options import (
+    add_data_options,
+    add_feedback_options,
+    add_policy_options,
+    output_policy,
+    passed_on,
+)
+from blindgate.pets.ml.policy import OutputPolicy, agree
+from blindgate.pets.ml.predict import ModelShare, Prediction, predict_table
 from blindgate.pets.ml.train_command import (
+    _certs,
     _identity,
     _peer_channel,
     _triple_source,
+    read_party_table,
     run_dealer,
 )
 from blindgate.pets.mpc.dealer import DealerTriples
 from blindgate.pets.mpc.fixed_point import FixedPoint
 from blindgate.pets.mpc.runtime import Party
+from blindgate.pets.view import Seen, View
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,6 +69,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", type=Path, help="one-command mode: the training output directory")
     p.add_argument("--data", type=Path)
     p.add_argument("--wallet-data", type=Path)
+    p.add_argument(
+        "--network-id", help="one-command mode: the network's id column, when its name differs from --id"
+    )
     p.add_argument("--network-data", type=Path)
     p.add_argument("--id", dest="id_column")
     p.add_argument("--label", help="ignored if present in the wallet's file")
@@ -58,9 +82,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--peer-cert", type=Path, action="append", default=[])
     p.add_argument("--dealer-cert", type=Path)
     p.add_argument("--triples", choices=["dealer", "dealer-free"], default="dealer")
-    p.add_argument("--align", choices=["psi", "join"], default="psi")
-    p.add_argument("--out", type=Path, help="where the wallet writes id,score")
+    p.add_argument("--out", type=Path, help="output directory (scores, view, report)")
     p.add_argument("--timeout", type=float, default=120.0)
+    add_data_options(p)
+    add_policy_options(p)
+    add_feedback_options(p)
     return p
 
 
@@ -73,36 +99,146 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.model_dir:
         return run_local(args)
     if args.role == "dealer":
-        return run_dealer(args)
+        return run_dealer(args, "predict")
     if args.role in ROLES:
         return run_role(args)
     parser().error("give --role, or --model-dir with --wallet-data and --network-data")
 
 
 def run_role(args: argparse.Namespace) -> int:
-    if not args.model or not args.data or not args.id_column:
-        raise SettingsError("--model, --data and --id are required")
-    if args.role == "wallet" and not args.out:
-        raise SettingsError("the wallet needs --out for the scores")
+    if not args.model or not args.data or not args.id_column or not args.out:
+        raise SettingsError("--model, --data, --id and --out are required")
+    role, index = args.role, ROLES[args.role]
+    feedback = Feedback.from_args("predict", role, args.quiet, args.json)
+    policy = output_policy(args)
     model = ModelShare.load(args.model)
-    table = read_table(
-        args.data, args.id_column, args.label if args.role == "wallet" and args.label else None
-    )
+    table = read_party_table(args, role, feedback, predicting=True)
     identity = _identity(args.identity)
+    feedback.stage("connect", 0, 1)
     peer = _peer_channel(args, identity)
-    triples = _triple_source(args, identity, ROLES[args.role], peer)
-    party = Party(ROLES[args.role], peer, triples, FixedPoint(model.frac_bits))
     try:
+        record = agree(peer, policy, identity, _certs(args.peer_cert), index == 0)
+        feedback.stage("connect", 1, 1)
+        triples = _triple_source(args, identity, index, peer)
+        party = Party(index, peer, triples, FixedPoint(model.frac_bits))
         party.start()
-        ids, scores = predict_table(party, model, table, alignment=args.align)
+        feedback.stage("align and score", 0, 1)
+        result = predict_table(party, model, table, alignment=args.align, scores=policy.scores)
+        feedback.stage("align and score", 1, 1)
         if isinstance(triples, DealerTriples):
             triples.close()
     finally:
         peer.close()
-    if scores is not None:
-        lines = [f"{args.id_column},score", *(f"{i},{s:.6f}" for i, s in zip(ids, scores, strict=True))]
-        write_atomically(args.out, ("\n".join(lines) + "\n").encode())
+        feedback.close()
+    for column, lines in table.report.unseen.items():
+        feedback.note(
+            problem(table.report.file, column, lines, f"hold a level unseen in training, {UNSEEN_RULE}")
+        )
+    summary = write_prediction(args.out, role, table, result, policy, record, party)
+    feedback.summary(summary)
     return 0
+
+
+def write_prediction(
+    out: Path,
+    role: str,
+    table: Table,
+    result: Prediction,
+    policy: OutputPolicy,
+    record: dict[str, Any],
+    party: Party,
+) -> dict[str, Any]:
+    """Scores (in input order) or the distribution, the view and the report; returns the summary."""
+    from blindgate.pets import report
+
+    scored = len(result.rows_scored)
+    summary: dict[str, Any] = {
+        "rows read": table.report.rows_read,
+        "rows scored": scored,
+        "rows not scored": table.report.rows_read - scored,
+        "not held by the peer": len(table.ids) - scored,
+        "invalid ids": len(table.report.invalid_ids),
+        "repeated ids": len(table.report.duplicate_ids),
+        "unseen levels": {c: len(v) for c, v in table.report.unseen.items()},
+    }
+    costs = party.total()
+    view = View("predict", role, policy=record).add(
+        Seen("its own rows", "personal data", count=table.report.rows_read, allowed_by="own data"),
+        Seen("which of its ids the peer also holds", "pseudonymous data", count=scored),
+        Seen("masked openings (x - a)", "secret share", bytes=costs.bytes_sent, rounds=costs.rounds),
+    )
+    allowed = f"policy: scores={policy.scores}"
+    sections: list[tuple[str, str]] = []
+    if role == "wallet" and result.scores is not None:
+        write_atomically(out / "scores.csv", _scores_csv(table, result))
+        view.add(
+            Seen(
+                "the joint model's score of each shared row",
+                "pseudonymous data",
+                count=scored,
+                allowed_by=allowed,
+            )
+        )
+        summary["scores"] = str(out / "scores.csv")
+        values = result.scores
+    elif role == "wallet" and result.distribution is not None:
+        view.add(
+            Seen("the scores' distribution, unlinked to rows", "aggregate", count=scored, allowed_by=allowed)
+        )
+        values = result.distribution
+    else:
+        values = None
+    if values is not None:
+        counts, edges = np.histogram(values, bins=20, range=(0.0, 1.0))
+        deciles = np.quantile(values, np.linspace(0.1, 0.9, 9)).tolist() if values.size else []
+        distribution = {"histogram": {"counts": counts.tolist(), "edges": edges.tolist()}, "deciles": deciles}
+        write_json(out / "score-distribution.json", distribution)
+        summary["score distribution"] = str(out / "score-distribution.json")
+        sections.append(("score distribution", report.histogram_plot(counts.tolist(), edges.tolist())))
+    view_json = view.as_dict()
+    write_json(out / f"view-{role}.json", view_json)
+    sections.insert(0, ("summary", report.table([(k, str(v)) for k, v in summary.items()], ("", ""))))
+    sections.append(
+        (
+            "unseen levels (rule: " + "all zeros, the column adds nothing" + ")",
+            report.table(
+                [(c, len(v), ", ".join(map(str, v[:5]))) for c, v in table.report.unseen.items()],
+                ("column", "rows", "first lines"),
+            ),
+        )
+    )
+    sections.append((f"what the {role} saw", report.view_table(view_json)))
+    report.write_report(out / f"report-{role}.html", f"blindgate predict: the {role}'s report", sections)
+    summary["report"] = str(out / f"report-{role}.html")
+    write_json(out / "summary.json" if role == "wallet" else out / f"summary-{role}.json", summary)
+    return summary
+
+
+def _scores_csv(table: Table, result: Prediction) -> bytes:
+    """Every row the wallet read, in its input order: scored ones with their score, others with why not."""
+    assert result.scores is not None
+    by_line = {
+        int(table.lines[row]): (table.ids[row], float(s))
+        for row, s in zip(result.rows_scored, result.scores, strict=True)
+    }
+    status: dict[int, tuple[str, str]] = {}
+    for row, line in enumerate(table.lines.tolist()):
+        if line not in by_line:
+            status[line] = (table.ids[row], "not held by the network")
+    for line in table.report.invalid_ids:
+        status[line] = ("", "invalid or empty id")
+    for line in table.report.duplicate_ids:
+        status[line] = ("", "repeats an earlier id")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["line", "id", "score", "status"])
+    for line in sorted(by_line.keys() | status.keys()):
+        if line in by_line:
+            identifier, value = by_line[line]
+            writer.writerow([line, identifier, f"{value:.6f}", "scored"])
+        else:
+            writer.writerow([line, status[line][0], "", status[line][1]])
+    return buffer.getvalue().encode()
 
 
 def run_local(args: argparse.Namespace) -> int:
@@ -125,8 +261,7 @@ def run_local(args: argparse.Namespace) -> int:
             str(args.timeout),
             "--triples",
             args.triples,
-            "--align",
-            args.align,
+            *passed_on(args),
         ]
         dealer = ["--dealer", dealer_at, "--dealer-cert", cert["dealer"]] if args.triples == "dealer" else []
         commands = {
@@ -161,7 +296,11 @@ def run_local(args: argparse.Namespace) -> int:
                 str(keys / "network"),
                 "--peer-cert",
                 cert["wallet"],
+                "--out",
+                str(args.out),
                 *common,
+                "--id",
+                args.network_id or args.id_column,
                 *dealer,
             ],
         }
@@ -180,4 +319,4 @@ def run_local(args: argparse.Namespace) -> int:
                 "--timeout",
                 str(args.timeout),
             ]
-        return supervise("predict", commands)
+        return supervise("predict", commands, args)

@@ -1,40 +1,52 @@
-"""`blindgate train`: train a logistic regression jointly on secret shares.
+"""`blindgate train`: train a model jointly on secret shares (logistic regression).
 
 Two ways to run it:
 
-- each party on its own machine, over mutually authenticated TLS (pinned certificates)::
+- each party on its own machine, over mutually authenticated TLS (pinned certificates);
+  the exact per-party commands are in docs/pets-two-machines.md::
 
     blindgate train --role dealer  --listen HOST:PORT --identity DIR --peer-cert W.pem --peer-cert N.pem
-    blindgate train --role wallet  --data W.csv --id ID --label Y --listen HOST:PORT --identity DIR \
-        --peer-cert N.pem --dealer HOST:PORT --dealer-cert D.pem --out DIR
-    blindgate train --role network --data N.csv --id ID --connect HOST:PORT --identity DIR \
+    blindgate train --role network --data N.csv --id ID --listen HOST:PORT --identity DIR \
         --peer-cert W.pem --dealer HOST:PORT --dealer-cert D.pem --out DIR
+    blindgate train --role wallet  --data W.csv --id ID --label Y --connect HOST:PORT --identity DIR \
+        --peer-cert N.pem --dealer HOST:PORT --dealer-cert D.pem --out DIR
 
-  (``--identity DIR`` is created on first use; hand DIR/cert.pem to the peers.)
+  (identities: `blindgate keygen --name wallet --out DIR`; hand DIR/cert.pem to the peers.)
+  ``--aligned`` takes each party's output of one `blindgate psi --mode join` run as --data.
 - both parties (and the dealer) as local processes from one command, for a first try::
 
     blindgate train --wallet-data W.csv --network-data N.csv --id ID --label Y --out DIR
 
-Exit status: 0 done; 2 bad arguments or input data; 3 the peer or the dealer failed or
-dropped; 4 the trained weights left the fixed-point range (run it again). Errors are one
-line on stderr, name the column or cause and never carry a data value (the statuses every
-`blindgate` command shares: `blindgate.errors`). Output files are written atomically,
-metrics.json last, so its presence means the run completed.
+Exit status: 0 done; 2 bad arguments or input data (or output policies that differ); 3 the
+peer or the dealer failed or dropped; 4 the trained weights left the fixed-point range (run
+it again) — the statuses every `blindgate` command shares (`blindgate.errors`). Errors are
+one line on stderr, name the file, column, count and first lines, never a data value.
+Output files are written atomically, metrics.json last, so its presence means the run
+completed.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from blindgate.errors import EXIT_STATUSES, run_command
 from blindgate.net import Channel, Identity, Listener, connect, listen
-from blindgate.pets.ml.data import read_table
+from blindgate.pets.feedback import Feedback
+from blindgate.pets.keygen import check_pinnable
+from blindgate.pets.ml.data import Table, read_table
 from blindgate.pets.ml.errors import DataError, SettingsError
 from blindgate.pets.ml.joint import DEALER_VIEW, ROLES, run_party, write_json, write_outputs
 from blindgate.pets.ml.logreg import TrainConfig
+from blindgate.pets.ml.options import (
+    add_data_options,
+    add_feedback_options,
+    add_policy_options,
+    column_choice,
+    id_rules,
+    output_policy,
+)
+from blindgate.pets.ml.policy import agree
 from blindgate.pets.mpc.correlations import TripleSource
 from blindgate.pets.mpc.dealer import DealerTriples, serve
 from blindgate.pets.mpc.fixed_point import FixedPoint
@@ -48,6 +60,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=[*ROLES, "dealer"], help="this process's party (separate-machine mode)")
     p.add_argument("--data", type=Path, help="this party's CSV")
     p.add_argument("--wallet-data", type=Path, help="one-command mode: the wallet's CSV")
+    p.add_argument(
+        "--network-id", help="one-command mode: the network's id column, when its name differs from --id"
+    )
     p.add_argument("--network-data", type=Path, help="one-command mode: the network's CSV")
     p.add_argument("--id", dest="id_column", help="the id column both CSVs share")
     p.add_argument("--label", help="the label column (wallet side)")
@@ -60,12 +75,6 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dealer-cert", type=Path, help="the dealer's pinned certificate")
     p.add_argument("--triples", choices=["dealer", "dealer-free"], default="dealer")
-    p.add_argument(
-        "--align",
-        choices=["psi", "join"],
-        default="psi",
-        help="align rows by PSI (default) or by a plain join on the id",
-    )
     p.add_argument("--out", type=Path, help="output directory")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
@@ -79,13 +88,10 @@ def parser() -> argparse.ArgumentParser:
         "dealer-free, error <= 0.08 on [-16, 16] (docs/ml.md)",
     )
     p.add_argument("--frac-bits", type=int, default=16)
-    p.add_argument(
-        "--reveal",
-        choices=["wallet", "network", "both", "none"],
-        default="both",
-        help="who learns the trained weights in clear (none: they stay shared)",
-    )
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a peer before giving up")
+    add_data_options(p)
+    add_policy_options(p)
+    add_feedback_options(p)
     return p
 
 
@@ -120,9 +126,11 @@ def _certs(paths: list[Path]) -> bytes:
     return b"".join(path.read_bytes() for path in paths)
 
 
-def run_dealer(args: argparse.Namespace) -> int:
+def run_dealer(args: argparse.Namespace, command: str = "train") -> int:
     if not args.listen or len(args.peer_cert) != 2:
         raise SettingsError("the dealer needs --listen and two --peer-cert (wallet and network)")
+    feedback = Feedback.from_args(command, "dealer", args.quiet, args.json)
+    check_pinnable([path.read_bytes() for path in args.peer_cert])
     identity = _identity(args.identity)
     with Listener(args.listen, identity, _certs(args.peer_cert), args.timeout) as listener:
         first, second = listener.accept(), listener.accept()
@@ -132,7 +140,10 @@ def run_dealer(args: argparse.Namespace) -> int:
         first.close()
         second.close()
     if args.out:
-        write_json(args.out / "view-dealer.json", {**DEALER_VIEW, "triples_dealt": dealt})
+        view = DEALER_VIEW.as_dict()
+        view["run"] = command
+        write_json(args.out / "view-dealer.json", {**view, "triples_dealt": dealt})
+    feedback.summary({"triples dealt": dealt})
     return 0
 
 
@@ -158,31 +169,71 @@ def _triple_source(args: argparse.Namespace, identity: Identity, index: int, pee
     return DealerTriples(index, channel)
 
 
+def read_party_table(
+    args: argparse.Namespace, role: str, feedback: Feedback, predicting: bool = False
+) -> Table:
+    """This party's file, prepared as the shared options say; notes on what was left out."""
+    rules, region = id_rules(args)
+    table = read_table(
+        args.data,
+        args.id_column,
+        args.label if role == "wallet" else None,
+        rules=rules,
+        region=region,
+        columns=column_choice(args),
+        encoding=args.encoding,
+        keep_label=predicting,
+    )
+    for note in table.report.notes():
+        feedback.note(note)
+    return table
+
+
 def run_role(args: argparse.Namespace) -> int:
     if not args.data or not args.id_column or not args.out:
         raise SettingsError("--data, --id and --out are required")
     role, index = args.role, ROLES[args.role]
     if role == "wallet" and not args.label:
         raise DataError("the wallet must name its label column (--label)")
-    table = read_table(args.data, args.id_column, args.label if role == "wallet" else None)
+    feedback = Feedback.from_args("train", role, args.quiet, args.json)
+    policy = output_policy(args)
+    table = read_party_table(args, role, feedback)
     config = TrainConfig(args.epochs, args.batch_size, args.learning_rate, args.momentum, args.sigmoid)
     identity = _identity(args.identity)
+    feedback.stage("connect", 0, 1)
     peer = _peer_channel(args, identity)
-    triples = _triple_source(args, identity, index, peer)
-    party = Party(index, peer, triples, FixedPoint(args.frac_bits))
     try:
+        record = agree(peer, policy, identity, _certs(args.peer_cert), index == 0)
+        feedback.stage("connect", 1, 1)
+        triples = _triple_source(args, identity, index, peer)
+        party = Party(index, peer, triples, FixedPoint(args.frac_bits))
         party.start()
-        result = run_party(party, role, table, config, args.reveal, _progress(role, args.epochs), args.align)
+        result = run_party(
+            party, role, table, config, policy, feedback.stage, args.align, column_choice(args), record
+        )
         if isinstance(triples, DealerTriples):
             triples.close()
     finally:
         peer.close()
+        feedback.close()
+    for column, why in table.report.excluded_columns.items():  # found while fitting the encoding
+        feedback.note(f"{table.report.file}: column {column!r} excluded: {why}")
     write_outputs(args.out, result, args.frac_bits, args.id_column)
+    feedback.summary(training_summary(result.metrics, args.out, role))
     return 0
 
 
-def _progress(role: str, epochs: int) -> Callable[[int], None]:
-    def report(epoch: int) -> None:
-        print(f"{role}: epoch {epoch}/{epochs}", file=sys.stderr, flush=True)
-
-    return report
+def training_summary(metrics: dict[str, object], out: Path, role: str) -> dict[str, object]:
+    summary: dict[str, object] = {
+        "rows aligned": metrics["rows_aligned"],
+        "rows train/test": f"{metrics['rows_train']}/{metrics['rows_test']}",
+    }
+    for key in ("auc", "ks"):
+        if key in metrics:
+            summary[f"{key} (joint)"] = metrics[key]
+    wallet_only = metrics.get("wallet_only")
+    if isinstance(wallet_only, dict) and "auc" in wallet_only:
+        summary["auc (wallet alone)"] = wallet_only["auc"]
+    summary["policy"] = metrics["policy"]
+    summary["report"] = str(out / f"report-{role}.html")
+    return summary

@@ -27,25 +27,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from blindgate.errors import EXIT_INPUT, EXIT_STATUSES, run_command
+from blindgate.errors import EXIT_STATUSES, run_command
 from blindgate.net import Identity, connect, listen
+from blindgate.pets.feedback import Feedback
 from blindgate.pets.psi.buckets import SpilledKeys
 from blindgate.pets.psi.errors import InputError
-from blindgate.pets.psi.inputs import parse_rules, spill_keys, write_rows, write_size
-from blindgate.pets.psi.session import MODES, PROTOCOLS, check_choice, run_psi_keyset
+from blindgate.pets.psi.inputs import InputReport, parse_rules, spill_keys, write_rows, write_size
+from blindgate.pets.psi.session import MODES, PROTOCOLS, PsiResult, check_choice, run_psi_keyset
+from blindgate.pets.view import Seen, View
 
 DEFAULT_BATCH = 1 << 16  # keys per bucket: a few tens of MiB per party, whatever the set size
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="blindgate psi", description="Private set intersection with a peer.", epilog=EXIT_STATUSES
+        prog="blindgate psi",
+        description="Private set intersection with a peer.",
+        epilog="Identities: `blindgate keygen --name NAME --out DIR` (or `blindgate psi keygen --out DIR`) "
+        "makes DIR/cert.pem and DIR/key.pem; each party gives its cert.pem to the other. "
+        "Per-party commands for two machines: docs/pets-two-machines.md. " + EXIT_STATUSES,
     )
     parser.add_argument("--role", choices=("server", "client"), help="listen for the peer, or connect to it")
     parser.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (server)")
@@ -61,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         "--receiver", choices=("client", "server"), default="client", help="which party runs the comparison"
     )
     parser.add_argument("--normalize", default="trim", help="rules in order: trim, lower, email, e164")
+    parser.add_argument(
+        "--region",
+        metavar="CC",
+        help="country (ISO 3166, e.g. SG) in which national phone numbers are read, for e164",
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds any wait on the peer may take")
     parser.add_argument(
         "--workers", type=int, default=None, help="processes for ECDH hashing (default: all cores)"
@@ -77,22 +85,29 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="Ray cluster for ECDH's work (default: $RAY_ADDRESS, else none)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (the same as --quiet)")
+    parser.add_argument("--quiet", action="store_true", help="print errors only")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per line on stdout: progress, notes, summary"
+    )
     return parser
 
 
 def _keygen(argv: list[str]) -> int:
+    """``blindgate psi keygen``: the same as ``blindgate keygen``; the name defaults to the directory's."""
     parser = argparse.ArgumentParser(
-        prog="blindgate psi keygen", description="Create a party's TLS identity."
+        prog="blindgate psi keygen", description="Create a party's TLS identity (as `blindgate keygen`)."
     )
     parser.add_argument("--out", type=Path, required=True, help="directory for cert.pem and key.pem")
-    parser.add_argument("--name", default="blindgate-psi-party", help="common name in the certificate")
+    parser.add_argument("--name", help="common name in the certificate (default: the directory's name)")
     args = parser.parse_args(argv)
-    if (args.out / "key.pem").exists():
-        print(f"blindgate psi keygen: {args.out} already holds a key; not overwriting", file=sys.stderr)
-        return EXIT_INPUT
-    Identity.generate(args.name).save(args.out)
-    print(f"identity written to {args.out}; give {args.out / 'cert.pem'} to the peer", file=sys.stderr)
+    from blindgate.pets.keygen import create
+
+    return run_command("psi keygen", lambda: _print(create(args.name or args.out.resolve().name, args.out)))
+
+
+def _print(line: str) -> int:
+    print(line)
     return 0
 
 
@@ -109,19 +124,6 @@ def _check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> No
         parser.error("--timeout must be positive")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[int], None]]:
-    if not enabled:
-        yield lambda _: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("psi"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=True, console=None) as bar:
-        task = bar.add_task("psi", total=None)
-        yield lambda n: bar.advance(task, n)
 
 
 def main(argv: list[str]) -> int:
@@ -146,13 +148,24 @@ def _run(args: argparse.Namespace, keyset: SpilledKeys) -> int:
     identity = Identity.load(args.identity)
     peer_cert = args.peer_cert.read_bytes()
     args.out.unlink(missing_ok=True)
-    report = spill_keys(args.input, columns, rules, keyset)
+    report = spill_keys(args.input, columns, rules, keyset, _region(args.region))
+    feedback = Feedback.from_args("psi", args.role, args.quiet or args.no_progress, args.json)
+    if report.invalid:
+        feedback.note(f"{args.input.name}: {report.invalid} rows have an empty or invalid key: left out")
     started = time.monotonic()
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done = min(done + n, keyset.count)
+        feedback.stage("psi", done, keyset.count)
+
     if args.role == "server":
         channel = listen(args.listen, identity, peer_cert, timeout=args.timeout, accept_timeout=args.timeout)
     else:
         channel = connect(args.connect, identity, peer_cert, timeout=args.timeout, retry_for=args.timeout)
-    with channel, _progress(not args.no_progress and sys.stderr.isatty()) as tick:
+    feedback.stage("psi", 0, keyset.count)
+    with channel:
         result = run_psi_keyset(
             channel,
             keyset,
@@ -191,8 +204,65 @@ def _run(args: argparse.Namespace, keyset: SpilledKeys) -> int:
         "bytes_received": result.stats.bytes_received,
         "seconds": round(time.monotonic() - started, 3),
     }
-    print(json.dumps(summary))
+    if report.duplicates:
+        feedback.note(
+            f"{args.input.name}: {report.duplicates} rows repeat an earlier key: left out (first row kept)"
+        )
+    view = psi_view(args, result, report, learned)
+    write_view(args.out, view.as_dict(), summary)
+    feedback.summary(summary)
     return 0
+
+
+def psi_view(args: argparse.Namespace, result: PsiResult, report: InputReport, learned: bool) -> View:
+    """What this party saw in the run, item by item (``pets.view``)."""
+    view = View("psi", args.role).add(
+        Seen("its own rows and keys", "personal data", count=report.rows, allowed_by="own data"),
+        Seen("the peer's number of distinct keys", "aggregate", count=1),
+        Seen(
+            "the peer's protocol messages (OT-extension matrices, masked or hashed values)",
+            "secret share" if result.protocol == "kkrt" else "pseudonymous data",
+            bytes=result.stats.bytes_received,
+            frames=result.stats.frames_received,
+        ),
+    )
+    if args.mode == "cardinality" and learned:
+        view.add(Seen("the intersection's size", "aggregate", count=1, allowed_by="--mode cardinality"))
+    elif learned:
+        view.add(
+            Seen(
+                "which of its own rows the peer also holds",
+                "pseudonymous data",
+                count=result.size,
+                allowed_by=f"--mode {args.mode}" + (" (receiver)" if result.receiver else ""),
+            )
+        )
+    return view
+
+
+def write_view(out: Path, view: dict[str, object], summary: dict[str, object]) -> None:
+    """``OUT.view.json`` and ``OUT.report.html`` beside the output (also when this party learns nothing)."""
+    from blindgate.pets import report as html
+    from blindgate.pets.files import write_json
+
+    stem = out.with_suffix("")
+    write_json(stem.with_name(stem.name + ".view.json"), view)
+    rows = [(key, json.dumps(value) if isinstance(value, dict) else value) for key, value in summary.items()]
+    html.write_report(
+        stem.with_name(stem.name + ".report.html"),
+        f"blindgate psi: the {view['role']}'s report",
+        [("summary", html.table(rows, ("", ""))), (f"what the {view['role']} saw", html.view_table(view))],
+    )
+
+
+def _region(code: str | None) -> str | None:
+    if code is None:
+        return None
+    import phonenumbers
+
+    if code.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise InputError(f"--region {code!r} is not a country code phonenumbers knows (e.g. SG, GB, US)")
+    return code.upper()
 
 
 __all__ = ["main"]

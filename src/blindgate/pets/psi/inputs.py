@@ -2,12 +2,16 @@
 
 Both parties must normalise the same way, so the rules are declared per run (and
 compared by the protocol's hello): ``trim`` (strip surrounding white space),
-``lower`` (Unicode case fold), ``email`` (trim + case fold; a value without exactly
-one ``@`` is invalid), ``e164`` (phone numbers: drop spaces, dashes, dots and
-brackets, ``00`` becomes ``+``; anything not ``+`` and 7 to 15 digits is invalid).
+``lower`` (Unicode case fold), ``email`` (``email-validator``'s syntax check and
+normalisation, then case fold; an invalid address is invalid), ``e164`` (phone numbers
+parsed by ``phonenumbers``: international ``+``/``00`` forms, or national forms in the
+``region`` the party gives (``--region SG``: "8123 4567" is +6581234567); a number
+``phonenumbers`` holds impossible is invalid). The region is each party's own (a
+wallet's file may be national, the network's international), so it is not compared.
 
 A row whose key is empty or invalid takes no part; a key seen again is a duplicate and
-only its first row takes part. Both are counted in :class:`InputReport`, never echoed,
+only its first row takes part (the same rule as ``blindgate train`` and ``predict``).
+Both are counted in :class:`InputReport`, never echoed,
 since keys are personal data. Inputs are read as a stream: :func:`spill_keys` hands
 each valid key with its row number to a ``buckets.SpilledKeys`` (which drops
 duplicates bucket by bucket, later), :func:`read_keys` keeps the distinct keys in
@@ -18,7 +22,6 @@ temporary file renamed into place only when complete.
 from __future__ import annotations
 
 import csv
-import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,27 +35,37 @@ from blindgate.pets.psi.buckets import SpilledKeys
 from blindgate.pets.psi.errors import InputError
 
 RULES = ("trim", "lower", "email", "e164")
-_PHONE_NOISE = re.compile(r"[\s\-.()/]")
-_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
-def _e164(value: str) -> str | None:
-    compact = _PHONE_NOISE.sub("", value)
-    if compact.startswith("00"):
+def _e164(value: str, region: str | None) -> str | None:
+    import phonenumbers
+
+    compact = value.strip()
+    if compact.startswith("00") and region is None:  # the common international prefix, with no region to ask
         compact = "+" + compact[2:]
-    return compact if _E164.fullmatch(compact) else None
+    try:
+        number = phonenumbers.parse(compact, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _email(value: str) -> str | None:
-    folded = unicodedata.normalize("NFC", value.strip()).casefold()
-    local, at, domain = folded.partition("@")
-    return folded if at and local and domain and "@" not in domain else None
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        checked = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return unicodedata.normalize("NFC", checked.normalized).casefold()
 
 
-_RULE_FUNCS: dict[str, Callable[[str], str | None]] = {
-    "trim": str.strip,
-    "lower": lambda v: unicodedata.normalize("NFC", v).casefold(),
-    "email": _email,
+_RULE_FUNCS: dict[str, Callable[[str, str | None], str | None]] = {
+    "trim": lambda v, _: v.strip(),
+    "lower": lambda v, _: unicodedata.normalize("NFC", v).casefold(),
+    "email": lambda v, _: _email(v),
     "e164": _e164,
 }
 
@@ -66,13 +79,15 @@ def parse_rules(spec: str) -> tuple[str, ...]:
     return rules
 
 
-def normalise(value: str, rules: Sequence[str]) -> str | None:
-    """Apply ``rules`` in order; None when the value is empty or invalid under them."""
+def normalise(value: str, rules: Sequence[str], region: str | None = None) -> str | None:
+    """Apply ``rules`` in order; None when the value is empty or invalid under them.
+
+    ``region`` (ISO 3166 alpha-2) is where national phone numbers are read (``e164``)."""
     current: str | None = value
     for rule in rules:
         if current is None:
             return None
-        current = _RULE_FUNCS[rule](current)
+        current = _RULE_FUNCS[rule](current, region)
     return current or None
 
 
@@ -127,14 +142,19 @@ def _iter_records(path: Path, batch: int = 65536) -> Iterator[tuple[list[str], I
 
         yield header, parquet_rows()
         return
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:  # a byte-order mark is not the header
         reader = csv.reader(handle)
         header = next(reader, [])
         yield header, reader
 
 
 def iter_keys(
-    path: Path, columns: Sequence[str], rules: Sequence[str], report: InputReport, batch: int = 65536
+    path: Path,
+    columns: Sequence[str],
+    rules: Sequence[str],
+    report: InputReport,
+    batch: int = 65536,
+    region: str | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """Stream ``path``: (row number, normalised key) of every valid row, duplicates included."""
     if not path.is_file():
@@ -145,7 +165,10 @@ def iter_keys(
                 return
             missing = [c for c in columns if c not in header]
             if missing:
-                raise InputError(f"key column {missing[0]!r} is not in the input's header")
+                raise InputError(
+                    f"{path.name}: key column {missing[0]!r} is not in the header "
+                    f"(columns found: {', '.join(header)})"
+                )
             positions = [header.index(c) for c in columns]
             for index, record in enumerate(records):
                 report.rows += 1
@@ -153,7 +176,7 @@ def iter_keys(
                     raise InputError(
                         f"row {index + 2} has {len(record)} fields, the header has {len(header)}"
                     )
-                parts = [normalise(record[p], rules) for p in positions]
+                parts = [normalise(record[p], rules, region) for p in positions]
                 if any(p is None for p in parts):
                     report.invalid += 1
                     continue
@@ -164,13 +187,15 @@ def iter_keys(
         raise InputError(f"the input is not valid CSV: {exc}") from exc
 
 
-def read_keys(path: Path, columns: Sequence[str], rules: Sequence[str]) -> KeyedInput:
+def read_keys(
+    path: Path, columns: Sequence[str], rules: Sequence[str], region: str | None = None
+) -> KeyedInput:
     """Stream ``path`` and collect the normalised key of every row (first occurrence wins)."""
     report = InputReport()
     keys: list[bytes] = []
     rows: list[int] = []
     seen: set[bytes] = set()
-    for index, key in iter_keys(path, columns, rules, report):
+    for index, key in iter_keys(path, columns, rules, report, region=region):
         if key in seen:
             report.duplicates += 1
             continue
@@ -181,11 +206,13 @@ def read_keys(path: Path, columns: Sequence[str], rules: Sequence[str]) -> Keyed
     return KeyedInput(path, keys, rows, report)
 
 
-def spill_keys(path: Path, columns: Sequence[str], rules: Sequence[str], keyset: SpilledKeys) -> InputReport:
+def spill_keys(
+    path: Path, columns: Sequence[str], rules: Sequence[str], keyset: SpilledKeys, region: str | None = None
+) -> InputReport:
     """Stream ``path`` into ``keyset``, holding one batch at a time. ``keys`` and ``duplicates``
     of the report are left to the run, which finds duplicates bucket by bucket."""
     report = InputReport()
-    for index, key in iter_keys(path, columns, rules, report, min(65536, keyset.batch)):
+    for index, key in iter_keys(path, columns, rules, report, min(65536, keyset.batch), region):
         keyset.add(index, key)
     keyset.finish()
     return report

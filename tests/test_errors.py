@@ -87,7 +87,8 @@ def test_run_command_maps_each_error_to_its_status_on_stderr(capsys: pytest.Capt
         (["train", "--role", "wallet", "--data", "{tmp}/w.csv"], EXIT_INPUT,
          "blindgate train: input error: SettingsError: --data, --id and --out are required"),
         (["predict", "--role", "network", "--model", "{tmp}/model.json", "--data", "{tmp}/n.csv",
-          "--id", "id"], EXIT_INPUT, "blindgate predict: input error: DataError: cannot read the model"),
+          "--id", "id", "--out", "{tmp}/out"], EXIT_INPUT,
+         "blindgate predict: input error: DataError: cannot read"),
     ],
 )  # fmt: skip
 def test_commands_print_errors_on_stderr_with_the_documented_status(

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from blindgate.api.models import PAY_PATH
 from blindgate.api.signed import encode, request_headers
+from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.app import engine_of
 from tests.gateway.harness import PAYER, LocalNetwork, build, pay_body, run
@@ -170,3 +171,36 @@ def test_a_misconfigured_partner_cannot_send_payer_data_in_clear(tmp_path: Path)
     assert code_of(answer) == "PARAM_ILLEGAL"
     assert "order.buyer.buyerEmail" in answer["result"]["resultMessage"]
     assert (stored(net), net.wallet_book.balance(PAYER.customer_id)) == before
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"9" * 5000, b"9" * 40, b"NaN", b'"\\ud800"'],
+    ids=["5000-digits", "beyond-int64", "nan", "lone-surrogate"],
+)
+def test_malformed_json_is_refused_at_the_gateway_and_stores_nothing(net: LocalNetwork, bad: bytes) -> None:
+    """A pay the gateway would take, but for one value in a clear field: PARAM_ILLEGAL (F), never
+    UNKNOWN_EXCEPTION (U), and no payment or ledger hold left behind."""
+    from blindgate.agent.policy import FieldPolicy, seal_message
+    from blindgate.api.contexts import SEALED_AT_FIELD, seal_context
+
+    wallet = net.network.partner("WALLET_KR")
+    assert wallet is not None
+    body = pay_body(f"malformed-{len(bad)}")
+    body["paymentMethod"]["customerBelongsTo"] = "WALLET_KR"
+    context = seal_context("ACQ_SG", body["paymentRequestId"], 1)
+    sealed, _ = seal_message(body, FieldPolicy.load(), wallet.keys.recipient_key, context)
+    sealed |= {SEALED_AT_FIELD: 1, "paymentFactor": {"note": "PLACEHOLDER"}}
+    raw = json.dumps(sealed).encode().replace(b'"PLACEHOLDER"', bad)
+    keys = KeyStore(net.root / "acquirer-agent-keys")
+    key, version = keys.signing_key(ED25519)
+    before = stored(net)
+
+    async def post() -> dict[str, object]:
+        headers = request_headers(PAY_PATH, raw, "ACQ_SG_AGENT", key, version)
+        async with httpx.AsyncClient(transport=net.router) as client:
+            response = await client.post("http://gateway.test" + PAY_PATH, content=raw, headers=headers)
+        answer: dict[str, object] = response.json()
+        return answer
+
+    assert code_of(run(post())) == "PARAM_ILLEGAL" and stored(net) == before

@@ -53,26 +53,54 @@ ROUTING_FIELD = "customerBelongsTo"
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
-    """A request body as a JSON object; raises `ApiError` PARAM_ILLEGAL otherwise."""
+    """A request body as a JSON object; raises `ApiError` PARAM_ILLEGAL otherwise: not JSON, not
+    an object, nested deeper than `MAX_DEPTH`, a number outside 64 bits (or NaN, Infinity, or
+    past Python's digit limit), or text that is not Unicode (a lone UTF-16 surrogate)."""
     if len(body) > MAX_BODY_BYTES:
         raise ApiError("PARAM_ILLEGAL", "the request body is too large")
     try:
-        parsed = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        parsed = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, a 5,000-digit number
         raise ApiError("PARAM_ILLEGAL", "the request body is not JSON") from None
     if not isinstance(parsed, dict):
         raise ApiError("PARAM_ILLEGAL", "the request body is not a JSON object")
-    if _depth(parsed) > MAX_DEPTH:
-        raise ApiError("PARAM_ILLEGAL", "the request body is nested too deeply")
+    problem = _problem(parsed, 0)
+    if problem is not None:
+        raise ApiError("PARAM_ILLEGAL", problem)
     return parsed
 
 
-def _depth(value: Any) -> int:
+INT64 = 2**63
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError("NaN and Infinity are not JSON numbers")
+
+
+def _problem(value: Any, depth: int) -> str | None:
+    """Why a parsed JSON value cannot be processed, or None."""
+    if depth > MAX_DEPTH:
+        return "the request body is nested too deeply"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "the request body holds text that is not Unicode"
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
+        return "a number in the request body is out of range"
     if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+        children: Any = value.items()
+    elif isinstance(value, list):
+        children = enumerate(value)
+    else:
+        return None
+    for key, item in children:
+        found = _problem(key, depth) if isinstance(key, str) else None
+        found = found or _problem(item, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def text(body: dict[str, Any], name: str, max_chars: int = MAX_ID_CHARS, required: bool = True) -> str | None:

@@ -69,7 +69,7 @@ class Identity:
     ) -> Identity:
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         now = datetime.datetime.now(datetime.UTC)
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(subject)
@@ -78,14 +78,16 @@ class Identity:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=days))
             .add_extension(extension, critical=isinstance(extension, x509.BasicConstraints))
-            # Key identifiers let OpenSSL tell apart pinned certificates that share a name
-            # (a dealer pins two parties); without them it matches by name alone and fails.
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
-            )
-            .sign(key, digest)
         )
+        if isinstance(extension, x509.BasicConstraints):
+            # A PET party's anchor: key identifiers let OpenSSL tell apart pinned certificates
+            # that share a name (a dealer pins two parties); by name alone it fails.
+            public = key.public_key()
+            builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False
+            )
+        cert = builder.sign(key, digest)
         return cls(
             cert.public_bytes(serialization.Encoding.PEM),
             key.private_bytes(

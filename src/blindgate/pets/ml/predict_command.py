@@ -106,12 +106,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def run_role(args: argparse.Namespace) -> int:
-    if not args.model or not args.data or not args.id_column or not args.out:
-        raise SettingsError("--model, --data, --id and --out are required")
+    if not args.model or not args.data or not args.id_column:
+        raise SettingsError("--model, --data and --id are required")
     role, index = args.role, ROLES[args.role]
     feedback = Feedback.from_args("predict", role, args.quiet, args.json)
     policy = output_policy(args)
     model = ModelShare.load(args.model)
+    if not args.out:
+        raise SettingsError("--out DIR is required (the scores, or the view and report)")
     table = read_party_table(args, role, feedback, predicting=True)
     identity = _identity(args.identity)
     feedback.stage("connect", 0, 1)

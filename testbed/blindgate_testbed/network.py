@@ -150,7 +150,10 @@ class DemoNetwork:
 
     def wallet_apps(self) -> dict[str, WalletApp]:
         """Each wallet's customer app ("scan order code"), talking to the wallet's backend."""
-        return {w.wallet_id: WalletApp(w.backend_url) for w in self.wallets}
+        return {
+            w.wallet_id: WalletApp(w.backend_url, pinned=self.layout.backend(w.wallet_id) / "tls-cert.pem")
+            for w in self.wallets
+        }
 
     def wallet_debits(self) -> dict[str, int]:
         """Net debit of each wallet's payers, in minor units of the wallet's currency."""
@@ -241,11 +244,14 @@ def _wallet_backend(
     # made here so that the backend can pin it.
     agent_url = f"https://127.0.0.1:{free_port()}"
     _, agent_cert = write_tls_certificate("127.0.0.1", network.layout.agent(wallet_id))
+    tls_key, tls_cert = write_tls_certificate("127.0.0.1", folder)
     write_backend_config(
         folder / "backend.json",
         kind="wallet",
         host="127.0.0.1",
         port=port,
+        tls_key=tls_key,
+        tls_cert=tls_cert,
         db=book_path,
         client_id=f"{wallet_id}_CLIENT",
         private_key=folder / "backend-rsa.pem",
@@ -261,13 +267,13 @@ def _wallet_backend(
             name=f"{wallet_id} backend",
             argv=_python("blindgate_testbed.partner_server", str(folder / "backend.json")),
             log_path=folder / "backend.log",
-            health_url=f"http://127.0.0.1:{port}/health",
+            health_url=f"https://127.0.0.1:{port}/health",
         )
     )
     return WalletSide(
         wallet_id,
         currency,
-        f"http://127.0.0.1:{port}",
+        f"https://127.0.0.1:{port}",
         book_path,
         opening,
         own_key.public_key(),
@@ -287,11 +293,14 @@ def _acquirer_backend(network: DemoNetwork, acquirer_id: str, currency: str, hos
     NotificationBook(book_path).close()
     port = free_port()
     client_id = f"{acquirer_id}_CLIENT"
+    tls_key, tls_cert = write_tls_certificate("127.0.0.1", folder)
     write_backend_config(
         folder / "backend.json",
         kind="acquirer",
         host="127.0.0.1",
         port=port,
+        tls_key=tls_key,
+        tls_cert=tls_cert,
         db=book_path,
         client_id=client_id,
         private_key=folder / "merchant-rsa.pem",
@@ -302,7 +311,7 @@ def _acquirer_backend(network: DemoNetwork, acquirer_id: str, currency: str, hos
             name=f"{acquirer_id} backend",
             argv=_python("blindgate_testbed.partner_server", str(folder / "backend.json")),
             log_path=folder / "backend.log",
-            health_url=f"http://127.0.0.1:{port}/health",
+            health_url=f"https://127.0.0.1:{port}/health",
         )
     )
     return AcquirerSide(
@@ -311,7 +320,7 @@ def _acquirer_backend(network: DemoNetwork, acquirer_id: str, currency: str, hos
         host,
         client_id,
         merchant_key,
-        f"http://127.0.0.1:{port}{NOTIFY_PATH}",
+        f"https://127.0.0.1:{port}{NOTIFY_PATH}",
         book_path,
         agent_keys,
     )
@@ -349,6 +358,7 @@ def _gateway_and_agents(
             "client_id": f"{wallet.wallet_id}_CLIENT",
             "public_key": "backend-rsa.pub.pem",
             "url": wallet.backend_url,
+            "tls_cert": os.path.relpath(layout.backend(wallet.wallet_id) / "tls-cert.pem", folder),
         }
         pem = {"tls_cert": "tls-cert.pem", "tls_key": "tls-key.pem"}
         write_agent_file(
@@ -369,7 +379,11 @@ def _gateway_and_agents(
         folder = layout.agent(acquirer.acquirer_id)
         write_rsa_public_key(acquirer.merchant_key.public_key(), folder / "merchant-rsa.pub.pem")
         tls_key, tls_cert = tls[acquirer.acquirer_id]
-        backend = {"client_id": acquirer.client_id, "public_key": "merchant-rsa.pub.pem"}
+        backend = {
+            "client_id": acquirer.client_id,
+            "public_key": "merchant-rsa.pub.pem",
+            "tls_cert": os.path.relpath(layout.backend(acquirer.acquirer_id) / "tls-cert.pem", folder),
+        }
         pem = {"tls_cert": tls_cert.name, "tls_key": tls_key.name}
         write_agent_file(
             folder, layout.network_file, backend, network.oversight, host=acquirer.agent_host, port=443, **pem

@@ -75,7 +75,14 @@ def main(argv: list[str]) -> int:
         print("usage: python -m blindgate_testbed.partner_server <backend.json>", file=sys.stderr)
         return 2
     config = json.loads(Path(argv[0]).read_text())
-    uvicorn.run(build_app(config), host=config["host"], port=int(config["port"]), log_level="warning")
+    uvicorn.run(
+        build_app(config),
+        host=config["host"],
+        port=int(config["port"]),
+        log_level="warning",
+        ssl_certfile=config.get("tls_cert"),
+        ssl_keyfile=config.get("tls_key"),
+    )
     return 0
 
 

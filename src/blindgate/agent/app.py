@@ -134,6 +134,7 @@ class Backend:
     url: str = ""
     timeout_s: float = 10.0
     notify_url: str = ""
+    tls_cert: str | None = None  # the backend's TLS certificate (PEM), trusted alone when given
 
 
 class _Peer:
@@ -149,12 +150,16 @@ class _Peer:
 
 
 def clients_for(
-    network: Network, transport: httpx.AsyncBaseTransport | None
+    network: Network, transport: httpx.AsyncBaseTransport | None, backend_cert: str | None = None
 ) -> tuple[httpx.AsyncClient, ...]:
     """(toward the backend, toward the gateway): one client, or a second one for the gateway
-    that trusts its pinned certificate alone (not with a stand-in transport: no TLS there)."""
+    that trusts its pinned certificate alone (not with a stand-in transport: no TLS there). The
+    backend's client trusts ``backend_cert`` alone when given."""
     limits = httpx.Limits(max_connections=100)
-    backend = httpx.AsyncClient(transport=transport, limits=limits)
+    if backend_cert is not None and transport is None:
+        backend: httpx.AsyncClient = pinned_client(backend_cert, 100)
+    else:
+        backend = httpx.AsyncClient(transport=transport, limits=limits)
     if network.gateway.tls_cert is None or transport is not None:
         return (backend,)
     return backend, pinned_client(network.gateway.tls_cert, 100)
@@ -261,7 +266,7 @@ def create_acquirer_agent_app(
     if me is None or me.role != ACQUIRER:
         raise ValueError("the key store's party is not an acquirer of this network")
     gateway_keys = network.gateway.keys
-    clients = clients_for(network, transport)
+    clients = clients_for(network, transport, backend.tls_cert)
     ed_key, ed_version = keys.signing_key(ED25519)
     rsa_key, rsa_version = keys.signing_key(RSA256)
     toward_backend = _Peer(clients[0], Signer(backend.client_id, rsa_key, rsa_version))
@@ -420,7 +425,7 @@ def create_wallet_agent_app(
     me = network.partner(keys.party_id)
     if me is None or me.role != WALLET:
         raise ValueError("the key store's party is not a wallet of this network")
-    clients = clients_for(network, transport)
+    clients = clients_for(network, transport, backend.tls_cert)
     ed_key, ed_version = keys.signing_key(ED25519)
     rsa_key, rsa_version = keys.signing_key(RSA256)
     toward_backend = _Peer(clients[0], Signer(backend.client_id, rsa_key, rsa_version))

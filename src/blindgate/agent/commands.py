@@ -5,8 +5,8 @@ The agent file (JSON)::
     {"format": "blindgate-agent/1",
      "network": "network.json", "keys": "keys/",        (the party is the key store's)
      "policy": null,                                     (null: the shipped field_policy.json)
-     "backend": {"client_id": "...", "public_key": "backend-rsa.pub.pem", "url": "http://...",
-                 "notify_url": "https://..."},
+     "backend": {"client_id": "...", "public_key": "backend-rsa.pub.pem", "url": "https://...",
+                 "notify_url": "https://...", "tls_cert": "backend-cert.pem"},
      "state": "state/",                                  (default: state/ beside this file)
      "transparency": {"log": "https://log...", "log_key": "log.pub",
                       "witnesses": ["witness.pub"], "identities": {"WALLET_KR": "WALLET_KR.identity.pub"}},
@@ -69,6 +69,7 @@ def load_agent(path: Path, policy: FieldPolicy | None = None) -> tuple[Any, dict
         public_key,
         str(config["backend"].get("url", "")),
         notify_url=str(config["backend"].get("notify_url", "")),
+        tls_cert=_read_optional(base, config["backend"].get("tls_cert")),
     )
     if policy is None:
         policy = FieldPolicy.load(at("policy")) if config.get("policy") else FieldPolicy.load()
@@ -80,6 +81,10 @@ def load_agent(path: Path, policy: FieldPolicy | None = None) -> tuple[Any, dict
     journal = Journal(state / "journal.db")
     sealing_keys = _transparency(config.get("transparency"), base, state)
     return factory(network, keys, backend, policy, journal=journal, sealing_keys=sealing_keys), config
+
+
+def _read_optional(base: Path, name: str | None) -> str | None:
+    return (base / name).read_text() if name else None
 
 
 def _transparency(section: dict[str, Any] | None, base: Path, state: Path) -> LogVerifier | None:

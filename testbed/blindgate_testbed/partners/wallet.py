@@ -564,10 +564,12 @@ class WalletApp:
     (``credential``), which is never a payment code itself.
     """
 
-    def __init__(self, backend_url: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, backend_url: str, timeout_s: float = 30.0, pinned: Path | None = None) -> None:
+        """``pinned``: the backend's TLS certificate, trusted alone (an https ``backend_url``)."""
         self._url = backend_url.rstrip("/") + APP_SCAN_PATH
         self._code_url = backend_url.rstrip("/") + APP_CODE_PATH
-        self._client = httpx.Client(timeout=timeout_s)
+        verify = ssl.create_default_context(cafile=pinned) if pinned else True
+        self._client = httpx.Client(timeout=timeout_s, verify=verify)
 
     def payment_code(self, credential: str) -> str:
         """A fresh one-time payment code to show the merchant."""

@@ -37,7 +37,7 @@ def _checkpointers() -> list[threading.Thread]:
 
 
 def test_serving_connections_leave_checkpoints_to_the_thread(tmp_path: Path) -> None:
-    engine = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
+    engine = open_store(f"sqlite:///{tmp_path / 'gw.db'}", checkpoints=True)
     try:
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -59,7 +59,7 @@ def test_the_thread_copies_committed_pages_back(tmp_path: Path, monkeypatch: pyt
 
     monkeypatch.setattr(store, "checkpoint", recorded)
     monkeypatch.setattr(store, "CHECKPOINT_INTERVAL_S", 0.01)
-    engine = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
+    engine = open_store(f"sqlite:///{tmp_path / 'gw.db'}", checkpoints=True)
     try:
         _write_rows(engine, 50)  # far below the safety net: no COMMIT checkpoints these
         while True:
@@ -76,7 +76,7 @@ def test_the_thread_copies_committed_pages_back(tmp_path: Path, monkeypatch: pyt
 def test_the_thread_ends_with_its_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "CHECKPOINT_INTERVAL_S", 0.01)
     before = set(_checkpointers())
-    engine = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
+    engine = open_store(f"sqlite:///{tmp_path / 'gw.db'}", checkpoints=True)
     (thread,) = set(_checkpointers()) - before
     engine.dispose()
     del engine
@@ -87,7 +87,7 @@ def test_the_thread_ends_with_its_engine(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_no_thread_for_a_database_in_memory() -> None:
     before = set(_checkpointers())
-    engine = open_store("sqlite://")
+    engine = open_store("sqlite://", checkpoints=True)
     try:
         assert set(_checkpointers()) - before == set()
     finally:

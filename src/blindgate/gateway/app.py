@@ -86,7 +86,8 @@ def create_gateway_app(
     """
     if "seal" in keys.kinds or "pseudonym" in keys.kinds:
         raise GatewayConfigError("the gateway must hold no sealing or pseudonym key (create it signing_only)")
-    engine = open_store(database_url)  # created, or upgraded to this release's schema
+    # Created, or upgraded to this release's schema; WAL checkpoints off the event loop.
+    engine = open_store(database_url, checkpoints=True)
     client = CookielessClient(transport=transport, limits=httpx.Limits(max_connections=200))
     # An agent with a pinned certificate gets a client that trusts it alone (not with a
     # stand-in transport: tests and benchmarks route in process, with no TLS to check).

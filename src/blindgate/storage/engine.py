@@ -34,8 +34,13 @@ WAL_AUTOCHECKPOINT_PAGES = 10_000
 CHECKPOINT_INTERVAL_S = 0.2
 
 
-def open_engine(url: str) -> sa.Engine:
+def open_engine(url: str, *, checkpoints: bool = False) -> sa.Engine:
     """An engine on the store at ``url`` (the store's tables are `migrate`'s business).
+
+    ``checkpoints``: a SQLite file gets passive WAL checkpoints on a thread of their own (below)
+    while the engine lives: for the serving gateway. A command's short-lived engine goes
+    without: the thread would outlive its ``dispose`` by up to a round, and its connection,
+    the file's last, removes the ``-wal`` and ``-shm`` files when it closes.
 
     SQLite: WAL with ``synchronous=NORMAL`` (a committed transaction survives a crash of the
     process: it is in the WAL, in the operating system's hands). A checkpoint (copying the WAL
@@ -67,7 +72,7 @@ def open_engine(url: str) -> sa.Engine:
             # The checkpointer starts with the first connection, once the file exists (it never
             # creates one); not before, or it would find no file and end at once.
             opened = engine_ref()
-            if opened is not None and checkpointing.acquire(blocking=False):
+            if checkpoints and opened is not None and checkpointing.acquire(blocking=False):
                 _start_checkpoints(opened)
 
         @sa.event.listens_for(engine, "before_cursor_execute")

@@ -141,9 +141,9 @@ def _lock(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def open_store(url: str) -> sa.Engine:
+def open_store(url: str, *, checkpoints: bool = False) -> sa.Engine:
     """An engine (`blindgate.storage.open_engine`) on the store at ``url``, at the current schema."""
-    engine = open_engine(url)
+    engine = open_engine(url, checkpoints=checkpoints)
     try:
         upgrade(engine)
     except BaseException:

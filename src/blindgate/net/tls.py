@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import logging
 import os
 import socket
 import ssl
@@ -26,6 +27,11 @@ from cryptography.x509.oid import NameOID
 
 from blindgate.net.channel import DEFAULT_MAX_FRAME, DEFAULT_TIMEOUT_S, SocketChannel
 from blindgate.net.errors import BadAddress, ChannelError, ChannelTimeout, PeerClosed
+
+log = logging.getLogger("blindgate.net")
+
+# How long a connection may take to complete the TLS handshake before the listener moves on.
+HANDSHAKE_TIMEOUT_S = 5.0
 
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
@@ -157,12 +163,24 @@ class Listener:
         self.max_frame = max_frame
 
     def accept(self, accept_timeout: float | None = None) -> SocketChannel:
-        self._server.settimeout(accept_timeout or self.timeout)
-        try:
-            raw, _ = self._server.accept()
-        except TimeoutError as exc:
-            raise ChannelTimeout(f"no peer connected to port {self.port} in time") from exc
-        return _wrap(raw, self._context, True, self.timeout, self.max_frame)
+        """The pinned peer's channel. Anything else that connects first — garbage, an HTTP probe,
+        a client with another certificate, a socket that says nothing — is refused with a log line
+        (its handshake bounded by `HANDSHAKE_TIMEOUT_S`) and the listener keeps waiting, until the
+        accept timeout: a port scan or a health check does not end the run."""
+        deadline = time.monotonic() + (accept_timeout or self.timeout)
+        while (left := deadline - time.monotonic()) > 0:
+            self._server.settimeout(left)
+            try:
+                raw, _ = self._server.accept()
+            except TimeoutError:
+                break
+            try:
+                sock = _handshake(raw, self._context, True, min(HANDSHAKE_TIMEOUT_S, left))
+            except ChannelError as refusal:
+                log.warning("refused a connection that is not the pinned peer: %s", type(refusal).__name__)
+                continue
+            return SocketChannel(sock, self.timeout, self.max_frame)
+        raise ChannelTimeout(f"no peer connected to port {self.port} in time")
 
     def close(self) -> None:
         self._server.close()
@@ -213,14 +231,19 @@ def connect(
 def _wrap(
     raw: socket.socket, context: ssl.SSLContext, server_side: bool, timeout: float, max_frame: int
 ) -> SocketChannel:
+    return SocketChannel(_handshake(raw, context, server_side, timeout), timeout, max_frame)
+
+
+def _handshake(
+    raw: socket.socket, context: ssl.SSLContext, server_side: bool, timeout: float
+) -> ssl.SSLSocket:
     raw.settimeout(timeout)
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        sock = context.wrap_socket(raw, server_side=server_side)
+        return context.wrap_socket(raw, server_side=server_side)
     except ssl.SSLError as exc:
         raw.close()
         raise ChannelError(f"TLS handshake failed: the peer is not the pinned party ({exc.reason})") from exc
     except (OSError, TimeoutError) as exc:
         raw.close()
         raise PeerClosed("connection lost during the TLS handshake") from exc
-    return SocketChannel(sock, timeout, max_frame)

@@ -323,3 +323,15 @@ def test_dealer_free_training_refuses_weights_a_failed_truncation_threw_out_of_r
     run_pair(lambda party: program(party, False), triples="dealer-free")  # in range: no error
     with pytest.raises(TruncationFailure, match="1 weights left the fixed-point range"):
         run_pair(lambda party: program(party, True), triples="dealer-free")
+
+
+def test_a_failed_run_leaves_no_earlier_completion_mark(tmp_path: Path) -> None:
+    """metrics.json is the mark of a completed run: a run that fails removes an earlier one's."""
+    from blindgate.pets.ml.train_command import main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"auc": 0.9}')
+    argv = ["--role", "network", "--data", str(tmp_path / "missing.csv"), "--id", "id", "--out", str(out)]
+    assert main(argv) == 2
+    assert not (out / "metrics.json").exists()

@@ -195,6 +195,8 @@ def run_role(args: argparse.Namespace) -> int:
     role, index = args.role, ROLES[args.role]
     if role == "wallet" and not args.label:
         raise DataError("the wallet must name its label column (--label)")
+    # A run that fails must not leave an earlier run's completion mark looking like its own.
+    (args.out / "metrics.json").unlink(missing_ok=True)
     feedback = Feedback.from_args("train", role, args.quiet, args.json)
     policy = output_policy(args)
     table = read_party_table(args, role, feedback)

@@ -420,51 +420,42 @@ def single_row_latency(model_dir: Path, wallet_csv: Path, network_csv: Path, que
 # --- main --------------------------------------------------------------------------------------
 
 
-def bank_part(
-    folder: Path,
+def compare(
+    csvs: tuple[Path, Path],
+    run_dir: Path,
     config: GbdtConfig,
     sf_python: str | None,
     rates: dict[str, float],
     skip_ours: bool = False,
 ) -> dict[str, Any]:
-    """Ours, XGBoost and (if its venv is there) SecretFlow on the bank rows; ``skip_ours`` runs
+    """Ours, XGBoost and (if its venv is there) SecretFlow on the same rows; ``skip_ours`` runs
     the references only (for a SecretFlow run beside an earlier one of ours, labelled so)."""
-    wallet_csv, network_csv = split_bank_marketing(BANK, folder / "bank")
-    wallet, network = read_table(wallet_csv, ID, LABEL), read_table(network_csv, ID)
+    wallet, network = read_table(csvs[0], ID, LABEL), read_table(csvs[1], ID)
     rows = join(wallet, network, config)
     result: dict[str, Any] = {"config": config.to_json()}
-    result["ours"] = (
-        {"skipped": True} if skip_ours else train_ours(wallet_csv, network_csv, folder / "bank-run", config)
-    )
+    result["ours"] = {"skipped": True} if skip_ours else train_ours(*csvs, run_dir, config)
     result["xgboost_auc"], result["xgboost_seconds"] = xgboost_auc(rows, config)
     if "train_seconds" in result["ours"]:
         result["floor"] = floor_seconds(result["ours"].pop("metrics"), rates)
     result["secretflow"] = _secretflow(rows, config, sf_python)
     _ratios(result)
     return result
+
+
+def bank_part(
+    folder: Path, config: GbdtConfig, sf_python: str | None, rates: dict[str, float], skip_ours: bool = False
+) -> dict[str, Any]:
+    csvs = split_bank_marketing(BANK, folder / "bank")
+    return compare(csvs, folder / "bank-run", config, sf_python, rates, skip_ours)
 
 
 def synthetic_part(
     folder: Path, config: GbdtConfig, sf_python: str | None, rates: dict[str, float], rows_count: int
 ) -> dict[str, Any]:
     wallet, network = synthetic_tables(rows_count, 58, 21)
-    wallet_csv, network_csv = (
-        write_csv(folder / "syn-wallet.csv", wallet),
-        write_csv(folder / "syn-network.csv", network),
-    )
-    rows = join(wallet, network, config)
-    result: dict[str, Any] = {
-        "config": config.to_json(),
-        "rows": rows_count,
-        "columns": {"wallet": 58, "network": 21},
-    }
-    result["ours"] = train_ours(wallet_csv, network_csv, folder / "syn-run", config)
-    result["xgboost_auc"], result["xgboost_seconds"] = xgboost_auc(rows, config)
-    if "train_seconds" in result["ours"]:
-        result["floor"] = floor_seconds(result["ours"].pop("metrics"), rates)
-    result["secretflow"] = _secretflow(rows, config, sf_python)
-    _ratios(result)
-    return result
+    csvs = write_csv(folder / "syn-wallet.csv", wallet), write_csv(folder / "syn-network.csv", network)
+    result = compare(csvs, folder / "syn-run", config, sf_python, rates)
+    return {"rows": rows_count, "columns": {"wallet": 58, "network": 21}, **result}
 
 
 def _secretflow(rows: JoinedRows, config: GbdtConfig, python: str | None) -> dict[str, Any]:

@@ -3,7 +3,7 @@ a cell's value: values are personal data."""
 
 from __future__ import annotations
 
-from blindgate.errors import EXIT_COMPUTE, BlindgateError
+from blindgate.errors import EXIT_COMPUTE, EXIT_PEER, BlindgateError
 
 
 class MlError(BlindgateError):
@@ -27,3 +27,9 @@ class TruncationFailure(MlError):
     """
 
     exit_status = EXIT_COMPUTE
+
+
+class MlPeerError(MlError):
+    """The peer trains with other hyper-parameters or aligned other rows (tree training)."""
+
+    exit_status = EXIT_PEER

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from blindgate.net import MalformedFrame
+from blindgate.net import Channel, MalformedFrame
 from blindgate.pets.files import write_json
 from blindgate.pets.ml.data import (
     ColumnChoice,
@@ -62,6 +62,11 @@ ALIGNMENTS = ("psi", "given", "join")
 
 
 def align(party: Party, ids: list[str], method: str = "psi") -> list[int]:
+    """:func:`align_over` the MPC party's peer channel (the wallet, party 0, receives)."""
+    return align_over(party.peer, party.party == 0, ids, method)
+
+
+def align_over(peer: Channel, wallet: bool, ids: list[str], method: str = "psi") -> list[int]:
     """Indices of our rows that the peer also holds, in an order both sides agree on.
 
     ``psi``: the PSI module's aligned join (KKRT): each side learns only which of its
@@ -73,7 +78,7 @@ def align(party: Party, ids: list[str], method: str = "psi") -> list[int]:
     """
     if method == "given":
         mine = hashlib.sha256("\n".join(ids).encode()).digest()
-        if party.peer.exchange(mine) != mine:
+        if peer.exchange(mine) != mine:
             raise DataError(
                 "the aligned files do not hold the same ids in the same order: give each party "
                 "its own output of the same `blindgate psi --mode join` run, with the same --normalize"
@@ -83,14 +88,14 @@ def align(party: Party, ids: list[str], method: str = "psi") -> list[int]:
         from blindgate.pets.psi import PsiError, run_psi
 
         try:
-            result = run_psi(party.peer, [i.encode() for i in ids], receiver=party.party == 0, mode="join")
+            result = run_psi(peer, [i.encode() for i in ids], receiver=wallet, mode="join")
         except PsiError as exc:
             raise DataError(f"alignment by PSI failed: {exc}") from exc
         assert result.matches is not None
         return sorted(result.matches, key=lambda row: split_key(ids[row]))
     assert method == "join"
     try:
-        theirs = json.loads(party.peer.exchange(json.dumps(ids).encode()))
+        theirs = json.loads(peer.exchange(json.dumps(ids).encode()))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedFrame("expected the peer's id list") from exc
     if not isinstance(theirs, list) or not all(isinstance(i, str) for i in theirs):

@@ -35,6 +35,12 @@ FAILURE_GRACE_S = 5.0
 def run_local(args: argparse.Namespace) -> int:
     if not (args.wallet_data and args.network_data and args.id_column and args.label and args.out):
         raise SettingsError("one-command mode needs --wallet-data, --network-data, --id, --label and --out")
+    if getattr(args, "model", "logreg") == "gbdt":
+        from blindgate.pets.ml.gbdt.flow import clear_outputs
+
+        _tree_config(args)  # out-of-range hyper-parameters fail here, before any process starts
+        for role in ("wallet", "network"):  # a failed run must leave no model file behind
+            clear_outputs(args.out, role)
     # Check inputs here first, so a bad file fails fast with the parties never started.
     wallet = _read(args, args.wallet_data, args.id_column, args.label)
     network = _read(args, args.network_data, args.network_id or args.id_column, None)
@@ -47,8 +53,28 @@ def run_local(args: argparse.Namespace) -> int:
         code = _run_parties(args, keys)
     if code != 0:
         return code
-    _add_baselines(args, wallet, network)
+    if getattr(args, "model", "logreg") == "gbdt":
+        from blindgate.pets.ml.gbdt.baseline import add_tree_baselines
+
+        add_tree_baselines(args.out, wallet, network, _tree_config(args))
+    else:
+        _add_baselines(args, wallet, network)
     return 0
+
+
+def _tree_config(args: argparse.Namespace) -> Any:
+    from blindgate.pets.ml.train_command import tree_config
+
+    return tree_config(args)
+
+
+def _tree_options(args: argparse.Namespace) -> list[str]:
+    """The tree hyper-parameters, passed on to both parties alike."""
+    options = ["--model", "gbdt"]
+    names = ("trees", "depth", "bins", "min_child_weight", "l2", "gamma", "subsample", "colsample")
+    for name in (*names, "early_stopping", "validation_fraction", "seed"):
+        options += ["--" + name.replace("_", "-"), str(getattr(args, name))]
+    return options
 
 
 def _read(args: argparse.Namespace, path: Path, id_column: str, label: str | None) -> Table:
@@ -89,6 +115,9 @@ def _run_parties(args: argparse.Namespace, keys: Path) -> int:
         str(args.timeout),
         *passed_on(args),
     ]
+    trees = getattr(args, "model", "logreg") == "gbdt"
+    if trees:
+        common += _tree_options(args)
     dealer_args = ["--dealer", dealer_at, "--dealer-cert", str(keys / "dealer" / "cert.pem")]
     commands = {
         "wallet": [
@@ -122,7 +151,7 @@ def _run_parties(args: argparse.Namespace, keys: Path) -> int:
             args.network_id or args.id_column,
         ],
     }
-    if args.triples == "dealer":
+    if args.triples == "dealer" and not trees:  # SecureBoost needs no dealer
         commands["wallet"] += dealer_args
         commands["network"] += dealer_args
         commands["dealer"] = [

@@ -35,7 +35,7 @@ from blindgate.net import Identity, free_port
 from blindgate.pets.feedback import Feedback
 from blindgate.pets.files import write_atomically, write_json
 from blindgate.pets.ml.data import UNSEEN_RULE, Table, problem
-from blindgate.pets.ml.errors import SettingsError
+from blindgate.pets.ml.errors import DataError, SettingsError
 from blindgate.pets.ml.joint import ROLES
 from blindgate.pets.ml.options import (
     add_data_options,
@@ -84,6 +84,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--triples", choices=["dealer", "dealer-free"], default="dealer")
     p.add_argument("--out", type=Path, help="output directory (scores, view, report)")
     p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument(
+        "--allow-missing-columns",
+        action="store_true",
+        help="tree models: score rows of a file that lacks a trained column (read as missing)",
+    )
     add_data_options(p)
     add_policy_options(p)
     add_feedback_options(p)
@@ -101,8 +106,38 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.role == "dealer":
         return run_dealer(args, "predict")
     if args.role in ROLES:
-        return run_role(args)
+        return run_tree_role(args) if _is_tree_model(args.model) else run_role(args)
     parser().error("give --role, or --model-dir with --wallet-data and --network-data")
+
+
+def _is_tree_model(path: Path | None) -> bool:
+    from blindgate.pets.ml.gbdt.model import MODEL_FORMAT, model_format
+
+    return path is not None and model_format(path) == MODEL_FORMAT
+
+
+def run_tree_role(args: argparse.Namespace) -> int:
+    """A tree model (`train --model gbdt`): no dealer; each party scores with its own splits."""
+    from blindgate.pets.ml.gbdt.model import WalletModel, load_model
+    from blindgate.pets.ml.gbdt.predict import predict_batch
+
+    if not args.model or not args.data or not args.id_column or not args.out:
+        raise SettingsError("--model, --data, --id and --out are required")
+    model = load_model(args.model)
+    if (args.role == "wallet") != isinstance(model, WalletModel):
+        raise DataError("this model file belongs to the other party")
+    feedback = Feedback.from_args("predict", args.role, args.quiet, args.json)
+    table = read_party_table(args, args.role, feedback, predicting=True)
+    peer = _peer_channel(args, _identity(args.identity))
+    try:
+        ids, scores = predict_batch(peer, model, table, args.align, args.allow_missing_columns)
+    finally:
+        peer.close()
+        feedback.close()
+    if scores is not None:
+        lines = [f"{args.id_column},score", *(f"{i},{s:.6f}" for i, s in zip(ids, scores, strict=True))]
+        write_atomically(args.out / "scores.csv", ("\n".join(lines) + "\n").encode())
+    return 0
 
 
 def run_role(args: argparse.Namespace) -> int:
@@ -250,6 +285,7 @@ def run_local(args: argparse.Namespace) -> int:
         )
     from blindgate.pets.ml.launcher import supervise
 
+    trees = _is_tree_model(args.model_dir / "model-wallet.json")  # trees need no dealer
     dealer_at, peer_at = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory(prefix="blindgate-predict-") as scratch:
         keys = Path(scratch)
@@ -265,7 +301,10 @@ def run_local(args: argparse.Namespace) -> int:
             args.triples,
             *passed_on(args),
         ]
-        dealer = ["--dealer", dealer_at, "--dealer-cert", cert["dealer"]] if args.triples == "dealer" else []
+        use_dealer = args.triples == "dealer" and not trees
+        dealer = ["--dealer", dealer_at, "--dealer-cert", cert["dealer"]] if use_dealer else []
+        if args.allow_missing_columns:
+            common.append("--allow-missing-columns")
         commands = {
             "wallet": [
                 "--role",
@@ -306,7 +345,7 @@ def run_local(args: argparse.Namespace) -> int:
                 *dealer,
             ],
         }
-        if args.triples == "dealer":
+        if use_dealer:
             commands["dealer"] = [
                 "--role",
                 "dealer",

@@ -28,7 +28,9 @@ completed.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from blindgate.errors import EXIT_STATUSES, run_command
 from blindgate.net import Channel, Identity, Listener, connect, listen
@@ -78,7 +80,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output directory")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    p.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
+    p.add_argument(
+        "--learning-rate", type=float, help=f"default {TrainConfig.learning_rate} (logreg), 0.3 (gbdt)"
+    )
     p.add_argument("--momentum", type=float, default=TrainConfig.momentum)
     p.add_argument(
         "--sigmoid",
@@ -92,11 +96,54 @@ def parser() -> argparse.ArgumentParser:
     add_data_options(p)
     add_policy_options(p)
     add_feedback_options(p)
+    _tree_arguments(p)
     return p
+
+
+def _tree_arguments(p: argparse.ArgumentParser) -> None:
+    from blindgate.pets.ml.gbdt.trees import GbdtConfig
+
+    defaults = GbdtConfig()
+    p.add_argument("--model", choices=["logreg", "gbdt"], default="logreg", help="the model to train")
+    trees = p.add_argument_group("gradient-boosted trees (--model gbdt; no dealer)")
+    trees.add_argument("--trees", type=int, default=defaults.trees)
+    trees.add_argument("--depth", type=int, default=defaults.depth)
+    trees.add_argument("--bins", type=int, default=defaults.bins, help="histogram bins per column")
+    trees.add_argument("--min-child-weight", type=float, default=defaults.min_child_weight)
+    trees.add_argument("--l2", type=float, default=defaults.l2, help="L2 regularisation of leaf values")
+    trees.add_argument("--gamma", type=float, default=defaults.gamma, help="minimum gain to split")
+    trees.add_argument("--subsample", type=float, default=defaults.subsample, help="row fraction per tree")
+    trees.add_argument("--colsample", type=float, default=defaults.colsample, help="column fraction per tree")
+    trees.add_argument(
+        "--early-stopping", type=int, default=0, help="stop after N trees without validation gain (0: off)"
+    )
+    trees.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
+    trees.add_argument("--seed", type=int, default=defaults.seed)
+
+
+def tree_config(args: argparse.Namespace) -> Any:
+    from blindgate.pets.ml.gbdt.trees import GbdtConfig
+
+    return GbdtConfig(
+        trees=args.trees,
+        depth=args.depth,
+        learning_rate=args.learning_rate,
+        bins=args.bins,
+        min_child_weight=args.min_child_weight,
+        l2=args.l2,
+        gamma=args.gamma,
+        subsample=args.subsample,
+        colsample=args.colsample,
+        early_stopping=args.early_stopping,
+        validation_fraction=args.validation_fraction,
+        seed=args.seed,
+    )
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    if args.learning_rate is None:
+        args.learning_rate = TrainConfig.learning_rate if args.model == "logreg" else 0.3
     return run_command("train", lambda: _dispatch(args))
 
 
@@ -108,7 +155,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.role == "dealer":
         return run_dealer(args)
     if args.role in ROLES:
-        return run_role(args)
+        return run_tree_role(args) if args.model == "gbdt" else run_role(args)
     parser().error("give --role, or --wallet-data and --network-data")
 
 
@@ -239,3 +286,34 @@ def training_summary(metrics: dict[str, object], out: Path, role: str) -> dict[s
     summary["policy"] = metrics["policy"]
     summary["report"] = str(out / f"report-{role}.html")
     return summary
+
+
+def run_tree_role(args: argparse.Namespace) -> int:
+    """One party of tree training (no dealer: SecureBoost needs none)."""
+    from blindgate.pets.ml.gbdt.flow import clear_outputs, run_gbdt_party, write_gbdt_outputs
+
+    if not args.data or not args.id_column or not args.out:
+        raise SettingsError("--data, --id and --out are required")
+    if args.role == "wallet" and not args.label:
+        raise DataError("the wallet must name its label column (--label)")
+    config = tree_config(args)
+    feedback = Feedback.from_args("train", args.role, args.quiet, args.json)
+    table = read_party_table(args, args.role, feedback)
+    clear_outputs(args.out, args.role)
+    peer = _peer_channel(args, _identity(args.identity))
+    try:
+        result = run_gbdt_party(
+            peer, args.role, table, config, args.id_column, args.align, _tree_progress(feedback, config.trees)
+        )
+    finally:
+        peer.close()
+        feedback.close()
+    write_gbdt_outputs(args.out, result)
+    return 0
+
+
+def _tree_progress(feedback: Feedback, trees: int) -> Callable[[int], None]:
+    def report(tree: int) -> None:
+        feedback.stage("trees", tree, trees)
+
+    return report

@@ -1,0 +1,319 @@
+"""The tree-training flow one party runs: agree, align, bin, boost, evaluate, report.
+
+The same run directory as the logistic regression (:mod:`blindgate.pets.ml.joint`):
+``model-<role>.json`` and ``view-<role>.json`` from each party, then ``metrics.json``
+(with the ROC curve's points) from the wallet (last: its presence means the run completed) and
+``costs-network.json`` from the network. Nothing is written before training ends, and a
+party first removes the files a previous run left under these names, so a failed run
+leaves no model file that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blindgate.net import Channel, MalformedFrame
+from blindgate.pets.files import write_json
+from blindgate.pets.ml.data import Table, subset_rows
+from blindgate.pets.ml.errors import DataError, MlPeerError
+from blindgate.pets.ml.gbdt.binning import Binning, fit_binning
+from blindgate.pets.ml.gbdt.he import PublicKeyHolder, SecretKeyHolder
+from blindgate.pets.ml.gbdt.model import NetworkModel, WalletModel
+from blindgate.pets.ml.gbdt.protocol import NetworkServer, RemoteFeatures, agree
+from blindgate.pets.ml.gbdt.trees import (
+    Ensemble,
+    GbdtConfig,
+    LocalFeatures,
+    Tree,
+    base_margin,
+    boost,
+    check_labels,
+    log_loss,
+    train_plaintext,
+)
+from blindgate.pets.ml.joint import MIN_ROWS, align_over, split_rows
+
+
+@dataclass
+class GbdtResult:
+    role: str
+    model: dict[str, Any]
+    view: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def output_names(role: str) -> list[str]:
+    names = [f"model-{role}.json", f"view-{role}.json"]
+    return [*names, "metrics.json"] if role == "wallet" else [*names, "costs-network.json"]
+
+
+def clear_outputs(out: Path, role: str) -> None:
+    """Remove what an earlier run left under our names, so a failure leaves no stale model."""
+    for name in output_names(role):
+        (out / name).unlink(missing_ok=True)
+
+
+def _exchange_json(channel: Channel, wallet: bool, obj: dict[str, Any]) -> dict[str, Any]:
+    try:
+        theirs = json.loads(channel.exchange(json.dumps(obj).encode()))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedFrame("expected the peer's set-up frame") from exc
+    if not isinstance(theirs, dict):
+        raise MalformedFrame("expected the peer's set-up frame")
+    return theirs
+
+
+def split_for_validation(train: np.ndarray, config: GbdtConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The first rows of the training part (in the shared hash order) validate, when early stopping."""
+    if config.early_stopping == 0:
+        return train, train[:0]
+    size = max(1, int(len(train) * config.validation_fraction))
+    return train[size:], train[:size]
+
+
+def run_gbdt_party(
+    channel: Channel,
+    role: str,
+    table: Table,
+    config: GbdtConfig,
+    id_column: str,
+    alignment: str = "psi",
+    progress: Callable[[int], None] | None = None,
+) -> GbdtResult:
+    """The whole flow for one party; raises MlError or ChannelError, writes nothing."""
+    wallet = role == "wallet"
+    if wallet and table.labels is None:
+        raise DataError("the wallet must name its label column")
+    started = time.perf_counter()
+    agree(channel, wallet, config)
+    rows = align_over(channel, wallet, table.ids, alignment)
+    if len(rows) < MIN_ROWS:
+        raise DataError(f"only {len(rows)} ids are held by both parties (at least {MIN_ROWS} needed)")
+    aligned = subset_rows(table, rows)
+    train, test = split_rows(aligned.ids)
+    train, validation = split_for_validation(train, config)
+    if wallet:
+        assert aligned.labels is not None
+        check_labels(aligned.labels[train])
+    binning = fit_binning(subset_rows(aligned, [int(i) for i in train]), config.bins)
+    codes = binning.transform(aligned)
+    aligned_at = time.perf_counter()
+    if wallet:
+        he = SecretKeyHolder()
+        theirs = _exchange_json(channel, True, {"rows": len(rows), "public_key": he.public_key().hex()})
+        _same_rows(theirs, len(rows))
+        return _train_wallet(
+            channel,
+            he,
+            theirs,
+            aligned,
+            codes,
+            binning,
+            config,
+            id_column,
+            (train, validation, test),
+            (started, aligned_at),
+            alignment,
+            progress,
+        )
+    theirs = _exchange_json(
+        channel,
+        False,
+        {"rows": len(rows), "categorical": binning.categorical.tolist(), "counts": binning.counts.tolist()},
+    )
+    _same_rows(theirs, len(rows))
+    try:
+        public_key = bytes.fromhex(str(theirs["public_key"]))
+    except (KeyError, ValueError) as exc:
+        raise MalformedFrame("expected the wallet's public key") from exc
+    server = NetworkServer(channel, codes, binning.categorical, config, PublicKeyHolder(public_key))
+    cpu_started = time.process_time()
+    model_id, kept = server.serve()
+    server.seconds["cpu_train"] = time.process_time() - cpu_started
+    model = NetworkModel(model_id, config, binning, kept, server.model)
+    assert server.he is not None
+    metrics = {
+        "rows_aligned": len(rows),
+        "seconds": {
+            "align": aligned_at - started,
+            "train": time.perf_counter() - aligned_at,
+            **server.seconds,
+        },
+        "he": vars(server.he.costs),
+        "network_splits": len(server.model.splits),
+    }
+    return GbdtResult(role, model.to_json(), party_view(role, config, alignment), metrics)
+
+
+def _same_rows(theirs: dict[str, Any], rows: int) -> None:
+    if theirs.get("rows") != rows:
+        raise MlPeerError("the parties aligned different numbers of rows (mismatched ids)")
+
+
+def _train_wallet(
+    channel: Channel,
+    he: SecretKeyHolder,
+    theirs: dict[str, Any],
+    aligned: Table,
+    codes: np.ndarray,
+    binning: Binning,
+    config: GbdtConfig,
+    id_column: str,
+    parts: tuple[np.ndarray, np.ndarray, np.ndarray],
+    times: tuple[float, float],
+    alignment: str,
+    progress: Callable[[int], None] | None,
+) -> GbdtResult:
+    train, validation, test = parts
+    try:
+        categorical = np.array(theirs["categorical"], dtype=bool)
+        counts = np.array(theirs["counts"], dtype=np.int64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedFrame("expected the network's column summary") from exc
+    if categorical.ndim != 1 or categorical.shape != counts.shape or not len(counts):
+        raise MalformedFrame("expected the network's column summary")
+    labels = aligned.labels
+    assert labels is not None
+    remote = RemoteFeatures(channel, he, categorical, counts, config.bins)
+    local = LocalFeatures(codes, binning.categorical, config.bins, config.seed, config.colsample)
+    validate = _validator(remote, codes, labels, train, validation) if len(validation) else None
+    cpu_started = time.process_time()
+    ensemble, history = boost(labels, train, [local, remote], config, validate, progress)
+    trained_at = time.perf_counter()
+    cpu_train = time.process_time() - cpu_started
+    test_bits = remote.bits(test, 0, len(ensemble.trees))
+    test_margins = ensemble.margins(codes[test], test_bits)
+    model_id = secrets.token_hex(8)
+    network_costs = remote.finish(len(ensemble.trees), model_id)
+    model = WalletModel(model_id, config, binning, ensemble, id_column)
+    metrics: dict[str, Any] = {
+        "model": "gbdt",
+        "protocol": "SecureBoost, OU-2048 (HEU), g and h packed in one ciphertext",
+        "rows_aligned": len(aligned.ids),
+        "rows_train": len(train),
+        "rows_validation": len(validation),
+        "rows_test": len(test),
+        "features": {"wallet": codes.shape[1], "network": len(counts)},
+        "config": config.to_json(),
+        "trees": len(ensemble.trees),
+        "history": history,
+        "seconds": {
+            "align": times[1] - times[0],
+            "train": trained_at - times[1],
+            "cpu_train": cpu_train,
+            **{f"train_{k}": v for k, v in remote.seconds.items()},
+        },
+        "he": {
+            "wallet": vars(he.costs),
+            "network": network_costs.get("he", {}),
+        },
+        "network_seconds": network_costs.get("seconds", {}),
+    }
+    metrics.update(_evaluate(labels, test_margins, codes, binning.categorical, train, test, config))
+    return GbdtResult("wallet", model.to_json(), party_view("wallet", config, alignment), metrics)
+
+
+def _validator(
+    remote: RemoteFeatures, codes: np.ndarray, labels: np.ndarray, train: np.ndarray, rows: np.ndarray
+) -> Callable[[int, Tree], float]:
+    """Validation loss after each tree; the network's bits come for that tree's splits only."""
+    margins = np.full(len(rows), base_margin(labels[train]))
+
+    def validate(t: int, tree: Tree) -> float:
+        bits = remote.bits(rows, t, t + 1)
+        column = {(t, n): k for k, n in enumerate(tree.network_nodes())}
+        margins[:] += Ensemble.tree_values(t, tree, codes[rows], bits, column)
+        return log_loss(labels[rows], margins)
+
+    return validate
+
+
+def _evaluate(
+    labels: np.ndarray,
+    test_margins: np.ndarray,
+    codes: np.ndarray,
+    categorical: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    config: GbdtConfig,
+) -> dict[str, Any]:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    alone = train_plaintext(codes, categorical, labels, train, config)
+    fpr, tpr, _ = roc_curve(labels[test], test_margins)
+    return {
+        "auc": float(roc_auc_score(labels[test], test_margins)),
+        "wallet_only_auc": float(roc_auc_score(labels[test], alone.margins(codes[test], None))),
+        "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+    }
+
+
+def rows_and_alignment_view(alignment: str) -> list[dict[str, str]]:
+    return [
+        {"item": "its own rows", "class": "personal data"},
+        {
+            "item": {
+                "psi": "which of its ids the peer also holds (PSI aligned join)",
+                "given": "the aligned rows from an earlier `blindgate psi --mode join` (digest checked)",
+                "join": "the peer's whole id list (plain join)",
+            }[alignment],
+            "class": "pseudonymous data",
+        },
+    ]
+
+
+def party_view(role: str, config: GbdtConfig, alignment: str) -> dict[str, Any]:
+    """What this party saw in tree training, each item classed as the DESIGN asks."""
+    saw = [
+        *rows_and_alignment_view(alignment),
+        {"item": "the other party's column count and the hyper-parameters", "class": "aggregate"},
+    ]
+    if role == "wallet":
+        saw += [
+            {
+                "item": "per node, the sums of gradients and hessians in each non-empty bin of each "
+                "network column (bin counts and categorical flags included; no threshold or name)",
+                "class": "aggregate",
+            },
+            {
+                "item": "the direction each training row takes at each network split",
+                "class": "pseudonymous data",
+            },
+            {"item": "joint model's test-set and validation scores", "class": "pseudonymous data"},
+            {"item": "AUC and ROC curve", "class": "aggregate"},
+            {"item": "tree shapes, its own splits and all leaf values", "class": "aggregate"},
+        ]
+    else:
+        saw += [
+            {
+                "item": "one OU-2048 ciphertext of (gradient, hessian) per sampled row per tree",
+                "class": "ciphertext",
+            },
+            {
+                "item": "the instance space of every node of every tree: which shared customers sit "
+                "together in each node and leaf (a coarse grouping by predicted outcome)",
+                "class": "pseudonymous data",
+            },
+            {"item": "its own splits (columns, bins, missing direction)", "class": "aggregate"},
+        ]
+        if config.subsample < 1:
+            saw.append({"item": "each tree's row sample", "class": "pseudonymous data"})
+    return {"role": role, "model": "gbdt", "saw": saw}
+
+
+def write_gbdt_outputs(out: Path, result: GbdtResult) -> None:
+    """Model and view first, metrics last: metrics.json present means the run completed."""
+    write_json(out / f"model-{result.role}.json", result.model)
+    write_json(out / f"view-{result.role}.json", result.view)
+    if result.role == "wallet":
+        write_json(out / "metrics.json", result.metrics)
+    else:
+        write_json(out / "costs-network.json", result.metrics)

@@ -1,0 +1,165 @@
+"""The additively homomorphic layer of tree training: HEU's Okamoto-Uchiyama, packed.
+
+Ant's HEU (PyPI ``sf-heu``) does every homomorphic operation, vectorised in C++ over
+whole arrays (its ``heu.numpy`` API): encryption, the per-bin bucket sums
+(``batch_feature_wise_bucket_sum``, made for this job), decryption, serialisation.
+Nothing here is hand-written cryptography; this module only packs and unpacks numbers.
+
+Packing: a row's gradient g and hessian h travel in one ciphertext, as the integer
+``G * 2^64 + H`` with ``G = round(g * 2^24)`` (signed) and ``H = round(h * 2^24)``
+(non-negative). Sums of such integers stay exact as long as the H part stays below
+2^64 (2^40 rows) and the whole below half the plaintext space (OU-2048: about 682 bits),
+so one decryption yields both sums of a bin; the sign of G survives because the
+plaintext is read as a signed integer.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from blindgate.pets.ml.errors import MlPeerError
+
+# HEU's C++ thread pool reads its size once, at import: use the machine's cores.
+os.environ.setdefault("YACL_NUM_THREADS", str(os.cpu_count() or 1))
+
+from heu import numpy as hnp
+from heu import phe
+
+SCHEME = "ou"
+KEY_BITS = 2048
+SCALE_BITS = 24
+SLOT_BITS = 64
+
+
+@dataclass
+class HeCosts:
+    """Homomorphic operations done, and the seconds they took (for the benchmark's floor)."""
+
+    encryptions: int = 0
+    decryptions: int = 0
+    additions: int = 0
+    encrypt_s: float = 0.0
+    decrypt_s: float = 0.0
+    add_s: float = 0.0
+
+
+def quantise(values: np.ndarray) -> np.ndarray:
+    return np.rint(values * (1 << SCALE_BITS)).astype(np.int64)
+
+
+def pack(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
+    """One Python integer per row: G * 2^64 + H (an object array, HEU's big-integer input)."""
+    g, h = quantise(grad), quantise(hess)
+    assert (h >= 0).all()
+    packed: np.ndarray = g.astype(object) * (1 << SLOT_BITS) + h.astype(object)
+    return packed
+
+
+def unpack(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sums of packed integers back to (sum g, sum h) as floats."""
+    mask = (1 << SLOT_BITS) - 1
+    h = np.array([int(v) & mask for v in sums], dtype=np.float64)
+    g = np.array([(int(v) - (int(v) & mask)) >> SLOT_BITS for v in sums], dtype=np.float64)
+    scale = float(1 << SCALE_BITS)
+    return g / scale, h / scale
+
+
+class SecretKeyHolder:
+    """The label holder's side: key pair, encryption of its gradients, decryption of sums."""
+
+    def __init__(self, key_bits: int = KEY_BITS) -> None:
+        self.kit = hnp.setup(phe.SchemaType.OU, key_bits)
+        self.encoder = self.kit.bigint_encoder()
+        self.costs = HeCosts()
+
+    def public_key(self) -> bytes:
+        return bytes(self.kit.public_key().serialize())
+
+    def encrypt(self, grad: np.ndarray, hess: np.ndarray) -> bytes:
+        started = time.perf_counter()
+        rows = self.kit.encryptor().encrypt(hnp.array(pack(grad, hess), self.encoder))
+        self.costs.encrypt_s += time.perf_counter() - started
+        self.costs.encryptions += rows.shape[0]
+        return bytes(rows.serialize())
+
+    def decrypt_sums(self, blob: bytes, expected: int) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            sums = hnp.CiphertextArray.load_from(blob)
+        except Exception as exc:  # HEU raises its own runtime error on bad bytes
+            raise MlPeerError("the peer sent unreadable ciphertexts") from exc
+        if sums.size != expected:
+            raise MlPeerError("the peer sent a histogram of the wrong size")
+        started = time.perf_counter()
+        plain = self.kit.decryptor().decrypt(sums).to_numpy(self.encoder).reshape(-1)
+        self.costs.decrypt_s += time.perf_counter() - started
+        self.costs.decryptions += expected
+        return unpack(plain)
+
+
+class PublicKeyHolder:
+    """The other party's side: sums ciphertexts per bin under the label holder's public key."""
+
+    def __init__(self, public_key: bytes) -> None:
+        try:
+            key = phe.PublicKey.load_from(public_key)
+        except Exception as exc:
+            raise MlPeerError("the peer sent an unreadable public key") from exc
+        self.kit = hnp.setup(key)
+        self.costs = HeCosts()
+        self.chunks: list[Any] = []
+
+    def start_rows(self) -> None:
+        self.chunks = []
+
+    def add_rows(self, blob: bytes, expected: int) -> Any:
+        """Take one chunk of the label holder's encrypted rows; return it."""
+        try:
+            chunk = hnp.CiphertextArray.load_from(blob)
+        except Exception as exc:  # HEU raises its own runtime error on bad bytes
+            raise MlPeerError("the peer sent unreadable ciphertexts") from exc
+        if chunk.shape[0] != expected or chunk.size != expected:
+            raise MlPeerError("the peer sent a ciphertext per row for another number of rows")
+        self.chunks.append(chunk)
+        return chunk
+
+    def add(self, left: Any, right: Any) -> Any:
+        return self.kit.evaluator().add(left, right)
+
+    def bucket_sums(
+        self, chunk: Any, codes: np.ndarray, members: list[np.ndarray], buckets: int
+    ) -> list[Any]:
+        """Per node (a 0/1 mask over the chunk's rows): the encrypted sum of every (column, bin)."""
+        started = time.perf_counter()
+        order = np.ascontiguousarray(codes, dtype=np.int8)
+        maps = [np.ascontiguousarray(m, dtype=np.int8) for m in members]
+        sums: list[Any] = self.kit.evaluator().batch_feature_wise_bucket_sum(
+            chunk, maps, order, buckets, False
+        )
+        self.costs.add_s += time.perf_counter() - started
+        self.costs.additions += int(sum(int(m.sum()) for m in members)) * codes.shape[1]
+        return sums
+
+    def bucket_sums_all(self, codes: np.ndarray, members: list[np.ndarray], buckets: int) -> list[Any]:
+        """:meth:`bucket_sums` over all chunks of the current tree (``codes`` covers them all)."""
+        totals: list[Any] | None = None
+        offset = 0
+        for chunk in self.chunks:
+            rows = chunk.shape[0]
+            part = self.bucket_sums(
+                chunk, codes[offset : offset + rows], [m[offset : offset + rows] for m in members], buckets
+            )
+            totals = part if totals is None else [self.add(a, b) for a, b in zip(totals, part, strict=True)]
+            offset += rows
+        assert totals is not None
+        return totals
+
+    @staticmethod
+    def select(sums: object, positions: list[int]) -> bytes:
+        """Only the non-empty bins travel (the label holder would read empty ones as zero)."""
+        assert positions, "a node with rows has a non-empty bin"
+        return bytes(sums[positions].serialize())  # type: ignore[index]

@@ -1,0 +1,152 @@
+"""Secure use of a joint tree model: each party holds only its own splits.
+
+For the rows to score, the network evaluates its own splits (bin the row, look up the
+bins that go left) and sends one bit per network split; the wallet walks every tree with
+its own splits and those bits, adds the leaf values and keeps the score. One message.
+
+- Batch (a campaign list): both align their files by PSI, as in training, then the
+  network sends the bit matrix for all shared rows (`blindgate predict`).
+- Single row (risk at payment time): a session over one open channel; the wallet sends a
+  customer id, the network answers with that row's bits, or "not held".
+
+What each party learns: the wallet, the direction of each row at every network split
+(more than the path would show: also at nodes off the row's path) and the scores; the
+network, which shared customers are scored (batch: the PSI join; single row: the id
+asked), never a score, a leaf value or the wallet's splits. Unseen levels and missing
+values follow each split's default direction (:mod:`.binning`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from blindgate.net import Channel, MalformedFrame
+from blindgate.pets.ml.data import Table, subset_rows
+from blindgate.pets.ml.errors import DataError
+from blindgate.pets.ml.gbdt.model import NetworkModel, WalletModel
+from blindgate.pets.ml.gbdt.protocol import PROTOCOL, VERSION, pack_bits, unpack_bits
+from blindgate.pets.ml.gbdt.trees import LEAF, WALLET_OWNER, sigmoid
+from blindgate.pets.ml.joint import align_over
+
+PREDICT_PROTOCOL = PROTOCOL + "-predict"
+STOP, HELD, NOT_HELD = b"", b"\x01", b"\x00"
+
+
+def check_pair(channel: Channel, model: WalletModel | NetworkModel) -> None:
+    """Both files must come from the same training run (same model id and split count)."""
+    wallet = isinstance(model, WalletModel)
+    splits = len(model.ensemble.network_nodes()) if wallet else len(model.splits.splits)  # type: ignore[union-attr]
+    theirs = channel.hello(
+        PREDICT_PROTOCOL,
+        VERSION,
+        role="wallet" if wallet else "network",
+        model_id=model.model_id,
+        splits=splits,
+    )
+    if theirs.get("role") == ("wallet" if wallet else "network"):
+        raise DataError("both parties hold the same party's model file")
+    if theirs.get("model_id") != model.model_id or theirs.get("splits") != splits:
+        raise DataError("the two model files do not belong to the same trained model")
+
+
+def predict_batch(
+    channel: Channel,
+    model: WalletModel | NetworkModel,
+    table: Table,
+    alignment: str = "psi",
+    allow_missing_columns: bool = False,
+) -> tuple[list[str], np.ndarray | None]:
+    """Score every row both parties hold; the wallet gets (ids, probabilities), the network (ids, None)."""
+    wallet = isinstance(model, WalletModel)
+    check_pair(channel, model)
+    rows = align_over(channel, wallet, table.ids, alignment)
+    if not rows:
+        raise DataError("no ids are held by both parties")
+    aligned = subset_rows(table, rows)
+    codes = model.binning.transform(aligned, allow_missing_columns)
+    if isinstance(model, NetworkModel):
+        channel.send_array(pack_bits(model.splits.bits(codes)))
+        return aligned.ids, None
+    bits = unpack_bits(channel.recv_array(np.uint8), len(rows))
+    return aligned.ids, sigmoid(model.ensemble.margins(codes, bits))
+
+
+@dataclass
+class CompiledTrees:
+    """The wallet's trees as Python lists: a single row walks them without numpy overhead."""
+
+    base: float
+    trees: list[tuple[list[int], list[int], list[list[bool]], list[float], list[int]]]
+
+    @classmethod
+    def of(cls, model: WalletModel) -> CompiledTrees:
+        column = {key: k for k, key in enumerate(model.ensemble.network_nodes())}
+        trees = []
+        for t, tree in enumerate(model.ensemble.trees):
+            bit_at = [column.get((t, n), -1) for n in range(len(tree.owner))]
+            trees.append(
+                (tree.owner.tolist(), tree.feature.tolist(), tree.left.tolist(), tree.value.tolist(), bit_at)
+            )
+        return cls(model.ensemble.base, trees)
+
+    def margin(self, codes: list[int], bits: list[bool]) -> float:
+        total = self.base
+        for owner, feature, left, value, bit_at in self.trees:
+            node = 0
+            while owner[node] != LEAF:
+                go_left = (
+                    left[node][codes[feature[node]]] if owner[node] == WALLET_OWNER else bits[bit_at[node]]
+                )
+                node = 2 * node + (1 if go_left else 2)
+            total += value[node]
+        return total
+
+
+class RowScorer:
+    """The wallet's end of a single-row session: ``score(id)`` -> probability, or None if the
+    network does not hold that customer. Raises DataError for an id the wallet lacks."""
+
+    def __init__(self, channel: Channel, model: WalletModel, table: Table) -> None:
+        check_pair(channel, model)
+        self.channel = channel
+        self.compiled = CompiledTrees.of(model)
+        self.splits = len(model.ensemble.network_nodes())
+        self.row_of = {identifier: i for i, identifier in enumerate(table.ids)}
+        self.codes = model.binning.transform(table).tolist()
+
+    def score(self, identifier: str) -> float | None:
+        row = self.row_of.get(identifier)
+        if row is None:
+            raise DataError("the wallet's table does not hold this customer")
+        self.channel.send(identifier.encode())
+        reply = self.channel.recv()
+        if reply == NOT_HELD:
+            return None
+        if len(reply) != 1 + (self.splits + 7) // 8 or reply[:1] != HELD:
+            raise MalformedFrame("expected one bit per network split")
+        bits = np.unpackbits(np.frombuffer(reply[1:], dtype=np.uint8))[: self.splits].astype(bool).tolist()
+        return 1.0 / (1.0 + math.exp(-self.compiled.margin(self.codes[row], bits)))
+
+    def close(self) -> None:
+        self.channel.send(STOP)
+
+
+def serve_rows(channel: Channel, model: NetworkModel, table: Table) -> int:
+    """The network's end of a single-row session, until the wallet stops (or the channel's
+    timeout passes with no request); returns the number of rows answered."""
+    check_pair(channel, model)
+    row_of = {identifier: i for i, identifier in enumerate(table.ids)}
+    codes = model.binning.transform(table)
+    splits = model.splits.compiled()
+    answered = 0
+    while (request := channel.recv()) != STOP:
+        row = row_of.get(request.decode(errors="replace"))
+        if row is None:
+            channel.send(NOT_HELD)
+            continue
+        channel.send(HELD + pack_bits(splits.bits(codes[row : row + 1])).tobytes())
+        answered += 1
+    return answered

@@ -11,6 +11,7 @@ the values they replace; these models only carry them, they never open them.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -64,10 +65,25 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise ApiError("PARAM_ILLEGAL", "the request body is not JSON") from None
     if not isinstance(parsed, dict):
         raise ApiError("PARAM_ILLEGAL", "the request body is not a JSON object")
-    problem = _problem(parsed, 0)
+    if _depth(parsed) > MAX_DEPTH:
+        raise ApiError("PARAM_ILLEGAL", "the request body is nested too deeply")
+    # Only a body whose text could hold a surrogate escape or a 19-digit number is walked: every
+    # request is parsed here, and almost none has either.
+    problem = _problem(parsed, 0) if _SUSPECT.search(body) else None
     if problem is not None:
         raise ApiError("PARAM_ILLEGAL", problem)
     return parsed
+
+
+_SUSPECT = re.compile(rb"\\u[dD][89a-fA-F]|[0-9]{19}")
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
 
 
 INT64 = 2**63

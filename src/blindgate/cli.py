@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("blindgate.agent.commands", "serve a partner's agent"),
     "keys": ("blindgate.crypto.commands", "create and rotate a party's keys"),
     "db": ("blindgate.storage.commands", "upgrade the gateway's store, or show its schema revision"),
-    "ledger": ("blindgate.ledger.commands", "check the gateway's ledger"),
+    "ledger": ("blindgate.ledger.commands", "check the gateway's ledger, close a business day"),
     "settle": ("blindgate.settlement.commands", "write a business day's settlement files"),
     "reconcile": (
         "blindgate.settlement.reconcile_command",
@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "log": ("blindgate.translog.commands", "the transparency log: serve, witness, monitor, verify, audit"),
     "keygen": ("blindgate.pets.keygen", "create a PET party's TLS identity (psi, train, predict)"),
     "sample-data": ("blindgate.pets.sample_data", "write a small synthetic wallet/network pair of files"),
+    "audit": ("blindgate.audit.commands", "privacy check of everything the gateway wrote"),
     "psi": ("blindgate.pets.psi.commands", "private set intersection between two parties"),
     "train": ("blindgate.pets.ml.train_command", "train a model jointly on secret shares"),
     "predict": ("blindgate.pets.ml.predict_command", "score rows with a jointly held model"),

@@ -11,6 +11,9 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("blindgate_testbed.demo", "run the whole network on loopback and drive payments through it"),
+    "network": ("blindgate_testbed.network_command", "write a network directory (init) and run it (up)"),
+    "backend": ("blindgate_testbed.partner_server", "serve one reference partner backend from its file"),
+    "plaintext": ("blindgate_testbed.plaintext", "PETs off, for comparison only: the gateway or an agent"),
 }
 
 

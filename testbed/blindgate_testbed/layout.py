@@ -6,6 +6,7 @@
       population.csv            ground truth: every personal value the wallets hold
       network.json              the gateway's network description (partners, keys, endpoints)
       report.json               the summary: outcomes, amounts, throughput, privacy check
+      services.json             every process, in start order (`blindgate-testbed network up`)
       gateway/                  EVERY file the gateway writes (database, logs, notifications, keys)
       partners/<PARTNER_ID>/
         agent/                  the partner's blindgate agent: its key store, config, log
@@ -21,7 +22,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-_MARKERS = ("population.csv", "report.json", "network.json")
+_MARKERS = ("population.csv", "report.json", "network.json", "services.json")
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import sqlite3
 import ssl
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,18 +31,20 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from blindgate.agent.commands import FORMAT as AGENT_FORMAT
+from blindgate.api.config_models import AGENT_FORMAT
+from blindgate.console.users import add_user
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
 from blindgate.fileio import write_atomically
-from blindgate.net import Identity, free_port
+from blindgate.net import Identity
 from blindgate_testbed.layout import RunLayout
 from blindgate_testbed.partner_server import write_backend_config, write_rsa_private_key, write_rsa_public_key
 from blindgate_testbed.partners.acquirer import NOTIFY_PATH, AcquirerClient, AcquirerJournal, NotificationBook
 from blindgate_testbed.partners.wallet import WalletApp, WalletBook
+from blindgate_testbed.plan import Ports, Service, relative, write_services
 from blindgate_testbed.population import Population
 from blindgate_testbed.services import ServiceSpec
-from blindgate_testbed.transparency import Oversight, oversight
+from blindgate_testbed.transparency import TRANSLOG_DB, Oversight, oversight, save_oversight
 
 GATEWAY_ID = "GATEWAY"
 WALLET_TIMEOUT_S = 5.0
@@ -101,11 +103,18 @@ class AcquirerSide:
 @dataclass
 class DemoNetwork:
     layout: RunLayout
+    ports: Ports = field(default_factory=Ports)
     wallets: list[WalletSide] = field(default_factory=list)
     acquirers: list[AcquirerSide] = field(default_factory=list)
-    services: list[ServiceSpec] = field(default_factory=list)
+    plan: list[Service] = field(default_factory=list)  # in start order (services.json)
     gateway_url: str = ""
+    console_url: str = ""
     oversight: Oversight | None = None
+
+    @property
+    def services(self) -> list[ServiceSpec]:
+        """The processes to start, in order, each run from the run directory."""
+        return [service.spec(self.layout.root) for service in self.plan]
 
     def verified_keys(self) -> dict[str, list[dict[str, Any]]]:
         """Each agent's keys the transparency log vouched for (its ``/keys/verified``)."""
@@ -199,31 +208,85 @@ class DemoNetwork:
         return outcomes
 
 
-def _python(*module_and_args: str) -> list[str]:
-    return [sys.executable, "-m", *module_and_args]
-
-
 def build_network(
     layout: RunLayout,
     population: Population,
     plaintext: bool = False,
     first_agent_host: int = 2,
     database_url: str | None = None,
+    ports: Ports | None = None,
+    check_listen: bool = True,
 ) -> DemoNetwork:
-    """Write every key and configuration file under ``layout`` and describe every service.
+    """Write every key and configuration file under ``layout`` and describe every service
+    (also in ``services.json``: what `network up` and the compose file run).
 
-    The acquirers' agents listen on ``127.0.0.<first_agent_host + i>:443``; the gateway's store
-    is ``database_url`` (default: SQLite in the gateway's folder).
+    The acquirers' agents listen on ``127.0.0.<first_agent_host + i>:443`` (``check_listen``:
+    fail now if that is taken); the gateway's store is ``database_url`` (default: SQLite in the
+    gateway's folder); ``ports`` picks the other ports (default: free ones now).
     """
-    network = DemoNetwork(layout)
+    network = DemoNetwork(layout, ports or Ports())
     for wallet in population.wallets:
         network.wallets.append(_wallet_backend(network, wallet.wallet_id, wallet.currency, population))
     for index, acquirer in enumerate(population.acquirers):
         host = f"127.0.0.{first_agent_host + index}"
-        check_can_listen(host, 443)
+        if check_listen:
+            check_can_listen(host, 443)
         network.acquirers.append(_acquirer_backend(network, acquirer.acquirer_id, acquirer.currency, host))
-    _gateway_and_agents(network, population, plaintext, database_url or gateway_db_url(layout))
+    _gateway_and_agents(network, population, plaintext, database_url or GATEWAY_DB)
+    network.plan.append(_console(network, database_url or GATEWAY_DB))
+    write_services(layout.root, network.plan)
     return network
+
+
+CONSOLE_USERS, CONSOLE_PASSWORDS, REPORTS = "console/users.json", "console/passwords.json", "reports"
+
+
+def _console(network: DemoNetwork, database_url: str) -> Service:
+    """The web console beside the gateway, with an operator, a regulator and one user per partner.
+
+    Their passwords are made here and kept (mode 600) in ``console/passwords.json`` for
+    whoever runs the testbed to hand out; ``console/users.json`` holds only scrypt hashes.
+    """
+    root = network.layout.root
+    parties = [w.wallet_id for w in network.wallets] + [a.acquirer_id for a in network.acquirers]
+    accounts: list[tuple[str, str, str | None]] = [("operator", "operator", None)]
+    accounts += [("regulator", "regulator", None)]
+    accounts += [(party.lower(), "partner", party) for party in parties]
+    passwords = {}
+    for name, role, party in accounts:
+        passwords[name] = secrets.token_urlsafe(12)
+        add_user(root / CONSOLE_USERS, name, role, passwords[name], party)
+    (root / CONSOLE_PASSWORDS).touch(mode=0o600)
+    (root / CONSOLE_PASSWORDS).write_text(json.dumps(passwords, indent=2) + "\n")
+    (root / REPORTS).mkdir(exist_ok=True)
+    port = network.ports.take()
+    network.console_url = f"http://127.0.0.1:{port}"
+    return Service(
+        name="console",
+        command=(
+            *("blindgate", "console", "serve", "--db", database_url, "--users", CONSOLE_USERS),
+            *("--reports", REPORTS, "--translog-db", TRANSLOG_DB, "--title", "blindgate testbed"),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ),
+        log="console/console.log",
+        health_url=network.console_url + "/health",
+        listens=network.console_url,
+    )
+
+
+def _backend_service(network: DemoNetwork, partner_id: str, port: int) -> Service:
+    folder = network.layout.backend(partner_id)
+    return Service(
+        name=f"{partner_id} backend",
+        command=("blindgate-testbed", "backend", _relative(network, folder / "backend.json")),
+        log=_relative(network, folder / "backend.log"),
+        health_url=f"https://127.0.0.1:{port}/health",
+        listens=f"https://127.0.0.1:{port}",
+    )
+
+
+def _relative(network: DemoNetwork, path: Path) -> str:
+    return relative(network.layout.root, path)
 
 
 def _wallet_backend(
@@ -239,37 +302,30 @@ def _wallet_backend(
     book = WalletBook.create(book_path, population.wallet(wallet_id))
     opening = book.total_balance()
     book.close()
-    port = free_port()
+    port = network.ports.take()
     # The backend calls its agent when an app scans an order code; the agent's TLS certificate is
     # made here so that the backend can pin it.
-    agent_url = f"https://127.0.0.1:{free_port()}"
+    agent_url = f"https://127.0.0.1:{network.ports.take()}"
     _, agent_cert = write_tls_certificate("127.0.0.1", network.layout.agent(wallet_id))
-    tls_key, tls_cert = write_tls_certificate("127.0.0.1", folder)
+    write_tls_certificate("127.0.0.1", folder)
     write_backend_config(
         folder / "backend.json",
         kind="wallet",
         host="127.0.0.1",
         port=port,
-        tls_key=tls_key,
-        tls_cert=tls_cert,
-        db=book_path,
+        tls_key="tls-key.pem",
+        tls_cert="tls-cert.pem",
+        db=book_path.name,
         client_id=f"{wallet_id}_CLIENT",
-        private_key=folder / "backend-rsa.pem",
-        peer_public_key=folder / "agent-rsa.pub.pem",
+        private_key="backend-rsa.pem",
+        peer_public_key="agent-rsa.pub.pem",
         wallet_id=wallet_id,
         currency=currency,
         code_prefix=population.wallet(wallet_id).payment_code_prefix,
         agent_url=agent_url,
-        agent_cert=agent_cert,
+        agent_cert=os.path.relpath(agent_cert, folder),
     )
-    network.services.append(
-        ServiceSpec(
-            name=f"{wallet_id} backend",
-            argv=_python("blindgate_testbed.partner_server", str(folder / "backend.json")),
-            log_path=folder / "backend.log",
-            health_url=f"https://127.0.0.1:{port}/health",
-        )
-    )
+    network.plan.append(_backend_service(network, wallet_id, port))
     return WalletSide(
         wallet_id,
         currency,
@@ -291,29 +347,22 @@ def _acquirer_backend(network: DemoNetwork, acquirer_id: str, currency: str, hos
     write_rsa_public_key(agent_keys.rsa_key().public_key(), folder / "agent-rsa.pub.pem")
     book_path = folder / "notifications.db"
     NotificationBook(book_path).close()
-    port = free_port()
+    port = network.ports.take()
     client_id = f"{acquirer_id}_CLIENT"
-    tls_key, tls_cert = write_tls_certificate("127.0.0.1", folder)
+    write_tls_certificate("127.0.0.1", folder)
     write_backend_config(
         folder / "backend.json",
         kind="acquirer",
         host="127.0.0.1",
         port=port,
-        tls_key=tls_key,
-        tls_cert=tls_cert,
-        db=book_path,
+        tls_key="tls-key.pem",
+        tls_cert="tls-cert.pem",
+        db=book_path.name,
         client_id=client_id,
-        private_key=folder / "merchant-rsa.pem",
-        peer_public_key=folder / "agent-rsa.pub.pem",
+        private_key="merchant-rsa.pem",
+        peer_public_key="agent-rsa.pub.pem",
     )
-    network.services.append(
-        ServiceSpec(
-            name=f"{acquirer_id} backend",
-            argv=_python("blindgate_testbed.partner_server", str(folder / "backend.json")),
-            log_path=folder / "backend.log",
-            health_url=f"https://127.0.0.1:{port}/health",
-        )
-    )
+    network.plan.append(_backend_service(network, acquirer_id, port))
     return AcquirerSide(
         acquirer_id,
         currency,
@@ -336,7 +385,7 @@ def _gateway_and_agents(
     """The gateway's network file, its key store, and the agents' and gateway's processes."""
     layout = network.layout
     gateway_keys = KeyStore.create(layout.gateway / "keys", GATEWAY_ID, signing_only=True)
-    gateway_port = free_port()
+    gateway_port = network.ports.take()
     network.gateway_url = f"https://127.0.0.1:{gateway_port}"
     # Every hop through the gateway is TLS with pinned certificates: the acquirer agents'
     # certificates first (the wallet agents' were made with their backends), then the gateway's.
@@ -347,8 +396,10 @@ def _gateway_and_agents(
     write_tls_certificate("127.0.0.1", layout.gateway)
     write_network_file(network, population, gateway_keys, {i: cert for i, (_, cert) in tls.items()})
     parties = [w.wallet_id for w in network.wallets] + [a.acquirer_id for a in network.acquirers]
-    network.oversight = oversight(layout, parties)
-    network.services.extend(network.oversight.services)
+    network.oversight = oversight(layout, parties, network.ports)
+    network.plan.extend(network.oversight.services)
+    stores = {party: layout.agent(party) / "keys" for party in parties}
+    save_oversight(layout.root, network.oversight, stores)  # what `network up` publishes
     # Start order: what is called before what calls it (backends were added first).
     for wallet in network.wallets:
         folder = layout.agent(wallet.wallet_id)
@@ -364,15 +415,14 @@ def _gateway_and_agents(
         write_agent_file(
             folder, layout.network_file, backend, network.oversight, host="127.0.0.1", port=port, **pem
         )
-        network.services.append(
-            _agent(f"{wallet.wallet_id} agent", folder, wallet.agent_url + "/health", plaintext)
-        )
-    network.services.append(
-        ServiceSpec(
+        network.plan.append(_agent(network, wallet.wallet_id, wallet.agent_url, plaintext))
+    network.plan.append(
+        Service(
             name="gateway",
-            argv=_gateway_argv(layout, database_url, gateway_port, plaintext),
-            log_path=layout.gateway / "gateway.log",
+            command=_gateway_command(database_url, gateway_port, plaintext),
+            log="gateway/gateway.log",
             health_url=network.gateway_url + "/health",
+            listens=network.gateway_url,
         )
     )
     for acquirer in network.acquirers:
@@ -388,8 +438,8 @@ def _gateway_and_agents(
         write_agent_file(
             folder, layout.network_file, backend, network.oversight, host=acquirer.agent_host, port=443, **pem
         )
-        health = f"https://{acquirer.agent_host}/health"
-        network.services.append(_agent(f"{acquirer.acquirer_id} agent", folder, health, plaintext))
+        url = f"https://{acquirer.agent_host}"
+        network.plan.append(_agent(network, acquirer.acquirer_id, url, plaintext))
 
 
 def write_agent_file(
@@ -411,35 +461,32 @@ def write_agent_file(
     return path
 
 
-def _agent(name: str, folder: Path, health_url: str, plaintext: bool) -> ServiceSpec:
-    agent_file = str(folder / "agent.json")
-    return ServiceSpec(
-        name=name,
-        argv=_plaintext("agent", agent_file) if plaintext else _blindgate("agent", "--config", agent_file),
-        log_path=folder / "agent.log",
-        health_url=health_url,
+def _agent(network: DemoNetwork, partner_id: str, url: str, plaintext: bool) -> Service:
+    folder = network.layout.agent(partner_id)
+    agent_file = _relative(network, folder / "agent.json")
+    shipped = ("blindgate", "agent", "--config", agent_file)
+    return Service(
+        name=f"{partner_id} agent",
+        command=_plaintext("agent", agent_file) if plaintext else shipped,
+        log=_relative(network, folder / "agent.log"),
+        health_url=url + "/health",
+        listens=url,
     )
 
 
-def _gateway_argv(layout: RunLayout, database_url: str, port: int, plaintext: bool) -> list[str]:
-    network, keys = str(layout.network_file), str(layout.gateway / "keys")
-    cert, key = str(layout.gateway / "tls-cert.pem"), str(layout.gateway / "tls-key.pem")
+def _gateway_command(database_url: str, port: int, plaintext: bool) -> tuple[str, ...]:
+    keys, cert, key = "gateway/keys", "gateway/tls-cert.pem", "gateway/tls-key.pem"
     if plaintext:
-        return _plaintext("gateway", network, keys, database_url, "127.0.0.1", str(port), cert, key)
-    return _blindgate(
-        *("gateway", "--network", network, "--keys", keys, "--db", database_url),
+        return _plaintext("gateway", NETWORK_FILE, keys, database_url, "127.0.0.1", str(port), cert, key)
+    return (
+        *("blindgate", "gateway", "--network", NETWORK_FILE, "--keys", keys, "--db", database_url),
         *("--host", "127.0.0.1", "--port", str(port), "--tls-cert", cert, "--tls-key", key),
     )
 
 
-def _blindgate(*args: str) -> list[str]:
-    """The shipped `blindgate` command, as an operator or a partner runs it."""
-    return [sys.executable, "-m", "blindgate", *args]
-
-
-def _plaintext(*args: str) -> list[str]:
+def _plaintext(*args: str) -> tuple[str, ...]:
     """PETs off, for comparison only: the same apps built from code (`blindgate_testbed.plaintext`)."""
-    return [sys.executable, "-m", "blindgate_testbed.plaintext", *args]
+    return ("blindgate-testbed", "plaintext", *args)
 
 
 # Per-payer risk limits of each wallet, in its currency's minor units: generous enough that
@@ -508,5 +555,10 @@ def write_network_file(
     network.layout.network_file.write_text(json.dumps(document, indent=2) + "\n")
 
 
+NETWORK_FILE = "network.json"
+GATEWAY_DB = "sqlite:///gateway/gateway.db"  # relative to the run directory, where services run
+
+
 def gateway_db_url(layout: RunLayout) -> str:
+    """The gateway's default store, from anywhere (the services' own URL is relative)."""
     return f"sqlite:///{layout.gateway / 'gateway.db'}"

@@ -1,6 +1,6 @@
 """Serve one reference partner backend (a wallet or an acquirer) under uvicorn, from a JSON file.
 
-    python -m blindgate_testbed.partner_server <backend.json>
+    blindgate-testbed backend <backend.json>      (or python -m blindgate_testbed.partner_server)
 
 The file (written by the demo) names the kind, the address, the SQLite file, the
 integration's client id, the backend's RSA private key (PEM file) and the RSA public key
@@ -46,6 +46,18 @@ def write_backend_config(path: Path, **config: Any) -> None:
     )
 
 
+_PATHS = ("db", "private_key", "peer_public_key", "agent_cert", "tls_cert", "tls_key")
+
+
+def read_backend_config(path: Path) -> dict[str, Any]:
+    """The backend file, its paths made relative to where it lies."""
+    config: dict[str, Any] = json.loads(path.read_text())
+    for name in _PATHS:
+        if config.get(name):
+            config[name] = str(path.parent / config[name])
+    return config
+
+
 def load_keys(config: dict[str, Any]) -> PartnerKeys:
     private = serialization.load_pem_private_key(Path(config["private_key"]).read_bytes(), password=None)
     peer = serialization.load_pem_public_key(Path(config["peer_public_key"]).read_bytes())
@@ -72,9 +84,13 @@ def build_app(config: dict[str, Any]) -> Starlette:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m blindgate_testbed.partner_server <backend.json>", file=sys.stderr)
+        print("usage: blindgate-testbed backend <backend.json>", file=sys.stderr)
         return 2
-    config = json.loads(Path(argv[0]).read_text())
+    try:
+        config = read_backend_config(Path(argv[0]))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"blindgate-testbed backend: cannot read {argv[0]} ({type(exc).__name__})", file=sys.stderr)
+        return 2
     uvicorn.run(
         build_app(config),
         host=config["host"],

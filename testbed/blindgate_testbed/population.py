@@ -17,6 +17,7 @@ import csv
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # The kinds of personal value a wallet holds about a customer; population.csv has one column each.
 PERSONAL_KINDS: tuple[str, ...] = (
@@ -192,16 +193,50 @@ _MCC = ("5812", "5912", "5942", "5946", "5411")
 LOW_BALANCE_SHARE = 0.08  # customers whose balance makes a few payments decline
 
 
+def wallet_templates(count: int) -> list[tuple[Any, ...]]:
+    """``count`` wallets: the three above, then copies of them under new ids and code prefixes
+    (``HANPAY2``, prefix ``280400``, ...), so a network of any size has distinct routing."""
+    chosen = []
+    for index in range(count):
+        wallet_id, name, currency, region, prefix, make_person, balance = _WALLETS[index % len(_WALLETS)]
+        if index >= len(_WALLETS):
+            copy = index // len(_WALLETS) + 1
+            wallet_id, name, prefix = f"{wallet_id}{copy}", f"{name} {copy}", f"28{index + 1:02d}00"
+        chosen.append((wallet_id, name, currency, region, prefix, make_person, balance))
+    return chosen
+
+
+def acquirer_templates(count: int) -> list[tuple[Any, ...]]:
+    """``count`` acquirers: the two above, then copies under new ids (``MERLIONACQ2``, ...)."""
+    chosen = []
+    for index in range(count):
+        acquirer_id, name, currency, region, kinds = _ACQUIRERS[index % len(_ACQUIRERS)]
+        if index >= len(_ACQUIRERS):
+            copy = index // len(_ACQUIRERS) + 1
+            acquirer_id, name = f"{acquirer_id}{copy}", f"{name} {copy}"
+        chosen.append((acquirer_id, name, currency, region, kinds))
+    return chosen
+
+
+MAX_PARTNERS = 20  # per role: payment-code prefixes stay six digits and distinct
+
+
 def generate_population(
-    seed: int = 20261124, customers_per_wallet: int = 200, merchants_per_acquirer: int = 5
+    seed: int = 20261124,
+    customers_per_wallet: int = 200,
+    merchants_per_acquirer: int = 5,
+    wallets: int = len(_WALLETS),
+    acquirers: int = len(_ACQUIRERS),
 ) -> Population:
-    """Build the whole population deterministically from ``seed``."""
+    """Build the whole population deterministically from ``seed`` (the same seed gives the first
+    wallets and acquirers the same people whatever the counts)."""
     assert customers_per_wallet > 0 and merchants_per_acquirer > 0
+    assert 1 <= wallets <= MAX_PARTNERS and 1 <= acquirers <= MAX_PARTNERS
     rng = random.Random(seed)
     used_ips: set[str] = set()
     used_codes: set[str] = set()
-    wallets = []
-    for wallet_id, name, currency, region, prefix, make_person, balance in _WALLETS:
+    made_wallets = []
+    for wallet_id, name, currency, region, prefix, make_person, balance in wallet_templates(wallets):
         customers = []
         for n in range(customers_per_wallet):
             while (code := prefix + _digits(rng, PAYMENT_CODE_DIGITS - len(prefix))) in used_codes:
@@ -219,13 +254,14 @@ def generate_population(
                     **make_person(rng, n),
                 )
             )
-        wallets.append(Wallet(wallet_id, name, currency, region, prefix, tuple(customers)))
-    acquirers = []
-    for acquirer_id, name, currency, region, kinds in _ACQUIRERS:
+        made_wallets.append(Wallet(wallet_id, name, currency, region, prefix, tuple(customers)))
+    made_acquirers = []
+    for acquirer_id, name, currency, region, kinds in acquirer_templates(acquirers):
         merchants = []
         for m in range(merchants_per_acquirer):
             kind, mcc = kinds[m % len(kinds)], _MCC[m % len(_MCC)]
-            merchant_id = f"{acquirer_id[:3]}M{m:04d}"
+            copy = acquirer_id.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")  # "" for the originals
+            merchant_id = f"{acquirer_id[:3]}{copy}M{m:04d}"
             stores = tuple(
                 Store(
                     store_id=f"{merchant_id}S{s}",
@@ -236,8 +272,8 @@ def generate_population(
                 for s in range(2)
             )
             merchants.append(Merchant(merchant_id, f"{kind} House {m}", mcc, region, stores))
-        acquirers.append(Acquirer(acquirer_id, name, currency, region, tuple(merchants)))
-    return Population(seed, tuple(wallets), tuple(acquirers))
+        made_acquirers.append(Acquirer(acquirer_id, name, currency, region, tuple(merchants)))
+    return Population(seed, tuple(made_wallets), tuple(made_acquirers))
 
 
 def write_population_csv(population: Population, path: Path) -> None:

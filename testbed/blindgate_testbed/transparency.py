@@ -6,25 +6,27 @@ the privacy check scans it too); the witness is a third party with its own folde
 has an identity key made at onboarding, and every agent pins every partner's identity: the
 agents then seal only to keys their owners published in the log under a cosigned head
 (`blindgate.translog`). `publish_bundles` appends each partner's bundle once both services
-answer, before any traffic.
+answer, before any traffic; `publish_once` does it from a run directory alone (what
+``oversight/oversight.json`` names), when the log is still empty (`network up`).
 """
 
 from __future__ import annotations
 
+import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from blindgate.crypto.keystore import KeyStore
 from blindgate.fileio import write_atomically
-from blindgate.net import free_port
 from blindgate.translog import canonical, entries
 from blindgate.translog.heads import generate_key_file, load_private_key
 from blindgate.translog.http import HttpLogClient
 from blindgate_testbed.layout import RunLayout
-from blindgate_testbed.services import ServiceSpec
+from blindgate_testbed.plan import Ports, Service, relative
+
+OVERSIGHT_FILE = "oversight/oversight.json"
 
 
 @dataclass
@@ -37,7 +39,7 @@ class Oversight:
     log_public: Path
     witness_public: Path
     identities: dict[str, Path] = field(default_factory=dict)  # party -> identity private key
-    services: list[ServiceSpec] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
 
     def agent_section(self, agent_folder: Path) -> dict[str, Any]:
         """The agent file's ``transparency`` section (paths relative to the agent's folder)."""
@@ -64,18 +66,42 @@ class Oversight:
         return size
 
 
-def oversight(layout: RunLayout, parties: list[str]) -> Oversight:
-    """Keys, identities and the two services' specs for a demo network's ``parties``."""
+def publish_once(run_root: Path) -> int:
+    """Publish every partner's bundle named in ``oversight/oversight.json`` unless the log
+    already holds entries (a network started again); the log's size."""
+    saved = json.loads((run_root / OVERSIGHT_FILE).read_text())
+    size = HttpLogClient(saved["log_url"]).latest_head().size
+    if size:
+        return size
+    found = Oversight(run_root / "oversight", saved["log_url"], "", Path(), Path())
+    found.identities = {party: run_root / path for party, path in saved["identities"].items()}
+    return found.publish_bundles({party: run_root / path for party, path in saved["key_stores"].items()})
+
+
+def save_oversight(run_root: Path, found: Oversight, key_stores: dict[str, Path]) -> None:
+    """What `publish_once` needs, paths relative to the run directory."""
+    document = {
+        "log_url": found.log_url,
+        "identities": {party: relative(run_root, path) for party, path in found.identities.items()},
+        "key_stores": {party: relative(run_root, path) for party, path in key_stores.items()},
+    }
+    (run_root / OVERSIGHT_FILE).write_text(json.dumps(document, indent=2) + "\n")
+
+
+def oversight(layout: RunLayout, parties: list[str], ports: Ports | None = None) -> Oversight:
+    """Keys, identities and the two services for a network's ``parties`` (commands relative to
+    the run directory)."""
     root = layout.root / "oversight"
     witness_dir = root / "witness"
     witness_dir.mkdir(parents=True)
     log_key, witness_key = root / "log.pem", witness_dir / "witness.pem"
     log_public, witness_public = _key_pair(log_key), _key_pair(witness_key)
-    log_port, witness_port = free_port(), free_port()
+    ports = ports or Ports()
+    witness_port, log_port = ports.take(), ports.take()
     found = Oversight(
         root,
         f"http://127.0.0.1:{log_port}",
-        f"sqlite:///{layout.gateway / 'translog.db'}",
+        "sqlite:///gateway/translog.db",  # beside the gateway's store: the privacy check scans it
         log_public,
         witness_public,
     )
@@ -84,24 +110,30 @@ def oversight(layout: RunLayout, parties: list[str]) -> Oversight:
         identity.parent.mkdir(parents=True, exist_ok=True)
         _key_pair(identity)
         found.identities[party] = identity
+    def rel(path: Path) -> str:
+        return relative(layout.root, path)
+
+    witness_url = f"http://127.0.0.1:{witness_port}"
     found.services = [
-        ServiceSpec(
+        Service(
             name="witness",
-            argv=_log(
-                *("witness", "--key", str(witness_key), "--log-key", str(log_public)),
-                *("--state", str(witness_dir / "state.json"), "--port", str(witness_port)),
+            command=(
+                *("blindgate", "log", "witness", "--key", rel(witness_key), "--log-key", rel(log_public)),
+                *("--state", rel(witness_dir / "state.json"), "--port", str(witness_port)),
             ),
-            log_path=witness_dir / "witness.log",
-            health_url=f"http://127.0.0.1:{witness_port}/health",
+            log=rel(witness_dir / "witness.log"),
+            health_url=f"{witness_url}/health",
+            listens=witness_url,
         ),
-        ServiceSpec(
+        Service(
             name="transparency log",
-            argv=_log(
-                *("serve", "--db", found.log_db, "--key", str(log_key), "--port", str(log_port)),
-                *("--witness", f"http://127.0.0.1:{witness_port},{witness_public}"),
+            command=(
+                *("blindgate", "log", "serve", "--db", found.log_db, "--key", rel(log_key)),
+                *("--port", str(log_port), "--witness", f"{witness_url},{rel(witness_public)}"),
             ),
-            log_path=root / "log.log",
+            log=rel(root / "log.log"),
             health_url=f"{found.log_url}/health",
+            listens=found.log_url,
         ),
     ]
     return found
@@ -113,7 +145,3 @@ def _key_pair(private: Path) -> Path:
     public = private.with_suffix(".pub")
     write_atomically(public, canonical.public_key_text(key.public_key()) + "\n")
     return public
-
-
-def _log(*args: str) -> list[str]:
-    return [sys.executable, "-m", "blindgate", "log", *args]

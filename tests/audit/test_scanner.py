@@ -66,8 +66,14 @@ def test_counts_every_occurrence_and_rejects_short_values() -> None:
 
 
 def test_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from blindgate.audit.__main__ import main
+    """`blindgate audit privacy` (listed in `blindgate --help`), its exit codes and --out."""
+    from blindgate.cli import main as blindgate
+    from blindgate.cli import usage
 
+    def main(args: list[str]) -> int:
+        return blindgate(["audit", "privacy", *args])
+
+    assert "audit" in usage()
     (tmp_path / "population.csv").write_text(f"phone,email\n{PHONE},{EMAIL}\n")
     (tmp_path / "scanned").mkdir()
     (tmp_path / "scanned" / "a.log").write_text("nothing here\n")
@@ -76,3 +82,7 @@ def test_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path / "scanned"), str(tmp_path / "population.csv")]) == 1
     assert '"found": 1' in capsys.readouterr().out
     assert main(["nowhere", "nothing.csv"]) == 2
+    out = tmp_path / "report.json"
+    assert main([str(tmp_path / "scanned"), str(tmp_path / "population.csv"), "--out", str(out)]) == 1
+    assert EMAIL not in out.read_text() and '"found": 1' in out.read_text()  # counts, never values
+    assert blindgate(["audit", "nosuch"]) == 2

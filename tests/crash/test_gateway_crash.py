@@ -36,7 +36,9 @@ DEADLINE_S = 150
 
 def _start_gateway(spec: ServiceSpec) -> subprocess.Popen[bytes]:
     log = spec.log_path.open("ab")
-    return subprocess.Popen(list(spec.argv), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        list(spec.argv), stdout=log, stderr=subprocess.STDOUT, cwd=spec.cwd, start_new_session=True
+    )
 
 
 def _wait_healthy(url: str, timeout_s: float = 30) -> None:

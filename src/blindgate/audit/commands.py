@@ -1,0 +1,63 @@
+"""``blindgate audit <check>``: the operator's and a regulator's checks of what the gateway holds.
+
+    blindgate audit privacy DIR VALUES.csv [--out report.json]
+        scan every file under DIR (the gateway's folder: database, logs, outbox) for every value
+        in VALUES.csv (one column per kind of personal value; the demo's ``population.csv``)
+        in clear, case variants, hex, base64 and SHA-256 hex (`blindgate.audit.scanner`).
+        Prints the report as JSON; exit 1 when anything is found, 2 for bad arguments.
+
+Each check is a module with ``main(argv) -> int`` named in :data:`CHECKS`; ``linkage`` (can
+the gateway's pseudonyms be linked across wallets or days) registers here when it lands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from blindgate.audit.scanner import read_values_csv, scan_directory
+
+# check name -> (module with main(argv), one-line help)
+CHECKS: dict[str, tuple[str, str]] = {
+    "privacy": ("blindgate.audit.commands", "scan the gateway's files for every partner-held personal value"),
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in CHECKS:
+        width = max(map(len, CHECKS))
+        lines = ["usage: blindgate audit <check> [options]", "", "checks:"]
+        lines += [f"  {name.ljust(width)}  {text}" for name, (_, text) in CHECKS.items()]
+        known = not argv or argv[0] in {"-h", "--help"}
+        print("\n".join(lines), file=sys.stdout if known else sys.stderr)
+        return 0 if known else 2
+    module = CHECKS[argv[0]][0]
+    if module == __name__:
+        return privacy(argv[1:])
+    result: int = importlib.import_module(module).main(argv[1:])
+    return result
+
+
+def privacy(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="blindgate audit privacy", description=CHECKS["privacy"][1])
+    parser.add_argument("directory", type=Path, help="the gateway's folder (everything it wrote)")
+    parser.add_argument("values", type=Path, help="CSV of personal values, one column per kind")
+    parser.add_argument("--out", type=Path, help="also write the report (JSON) here")
+    args = parser.parse_args(argv)
+    if not args.directory.is_dir() or not args.values.is_file():
+        print("blindgate audit privacy: DIR must be a directory and VALUES.csv a file", file=sys.stderr)
+        return 2
+    try:
+        values = read_values_csv(args.values)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        print(f"blindgate audit privacy: cannot read {args.values} ({type(exc).__name__})", file=sys.stderr)
+        return 2
+    report = scan_directory(args.directory, values)
+    text = json.dumps(report.to_json(), indent=2)
+    if args.out is not None:
+        args.out.write_text(text + "\n")
+    print(text)
+    return 1 if report.found else 0

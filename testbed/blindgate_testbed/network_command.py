@@ -1,0 +1,159 @@
+"""``blindgate-testbed network init|up``: a local network that stays up, from a directory.
+
+    blindgate-testbed network init DIR [--wallets N] [--acquirers M] [--customers C]
+                                       [--port-base P] [--agent-host H] [--seed S] [--plaintext]
+    blindgate-testbed network up DIR
+
+``init`` writes, with the same code as the demo (`blindgate_testbed.network.build_network`):
+every party's keys, ``network.json``, each agent's ``agent.json`` (`blindgate agent --config`),
+each reference backend's ``backend.json``, the wallets' customers (``population.csv``, the
+privacy check's ground truth), ``services.json`` (every process in start order, its command
+and where it listens) and, for each acquirer, ``partners/<ID>/backend/sdk-client.json``:
+what its own official-SDK client needs (agent URL, client id, both keys in the SDK's format).
+Ports are consecutive from ``--port-base`` in a fixed order, so the same counts give the same
+files (the compose file in deploy/ is checked against them); the acquirers' agents listen on
+``127.0.0.H:443``, ``127.0.0.H+1:443``... because the SDK connects to port 443.
+
+``up`` starts every service of ``services.json`` (the testbed's `Supervisor`: each its own
+process, logs in its own folder), waits until each answers, prints where each listens, and
+stays up until SIGINT or SIGTERM; then it stops them all. Exit status 0 after a clean stop,
+1 when a service fails (its log is named), 2 for a bad directory or a taken address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
+from blindgate_testbed.layout import RunLayout
+from blindgate_testbed.network import (
+    CannotListen,
+    DemoNetwork,
+    Ports,
+    build_network,
+    check_can_listen,
+)
+from blindgate_testbed.plan import Service, read_services
+from blindgate_testbed.population import MAX_PARTNERS, generate_population, write_population_csv
+from blindgate_testbed.services import ServiceFailed, Supervisor
+
+DEFAULT_PORT_BASE = 18000
+SDK_CLIENT_FILE = "sdk-client.json"
+ALIVE_POLL_S = 1.0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="blindgate-testbed network", description=__doc__.split("\n")[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    init = verbs.add_parser("init", help="write a network directory: keys, network file, agent files")
+    init.add_argument("dir", type=Path)
+    init.add_argument("--wallets", type=int, default=3, help=f"wallets, 1..{MAX_PARTNERS} (default 3)")
+    init.add_argument("--acquirers", type=int, default=2, help=f"acquirers, 1..{MAX_PARTNERS} (default 2)")
+    init.add_argument("--customers", type=int, default=20, help="customers per wallet (default 20)")
+    init.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE, help="first port (default 18000)")
+    init.add_argument(
+        "--agent-host", type=int, default=2, help="acquirer agents on 127.0.0.H:443... (default 2)"
+    )
+    init.add_argument("--seed", type=int, default=20261124, help="seed of the wallets' customers")
+    init.add_argument("--plaintext", action="store_true", help="PETs off (for comparison only)")
+    up = verbs.add_parser("up", help="start every service of a network directory and keep it up")
+    up.add_argument("dir", type=Path)
+    args = parser.parse_args(argv)
+    if args.verb == "init":
+        if not (1 <= args.wallets <= MAX_PARTNERS and 1 <= args.acquirers <= MAX_PARTNERS):
+            parser.error(f"--wallets and --acquirers are 1..{MAX_PARTNERS}")
+        if not 1 <= args.customers <= 100_000 or not 1024 <= args.port_base <= 65000:
+            parser.error("--customers 1..100000, --port-base 1024..65000")
+        if not 2 <= args.agent_host <= 254 - args.acquirers:
+            parser.error("--agent-host leaves no room for the acquirers' 127.0.0.H addresses")
+        return init_network(args)
+    return run_network(args.dir)
+
+
+def init_network(args: argparse.Namespace) -> int:
+    try:
+        layout = RunLayout(args.dir).fresh()
+    except FileExistsError as exc:
+        print(f"blindgate-testbed network: {exc}", file=sys.stderr)
+        return 2
+    population = generate_population(
+        seed=args.seed, customers_per_wallet=args.customers, wallets=args.wallets, acquirers=args.acquirers
+    )
+    write_population_csv(population, layout.population_csv)
+    network = build_network(
+        layout,
+        population,
+        plaintext=args.plaintext,
+        first_agent_host=args.agent_host,
+        ports=Ports(args.port_base),
+        check_listen=False,  # checked by `up`, where it matters
+    )
+    write_sdk_client_files(network)
+    print(f"wrote {layout.root}/: {len(network.plan)} services; start them with")
+    print(f"  blindgate-testbed network up {layout.root}")
+    return 0
+
+
+def write_sdk_client_files(network: DemoNetwork) -> None:
+    """Each acquirer's ``sdk-client.json``: DefaultAlipayClient's four arguments and the notify URL.
+
+    ``merchant_private_key`` is base64 PKCS#1 DER with no PEM lines (the SDK adds them);
+    ``alipay_public_key`` is base64 SubjectPublicKeyInfo DER of the agent's RSA key: the
+    agent stands where Alipay+ stood, so the SDK checks the agent's answers with it.
+    """
+    for acquirer in network.acquirers:
+        path = network.layout.backend(acquirer.acquirer_id) / SDK_CLIENT_FILE
+        document = {
+            "gateway_url": f"https://{acquirer.agent_host}",
+            "client_id": acquirer.client_id,
+            "merchant_private_key": rsa_private_key_for_sdk(acquirer.merchant_key),
+            "alipay_public_key": rsa_public_key_for_sdk(acquirer.agent_keys.rsa_key().public_key()),
+            "payment_notify_url": acquirer.notify_url,
+        }
+        path.touch(mode=0o600)  # a private key: the owner's only
+        path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def run_network(root: Path) -> int:
+    try:
+        services = read_services(root)
+        _check_addresses(services)
+    except (ValueError, CannotListen) as exc:
+        print(f"blindgate-testbed network: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with Supervisor() as supervisor:
+            for service in services:
+                supervisor.start(service.spec(root.resolve()))
+            supervisor.wait_healthy()
+            _print_addresses(services)
+            while True:  # until SIGINT, or SIGTERM (the Supervisor makes it KeyboardInterrupt)
+                time.sleep(ALIVE_POLL_S)
+                supervisor.check_alive()
+    except ServiceFailed as exc:
+        print(f"blindgate-testbed network: {exc}; every service was stopped", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("network stopped", flush=True)
+        return 0
+
+
+def _check_addresses(services: list[Service]) -> None:
+    """Fail before starting anything when an HTTPS agent's address (port 443) is taken."""
+    for service in services:
+        where = urlsplit(service.listens)
+        if where.scheme == "https" and where.hostname:
+            check_can_listen(where.hostname, where.port or 443)
+
+
+def _print_addresses(services: list[Service]) -> None:
+    width = max(len(service.name) for service in services)
+    print(f"network up: {len(services)} services")
+    for service in services:
+        print(f"  {service.name.ljust(width)}  {service.listens}  (log {service.log})")
+    print("stop with Ctrl-C or SIGTERM", flush=True)

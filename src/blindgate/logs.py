@@ -1,7 +1,9 @@
 """Structured logs: one JSON object per line, with only the fields a record names in ``extra``.
 
 Callers log ids, codes and exception class names only (never a body, header or field value);
-this formatter adds nothing but time, level, logger and message.
+this formatter adds nothing but time (UTC, ISO 8601 with milliseconds and its offset:
+``2026-12-06T05:20:01.123+00:00``), level, logger and message. Every request a service
+answers is one line from `blindgate.api.observe` (route, result code, request id, ms).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -17,7 +20,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

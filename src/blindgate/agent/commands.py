@@ -41,6 +41,8 @@ from blindgate.agent.app import Backend, create_acquirer_agent_app, create_walle
 from blindgate.agent.journal import Journal
 from blindgate.agent.policy import FieldPolicy
 from blindgate.api.network import ACQUIRER, ConfigError, load_network
+from blindgate.api.observe import observed
+from blindgate.api.openapi import SURFACE_PATHS, openapi_document
 from blindgate.crypto.keystore import KeyStore
 from blindgate.translog.http import remote_verifier
 from blindgate.translog.verifier import LogVerifier
@@ -80,7 +82,9 @@ def load_agent(path: Path, policy: FieldPolicy | None = None) -> tuple[Any, dict
     state = base / config.get("state", "state")
     journal = Journal(state / "journal.db")
     sealing_keys = _transparency(config.get("transparency"), base, state)
-    return factory(network, keys, backend, policy, journal=journal, sealing_keys=sealing_keys), config
+    app = factory(network, keys, backend, policy, journal=journal, sealing_keys=sealing_keys)
+    surface = "acquirer-agent" if me.role == ACQUIRER else "wallet-agent"
+    return observed(app, surface, SURFACE_PATHS[surface], openapi_document(surface)), config
 
 
 def _read_optional(base: Path, name: str | None) -> str | None:

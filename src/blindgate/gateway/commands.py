@@ -35,6 +35,7 @@ from blindgate.commandline import fail, parser
 from blindgate.crypto.keystore import KeyStore
 from blindgate.errors import EXIT_INPUT, EXIT_OK
 from blindgate.gateway.app import create_gateway_app, engine_of
+from blindgate.gateway.observe import observed_gateway
 from blindgate.storage.errors import STORE_FAILURES, explain
 
 _ENV = (
@@ -52,7 +53,7 @@ def app_from_environment() -> object:
     """The app factory each uvicorn worker calls (``--workers``): settings come by environment."""
     network, keys, db, log = (os.environ.get(name, "") for name in _ENV)
     logs.configure(Path(log) if log else None)
-    return create_gateway_app(load_network(network), KeyStore(keys), db)
+    return observed_gateway(create_gateway_app(load_network(network), KeyStore(keys), db))
 
 
 def main(argv: list[str]) -> int:
@@ -102,6 +103,7 @@ def main(argv: list[str]) -> int:
     app = _built(args)
     if isinstance(app, int):
         return app
+    app = observed_gateway(app)  # metrics, a log line per request, GET /openapi.json
     uvicorn.run(
         app,
         host=args.host,

@@ -40,6 +40,7 @@ from blindgate import logs
 from blindgate.agent.app import Backend, create_acquirer_agent_app, create_wallet_agent_app
 from blindgate.agent.journal import Journal
 from blindgate.agent.policy import FieldPolicy
+from blindgate.api.config_models import AgentFile, validated
 from blindgate.api.network import ACQUIRER, ConfigError, load_network
 from blindgate.api.observe import observed
 from blindgate.api.openapi import SURFACE_PATHS, openapi_document
@@ -47,15 +48,12 @@ from blindgate.crypto.keystore import KeyStore
 from blindgate.translog.http import remote_verifier
 from blindgate.translog.verifier import LogVerifier
 
-FORMAT = "blindgate-agent/1"
-
 
 def load_agent(path: Path, policy: FieldPolicy | None = None) -> tuple[Any, dict[str, Any]]:
     """The agent's ASGI app and its agent file, parsed. ``policy`` (code only, e.g. a benchmark's
     comparison) replaces the agent file's field policy."""
     config = json.loads(path.read_text())
-    if config.get("format") != FORMAT:
-        raise ConfigError(f"the agent file is not {FORMAT}")
+    validated(AgentFile, config, "the agent file")  # field and rule named, never a value
     base = path.parent
 
     def at(name: str) -> Path:

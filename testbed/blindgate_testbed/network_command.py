@@ -3,6 +3,7 @@
     blindgate-testbed network init DIR [--wallets N] [--acquirers M] [--customers C]
                                        [--port-base P] [--agent-host H] [--seed S] [--plaintext]
     blindgate-testbed network up DIR
+    blindgate-testbed network compose DIR [--network-dir ./network]
 
 ``init`` writes, with the same code as the demo (`blindgate_testbed.network.build_network`):
 every party's keys, ``network.json``, each agent's ``agent.json`` (`blindgate agent --config`),
@@ -18,6 +19,10 @@ files (the compose file in deploy/ is checked against them); the acquirers' agen
 process, logs in its own folder), waits until each answers, prints where each listens, and
 stays up until SIGINT or SIGTERM; then it stops them all. Exit status 0 after a clean stop,
 1 when a service fails (its log is named), 2 for a bad directory or a taken address.
+
+``compose`` prints the Docker Compose file that runs the same services from the same files,
+the gateway on PostgreSQL (`blindgate_testbed.compose`; ``deploy/compose.yaml`` is its output
+for the defaults).
 """
 
 from __future__ import annotations
@@ -63,6 +68,9 @@ def main(argv: list[str]) -> int:
     init.add_argument("--plaintext", action="store_true", help="PETs off (for comparison only)")
     up = verbs.add_parser("up", help="start every service of a network directory and keep it up")
     up.add_argument("dir", type=Path)
+    compose = verbs.add_parser("compose", help="print the compose file running DIR's services")
+    compose.add_argument("dir", type=Path)
+    compose.add_argument("--network-dir", default="./network", help="DIR as the compose file names it")
     args = parser.parse_args(argv)
     if args.verb == "init":
         if not (1 <= args.wallets <= MAX_PARTNERS and 1 <= args.acquirers <= MAX_PARTNERS):
@@ -72,7 +80,21 @@ def main(argv: list[str]) -> int:
         if not 2 <= args.agent_host <= 254 - args.acquirers:
             parser.error("--agent-host leaves no room for the acquirers' 127.0.0.H addresses")
         return init_network(args)
+    if args.verb == "compose":
+        return print_compose(args.dir, args.network_dir)
     return run_network(args.dir)
+
+
+def print_compose(root: Path, network_dir: str) -> int:
+    from blindgate_testbed.compose import compose_yaml
+
+    try:
+        services = read_services(root)
+    except ValueError as exc:
+        print(f"blindgate-testbed network: {exc}", file=sys.stderr)
+        return 2
+    print(compose_yaml(services, network_dir), end="")
+    return 0
 
 
 def init_network(args: argparse.Namespace) -> int:

@@ -78,7 +78,7 @@ def test_the_gateway_store_is_the_compose_postgres(compose: dict[str, Any]) -> N
     env, command = postgres["environment"], postgres["command"]
     port = command[command.index("-p") + 1]
     user, password, database = env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]
-    assert POSTGRES_URL == f"postgresql+psycopg://{user}:{password}@127.0.0.1:{port}/{database}"
+    assert f"postgresql+psycopg://{user}:{password}@127.0.0.1:{port}/{database}" == POSTGRES_URL
     assert compose["services"]["gateway"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
     assert port in postgres["healthcheck"]["test"]
     assert "pgdata" in compose["volumes"]

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keygen": ("blindgate.pets.keygen", "create a PET party's TLS identity (psi, train, predict)"),
     "sample-data": ("blindgate.pets.sample_data", "write a small synthetic wallet/network pair of files"),
     "audit": ("blindgate.audit.commands", "privacy check of everything the gateway wrote"),
+    "console": ("blindgate.console.commands", "the web console: payments, days, settlement, privacy"),
     "psi": ("blindgate.pets.psi.commands", "private set intersection between two parties"),
     "train": ("blindgate.pets.ml.train_command", "train a model jointly on secret shares"),
     "predict": ("blindgate.pets.ml.predict_command", "score rows with a jointly held model"),

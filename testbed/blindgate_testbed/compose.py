@@ -60,9 +60,10 @@ def compose_document(services: list[Service], network_dir: str = "./network") ->
 
 
 def _command(service: Service) -> list[str]:
-    """The service's command after its program; the gateway's store is PostgreSQL."""
+    """The service's command after its program; the gateway's store (which the console reads
+    too) is PostgreSQL."""
     words = list(service.command[1:])
-    if service.name == "gateway":
+    if "--db" in words:
         words[words.index("--db") + 1] = POSTGRES_URL
     return words
 

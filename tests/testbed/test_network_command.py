@@ -61,11 +61,10 @@ def test_init_writes_a_whole_network_the_shipped_commands_accept(tmp_path: Path)
     prefixes = [prefix for w in wallets for prefix in w.code_prefixes]
     assert len(set(prefixes)) == 4  # a fourth wallet routes by its own prefix
     services = read_services(root)
-    assert [s.name for s in services][-1] == f"{acquirers[-1].party_id} agent"
-    assert len(services) == 2 * 4 + 2 * 3 + 1  # backends, agents, the gateway
-    assert sorted(
-        int(s.listens.rsplit(":", 1)[1]) for s in services if s.listens.startswith("http:")
-    ) == list(range(20000, 20000 + 2 * 4 + 3 + 1))
+    assert [s.name for s in services][-2:] == [f"{acquirers[-1].party_id} agent", "console"]
+    assert len(services) == 2 * 4 + 2 * 3 + 2  # backends, agents, the gateway, the console
+    ports = sorted(int(s.listens.rsplit(":", 1)[1]) for s in services if s.listens.startswith("http:"))
+    assert ports == list(range(20000, 20000 + 2 * 4 + 3 + 2))
     for service in services:  # relative paths only: the directory can move (and be mounted)
         assert not any(word.startswith("/") for word in service.command), service
         if service.command[:2] == ("blindgate", "agent"):

@@ -1,0 +1,76 @@
+"""``blindgate console``: the web console beside the gateway, and its users.
+
+    blindgate console serve --db URL --users users.json [--reports DIR] [--title T]
+                            [--host 127.0.0.1] [--port 8300] [--secret-file FILE] [--secure-cookie]
+    blindgate console add-user --users users.json --name N --role operator|regulator|partner
+                               [--party PARTY_ID]          (the password is read from stdin)
+
+``serve`` reads the gateway's store (``--db``, the gateway's own URL) and never writes it.
+It listens on loopback by default and speaks plain HTTP: put it behind TLS (and pass
+``--secure-cookie``) anywhere else. Exit 2 for a bad users file or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from blindgate.console.users import ROLES, UsersFileError, add_user, load_users
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="blindgate console", description="the web console")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    serve = verbs.add_parser("serve", help="serve the console")
+    serve.add_argument("--db", required=True, help="the gateway's store URL (read only)")
+    serve.add_argument("--users", type=Path, required=True, help="the users file")
+    serve.add_argument("--reports", type=Path, help="folder of privacy, reconciliation and PET reports")
+    serve.add_argument("--title", default="blindgate", help="the network's name on every page")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8300)
+    serve.add_argument(
+        "--secret-file", type=Path, help="the session key (32+ bytes); default: fresh per start"
+    )
+    serve.add_argument("--secure-cookie", action="store_true", help="cookies only over HTTPS (behind TLS)")
+    add = verbs.add_parser("add-user", help="add or replace a user (password on stdin)")
+    add.add_argument("--users", type=Path, required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--party", help="a partner user's party id")
+    args = parser.parse_args(argv)
+    if args.verb == "add-user":
+        try:
+            add_user(args.users, args.name, args.role, sys.stdin.readline().rstrip("\n"), args.party)
+        except UsersFileError as exc:
+            print(f"blindgate console: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    return serve_console(args)
+
+
+def serve_console(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from blindgate import logs
+    from blindgate.console.app import create_console_app
+
+    try:
+        users = load_users(args.users)
+        secret = args.secret_file.read_bytes() if args.secret_file else None
+        if secret is not None and len(secret) < 32:
+            raise UsersFileError("the secret file holds fewer than 32 bytes")
+    except (UsersFileError, OSError) as exc:
+        print(f"blindgate console: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(None)
+    app = create_console_app(
+        args.db,
+        users,
+        reports=args.reports,
+        secret=secret,
+        title=args.title,
+        secure_cookie=args.secure_cookie,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0

@@ -18,6 +18,11 @@ What it does, in order (``make demo`` runs it with the defaults):
 7. scans every file under ``gateway/`` for every value in ``population.csv`` (the privacy
    check; it must find 0), writes ``report.json`` and prints the summary.
 
+With ``--serve`` it then settles every closed day (``settlement/``), reconciles each
+partner's own records against the files (``reports/reconcile-<ID>.csv``), puts the privacy
+check and the report in ``reports/``, starts the network again with its console and prints
+the console's address; it stays up until Ctrl-C or SIGTERM.
+
 Exit status 0 only when the privacy check finds nothing (with ``--plaintext``, PETs off, it
 is expected to find the payer data the agents passed through) and no traffic check was
 violated.
@@ -86,6 +91,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="let the SDK re-parse the merchant key on every call, as shipped (44 ms CPU per call)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or table; report.json only")
+    parser.add_argument(
+        "--serve", action="store_true", help="afterwards, keep the network and its console up until Ctrl-C"
+    )
     args = parser.parse_args(argv)
     if (
         not 1 <= args.payments <= 1_000_000
@@ -117,6 +125,8 @@ def main(argv: list[str]) -> int:
     unlinkable = report["linkage"]["linked_across_scopes"] == 0
     books = report["ledger"].get("ledger_ok", True)
     ok = blind and unlinkable and books and not report["traffic"]["violations"]
+    if args.serve:
+        serve_after(RunLayout(args.dir), report, console)
     return 0 if ok else 1
 
 
@@ -153,6 +163,35 @@ def linkage(layout: RunLayout, network: DemoNetwork) -> LinkageReport:
 def _aware(stored: str | datetime) -> datetime:
     moment = datetime.fromisoformat(stored) if isinstance(stored, str) else stored
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def serve_after(layout: RunLayout, report: dict[str, Any], console: Console) -> int:
+    """Settle and reconcile what the run closed, file the reports for the console, and run the
+    network with its console until stopped (`blindgate-testbed network up`'s loop)."""
+    from blindgate.settlement.commands import main as settle
+    from blindgate.settlement.reconcile_command import main as reconcile
+    from blindgate_testbed.network_command import console_of, run_network
+
+    settlement, reports = layout.root / "settlement", layout.root / "reports"
+    reports.mkdir(exist_ok=True)
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+        for day in report["business_dates"]:
+            settle(["--db", report["gateway_db"], "--date", day, "--out", str(settlement)])
+        for partner, records in report["partner_records"].items():
+            out = reports / f"reconcile-{partner}.csv"
+            where = ["--records", records, "--settlement-dir", str(settlement), "--out", str(out)]
+            reconcile(["--partner", partner, *where])
+    (reports / "privacy.json").write_text(json.dumps(report["privacy_check"], indent=2) + "\n")
+    (reports / "demo.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    def banner(services: list[Any]) -> None:
+        where = console_of(services)
+        address = where.listens if where is not None else "(no console in services.json)"
+        passwords = layout.root / "console" / "passwords.json"
+        print(f"console: {address} (passwords in {passwords}); stop with Ctrl-C or SIGTERM", flush=True)
+
+    console.print(f"serving the network from {layout.root}/")
+    return run_network(layout.root, banner)
 
 
 def run_demo(

@@ -31,12 +31,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
 from blindgate_testbed.layout import RunLayout
 from blindgate_testbed.network import (
+    CONSOLE_PASSWORDS,
     CannotListen,
     DemoNetwork,
     Ports,
@@ -141,7 +143,9 @@ def write_sdk_client_files(network: DemoNetwork) -> None:
         path.write_text(json.dumps(document, indent=2) + "\n")
 
 
-def run_network(root: Path) -> int:
+def run_network(root: Path, banner: Callable[[list[Service]], None] | None = None) -> int:
+    """Run ``root``'s services until SIGINT/SIGTERM; ``banner`` (default: every address) is
+    printed once all of them answer."""
     try:
         services = read_services(root)
         _check_addresses(services)
@@ -153,7 +157,7 @@ def run_network(root: Path) -> int:
             for service in services:
                 supervisor.start(service.spec(root.resolve()))
             supervisor.wait_healthy()
-            _print_addresses(services)
+            (banner or _print_addresses)(services)
             while True:  # until SIGINT, or SIGTERM (the Supervisor makes it KeyboardInterrupt)
                 time.sleep(ALIVE_POLL_S)
                 supervisor.check_alive()
@@ -173,9 +177,15 @@ def _check_addresses(services: list[Service]) -> None:
             check_can_listen(where.hostname, where.port or 443)
 
 
+def console_of(services: list[Service]) -> Service | None:
+    return next((service for service in services if service.name == "console"), None)
+
+
 def _print_addresses(services: list[Service]) -> None:
     width = max(len(service.name) for service in services)
     print(f"network up: {len(services)} services")
     for service in services:
         print(f"  {service.name.ljust(width)}  {service.listens}  (log {service.log})")
+    if console_of(services) is not None:
+        print(f"console passwords: {CONSOLE_PASSWORDS} (the operator's, the regulator's, each partner's)")
     print("stop with Ctrl-C or SIGTERM", flush=True)

@@ -1,0 +1,67 @@
+"""`blindgate-testbed demo --serve`: after its traffic the network stays up with its console, which
+shows the run's settlement batches, each partner's reconciliation and the privacy check, until
+SIGTERM stops every process."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+FIRST_HOST = 40  # 127.0.0.40 and .41: no other test's
+
+
+def test_demo_serve_keeps_the_network_and_its_console_up(tmp_path: Path) -> None:
+    for host in (f"127.0.0.{FIRST_HOST}", f"127.0.0.{FIRST_HOST + 1}"):
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, 443))
+            except OSError as exc:
+                pytest.skip(f"cannot bind {host}:443 ({exc.strerror}); the SDK only connects to port 443")
+    run = tmp_path / "demo-run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "blindgate_testbed", "demo", "--dir", str(run), "--payments", "40",
+         "--customers", "6", "--workers", "4", "--agent-host", str(FIRST_HOST), "--quiet", "--serve"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        address = _console_address(process, timeout_s=240)
+        passwords = json.loads((run / "console" / "passwords.json").read_text())
+        with httpx.Client(base_url=address, timeout=10) as client:
+            signed_in = client.post("/login", data={"name": "operator", "password": passwords["operator"]})
+            assert signed_in.status_code == 303
+            days = client.get("/days").text
+            assert 'class="batch"' in days and "reconcile-MERLIONACQ.csv" in days and "breaks: 0" in days
+            assert re.search(r'data-key="found">0<', client.get("/privacy").text)
+            assert "demo.json" in client.get("/reports").text
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        with pytest.raises(httpx.TransportError):
+            httpx.get(address + "/health", timeout=2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _console_address(process: subprocess.Popen[str], timeout_s: float) -> str:
+    assert process.stdout is not None
+    deadline, lines = time.monotonic() + timeout_s, []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError(f"the demo exited {process.wait()}: {lines[-20:]}")
+        lines.append(line)
+        found = re.match(r"console: (http://\S+) ", line)
+        if found:
+            return found[1]
+    raise AssertionError(f"no console address: {lines[-20:]}")

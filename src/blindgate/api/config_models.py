@@ -72,7 +72,6 @@ class GatewayEntry(_Strict):
     quote_ttl_s: int = Field(default=60, ge=1)
     clock_skew_s: int = Field(default=300, ge=0)
     order_code_ttl_s: int = Field(default=300, ge=1, le=MAX_ORDER_CODE_TTL_S)
-    plaintext: bool = Field(default=False, description="PETs off: for comparison only")
     tls_cert: Pem | None = Field(default=None, description="pinned by the agents; only with an https url")
     business_day: BusinessDay = Field(default_factory=lambda: BusinessDay())
 
@@ -113,6 +112,9 @@ class AgentBackend(_Strict):
     client_id: Id
     public_key: str = Field(description="PEM file of the backend's (or SDK client's) RSA public key")
     url: str = Field(default="", description="a wallet backend's Alipay+ endpoint; unused for an acquirer")
+    notify_url: str = Field(
+        default="", description="an acquirer's: where a notification goes when the pay request named none"
+    )
 
 
 class AgentFile(_Strict):
@@ -123,6 +125,7 @@ class AgentFile(_Strict):
     keys: str = Field(description="the party's key store folder")
     policy: str | None = Field(default=None, description="a field policy file; null: the shipped one")
     backend: AgentBackend
+    state: str = Field(default="state", description="the agent's own record of its payments (a folder)")
     host: str = "127.0.0.1"
     port: Port = 8443
     tls_cert: str | None = Field(default=None, description="PEM certificate file to serve TLS with")

@@ -80,6 +80,10 @@ class Observed:
         )
         for collector in collectors:
             self.registry.register(collector)
+        # Label children, made once: `labels()` costs more than the increment it leads to.
+        self._open = self.in_progress.labels(service)
+        self._counted: dict[tuple[str, str, str, str], Any] = {}
+        self._timed: dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:  # app.state and the like are the wrapped app's
         return getattr(self.app, name)
@@ -128,11 +132,11 @@ class Observed:
                     return
             await send(message)
 
-        self.in_progress.labels(self.service).inc()
+        self._open.inc()
         try:
             await self.app(scope, receive, watch)
         finally:
-            self.in_progress.labels(self.service).dec()
+            self._open.dec()
             code = _result_code(seen["body"]) if seen["size"] <= MAX_PARSED_ANSWER else None
             self._record(scope, route, seen["status"], code, started, request_id)
 
@@ -154,8 +158,15 @@ class Observed:
         elapsed = time.perf_counter() - started
         result_code, result_status = code or ("-", "-")
         method = scope["method"] if scope["method"] in {"GET", "POST", "HEAD"} else OTHER
-        self.requests.labels(self.service, route, method, str(status), result_code).inc()
-        self.seconds.labels(self.service, route).observe(elapsed)
+        key = (route, method, str(status), result_code)
+        counted = self._counted.get(key)
+        if counted is None:  # label values come from fixed sets: the cache stays small
+            counted = self._counted[key] = self.requests.labels(self.service, *key)
+        counted.inc()
+        timed = self._timed.get(route)
+        if timed is None:
+            timed = self._timed[route] = self.seconds.labels(self.service, route)
+        timed.observe(elapsed)
         log.info(
             "request",
             extra={

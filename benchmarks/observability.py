@@ -36,6 +36,21 @@ from blindgate.gateway.app import create_gateway_app
 from blindgate.gateway.observe import observed_gateway
 
 
+def _network(keys: dict[str, Any]) -> Any:
+    """payments.py's network (gateway, one wallet, one acquirer) without its plaintext key, which
+    the network file no longer accepts."""
+    from blindgate.api.network import network_document, parse_network
+
+    gateway = {"party_id": "GATEWAY", "url": "http://gateway.bench", "keys": keys["gateway"].public_bundle()}
+    partners = [
+        {"party_id": "WALLET_KR", "role": "wallet", "client_id": "WALLET_KR_AGENT", "currency": "KRW",
+         "code_prefixes": ["28"], "agent_url": "http://wallet.bench", "keys": keys["wallet"].public_bundle()},
+        {"party_id": "ACQ_SG", "role": "acquirer", "client_id": "ACQ_SG_AGENT", "currency": "SGD",
+         "agent_url": "http://acquirer.bench", "keys": keys["acquirer"].public_bundle()},
+    ]  # fmt: skip
+    return parse_network(network_document(gateway, partners))
+
+
 def measure(payments: int, rounds: int, concurrency: int) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {"bare": [], "observed": []}
     with tempfile.TemporaryDirectory(prefix="bg-observe-") as tmp:
@@ -47,8 +62,8 @@ def measure(payments: int, rounds: int, concurrency: int) -> dict[str, Any]:
             for variant in order:
                 meter = bench._Meter()
                 app: Any = create_gateway_app(
-                    bench._network(keys, False), keys["gateway"], f"sqlite:///{root / variant}{index}.db",
-                    transport=bench._wallet_responder(keys, False, payments + 200, meter), notify=False,
+                    _network(keys), keys["gateway"], f"sqlite:///{root / variant}{index}.db",
+                    transport=bench._wallet_responder(keys, False, meter), notify=False,
                 )  # fmt: skip
                 if variant == "observed":
                     app = observed_gateway(app)

@@ -43,6 +43,7 @@ def test_demo_serve_keeps_the_network_and_its_console_up(tmp_path: Path) -> None
             assert 'class="batch"' in days and "reconcile-MERLIONACQ.csv" in days and "breaks: 0" in days
             assert re.search(r'data-key="found">0<', client.get("/privacy").text)
             assert "demo.json" in client.get("/reports").text
+            assert 'service="console"' in client.get("/metrics").text  # every service has metrics
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         with pytest.raises(httpx.TransportError):

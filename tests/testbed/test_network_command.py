@@ -20,6 +20,7 @@ import pytest
 
 from blindgate.agent.commands import load_agent
 from blindgate.api.network import load_network
+from blindgate.api.openapi import openapi_document
 from blindgate_testbed.network import Ports, read_services
 from blindgate_testbed.network_command import main as network_main
 
@@ -180,5 +181,13 @@ def test_an_acquirers_own_sdk_client_pays_through_a_network_that_stays_up(runnin
     answer: dict[str, Any] = json.loads(client.execute(request))  # the SDK checked the agent's signature
     assert answer["result"]["resultStatus"] == "S", answer
     assert answer["customerId"] == payer["customer_id"]  # opened by the acquirer's agent, for the merchant
+    # The shipped commands serve their metrics and OpenAPI documents over real HTTP.
     gateway = next(s for s in read_services(root) if s.name == "gateway")
-    assert httpx.get(gateway.health_url, timeout=5).status_code == 200
+    metrics = httpx.get(gateway.listens + "/metrics", timeout=5).text
+    assert (
+        'route="/ams/api/v1/payments/pay"' in metrics
+        and 'blindgate_ledger_postings{event_type="PENDING"}' in metrics
+    )
+    assert httpx.get(gateway.listens + "/openapi.json", timeout=5).json() == openapi_document("gateway")
+    agent = httpx.get(sdk["gateway_url"] + "/metrics", timeout=5, verify=False).text
+    assert 'service="acquirer-agent"' in agent and payer["payment_code"] not in agent + metrics

@@ -32,6 +32,8 @@ from blindgate.console.users import User, check_password
 from blindgate.console.views import CLEAR, MIXED, PSEUDONYM, SEALED, ConsoleStore, read_reports
 
 MAX_FORM_BYTES = 4096
+# The fixed paths, for metrics labels (a payment's page counts under "other": its id is no label).
+PAGES = ("/", "/login", "/logout", "/payments", "/days", "/privacy", "/reports", "/console.css")
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'"

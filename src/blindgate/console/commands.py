@@ -53,7 +53,8 @@ def serve_console(args: argparse.Namespace) -> int:
     import uvicorn
 
     from blindgate import logs
-    from blindgate.console.app import create_console_app
+    from blindgate.api.observe import observed
+    from blindgate.console.app import PAGES, create_console_app
 
     try:
         users = load_users(args.users)
@@ -72,5 +73,6 @@ def serve_console(args: argparse.Namespace) -> int:
         title=args.title,
         secure_cookie=args.secure_cookie,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    served = observed(app, "console", PAGES)  # metrics and a log line per request, like every service
+    uvicorn.run(served, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from blindgate_testbed.network import Service
+from blindgate_testbed.plan import Service
 
 IMAGE = "blindgate:local"  # built from the repository's Dockerfile (`build:` below)
 MOUNT = "/network"
@@ -61,11 +61,14 @@ def compose_document(services: list[Service], network_dir: str = "./network") ->
 
 def _command(service: Service) -> list[str]:
     """The service's command after its program; the gateway's store (which the console reads
-    too) is PostgreSQL."""
+    too) is PostgreSQL. (The transparency log keeps its own SQLite file in the mounted folder.)"""
     words = list(service.command[1:])
-    if "--db" in words:
+    if words[0] in STORE_READERS and "--db" in words:
         words[words.index("--db") + 1] = POSTGRES_URL
     return words
+
+
+STORE_READERS = ("gateway", "console")
 
 
 def _postgres() -> dict[str, Any]:

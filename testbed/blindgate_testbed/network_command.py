@@ -16,7 +16,9 @@ files (the compose file in deploy/ is checked against them); the acquirers' agen
 ``127.0.0.H:443``, ``127.0.0.H+1:443``... because the SDK connects to port 443.
 
 ``up`` starts every service of ``services.json`` (the testbed's `Supervisor`: each its own
-process, logs in its own folder), waits until each answers, prints where each listens, and
+process, logs in its own folder), waits until each answers, publishes every partner's key
+bundle to the transparency log if it is still empty (the agents seal only to keys the log
+vouches for), prints where each listens, and
 stays up until SIGINT or SIGTERM; then it stops them all. Exit status 0 after a clean stop,
 1 when a service fails (its log is named), 2 for a bad directory or a taken address.
 
@@ -48,6 +50,7 @@ from blindgate_testbed.network import (
 from blindgate_testbed.plan import Service, read_services
 from blindgate_testbed.population import MAX_PARTNERS, generate_population, write_population_csv
 from blindgate_testbed.services import ServiceFailed, Supervisor
+from blindgate_testbed.transparency import OVERSIGHT_FILE, publish_once
 
 DEFAULT_PORT_BASE = 18000
 SDK_CLIENT_FILE = "sdk-client.json"
@@ -157,6 +160,8 @@ def run_network(root: Path, banner: Callable[[list[Service]], None] | None = Non
             for service in services:
                 supervisor.start(service.spec(root.resolve()))
             supervisor.wait_healthy()
+            if (root / OVERSIGHT_FILE).exists():  # partners' key bundles, before any traffic
+                publish_once(root)
             (banner or _print_addresses)(services)
             while True:  # until SIGINT, or SIGTERM (the Supervisor makes it KeyboardInterrupt)
                 time.sleep(ALIVE_POLL_S)

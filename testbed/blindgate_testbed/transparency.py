@@ -27,6 +27,7 @@ from blindgate_testbed.layout import RunLayout
 from blindgate_testbed.plan import Ports, Service, relative
 
 OVERSIGHT_FILE = "oversight/oversight.json"
+TRANSLOG_DB = "sqlite:///gateway/translog.db"  # relative to the run directory
 
 
 @dataclass
@@ -101,7 +102,7 @@ def oversight(layout: RunLayout, parties: list[str], ports: Ports | None = None)
     found = Oversight(
         root,
         f"http://127.0.0.1:{log_port}",
-        "sqlite:///gateway/translog.db",  # beside the gateway's store: the privacy check scans it
+        TRANSLOG_DB,  # beside the gateway's store: the privacy check scans it
         log_public,
         witness_public,
     )

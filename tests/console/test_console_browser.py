@@ -25,7 +25,7 @@ from blindgate.api.models import PAY_PATH, REFUND_PATH
 from blindgate.console.app import create_console_app
 from blindgate.console.users import add_user, load_users
 from blindgate.console.views import PSEUDONYM, SEALED, classify
-from blindgate_testbed.network import free_port
+from blindgate.net import free_port
 from tests.gateway.harness import ACQUIRER_ID, PAYER, WALLET_ID, build, pay_body, run
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

@@ -107,6 +107,7 @@ def test_sigkill_the_gateway_under_load(tmp_path: Path, store_choice: str | None
                 supervisor.start(spec)
             supervisor.wait_healthy()
             _wait_healthy(gateway_spec.health_url)
+            network.publish_key_bundles()  # the agents seal only to keys the transparency log vouches for
             clients = network.acquirer_clients()
             threads = [threading.Thread(target=_drive, args=(clients, s, outcomes, codes)) for s in scenarios]
             for index, thread in enumerate(threads):

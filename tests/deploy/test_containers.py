@@ -15,9 +15,9 @@ import yaml
 
 from blindgate.cli import COMMANDS as BLINDGATE_COMMANDS
 from blindgate_testbed.cli import COMMANDS as TESTBED_COMMANDS
-from blindgate_testbed.compose import MOUNT, POSTGRES_URL, compose_document, service_key
-from blindgate_testbed.network import Service, read_services
+from blindgate_testbed.compose import MOUNT, POSTGRES_URL, STORE_READERS, compose_document, service_key
 from blindgate_testbed.network_command import main as network_main
+from blindgate_testbed.plan import Service, read_services
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose.yaml"
@@ -59,16 +59,19 @@ def test_every_service_runs_the_same_command_on_the_same_files(
         commands = BLINDGATE_COMMANDS if program == "blindgate" else TESTBED_COMMANDS
         assert command[0] in commands  # a subcommand the image's program has
         expected = list(service.command[1:])
-        if "--db" in expected:  # the gateway's store, and the console reading it
+        if expected[0] in STORE_READERS:  # the gateway's store, and the console reading it
             at = expected.index("--db") + 1
             assert command[at] == POSTGRES_URL
             expected[at] = POSTGRES_URL
         assert command == expected
         assert entry["working_dir"] == MOUNT and entry["volumes"] == [f"./network:{MOUNT}"]
         assert entry["network_mode"] == "host"  # the network file's loopback addresses hold
-        for word in command:  # every configuration path it names is in the directory init wrote
-            if word.endswith(".json") or word.endswith("/keys") or word == "reports":
-                assert (root / word).exists(), word
+        for before, word in zip(["", *command], command, strict=False):  # every input file init wrote
+            path = word.rsplit(",", 1)[-1]  # a witness is URL,KEYFILE
+            if before != "--state" and (
+                path.endswith((".json", ".pem", ".pub", "/keys")) or path == "reports"
+            ):
+                assert (root / path).exists(), word
         build = entry["build"]
         assert (COMPOSE.parent / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
 

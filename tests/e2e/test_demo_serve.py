@@ -44,6 +44,12 @@ def test_demo_serve_keeps_the_network_and_its_console_up(tmp_path: Path) -> None
             assert re.search(r'data-key="found">0<', client.get("/privacy").text)
             assert "demo.json" in client.get("/reports").text
             assert 'service="console"' in client.get("/metrics").text  # every service has metrics
+            log = client.get("/transparency").text  # every partner's key bundle, under a cosigned head
+            assert log.count('class="entry"') == 5 and re.search(r'class="cosignatures">[1-9]', log)
+            partner = client.post("/login", data={"name": "hanpay", "password": passwords["hanpay"]})
+            assert partner.status_code == 303
+            own = client.get("/transparency").text
+            assert own.count('class="entry"') == 1 and "SIAMPAY" not in own
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         with pytest.raises(httpx.TransportError):

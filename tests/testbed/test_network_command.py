@@ -8,6 +8,7 @@ import csv
 import json
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -21,8 +22,8 @@ import pytest
 from blindgate.agent.commands import load_agent
 from blindgate.api.network import load_network
 from blindgate.api.openapi import openapi_document
-from blindgate_testbed.network import Ports, read_services
 from blindgate_testbed.network_command import main as network_main
+from blindgate_testbed.plan import Ports, read_services
 
 AGENT_HOST = 31  # 127.0.0.31:443: no other test's address
 
@@ -63,9 +64,9 @@ def test_init_writes_a_whole_network_the_shipped_commands_accept(tmp_path: Path)
     assert len(set(prefixes)) == 4  # a fourth wallet routes by its own prefix
     services = read_services(root)
     assert [s.name for s in services][-2:] == [f"{acquirers[-1].party_id} agent", "console"]
-    assert len(services) == 2 * 4 + 2 * 3 + 2  # backends, agents, the gateway, the console
-    ports = sorted(int(s.listens.rsplit(":", 1)[1]) for s in services if s.listens.startswith("http:"))
-    assert ports == list(range(20000, 20000 + 2 * 4 + 3 + 2))
+    assert len(services) == 2 * 4 + 2 * 3 + 4  # backends, agents, gateway, log, witness, console
+    ports = sorted(int(s.listens.rsplit(":", 1)[1]) for s in services if "//127.0.0.1:" in s.listens)
+    assert ports == list(range(20000, 20000 + 2 * 4 + 3 + 4))  # all but the acquirer agents' :443
     for service in services:  # relative paths only: the directory can move (and be mounted)
         assert not any(word.startswith("/") for word in service.command), service
         if service.command[:2] == ("blindgate", "agent"):
@@ -106,7 +107,7 @@ def running_network(tmp_path: Path) -> Iterator[Path]:
         except OSError as exc:
             pytest.skip(f"cannot bind {host}:443 ({exc.strerror}); the SDK only connects to port 443")
     root = tmp_path / "net"
-    base = _free_port_run(8)
+    base = _free_port_run(12)
     assert _init(root, "--wallets", "1", "--acquirers", "1", "--customers", "3",
                  "--port-base", str(base), "--agent-host", str(AGENT_HOST)) == 0  # fmt: skip
     process = subprocess.Popen(
@@ -163,7 +164,13 @@ def test_an_acquirers_own_sdk_client_pays_through_a_network_that_stays_up(runnin
         sdk["gateway_url"], sdk["client_id"], sdk["merchant_private_key"], sdk["alipay_public_key"]
     )
     with (root / "population.csv").open() as f:
-        payer = next(csv.DictReader(f))  # the code a payer's wallet app shows
+        payer = next(csv.DictReader(f))
+    # The payer's wallet app shows a fresh one-time code (the account's static code proves who asks).
+    wallet = next(s for s in read_services(root) if s.name.endswith(" backend") and "HANPAY" in s.name)
+    shown = httpx.post(
+        wallet.listens + "/app/v1/paymentCode", json={"paymentCode": payer["payment_code"]}, timeout=10
+    )
+    code = shown.json()["paymentCode"]
 
     store = Store()
     store.reference_store_id, store.store_name, store.store_mcc = "S1", "Kopi Tiam Bugis", "5812"
@@ -174,20 +181,23 @@ def test_an_acquirers_own_sdk_client_pays_through_a_network_that_stays_up(runnin
     env.store_terminal_id, env.store_terminal_request_time = "T1", "2026-12-06T10:00:00+08:00"
     order = Order()
     order.reference_order_id, order.order_description = "order-1", "coffee"
-    order.order_amount, order.merchant, order.env = Amount("SGD", "1250"), merchant, env
-    request = UserPresentedCodePaymentRequest(
-        "pay-1", order, "SGD", "1250", payer["payment_code"], sdk["payment_notify_url"]
-    )
+    order.order_amount, order.merchant, order.env = Amount("SGD", "10"), merchant, env
+    request = UserPresentedCodePaymentRequest("pay-1", order, "SGD", "10", code, sdk["payment_notify_url"])
     answer: dict[str, Any] = json.loads(client.execute(request))  # the SDK checked the agent's signature
     assert answer["result"]["resultStatus"] == "S", answer
     assert answer["customerId"] == payer["customer_id"]  # opened by the acquirer's agent, for the merchant
     # The shipped commands serve their metrics and OpenAPI documents over real HTTP.
     gateway = next(s for s in read_services(root) if s.name == "gateway")
-    metrics = httpx.get(gateway.listens + "/metrics", timeout=5).text
+    pinned = ssl.create_default_context(
+        cafile=root / "gateway" / "tls-cert.pem"
+    )  # as the network file pins it
+    metrics = httpx.get(gateway.listens + "/metrics", timeout=5, verify=pinned).text
     assert (
         'route="/ams/api/v1/payments/pay"' in metrics
         and 'blindgate_ledger_postings{event_type="PENDING"}' in metrics
     )
-    assert httpx.get(gateway.listens + "/openapi.json", timeout=5).json() == openapi_document("gateway")
+    assert httpx.get(gateway.listens + "/openapi.json", timeout=5, verify=pinned).json() == openapi_document(
+        "gateway"
+    )
     agent = httpx.get(sdk["gateway_url"] + "/metrics", timeout=5, verify=False).text
-    assert 'service="acquirer-agent"' in agent and payer["payment_code"] not in agent + metrics
+    assert 'service="acquirer-agent"' in agent and code not in agent + metrics

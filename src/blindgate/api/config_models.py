@@ -117,6 +117,17 @@ class AgentBackend(_Strict):
     )
 
 
+class AgentTransparency(_Strict):
+    """The partners' transparency log: the agent seals to a peer's key only once it vouches for it."""
+
+    log: Url
+    log_key: str = Field(description="the log's public key file")
+    witnesses: list[str] = Field(description="public key files of the witnesses a head needs")
+    identities: dict[str, str] = Field(
+        default_factory=dict, description="party id -> its identity public key file, pinned at onboarding"
+    )
+
+
 class AgentFile(_Strict):
     """An agent file; relative paths are relative to it."""
 
@@ -126,6 +137,7 @@ class AgentFile(_Strict):
     policy: str | None = Field(default=None, description="a field policy file; null: the shipped one")
     backend: AgentBackend
     state: str = Field(default="state", description="the agent's own record of its payments (a folder)")
+    transparency: AgentTransparency | None = None
     host: str = "127.0.0.1"
     port: Port = 8443
     tls_cert: str | None = Field(default=None, description="PEM certificate file to serve TLS with")

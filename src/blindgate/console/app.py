@@ -3,7 +3,8 @@
 Pages: ``/login`` (form), ``/payments`` and ``/payments/{id}`` (every stored field and its
 class), ``/days`` (business days and settlement batches), ``/privacy`` (the store's inventory
 by class, and the privacy check's report), ``/reports`` (reconciliation and PET runs'
-reports), ``POST /logout``. Everything but ``/login`` and ``/health`` needs a session
+reports), ``/transparency`` (the partners' transparency log: signed heads, cosignatures,
+entries), ``POST /logout``. Everything but ``/login`` and ``/health`` needs a session
 (a signed cookie, `blindgate.console.sessions`); nothing on it writes to the store.
 
 A partner's session sees only its own payments, days and batches; another partner's payment
@@ -29,11 +30,21 @@ from starlette.routing import Route
 
 from blindgate.console.sessions import COOKIE, SESSION_S, make_cookie, read_cookie
 from blindgate.console.users import User, check_password
-from blindgate.console.views import CLEAR, MIXED, PSEUDONYM, SEALED, ConsoleStore, read_reports
+from blindgate.console.views import CLEAR, MIXED, PSEUDONYM, SEALED, ConsoleStore, read_log, read_reports
 
 MAX_FORM_BYTES = 4096
 # The fixed paths, for metrics labels (a payment's page counts under "other": its id is no label).
-PAGES = ("/", "/login", "/logout", "/payments", "/days", "/privacy", "/reports", "/console.css")
+PAGES = (
+    "/",
+    "/login",
+    "/logout",
+    "/payments",
+    "/days",
+    "/privacy",
+    "/reports",
+    "/transparency",
+    "/console.css",
+)
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'"
@@ -50,6 +61,7 @@ def create_console_app(
     users: dict[str, User],
     *,
     reports: Path | None = None,
+    translog: str | None = None,
     secret: bytes | None = None,
     title: str = "blindgate",
     secure_cookie: bool = False,
@@ -123,6 +135,9 @@ def create_console_app(
         runs = [r for r in read_reports(reports) if r.kind == "run"] if user.sees_everything else []
         return page("reports.html", request, user, runs=runs)
 
+    async def transparency(request: Request, user: User) -> Response:
+        return page("transparency.html", request, user, log=read_log(translog, user))
+
     async def home(request: Request) -> Response:
         return RedirectResponse("/payments" if signed_in(request) else "/login", status_code=303)
 
@@ -148,6 +163,7 @@ def create_console_app(
         Route("/days", guarded(days)),
         Route("/privacy", guarded(privacy)),
         Route("/reports", guarded(run_reports)),
+        Route("/transparency", guarded(transparency)),
         Route("/console.css", stylesheet),
         Route("/health", health),
     ]

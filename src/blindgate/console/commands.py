@@ -1,6 +1,6 @@
 """``blindgate console``: the web console beside the gateway, and its users.
 
-    blindgate console serve --db URL --users users.json [--reports DIR] [--title T]
+    blindgate console serve --db URL --users users.json [--reports DIR] [--translog-db URL] [--title T]
                             [--host 127.0.0.1] [--port 8300] [--secret-file FILE] [--secure-cookie]
     blindgate console add-user --users users.json --name N --role operator|regulator|partner
                                [--party PARTY_ID]          (the password is read from stdin)
@@ -26,6 +26,7 @@ def main(argv: list[str]) -> int:
     serve.add_argument("--db", required=True, help="the gateway's store URL (read only)")
     serve.add_argument("--users", type=Path, required=True, help="the users file")
     serve.add_argument("--reports", type=Path, help="folder of privacy, reconciliation and PET reports")
+    serve.add_argument("--translog-db", help="the transparency log's store URL (read only)")
     serve.add_argument("--title", default="blindgate", help="the network's name on every page")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8300)
@@ -69,6 +70,7 @@ def serve_console(args: argparse.Namespace) -> int:
         args.db,
         users,
         reports=args.reports,
+        translog=args.translog_db,
         secret=secret,
         title=args.title,
         secure_cookie=args.secure_cookie,

@@ -12,7 +12,7 @@ import pytest
 from blindgate.console.app import create_console_app
 from blindgate.console.sessions import COOKIE, SESSION_S, make_cookie, read_cookie
 from blindgate.console.users import UsersFileError, add_user, check_password, load_users
-from blindgate.ledger.store import open_store
+from blindgate.storage import open_engine as open_store
 
 KEY, OTHER_KEY = b"k" * 32, b"o" * 32
 PASSWORD = "a long enough password"
@@ -52,7 +52,7 @@ def test_users_file_holds_hashes_and_checks_in_constant_time(tmp_path: Path) -> 
 @pytest.fixture
 def client(tmp_path: Path) -> httpx.AsyncClient:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
-    open_store(url).dispose()
+    open_store(url).dispose()  # an empty store: every page answers, with nothing in it
     add_user(tmp_path / "users.json", "operator", "operator", PASSWORD)
     app = create_console_app(url, load_users(tmp_path / "users.json"), secret=KEY)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test")

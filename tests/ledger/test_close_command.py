@@ -11,7 +11,18 @@ import pytest
 from blindgate.cli import main as blindgate
 from blindgate.cli import usage
 from blindgate.ledger.calendar import is_closed
-from blindgate.ledger.store import open_store
+from blindgate.storage import open_engine as open_store
+
+
+def _store(tmp_path: Path) -> str:
+    """A fresh gateway store at the current schema (as the gateway makes it on start)."""
+    from blindgate.storage.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    engine = open_store(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
 
 
 def _closed(url: str, day: date) -> bool:
@@ -24,7 +35,7 @@ def _closed(url: str, day: date) -> bool:
 
 
 def test_close_a_past_day_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    url = _store(tmp_path)
     assert "close a business day" in usage()
     assert (
         blindgate(["ledger", "close", "--date", "2026-11-20", "--db", url, "--zone", "Asia/Singapore"]) == 0
@@ -43,7 +54,7 @@ def test_close_a_past_day_once(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_a_day_that_still_runs_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    url = _store(tmp_path)
     today = datetime.now(UTC).date() + timedelta(days=1)  # runs until tomorrow's cut-off at least
     assert blindgate(["ledger", "close", "--date", today.isoformat(), "--db", url]) == 2
     assert "not closed" in capsys.readouterr().err
@@ -54,6 +65,12 @@ def test_a_day_that_still_runs_is_refused(tmp_path: Path, capsys: pytest.Capture
     "extra", [["--zone", "Mars/Olympus"], ["--network", "no-such-network.json"]], ids=["zone", "network"]
 )
 def test_bad_cutoff_settings_are_refused(tmp_path: Path, extra: list[str]) -> None:
-    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    url = _store(tmp_path)
     assert blindgate(["ledger", "close", "--date", "2026-11-20", "--db", url, *extra]) == 2
-    assert not (tmp_path / "gateway.db").exists() or not _closed(url, date(2026, 11, 20))
+    assert not _closed(url, date(2026, 11, 20))
+
+
+def test_a_missing_store_is_refused_not_made(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    assert blindgate(["ledger", "close", "--date", "2026-11-20", "--db", url]) == 3
+    assert not (tmp_path / "none.db").exists()

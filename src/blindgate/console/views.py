@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from blindgate.console.users import User
 from blindgate.crypto.sealing import is_sealed
-from blindgate.ledger.store import open_store
+from blindgate.storage import open_engine as open_store
 
 CLEAR, PSEUDONYM, SEALED, MIXED = "clear routing data", "pseudonym", "sealed", "clear, with sealed fields"
 PSEUDONYM_COLUMNS = frozenset({"pseudonym", "fingerprint", "customer_pseudonym"})

@@ -103,9 +103,8 @@ def main(argv: list[str]) -> int:
     app = _built(args)
     if isinstance(app, int):
         return app
-    app = observed_gateway(app)  # metrics, a log line per request, GET /openapi.json
     uvicorn.run(
-        app,
+        observed_gateway(app),  # metrics, a log line per request, GET /openapi.json
         host=args.host,
         port=args.port,
         log_level="warning",

@@ -22,8 +22,7 @@ from starlette.applications import Starlette
 from blindgate.api.observe import Observed, observed
 from blindgate.api.openapi import SURFACE_PATHS, openapi_document
 from blindgate.gateway.app import engine_of
-from blindgate.gateway.store import notifications
-from blindgate.ledger.schema import entries
+from blindgate.storage.schema import entries, notifications
 
 log = logging.getLogger("blindgate.gateway")
 

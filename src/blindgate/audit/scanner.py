@@ -151,9 +151,16 @@ class PrivacyScanner:
         """Scan every regular file under ``root`` (recursively, symlinks not followed)."""
         report = ScanReport(values=self.values, patterns=self.patterns)
         for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
-            hits = self.scan_file(path)
+            try:
+                hits = self.scan_file(path)
+                size = path.stat().st_size
+            except FileNotFoundError:
+                # Gone since the listing: SQLite removes its -shm/-wal files when the last
+                # connection closes (a checkpoint thread may close late). What they held is
+                # in the database file by then, which is scanned.
+                continue
             report.files_scanned += 1
-            report.bytes_scanned += path.stat().st_size
+            report.bytes_scanned += size
             for (kind, encoding), count in hits.items():
                 report.found += count
                 report.by_kind[kind] += count

@@ -126,7 +126,9 @@ def main(argv: list[str]) -> int:
     books = report["ledger"].get("ledger_ok", True)
     ok = blind and unlinkable and books and not report["traffic"]["violations"]
     if args.serve:
-        serve_after(RunLayout(args.dir), report, console)
+        served = serve_after(RunLayout(args.dir), report, console)
+        if served:  # the network could not be served again: say so by the exit status
+            return served
     return 0 if ok else 1
 
 

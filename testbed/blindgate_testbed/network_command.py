@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -45,7 +46,6 @@ from blindgate_testbed.network import (
     DemoNetwork,
     Ports,
     build_network,
-    check_can_listen,
 )
 from blindgate_testbed.plan import Service, read_services
 from blindgate_testbed.population import MAX_PARTNERS, generate_population, write_population_csv
@@ -175,11 +175,23 @@ def run_network(root: Path, banner: Callable[[list[Service]], None] | None = Non
 
 
 def _check_addresses(services: list[Service]) -> None:
-    """Fail before starting anything when an HTTPS agent's address (port 443) is taken."""
+    """Fail before starting anything when an acquirer agent's address (port 443) is taken.
+
+    The probe sets SO_REUSEADDR as uvicorn does, so the connections a stopped agent left in
+    TIME_WAIT (a network started again at once, as `demo --serve` does) are no obstacle.
+    """
     for service in services:
         where = urlsplit(service.listens)
-        if where.scheme == "https" and where.hostname:
-            check_can_listen(where.hostname, where.port or 443)
+        if where.scheme == "https" and where.hostname and (where.port or 443) == 443:
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((where.hostname, 443))
+                except OSError as exc:
+                    raise CannotListen(
+                        f"cannot listen on {where.hostname}:443 ({exc.strerror}): is another network, demo "
+                        "or test running? (run as root or grant CAP_NET_BIND_SERVICE for port 443)"
+                    ) from None
 
 
 def console_of(services: list[Service]) -> Service | None:

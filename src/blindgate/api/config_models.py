@@ -112,6 +112,9 @@ class AgentBackend(_Strict):
     client_id: Id
     public_key: str = Field(description="PEM file of the backend's (or SDK client's) RSA public key")
     url: str = Field(default="", description="a wallet backend's Alipay+ endpoint; unused for an acquirer")
+    tls_cert: str | None = Field(
+        default=None, description="the backend's TLS certificate (PEM file): the agent trusts it alone"
+    )
     notify_url: str = Field(
         default="", description="an acquirer's: where a notification goes when the pay request named none"
     )

@@ -167,9 +167,9 @@ def test_an_acquirers_own_sdk_client_pays_through_a_network_that_stays_up(runnin
         payer = next(csv.DictReader(f))
     # The payer's wallet app shows a fresh one-time code (the account's static code proves who asks).
     wallet = next(s for s in read_services(root) if s.name.endswith(" backend") and "HANPAY" in s.name)
-    shown = httpx.post(
-        wallet.listens + "/app/v1/paymentCode", json={"paymentCode": payer["payment_code"]}, timeout=10
-    )
+    app_pins = ssl.create_default_context(cafile=root / "partners" / "HANPAY" / "backend" / "tls-cert.pem")
+    ask = {"paymentCode": payer["payment_code"]}
+    shown = httpx.post(wallet.listens + "/app/v1/paymentCode", json=ask, timeout=10, verify=app_pins)
     code = shown.json()["paymentCode"]
 
     store = Store()

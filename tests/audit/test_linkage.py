@@ -51,6 +51,15 @@ def test_two_payments_of_one_payer_on_different_days_share_no_stored_identifier(
     assert report.linked_in_scope == 1 and report.largest_linked_set == 2  # day1-a, day1-b
     assert set(report.linked_by) == {"gw_payments.pseudonym"}
 
+    # The same measure from the command line, as an auditor runs it on any gateway store.
+    from blindgate.audit.commands import main
+
+    payers = tmp_path / "payers.csv"
+    rows = "".join(f"{p},{who}\n" for p, (who, _, _) in by_payment.items())
+    payers.write_text("payment_id,payer\n" + rows)
+    network = str(net.root / "network.json")
+    assert main(["linkage", "--db", str(engine.url), "--network", network, "--payers", str(payers)]) == 0
+
 
 def _aware(stored: str | datetime) -> datetime:
     moment = datetime.fromisoformat(stored) if isinstance(stored, str) else stored

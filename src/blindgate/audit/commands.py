@@ -6,8 +6,13 @@
         in clear, case variants, hex, base64 and SHA-256 hex (`blindgate.audit.scanner`).
         Prints the report as JSON; exit 1 when anything is found, 2 for bad arguments.
 
-Each check is a module with ``main(argv) -> int`` named in :data:`CHECKS`; ``linkage`` (can
-the gateway's pseudonyms be linked across wallets or days) registers here when it lands.
+    blindgate audit linkage --db URL --network network.json --payers PAYERS.csv
+        how far the store lets the operator follow one payer (`blindgate.audit.linkage`): pairs of
+        a payer's payments that share a stored identifier, within a wallet's business day and
+        across days; PAYERS.csv (columns payment_id, payer) is the ground truth the operator
+        lacks. Exit 1 when any pair is linked across days.
+
+Each check is a module with ``main(argv) -> int`` named in :data:`CHECKS`.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from blindgate.audit.scanner import read_values_csv, scan_directory
 # check name -> (module with main(argv), one-line help)
 CHECKS: dict[str, tuple[str, str]] = {
     "privacy": ("blindgate.audit.commands", "scan the gateway's files for every partner-held personal value"),
+    "linkage": ("blindgate.audit.linkage", "pairs of one payer's payments the gateway's store links"),
 }
 
 

@@ -142,3 +142,42 @@ def _leaves(text: str) -> Iterator[str]:
             stack.extend(item)
         elif isinstance(item, str):
             yield item
+
+
+def main(argv: list[str]) -> int:
+    """``blindgate audit linkage`` (see `blindgate.audit.commands`)."""
+    import argparse
+    import csv
+    import sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from blindgate.api.network import load_network
+    from blindgate.ledger.calendar import Cutoff
+
+    parser = argparse.ArgumentParser(prog="blindgate audit linkage", description=__doc__.split("\n")[0])
+    parser.add_argument("--db", required=True, help="the gateway's store (SQLAlchemy URL)")
+    parser.add_argument("--network", type=Path, required=True, help="the network file (its business day)")
+    parser.add_argument("--payers", type=Path, required=True, help="CSV: payment_id, payer (ground truth)")
+    args = parser.parse_args(argv)
+    try:
+        with args.payers.open(newline="", encoding="utf-8") as handle:
+            payer_of = {row["payment_id"]: row["payer"] for row in csv.DictReader(handle)}
+        settings = load_network(args.network).gateway
+    except (OSError, KeyError, ValueError) as exc:
+        print(f"blindgate audit linkage: {type(exc).__name__}: cannot read the inputs", file=sys.stderr)
+        return 2
+    days = Cutoff(settings.business_day_zone, settings.business_day_cutoff)
+    engine = sa.create_engine(args.db)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT payment_id, wallet_id, created_at FROM gw_payments")).all()
+        scope: dict[str, object] = {}
+        for payment, wallet, created in rows:
+            moment = datetime.fromisoformat(created) if isinstance(created, str) else created
+            scope[payment] = (wallet, days.day_of(moment if moment.tzinfo else moment.replace(tzinfo=UTC)))
+        report = measure(engine, {p: who for p, who in payer_of.items() if p in scope}, scope.__getitem__)
+    finally:
+        engine.dispose()
+    print(json.dumps(report.to_json(), indent=2))
+    return 1 if report.linked_across_scopes else 0

@@ -60,17 +60,25 @@ def _status(answer: dict[str, Any]) -> str:
 
 
 def _drive(
-    clients: dict[str, Any], scenario: Scenario, outcomes: dict[str, str], codes: dict[str, str]
+    clients: dict[str, Any],
+    apps: dict[str, Any],
+    scenario: Scenario,
+    outcomes: dict[str, str],
+    codes: dict[str, str],
 ) -> None:
     """Pay, and replay the same request until the outcome is known (the API is idempotent)."""
     client = clients[scenario.acquirer_id]
     scanned_at = now_iso()  # a retry sends the first attempt's body, terminal time included
+    # The payer's app shows a fresh one-time code; every replay shows the same one.
+    code = scenario.payment_code
+    if scenario.one_time:
+        code = apps[scenario.wallet_id].payment_code(scenario.payment_code)
     deadline = time.monotonic() + DEADLINE_S / 2
     while time.monotonic() < deadline:
         try:
             answer = client.pay_with_code(
                 scenario.payment_request_id, scenario.shop, scenario.currency, scenario.value,
-                scenario.payment_code, scenario.buyer, scanned_at,
+                code, scenario.buyer, scanned_at,
             )  # fmt: skip
         except AcquirerCallFailed:
             answer = {}
@@ -108,8 +116,10 @@ def test_sigkill_the_gateway_under_load(tmp_path: Path, store_choice: str | None
             supervisor.wait_healthy()
             _wait_healthy(gateway_spec.health_url)
             network.publish_key_bundles()  # the agents seal only to keys the transparency log vouches for
-            clients = network.acquirer_clients()
-            threads = [threading.Thread(target=_drive, args=(clients, s, outcomes, codes)) for s in scenarios]
+            clients, apps = network.acquirer_clients(), network.wallet_apps()
+            threads = [
+                threading.Thread(target=_drive, args=(clients, apps, s, outcomes, codes)) for s in scenarios
+            ]
             for index, thread in enumerate(threads):
                 thread.start()
                 if index == len(threads) // 2:  # kill under load, with payments in flight

@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from blindgate.crypto.keystore import KeyStore
+from blindgate.crypto.sealing import X25519
 from blindgate.translog import entries
 from blindgate.translog.log import TransparencyLog
 from blindgate.translog.store import LogStore, open_log_database
@@ -59,7 +60,8 @@ def partner_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str],
         if party_id not in made:
             directory = tmp_path_factory.mktemp("keys") / party_id
             made[party_id] = Partner(
-                KeyStore.create(directory, party_id), ed25519.Ed25519PrivateKey.generate()
+                # Classical keys: the substitution tests forge an x25519 key of the same version.
+                KeyStore.create(directory, party_id, suite=X25519), ed25519.Ed25519PrivateKey.generate()
             )
         return made[party_id]
 

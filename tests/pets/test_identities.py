@@ -62,7 +62,7 @@ def _dealer_accepts(pinned: list[Identity], callers: list[Identity]) -> list[str
             thread.start()
         for _ in callers:
             try:
-                channel = listener.accept()
+                channel = listener.accept(accept_timeout=3)
                 channel.recv()
                 channel.send(b"ok")
                 outcomes.append("accepted")
@@ -82,7 +82,9 @@ def test_a_stranger_with_a_pinned_name_is_still_refused() -> None:
     """The attacker's move: a new key under the same name as both pinned parties."""
     wallet, network, stranger = (Identity.generate("party") for _ in range(3))
     (outcome,) = _dealer_accepts([wallet, network], [stranger])
-    assert outcome.startswith("refused") and "not the pinned party" in outcome
+    # The dealer refuses the stranger's handshake and keeps waiting for a pinned party (a stray
+    # does not end a run), so what its accept reports is that none came.
+    assert outcome.startswith("refused") and "no peer connected" in outcome
 
 
 @pytest.mark.parametrize("name", ["wallet", "dealer"])

@@ -65,7 +65,7 @@ def open_engine(url: str, *, checkpoints: bool = False) -> sa.Engine:
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: object, _record: object) -> None:
             cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _into_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             cursor.close()
@@ -269,6 +269,20 @@ class _Checkpointer(threading.Thread):
                 time.sleep(CHECKPOINT_INTERVAL_S)
         finally:
             connection.close()
+
+
+def _into_wal(cursor: sqlite3.Cursor, attempts: int = 100) -> None:
+    """``PRAGMA journal_mode=WAL``, retried: switching a file into WAL takes an exclusive lock
+    without SQLite's busy handler, so two processes opening a new store at once can meet
+    "database is locked" (once it is in WAL, the pragma only reads). Bounded: ~5 s."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
 
 
 def checkpoint(connection: sqlite3.Connection) -> tuple[int, int, int]:

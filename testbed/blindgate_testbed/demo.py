@@ -47,7 +47,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from blindgate.api.network import load_network
-from blindgate.audit.linkage import LinkageReport, measure
+from blindgate.audit.linkage import LinkageReport, measure, stored_time
 from blindgate.audit.scanner import read_values_csv, scan_directory
 from blindgate.gateway.bookkeeping import cutoff_of
 from blindgate.storage.migrate import open_store
@@ -156,15 +156,10 @@ def linkage(layout: RunLayout, network: DemoNetwork) -> LinkageReport:
         return measure(
             engine,
             {payment: customer for payment, (_, customer) in truth.items() if payment in created},
-            lambda payment: (truth[payment][0], days.day_of(_aware(created[payment]))),
+            lambda payment: (truth[payment][0], days.day_of(stored_time(created[payment]))),
         )
     finally:
         engine.dispose()
-
-
-def _aware(stored: str | datetime) -> datetime:
-    moment = datetime.fromisoformat(stored) if isinstance(stored, str) else stored
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def serve_after(layout: RunLayout, report: dict[str, Any], console: Console) -> int:

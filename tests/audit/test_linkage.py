@@ -3,13 +3,13 @@ never across scopes (`blindgate.audit.linkage`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from blindgate.api.models import PAY_PATH
-from blindgate.audit.linkage import measure
+from blindgate.audit.linkage import measure, stored_time
 from blindgate.gateway.app import engine_of
 from blindgate.ledger.calendar import Cutoff
 from tests.gateway.harness import PAYER, POOR, Clock, build, pay_body, run
@@ -37,7 +37,7 @@ def test_two_payments_of_one_payer_on_different_days_share_no_stored_identifier(
         rows = conn.execute(
             sa.text("SELECT payment_id, payment_request_id, wallet_id, created_at FROM gw_payments")
         )
-        by_payment = {row[0]: (payer_of[row[1]], row[2], _aware(row[3])) for row in rows}
+        by_payment = {row[0]: (payer_of[row[1]], row[2], stored_time(row[3])) for row in rows}
     days = Cutoff(net.network.gateway.business_day_zone, net.network.gateway.business_day_cutoff)
 
     def scope_of(payment: str) -> object:
@@ -60,7 +60,3 @@ def test_two_payments_of_one_payer_on_different_days_share_no_stored_identifier(
     network = str(net.root / "network.json")
     assert main(["linkage", "--db", str(engine.url), "--network", network, "--payers", str(payers)]) == 0
 
-
-def _aware(stored: str | datetime) -> datetime:
-    moment = datetime.fromisoformat(stored) if isinstance(stored, str) else stored
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -21,6 +21,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from itertools import combinations
 from typing import Any
 
@@ -123,6 +124,13 @@ def _stored_values(engine: sa.Engine, payments: set[str]) -> dict[str, set[tuple
     return stored
 
 
+def stored_time(value: str | datetime) -> datetime:
+    """A time as a store gives it back (SQLite: ISO text, often without a zone; PostgreSQL: a
+    datetime), aware, UTC when it names no zone."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _leaves(text: str) -> Iterator[str]:
     """The string itself, or a JSON document's string leaves."""
     if not text.startswith(("{", "[")):
@@ -149,7 +157,6 @@ def main(argv: list[str]) -> int:
     import argparse
     import csv
     import sys
-    from datetime import UTC, datetime
     from pathlib import Path
 
     from blindgate.api.network import load_network
@@ -174,8 +181,7 @@ def main(argv: list[str]) -> int:
             rows = conn.execute(sa.text("SELECT payment_id, wallet_id, created_at FROM gw_payments")).all()
         scope: dict[str, object] = {}
         for payment, wallet, created in rows:
-            moment = datetime.fromisoformat(created) if isinstance(created, str) else created
-            scope[payment] = (wallet, days.day_of(moment if moment.tzinfo else moment.replace(tzinfo=UTC)))
+            scope[payment] = (wallet, days.day_of(stored_time(created)))
         report = measure(engine, {p: who for p, who in payer_of.items() if p in scope}, scope.__getitem__)
     finally:
         engine.dispose()

@@ -145,17 +145,49 @@ def recorded_batches(conn: sa.Connection, day: date) -> list[Batch]:
 
 
 def settle_day(conn: sa.Connection, day: date, *, now: datetime, cutoff: Cutoff | None = None) -> list[Batch]:
-    """Close (if its cut-off has passed by ``now``) and settle business day ``day``; idempotent.
+    """Close (if its cut-off has passed by ``now``) and settle business day ``day`` in the
+    caller's one transaction; idempotent. `settle` does the same in short steps, which a
+    serving gateway's payments do not wait for: use it on a live store.
 
     Raises ``BusinessDayOpen`` for a day still open, before writing anything.
     """
+    _close_if_due(conn, day, now, cutoff)
+    return recorded_batches(conn, day) or _record(conn, checked_batches(conn, day), day, now)
+
+
+def settle(engine: sa.Engine, day: date, *, now: datetime, cutoff: Cutoff | None = None) -> list[Batch]:
+    """`settle_day` in three steps, so that live payments are held back only while the day closes.
+
+    1. Close the day, in a transaction of its own: on PostgreSQL it waits for the postings in
+       flight and holds new ones back only until it commits (`close_business_day`); on SQLite
+       it holds the write lock for one small INSERT.
+    2. Total and check the batches, outside any write transaction: once closed, a day takes no
+       new entry (a posting goes to the next open day, `calendar.open_day_sql`), so its totals
+       are final and the long scan holds nothing a payment needs.
+    3. Record the batches and post their settlements, in a short transaction; a settlement that
+       ran meanwhile wins (its batches are answered, as on a repeat).
+    """
+    with engine.begin() as conn:
+        _close_if_due(conn, day, now, cutoff)
+    with engine.connect() as conn:
+        found = recorded_batches(conn, day) or checked_batches(conn, day)
+    try:
+        with engine.begin() as conn:
+            return recorded_batches(conn, day) or _record(conn, found, day, now)
+    except sa.exc.IntegrityError:  # a racing settlement recorded the same batch ids first
+        with engine.connect() as conn:
+            return recorded_batches(conn, day)
+
+
+def _close_if_due(conn: sa.Connection, day: date, now: datetime, cutoff: Cutoff | None) -> None:
     if not is_closed(conn, day):
         if cutoff is None or now < cutoff.end_of(day):
             raise BusinessDayOpen(f"business day {day.isoformat()} is still open: it cannot be settled yet")
         close_business_day(conn, cutoff, day, now)
-    settled = recorded_batches(conn, day)
-    if settled:
-        return settled
+
+
+def checked_batches(conn: sa.Connection, day: date) -> list[Batch]:
+    """The closed day's batches, each checked against its partner's ledger movement."""
     found = compute_batches(conn, day)
     for batch in found:
         moved = ledger_movement(conn, batch)
@@ -163,6 +195,12 @@ def settle_day(conn: sa.Connection, day: date, *, now: datetime, cutoff: Cutoff 
             raise LedgerInvariantBroken(
                 f"batch {batch.batch_id} nets {batch.net_amount}, the ledger moved {moved}"
             )
+    return found
+
+
+def _record(conn: sa.Connection, found: list[Batch], day: date, now: datetime) -> list[Batch]:
+    """Record each batch and post its settlement (idempotent by batch id)."""
+    for batch in found:
         conn.execute(
             sa.insert(batches).values(
                 batch_id=batch.batch_id,

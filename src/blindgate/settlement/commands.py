@@ -16,7 +16,7 @@ from blindgate.commandline import fail, parser
 from blindgate.errors import EXIT_INPUT, EXIT_OK
 from blindgate.ledger.calendar import Cutoff
 from blindgate.ledger.errors import LedgerError
-from blindgate.settlement.batches import settle_day
+from blindgate.settlement.batches import settle
 from blindgate.settlement.files import write_settlement_files
 from blindgate.storage import resolve_db_url
 from blindgate.storage.errors import STORE_FAILURES, explain
@@ -26,13 +26,13 @@ PROG = "blindgate settle"
 
 
 def _parser() -> argparse.ArgumentParser:
-    settle = parser(PROG, "write a business day's settlement files")
-    settle.add_argument("--date", required=True, type=date.fromisoformat, help="business date, YYYY-MM-DD")
-    settle.add_argument("--out", required=True, type=Path, help="folder for the settlement files")
-    settle.add_argument("--db", help="store URL (default: $BLINDGATE_DB, else the demo's gateway)")
-    settle.add_argument("--zone", default="UTC", help="time zone of the daily cut-off (IANA name)")
-    settle.add_argument("--cutoff", default=time(0), type=time.fromisoformat, help="local cut-off, HH:MM")
-    return settle
+    command = parser(PROG, "write a business day's settlement files")
+    command.add_argument("--date", required=True, type=date.fromisoformat, help="business date, YYYY-MM-DD")
+    command.add_argument("--out", required=True, type=Path, help="folder for the settlement files")
+    command.add_argument("--db", help="store URL (default: $BLINDGATE_DB, else the demo's gateway)")
+    command.add_argument("--zone", default="UTC", help="time zone of the daily cut-off (IANA name)")
+    command.add_argument("--cutoff", default=time(0), type=time.fromisoformat, help="local cut-off, HH:MM")
+    return command
 
 
 def main(argv: list[str]) -> int:
@@ -42,8 +42,7 @@ def main(argv: list[str]) -> int:
     except STORE_FAILURES as failure:
         return fail(PROG, *explain(failure))
     try:
-        with engine.begin() as conn:
-            found = settle_day(conn, args.date, now=datetime.now(UTC), cutoff=Cutoff(args.zone, args.cutoff))
+        found = settle(engine, args.date, now=datetime.now(UTC), cutoff=Cutoff(args.zone, args.cutoff))
         with engine.connect() as conn:
             written = write_settlement_files(conn, args.date, found, args.out)
     except LedgerError as refused:

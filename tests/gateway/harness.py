@@ -252,6 +252,7 @@ def build(
     clock: Callable[[], datetime] | None = None,
     agent_clock: Callable[[], float] | None = None,
     sealing_keys: SealingKeys | None = None,
+    store_timeout_s: float | None = None,
 ) -> LocalNetwork:
     """The network on an in-process router; ``fee_rates`` = (wallet share, merchant discount rate).
     ``plaintext``: PETs off, for comparison (`blindgate_testbed.plaintext`)."""
@@ -343,6 +344,7 @@ def build(
         notify=False,
         require_sealed=not plaintext,
         **({"clock": clock} if clock is not None else {}),
+        **({"store_timeout_s": store_timeout_s} if store_timeout_s is not None else {}),
     )
     router.add("gateway.test", gateway_app)
     return LocalNetwork(network, router, merchant_key, book, notifications, gateway_app, root)

@@ -24,6 +24,7 @@ from blindgate.gateway.pay import PROCESSING, SUCCESS
 from blindgate.gateway.refunds import Refunds
 from blindgate.gateway.repository import PaymentRow, RefundRow, Repository
 from blindgate.storage.migrate import open_store
+from blindgate.storage.offload import Offload
 from blindgate.storage.schema import cancel_holds, payments, refunds
 from tests.gateway.harness import LocalNetwork, build
 
@@ -40,7 +41,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> LocalNetwork:
 
 def service(local: LocalNetwork, engine: sa.Engine) -> tuple[Cancels, Refunds]:
     caller = PartnerCaller("GATEWAY", KeyStore(local.root / "gateway-keys"), CookielessClient())
-    context = PaymentContext(local.network, Repository(engine), caller, lambda: NOW)
+    context = PaymentContext(local.network, Repository(engine), Offload(engine), caller, lambda: NOW)
     return Cancels(context), Refunds(context)
 
 
@@ -85,6 +86,11 @@ def pausing(
         sa.event.remove(engine, "after_cursor_execute", after)
 
 
+def in_transaction(engine: sa.Engine, work: Callable[[sa.Connection], object]) -> object:
+    with engine.begin() as conn:
+        return work(conn)
+
+
 def race(engine: sa.Engine, local: LocalNetwork, first: str) -> dict[str, Any]:
     """``first`` ("cancel" or "refund") is caught before its commit while the other runs."""
     payment_id = f"P-{first}-{engine.dialect.name}"
@@ -92,9 +98,12 @@ def race(engine: sa.Engine, local: LocalNetwork, first: str) -> dict[str, Any]:
         conn.execute(payments.insert(), [_payment(payment_id)])
     cancels, refunding = service(local, engine)
     steps: dict[str, Callable[[], object]] = {
-        "cancel": lambda: cancels.hold(payment_id),
-        "refund": lambda: refunding._accept(
-            PaymentRow.of(_payment(payment_id)), RefundRow.of(_refund(payment_id))
+        "cancel": lambda: in_transaction(engine, lambda conn: cancels.hold(conn, payment_id)),
+        "refund": lambda: in_transaction(
+            engine,
+            lambda conn: refunding._accept(
+                conn, PaymentRow.of(_payment(payment_id)), RefundRow.of(_refund(payment_id))
+            ),
         ),
     }
     second = "refund" if first == "cancel" else "cancel"

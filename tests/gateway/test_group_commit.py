@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from blindgate.gateway.group_commit import GroupCommit
 from blindgate.storage.migrate import open_store
+from blindgate.storage.offload import Offload
 from blindgate.storage.schema import notifications
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -50,7 +51,7 @@ async def together(group: GroupCommit, *units: Any) -> list[Any]:
 
 
 def test_units_that_arrive_together_commit_in_one_transaction(engine: sa.Engine) -> None:
-    group = GroupCommit(engine)
+    group = GroupCommit(Offload(engine))
     commits: list[object] = []
     sa.event.listen(engine, "commit", commits.append)
     results = asyncio.run(together(group, *(insert(f"P{i}") for i in range(5))))
@@ -60,7 +61,7 @@ def test_units_that_arrive_together_commit_in_one_transaction(engine: sa.Engine)
 
 
 def test_a_duplicate_fails_alone_and_the_others_commit(engine: sa.Engine) -> None:
-    group = GroupCommit(engine)
+    group = GroupCommit(Offload(engine))
     results = asyncio.run(together(group, insert("P1"), insert("P2"), insert("P1"), insert("P3")))
     assert results[:2] == ["P1", "P2"] and results[3] == "P3"
     assert isinstance(results[2], sa.exc.IntegrityError)
@@ -69,7 +70,7 @@ def test_a_duplicate_fails_alone_and_the_others_commit(engine: sa.Engine) -> Non
 
 
 def test_a_unit_that_fails_after_writing_leaves_nothing_of_its_own(engine: sa.Engine) -> None:
-    group = GroupCommit(engine)
+    group = GroupCommit(Offload(engine))
     results = asyncio.run(together(group, insert("P1"), insert("P2", fail_after=True), insert("P3")))
     assert results[0] == "P1" and results[2] == "P3"
     assert isinstance(results[1], LookupError)
@@ -77,7 +78,7 @@ def test_a_unit_that_fails_after_writing_leaves_nothing_of_its_own(engine: sa.En
 
 
 def test_a_cancelled_caller_s_unit_never_runs(engine: sa.Engine) -> None:
-    group = GroupCommit(engine)
+    group = GroupCommit(Offload(engine))
 
     async def scenario() -> list[Any]:
         first = asyncio.ensure_future(group.run(insert("P1")))
@@ -92,7 +93,7 @@ def test_a_cancelled_caller_s_unit_never_runs(engine: sa.Engine) -> None:
 
 
 def test_the_group_waits_for_another_process_s_turn_without_blocking_the_loop(engine: sa.Engine) -> None:
-    group = GroupCommit(engine)
+    group = GroupCommit(Offload(engine))
     database = engine.url.database
     assert database is not None
     other = os.open(f"{database}-writer.lock", os.O_RDWR)  # another process's turn
@@ -116,7 +117,7 @@ def test_the_group_waits_for_another_process_s_turn_without_blocking_the_loop(en
 def test_postgresql_runs_each_unit_alone(pg_schema_url: str) -> None:
     engine = open_store(pg_schema_url)
     try:
-        group = GroupCommit(engine)
+        group = GroupCommit(Offload(engine))
         assert not group.enabled
         assert asyncio.run(together(group, insert("P1"), insert("P2"))) == ["P1", "P2"]
         assert (group.groups, stored(engine)) == (0, ["P1", "P2"])

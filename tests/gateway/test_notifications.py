@@ -34,7 +34,7 @@ def test_two_workers_deliver_each_notification_once(tmp_path: pytest.TempPathFac
 
     net = build(tmp_path)  # type: ignore[arg-type]
     first: Notifier = net.gateway_app.state.notifier
-    second = Notifier(first.network, first.engine, first.caller, first.clock)
+    second = Notifier(first.network, first.db, first.caller, first.clock)
     for index in range(5):
         assert run(net.sdk(PAY_PATH, pay_body(f"two-{index}", 100)))["result"]["resultStatus"] == "S"
 

@@ -19,8 +19,8 @@ from tests.gateway.harness import PAYER, build, pay_body, run
 pytestmark = pytest.mark.postgres
 
 
-def test_payment_path_on_postgres(tmp_path: Path, postgres_url: str) -> None:
-    net = build(tmp_path, database_url=postgres_url)
+def test_payment_path_on_postgres(tmp_path: Path, pg_schema_url: str) -> None:
+    net = build(tmp_path, database_url=pg_schema_url)
     run_id = uuid.uuid4().hex[:12]  # the database outlives the test: fresh ids each run
     before = net.wallet_book.balance(PAYER.customer_id)
 
@@ -69,11 +69,11 @@ class TakeTurns:
         await self.apps[index](scope, receive, send)
 
 
-def test_duplicates_on_two_gateway_instances_make_one_payment(tmp_path: Path, postgres_url: str) -> None:
-    net = build(tmp_path, database_url=postgres_url)
+def test_duplicates_on_two_gateway_instances_make_one_payment(tmp_path: Path, pg_schema_url: str) -> None:
+    net = build(tmp_path, database_url=pg_schema_url)
     # A second gateway over the same database: its own engine and pool, no memory shared but PostgreSQL.
     second = create_gateway_app(
-        net.network, KeyStore(tmp_path / "gateway-keys"), postgres_url, transport=net.router, notify=False
+        net.network, KeyStore(tmp_path / "gateway-keys"), pg_schema_url, transport=net.router, notify=False
     )
     balancer = TakeTurns(net.gateway_app, second)
     net.router.add("gateway.test", balancer)
@@ -89,7 +89,7 @@ def test_duplicates_on_two_gateway_instances_make_one_payment(tmp_path: Path, po
     payment_ids = {a["paymentId"] for a in answers if "paymentId" in a}
     assert len(payment_ids) == 1, answers
     payment_id = payment_ids.pop()
-    engine = open_engine(postgres_url)
+    engine = open_engine(pg_schema_url)
     try:
         with engine.connect() as conn:
             made = (

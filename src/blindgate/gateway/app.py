@@ -60,11 +60,18 @@ from blindgate.gateway.order_codes import OrderCodes
 from blindgate.gateway.pay import Pay
 from blindgate.gateway.refunds import Refunds
 from blindgate.gateway.repository import Repository
+from blindgate.storage.engine import open_engine
 from blindgate.storage.migrate import open_store
+from blindgate.storage.offload import Offload
 
 log = logging.getLogger("blindgate.gateway")
 
 Operation = Callable[[Partner, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+# How long one store statement may wait on a lock another connection holds (an operator's
+# session, a day being closed) before the request fails U: it waits on a store thread, so the
+# other requests go on meanwhile (`blindgate.storage.offload`).
+STORE_TIMEOUT_S = 10.0
 
 
 def create_gateway_app(
@@ -76,18 +83,23 @@ def create_gateway_app(
     clock: Callable[[], datetime] = utcnow,
     notify: bool = True,
     require_sealed: bool = True,
+    store_timeout_s: float = STORE_TIMEOUT_S,
 ) -> Starlette:
     """The gateway service. ``keys`` is the gateway's signing-only key store.
 
     ``transport`` replaces the network under the gateway's HTTP client (tests, benchmarks);
     ``notify`` False runs no background loop (notifications, order-code expiry): tests drive them;
     ``require_sealed`` False (benchmark and test code only: no file or command sets it) accepts
-    payer fields in clear, to measure against agents that seal nothing.
+    payer fields in clear, to measure against agents that seal nothing; ``store_timeout_s`` bounds
+    each statement's wait on another connection's lock (`blindgate.storage.open_engine`).
     """
     if "seal" in keys.kinds or "pseudonym" in keys.kinds:
         raise GatewayConfigError("the gateway must hold no sealing or pseudonym key (create it signing_only)")
-    # Created, or upgraded to this release's schema; WAL checkpoints off the event loop.
-    engine = open_store(database_url, checkpoints=True)
+    # Created, or upgraded to this release's schema (with no time limit: a migration may be
+    # long); then served with WAL checkpoints and every statement bounded, off the event loop.
+    open_store(database_url).dispose()
+    engine = open_engine(database_url, checkpoints=True, lock_timeout_s=store_timeout_s)
+    db = Offload(engine)
     client = CookielessClient(transport=transport, limits=httpx.Limits(max_connections=200))
     # An agent with a pinned certificate gets a client that trusts it alone (not with a
     # stand-in transport: tests and benchmarks route in process, with no TLS to check).
@@ -98,11 +110,11 @@ def create_gateway_app(
     }
     caller = PartnerCaller(network.gateway.party_id, keys, client, pinned)
     rates = RateBook.load(network.gateway.rates)
-    context = PaymentContext(network, Repository(engine), caller, clock)
+    context = PaymentContext(network, Repository(engine), db, caller, clock)
     cancels = Cancels(context)
     pay, refunds = Pay(context, rates, cancels, require_sealed), Refunds(context)
     order_codes = OrderCodes(context, pay, cancels, rates)
-    notifier = Notifier(network, engine, caller, clock)
+    notifier = Notifier(network, db, caller, clock)
     signing_key, key_version = keys.signing_key(ED25519)
     metrics = _Metrics()
     # The order-code operations wrap pay, inquiry and cancel: an order code not yet scanned has
@@ -178,6 +190,7 @@ def create_gateway_app(
         finally:
             for each in (client, *pinned.values()):
                 await each.aclose()
+            db.close()
             engine.dispose()
 
     routes = [Route(path, endpoint, methods=["POST"]) for path in operations]

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
 from blindgate.api.calls import NoAnswer
 from blindgate.api.models import WALLET_CANCEL_PATH, PaymentRef
 from blindgate.api.network import Partner
@@ -30,8 +32,8 @@ class Cancels:
         self.context, self.store = context, context.store
 
     async def cancel(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
-        row = self.context.find(acquirer, PaymentRef.parse(body))
-        if self.hold(row.payment_id):
+        row = await self.context.find(acquirer, PaymentRef.parse(body))
+        if await self.context.db.transaction(lambda conn: self.hold(conn, row.payment_id)):
             try:
                 answer = await self.at_wallet(row)
             except NoAnswer:  # the hold stays: the wallet may have cancelled
@@ -39,9 +41,9 @@ class Cancels:
             outcome = answer["result"]
             if outcome.get("resultStatus") != "S":
                 if outcome.get("resultStatus") == "F":  # the wallet did not cancel
-                    self.release(row.payment_id)
+                    await self.release(row.payment_id)
                 raise ApiError(known_code(outcome.get("resultCode")))
-            self.reverse(row)
+            await self.reverse(row)
         return {
             "result": result("SUCCESS"),
             "paymentRequestId": row.payment_request_id,
@@ -53,34 +55,33 @@ class Cancels:
         """Ask the wallet to cancel (and give back) a payment; raises NoAnswer on silence."""
         return await self.context.ask(row.wallet_id, WALLET_CANCEL_PATH, about(row))
 
-    def hold(self, payment_id: str) -> bool:
+    def hold(self, conn: sa.Connection, payment_id: str) -> bool:
         """Hold the payment for a cancel (module docstring); False if it is no longer open.
 
         Refused while a refund of it is in process: the wallet may already have given that
         refund back, so a cancel now would reverse the remainder without it.
         """
-        with self.store.engine.begin() as conn:
-            # The row's lock first, as a refund's reservation takes it; what follows reads
-            # after it, so a refund committed meanwhile is seen.
-            if not self.store.lock_if_open(conn, payment_id):
-                return False
-            if self.store.refund_in_process(conn, payment_id):
-                raise ApiError(
-                    "ORDER_STATUS_INVALID", "a refund of this payment is in process; inquire it first"
-                )
-            if not self.store.cancel_held(conn, payment_id):  # else a cancel asked again
-                self.store.hold_for_cancel(conn, payment_id, self.context.clock())
+        # The row's lock first, as a refund's reservation takes it; what follows reads
+        # after it, so a refund committed meanwhile is seen.
+        if not self.store.lock_if_open(conn, payment_id):
+            return False
+        if self.store.refund_in_process(conn, payment_id):
+            raise ApiError("ORDER_STATUS_INVALID", "a refund of this payment is in process; inquire it first")
+        if not self.store.cancel_held(conn, payment_id):  # else a cancel asked again
+            self.store.hold_for_cancel(conn, payment_id, self.context.clock())
         return True
 
-    def release(self, payment_id: str) -> None:
-        with self.store.engine.begin() as conn:
-            self.store.drop_cancel_hold(conn, payment_id)
+    async def release(self, payment_id: str) -> None:
+        await self.context.db.transaction(lambda conn: self.store.drop_cancel_hold(conn, payment_id))
 
-    def reverse(self, row: PaymentRow) -> None:
+    async def reverse(self, row: PaymentRow) -> None:
         """The wallet has cancelled: CANCELLED, the hold gone and the reversal posted, at once."""
         now = self.context.clock()
-        with self.store.engine.begin() as conn:
+
+        def reverse_in(conn: sa.Connection) -> None:
             changed = self.store.mark_cancelled(conn, row.payment_id, now)
             self.store.drop_cancel_hold(conn, row.payment_id)
             if changed:
                 bookkeeping.on_cancelled(conn, row.payment_id, now, self.context.network)
+
+        await self.context.db.transaction(reverse_in)

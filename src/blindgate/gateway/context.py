@@ -20,6 +20,7 @@ from blindgate.api.results import RESULTS, ApiError
 from blindgate.crypto.sealing import SealedValueInvalid, parse_envelope
 from blindgate.gateway.calls import PartnerCaller
 from blindgate.gateway.repository import PaymentRow, Repository
+from blindgate.storage.offload import Offload
 
 
 def utcnow() -> datetime:
@@ -28,10 +29,14 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class PaymentContext:
-    """The network, the store, the wallets' caller and the clock every payment operation uses."""
+    """The network, the store, the wallets' caller and the clock every payment operation uses.
+
+    ``store`` is the repository's synchronous SQL; ``db`` runs it off the event loop
+    (`blindgate.storage.offload`): every store call of a request goes through ``db``."""
 
     network: Network
     store: Repository
+    db: Offload
     caller: PartnerCaller
     clock: Callable[[], datetime] = utcnow
 
@@ -51,22 +56,22 @@ class PaymentContext:
         answer: dict[str, Any] = await self.caller.call(self.wallet(wallet_id), path, body, self.timeout_s)
         return answer
 
-    def find(self, acquirer: Partner, ref: PaymentRef) -> PaymentRow:
+    async def find(self, acquirer: Partner, ref: PaymentRef) -> PaymentRow:
         """The acquirer's payment named by ``ref``; ORDER_NOT_EXIST for any other."""
         if acquirer.role != ACQUIRER:
             raise ApiError("KEY_NOT_FOUND", "only an acquirer calls this API")
         if ref.payment_request_id is not None:
-            row = self.store.payment_by_request(acquirer.party_id, ref.payment_request_id)
+            row = await self.db.run(self.store.payment_by_request, acquirer.party_id, ref.payment_request_id)
         else:
             assert ref.payment_id is not None
-            row = self.store.payment(ref.payment_id)
+            row = await self.db.run(self.store.payment, ref.payment_id)
         if row is None or row.acquirer_id != acquirer.party_id:
             raise ApiError("ORDER_NOT_EXIST", "no payment with this id")
         return row
 
-    def current(self, row: PaymentRow) -> PaymentRow:
+    async def current(self, row: PaymentRow) -> PaymentRow:
         """The payment as stored now (another writer settled it first: theirs stands)."""
-        fresh = self.store.payment(row.payment_id)
+        fresh = await self.db.run(self.store.payment, row.payment_id)
         assert fresh is not None  # payments are never deleted
         return fresh
 

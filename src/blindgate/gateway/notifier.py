@@ -23,13 +23,12 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from blindgate.api.calls import NoAnswer
 from blindgate.api.models import NOTIFY_AGENT_PATH
 from blindgate.api.network import Network
 from blindgate.gateway.calls import PartnerCaller
 from blindgate.gateway.repository import Notification, NotificationState, Repository
+from blindgate.storage.offload import Offload
 
 log = logging.getLogger("blindgate.gateway.notifier")
 
@@ -43,19 +42,22 @@ CLAIM_LEASE_S = 30
 
 class Notifier:
     def __init__(
-        self, network: Network, engine: sa.Engine, caller: PartnerCaller, clock: Callable[[], datetime]
+        self, network: Network, db: Offload, caller: PartnerCaller, clock: Callable[[], datetime]
     ) -> None:
-        self.network, self.engine, self.caller, self.clock = network, engine, caller, clock
-        self.store = Repository(engine)
+        self.network, self.db, self.caller, self.clock = network, db, caller, clock
+        self.store = Repository(db.engine)
 
     async def deliver_due(self) -> int:
         """Try every due notification once; returns how many were acknowledged."""
         now = self.clock()
-        due = self.store.due_notifications(now, MAX_ATTEMPTS, BATCH)
-        lease = now + timedelta(seconds=CLAIM_LEASE_S)
-        claimed = [notice for notice in due if self.store.claim_notification(notice, now, lease)]
+        claimed = await self.db.run(self._claim_due, now)
         states = await asyncio.gather(*(self._deliver(notice) for notice in claimed))
         return sum(state == NotificationState.DELIVERED for state in states)
+
+    def _claim_due(self, now: datetime) -> list[Notification]:
+        due = self.store.due_notifications(now, MAX_ATTEMPTS, BATCH)
+        lease = now + timedelta(seconds=CLAIM_LEASE_S)
+        return [notice for notice in due if self.store.claim_notification(notice, now, lease)]
 
     async def _deliver(self, notice: Notification) -> NotificationState:
         acquirer = self.network.partner(notice.acquirer_id)
@@ -72,7 +74,7 @@ class Notifier:
         else:
             state = NotificationState.GIVEN_UP if tries >= MAX_ATTEMPTS else NotificationState.DUE
         retry_at = now + timedelta(seconds=min(2**notice.attempts, MAX_BACKOFF_S))
-        self.store.record_try(notice, state, now, retry_at)
+        await self.db.run(self.store.record_try, notice, state, now, retry_at)
         facts = {"payment_id": notice.payment_id, "attempt": tries}
         if state == NotificationState.DUE:
             log.info("notification not acknowledged", extra=facts)

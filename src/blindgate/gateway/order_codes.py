@@ -106,7 +106,7 @@ class OrderCodes:
 
     def __init__(self, context: PaymentContext, paying: Pay, cancels: Cancels, rates: RateBook) -> None:
         self.network, self.store, self.clock = context.network, context.store, context.clock
-        self.engine = context.store.engine
+        self.engine, self.db = context.store.engine, context.db
         self.paying, self.cancels, self.rates = paying, cancels, rates
 
     # --- the acquirer's side ---------------------------------------------------------------------
@@ -115,7 +115,7 @@ class OrderCodes:
         """``payments/pay``: an order code when the scenario says so, else a user-presented code."""
         if in_store_scenario(body) != ORDER_CODE_SCENARIO:
             return await self.paying.pay(acquirer, body)
-        return self.create(acquirer, body)
+        return await self.db.run(self.create, acquirer, body)
 
     def create(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
         request = OrderCodeRequest.parse(body)
@@ -198,10 +198,11 @@ class OrderCodes:
         try:
             return await self.paying.inquiry(acquirer, body)
         except ApiError as missing:
-            code = self._expire_if_due(self._find(acquirer, body, missing))
+            found = await self.db.run(self._find, acquirer, body, missing)
+        code = await self.db.run(self._expire_if_due, found)
         if code["status"] == SCANNED:  # scanned since: its payment answers
             return await self.paying.inquiry(acquirer, body)
-        answer = self._answer(code)
+        answer = await self.db.run(self._answer, code)
         answer.pop("orderCodeForm", None)
         status = {OPEN: "PROCESSING", EXPIRED: "FAIL", CANCELLED: "CANCELLED"}[code["status"]]
         return {
@@ -215,22 +216,26 @@ class OrderCodes:
         try:
             return await self.cancels.cancel(acquirer, body)
         except ApiError as missing:
-            code = self._find(acquirer, body, missing)
+            code = await self.db.run(self._find, acquirer, body, missing)
         now = self.clock()
-        with self.engine.begin() as conn:
-            conn.execute(
-                order_codes.update()
-                .where(order_codes.c.payment_id == code["payment_id"], order_codes.c.status == OPEN)
-                .values(status=CANCELLED, updated_at=now)
-            )
-        if self._code(code["payment_id"])["status"] == SCANNED:  # a scan won the race: cancel its payment
-            return await self.cancels.cancel(acquirer, body)
+        if await self.db.run(self._cancel_open, code, now) == SCANNED:  # a scan won the race:
+            return await self.cancels.cancel(acquirer, body)  # cancel its payment
         return {
             "result": result("SUCCESS"),
             "paymentRequestId": code["payment_request_id"],
             "paymentId": code["payment_id"],
             "cancelTime": _iso(now),
         }
+
+    def _cancel_open(self, code: dict[str, Any], now: datetime) -> str:
+        """CANCELLED if the code is still open; the status it has afterwards."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                order_codes.update()
+                .where(order_codes.c.payment_id == code["payment_id"], order_codes.c.status == OPEN)
+                .values(status=CANCELLED, updated_at=now)
+            )
+        return str(self._code(code["payment_id"])["status"])
 
     def _find(self, acquirer: Partner, body: dict[str, Any], missing: ApiError) -> dict[str, Any]:
         """The acquirer's order code named by ``body``; re-raises ``missing`` when there is none."""
@@ -250,6 +255,9 @@ class OrderCodes:
 
     async def scan(self, wallet: Partner, body: dict[str, Any]) -> dict[str, Any]:
         """userInitiatedPay: claim the code for this payer and open its payment (PROCESSING)."""
+        return await self.db.run(self._scan, wallet, body)
+
+    def _scan(self, wallet: Partner, body: dict[str, Any]) -> dict[str, Any]:
         if wallet.role != WALLET:
             raise ApiError("KEY_NOT_FOUND", "only a wallet scans an order code")
         request = ScanRequest.parse(body)
@@ -340,8 +348,8 @@ class OrderCodes:
             raise ApiError("KEY_NOT_FOUND", "only a wallet reports a payment result")
         payment_id = text(body, "paymentRequestId")
         assert payment_id is not None
-        payment = self.store.payment(payment_id)
-        code = self._one(order_codes.c.payment_id == payment_id)
+        payment = await self.db.run(self.store.payment, payment_id)
+        code = await self.db.run(self._one, order_codes.c.payment_id == payment_id)
         if payment is None or code is None or payment.wallet_id != wallet.party_id:
             raise ApiError("ORDER_NOT_EXIST", "no scanned order code of this wallet has this id")
         if not isinstance(body.get("result"), dict):
@@ -383,7 +391,7 @@ class OrderCodes:
         """`expire_due` forever (until cancelled), every `SWEEP_S` seconds."""
         while True:
             try:
-                self.expire_due()
+                await self.db.run(self.expire_due)
             except Exception as exc:  # never let the sweeper kill the service; the next one retries
                 log.error("order-code sweep failed: %s", type(exc).__name__)
             await asyncio.sleep(SWEEP_S)

@@ -88,11 +88,12 @@ class Pay:
     def __init__(
         self, context: PaymentContext, rates: RateBook, cancels: Cancels, require_sealed: bool = True
     ) -> None:
-        self.context, self.store, self.rates, self.cancels = context, context.store, rates, cancels
+        self.context, self.store, self.db = context, context.store, context.db
+        self.rates, self.cancels = rates, cancels
         # False only where benchmark or test code builds the gateway to compare against agents
         # that seal nothing; no configuration file or command line can reach it.
         self.require_sealed = require_sealed
-        self.group = GroupCommit(context.store.engine)
+        self.group = GroupCommit(context.db)
 
     async def pay(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
         request = PayRequest.parse(body)
@@ -139,7 +140,7 @@ class Pay:
 
     async def _replayed(self, acquirer: Partner, row: PaymentRow, body: dict[str, Any]) -> PaymentRow:
         """The stored payment a repeated request names, driven on if still in process."""
-        existing = self.store.payment_by_request(acquirer.party_id, row.payment_request_id)
+        existing = await self.db.run(self.store.payment_by_request, acquirer.party_id, row.payment_request_id)
         if existing is None:  # cannot happen: the unique key that refused us names a row
             raise ApiError("UNKNOWN_EXCEPTION") from None
         if existing.fingerprint != row.fingerprint:
@@ -178,7 +179,7 @@ class Pay:
         if status == "U" or status not in ("S", "F"):
             return row
         if status == "F":
-            return self._resolve(row, FAIL, known_code(outcome.get("resultCode", "UNKNOWN_EXCEPTION")))
+            return await self._resolve(row, FAIL, known_code(outcome.get("resultCode", "UNKNOWN_EXCEPTION")))
         pseudonym, sealed_customer = answer.get("customerPseudonym"), answer.get("customerId")
         customer_ok = (
             sealed_to(sealed_customer, row.acquirer_id)
@@ -204,7 +205,7 @@ class Pay:
         over, settled = await self.group.run(capture)
         if over:
             return await self._reject_for_risk(row, payer)
-        return settled if settled is not None else self.context.current(row)
+        return settled if settled is not None else await self.context.current(row)
 
     def _quote_expired(self, row: PaymentRow) -> bool:
         return aware(self.context.clock()) > aware(row.quote_expires_at)
@@ -223,10 +224,10 @@ class Pay:
         if answer["result"].get("resultStatus") != "S":
             log.warning("wallet refused to close an expired payment", extra={"payment_id": row.payment_id})
             return row
-        closed = self._resolve(row, FAIL, "FX_QUOTE_EXPIRED")
+        closed = await self._resolve(row, FAIL, "FX_QUOTE_EXPIRED")
         if closed.status == SUCCESS:  # the first pay's late answer captured it meanwhile; the
-            self.cancels.reverse(closed)  # wallet has now cancelled it, so we reverse it too
-            closed = self.context.current(closed)
+            await self.cancels.reverse(closed)  # wallet has now cancelled it, so we reverse it too
+            closed = await self.context.current(closed)
         return closed
 
     async def _reject_for_risk(self, row: PaymentRow, payer: Payer) -> PaymentRow:
@@ -235,16 +236,18 @@ class Pay:
         except NoAnswer:
             return row
         if answer["result"].get("resultStatus") != "S":
-            return self._resolve(row, SUCCESS, "SUCCESS", payer)  # the wallet kept it: so do we
-        return self._resolve(row, FAIL, "RISK_REJECT", Payer(payer.pseudonym))
+            return await self._resolve(row, SUCCESS, "SUCCESS", payer)  # the wallet kept it: so do we
+        return await self._resolve(row, FAIL, "RISK_REJECT", Payer(payer.pseudonym))
 
-    def _resolve(
+    async def _resolve(
         self, row: PaymentRow, status: PaymentStatus, code: str, payer: Payer | None = None
     ) -> PaymentRow:
         """PROCESSING -> SUCCESS or FAIL, with its posting and its notification, in one transaction."""
-        with self.store.engine.begin() as conn:
-            settled = self._resolve_in(conn, row, status, code, self.context.clock(), payer)
-        return settled if settled is not None else self.context.current(row)
+        now = self.context.clock()
+        settled = await self.db.transaction(
+            lambda conn: self._resolve_in(conn, row, status, code, now, payer)
+        )
+        return settled if settled is not None else await self.context.current(row)
 
     def _resolve_in(
         self,
@@ -269,7 +272,7 @@ class Pay:
         return settled
 
     async def inquiry(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
-        row = self.context.find(acquirer, PaymentRef.parse(body))
+        row = await self.context.find(acquirer, PaymentRef.parse(body))
         if row.status == PROCESSING and self._quote_expired(row):
             row = await self.close_expired(row)
         elif row.status == PROCESSING:

@@ -15,6 +15,7 @@ gateway's refund id) for exactly the same amount.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,11 +34,11 @@ from blindgate.ledger.money import proportional_share
 
 class Refunds:
     def __init__(self, context: PaymentContext) -> None:
-        self.context, self.store = context, context.store
+        self.context, self.store, self.db = context, context.store, context.db
 
     async def refund(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
         request = RefundRequest.parse(body)
-        payment = self.context.find(acquirer, PaymentRef(None, request.payment_id))
+        payment = await self.context.find(acquirer, PaymentRef(None, request.payment_id))
         if request.amount.currency != payment.currency:
             raise ApiError("CURRENCY_NOT_SUPPORT", "a refund is in the payment's currency")
         row = RefundRow(
@@ -53,9 +54,11 @@ class Refunds:
             created_at=self.context.clock(),
         )
         try:
-            self._accept(payment, row)
+            await self.db.transaction(lambda conn: self._accept(conn, payment, row))
         except sa.exc.IntegrityError:
-            existing = self.store.refund_by_request(acquirer.party_id, request.refund_request_id)
+            existing = await self.db.run(
+                self.store.refund_by_request, acquirer.party_id, request.refund_request_id
+            )
             if existing is None:
                 raise ApiError("UNKNOWN_EXCEPTION") from None
             if existing.fingerprint != row.fingerprint:
@@ -65,14 +68,13 @@ class Refunds:
             row = await self._ask_wallet(payment, row)
         return _answer(row)
 
-    def _accept(self, payment: PaymentRow, row: RefundRow) -> None:
-        """Store the refund, reserve its amount and fix its wallet share, in one transaction.
+    def _accept(self, conn: sa.Connection, payment: PaymentRow, row: RefundRow) -> None:
+        """Store the refund, reserve its amount and fix its wallet share (one transaction: ``conn``).
 
         The row first: a repeated request meets its unique key (IntegrityError: the caller
         answers with the first one's outcome) before any rule about the payment is judged."""
-        with self.store.engine.begin() as conn:
-            self.store.insert_refund(conn, row)
-            self.store.insert_wallet_share(conn, row.refund_id, self._reserve(conn, payment, row.amount))
+        self.store.insert_refund(conn, row)
+        self.store.insert_wallet_share(conn, row.refund_id, self._reserve(conn, payment, row.amount))
 
     def _reserve(self, conn: sa.Connection, payment: PaymentRow, amount: int) -> int:
         """Take ``amount`` from what remains refundable, atomically: racing refunds cannot overdraw.
@@ -95,7 +97,7 @@ class Refunds:
         toward_wallet = {
             **about(payment),
             "refundRequestId": row.refund_id,
-            "refundAmount": Money(payment.wallet_currency, self._wallet_share(payment, row)).to_wire(),
+            "refundAmount": Money(payment.wallet_currency, await self._wallet_share(payment, row)).to_wire(),
         }
         try:
             answer = await self.context.ask(payment.wallet_id, WALLET_REFUND_PATH, toward_wallet)
@@ -105,39 +107,46 @@ class Refunds:
         if outcome.get("resultStatus") not in ("S", "F"):
             return row
         status = RefundStatus.SUCCESS if outcome["resultStatus"] == "S" else RefundStatus.FAIL
-        self._settle(payment, row, status, known_code(outcome.get("resultCode")))
-        fresh = self.store.refund(row.refund_id)
+        code = known_code(outcome.get("resultCode"))
+        now = self.context.clock()
+        await self.db.transaction(lambda conn: self._settle(conn, payment, row, status, code, now))
+        fresh = await self.db.run(self.store.refund, row.refund_id)
         assert fresh is not None  # refunds are never deleted
         return fresh
 
-    def _settle(self, payment: PaymentRow, row: RefundRow, status: RefundStatus, code: str) -> None:
+    def _settle(
+        self,
+        conn: sa.Connection,
+        payment: PaymentRow,
+        row: RefundRow,
+        status: RefundStatus,
+        code: str,
+        now: datetime,
+    ) -> None:
         """The wallet's outcome, once: posted to the ledger, or the reservation given back."""
-        now = self.context.clock()
-        with self.store.engine.begin() as conn:
-            if not self.store.settle_refund(conn, row.refund_id, status, code):
-                return  # settled meanwhile by a replay or an inquiry
-            if status == RefundStatus.SUCCESS:
-                bookkeeping.on_refunded(
-                    conn, payment.payment_id, row.refund_id, row.amount, now, self.context.network
-                )
-            else:
-                self.store.give_back_reservation(conn, payment.payment_id, row.amount)
+        if not self.store.settle_refund(conn, row.refund_id, status, code):
+            return  # settled meanwhile by a replay or an inquiry
+        if status == RefundStatus.SUCCESS:
+            network = self.context.network
+            bookkeeping.on_refunded(conn, payment.payment_id, row.refund_id, row.amount, now, network)
+        else:
+            self.store.give_back_reservation(conn, payment.payment_id, row.amount)
 
-    def _wallet_share(self, payment: PaymentRow, row: RefundRow) -> int:
+    async def _wallet_share(self, payment: PaymentRow, row: RefundRow) -> int:
         """The refund's share fixed at acceptance (a refund stored before shares were: computed)."""
-        share = self.store.wallet_share(row.refund_id)
+        share = await self.db.run(self.store.wallet_share, row.refund_id)
         if share is not None:
             return share
-        before = self.store.refunded_before(payment.payment_id, row.refund_id)
+        before = await self.db.run(self.store.refunded_before, payment.payment_id, row.refund_id)
         return proportional_share(payment.wallet_amount, before, before + row.amount, payment.amount)
 
     async def inquiry(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
         ref = RefundRef.parse(body)
-        row = self.store.refund_by_request(acquirer.party_id, ref.refund_request_id)
+        row = await self.db.run(self.store.refund_by_request, acquirer.party_id, ref.refund_request_id)
         if row is None:
             raise ApiError("ORDER_NOT_EXIST", "no refund with this refundRequestId")
         if row.status == RefundStatus.PROCESSING:  # left U (no answer in time): ask the wallet again
-            payment = self.store.payment(row.payment_id)
+            payment = await self.db.run(self.store.payment, row.payment_id)
             assert payment is not None
             row = await self._ask_wallet(payment, row)
         answer = _answer(row)

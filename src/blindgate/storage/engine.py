@@ -31,11 +31,17 @@ from blindgate.storage.errors import BadStoreUrl
 # A committing connection checkpoints the WAL itself only past this many pages: a safety net.
 # Normally `_Checkpointer` has done it long before, off the event loop (module docstring).
 WAL_AUTOCHECKPOINT_PAGES = 10_000
+BUSY_TIMEOUT_S = 30.0  # how long a SQLite statement waits for another connection's lock (default)
 CHECKPOINT_INTERVAL_S = 0.2
 
 
-def open_engine(url: str, *, checkpoints: bool = False) -> sa.Engine:
+def open_engine(url: str, *, checkpoints: bool = False, lock_timeout_s: float | None = None) -> sa.Engine:
     """An engine on the store at ``url`` (the store's tables are `migrate`'s business).
+
+    ``lock_timeout_s``: how long one statement may wait on another connection's lock before it
+    fails (SQLite's busy timeout; PostgreSQL's ``lock_timeout``, with a ``statement_timeout`` of
+    twice that): the serving gateway bounds every store call so (`blindgate.storage.offload`).
+    None: SQLite waits `BUSY_TIMEOUT_S`, PostgreSQL as long as it takes (settlement, migrations).
 
     ``checkpoints``: a SQLite file gets passive WAL checkpoints on a thread of their own (below)
     while the engine lives: for the serving gateway. A command's short-lived engine goes
@@ -54,7 +60,8 @@ def open_engine(url: str, *, checkpoints: bool = False) -> sa.Engine:
     except sa.exc.ArgumentError:  # NoSuchModuleError included
         raise BadStoreUrl("the store URL names no database blindgate can open") from None
     if url.startswith("sqlite"):
-        connect_args: dict[str, object] = {"timeout": 30, "check_same_thread": False}
+        busy = BUSY_TIMEOUT_S if lock_timeout_s is None else lock_timeout_s
+        connect_args: dict[str, object] = {"timeout": busy, "check_same_thread": False}
         if _is_file(sa.engine.make_url(url).database):
             connect_args["factory"] = TakesTurnsToWrite
         engine = sa.create_engine(url, connect_args=connect_args)
@@ -87,7 +94,13 @@ def open_engine(url: str, *, checkpoints: bool = False) -> sa.Engine:
                 dbapi_connection.take_turn()
 
     else:
-        engine = sa.create_engine(url, pool_size=10, max_overflow=10)
+        connect: dict[str, str] = {}
+        if lock_timeout_s is not None:
+            lock_ms = max(1, int(lock_timeout_s * 1000))
+            given = sa.engine.make_url(url).query.get("options", "")  # e.g. a search_path: kept
+            given = given if isinstance(given, str) else " ".join(given)
+            connect["options"] = f"{given} -c lock_timeout={lock_ms} -c statement_timeout={2 * lock_ms}"
+        engine = sa.create_engine(url, pool_size=10, max_overflow=10, pool_timeout=30, connect_args=connect)
     return engine
 
 

@@ -56,7 +56,7 @@ from blindgate.agent.policy import (
     without_sealed,
 )
 from blindgate.api.bodies import bounded_bodies
-from blindgate.api.calls import ANSWERED_IDS, NoAnswer, Signer, pinned_client, signed_call
+from blindgate.api.calls import ANSWERED_IDS, NoAnswer, Signer, network_client, pinned_client, signed_call
 from blindgate.api.contexts import (
     RISK_PURPOSE,
     SEALED_AT_FIELD,
@@ -155,11 +155,10 @@ def clients_for(
     """(toward the backend, toward the gateway): one client, or a second one for the gateway
     that trusts its pinned certificate alone (not with a stand-in transport: no TLS there). The
     backend's client trusts ``backend_cert`` alone when given."""
-    limits = httpx.Limits(max_connections=100)
     if backend_cert is not None and transport is None:
         backend: httpx.AsyncClient = pinned_client(backend_cert, 100)
     else:
-        backend = httpx.AsyncClient(transport=transport, limits=limits)
+        backend = network_client(100, transport)
     if network.gateway.tls_cert is None or transport is not None:
         return (backend,)
     return backend, pinned_client(network.gateway.tls_cert, 100)

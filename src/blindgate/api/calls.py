@@ -30,6 +30,7 @@ import httpx
 
 from blindgate.api.errors import ContractError
 from blindgate.api.signed import encode, request_digest, request_headers, verify_response
+from blindgate.api.transport import AiohttpTransport
 from blindgate.crypto.errors import InvalidSignature, UnknownKey
 from blindgate.crypto.signatures import (
     SignatureHeader,
@@ -115,10 +116,16 @@ async def signed_call(
     return answer
 
 
+def network_client(
+    max_connections: int, transport: httpx.AsyncBaseTransport | None = None
+) -> CookielessClient:
+    """A client for the partners' calls: over ``transport`` where tests or benchmarks route
+    in process, else over the network (`blindgate.api.transport.AiohttpTransport`)."""
+    return CookielessClient(transport=transport or AiohttpTransport(max_connections=max_connections))
+
+
 def pinned_client(pinned_pem: str, max_connections: int) -> CookielessClient:
     """A client for a server that presents ``pinned_pem``: it trusts that certificate alone
     (hostname checked too), no certificate authority."""
-    return CookielessClient(
-        verify=ssl.create_default_context(cadata=pinned_pem),
-        limits=httpx.Limits(max_connections=max_connections),
-    )
+    context = ssl.create_default_context(cadata=pinned_pem)
+    return CookielessClient(transport=AiohttpTransport(ssl_context=context, max_connections=max_connections))

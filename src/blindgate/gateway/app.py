@@ -31,7 +31,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from blindgate.api.bodies import BODY_TIMEOUT_S, read_body, refuse, replaying
-from blindgate.api.calls import CookielessClient, pinned_client
+from blindgate.api.calls import network_client, pinned_client
 from blindgate.api.fields import personal_in_clear
 from blindgate.api.models import (
     CANCEL_PATH,
@@ -100,7 +100,7 @@ def create_gateway_app(
     open_store(database_url).dispose()
     engine = open_engine(database_url, checkpoints=True, lock_timeout_s=store_timeout_s)
     db = Offload(engine)
-    client = CookielessClient(transport=transport, limits=httpx.Limits(max_connections=200))
+    client = network_client(200, transport)
     # An agent with a pinned certificate gets a client that trusts it alone (not with a
     # stand-in transport: tests and benchmarks route in process, with no TLS to check).
     pinned = {

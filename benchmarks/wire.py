@@ -1,0 +1,275 @@
+"""The gateway as deployed: `blindgate gateway` under its real server, driven over sockets. Prints JSON.
+
+Three kinds of process, as in production:
+
+- the **gateway**: the shipped command, ``blindgate gateway --workers N`` (uvicorn, keep-alive,
+  HTTPS with ``--tls``), on a SQLite file (or ``--db`` PostgreSQL, a throw-away schema);
+- the **wallet side**: a minimal signed responder in its own process (uvicorn; HTTPS with
+  ``--tls``, pinned by the gateway through the network file as an agent's certificate is), which
+  answers each pay SUCCESS with a sealed customerId and a pseudonym;
+- the **load generator** (this process): pay requests prepared beforehand as the acquirer's
+  agent sends them (payer fields sealed to the wallet, Ed25519-signed), sent over
+  ``--concurrency`` keep-alive connections.
+
+Reported: payments/s, p50/p99, and the gateway's CPU per payment (its processes' user+system
+time from /proc, workers included), beside the same payments driven into the gateway app in
+process (no sockets, no HTTP parsing, no TLS: `benchmarks/payments.py`'s way) in the same run:
+``wire_cpu_over_in_process`` is what the server, the sockets and TLS add.
+Target (issue 19): >= 1,000 payments/s per two cores of gateway CPU (<= 2 ms a payment).
+
+Usage: .venv/bin/python benchmarks/wire.py [--payments 3000] [--concurrency 16] [--workers 2]
+       [--tls] [--db postgresql+psycopg://127.0.0.1/test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import platform
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import wallet_responder
+from payments import (
+    _drive,
+    _keys,
+    _Meter,
+    _network,
+    _prepared,
+    _throwaway_schema,
+    _wallet_responder,
+)
+from wallet_responder import HOST
+
+from blindgate.api.models import PAY_PATH
+from blindgate.api.network import network_document
+from blindgate.crypto.keystore import KeyStore
+from blindgate.gateway.app import create_gateway_app
+from blindgate.net import free_port
+from blindgate.net.tls import Identity
+
+START_TIMEOUT_S = 60
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _network_file(
+    root: Path, keys: dict[str, KeyStore], gateway: str, wallet: str, wallet_cert: str | None
+) -> Path:
+    wallet_party: dict[str, Any] = {
+        "party_id": "WALLET_KR", "role": "wallet", "client_id": "WALLET_KR_AGENT", "currency": "KRW",
+        "code_prefixes": ["28"], "agent_url": wallet, "keys": keys["wallet"].public_bundle(),
+    }  # fmt: skip
+    if wallet_cert:
+        wallet_party["tls_cert"] = wallet_cert
+    document = network_document(
+        {"party_id": "GATEWAY", "url": gateway, "keys": keys["gateway"].public_bundle()},
+        [
+            wallet_party,
+            {
+                "party_id": "ACQ_SG", "role": "acquirer", "client_id": "ACQ_SG_AGENT", "currency": "SGD",
+                "agent_url": "http://acquirer.bench", "keys": keys["acquirer"].public_bundle(),
+            },
+        ],
+    )  # fmt: skip
+    path = root / "network.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def _processes() -> dict[int, tuple[int, float]]:
+    """Every process: pid -> (parent pid, user + system CPU seconds), from /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                found[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS)
+    return found
+
+
+def _tree_pids(root_pid: int, processes: dict[int, tuple[int, float]] | None = None) -> set[int]:
+    """``root_pid`` and every process under it (uvicorn's workers)."""
+    processes = processes if processes is not None else _processes()
+    tree, grew = {root_pid}, True
+    while grew:
+        grown = tree | {pid for pid, (parent, _) in processes.items() if parent in tree}
+        grew, tree = grown != tree, grown
+    return tree
+
+
+def _tree_cpu_s(root_pid: int) -> float:
+    """User + system CPU seconds of ``root_pid`` and every process under it."""
+    processes = _processes()
+    return sum(processes[pid][1] for pid in _tree_pids(root_pid, processes) if pid in processes)
+
+
+async def _wait_healthy(url: str, verify: ssl.SSLContext | bool) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    async with httpx.AsyncClient(verify=verify) as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{url}/health", timeout=1.0)).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+    raise SystemExit(f"nothing answered at {url}/health within {START_TIMEOUT_S} s")
+
+
+async def _drive_wire(
+    url: str, prepared: list[tuple[bytes, dict[str, str]]], concurrency: int, verify: ssl.SSLContext | bool
+) -> tuple[list[float], dict[str, int], float]:
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
+    queue = iter(prepared)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, verify=verify, limits=limits, timeout=30.0) as client:
+
+        async def worker() -> None:
+            for payload, headers in queue:
+                started = time.perf_counter()
+                response = await client.post(PAY_PATH, content=payload, headers=headers)
+                latencies.append(time.perf_counter() - started)
+                code = response.json()["result"]["resultCode"]
+                outcomes[code] = outcomes.get(code, 0) + 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return latencies, outcomes, time.perf_counter() - began
+
+
+@contextlib.contextmanager
+def _gateway(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "ab") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "blindgate", "gateway", *args], stderr=sink)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)
+
+
+def over_the_wire(payments: int, concurrency: int, workers: int, tls: bool, db: str | None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bg-wire-") as tmp, contextlib.ExitStack() as stack:
+        root = Path(tmp)
+        keys = _keys(root / "keys")
+        gateway_port, wallet_port = free_port(), free_port()
+        scheme = "https" if tls else "http"
+        gateway_url, wallet_url = f"{scheme}://{HOST}:{gateway_port}", f"{scheme}://{HOST}:{wallet_port}"
+        files: dict[str, str] = {}
+        if tls:
+            for name in ("gateway", "wallet"):
+                identity = Identity.for_server(HOST)
+                (root / f"{name}.crt").write_bytes(identity.cert_pem)
+                (root / f"{name}.key").write_bytes(identity.key_pem)
+                files[name] = str(root / f"{name}.crt")
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cadata=(root / "gateway.crt").read_text()) if tls else False
+        )
+        network = _network_file(
+            root, keys, gateway_url, wallet_url, (root / "wallet.crt").read_text() if tls else None
+        )
+        context = multiprocessing.get_context("spawn")
+        wallet_tls = (files["wallet"], str(root / "wallet.key")) if tls else (None, None)
+        responder = context.Process(
+            target=wallet_responder.serve, args=(str(root / "keys"), wallet_port, *wallet_tls)
+        )
+        responder.start()
+        stack.callback(responder.kill)
+        url = stack.enter_context(_throwaway_schema(db)) if db else f"sqlite:///{root / 'gateway.db'}"
+        command = ["--network", str(network), "--keys", str(root / "keys" / "gateway"), "--db", url]
+        command += ["--host", HOST, "--port", str(gateway_port), "--workers", str(workers)]
+        command += ["--log", str(root / "gateway.log")]
+        if tls:
+            command += ["--tls-cert", files["gateway"], "--tls-key", str(root / "gateway.key")]
+        gateway = stack.enter_context(_gateway(command, root / "gateway.stderr"))
+        asyncio.run(_wait_healthy(gateway_url, verify))
+        warm = _prepared(keys, 200, False, "warm")
+        prepared = _prepared(keys, payments, False, "wire")
+        asyncio.run(_drive_wire(gateway_url, warm, concurrency, verify))
+        cpu_before = _tree_cpu_s(gateway.pid)
+        latencies, outcomes, elapsed = asyncio.run(_drive_wire(gateway_url, prepared, concurrency, verify))
+        gateway_cpu = _tree_cpu_s(gateway.pid) - cpu_before
+        if outcomes != {"SUCCESS": payments}:
+            raise SystemExit(f"over the wire, not every payment succeeded: {outcomes}")
+        latencies.sort()
+        return {
+            "payments": payments,
+            "payments_per_second": round(payments / elapsed, 1),
+            "p50_ms": round(statistics.median(latencies) * 1000, 2),
+            "p99_ms": round(latencies[int(0.99 * (payments - 1))] * 1000, 2),
+            "gateway_cpu_ms_per_payment": round(gateway_cpu / payments * 1000, 3),
+            "payments_per_two_cores_of_gateway_cpu": round(2 * payments / gateway_cpu, 1),
+        }
+
+
+def in_process(payments: int, concurrency: int) -> dict[str, Any]:
+    """The same payments into the gateway app in process (benchmarks/payments.py's way)."""
+    with tempfile.TemporaryDirectory(prefix="bg-wire-inproc-") as tmp:
+        root = Path(tmp)
+        keys = _keys(root / "keys")
+        meter = _Meter()
+        app = create_gateway_app(
+            _network(keys),
+            keys["gateway"],
+            f"sqlite:///{root / 'gateway.db'}",
+            transport=_wallet_responder(keys, False, meter),
+            notify=False,
+        )
+        asyncio.run(_drive(app, _prepared(keys, 200, False, "warm"), concurrency, meter))
+        return asyncio.run(_drive(app, _prepared(keys, payments, False, "inproc"), concurrency, meter))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--payments", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16, help="connections (requests in flight)")
+    parser.add_argument("--workers", type=int, default=2, help="gateway worker processes")
+    parser.add_argument("--tls", action="store_true", help="HTTPS on both hops, as deployed")
+    parser.add_argument("--db", help="PostgreSQL URL (a throw-away schema); default a SQLite file")
+    args = parser.parse_args()
+    wire = over_the_wire(args.payments, args.concurrency, args.workers, args.tls, args.db)
+    local = in_process(args.payments, min(args.concurrency, 8))
+    print(
+        json.dumps(
+            {
+                "benchmark": "wire",
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                f"Python {platform.python_version()}",
+                "load_average": os.getloadavg(),
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "store": "postgresql" if args.db else "sqlite",
+                "tls": args.tls,
+                "workers": args.workers,
+                "concurrency": args.concurrency,
+                "over_the_wire": wire,
+                "in_process": {
+                    k: local[k] for k in ("payments_per_second", "p99_ms", "gateway_cpu_ms_per_payment")
+                },
+                "wire_cpu_over_in_process": round(
+                    wire["gateway_cpu_ms_per_payment"] / local["gateway_cpu_ms_per_payment"], 2
+                ),
+                "target_payments_per_two_cores": 1000,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -496,7 +496,7 @@ def test_train_and_predict_commands_run_the_tree_model_end_to_end(
     )
     assert done.returncode == 0, done.stderr
     lines = scores.read_text().splitlines()
-    assert lines[0] == f"{ID},score" and len(lines) > 600
+    assert lines[0] == "line,id,score,status" and len(lines) > 600
 
 
 def _rewrite(source: Path, target: Path, change: Callable[[list[str]], list[str]]) -> Path:

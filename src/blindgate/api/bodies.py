@@ -94,4 +94,3 @@ def bounded_bodies(
             await app(scope, replaying(body, receive), send)
 
     return bounded
-

@@ -266,7 +266,7 @@ def test_predict_command_scores_with_the_jointly_held_model(
     out = tmp_path / "scores"
     done = subprocess.run(
         [sys.executable, "-m", "blindgate.cli", "predict", "--model-dir", str(tmp_path), *common,
-         "--out", str(out), "--scores", "per-row"],
+         "--out", str(out), "--scores", "per-row", "--json"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -292,7 +292,13 @@ def test_predict_command_scores_with_the_jointly_held_model(
     assert summary["rows scored"] == len(values) and summary["not held by the peer"] == len(rows) - len(
         values
     )
-    body = check_receipts(out, "predict", {"wallet": wallet, "network": network})
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    stages = [(e["role"], e["stage"], e["done"], e["total"]) for e in events if e["event"] == "progress"]
+    for role in ("wallet", "network"):  # real stages, each with its total, ending on it
+        scoring = [s for s in stages if s[0] == role and s[1] == "score rows"]
+        assert scoring[0][2:] == (0, len(values)) and scoring[-1][2:] == (len(values), len(values))
+        assert [s[1] for s in stages if s[0] == role][:4] == ["connect", "connect", "align", "align"]
+        body = check_receipts(out, "predict", {"wallet": wallet, "network": network})
     assert body["outputs"] == [{"name": "scores per row (scores=per-row)", "to": ["wallet"]}]
 
 

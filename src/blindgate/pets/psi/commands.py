@@ -40,6 +40,7 @@ from blindgate.pets.psi.session import MODES, PROTOCOLS, PsiResult, check_choice
 from blindgate.pets.receipt import Recorder, add_receipt_options
 from blindgate.pets.view import Seen, View
 
+MATCH_STAGE = "match keys"  # progress: this party's key rows, done of total
 DEFAULT_BATCH = 1 << 16  # keys per bucket: a few tens of MiB per party, whatever the set size
 
 
@@ -155,21 +156,21 @@ def _run(args: argparse.Namespace, keyset: SpilledKeys) -> int:
     recorder = Recorder.start("psi", args, identity, [peer_cert], args.input)
     report = spill_keys(args.input, columns, rules, keyset, _region(args.region))
     feedback = Feedback.from_args("psi", args.role, args.quiet or args.no_progress, args.json)
-    if report.invalid:
-        feedback.note(f"{args.input.name}: {report.invalid} rows have an empty or invalid key: left out")
+    for note in report.invalid_notes():
+        feedback.note(note)
     started = time.monotonic()
     done = 0
 
-    def tick(n: int) -> None:
+    def tick(n: int) -> None:  # exact: the session's KeyProgress never passes the total
         nonlocal done
-        done = min(done + n, keyset.count)
-        feedback.stage("psi", done, keyset.count)
+        done += n
+        feedback.stage(MATCH_STAGE, done, keyset.count)
 
     if args.role == "server":
         channel = listen(args.listen, identity, peer_cert, timeout=args.timeout, accept_timeout=args.timeout)
     else:
         channel = connect(args.connect, identity, peer_cert, timeout=args.timeout, retry_for=args.timeout)
-    feedback.stage("psi", 0, keyset.count)
+    feedback.stage(MATCH_STAGE, 0, keyset.count)
     with channel:
         result = run_psi_keyset(
             channel,

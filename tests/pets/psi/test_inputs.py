@@ -104,7 +104,8 @@ def test_invalid_phone_numbers_are_reported_by_file_column_count_and_first_lines
     assert keyed.report.keys == 3 and keyed.report.invalid == 7
     (note,) = keyed.report.invalid_notes()
     assert note == (
-        f"{path.name}: column 'phone': 7 rows with an empty or invalid key (lines 5, 6, 7, 8, 9, ...): left out"
+        f"{path.name}: column 'phone': 7 rows with an empty or invalid key "
+        "(lines 5, 6, 7, 8, 9, ...): left out"
     )
     assert not any(value in note for value in bad if len(value) > 2)  # lines, never values
 

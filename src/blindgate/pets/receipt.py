@@ -83,7 +83,7 @@ class LogAppendFailed(BlindgateError):
 
 
 def add_receipt_options(p: argparse.ArgumentParser, default_purpose: str) -> None:
-    group = p.add_argument_group("data-use receipt (both parties sign one per run; docs/receipts.md)")
+    group = p.add_argument_group("data-use receipt (both parties sign one per run; docs/transparency.md)")
     group.add_argument(
         "--purpose",
         default=default_purpose,

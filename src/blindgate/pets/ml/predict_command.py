@@ -14,7 +14,10 @@ or all three as local processes: ``blindgate predict --model-dir DIR --wallet-da
 with ``--scores per-row`` the wallet writes ``scores.csv`` (``line,id,score``, in its
 input order; rows the network does not hold, or whose id is invalid or repeated, have an
 empty score and a ``status``), with ``--scores aggregate`` only ``score-distribution.json``.
-Each party writes ``view-<role>.json`` and ``report-<role>.html``. Exit status: 0 done;
+Each party writes ``view-<role>.json``, ``report-<role>.html`` and the run's data-use
+receipt, ``receipt-<role>.json``, signed by both (``pets.receipt``; ``--log URL`` appends
+it to the transparency log). A tree model writes the same files; its policy must say
+``--scores per-row`` (the default for trees: the wallet holds the leaves). Exit status: 0 done;
 2 bad arguments, input data, model file or differing policies; 3 the peer or the dealer
 failed or dropped (`blindgate.errors`). Errors are one line on stderr, never a data value.
 """

@@ -22,7 +22,8 @@ peer or the dealer failed or dropped; 4 the trained weights left the fixed-point
 it again) — the statuses every `blindgate` command shares (`blindgate.errors`). Errors are
 one line on stderr, name the file, column, count and first lines, never a data value.
 Output files are written atomically, metrics.json last, so its presence means the run
-completed.
+completed. Each party also writes the run's data-use receipt, ``receipt-<role>.json``,
+signed by both (``pets.receipt``; ``--log URL`` appends it to the transparency log).
 """
 
 from __future__ import annotations

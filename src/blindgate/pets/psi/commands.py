@@ -17,6 +17,8 @@ to shuffle and count them, ``cardinality``; KKRT's shuffles 8 bytes per bin in m
 ``kkrt_cardinality``). ``--ray ADDRESS`` (or ``RAY_ADDRESS``) sends ECDH's
 hashing and scalar multiplications to a Ray cluster instead of local processes. A stale
 ``--out`` is removed first, so after a failed run there is no file that looks complete.
+Each run ends with a data-use receipt both parties sign, ``OUT.receipt.json`` beside
+``--out`` (``pets.receipt``; ``--log URL`` appends it to the transparency log).
 Exit status: 0 done; 2 bad arguments or input, or settings the peer does not share; 3 the
 peer or the network failed (absent, not the pinned party, silent, or speaking another
 protocol). Errors are one line on stderr and never show key values (the statuses every

@@ -1,11 +1,13 @@
 """Data-use receipts of PET runs: one per ``psi``, ``train`` or ``predict`` run, signed by both parties.
 
-At the end of a run, over the run's own pinned-TLS channel, the two parties make one
-receipt (`blindgate.translog.entries.receipt_body`) and sign it, each with its own
-long-term identity key:
+Over the run's own pinned-TLS channel, the two parties make one receipt
+(`blindgate.translog.entries.receipt_body`) and sign it, each with its own long-term
+identity key:
 
-1. Each sends its *part*: its party id and identity public key, the run's purpose, the
-   code's version and digest, a commitment to its input (row count and
+0. At the start, before any data is shared (`Recorder.check_peer`), each sends its party
+   id, identity public key, the run's kind and purpose and the code's version and digest;
+   a difference, or a key that is not the peer's (below), stops the run there.
+1. At the end, each sends its *part*: the same, and a commitment to its input (row count and
    ``sha256(salt || sha256(input file))``, the salt kept by the party), the outputs it
    received, what it saw (the run's view: item and class) and its start and end times.
 2. Each merges the two parts into the same body (parties sorted; the run id from both
@@ -162,6 +164,28 @@ class Recorder:
             secrets.token_bytes(SALT_BYTES),
         )
 
+    # --- at the start of the run, before any data is shared ---
+
+    def check_peer(self, channel: Channel) -> None:
+        """Exchange what the receipt will need both to share (kind, purpose, code, identity),
+        so that a difference stops the run before its work, not after it (refused: exit 3)."""
+        mine = {
+            "format": PART_FORMAT,
+            "kind": self.kind,
+            "party": self.party_id,
+            "identity_key": canonical.public_key_text(self.key.public_key()),
+            "purpose": self.purpose,
+            "code": code_identity(),
+        }
+        frame = channel.exchange(json.dumps(mine).encode())
+        try:
+            theirs = json.loads(frame) if len(frame) <= MAX_PART_BYTES else None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MalformedFrame("expected the peer's receipt settings") from exc
+        if not isinstance(theirs, dict) or set(theirs) != set(mine) or theirs["format"] != PART_FORMAT:
+            raise MalformedFrame("expected the peer's receipt settings")
+        self._check_agreement(mine, theirs)
+
     # --- at the end of the run, while the channel is open ---
 
     def sign_with_peer(
@@ -205,14 +229,17 @@ class Recorder:
             "nonce": secrets.token_hex(16),
         }
 
-    def _merge(self, mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
-        for field, what in (("kind", "kind of run"), ("purpose", "purpose"), ("code", "code")):
+    def _check_agreement(self, mine: dict[str, Any], theirs: dict[str, Any]) -> None:
+        what_differs = {"kind": "kind of run", "purpose": "purpose (--purpose)", "code": "blindgate code"}
+        for field, what in what_differs.items():
             if theirs[field] != mine[field]:
                 raise ReceiptError(
                     f"the peer's receipt names another {what}: both parties must give the same"
                 )
         if theirs["party"] == self.party_id:
             raise ReceiptError(f"both parties call themselves {self.party_id!r}: give one --party-id")
+        if not entries.is_party_id(theirs["party"]):
+            raise ReceiptError("the peer's party id is not one a receipt can carry")
         try:
             peer_key = canonical.load_public_key(theirs["identity_key"], "the peer's identity key")
         except TranslogError as exc:
@@ -222,6 +249,9 @@ class Recorder:
                 "the peer signs receipts with a key that is neither its pinned certificate's "
                 "nor the one given with --peer-identity-key"
             )
+
+    def _merge(self, mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+        self._check_agreement(mine, theirs)
         parts = sorted((mine, theirs), key=lambda part: str(part["party"]))
         outputs: dict[str, list[str]] = {}
         for part in parts:

@@ -151,6 +151,7 @@ def run_tree_role(args: argparse.Namespace) -> int:
     feedback.stage("connect", 0, 1)
     peer = _peer_channel(args, identity)
     try:
+        recorder.check_peer(peer)
         record = agree(peer, policy, identity, _certs(args.peer_cert), role == "wallet")
         feedback.stage("connect", 1, 1)
         rows, scores = predict_rows(
@@ -214,6 +215,7 @@ def run_role(args: argparse.Namespace) -> int:
     feedback.stage("connect", 0, 1)
     peer = _peer_channel(args, identity)
     try:
+        recorder.check_peer(peer)
         record = agree(peer, policy, identity, _certs(args.peer_cert), index == 0)
         feedback.stage("connect", 1, 1)
         triples = _triple_source(args, identity, index, peer)

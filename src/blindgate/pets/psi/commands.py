@@ -174,6 +174,7 @@ def _run(args: argparse.Namespace, keyset: SpilledKeys) -> int:
         channel = connect(args.connect, identity, peer_cert, timeout=args.timeout, retry_for=args.timeout)
     feedback.stage(MATCH_STAGE, 0, keyset.count)
     with channel:
+        recorder.check_peer(channel)
         result = run_psi_keyset(
             channel,
             keyset,

@@ -59,3 +59,4 @@ def test_two_payments_of_one_payer_on_different_days_share_no_stored_identifier(
     payers.write_text("payment_id,payer\n" + rows)
     network = str(net.root / "network.json")
     assert main(["linkage", "--db", str(engine.url), "--network", network, "--payers", str(payers)]) == 0
+

@@ -61,8 +61,7 @@ def partner_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str],
             directory = tmp_path_factory.mktemp("keys") / party_id
             made[party_id] = Partner(
                 # Classical keys: the substitution tests forge an x25519 key of the same version.
-                KeyStore.create(directory, party_id, suite=X25519),
-                ed25519.Ed25519PrivateKey.generate(),
+                KeyStore.create(directory, party_id, suite=X25519), ed25519.Ed25519PrivateKey.generate()
             )
         return made[party_id]
 

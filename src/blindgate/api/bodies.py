@@ -94,3 +94,4 @@ def bounded_bodies(
             await app(scope, replaying(body, receive), send)
 
     return bounded
+

@@ -1,13 +1,13 @@
 """`blindgate ledger check|close`: the operator's hands on the gateway's ledger.
 
-blindgate ledger check [--db URL]
-    check the whole ledger; exit 1 and list the problems if broken.
-blindgate ledger close --date D [--db URL] [--network network.json | --zone Z --cutoff HH:MM]
-    close business day D by hand (and so every day before it), once its cut-off has passed;
-    the cut-off is the network file's ``business_day`` (default UTC 00:00). Postings of D
-    that arrive later land in the next open day, so D's settlement batch never changes.
-    Exit 0 closed (or already closed: said so), 2 refused (the day still runs, bad
-    arguments), 3 the store cannot be used.
+    blindgate ledger check [--db URL]
+        check the whole ledger; exit 1 and list the problems if broken.
+    blindgate ledger close --date D [--db URL] [--network network.json | --zone Z --cutoff HH:MM]
+        close business day D by hand (and so every day before it), once its cut-off has passed;
+        the cut-off is the network file's ``business_day`` (default UTC 00:00). Postings of D
+        that arrive later land in the next open day, so D's settlement batch never changes.
+        Exit 0 closed (or already closed: said so), 2 refused (the day still runs, bad
+        arguments), 3 the store cannot be used.
 """
 
 from __future__ import annotations

@@ -347,7 +347,10 @@ def predict_batch_command(model_dir: Path, wallet_csv: Path, network_csv: Path, 
         return {"error": done.stderr[-1500:]}
     return {
         "seconds_with_launch_and_psi": time.perf_counter() - started,
-        "rows_scored": len((out / "scores.csv").read_text().splitlines()) - 1,
+        # scores.csv lists every campaign row (line,id,score,status); the scored ones say so
+        "rows_scored": sum(
+            line.endswith(",scored") for line in (out / "scores.csv").read_text().splitlines()
+        ),
     }
 
 

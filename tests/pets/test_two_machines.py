@@ -98,6 +98,7 @@ def test_the_documented_commands_run_on_three_machines(tmp_path: Path) -> None:
         ["network", "wallet"],  # psi
         ["dealer", "network", "wallet"],  # train
         ["dealer", "network", "wallet"],  # predict
+        ["network", "wallet"],  # the receipts, checked
     ]
     for machine in ("wallet", "network", "dealer"):
         (tmp_path / machine).mkdir()
@@ -139,6 +140,11 @@ def test_the_documented_commands_run_on_three_machines(tmp_path: Path) -> None:
     view = json.loads((wallet / "campaign" / "view-wallet.json").read_text())
     assert view["policy"]["policy"]["scores"] == "per-row"
     assert {"wallet", "network"} <= set(view["policy"]["signed_by"])
+    # Every run left one receipt both signed, the same at both machines (checked in step 5).
+    for receipt in ("aligned.receipt.json", "model/receipt-{}.json", "campaign/receipt-{}.json"):
+        documents = [json.loads((m / receipt.format(m.name)).read_text()) for m in (wallet, network)]
+        assert documents[0]["entry"] == documents[1]["entry"]
+        assert set(documents[0]["entry"]["signatures"]) == {"wallet", "network"}
 
 
 @pytest.mark.slow

@@ -97,7 +97,7 @@ def test_receipt_verifies_offline_in_well_under_a_second(
     index, proof = network.log.inclusion(receipt.leaf_hash(), head.size)
     document = json.loads(json.dumps(receipt_file(receipt, index, head, proof)))
     started = time.perf_counter()
-    assert verify_receipt(document, network.log_key.public_key(), head).body["run_id"] == "run-1"
+    assert verify_receipt(document, network.log_key.public_key(), head).entry.body["run_id"] == "run-1"
     assert time.perf_counter() - started < 1.0
     assert appended.index == index
 

@@ -61,10 +61,19 @@ def gain_plot(lift: Sequence[dict[str, float]]) -> str:
     return _png(draw)
 
 
-def loss_plot(losses: Sequence[float]) -> str:
+def loss_plot(
+    losses: Sequence[float],
+    step: str = "epoch",
+    measure: str = "mean squared error of p",
+    title: str = "training loss (Brier)",
+    validation: Sequence[float] = (),
+) -> str:
     def draw(axes: Any) -> None:
-        axes.plot(range(1, len(losses) + 1), losses, marker="o")
-        axes.set(xlabel="epoch", ylabel="mean squared error of p", title="training loss (Brier)")
+        axes.plot(range(1, len(losses) + 1), losses, marker="o", label="training rows")
+        if validation:
+            axes.plot(range(1, len(validation) + 1), validation, marker="x", label="validation rows")
+            axes.legend(loc="upper right", fontsize=7)
+        axes.set(xlabel=step, ylabel=measure, title=title)
 
     return _png(draw)
 

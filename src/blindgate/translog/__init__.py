@@ -17,6 +17,10 @@ the last one they saw. See docs/transparency.md.
 Depends only on `blindgate.crypto`, SQLAlchemy, Starlette and httpx.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from blindgate.translog.entries import Entry, PublishedKeys
 from blindgate.translog.errors import (
     InconsistentLog,
@@ -31,7 +35,22 @@ from blindgate.translog.errors import (
     WitnessRefused,
 )
 from blindgate.translog.heads import Cosignature, SignedHead
-from blindgate.translog.verifier import LogSource, LogVerifier, VerifiedKey
+
+if TYPE_CHECKING:
+    from blindgate.translog.verifier import LogSource, LogVerifier, VerifiedKey
+
+_FROM_VERIFIER = {"LogSource", "LogVerifier", "VerifiedKey"}
+
+
+def __getattr__(name: str) -> Any:
+    """The verifier's names, imported on first use: ``blindgate log verify`` (a receipt,
+    offline) should not pay for asyncio on the way."""
+    if name in _FROM_VERIFIER:
+        from blindgate.translog import verifier
+
+        return getattr(verifier, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Cosignature",

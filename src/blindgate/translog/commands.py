@@ -4,16 +4,20 @@
     blindgate log serve --db URL --key FILE [--host H --port P] [--witness URL,PUBKEY ...]
     blindgate log witness --key FILE --log-key PUBKEY --state FILE [--host H --port P]
     blindgate log bundle --keys DIR --identity FILE --sequence N [--revoke KIND:V ...] [--out FILE]
-    blindgate log append --log URL ENTRY            add an entry (a file of its JSON)
+    blindgate log append --log URL ENTRY            add an entry (a file of its JSON, or a receipt file)
     blindgate log monitor --log URL --log-key PUBKEY --partner ID --identity-key PUBKEY [--keys DIR]
-    blindgate log verify RECEIPT --log-key PUBKEY [--head FILE]
+    blindgate log verify RECEIPT [--log-key PUBKEY [--head FILE]] [--identity PARTY=PUBKEY ...]
     blindgate log audit --log URL --log-key PUBKEY --head FILE [--save]
 
 ``monitor`` reads every entry of the log, recomputes the tree and checks it against the
 log's signed head (so no entry can be hidden from it), lists the entries about the
 partner, and fails when a bundle under the partner's name is not signed by its identity
 key, or names a key that the partner's key store (``--keys``) does not hold. ``verify``
-needs no network. ``audit`` replays the whole log and checks it against a head saved
+needs no network: it checks every party's signature on a receipt file (as ``blindgate
+psi``, ``train`` and ``predict`` write them) and, given the log's key, its inclusion;
+``--identity PARTY=PUBKEY`` pins the identity key a party must have signed with (a key
+file, or the party's PET certificate). ``append`` of a receipt file adds its entry and
+rewrites the file with the inclusion proof. ``audit`` replays the whole log and checks it against a head saved
 earlier (and, with ``--save``, saves the newest head in its place).
 
 Exit status: 0 all is well; 1 other failure; 2 bad input (arguments, files, entries); 3 a
@@ -41,6 +45,7 @@ from blindgate.translog import canonical, merkle
 from blindgate.translog.entries import KEY_BUNDLE, Entry, PublishedKeys, key_bundle
 from blindgate.translog.errors import (
     InconsistentLog,
+    InvalidProof,
     KeyRefused,
     MalformedEntry,
     SignatureRefused,
@@ -48,7 +53,7 @@ from blindgate.translog.errors import (
     TranslogError,
 )
 from blindgate.translog.heads import SignedHead, generate_key_file, load_private_key, load_public_key
-from blindgate.translog.receipts import verify_receipt
+from blindgate.translog.receipts import RECEIPT_FORMAT, receipt_file, verify_receipt
 from blindgate.translog.witness import write_atomically
 
 PAGE = 1000
@@ -133,10 +138,29 @@ def _bundle(args: argparse.Namespace) -> int:
 def _append(args: argparse.Namespace) -> int:
     from blindgate.translog.http import HttpLogClient
 
-    entry = Entry.parse(_read(args.entry).strip())
-    index, head = HttpLogClient(args.log).add(entry)
+    data = _read(args.entry).strip()
+    receipt = _receipt_document(data)
+    entry = Entry.from_json(receipt["entry"]) if receipt is not None else Entry.parse(data)
+    log = HttpLogClient(args.log)
+    index, head = log.add(entry)
+    if receipt is not None:  # the file becomes a logged receipt, with its proof
+        proven_at, proof = log.inclusion(entry.leaf_hash(), head.size)
+        if proven_at != index:
+            raise InvalidProof("the log proved the receipt at another index than it appended it")
+        write_atomically(
+            Path(args.entry), json.dumps(receipt_file(entry, index, head, proof), indent=1) + "\n"
+        )
     print(json.dumps({"index": index, "size": head.size}))
     return 0
+
+
+def _receipt_document(data: bytes) -> dict[str, Any] | None:
+    """The receipt file ``data`` holds, or None when it is a bare entry."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and value.get("format") == RECEIPT_FORMAT else None
 
 
 # --- checking ---
@@ -144,11 +168,32 @@ def _append(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     trusted = SignedHead.from_json(_json(args.head)) if args.head else None
-    entry = verify_receipt(_json(args.receipt), load_public_key(args.log_key), trusted)
-    body = entry.body
+    if trusted is not None and not args.log_key:
+        raise MalformedEntry("--head needs --log-key")
+    pinned = dict(_pinned_identity(spec) for spec in args.identity)
+    log_key = load_public_key(args.log_key) if args.log_key else None
+    verified = verify_receipt(_json(args.receipt), log_key, trusted, pinned.get)
+    body = verified.entry.body
     parties = ", ".join(p["party"] for p in body["parties"])
-    print(f"receipt {body['run_id']} ({body['kind']}) signed by {parties}: included in the log")
+    where = "included in the log" if verified.logged else "not in a log yet (no inclusion proof)"
+    print(f"receipt {body['run_id']} ({body['kind']}) signed by {parties}: {where}")
     return 0
+
+
+def _pinned_identity(spec: str) -> tuple[str, Any]:
+    """``PARTY=FILE``: a key file (`load_public_key`) or a PEM certificate (a PET identity's)."""
+    party, _, path = spec.partition("=")
+    if not party or not path:
+        raise MalformedEntry("--identity is PARTY=PUBLIC_KEY_FILE")
+    if b"BEGIN CERTIFICATE" in _read(path):
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        key = x509.load_pem_x509_certificate(_read(path)).public_key()
+        if not isinstance(key, ed25519.Ed25519PublicKey):
+            raise MalformedEntry(f"{Path(path).name} does not certify an Ed25519 key")
+        return party, key
+    return party, load_public_key(path)
 
 
 def _replay(log: Any, head: SignedHead, visit: Callable[[int, bytes], None]) -> None:
@@ -311,7 +356,9 @@ def _parser() -> argparse.ArgumentParser:
     bundle.add_argument("--out", default=None)
     append = action("append", _append, "add an entry to the log")
     append.add_argument("--log", required=True, help="the log's URL")
-    append.add_argument("entry", help="file holding the entry's JSON")
+    append.add_argument(
+        "entry", help="file holding the entry's JSON, or a receipt file (rewritten with its proof)"
+    )
     monitor = action("monitor", _monitor, "list a partner's entries; fail on any it did not sign or publish")
     monitor.add_argument("--log", required=True)
     monitor.add_argument("--log-key", required=True)
@@ -320,8 +367,17 @@ def _parser() -> argparse.ArgumentParser:
     monitor.add_argument("--keys", default=None, help="the partner's key store: every key it published")
     verify = action("verify", _verify, "check a receipt file offline")
     verify.add_argument("receipt")
-    verify.add_argument("--log-key", required=True)
+    verify.add_argument(
+        "--log-key", default=None, help="the log's public key: the receipt must be in the log"
+    )
     verify.add_argument("--head", default=None, help="a tree head the reader trusts (JSON)")
+    verify.add_argument(
+        "--identity",
+        action="append",
+        default=[],
+        metavar="PARTY=PUBKEY",
+        help="the identity key PARTY must have signed with (key file or PET certificate)",
+    )
     audit = action("audit", _audit, "replay the whole log and check it extends a saved head")
     audit.add_argument("--log", required=True)
     audit.add_argument("--log-key", required=True)

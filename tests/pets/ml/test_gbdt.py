@@ -496,7 +496,40 @@ def test_train_and_predict_commands_run_the_tree_model_end_to_end(
     )
     assert done.returncode == 0, done.stderr
     lines = scores.read_text().splitlines()
-    assert lines[0] == f"{ID},score" and len(lines) > 600
+    assert lines[0] == "line,id,score,status" and len(lines) > 600  # the logistic regression's format
+    rows = list(csv.DictReader(lines))
+    assert [int(r["line"]) for r in rows] == sorted(int(r["line"]) for r in rows)  # input order
+    assert {r["status"] for r in rows} <= {"scored", "not held by the network", "invalid or empty id",
+                                           "repeats an earlier id"}  # fmt: skip
+    summary = json.loads((scores.parent / "summary.json").read_text())
+    assert summary["rows scored"] == sum(r["status"] == "scored" for r in rows)
+    for out, kind in ((tmp_path, "train"), (scores.parent, "predict")):
+        from tests.pets.ml.test_train import check_receipts
+
+        check_receipts(out, kind, {"wallet": wallet, "network": network})
+        views = {role: json.loads((out / f"view-{role}.json").read_text()) for role in ("wallet", "network")}
+        signed = views["wallet"]["policy"]["signed_by"]  # the output policy both signed, recorded
+        assert signed == views["network"]["policy"]["signed_by"]
+        assert views["wallet"]["policy"]["policy"]["scores"] == "per-row"
+        assert all("count" in item for item in views["wallet"]["saw"][:2])
+        assert any(item.get("bytes", 0) > 0 for item in views["network"]["saw"])
+        report = (out / "report-wallet.html").read_text()
+        assert "what the wallet saw" in report and "http" not in report
+    assert (tmp_path / "report-wallet.html").read_text().count(
+        "data:image/png;base64,"
+    ) == 3  # ROC, gain, loss
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [(("--scores", "aggregate"), "must say --scores per-row"), (("--model-to", "both"), "takes only 'own'")],
+)
+def test_a_policy_the_tree_protocol_cannot_honour_is_refused_before_anything_runs(
+    csvs: tuple[Path, Path], tmp_path: Path, option: tuple[str, str], message: str
+) -> None:
+    done = train_command(*csvs, tmp_path, *option)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+    assert not any(tmp_path.glob("model-*.json"))
 
 
 def _rewrite(source: Path, target: Path, change: Callable[[list[str]], list[str]]) -> Path:

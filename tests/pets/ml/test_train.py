@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -148,6 +149,25 @@ def test_train_command_runs_three_processes_and_writes_the_report(
     assert metrics["costs"]["forward"]["rounds"] > 0
     ids = [line.split(",", 1)[0] for line in wallet.read_text().splitlines()[1:]]
     assert not [i for i in ids if i in done.stderr or i in done.stdout]  # no id in any message
+    check_receipts(tmp_path, "train", {"wallet": wallet, "network": network})
+
+
+def check_receipts(out: Path, kind: str, inputs: dict[str, Path]) -> dict[str, Any]:
+    """Both parties wrote the same receipt, signed by both, with their inputs' row counts."""
+    from blindgate.translog.receipts import verify_receipt
+
+    documents = [json.loads((out / f"receipt-{role}.json").read_text()) for role in ("wallet", "network")]
+    assert documents[0]["entry"] == documents[1]["entry"]
+    body: dict[str, Any] = verify_receipt(documents[0], None).entry.body
+    assert body["kind"] == kind and [p["party"] for p in body["parties"]] == ["network", "wallet"]
+    rows = {role: len(path.read_text().splitlines()) - 1 for role, path in inputs.items()}
+    assert {i["party"]: i["rows"] for i in body["inputs"]} == rows
+    views = {role: json.loads((out / f"view-{role}.json").read_text()) for role in inputs}
+    for role, view in views.items():  # the receipt carries each party's view, item by item
+        assert [(i["item"], i["class"]) for i in body["saw"][role]] == [
+            (i["item"], i["class"]) for i in view["saw"]
+        ]
+    return body
 
 
 def test_train_command_refuses_a_missing_label_before_anything_runs(
@@ -246,7 +266,7 @@ def test_predict_command_scores_with_the_jointly_held_model(
     out = tmp_path / "scores"
     done = subprocess.run(
         [sys.executable, "-m", "blindgate.cli", "predict", "--model-dir", str(tmp_path), *common,
-         "--out", str(out), "--scores", "per-row"],
+         "--out", str(out), "--scores", "per-row", "--json"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -272,6 +292,14 @@ def test_predict_command_scores_with_the_jointly_held_model(
     assert summary["rows scored"] == len(values) and summary["not held by the peer"] == len(rows) - len(
         values
     )
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    stages = [(e["role"], e["stage"], e["done"], e["total"]) for e in events if e["event"] == "progress"]
+    for role in ("wallet", "network"):  # real stages, each with its total, ending on it
+        scoring = [s for s in stages if s[0] == role and s[1] == "score rows"]
+        assert scoring[0][2:] == (0, len(values)) and scoring[-1][2:] == (len(values), len(values))
+        assert [s[1] for s in stages if s[0] == role][:4] == ["connect", "connect", "align", "align"]
+        body = check_receipts(out, "predict", {"wallet": wallet, "network": network})
+    assert body["outputs"] == [{"name": "scores per row (scores=per-row)", "to": ["wallet"]}]
 
 
 def test_an_absent_peer_ends_in_a_clear_error_not_a_hang(

@@ -219,3 +219,30 @@ def test_absent_peer_times_out(parties: Path) -> None:
     command = _command(parties, "client", free_port(), "--timeout", "1")
     alone = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert alone.returncode == 3 and "could not reach" in alone.stderr and alone.stdout == ""
+
+
+@pytest.mark.parametrize(("protocol", "mode"), [("kkrt", "join"), ("ecdh", "both"), ("kkrt", "cardinality")])
+def test_progress_counts_each_partys_keys_exactly_across_buckets(
+    parties: Path, protocol: str, mode: str
+) -> None:
+    """Totals are the key rows spilled; the count only grows, and ends on the total exactly."""
+    extra = ("--protocol", protocol, "--mode", mode, "--batch-size", "2")  # several buckets
+    server, client = _run_both(parties, extra, extra)
+    assert server.returncode == 0 and client.returncode == 0, server.stderr + client.stderr
+    for done, rows in ((server, 4), (client, 5)):
+        events = [json.loads(line) for line in done.stdout.splitlines()]
+        progress = [(e["done"], e["total"]) for e in events if e["event"] == "progress"]
+        assert {total for _, total in progress} == {rows} and progress[-1] == (rows, rows)
+        counts = [count for count, _ in progress]
+        assert counts == sorted(counts)
+        if mode != "cardinality":  # (cardinality counts over the whole run, in one span)
+            assert len(set(counts)) > 2  # it moves bucket by bucket
+
+
+def test_invalid_keys_are_named_by_file_column_count_and_lines(parties: Path) -> None:
+    (parties / "client.csv").write_text(CLIENT_ROWS + "6,not-an-address\n7,\n")
+    server, client = _run_both(parties)
+    assert server.returncode == 0 and client.returncode == 0, server.stderr + client.stderr
+    notes = [json.loads(line)["text"] for line in client.stdout.splitlines() if '"note"' in line]
+    assert "client.csv: column 'mail': 2 rows with an empty or invalid key (lines 7, 8): left out" in notes
+    assert _summary(client)["input"]["invalid_by_column"] == {"mail": {"rows": 2, "first_lines": [7, 8]}}

@@ -85,8 +85,29 @@ def test_multi_column_keys_are_unambiguous() -> None:
 def test_duplicates_and_invalid_rows_are_counted_not_echoed(tmp_path: Path) -> None:
     path = _csv(tmp_path, "mail,n\nA@x.com,1\na@x.com ,2\n,3\nbad,4\nb@x.com,5\n")
     keyed = read_keys(path, ["mail"], ("email",))
-    assert keyed.report.as_dict() == {"rows": 5, "keys": 2, "duplicates": 1, "invalid": 2}
+    assert keyed.report.as_dict() == {
+        "rows": 5,
+        "keys": 2,
+        "duplicates": 1,
+        "invalid": 2,
+        "invalid_by_column": {"mail": {"rows": 2, "first_lines": [4, 5]}},  # the header is line 1
+    }
     assert keyed.rows == [0, 4]  # first occurrence wins
+
+
+def test_invalid_phone_numbers_are_reported_by_file_column_count_and_first_lines(tmp_path: Path) -> None:
+    good = ["8123 4567", "+65 9123 4567", "6512 3456"]
+    bad = ["12", "not a number", "", "0", "99", "1 2", "x"]  # impossible in Singapore, or empty
+    rows = [*good, *bad]
+    path = _csv(tmp_path, "phone,n\n" + "".join(f"{p},{i}\n" for i, p in enumerate(rows)))
+    keyed = read_keys(path, ["phone"], ("e164",), region="SG")
+    assert keyed.report.keys == 3 and keyed.report.invalid == 7
+    (note,) = keyed.report.invalid_notes()
+    assert note == (
+        f"{path.name}: column 'phone': 7 rows with an empty or invalid key "
+        "(lines 5, 6, 7, 8, 9, ...): left out"
+    )
+    assert not any(value in note for value in bad if len(value) > 2)  # lines, never values
 
 
 def test_several_key_columns(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from blindgate.pets.ml.data import ColumnChoice, Table, encode, fit_encoding, re
 from blindgate.pets.ml.errors import SettingsError
 from blindgate.pets.ml.joint import split_key, split_rows, write_json, write_training_report
 from blindgate.pets.ml.logreg import TrainConfig, train_plaintext
-from blindgate.pets.ml.options import column_choice, id_rules, passed_on
+from blindgate.pets.ml.options import column_choice, id_rules, output_policy, passed_on
 
 POLL_S = 0.2
 FAILURE_GRACE_S = 5.0
@@ -36,9 +36,10 @@ def run_local(args: argparse.Namespace) -> int:
     if not (args.wallet_data and args.network_data and args.id_column and args.label and args.out):
         raise SettingsError("one-command mode needs --wallet-data, --network-data, --id, --label and --out")
     if getattr(args, "model", "logreg") == "gbdt":
-        from blindgate.pets.ml.gbdt.flow import clear_outputs
+        from blindgate.pets.ml.gbdt.flow import check_tree_policy, clear_outputs
 
         _tree_config(args)  # out-of-range hyper-parameters fail here, before any process starts
+        check_tree_policy(output_policy(args))  # and a policy the trees cannot honour
         for role in ("wallet", "network"):  # a failed run must leave no model file behind
             clear_outputs(args.out, role)
     # Check inputs here first, so a bad file fails fast with the parties never started.

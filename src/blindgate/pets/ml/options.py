@@ -58,9 +58,10 @@ def add_policy_options(p: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--scores",
         choices=SCORES,
-        default="aggregate",
-        help="aggregate (default): no per-row scores, metrics only; per-row: the wallet gets each "
-        "row's score",
+        default=None,
+        help="aggregate (default for the logistic regression): no per-row scores, metrics only; "
+        "per-row (default and only choice for trees: the wallet holds their leaves): the wallet "
+        "gets each row's score",
     )
     group.add_argument(
         "--metrics",
@@ -85,7 +86,14 @@ def column_choice(args: argparse.Namespace) -> ColumnChoice:
 
 
 def output_policy(args: argparse.Namespace) -> OutputPolicy:
-    return OutputPolicy.parse(args.model_to, args.scores, args.metrics)
+    return OutputPolicy.parse(args.model_to, args.scores or "aggregate", args.metrics)
+
+
+def default_scores(args: argparse.Namespace, trees: bool) -> None:
+    """``--scores`` when not given: per-row for trees (their protocol gives the wallet each
+    row's score), else aggregate."""
+    if args.scores is None:
+        args.scores = "per-row" if trees else "aggregate"
 
 
 def id_rules(args: argparse.Namespace) -> tuple[tuple[str, ...], str | None]:
@@ -110,4 +118,8 @@ def passed_on(args: argparse.Namespace) -> list[str]:
             out += [flag, value]
     if hasattr(args, "scores"):
         out += ["--model-to", args.model_to, "--scores", args.scores, "--metrics", args.metrics or "none"]
+    if hasattr(args, "purpose"):
+        from blindgate.pets.receipt import passed_on as receipt_options
+
+        out += receipt_options(args)
     return out

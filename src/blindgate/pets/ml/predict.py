@@ -17,6 +17,7 @@ and counted.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ from blindgate.pets.mpc.runtime import Party
 from blindgate.pets.mpc.tensor import SharedTensor
 
 MODEL_FORMAT = "blindgate-ss-logreg/1"
+SCORE_CHUNK = 8192  # rows per Beaver product at prediction: bounds memory, and paces the progress bar
+
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -114,24 +118,46 @@ def predict_table(
     to: int = WALLET,
     alignment: str = "psi",
     scores: str = "per-row",
+    progress: Progress | None = None,
 ) -> Prediction:
-    """Align with the peer and score every shared row, as the policy's ``scores`` says."""
+    """Align with the peer and score every shared row, as the policy's ``scores`` says.
+
+    ``progress(stage, done, total)``: ``align`` (0/1, 1/1), ``score rows`` (rows done of the
+    shared rows, in chunks of `SCORE_CHUNK`: both parties cut the same chunks, one Beaver
+    round each), and with ``scores=aggregate`` ``reveal distribution`` (0/1, 1/1).
+    """
     from blindgate.pets.ml.evaluate import reveal_shuffled
 
+    tick = progress or (lambda stage, done, total: None)
     if ROLES[model.role] != party.party:
         raise DataError("this model file belongs to the other party")
     check_peer_model(party, model)
+    tick("align", 0, 1)
     rows = align(party, table.ids, alignment)
+    tick("align", 1, 1)
     if not rows:
         raise DataError("no ids are held by both parties")
     aligned = subset_rows(table, rows)  # both parties hold the same ids in the same (hash) order
     features = model.features(aligned)
+    chunks = range(0, len(rows), SCORE_CHUNK)
+    tick("score rows", 0, len(rows))
     if scores == "per-row":
-        return Prediction(rows, score(party, model, features, to))
-    blocks = _shared_features(party, model, features)
-    with party.op("predict"):
-        logits = blocks @ SharedTensor(model.weights_share, party)
+        parts = []
+        for start in chunks:
+            parts.append(score(party, model, features[start : start + SCORE_CHUNK], to))
+            tick("score rows", min(start + SCORE_CHUNK, len(rows)), len(rows))
+        probabilities = None if parts[0] is None else np.concatenate([p for p in parts if p is not None])
+        return Prediction(rows, probabilities)
+    logit_shares = []
+    for start in chunks:
+        blocks = _shared_features(party, model, features[start : start + SCORE_CHUNK])
+        with party.op("predict"):
+            logit_shares.append((blocks @ SharedTensor(model.weights_share, party)).share)
+        tick("score rows", min(start + SCORE_CHUNK, len(rows)), len(rows))
+    logits = SharedTensor(np.concatenate(logit_shares), party)
+    tick("reveal distribution", 0, 1)
     pairs = reveal_shuffled(party, logits, np.zeros(len(rows)) if party.party == WALLET else None)
+    tick("reveal distribution", 1, 1)
     distribution = None if pairs is None else 0.5 * (1.0 + np.tanh(pairs[0] / 2.0))
     return Prediction(rows, None, distribution)
 

@@ -14,7 +14,10 @@ or all three as local processes: ``blindgate predict --model-dir DIR --wallet-da
 with ``--scores per-row`` the wallet writes ``scores.csv`` (``line,id,score``, in its
 input order; rows the network does not hold, or whose id is invalid or repeated, have an
 empty score and a ``status``), with ``--scores aggregate`` only ``score-distribution.json``.
-Each party writes ``view-<role>.json`` and ``report-<role>.html``. Exit status: 0 done;
+Each party writes ``view-<role>.json``, ``report-<role>.html`` and the run's data-use
+receipt, ``receipt-<role>.json``, signed by both (``pets.receipt``; ``--log URL`` appends
+it to the transparency log). A tree model writes the same files; its policy must say
+``--scores per-row`` (the default for trees: the wallet holds the leaves). Exit status: 0 done;
 2 bad arguments, input data, model file or differing policies; 3 the peer or the dealer
 failed or dropped (`blindgate.errors`). Errors are one line on stderr, never a data value.
 """
@@ -31,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from blindgate.errors import EXIT_STATUSES, run_command
-from blindgate.net import Identity, free_port
+from blindgate.net import Channel, Identity, free_port
 from blindgate.pets.feedback import Feedback
 from blindgate.pets.files import write_atomically, write_json
 from blindgate.pets.ml.data import UNSEEN_RULE, Table, problem
@@ -41,6 +44,7 @@ from blindgate.pets.ml.options import (
     add_data_options,
     add_feedback_options,
     add_policy_options,
+    default_scores,
     output_policy,
     passed_on,
 )
@@ -50,6 +54,8 @@ from blindgate.pets.ml.train_command import (
     _certs,
     _identity,
     _peer_channel,
+    _pinned,
+    _receipt_line,
     _triple_source,
     read_party_table,
     run_dealer,
@@ -57,7 +63,10 @@ from blindgate.pets.ml.train_command import (
 from blindgate.pets.mpc.dealer import DealerTriples
 from blindgate.pets.mpc.fixed_point import FixedPoint
 from blindgate.pets.mpc.runtime import Party
+from blindgate.pets.receipt import Recorder, add_receipt_options
 from blindgate.pets.view import Seen, View
+
+PREDICT_PURPOSE = "score customers with a joint model"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -92,6 +101,7 @@ def parser() -> argparse.ArgumentParser:
     add_data_options(p)
     add_policy_options(p)
     add_feedback_options(p)
+    add_receipt_options(p, PREDICT_PURPOSE)
     return p
 
 
@@ -101,6 +111,9 @@ def main(argv: list[str]) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    default_scores(
+        args, _is_tree_model(args.model_dir / "model-wallet.json" if args.model_dir else args.model)
+    )
     if args.model_dir:
         return run_local(args)
     if args.role == "dealer":
@@ -118,26 +131,72 @@ def _is_tree_model(path: Path | None) -> bool:
 
 def run_tree_role(args: argparse.Namespace) -> int:
     """A tree model (`train --model gbdt`): no dealer; each party scores with its own splits."""
+    from blindgate.pets.ml.gbdt.flow import check_tree_policy
     from blindgate.pets.ml.gbdt.model import WalletModel, load_model
-    from blindgate.pets.ml.gbdt.predict import predict_batch
+    from blindgate.pets.ml.gbdt.predict import predict_rows
 
     if not args.model or not args.data or not args.id_column or not args.out:
         raise SettingsError("--model, --data, --id and --out are required")
+    role = args.role
+    policy = output_policy(args)
+    check_tree_policy(policy)
     model = load_model(args.model)
-    if (args.role == "wallet") != isinstance(model, WalletModel):
+    if (role == "wallet") != isinstance(model, WalletModel):
         raise DataError("this model file belongs to the other party")
-    feedback = Feedback.from_args("predict", args.role, args.quiet, args.json)
-    table = read_party_table(args, args.role, feedback, predicting=True)
-    peer = _peer_channel(args, _identity(args.identity))
+    feedback = Feedback.from_args("predict", role, args.quiet, args.json)
+    table = read_party_table(args, role, feedback, predicting=True)
+    clear_outputs(args.out, role)
+    identity = _identity(args.identity)
+    recorder = Recorder.start("predict", args, identity, _pinned(args.peer_cert), args.data)
+    feedback.stage("connect", 0, 1)
+    peer = _peer_channel(args, identity)
     try:
-        ids, scores = predict_batch(peer, model, table, args.align, args.allow_missing_columns)
+        recorder.check_peer(peer)
+        record = agree(peer, policy, identity, _certs(args.peer_cert), role == "wallet")
+        feedback.stage("connect", 1, 1)
+        rows, scores = predict_rows(
+            peer, model, table, args.align, args.allow_missing_columns, feedback.stage
+        )
+        result = Prediction(rows, scores)
+        splits = (
+            len(model.ensemble.network_nodes())
+            if isinstance(model, WalletModel)
+            else len(model.splits.splits)
+        )
+        view = prediction_view(
+            role, table, result, policy, record, _tree_items(role, len(rows), splits, peer)
+        )
+        receipt = recorder.sign_with_peer(peer, table.report.rows_read, _outputs(role, policy), _pairs(view))
     finally:
         peer.close()
         feedback.close()
-    if scores is not None:
-        lines = [f"{args.id_column},score", *(f"{i},{s:.6f}" for i, s in zip(ids, scores, strict=True))]
-        write_atomically(args.out / "scores.csv", ("\n".join(lines) + "\n").encode())
+    _note_unseen(feedback, table)
+    summary = write_prediction(args.out, role, table, result, view)
+    summary["receipt"] = _receipt_line(*recorder.write(receipt, args.out / f"receipt-{role}.json"))
+    feedback.summary(summary)
     return 0
+
+
+def _tree_items(role: str, rows: int, splits: int, peer: Channel) -> list[Seen]:
+    if role == "wallet":
+        return [
+            Seen(
+                "one bit per network split for each shared row: its direction there, also off its path",
+                "pseudonymous data",
+                count=rows * splits,
+                bytes=peer.stats.bytes_received,
+                frames=peer.stats.frames_received,
+            )
+        ]
+    return [
+        Seen(
+            "the wallet's model id and split count (the two files must match)",
+            "aggregate",
+            count=2,
+            bytes=peer.stats.bytes_received,
+            frames=peer.stats.frames_received,
+        )
+    ]
 
 
 def run_role(args: argparse.Namespace) -> int:
@@ -150,41 +209,109 @@ def run_role(args: argparse.Namespace) -> int:
     if not args.out:
         raise SettingsError("--out DIR is required (the scores, or the view and report)")
     table = read_party_table(args, role, feedback, predicting=True)
+    clear_outputs(args.out, role)
     identity = _identity(args.identity)
+    recorder = Recorder.start("predict", args, identity, _pinned(args.peer_cert), args.data)
     feedback.stage("connect", 0, 1)
     peer = _peer_channel(args, identity)
     try:
+        recorder.check_peer(peer)
         record = agree(peer, policy, identity, _certs(args.peer_cert), index == 0)
         feedback.stage("connect", 1, 1)
         triples = _triple_source(args, identity, index, peer)
         party = Party(index, peer, triples, FixedPoint(model.frac_bits))
         party.start()
-        feedback.stage("align and score", 0, 1)
-        result = predict_table(party, model, table, alignment=args.align, scores=policy.scores)
-        feedback.stage("align and score", 1, 1)
+        result = predict_table(
+            party, model, table, alignment=args.align, scores=policy.scores, progress=feedback.stage
+        )
         if isinstance(triples, DealerTriples):
             triples.close()
+        costs = party.total()
+        masked = Seen("masked openings (x - a)", "secret share", bytes=costs.bytes_sent, rounds=costs.rounds)
+        view = prediction_view(role, table, result, policy, record, [masked])
+        receipt = recorder.sign_with_peer(peer, table.report.rows_read, _outputs(role, policy), _pairs(view))
     finally:
         peer.close()
         feedback.close()
-    for column, lines in table.report.unseen.items():
-        feedback.note(
-            problem(table.report.file, column, lines, f"hold a level unseen in training, {UNSEEN_RULE}")
-        )
-    summary = write_prediction(args.out, role, table, result, policy, record, party)
+    _note_unseen(feedback, table)
+    summary = write_prediction(args.out, role, table, result, view)
+    summary["receipt"] = _receipt_line(*recorder.write(receipt, args.out / f"receipt-{role}.json"))
     feedback.summary(summary)
     return 0
 
 
-def write_prediction(
-    out: Path,
+OUTPUT_NAMES = (
+    "scores.csv",
+    "score-distribution.json",
+    "view-{role}.json",
+    "report-{role}.html",
+    "receipt-{role}.json",
+)
+
+
+def clear_outputs(out: Path, role: str) -> None:
+    """Remove what an earlier run left under this party's names: a failed run leaves none of them."""
+    for name in OUTPUT_NAMES:
+        if role == "wallet" or "{role}" in name:
+            (out / name.format(role=role)).unlink(missing_ok=True)
+    (out / ("summary.json" if role == "wallet" else f"summary-{role}.json")).unlink(missing_ok=True)
+
+
+def _note_unseen(feedback: Feedback, table: Table) -> None:
+    for column, lines in table.report.unseen.items():
+        feedback.note(
+            problem(table.report.file, column, lines, f"hold a level unseen in training, {UNSEEN_RULE}")
+        )
+
+
+def _outputs(role: str, policy: OutputPolicy) -> list[str]:
+    """What this party received, as the receipt names it."""
+    if role != "wallet":
+        return []
+    return [
+        "scores per row (scores=per-row)"
+        if policy.scores == "per-row"
+        else "score distribution (scores=aggregate)"
+    ]
+
+
+def _pairs(view: View) -> list[tuple[str, str]]:
+    return [(seen.item, seen.cls) for seen in view.items]
+
+
+def prediction_view(
     role: str,
     table: Table,
     result: Prediction,
     policy: OutputPolicy,
     record: dict[str, Any],
-    party: Party,
-) -> dict[str, Any]:
+    protocol_items: list[Seen],
+) -> View:
+    """What this party saw: its rows, the alignment, the protocol's messages, and its outputs."""
+    scored = len(result.rows_scored)
+    view = View("predict", role, policy=record).add(
+        Seen("its own rows", "personal data", count=table.report.rows_read, allowed_by="own data"),
+        Seen("which of its ids the peer also holds", "pseudonymous data", count=scored),
+        *protocol_items,
+    )
+    allowed = f"policy: scores={policy.scores}"
+    if role == "wallet" and result.scores is not None:
+        view.add(
+            Seen(
+                "the joint model's score of each shared row",
+                "pseudonymous data",
+                count=scored,
+                allowed_by=allowed,
+            )
+        )
+    elif role == "wallet" and result.distribution is not None:
+        view.add(
+            Seen("the scores' distribution, unlinked to rows", "aggregate", count=scored, allowed_by=allowed)
+        )
+    return view
+
+
+def write_prediction(out: Path, role: str, table: Table, result: Prediction, view: View) -> dict[str, Any]:
     """Scores (in input order) or the distribution, the view and the report; returns the summary."""
     from blindgate.pets import report
 
@@ -198,33 +325,14 @@ def write_prediction(
         "repeated ids": len(table.report.duplicate_ids),
         "unseen levels": {c: len(v) for c, v in table.report.unseen.items()},
     }
-    costs = party.total()
-    view = View("predict", role, policy=record).add(
-        Seen("its own rows", "personal data", count=table.report.rows_read, allowed_by="own data"),
-        Seen("which of its ids the peer also holds", "pseudonymous data", count=scored),
-        Seen("masked openings (x - a)", "secret share", bytes=costs.bytes_sent, rounds=costs.rounds),
-    )
-    allowed = f"policy: scores={policy.scores}"
     sections: list[tuple[str, str]] = []
+    values = None
     if role == "wallet" and result.scores is not None:
         write_atomically(out / "scores.csv", _scores_csv(table, result))
-        view.add(
-            Seen(
-                "the joint model's score of each shared row",
-                "pseudonymous data",
-                count=scored,
-                allowed_by=allowed,
-            )
-        )
         summary["scores"] = str(out / "scores.csv")
         values = result.scores
     elif role == "wallet" and result.distribution is not None:
-        view.add(
-            Seen("the scores' distribution, unlinked to rows", "aggregate", count=scored, allowed_by=allowed)
-        )
         values = result.distribution
-    else:
-        values = None
     if values is not None:
         counts, edges = np.histogram(values, bins=20, range=(0.0, 1.0))
         deciles = np.quantile(values, np.linspace(0.1, 0.9, 9)).tolist() if values.size else []
@@ -237,7 +345,7 @@ def write_prediction(
     sections.insert(0, ("summary", report.table([(k, str(v)) for k, v in summary.items()], ("", ""))))
     sections.append(
         (
-            "unseen levels (rule: " + "all zeros, the column adds nothing" + ")",
+            f"unseen levels (rule: {UNSEEN_RULE})",
             report.table(
                 [(c, len(v), ", ".join(map(str, v[:5]))) for c, v in table.report.unseen.items()],
                 ("column", "rows", "first lines"),

@@ -22,7 +22,8 @@ peer or the dealer failed or dropped; 4 the trained weights left the fixed-point
 it again) — the statuses every `blindgate` command shares (`blindgate.errors`). Errors are
 one line on stderr, name the file, column, count and first lines, never a data value.
 Output files are written atomically, metrics.json last, so its presence means the run
-completed.
+completed. Each party also writes the run's data-use receipt, ``receipt-<role>.json``,
+signed by both (``pets.receipt``; ``--log URL`` appends it to the transparency log).
 """
 
 from __future__ import annotations
@@ -45,14 +46,18 @@ from blindgate.pets.ml.options import (
     add_feedback_options,
     add_policy_options,
     column_choice,
+    default_scores,
     id_rules,
     output_policy,
 )
-from blindgate.pets.ml.policy import agree
+from blindgate.pets.ml.policy import OutputPolicy, agree
 from blindgate.pets.mpc.correlations import TripleSource
 from blindgate.pets.mpc.dealer import DealerTriples, serve
 from blindgate.pets.mpc.fixed_point import FixedPoint
 from blindgate.pets.mpc.runtime import Party
+from blindgate.pets.receipt import Recorder, add_receipt_options
+
+TRAIN_PURPOSE = "train a joint model"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -96,6 +101,7 @@ def parser() -> argparse.ArgumentParser:
     add_data_options(p)
     add_policy_options(p)
     add_feedback_options(p)
+    add_receipt_options(p, TRAIN_PURPOSE)
     _tree_arguments(p)
     return p
 
@@ -144,6 +150,7 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     if args.learning_rate is None:
         args.learning_rate = TrainConfig.learning_rate if args.model == "logreg" else 0.3
+    default_scores(args, args.model == "gbdt")
     return run_command("train", lambda: _dispatch(args))
 
 
@@ -244,14 +251,17 @@ def run_role(args: argparse.Namespace) -> int:
         raise DataError("the wallet must name its label column (--label)")
     # A run that fails must not leave an earlier run's completion mark looking like its own.
     (args.out / "metrics.json").unlink(missing_ok=True)
+    (args.out / f"receipt-{role}.json").unlink(missing_ok=True)
     feedback = Feedback.from_args("train", role, args.quiet, args.json)
     policy = output_policy(args)
     table = read_party_table(args, role, feedback)
     config = TrainConfig(args.epochs, args.batch_size, args.learning_rate, args.momentum, args.sigmoid)
     identity = _identity(args.identity)
+    recorder = Recorder.start("train", args, identity, _pinned(args.peer_cert), args.data)
     feedback.stage("connect", 0, 1)
     peer = _peer_channel(args, identity)
     try:
+        recorder.check_peer(peer)
         record = agree(peer, policy, identity, _certs(args.peer_cert), index == 0)
         feedback.stage("connect", 1, 1)
         triples = _triple_source(args, identity, index, peer)
@@ -262,14 +272,38 @@ def run_role(args: argparse.Namespace) -> int:
         )
         if isinstance(triples, DealerTriples):
             triples.close()
+        receipt = recorder.sign_with_peer(
+            peer, table.report.rows_read, training_outputs(role, policy, result.test_scores is not None),
+            [(seen.item, seen.cls) for seen in result.view.items],
+        )  # fmt: skip
     finally:
         peer.close()
         feedback.close()
     for column, why in table.report.excluded_columns.items():  # found while fitting the encoding
         feedback.note(f"{table.report.file}: column {column!r} excluded: {why}")
     write_outputs(args.out, result, args.frac_bits, args.id_column)
-    feedback.summary(training_summary(result.metrics, args.out, role))
+    summary = training_summary(result.metrics, args.out, role)
+    summary["receipt"] = _receipt_line(*recorder.write(receipt, args.out / f"receipt-{role}.json"))
+    feedback.summary(summary)
     return 0
+
+
+def _pinned(paths: list[Path]) -> list[bytes]:
+    return [path.read_bytes() for path in paths]
+
+
+def _receipt_line(path: Path, index: int | None) -> str:
+    return str(path) + (f" (log index {index})" if index is not None else " (not in a log)")
+
+
+def training_outputs(role: str, policy: OutputPolicy, per_row_scores: bool) -> list[str]:
+    """What this party received, as the receipt names it (no value, only what and why)."""
+    outputs = [f"model for the {role} (model_to={policy.model_to})"]
+    if role == "wallet" and policy.metrics:
+        outputs.append(f"metrics: {', '.join(policy.metrics)}")
+    if per_row_scores:
+        outputs.append("test-set scores per row (scores=per-row)")
+    return outputs
 
 
 def training_summary(metrics: dict[str, object], out: Path, role: str) -> dict[str, object]:
@@ -290,30 +324,65 @@ def training_summary(metrics: dict[str, object], out: Path, role: str) -> dict[s
 
 def run_tree_role(args: argparse.Namespace) -> int:
     """One party of tree training (no dealer: SecureBoost needs none)."""
-    from blindgate.pets.ml.gbdt.flow import clear_outputs, run_gbdt_party, write_gbdt_outputs
+    from blindgate.pets.ml.gbdt.flow import (
+        check_tree_policy,
+        clear_outputs,
+        run_gbdt_party,
+        saw_pairs,
+        write_gbdt_outputs,
+    )
 
     if not args.data or not args.id_column or not args.out:
         raise SettingsError("--data, --id and --out are required")
-    if args.role == "wallet" and not args.label:
+    role = args.role
+    if role == "wallet" and not args.label:
         raise DataError("the wallet must name its label column (--label)")
     config = tree_config(args)
-    feedback = Feedback.from_args("train", args.role, args.quiet, args.json)
-    table = read_party_table(args, args.role, feedback)
-    clear_outputs(args.out, args.role)
-    peer = _peer_channel(args, _identity(args.identity))
+    policy = output_policy(args)
+    check_tree_policy(policy)
+    feedback = Feedback.from_args("train", role, args.quiet, args.json)
+    table = read_party_table(args, role, feedback)
+    clear_outputs(args.out, role)
+    (args.out / f"receipt-{role}.json").unlink(missing_ok=True)
+    identity = _identity(args.identity)
+    recorder = Recorder.start("train", args, identity, _pinned(args.peer_cert), args.data)
+    feedback.stage("connect", 0, 1)
+    peer = _peer_channel(args, identity)
     try:
+        recorder.check_peer(peer)
+        record = agree(peer, policy, identity, _certs(args.peer_cert), role == "wallet")
+        feedback.stage("connect", 1, 1)
         result = run_gbdt_party(
-            peer, args.role, table, config, args.id_column, args.align, _tree_progress(feedback, config.trees)
+            peer, role, table, config, args.id_column, args.align,
+            _tree_progress(feedback, config.trees), policy, record,
+        )  # fmt: skip
+        receipt = recorder.sign_with_peer(
+            peer,
+            table.report.rows_read,
+            training_outputs(role, policy, role == "wallet"),
+            saw_pairs(result.view),
         )
     finally:
         peer.close()
         feedback.close()
     write_gbdt_outputs(args.out, result)
+    summary: dict[str, object] = {"rows aligned": result.metrics["rows_aligned"]}
+    if role == "wallet":
+        summary["trees"] = result.metrics["trees"]
+        for key in ("auc", "ks"):
+            if key in result.metrics:
+                summary[f"{key} (joint)"] = result.metrics[key]
+        if result.metrics.get("wallet_only_auc") is not None:
+            summary["auc (wallet alone)"] = result.metrics["wallet_only_auc"]
+    summary["policy"] = policy.as_dict()
+    summary["report"] = str(args.out / f"report-{role}.html")
+    summary["receipt"] = _receipt_line(*recorder.write(receipt, args.out / f"receipt-{role}.json"))
+    feedback.summary(summary)
     return 0
 
 
 def _tree_progress(feedback: Feedback, trees: int) -> Callable[[int], None]:
     def report(tree: int) -> None:
-        feedback.stage("trees", tree, trees)
+        feedback.stage("train trees", tree, trees)
 
     return report

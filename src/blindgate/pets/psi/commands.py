@@ -17,6 +17,8 @@ to shuffle and count them, ``cardinality``; KKRT's shuffles 8 bytes per bin in m
 ``kkrt_cardinality``). ``--ray ADDRESS`` (or ``RAY_ADDRESS``) sends ECDH's
 hashing and scalar multiplications to a Ray cluster instead of local processes. A stale
 ``--out`` is removed first, so after a failed run there is no file that looks complete.
+Each run ends with a data-use receipt both parties sign, ``OUT.receipt.json`` beside
+``--out`` (``pets.receipt``; ``--log URL`` appends it to the transparency log).
 Exit status: 0 done; 2 bad arguments or input, or settings the peer does not share; 3 the
 peer or the network failed (absent, not the pinned party, silent, or speaking another
 protocol). Errors are one line on stderr and never show key values (the statuses every
@@ -37,8 +39,10 @@ from blindgate.pets.psi.buckets import SpilledKeys
 from blindgate.pets.psi.errors import InputError
 from blindgate.pets.psi.inputs import InputReport, parse_rules, spill_keys, write_rows, write_size
 from blindgate.pets.psi.session import MODES, PROTOCOLS, PsiResult, check_choice, run_psi_keyset
+from blindgate.pets.receipt import Recorder, add_receipt_options
 from blindgate.pets.view import Seen, View
 
+MATCH_STAGE = "match keys"  # progress: this party's key rows, done of total
 DEFAULT_BATCH = 1 << 16  # keys per bucket: a few tens of MiB per party, whatever the set size
 
 
@@ -85,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="Ray cluster for ECDH's work (default: $RAY_ADDRESS, else none)",
     )
+    add_receipt_options(parser, "align shared customers")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (the same as --quiet)")
     parser.add_argument("--quiet", action="store_true", help="print errors only")
     parser.add_argument(
@@ -148,24 +153,28 @@ def _run(args: argparse.Namespace, keyset: SpilledKeys) -> int:
     identity = Identity.load(args.identity)
     peer_cert = args.peer_cert.read_bytes()
     args.out.unlink(missing_ok=True)
+    receipt_path = _beside(args.out, ".receipt.json")
+    receipt_path.unlink(missing_ok=True)  # a failed run leaves no receipt that looks like its own
+    recorder = Recorder.start("psi", args, identity, [peer_cert], args.input)
     report = spill_keys(args.input, columns, rules, keyset, _region(args.region))
     feedback = Feedback.from_args("psi", args.role, args.quiet or args.no_progress, args.json)
-    if report.invalid:
-        feedback.note(f"{args.input.name}: {report.invalid} rows have an empty or invalid key: left out")
+    for note in report.invalid_notes():
+        feedback.note(note)
     started = time.monotonic()
     done = 0
 
-    def tick(n: int) -> None:
+    def tick(n: int) -> None:  # exact: the session's KeyProgress never passes the total
         nonlocal done
-        done = min(done + n, keyset.count)
-        feedback.stage("psi", done, keyset.count)
+        done += n
+        feedback.stage(MATCH_STAGE, done, keyset.count)
 
     if args.role == "server":
         channel = listen(args.listen, identity, peer_cert, timeout=args.timeout, accept_timeout=args.timeout)
     else:
         channel = connect(args.connect, identity, peer_cert, timeout=args.timeout, retry_for=args.timeout)
-    feedback.stage("psi", 0, keyset.count)
+    feedback.stage(MATCH_STAGE, 0, keyset.count)
     with channel:
+        recorder.check_peer(channel)
         result = run_psi_keyset(
             channel,
             keyset,
@@ -178,17 +187,20 @@ def _run(args: argparse.Namespace, keyset: SpilledKeys) -> int:
             batch_size=args.batch_size,
             ray=args.ray,
         )
+        learned = result.matches is not None or args.mode == "cardinality"
+        _count_keys(report, keyset, result)
+        view = psi_view(args, result, report, learned)
+        outputs = (
+            []
+            if not learned
+            else ["intersection size" if args.mode == "cardinality" else f"matched rows (--mode {args.mode})"]
+        )
+        entry = recorder.sign_with_peer(channel, report.rows, outputs, [(s.item, s.cls) for s in view.items])
     if args.mode == "cardinality":
         assert result.size is not None
         write_size(args.out, result.size)
     elif result.matches is not None:
         write_rows(args.input, args.out, result.matches)
-    if keyset.count and result.peer_size:  # every bucket was read, so every duplicate found
-        report.duplicates = keyset.duplicates
-        report.keys = keyset.count - keyset.duplicates
-    else:
-        report.keys = keyset.count  # (nothing ran: duplicates not looked for)
-    learned = result.matches is not None or args.mode == "cardinality"
     summary = {
         "role": args.role,
         "receiver": result.receiver,
@@ -208,10 +220,24 @@ def _run(args: argparse.Namespace, keyset: SpilledKeys) -> int:
         feedback.note(
             f"{args.input.name}: {report.duplicates} rows repeat an earlier key: left out (first row kept)"
         )
-    view = psi_view(args, result, report, learned)
     write_view(args.out, view.as_dict(), summary)
+    _, index = recorder.write(entry, receipt_path)
+    summary["receipt"] = str(receipt_path) + (f" (log index {index})" if index is not None else "")
     feedback.summary(summary)
     return 0
+
+
+def _count_keys(report: InputReport, keyset: SpilledKeys, result: PsiResult) -> None:
+    if keyset.count and result.peer_size:  # every bucket was read, so every duplicate found
+        report.duplicates = keyset.duplicates
+        report.keys = keyset.count - keyset.duplicates
+    else:
+        report.keys = keyset.count  # (nothing ran: duplicates not looked for)
+
+
+def _beside(out: Path, suffix: str) -> Path:
+    stem = out.with_suffix("")
+    return stem.with_name(stem.name + suffix)
 
 
 def psi_view(args: argparse.Namespace, result: PsiResult, report: InputReport, learned: bool) -> View:

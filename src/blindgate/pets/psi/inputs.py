@@ -35,6 +35,7 @@ from blindgate.pets.psi.buckets import SpilledKeys
 from blindgate.pets.psi.errors import InputError
 
 RULES = ("trim", "lower", "email", "e164")
+SHOWN_LINES = 5  # line numbers kept per column for a message
 
 
 def _e164(value: str, region: str | None) -> str | None:
@@ -105,10 +106,45 @@ class InputReport:
     rows: int = 0
     keys: int = 0
     duplicates: int = 0
-    invalid: int = 0
+    invalid: int = 0  # rows left out: some key column empty or invalid
+    file: str = ""
+    # Per key column: rows whose value there is empty or invalid, and the first few line
+    # numbers (the header is line 1). Line numbers and counts only: never a value.
+    invalid_by_column: dict[str, int] = field(default_factory=dict)
+    invalid_lines: dict[str, list[int]] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, int]:
-        return {"rows": self.rows, "keys": self.keys, "duplicates": self.duplicates, "invalid": self.invalid}
+    def add_invalid(self, column: str, line: int) -> None:
+        self.invalid_by_column[column] = self.invalid_by_column.get(column, 0) + 1
+        lines = self.invalid_lines.setdefault(column, [])
+        if len(lines) < SHOWN_LINES:
+            lines.append(line)
+
+    def invalid_notes(self) -> list[str]:
+        """One line per key column with invalid values: file, column, count, first line numbers."""
+        notes = []
+        for column, count in self.invalid_by_column.items():
+            lines = self.invalid_lines[column]
+            shown = ", ".join(map(str, lines)) + (", ..." if count > len(lines) else "")
+            plural = "s" if count != 1 else ""
+            notes.append(
+                f"{self.file}: column {column!r}: {count} row{plural} with an empty or invalid key "
+                f"(line{'s' if count != 1 else ''} {shown}): left out"
+            )
+        return notes
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rows": self.rows,
+            "keys": self.keys,
+            "duplicates": self.duplicates,
+            "invalid": self.invalid,
+        }
+        if self.invalid_by_column:
+            out["invalid_by_column"] = {
+                column: {"rows": count, "first_lines": self.invalid_lines[column]}
+                for column, count in self.invalid_by_column.items()
+            }
+        return out
 
 
 @dataclass
@@ -159,6 +195,7 @@ def iter_keys(
     """Stream ``path``: (row number, normalised key) of every valid row, duplicates included."""
     if not path.is_file():
         raise InputError(f"input file not found: {path}")
+    report.file = path.name
     try:
         for header, records in _iter_records(path, batch):
             if not header:
@@ -179,6 +216,9 @@ def iter_keys(
                 parts = [normalise(record[p], rules, region) for p in positions]
                 if any(p is None for p in parts):
                     report.invalid += 1
+                    for column, part in zip(columns, parts, strict=True):
+                        if part is None:
+                            report.add_invalid(column, index + 2)
                     continue
                 yield index, encode_key([p for p in parts if p is not None])
     except UnicodeDecodeError as exc:

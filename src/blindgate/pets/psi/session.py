@@ -108,6 +108,39 @@ def match_values(own: np.ndarray, peer: np.ndarray) -> tuple[np.ndarray, np.ndar
     return candidate[exact], peer_index[exact]
 
 
+class KeyProgress:
+    """Progress in this party's keys, exact at every bucket's end and at the run's end.
+
+    The protocols tick as their work goes (records hashed, blinded or sent, the peer's
+    included); those ticks move the count within the bucket in hand, never past it, and
+    the bucket's end sets it to the keys of the buckets done. ``total`` is the key rows
+    the party spilled (``keyset.count``, duplicates included): the bar ends on it exactly.
+    Callable as a `Tick`, so the protocols' own functions take it as they are.
+    """
+
+    def __init__(self, total: int, report: Tick) -> None:
+        self.total, self._report = total, report
+        self.done = 0
+        self._bucket_end = total  # cardinality modes: one span over the whole run
+
+    def __call__(self, n: int) -> None:
+        step = min(n, self._bucket_end - self.done)
+        if step > 0:
+            self.done += step
+            self._report(step)
+
+    def bucket(self, keys: int) -> None:
+        """A bucket of ``keys`` of this party's keys starts (the last one ended with `bucket_done`)."""
+        self._bucket_end = min(self.total, self.done + keys)
+
+    def bucket_done(self) -> None:
+        self(self._bucket_end - self.done)
+
+    def finish(self) -> None:
+        self._bucket_end = self.total
+        self(self.total - self.done)
+
+
 def check_choice(protocol: str, mode: str) -> None:
     if protocol not in PROTOCOLS:
         raise PsiError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
@@ -178,20 +211,21 @@ def run_psi_keyset(
     plan, peer_size = _hello(channel, keyset.count, receiver, protocol, mode, agreement, batch_size)
     if protocol == "kkrt" and mode == "cardinality":
         receiver = _larger_set_counts(keyset.count, peer_size, receiver)
-    tick = progress or (lambda _: None)
+    counter = KeyProgress(keyset.count, progress or (lambda _: None))
     result = PsiResult(protocol, mode, receiver, keyset.count, peer_size, None, None, buckets=plan.buckets)
     if keyset.count and peer_size:
         _partition(channel, keyset, plan)
         with _engine(channel, protocol, receiver, plan, workers, ray_address(ray)) as engine:
             if receiver:
-                _receiver_side(channel, keyset, plan, result, engine, tick)
+                _receiver_side(channel, keyset, plan, result, engine, counter)
             else:
-                _sender_side(channel, keyset, plan, result, engine, tick)
+                _sender_side(channel, keyset, plan, result, engine, counter)
         result.largest_batch = max(keyset.largest, plan.own_limit, plan.peer_limit, result.largest_batch)
     else:
         result.size = 0
         result.matches = None if (mode == "cardinality" or (mode == "intersection" and not receiver)) else []
         result.largest_batch = keyset.largest
+    counter.finish()
     result.stats = channel.stats.since(start)
     return result
 
@@ -327,7 +361,7 @@ def _engine(
 
 
 def _receiver_side(
-    channel: Channel, keyset: KeySet, plan: _Plan, result: PsiResult, engine: _Engine, tick: Tick
+    channel: Channel, keyset: KeySet, plan: _Plan, result: PsiResult, engine: _Engine, tick: KeyProgress
 ) -> None:
     if result.mode == "cardinality":
         if isinstance(engine, _KkrtEngine):
@@ -342,7 +376,9 @@ def _receiver_side(
         return
     size, matched = 0, []
     for index in range(plan.buckets):
-        own = pad(keyset.bucket(index), plan.own_limit)
+        records = keyset.bucket(index)
+        tick.bucket(records.size)
+        own = pad(records, plan.own_limit)
         own_values, peer_values, per_item = engine.receive(own["digest"], plan.peer_limit, tick)
         own_index, peer_index = match_values(own_values, peer_values)
         real = own["row"][own_index] != DUMMY_ROW  # a padding record matches with probability 2^-128
@@ -353,6 +389,7 @@ def _receiver_side(
         if result.mode in ("both", "join"):
             channel.send_array(peer_position.astype("<u8"))
         matched.append(own["row"][own_index].astype(np.int64))
+        tick.bucket_done()
     result.size = size
     channel.send_json({"done": True})
     rows = np.concatenate(matched)
@@ -360,7 +397,7 @@ def _receiver_side(
 
 
 def _sender_side(
-    channel: Channel, keyset: KeySet, plan: _Plan, result: PsiResult, engine: _Engine, tick: Tick
+    channel: Channel, keyset: KeySet, plan: _Plan, result: PsiResult, engine: _Engine, tick: KeyProgress
 ) -> None:
     if result.mode == "cardinality":
         if isinstance(engine, _KkrtEngine):
@@ -376,13 +413,16 @@ def _sender_side(
     learns_rows = result.mode in ("both", "join")
     size, matched = 0, []
     for index in range(plan.buckets):
-        shuffled = pad(keyset.bucket(index), plan.own_limit)
+        records = keyset.bucket(index)
+        tick.bucket(records.size)
+        shuffled = pad(records, plan.own_limit)
         shuffled = shuffled[random_permutation(shuffled.size)]
         engine.send(shuffled["digest"], plan.peer_limit, tick)
         if learns_rows:
             rows = _matched_rows(channel, shuffled["row"], plan.peer_limit)
             size += rows.size
             matched.append(rows)
+        tick.bucket_done()
     final = channel.recv_json()
     if not isinstance(final, dict) or final.get("done") is not True:
         raise MalformedFrame("expected the receiver's closing frame")

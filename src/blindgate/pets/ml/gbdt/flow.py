@@ -23,7 +23,7 @@ import numpy as np
 from blindgate.net import Channel, MalformedFrame
 from blindgate.pets.files import write_json
 from blindgate.pets.ml.data import Table, subset_rows
-from blindgate.pets.ml.errors import DataError, MlPeerError
+from blindgate.pets.ml.errors import DataError, MlPeerError, SettingsError
 from blindgate.pets.ml.gbdt.binning import Binning, fit_binning
 from blindgate.pets.ml.gbdt.he import PublicKeyHolder, SecretKeyHolder
 from blindgate.pets.ml.gbdt.model import NetworkModel, WalletModel
@@ -40,6 +40,8 @@ from blindgate.pets.ml.gbdt.trees import (
     train_plaintext,
 )
 from blindgate.pets.ml.joint import MIN_ROWS, align_over, split_rows
+from blindgate.pets.ml.policy import METRICS, OutputPolicy
+from blindgate.pets.view import Seen, View
 
 
 @dataclass
@@ -87,14 +89,23 @@ def run_gbdt_party(
     id_column: str,
     alignment: str = "psi",
     progress: Callable[[int], None] | None = None,
+    policy: OutputPolicy | None = None,
+    policy_record: dict[str, Any] | None = None,
 ) -> GbdtResult:
-    """The whole flow for one party; raises MlError or ChannelError, writes nothing."""
+    """The whole flow for one party; raises MlError or ChannelError, writes nothing.
+
+    ``policy`` (already signed by both, `policy.agree`) decides which metrics the wallet
+    computes; `check_tree_policy` refuses what the tree protocol cannot honour.
+    """
+    policy = policy or OutputPolicy(scores="per-row")
+    check_tree_policy(policy)
     wallet = role == "wallet"
     if wallet and table.labels is None:
         raise DataError("the wallet must name its label column")
     started = time.perf_counter()
     agree(channel, wallet, config)
     rows = align_over(channel, wallet, table.ids, alignment)
+    align_bytes = channel.stats.bytes_received
     if len(rows) < MIN_ROWS:
         raise DataError(f"only {len(rows)} ids are held by both parties (at least {MIN_ROWS} needed)")
     aligned = subset_rows(table, rows)
@@ -121,8 +132,9 @@ def run_gbdt_party(
             id_column,
             (train, validation, test),
             (started, aligned_at),
-            alignment,
             progress,
+            policy,
+            _facts(table, rows, alignment, align_bytes, policy_record),
         )
     theirs = _exchange_json(
         channel,
@@ -149,8 +161,45 @@ def run_gbdt_party(
         },
         "he": vars(server.he.costs),
         "network_splits": len(server.model.splits),
+        "rows_held": table.report.rows_read,
+        "policy": policy.as_dict(),
+        "preparation": table.report.as_dict(),
     }
-    return GbdtResult(role, model.to_json(), party_view(role, config, alignment), metrics)
+    facts = _facts(table, rows, alignment, align_bytes, policy_record)
+    facts.update(channel=channel, splits=len(server.model.splits))
+    return GbdtResult(role, model.to_json(), party_view(role, config, alignment, facts), metrics)
+
+
+def check_tree_policy(policy: OutputPolicy) -> None:
+    """Refuse, before anything is shared, an output policy the tree protocol cannot honour.
+
+    SecureBoost leaves each party its own splits (``model_to=own``), and the wallet holds
+    every leaf value and learns each row's direction at the network's splits, so it can
+    compute every scored row's score itself: ``scores=aggregate`` would be a promise the
+    protocol does not keep.
+    """
+    if policy.model_to != "own":
+        raise SettingsError(
+            "tree models: each party keeps its own splits, so --model-to takes only 'own' "
+            f"(not {policy.model_to!r})"
+        )
+    if policy.scores != "per-row":
+        raise SettingsError(
+            "tree models: the wallet computes each row's score from the leaves it holds (SecureBoost), "
+            "so the policy must say --scores per-row; for aggregate-only scores use the logistic regression"
+        )
+
+
+def _facts(
+    table: Table, rows: list[int], alignment: str, align_bytes: int, record: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "rows_held": table.report.rows_read,
+        "rows_aligned": len(rows),
+        "alignment": alignment,
+        "align_bytes": align_bytes,
+        "policy_record": record,
+    }
 
 
 def _same_rows(theirs: dict[str, Any], rows: int) -> None:
@@ -169,8 +218,9 @@ def _train_wallet(
     id_column: str,
     parts: tuple[np.ndarray, np.ndarray, np.ndarray],
     times: tuple[float, float],
-    alignment: str,
     progress: Callable[[int], None] | None,
+    policy: OutputPolicy,
+    facts: dict[str, Any],
 ) -> GbdtResult:
     train, validation, test = parts
     try:
@@ -217,8 +267,18 @@ def _train_wallet(
         },
         "network_seconds": network_costs.get("seconds", {}),
     }
-    metrics.update(_evaluate(labels, test_margins, codes, binning.categorical, train, test, config))
-    return GbdtResult("wallet", model.to_json(), party_view("wallet", config, alignment), metrics)
+    metrics.update(
+        _evaluate(labels, test_margins, codes, binning.categorical, train, test, config, policy.metrics)
+    )
+    metrics.update(
+        rows_held=facts["rows_held"], policy=policy.as_dict(), preparation=aligned.report.as_dict()
+    )
+    facts.update(
+        channel=channel, splits=len(ensemble.network_nodes()), rows_test=len(test), trees=len(ensemble.trees)
+    )
+    return GbdtResult(
+        "wallet", model.to_json(), party_view("wallet", config, facts["alignment"], facts), metrics
+    )
 
 
 def _validator(
@@ -244,76 +304,171 @@ def _evaluate(
     train: np.ndarray,
     test: np.ndarray,
     config: GbdtConfig,
+    wanted: tuple[str, ...],
 ) -> dict[str, Any]:
-    from sklearn.metrics import roc_auc_score, roc_curve
+    """The metrics the policy names (AUC, KS, lift), the joint model's and the wallet's alone."""
+    from blindgate.pets.ml.evaluate import metrics
 
     alone = train_plaintext(codes, categorical, labels, train, config)
-    fpr, tpr, _ = roc_curve(labels[test], test_margins)
+    wallet_only = metrics(alone.margins(codes[test], None), labels[test], wanted or ("auc",))
     return {
-        "auc": float(roc_auc_score(labels[test], test_margins)),
-        "wallet_only_auc": float(roc_auc_score(labels[test], alone.margins(codes[test], None))),
-        "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+        **metrics(test_margins, labels[test], wanted),
+        "wallet_only": wallet_only,
+        "wallet_only_auc": wallet_only.get("auc"),
     }
 
 
-def rows_and_alignment_view(alignment: str) -> list[dict[str, str]]:
-    return [
-        {"item": "its own rows", "class": "personal data"},
-        {
-            "item": {
+def party_view(
+    role: str, config: GbdtConfig, alignment: str, facts: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What this party saw in tree training, item by item, with counts, bytes and frames."""
+    facts = facts or {}
+    channel = facts.get("channel")
+    received = channel.stats.bytes_received - facts["align_bytes"] if channel is not None else None
+    frames = channel.stats.frames_received if channel is not None else None
+    record = facts.get("policy_record")
+    view = View("train", role, policy=record)
+    view.add(
+        Seen("its own rows", "personal data", count=facts.get("rows_held"), allowed_by="own data"),
+        Seen(
+            {
                 "psi": "which of its ids the peer also holds (PSI aligned join)",
                 "given": "the aligned rows from an earlier `blindgate psi --mode join` (digest checked)",
                 "join": "the peer's whole id list (plain join)",
             }[alignment],
-            "class": "pseudonymous data",
-        },
-    ]
-
-
-def party_view(role: str, config: GbdtConfig, alignment: str) -> dict[str, Any]:
-    """What this party saw in tree training, each item classed as the DESIGN asks."""
-    saw = [
-        *rows_and_alignment_view(alignment),
-        {"item": "the other party's column count and the hyper-parameters", "class": "aggregate"},
-    ]
+            "pseudonymous data",
+            count=facts.get("rows_aligned"),
+            bytes=facts.get("align_bytes"),
+        ),
+        Seen("the other party's column count and the hyper-parameters", "aggregate", count=2),
+    )
+    trees = f"policy: model_to=own, scores=per-row (SecureBoost), {config.trees} trees"
     if role == "wallet":
-        saw += [
-            {
-                "item": "per node, the sums of gradients and hessians in each non-empty bin of each "
+        view.add(
+            Seen(
+                "per node, the sums of gradients and hessians in each non-empty bin of each "
                 "network column (bin counts and categorical flags included; no threshold or name)",
-                "class": "aggregate",
-            },
-            {
-                "item": "the direction each training row takes at each network split",
-                "class": "pseudonymous data",
-            },
-            {"item": "joint model's test-set and validation scores", "class": "pseudonymous data"},
-            {"item": "AUC and ROC curve", "class": "aggregate"},
-            {"item": "tree shapes, its own splits and all leaf values", "class": "aggregate"},
-        ]
+                "aggregate",
+                bytes=received,
+                frames=frames,
+            ),
+            Seen(
+                "the direction each training row takes at each network split",
+                "pseudonymous data",
+                count=facts.get("splits"),
+            ),
+            Seen(
+                "joint model's test-set and validation scores",
+                "pseudonymous data",
+                count=facts.get("rows_test"),
+                allowed_by=trees,
+            ),
+            Seen("metrics: " + (", ".join(_policy_metrics(record)) or "none"), "aggregate", allowed_by=trees),
+            Seen(
+                "tree shapes, its own splits and all leaf values",
+                "aggregate",
+                count=facts.get("trees"),
+                allowed_by=trees,
+            ),
+        )
     else:
-        saw += [
-            {
-                "item": "one OU-2048 ciphertext of (gradient, hessian) per sampled row per tree",
-                "class": "ciphertext",
-            },
-            {
-                "item": "the instance space of every node of every tree: which shared customers sit "
+        view.add(
+            Seen(
+                "one OU-2048 ciphertext of (gradient, hessian) per sampled row per tree",
+                "ciphertext",
+                bytes=received,
+                frames=frames,
+            ),
+            Seen(
+                "the instance space of every node of every tree: which shared customers sit "
                 "together in each node and leaf (a coarse grouping by predicted outcome)",
-                "class": "pseudonymous data",
-            },
-            {"item": "its own splits (columns, bins, missing direction)", "class": "aggregate"},
-        ]
+                "pseudonymous data",
+                count=facts.get("rows_aligned"),
+            ),
+            Seen(
+                "its own splits (columns, bins, missing direction)",
+                "aggregate",
+                count=facts.get("splits"),
+                allowed_by=trees,
+            ),
+        )
         if config.subsample < 1:
-            saw.append({"item": "each tree's row sample", "class": "pseudonymous data"})
-    return {"role": role, "model": "gbdt", "saw": saw}
+            view.add(Seen("each tree's row sample", "pseudonymous data"))
+    return {**view.as_dict(), "model": "gbdt"}
+
+
+def _policy_metrics(record: dict[str, Any] | None) -> list[str]:
+    if record is None:
+        return list(METRICS)
+    return list(record["policy"]["metrics"])
+
+
+def saw_pairs(view: dict[str, Any]) -> list[tuple[str, str]]:
+    """A view file's items as (item, class) pairs, as a receipt carries them."""
+    return [(item["item"], item["class"]) for item in view["saw"]]
 
 
 def write_gbdt_outputs(out: Path, result: GbdtResult) -> None:
-    """Model and view first, metrics last: metrics.json present means the run completed."""
+    """Model, view and report first, metrics last: metrics.json present means the run completed."""
     write_json(out / f"model-{result.role}.json", result.model)
     write_json(out / f"view-{result.role}.json", result.view)
+    write_tree_report(out / f"report-{result.role}.html", result)
     if result.role == "wallet":
         write_json(out / "metrics.json", result.metrics)
     else:
         write_json(out / "costs-network.json", result.metrics)
+
+
+def write_tree_report(path: Path, result: GbdtResult) -> None:
+    """The run's HTML report: figures, ROC (the joint trees against the wallet's own trees), the
+    gain chart, the loss per tree (training rows, and validation rows when early stopping), the view."""
+    from blindgate.pets import report
+
+    metrics = result.metrics
+    summary: list[tuple[str, Any]] = [
+        ("rows held / aligned", f"{metrics.get('rows_held')} / {metrics.get('rows_aligned')}"),
+        ("output policy", json.dumps(metrics.get("policy"))),
+    ]
+    if result.role == "wallet":
+        summary += [
+            (
+                "rows train / validation / test",
+                f"{metrics['rows_train']} / {metrics['rows_validation']} / {metrics['rows_test']}",
+            ),
+            (
+                "features (wallet, network)",
+                f"{metrics['features']['wallet']}, {metrics['features']['network']}",
+            ),
+            ("trees", metrics["trees"]),
+        ]
+        for key in ("auc", "ks"):
+            if key in metrics:
+                summary.append((f"joint model {key.upper()}", metrics[key]))
+            if key in metrics.get("wallet_only", {}):
+                summary.append((f"wallet alone {key.upper()}", metrics["wallet_only"][key]))
+    summary.append(("seconds", json.dumps({k: round(v, 2) for k, v in metrics.get("seconds", {}).items()})))
+    sections = [("summary", report.table(summary, ("", "")))]
+    if "roc" in metrics:
+        curves: list[report.Curve] = [("joint trees", metrics["roc"]["fpr"], metrics["roc"]["tpr"])]
+        alone = metrics.get("wallet_only", {})
+        if "roc" in alone:
+            curves.append(("wallet alone", alone["roc"]["fpr"], alone["roc"]["tpr"]))
+        plots = report.roc_plot(curves)
+        if metrics.get("lift"):
+            plots += report.gain_plot(metrics["lift"])
+        history = metrics.get("history", {})
+        if history.get("train_loss"):
+            plots += report.loss_plot(
+                history["train_loss"], "tree", "log loss", "loss per tree", history.get("validation_loss", [])
+            )
+        sections.append(("curves", plots))
+    if metrics.get("lift"):
+        rows = [
+            (r["decile"], r["rows"], r["positive_rate"], r["lift"], r["cumulative_gain"])
+            for r in metrics["lift"]
+        ]
+        sections.append(
+            ("lift by decile", report.table(rows, ("decile", "rows", "positive rate", "lift", "gain")))
+        )
+    sections.append((f"what the {result.role} saw", report.view_table(result.view)))
+    report.write_report(path, f"blindgate train --model gbdt: the {result.role}'s report", sections)

@@ -19,6 +19,7 @@ values follow each split's default direction (:mod:`.binning`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,18 +61,43 @@ def predict_batch(
     allow_missing_columns: bool = False,
 ) -> tuple[list[str], np.ndarray | None]:
     """Score every row both parties hold; the wallet gets (ids, probabilities), the network (ids, None)."""
+    rows, scores = predict_rows(channel, model, table, alignment, allow_missing_columns)
+    return [table.ids[row] for row in rows], scores
+
+
+def predict_rows(
+    channel: Channel,
+    model: WalletModel | NetworkModel,
+    table: Table,
+    alignment: str = "psi",
+    allow_missing_columns: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[list[int], np.ndarray | None]:
+    """`predict_batch` by position: (the rows of ``table`` both hold, in the agreed order; scores).
+
+    ``progress(stage, done, total)``: ``align`` (0/1, 1/1), then ``score rows`` (the wallet:
+    rows scored of the shared rows) or ``send split bits`` (the network), 0/N and N/N.
+    """
+    tick = progress or (lambda stage, done, total: None)
     wallet = isinstance(model, WalletModel)
     check_pair(channel, model)
+    tick("align", 0, 1)
     rows = align_over(channel, wallet, table.ids, alignment)
+    tick("align", 1, 1)
     if not rows:
         raise DataError("no ids are held by both parties")
     aligned = subset_rows(table, rows)
     codes = model.binning.transform(aligned, allow_missing_columns)
+    stage = "score rows" if wallet else "send split bits"
+    tick(stage, 0, len(rows))
     if isinstance(model, NetworkModel):
         channel.send_array(pack_bits(model.splits.bits(codes)))
-        return aligned.ids, None
+        tick(stage, len(rows), len(rows))
+        return rows, None
     bits = unpack_bits(channel.recv_array(np.uint8), len(rows))
-    return aligned.ids, sigmoid(model.ensemble.margins(codes, bits))
+    scores = sigmoid(model.ensemble.margins(codes, bits))
+    tick(stage, len(rows), len(rows))
+    return rows, scores
 
 
 @dataclass

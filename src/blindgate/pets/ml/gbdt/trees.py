@@ -380,6 +380,7 @@ def boost(
     ensemble = Ensemble(base_margin(labels[train_rows]))
     margins = np.full(len(labels), ensemble.base)
     losses: list[float] = []
+    train_losses: list[float] = []  # for the report's loss curve: the training rows' log loss
     best_at, best_loss = 0, math.inf
     for t in range(config.trees):
         grad, hess = logistic_gradients(labels, margins)
@@ -390,6 +391,7 @@ def boost(
         tree, leaves = grow_tree(t, grad, hess, train_rows, sample, sources, config)
         ensemble.trees.append(tree)
         margins[train_rows] += tree.value[leaves]
+        train_losses.append(log_loss(labels[train_rows], margins[train_rows]))
         if progress is not None:
             progress(t + 1)
         if validate is not None:
@@ -400,7 +402,8 @@ def boost(
                 break
     if validate is not None and config.early_stopping > 0:
         ensemble.trees = ensemble.trees[:best_at]
-    return ensemble, {"validation_loss": losses, "trees_kept": len(ensemble.trees)}
+    history = {"validation_loss": losses, "train_loss": train_losses, "trees_kept": len(ensemble.trees)}
+    return ensemble, history
 
 
 def log_loss(labels: np.ndarray, margins: np.ndarray) -> float:

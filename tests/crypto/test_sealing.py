@@ -22,7 +22,7 @@ from blindgate.crypto import (
     seal_fields,
 )
 from blindgate.crypto.encoding import b64url_decode, b64url_encode
-from blindgate.crypto.sealing import MAX_PLAINTEXT_BYTES, generate_opening_key
+from blindgate.crypto.sealing import MAX_PLAINTEXT_BYTES, generate_opening_key, has_envelope_form
 
 FIELD, PAYMENT = "buyer.buyerEmail", "2026112400001"
 
@@ -186,6 +186,22 @@ def test_is_sealed() -> None:
         {"e": envelope},
     ]:
         assert not is_sealed(value)
+        assert not has_envelope_form(value) or value == "bg1.w.1.x25519.A.B"  # its form, not its parts
+
+
+def test_envelope_form_is_the_form_alone() -> None:
+    envelope = seal_field(b"v", generate_opening_key("w", 1).recipient, FIELD, PAYMENT)
+    assert has_envelope_form(envelope) and has_envelope_form("bg1.w.1.x25519.A.B")
+    for value in [
+        None,
+        12,
+        b"bg1.w",
+        "+82 10 1234 5678",
+        envelope + "!",
+        "bg1.w.1.rot13.A.B",
+        "xbg1.w.1.x25519.A.B",
+    ]:
+        assert not has_envelope_form(value)
 
 
 def test_recipient_key_json_round_trip_and_errors(hybrid_store: KeyStore) -> None:

@@ -293,6 +293,15 @@ def parse_envelope(envelope: str) -> ParsedEnvelope:
     return ParsedEnvelope(match[1], int(match[2]), suite, enc, sequence, ciphertext)
 
 
+def has_envelope_form(value: object) -> bool:
+    """Whether ``value`` reads as an envelope (`is_sealed` without decoding its parts): for the
+    gateway's request fingerprint, which only sets sealed values aside, on every payment."""
+    if not isinstance(value, str) or not value.startswith("bg1.") or len(value) > MAX_ENVELOPE_CHARS:
+        return False
+    match = _ENVELOPE.fullmatch(value)
+    return match is not None and match[3] in _SUITES
+
+
 def is_sealed(value: object) -> bool:
     """Whether ``value`` has an envelope's form (it says nothing about whether it opens)."""
     if not isinstance(value, str) or not value.startswith("bg1."):

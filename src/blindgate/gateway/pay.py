@@ -37,7 +37,7 @@ from blindgate.api.models import ROUTING_FIELD, WALLET_INQUIRY_PATH, WALLET_PAY_
 from blindgate.api.network import Partner
 from blindgate.api.results import ApiError, result
 from blindgate.crypto.pseudonyms import is_pseudonym
-from blindgate.crypto.sealing import SealedValueInvalid, is_sealed, parse_envelope
+from blindgate.crypto.sealing import SealedValueInvalid, has_envelope_form, parse_envelope
 from blindgate.gateway import bookkeeping, risk
 from blindgate.gateway.cancels import Cancels
 from blindgate.gateway.context import (
@@ -79,7 +79,7 @@ def fingerprint(body: dict[str, Any]) -> str:
             return {k: clear(v) for k, v in value.items()}
         if isinstance(value, list):
             return [clear(v) for v in value]
-        return "<sealed>" if is_sealed(value) else value
+        return "<sealed>" if has_envelope_form(value) else value
 
     return hashlib.sha256(json.dumps(clear(body), sort_keys=True).encode()).hexdigest()
 

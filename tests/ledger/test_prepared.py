@@ -66,8 +66,8 @@ def test_literals_of_the_statement_stay_bound(store: sa.Engine) -> None:
     with store.begin() as conn:
         INSERT.execute(conn, row("a"))
         changes = {"which": "a", "state": "SETTLED", "at": AT}
-        assert SETTLE.execute(conn, changes).rowcount == 1
-        assert SETTLE.execute(conn, changes).rowcount == 0  # no longer OPEN
+        assert SETTLE.execute(conn, changes) == 1
+        assert SETTLE.execute(conn, changes) == 0  # no longer OPEN
 
 
 def test_a_missing_column_is_refused_not_stored_as_null(store: sa.Engine) -> None:
@@ -83,3 +83,27 @@ def test_a_unique_violation_is_sqlalchemys_integrity_error(store: sa.Engine) -> 
         INSERT.execute(conn, row("a"))
     with pytest.raises(sa.exc.IntegrityError), store.begin() as conn:
         INSERT.execute(conn, row("a"))
+
+
+def test_the_engine_s_cursor_events_see_each_statement(store: sa.Engine) -> None:
+    """The SQLite writers' turns and the round-trip counts hook on them."""
+    seen: list[tuple[str, str]] = []
+    before = lambda _c, _cur, sql, *_: seen.append(("before", sql.split()[0]))  # noqa: E731
+    after = lambda _c, _cur, sql, *_: seen.append(("after", sql.split()[0]))  # noqa: E731
+    sa.event.listen(store, "before_cursor_execute", before)
+    sa.event.listen(store, "after_cursor_execute", after)
+    try:
+        with store.begin() as conn:
+            INSERT.execute(conn, row("a"))
+    finally:
+        sa.event.remove(store, "before_cursor_execute", before)
+        sa.event.remove(store, "after_cursor_execute", after)
+    assert seen == [("before", "INSERT"), ("after", "INSERT")]
+
+
+def test_a_failed_statement_leaves_the_transaction_to_roll_back_whole(store: sa.Engine) -> None:
+    with pytest.raises(sa.exc.IntegrityError), store.begin() as conn:
+        INSERT.execute(conn, row("a"))
+        INSERT.execute(conn, row("a"))
+    with store.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(things)).scalar_one() == 0

@@ -201,7 +201,7 @@ class Repository:
         changes: dict[str, Any] = {"status": status.value, "result_code": code, "updated_at": at}
         if payer is not None:
             changes.update(payer.columns())
-        changed = _SETTLE.execute(conn, {"settled_payment_id": row.payment_id, **changes}).rowcount
+        changed = _SETTLE.execute(conn, {"settled_payment_id": row.payment_id, **changes})
         return row.settled(status, code, at, payer) if changed else None
 
     @staticmethod

@@ -49,7 +49,7 @@ from blindgate.ledger.errors import (
     RefundExceedsRemaining,
     UnknownPayment,
 )
-from blindgate.ledger.prepared import Prepared
+from blindgate.ledger.prepared import Prepared, run_driver_sql
 from blindgate.storage.schema import entries
 
 # The gateway's own accounts are owned by this id; partners are owned by their partner id.
@@ -237,7 +237,7 @@ def _insert_lines(conn: sa.Connection, entry_id: int, entry_lines: list[Line]) -
         conn.execute(_INSERT_LINES_UNNESTED, {"entry_id": entry_id, **columns})
     else:
         rows = [(entry_id, x.owner, x.kind, x.currency, x.bucket, x.amount) for x in entry_lines]
-        conn.exec_driver_sql(_INSERT_LINES_SQLITE, rows)
+        run_driver_sql(conn, _INSERT_LINES_SQLITE, rows, many=True).close()
 
 
 def _write_event(conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line]) -> Posting | None:

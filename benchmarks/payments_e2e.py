@@ -36,6 +36,7 @@ def _run(mode: str, payments: int, workers: int, customers: int, directory: Path
     argv = ["--dir", str(directory / mode), "--payments", str(payments), "--workers", str(workers)]
     argv += ["--agent-host", str(AGENT_HOST)]
     argv += ["--customers", str(customers), "--quiet"] + (["--plaintext"] if mode == "plaintext" else [])
+    argv += ["--no-key-checks"] if mode == "pets_unchecked" else []
     report = run_demo(parse_args(argv), Console(quiet=True))
     traffic = report["traffic"]
     return {
@@ -50,16 +51,23 @@ def _run(mode: str, payments: int, workers: int, customers: int, directory: Path
 
 
 def payments_e2e(
-    payments: int = 600, rounds: int = 2, workers: int = 16, customers: int = 60
+    payments: int = 600, rounds: int = 2, workers: int = 16, customers: int = 60, key_checks: bool = False
 ) -> dict[str, Any]:
+    """``key_checks``: a third mode, PETs on with the agents' transparency-log checks of peers'
+    keys off, so that ``key_checks_cost`` isolates what those checks cost."""
     best: dict[str, dict[str, Any]] = {}
+    modes = ("plaintext", "pets", "pets_unchecked") if key_checks else ("plaintext", "pets")
     with tempfile.TemporaryDirectory(prefix="blindgate-e2e-") as scratch:
         for _ in range(rounds):
-            for mode in ("plaintext", "pets"):
+            for mode in modes:
                 run = _run(mode, payments, workers, customers, Path(scratch))
                 if mode not in best or run["payments_per_second"] > best[mode]["payments_per_second"]:
                     best[mode] = run
     pets, plain = best["pets"]["payments_per_second"], best["plaintext"]["payments_per_second"]
+    checks: dict[str, Any] = {}
+    if key_checks:
+        unchecked = best["pets_unchecked"]["payments_per_second"]
+        checks = {"pets_unchecked": best["pets_unchecked"], "key_checks_cost": round(1 - pets / unchecked, 3)}
     return {
         "what": "end to end through the official SDK, PETs on vs plaintext agents (best of rounds)",
         "payments_per_run": payments,
@@ -70,6 +78,7 @@ def payments_e2e(
         "pets_over_plaintext_throughput": round(pets / plain, 3) if plain else None,
         "pets_cost": round(1 - pets / plain, 3) if plain else None,
         "target_pets_cost_at_most": 0.15,
+        **checks,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -84,8 +93,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--customers", type=int, default=60)
+    parser.add_argument(
+        "--key-checks", action="store_true", help="also run PETs without the agents' key checks (their cost)"
+    )
     args = parser.parse_args()
-    print(json.dumps(payments_e2e(args.payments, args.rounds, args.workers, args.customers), indent=2))
+    report = payments_e2e(args.payments, args.rounds, args.workers, args.customers, args.key_checks)
+    print(json.dumps(report, indent=2))
     return 0
 
 

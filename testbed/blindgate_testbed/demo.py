@@ -90,6 +90,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="let the SDK re-parse the merchant key on every call, as shipped (44 ms CPU per call)",
     )
+    parser.add_argument(
+        "--no-key-checks",
+        action="store_true",
+        help="agents seal to the network file's keys without the transparency log's check "
+        "(to measure what the checks cost only)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or table; report.json only")
     parser.add_argument(
         "--serve", action="store_true", help="afterwards, keep the network and its console up until Ctrl-C"
@@ -200,7 +206,13 @@ def run_demo(
     population = generate_population(seed=args.seed, customers_per_wallet=args.customers)
     write_population_csv(population, layout.population_csv)
     console.print(f"[bold]blindgate demo[/bold] in {layout.root}/ — making keys and the network file")
-    network = build_network(layout, population, plaintext=args.plaintext, first_agent_host=args.agent_host)
+    network = build_network(
+        layout,
+        population,
+        plaintext=args.plaintext,
+        first_agent_host=args.agent_host,
+        key_checks=not args.no_key_checks,
+    )
     scenarios = plan_traffic(population, args.payments, seed=args.seed)
     if not args.sdk_key_parsing_uncached:
         cache_sdk_key_parsing()

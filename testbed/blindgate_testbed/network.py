@@ -110,6 +110,7 @@ class DemoNetwork:
     gateway_url: str = ""
     console_url: str = ""
     oversight: Oversight | None = None
+    key_checks: bool = True  # the agents verify peers' keys in the transparency log
 
     @property
     def services(self) -> list[ServiceSpec]:
@@ -216,15 +217,19 @@ def build_network(
     database_url: str | None = None,
     ports: Ports | None = None,
     check_listen: bool = True,
+    key_checks: bool = True,
 ) -> DemoNetwork:
     """Write every key and configuration file under ``layout`` and describe every service
     (also in ``services.json``: what `network up` and the compose file run).
 
     The acquirers' agents listen on ``127.0.0.<first_agent_host + i>:443`` (``check_listen``:
     fail now if that is taken); the gateway's store is ``database_url`` (default: SQLite in the
-    gateway's folder); ``ports`` picks the other ports (default: free ones now).
+    gateway's folder); ``ports`` picks the other ports (default: free ones now). ``key_checks``
+    False writes the agents' files without their transparency section, so that they seal to the
+    network file's keys unchecked: only to measure what the checks cost (the log still runs).
     """
     network = DemoNetwork(layout, ports or Ports())
+    network.key_checks = key_checks
     for wallet in population.wallets:
         network.wallets.append(_wallet_backend(network, wallet.wallet_id, wallet.currency, population))
     for index, acquirer in enumerate(population.acquirers):
@@ -400,6 +405,7 @@ def _gateway_and_agents(
     network.plan.extend(network.oversight.services)
     stores = {party: layout.agent(party) / "keys" for party in parties}
     save_oversight(layout.root, network.oversight, stores)  # what `network up` publishes
+    overseen = network.oversight if network.key_checks else None
     # Start order: what is called before what calls it (backends were added first).
     for wallet in network.wallets:
         folder = layout.agent(wallet.wallet_id)
@@ -412,9 +418,7 @@ def _gateway_and_agents(
             "tls_cert": os.path.relpath(layout.backend(wallet.wallet_id) / "tls-cert.pem", folder),
         }
         pem = {"tls_cert": "tls-cert.pem", "tls_key": "tls-key.pem"}
-        write_agent_file(
-            folder, layout.network_file, backend, network.oversight, host="127.0.0.1", port=port, **pem
-        )
+        write_agent_file(folder, layout.network_file, backend, overseen, host="127.0.0.1", port=port, **pem)
         network.plan.append(_agent(network, wallet.wallet_id, wallet.agent_url, plaintext))
     network.plan.append(
         Service(
@@ -436,7 +440,7 @@ def _gateway_and_agents(
         }
         pem = {"tls_cert": tls_cert.name, "tls_key": tls_key.name}
         write_agent_file(
-            folder, layout.network_file, backend, network.oversight, host=acquirer.agent_host, port=443, **pem
+            folder, layout.network_file, backend, overseen, host=acquirer.agent_host, port=443, **pem
         )
         url = f"https://{acquirer.agent_host}"
         network.plan.append(_agent(network, acquirer.acquirer_id, url, plaintext))

@@ -22,7 +22,13 @@ from blindgate.crypto import (
     seal_fields,
 )
 from blindgate.crypto.encoding import b64url_decode, b64url_encode
-from blindgate.crypto.sealing import MAX_PLAINTEXT_BYTES, generate_opening_key, has_envelope_form
+from blindgate.crypto.sealing import (
+    MAX_PLAINTEXT_BYTES,
+    generate_opening_key,
+    has_envelope_form,
+    parse_envelope,
+    sibling_encs,
+)
 
 FIELD, PAYMENT = "buyer.buyerEmail", "2026112400001"
 
@@ -289,13 +295,57 @@ def test_seal_fields_cannot_be_swapped_moved_or_renumbered(wallet_store: KeyStor
             open_field(".".join(pieces), wallet_store, "buyer.buyerPhoneNo", PAYMENT)
 
 
-def test_seal_fields_to_a_hybrid_recipient_seals_each_alone(hybrid_store: KeyStore) -> None:
+def test_seal_fields_to_a_hybrid_recipient_carries_the_enc_once(hybrid_store: KeyStore) -> None:
     sealed = seal_fields(FIELDS, hybrid_store.recipient_key(), PAYMENT)
-    assert all(len(envelope.split(".")) == 6 for envelope in sealed.values())
+    first, *later = sealed.values()
+    assert first.split(".")[5] == "0" and not first.split(".")[4].startswith("~")
+    assert all(envelope.split(".")[4].startswith("~") for envelope in later)
     assert open_fields(sealed, hybrid_store, PAYMENT) == FIELDS
-    pieces = sealed["buyer.buyerPhoneNo"].split(".")
-    with pytest.raises(SealedValueInvalid):  # the hybrid suite has no context form
-        open_field(".".join([*pieces[:5], "0", pieces[5]]), hybrid_store, "buyer.buyerPhoneNo", PAYMENT)
+    one_by_one = {
+        name: seal_field(value, hybrid_store.recipient_key(), name, PAYMENT) for name, value in FIELDS.items()
+    }
+    assert sum(map(len, sealed.values())) * 3 < sum(
+        map(len, one_by_one.values())
+    )  # one 1,120-byte enc, not one each
+
+
+def test_a_hybrid_field_that_points_at_its_enc_opens_only_beside_it(hybrid_store: KeyStore) -> None:
+    sealed = seal_fields(FIELDS, hybrid_store.recipient_key(), PAYMENT)
+    name, envelope = list(sealed.items())[1]
+    with pytest.raises(SealedValueInvalid, match="only beside"):
+        open_field(envelope, hybrid_store, name, PAYMENT)  # alone
+    other = seal_fields(FIELDS, hybrid_store.recipient_key(), "another-payment")
+    with pytest.raises(SealedValueInvalid):  # beside another payment's fields
+        open_field(envelope, hybrid_store, name, PAYMENT, sibling_encs(other.values()))
+    siblings = sibling_encs(sealed.values())
+    assert open_field(envelope, hybrid_store, name, PAYMENT, siblings) == FIELDS[name]
+    swapped_name = list(sealed)[2]
+    with pytest.raises(SealedValueInvalid):  # moved to another field of the same payment
+        open_field(envelope, hybrid_store, swapped_name, PAYMENT, siblings)
+    with pytest.raises(SealedValueInvalid):  # the same fields, opened as another payment's
+        open_fields(sealed, hybrid_store, "another-payment")
+    pieces = envelope.split(".")
+    pieces[4] = sibling_encs(other.values()).popitem()[0]  # pointed at another payment's enc
+    with pytest.raises(SealedValueInvalid):
+        open_field(
+            ".".join(pieces), hybrid_store, name, PAYMENT, {**siblings, **sibling_encs(other.values())}
+        )
+
+
+def test_only_a_hybrid_context_s_later_fields_may_point(
+    hybrid_store: KeyStore, wallet_store: KeyStore
+) -> None:
+    sealed = list(seal_fields(FIELDS, hybrid_store.recipient_key(), PAYMENT).values())
+    pointing = sealed[1].split(".")
+    for bad in (
+        [*pointing[:5], "0", pointing[6]],  # sequence 0 carries its enc
+        [*pointing[:4], pointing[4][:-1], *pointing[5:]],  # a reference of the wrong length
+        [*pointing[:3], "x25519", *pointing[4:]],  # the X25519 suite repeats its enc
+        [*pointing[:5], pointing[6]],  # a single-shot envelope has no reference
+    ):
+        with pytest.raises(SealedValueInvalid):
+            parse_envelope(".".join(bad))
+    assert parse_envelope(sealed[1]).reference == pointing[4]
 
 
 def test_seal_fields_refuses_bad_input(wallet_store: KeyStore) -> None:

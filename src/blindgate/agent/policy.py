@@ -33,6 +33,7 @@ from blindgate.crypto.sealing import (
     open_field,
     parse_envelope,
     seal_fields,
+    sibling_encs,
 )
 
 FORMAT = "blindgate-field-policy/1"
@@ -164,11 +165,13 @@ def open_message(
     that does not open (tampered, moved to another field or payment) — naming no value.
     """
     opened = json.loads(json.dumps(message))
-    for path, value in leaves(message):
+    found = list(leaves(message))
+    siblings = sibling_encs(value for _, value in found)  # a hybrid context's shared enc
+    for path, value in found:
         if not is_sealed(value) or parse_envelope(value).kid != party_id:
             continue
         try:
-            clear = json.loads(open_field(value, keys, ".".join(path), context_id))
+            clear = json.loads(open_field(value, keys, ".".join(path), context_id, siblings))
         except UnknownKey:
             raise ApiError(
                 "KEY_NOT_FOUND", "a sealed field names a key version this party does not hold"

@@ -33,22 +33,36 @@ number and opens on its own with ``open_field``::
 Its ``info`` binds kid, version, suite and context id under another label
 (``blindgate/sealed-fields/v1``), the AEAD's associated data binds the field name, so
 the same moves fail as for single envelopes, and two fields of one payment cannot be
-swapped. The recipient derives a context once per ``enc`` (a bounded cache). The hybrid
-suite has no context here (`cryptography` offers its KEM only single-shot), so
-``seal_fields`` seals each field alone for hybrid recipients.
+swapped. The recipient derives a context once per ``enc`` (a bounded cache).
+
+The hybrid suite's ``enc`` is 1,120 bytes (an ML-KEM-768 ciphertext and an X25519 share),
+too large to repeat in every field: its fields carry it once, in the envelope of sequence
+number 0; the others carry a reference to it, ``~`` and the base64url of the first 12
+bytes of its SHA-256, in its place::
+
+    bg1.<kid>.<version>.mlkem768x25519.<b64url enc>.0.<b64url ciphertext>
+    bg1.<kid>.<version>.mlkem768x25519.~<b64url ref>.<sequence>.<b64url ciphertext>
+
+Such an envelope opens only beside the one that carries its ``enc`` — ``open_fields``, or
+``open_field`` given the message's `sibling_encs` — as the fields of one payment travel
+together. The reference is only a pointer: the AEAD key comes from the real ``enc``, so a
+wrong or swapped one opens nothing.
 
 What leaks: to anyone who sees an envelope (the gateway, logs), the recipient's key id
 and version, the suite, and the plaintext's length (to the byte: AES-GCM does not pad);
-for ``seal_fields``, also which envelopes were sealed together (they share ``enc``).
+for ``seal_fields``, also which envelopes were sealed together (they share ``enc``, or
+point at it).
 HPKE base mode does not authenticate the sender; the messages that carry envelopes are
 signed (see `signatures`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import lru_cache
@@ -89,9 +103,10 @@ MAX_NAME_BYTES: Final = 1024
 
 KID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ENVELOPE: Final = re.compile(
-    r"bg1\.([A-Za-z0-9_-]{1,64})\.([1-9][0-9]{0,8})\.([a-z0-9]{1,32})\.([A-Za-z0-9_-]+)"
+    r"bg1\.([A-Za-z0-9_-]{1,64})\.([1-9][0-9]{0,8})\.([a-z0-9]{1,32})\.(~?[A-Za-z0-9_-]+)"
     r"(?:\.(0|[1-9][0-9]{0,2}))?\.([A-Za-z0-9_-]+)"
 )
+_REFERENCE_CHARS: Final = 17  # "~" and the base64url of 12 bytes
 
 PublicSealingKey = x25519.X25519PublicKey | hpke.MLKEM768X25519PublicKey
 PrivateSealingKey = x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey
@@ -214,54 +229,86 @@ def seal_field(value: bytes, recipient: RecipientKey, field: str, context_id: st
     )
 
 
-def open_field(envelope: str, keys: OpeningKeys, field: str, context_id: str) -> bytes:
+def open_field(
+    envelope: str, keys: OpeningKeys, field: str, context_id: str, siblings: Mapping[str, bytes] | None = None
+) -> bytes:
     """Open an envelope sealed to one of ``keys`` for this ``field`` and ``context_id``.
 
-    Opens both forms (`seal_field`'s and `seal_fields`'s). Raises `SealedValueInvalid` if
-    it is malformed, tampered with or moved, and `UnknownKey` if its kid or version is
-    not one this party holds.
+    Opens every form (`seal_field`'s and `seal_fields`'s); an envelope that points at its
+    ``enc`` finds it in ``siblings`` (`sibling_encs` of its message). Raises
+    `SealedValueInvalid` if it is malformed, tampered with or moved, and `UnknownKey` if its
+    kid or version is not one this party holds.
     """
     parsed = parse_envelope(envelope)
     key = keys.opening_key(parsed.kid, parsed.version)
     if key.suite != parsed.suite:
         raise SealedValueInvalid("sealed value's suite does not match its key")
+    enc = parsed.enc if parsed.reference is None else (siblings or {}).get(parsed.reference)
+    if enc is None:
+        raise SealedValueInvalid("sealed value opens only beside the fields it was sealed with")
     try:
         if parsed.sequence is None:
             info = _info(parsed.kid, parsed.version, parsed.suite, field, context_id)
-            return _SUITES[parsed.suite].decrypt(parsed.enc + parsed.ciphertext, key.private_key, info=info)
+            return _SUITES[parsed.suite].decrypt(enc + parsed.ciphertext, key.private_key, info=info)
         info = _context_info(parsed.kid, parsed.version, parsed.suite, context_id)
-        context = _receiver_context(key, parsed.enc, info)
+        context = _receiver_context(key, enc, info)
         return context.open(parsed.sequence, field.encode("utf-8"), parsed.ciphertext)
     except Exception as exc:  # InvalidTag or ValueError from the library: all mean "does not open"
         raise SealedValueInvalid("sealed value does not open: tampered, moved or not for this key") from exc
 
 
+def sibling_encs(values: Iterable[object]) -> dict[str, bytes]:
+    """{reference: enc} of the hybrid context envelopes among ``values`` that carry their ``enc``:
+    what the fields sealed with them need to open (`open_field`'s ``siblings``)."""
+    found = {}
+    for value in values:
+        if isinstance(value, str) and value.startswith(f"{PREFIX}.") and f".{MLKEM768_X25519}." in value:
+            with contextlib.suppress(SealedValueInvalid):
+                parsed = parse_envelope(value)
+                if parsed.sequence is not None and parsed.reference is None:
+                    found[_reference(parsed.enc)] = parsed.enc
+    return found
+
+
+def _reference(enc: bytes) -> str:
+    return "~" + b64url_encode(hashlib.sha256(enc).digest()[:12])
+
+
 def seal_fields(values: Mapping[str, bytes], recipient: RecipientKey, context_id: str) -> dict[str, str]:
     """Seal several fields of one payment to one recipient: {field name: envelope}.
 
-    One HPKE encapsulation for all of them (X25519 suite); each envelope opens alone with
-    `open_field` under its own field name and ``context_id``.
+    One HPKE encapsulation for all of them; each envelope opens with `open_field` under its
+    own field name and ``context_id`` (a hybrid one beside the envelope that carries the
+    shared ``enc``: module docstring).
     """
     if len(values) > MAX_FIELDS_PER_CONTEXT:
         raise InvalidInput(f"at most {MAX_FIELDS_PER_CONTEXT} fields are sealed together")
     for value in values.values():
         _check_plaintext(value)
-    if recipient.suite != X25519 or len(values) < 2:
+    if len(values) < 2:
         return {name: seal_field(value, recipient, name, context_id) for name, value in values.items()}
-    assert isinstance(recipient.public_key, x25519.X25519PublicKey)
     info = _context_info(recipient.kid, recipient.version, recipient.suite, context_id)
-    enc, context = hpke_context.setup_sender(recipient.public_key, info)
-    head = ".".join((PREFIX, recipient.kid, str(recipient.version), recipient.suite, b64url_encode(enc)))
+    if recipient.suite == X25519:
+        assert isinstance(recipient.public_key, x25519.X25519PublicKey)
+        enc, context = hpke_context.setup_sender(recipient.public_key, info)
+        first = later = b64url_encode(enc)
+    else:
+        enc, context = hpke_context.setup_sender_hybrid(*_hybrid_public(recipient.public_bytes), info)
+        first, later = b64url_encode(enc), _reference(enc)
+    head = ".".join((PREFIX, recipient.kid, str(recipient.version), recipient.suite))
     sealed = {}
     for sequence, (name, value) in enumerate(values.items()):
-        ciphertext = context.seal(sequence, name.encode("utf-8"), bytes(value))
-        sealed[name] = f"{head}.{sequence}.{b64url_encode(ciphertext)}"
+        ciphertext = b64url_encode(context.seal(sequence, name.encode("utf-8"), bytes(value)))
+        sealed[name] = f"{head}.{first if sequence == 0 else later}.{sequence}.{ciphertext}"
     return sealed
 
 
 def open_fields(envelopes: Mapping[str, str], keys: OpeningKeys, context_id: str) -> dict[str, bytes]:
     """Open {field name: envelope} of one payment; raises as `open_field` does on the first failure."""
-    return {name: open_field(envelope, keys, name, context_id) for name, envelope in envelopes.items()}
+    siblings = sibling_encs(envelopes.values())
+    return {
+        name: open_field(envelope, keys, name, context_id, siblings) for name, envelope in envelopes.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -269,9 +316,10 @@ class ParsedEnvelope:
     kid: str
     version: int
     suite: str
-    enc: bytes
+    enc: bytes  # empty where ``reference`` points at it
     sequence: int | None  # None: a single-shot envelope; a number: one message of a context
     ciphertext: bytes
+    reference: str | None = None  # a hybrid context's later field: which sibling's enc it shares
 
 
 def parse_envelope(envelope: str) -> ParsedEnvelope:
@@ -282,15 +330,19 @@ def parse_envelope(envelope: str) -> ParsedEnvelope:
     if match is None or match[3] not in _SUITES:
         raise SealedValueInvalid("sealed value is malformed")
     suite, sequence = match[3], None if match[5] is None else int(match[5])
-    if sequence is not None and suite != X25519:
-        raise SealedValueInvalid("sealed value is malformed")
+    reference = match[4] if match[4].startswith("~") else None
+    if reference is not None and (
+        sequence in (None, 0) or suite == X25519 or len(reference) != _REFERENCE_CHARS
+    ):
+        raise SealedValueInvalid("sealed value is malformed")  # only a hybrid context's later fields point
     try:
-        enc, ciphertext = b64url_decode(match[4]), b64url_decode(match[6])
+        enc = b"" if reference is not None else b64url_decode(match[4])
+        ciphertext = b64url_decode(match[6])
     except ValueError as exc:
         raise SealedValueInvalid("sealed value is malformed") from exc
-    if len(enc) != _ENC_LENGTH[suite] or len(ciphertext) < 16:
+    if (reference is None and len(enc) != _ENC_LENGTH[suite]) or len(ciphertext) < 16:
         raise SealedValueInvalid("sealed value is malformed")
-    return ParsedEnvelope(match[1], int(match[2]), suite, enc, sequence, ciphertext)
+    return ParsedEnvelope(match[1], int(match[2]), suite, enc, sequence, ciphertext, reference)
 
 
 def has_envelope_form(value: object) -> bool:
@@ -350,8 +402,28 @@ def _check_plaintext(value: object) -> None:
 @lru_cache(maxsize=1024)
 def _receiver_context(key: OpeningKey, enc: bytes, info: bytes) -> hpke_context.Context:
     # Bounded: one entry per recent payment, so the 2nd..nth field of a payment skip the KEM.
-    assert isinstance(key.private_key, x25519.X25519PrivateKey)
-    return hpke_context.setup_receiver(enc, key.private_key, info, key.recipient.public_bytes)
+    if key.suite == X25519:
+        assert isinstance(key.private_key, x25519.X25519PrivateKey)
+        return hpke_context.setup_receiver(enc, key.private_key, info, key.recipient.public_bytes)
+    return hpke_context.setup_receiver_hybrid(enc, *_hybrid_private(key.private_bytes), info)
+
+
+@lru_cache(maxsize=64)
+def _hybrid_public(public_bytes: bytes) -> tuple[mlkem.MLKEM768PublicKey, x25519.X25519PublicKey]:
+    """A hybrid recipient's two public keys (parsed once per key: a payment seals to few)."""
+    return (
+        mlkem.MLKEM768PublicKey.from_public_bytes(public_bytes[:_MLKEM768_PUBLIC_BYTES]),
+        x25519.X25519PublicKey.from_public_bytes(public_bytes[_MLKEM768_PUBLIC_BYTES:]),
+    )
+
+
+@lru_cache(maxsize=64)
+def _hybrid_private(private_bytes: bytes) -> tuple[mlkem.MLKEM768PrivateKey, x25519.X25519PrivateKey]:
+    """A hybrid key's two private keys (derived from the seed once per key version)."""
+    return (
+        mlkem.MLKEM768PrivateKey.from_seed_bytes(private_bytes[:_MLKEM768_SEED_BYTES]),
+        x25519.X25519PrivateKey.from_private_bytes(private_bytes[_MLKEM768_SEED_BYTES:]),
+    )
 
 
 def _context_info(kid: str, version: int, suite: str, context_id: str) -> bytes:

@@ -253,6 +253,7 @@ def build(
     agent_clock: Callable[[], float] | None = None,
     sealing_keys: SealingKeys | None = None,
     store_timeout_s: float | None = None,
+    retention: dict[str, int] | None = None,
 ) -> LocalNetwork:
     """The network on an in-process router; ``fee_rates`` = (wallet share, merchant discount rate).
     ``plaintext``: PETs off, for comparison (`blindgate_testbed.plaintext`)."""
@@ -267,6 +268,7 @@ def build(
             "keys": gateway_keys.public_bundle(),
             "wallet_timeout_s": 2.0,
             "business_day": business_day or {},
+            "retention": retention or {},
         },
         [
             {

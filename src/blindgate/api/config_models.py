@@ -24,7 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from blindgate.api.amounts import EXPONENTS
 from blindgate.api.network import FORMAT as NETWORK_FORMAT
-from blindgate.api.network import MAX_ORDER_CODE_TTL_S, ConfigError
+from blindgate.api.network import (
+    MAX_ORDER_CODE_TTL_S,
+    MAX_PURGE_BATCH,
+    MAX_REFUND_WINDOW_DAYS,
+    MAX_RETENTION_DAYS,
+    ConfigError,
+)
 
 AGENT_FORMAT = "blindgate-agent/1"
 POLICY_FORMAT = "blindgate-field-policy/1"
@@ -63,6 +69,22 @@ class BusinessDay(_Strict):
     cutoff: str = Field(default="00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM")
 
 
+class Retention(_Strict):
+    """How long the gateway keeps what it holds only for a payment's lifecycle (docs/privacy.md)."""
+
+    refund_window_days: int = Field(
+        default=365,
+        ge=0,
+        le=MAX_REFUND_WINDOW_DAYS,
+        description="refunds after this are REFUND_WINDOW_EXCEED",
+    )
+    retention_days: int = Field(
+        default=30, ge=0, le=MAX_RETENTION_DAYS, description="kept this long after the lifecycle ends"
+    )
+    purge_every_s: int = Field(default=3600, ge=1, description="how often the gateway purges")
+    purge_batch: int = Field(default=200, ge=1, le=MAX_PURGE_BATCH, description="payments per transaction")
+
+
 class GatewayEntry(_Strict):
     party_id: Id
     url: Url
@@ -74,6 +96,7 @@ class GatewayEntry(_Strict):
     order_code_ttl_s: int = Field(default=300, ge=1, le=MAX_ORDER_CODE_TTL_S)
     tls_cert: Pem | None = Field(default=None, description="pinned by the agents; only with an https url")
     business_day: BusinessDay = Field(default_factory=lambda: BusinessDay())
+    retention: Retention = Field(default_factory=lambda: Retention())
 
 
 class RiskLimits(_Strict):

@@ -159,6 +159,7 @@ class LocalNetwork:
     notifications: NotificationBook
     gateway_app: Any
     root: Path
+    agent_keys: dict[str, KeyStore] | None = None  # the agents' own key stores, by party
 
     async def sdk(
         self,
@@ -349,7 +350,8 @@ def build(
         **({"store_timeout_s": store_timeout_s} if store_timeout_s is not None else {}),
     )
     router.add("gateway.test", gateway_app)
-    return LocalNetwork(network, router, merchant_key, book, notifications, gateway_app, root)
+    agent_keys = {WALLET_ID: wallet_keys, ACQUIRER_ID: acquirer_keys}
+    return LocalNetwork(network, router, merchant_key, book, notifications, gateway_app, root, agent_keys)
 
 
 def run(coroutine: Any) -> Any:

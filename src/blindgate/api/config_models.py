@@ -152,6 +152,21 @@ class AgentTransparency(_Strict):
     identities: dict[str, str] = Field(
         default_factory=dict, description="party id -> its identity public key file, pinned at onboarding"
     )
+    identity_key: str | None = Field(
+        default=None,
+        description="this party's own identity private key file (PEM): with it, a key rotation "
+        "publishes the new key bundle to the log",
+    )
+
+
+class KeyRotation(_Strict):
+    """The agent rotates its sealing key on a schedule and destroys superseded ones (docs/privacy.md)."""
+
+    rotate_days: float = Field(default=90, gt=0, description="rotate the sealing key when it is this old")
+    retention_days: float = Field(
+        default=400, ge=0, description="destroy a superseded key this long after it was superseded"
+    )
+    check_every_s: float = Field(default=3600, ge=1, description="how often the agent looks")
 
 
 class AgentFile(_Strict):
@@ -164,6 +179,9 @@ class AgentFile(_Strict):
     backend: AgentBackend
     state: str = Field(default="state", description="the agent's own record of its payments (a folder)")
     transparency: AgentTransparency | None = None
+    key_rotation: KeyRotation | None = Field(
+        default_factory=lambda: KeyRotation(), description="null: no rotation by the agent (by hand only)"
+    )
     host: str = "127.0.0.1"
     port: Port = 8443
     tls_cert: str | None = Field(default=None, description="PEM certificate file to serve TLS with")

@@ -34,6 +34,7 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
@@ -153,11 +154,16 @@ class KeyStore:
         return version
 
     def retire_seal_keys(
-        self, rotate_after: datetime.timedelta, retention: datetime.timedelta, now: datetime.datetime
+        self,
+        rotate_after: datetime.timedelta,
+        retention: datetime.timedelta,
+        now: datetime.datetime,
+        keep: Collection[int] = (),
     ) -> tuple[int | None, list[int]]:
         """Rotate the sealing key if the current one is older than ``rotate_after``, and destroy
-        every superseded version whose successor is older than ``retention``: (the new version
-        or None, the versions destroyed)."""
+        every superseded version whose successor is older than ``retention``, except those in
+        ``keep`` (the version partners are still told to seal to): (the new version or None,
+        the versions destroyed)."""
         created = {version: self._created("seal", version) for version in self.versions("seal")}
         rotated = None
         if now - created[max(created)] >= rotate_after:
@@ -166,6 +172,8 @@ class KeyStore:
         destroyed = []
         for version in sorted(created):
             successor = created.get(version + 1)
+            if version in keep:
+                continue
             if successor is not None and now - successor >= retention:
                 self._destroy("seal", version)
                 destroyed.append(version)
@@ -195,6 +203,12 @@ class KeyStore:
         """The current public sealing key: what senders seal to."""
         opening: OpeningKey = self._keys["seal"][self.current_version("seal")]
         return opening.recipient
+
+    def recipient_keys(self) -> list[RecipientKey]:
+        """The public half of every sealing key version still held, oldest first: what a key
+        bundle lists, so that peers sealing to a superseded (not yet destroyed) version still can."""
+        held: dict[int, OpeningKey] = self._held("seal")
+        return [held[version].recipient for version in sorted(held)]
 
     def opening_key(self, kid: str, version: int) -> OpeningKey:
         """The private key of (kid, version); raises `UnknownKey` when this party holds none."""

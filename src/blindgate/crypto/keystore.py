@@ -18,7 +18,8 @@ the rotation interval, and a superseded version is destroyed — its file overwr
 removed — once the retention window has passed since it was superseded: every envelope it
 could open was sealed before that, and is past the window in which anyone may open it. Old
 ciphertext then becomes unopenable even by its holder (forward secrecy for stored data).
-The current version is never destroyed. (Overwriting a file cannot reach copies a file system
+The current version is never destroyed, nor one named in ``keep``; a running agent runs this
+on its schedule (`blindgate.agent.rotation`). (Overwriting a file cannot reach copies a file system
 or a backup keeps elsewhere: deployments keep key stores out of backups.)
 
 Versions are written with a no-clobber link, so two processes rotating at once cannot

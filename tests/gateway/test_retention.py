@@ -263,3 +263,15 @@ def test_blindgate_db_purge_by_hand(
     (tmp_path / "bad.json").write_text('{"format": "blindgate-network/1"}')
     assert commands.main(["purge", "--network", str(tmp_path / "bad.json"), "--db", url]) == 2
     assert "network file" in capsys.readouterr().err
+
+
+def test_the_gateways_job_stops_after_its_bound_of_batches_per_run(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario.close_through((scenario.now - timedelta(days=1)).date())
+    scenario.clock.now = scenario.now
+    monkeypatch.setattr(retention, "MAX_BATCHES_PER_RUN", 1)
+    job = retention.Purger(scenario.engine, scenario.net.network.gateway.retention, scenario.clock)
+    assert run(job.run_once()) == retention.PurgeReport(2, 1)  # one batch of 2, then it waits
+    assert run(job.run_once()) == retention.PurgeReport(1, 1)
+    assert run(job.run_once()) == retention.PurgeReport(0, 0)

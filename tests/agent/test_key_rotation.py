@@ -20,7 +20,8 @@ from blindgate.agent.rotation import BundlePublisher, RotationSchedule, SealKeyR
 from blindgate.api.models import INQUIRY_PATH, PAY_PATH
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
-from blindgate.translog.errors import KeyRefused
+from blindgate.translog.entries import key_bundle
+from blindgate.translog.errors import KeyRefused, LogUnavailable
 from tests.gateway.harness import ACQUIRER_ID, PAYER, SDK_CLIENT, build, pay_body, run
 from tests.translog.conftest import NOW_MS, make_network
 
@@ -41,7 +42,8 @@ def test_a_rotation_is_published_and_peers_verify_old_and_new_until_the_old_is_d
     clock = [start]
     schedule = RotationSchedule(rotate_after=90 * DAY, retention=400 * DAY)
     told_v1 = SealKeyRotation(keys, schedule, keep={1}, publisher=publisher, clock=lambda: clock[0])
-    assert told_v1.run_once() == (None, [], 1)  # first run: the bundle the log lacked
+    assert told_v1.run_once() == (None, [], None)  # the first bundle is onboarding's, not the agent's
+    log.log.add([key_bundle(keys, identity, sequence=1, valid_from_ms=0)])  # onboarding
     assert told_v1.run_once() == (None, [], None)  # nothing changed, nothing published
     v1 = keys.recipient_key()
 
@@ -128,3 +130,28 @@ def test_the_agent_file_sets_the_schedule(tmp_path: Path) -> None:
     chosen = _rotation({"key_rotation": {"rotate_days": 30, "retention_days": 60}}, tmp_path, keys, 1)
     assert chosen is not None and chosen.schedule.rotate_after == 30 * DAY
     assert _rotation({"key_rotation": None}, tmp_path, keys, 1) is None
+
+
+def test_a_bundle_the_log_did_not_take_is_published_on_the_next_run(tmp_path: Path) -> None:
+    (tmp_path / "log").mkdir()
+    log = make_network(tmp_path / "log")
+    keys = KeyStore.create(tmp_path / "wallet", "WALLET9")
+    identity = ed25519.Ed25519PrivateKey.generate()
+    log.log.add([key_bundle(keys, identity, sequence=1, valid_from_ms=0)])
+    down = [True]
+
+    def append(entry: object) -> None:
+        if down[0]:
+            raise LogUnavailable("the log is down (test)")
+        log.log.add([entry])  # type: ignore[list-item]
+
+    publisher = BundlePublisher(log.log, append, identity, clock_ms=lambda: NOW_MS - 1)
+    later = datetime.now(UTC) + 91 * DAY
+    rotation = SealKeyRotation(keys, RotationSchedule(90 * DAY, 400 * DAY), keep={1}, publisher=publisher,
+                               clock=lambda: later)  # fmt: skip
+    with pytest.raises(LogUnavailable):
+        rotation.run_once()  # rotated on disk; the log did not take the bundle
+    assert keys.current_version("seal") == 2
+    down[0] = False
+    assert rotation.run_once() == (None, [], 2)
+    assert log.verifier("peer").require_sealing_key(keys.recipient_key()).bundle_sequence == 2

@@ -21,7 +21,8 @@ Two rules keep payments working across a rotation:
   new one, and once a version is destroyed the next bundle drops it, so a peer whose network
   file still names it is refused by its verifier (a clear KeyRefused at the sealing side)
   instead of sealing to a key nobody holds. A bundle the log did not take is published on a
-  later run: each run compares the log's newest bundle with the keys held.
+  later run: each run compares the log's newest bundle with the keys held. The first bundle
+  is onboarding's, not the agent's.
 
 What this does not do: it does not change the network file (the operator's, distributed to
 every agent: the new version reaches peers' sealing only with it), and it rotates no signing
@@ -82,15 +83,19 @@ class BundlePublisher:
 
     def publish_if_changed(self, keys: KeyStore) -> int | None:
         """The sequence of the bundle published, or None when the log's newest already lists
-        exactly the sealing keys held."""
+        exactly the sealing keys held, or the log holds none of this party's yet: the first
+        bundle is onboarding's (``blindgate log bundle`` and ``append``, or the operator's
+        tooling), never the agent's, so the two never race for sequence 1."""
         newest = self._newest(keys.party_id)
-        revoked = sorted(newest.revoked) if newest else []
-        sequence = newest.sequence + 1 if newest else 1
-        entry = key_bundle(
-            keys, self.identity, sequence=sequence, valid_from_ms=self.clock_ms(), revoked=revoked
-        )
-        if newest is not None and PublishedKeys.of(entry).sealing == newest.sealing:
+        if newest is None:
             return None
+        revoked = sorted(newest.revoked)
+        entry = key_bundle(
+            keys, self.identity, sequence=newest.sequence + 1, valid_from_ms=self.clock_ms(), revoked=revoked
+        )
+        if PublishedKeys.of(entry).sealing == newest.sealing:
+            return None
+        sequence = newest.sequence + 1
         self.append(entry)
         return sequence
 

@@ -138,10 +138,11 @@ class KeyStore:
     def current_version(self, kind: KeyKind) -> int:
         return max(self._held(kind))
 
-    def rotate(self, kind: KeyKind, suite: str | None = None) -> int:
+    def rotate(self, kind: KeyKind, suite: str | None = None, now: datetime.datetime | None = None) -> int:
         """Write version N+1 of ``kind`` and make it current; returns the new version.
 
-        ``suite`` (seal only) switches the sealing suite from this version on.
+        ``suite`` (seal only) switches the sealing suite from this version on; ``now`` is the
+        creation time recorded (default: the clock's), which `retire_seal_keys` measures from.
         """
         if suite is not None and kind != "seal":
             raise InvalidInput("only seal keys have a suite")
@@ -149,7 +150,7 @@ class KeyStore:
             version = max(self._held(kind)) + 1
             if kind == "seal":  # other kinds have no suite; the seal suite carries over unless named
                 suite = suite or self._keys["seal"][version - 1].suite
-            record = _generate(kind, self.party_id, version, suite or DEFAULT_SUITE)
+            record = _generate(kind, self.party_id, version, suite or DEFAULT_SUITE, now)
             _write_version(self.directory, kind, version, record)
             self._keys[kind][version] = self._load(kind, version)
         return version
@@ -168,7 +169,7 @@ class KeyStore:
         created = {version: self._created("seal", version) for version in self.versions("seal")}
         rotated = None
         if now - created[max(created)] >= rotate_after:
-            rotated = self.rotate("seal")
+            rotated = self.rotate("seal", now=now)
             created[rotated] = now  # superseding the previous one from now on
         destroyed = []
         for version in sorted(created):
@@ -370,7 +371,9 @@ def _version(text: str) -> int:
     return int(text)
 
 
-def _generate(kind: str, party_id: str, version: int, suite: str) -> dict[str, Any]:
+def _generate(
+    kind: str, party_id: str, version: int, suite: str, now: datetime.datetime | None = None
+) -> dict[str, Any]:
     record: dict[str, Any] = {"kind": kind, "version": version}
     if kind == "seal":
         record["suite"] = suite
@@ -384,7 +387,7 @@ def _generate(kind: str, party_id: str, version: int, suite: str) -> dict[str, A
     else:
         private = ed25519.Ed25519PrivateKey.generate().private_bytes_raw()
     record["private"] = b64url_encode(private)
-    record["created"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    record["created"] = (now or datetime.datetime.now(datetime.UTC)).isoformat(timespec="seconds")
     return record
 
 

@@ -275,7 +275,9 @@ def _retention(item: dict[str, Any]) -> Retention:
     unknown = set(item) - {"refund_window_days", "retention_days", "purge_every_s", "purge_batch"}
     if unknown:
         raise ConfigError("retention knows refund_window_days, retention_days, purge_every_s, purge_batch")
-    retention = Retention(**{name: int(value) for name, value in item.items()})
+    if not all(type(value) is int for value in item.values()):  # not a bool, float or string
+        raise ConfigError("retention's values are whole numbers")
+    retention = Retention(**item)
     if not 0 <= retention.refund_window_days <= MAX_REFUND_WINDOW_DAYS:
         raise ConfigError(f"retention.refund_window_days must be 0..{MAX_REFUND_WINDOW_DAYS}")
     if not 0 <= retention.retention_days <= MAX_RETENTION_DAYS:

@@ -42,12 +42,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from blindgate.api.network import Retention
 from blindgate.storage.schema import (
     cancel_holds,
     days,
@@ -63,6 +62,22 @@ log = logging.getLogger("blindgate.storage.retention")
 SUCCESS, FAIL, CANCELLED = "SUCCESS", "FAIL", "CANCELLED"  # gw_payments.status (PROCESSING: never)
 REFUND_PROCESSING = "PROCESSING"  # gw_refunds.status of a refund still asked of the wallet
 MAX_BATCHES_PER_RUN = 20  # the periodic job's bound per run: 20 short transactions, then it sleeps
+
+
+class Retention(Protocol):
+    """The windows, as the network file states them (`blindgate.api.network.Retention`)."""
+
+    @property
+    def refund_window(self) -> timedelta: ...
+
+    @property
+    def retention(self) -> timedelta: ...
+
+    @property
+    def purge_batch(self) -> int: ...
+
+    @property
+    def purge_every_s(self) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from blindgate.ledger import check_ledger
 from blindgate.ledger.calendar import Cutoff, close_business_day
 from blindgate.settlement import settle_day, write_settlement_files
 from blindgate.storage import retention
+from blindgate.storage.offload import Offload
 from blindgate.storage.schema import notifications, payments, refunds, risk_payers
 from tests.gateway.harness import POOR, Clock, LocalNetwork, build, pay_body, run
 
@@ -271,7 +272,12 @@ def test_the_gateways_job_stops_after_its_bound_of_batches_per_run(
     scenario.close_through((scenario.now - timedelta(days=1)).date())
     scenario.clock.now = scenario.now
     monkeypatch.setattr(retention, "MAX_BATCHES_PER_RUN", 1)
-    job = retention.Purger(scenario.engine, scenario.net.network.gateway.retention, scenario.clock)
-    assert run(job.run_once()) == retention.PurgeReport(2, 1)  # one batch of 2, then it waits
-    assert run(job.run_once()) == retention.PurgeReport(1, 1)
-    assert run(job.run_once()) == retention.PurgeReport(0, 0)
+    job = retention.Purger(
+        Offload(scenario.engine, 1), scenario.net.network.gateway.retention, scenario.clock
+    )
+    try:
+        assert run(job.run_once()) == retention.PurgeReport(2, 1)  # one batch of 2, then it waits
+        assert run(job.run_once()) == retention.PurgeReport(1, 1)
+        assert run(job.run_once()) == retention.PurgeReport(0, 0)
+    finally:
+        job.db.close()

@@ -117,7 +117,7 @@ def create_gateway_app(
     pay, refunds = Pay(context, rates, cancels, require_sealed), Refunds(context)
     order_codes = OrderCodes(context, pay, cancels, rates)
     notifier = Notifier(network, db, caller, clock)
-    purger = Purger(engine, network.gateway.retention, clock)  # forgets ended payments' payer data
+    purger = Purger(db, network.gateway.retention, clock)  # forgets ended payments' payer data
     signing_key, key_version = keys.signing_key(ED25519)
     metrics = _Metrics()
     # The order-code operations wrap pay, inquiry and cancel: an order code not yet scanned has

@@ -24,7 +24,8 @@ How: `purge_batch` picks at most ``batch`` such payments that still hold somethi
 and purges them in one short transaction; a crash leaves each batch wholly done or wholly
 not, and a second run finds nothing left (a no-op). `purge` runs batches until none is left
 (``blindgate db purge``); `Purger` is the gateway's periodic job (a bounded number of batches
-per run, each its own transaction on a worker thread, so payments never wait long behind it).
+per run, each its own transaction on the gateway's store threads, so payments never wait long
+behind it).
 
 What it leaks, and what it does not do: a purged row still shows when, how much, between which
 partners and with which result — the ledger needs all of it. Rows are cleared with UPDATE and
@@ -47,6 +48,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from blindgate.storage.offload import Offload
 from blindgate.storage.schema import (
     cancel_holds,
     days,
@@ -155,20 +157,20 @@ def _due(retention: Retention, now: datetime, closed: date) -> sa.Select[Any]:
 class Purger:
     """The gateway's periodic purge: every ``purge_every_s``, at most `MAX_BATCHES_PER_RUN` batches.
 
-    Each batch is its own short transaction, run on a worker thread: the event loop keeps
-    serving payments meanwhile.
+    Each batch is its own short transaction, run on the gateway's store threads (`Offload`,
+    whose statements the engine's lock timeout bounds): the event loop keeps serving payments.
     """
 
-    def __init__(self, engine: sa.Engine, retention: Retention, clock: Callable[[], datetime]) -> None:
-        self.engine, self.retention, self.clock = engine, retention, clock
+    def __init__(self, db: Offload, retention: Retention, clock: Callable[[], datetime]) -> None:
+        self.db, self.retention, self.clock = db, retention, clock
 
     async def run_once(self) -> PurgeReport:
         purged = batches = 0
         while batches < MAX_BATCHES_PER_RUN:
             # Off the event loop: the search for due payments reads without a write lock (a
             # scan on a large store); only the batch's UPDATE and DELETEs hold one, briefly.
-            count = await asyncio.to_thread(
-                purge_batch, self.engine, self.retention, self.clock(), self.retention.purge_batch
+            count = await self.db.run(
+                purge_batch, self.db.engine, self.retention, self.clock(), self.retention.purge_batch
             )
             if not count:
                 break

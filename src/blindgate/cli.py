@@ -16,7 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gateway": ("blindgate.gateway.commands", "serve the gateway"),
     "agent": ("blindgate.agent.commands", "serve a partner's agent"),
     "keys": ("blindgate.crypto.commands", "create and rotate a party's keys"),
-    "db": ("blindgate.storage.commands", "upgrade the gateway's store, or show its schema revision"),
+    "db": (
+        "blindgate.storage.commands",
+        "upgrade the gateway's store, show its schema revision, purge ended payments' payer data",
+    ),
     "ledger": ("blindgate.ledger.commands", "check the gateway's ledger, close a business day"),
     "settle": ("blindgate.settlement.commands", "write a business day's settlement files"),
     "reconcile": (

@@ -96,3 +96,34 @@ def test_blindgate_agent_refuses_an_agent_file_with_an_unknown_field(
     bad.write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="lisen"):
         load_agent(bad)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "accepted"),
+    [
+        ("refund_window_days", 0, True),
+        ("refund_window_days", 3660, True),
+        ("refund_window_days", 3661, False),
+        ("refund_window_days", -1, False),
+        ("retention_days", 1.5, False),
+        ("purge_every_s", 0, False),
+        ("purge_batch", 10_000, True),
+        ("purge_batch", 10_001, False),
+        ("purge_batch", True, False),
+    ],
+)
+def test_the_model_and_the_loader_agree_on_the_retention_windows(
+    network_dir: Path, field: str, value: object, accepted: bool
+) -> None:
+    assert parse_network(_network(network_dir)).gateway.retention.refund_window_days == 365  # the default
+    document = _network(network_dir)
+    document["gateway"]["retention"] = {field: value}
+    if accepted:
+        validated(NetworkFile, document, "network")
+        assert getattr(parse_network(document).gateway.retention, field) == value
+        return
+    with pytest.raises(ConfigError):
+        parse_network(document)
+    if value is not True:  # the model's lax mode may read True as 1; the loader is the authority
+        with pytest.raises(ConfigError):
+            validated(NetworkFile, document, "network")

@@ -159,6 +159,7 @@ class LocalNetwork:
     notifications: NotificationBook
     gateway_app: Any
     root: Path
+    agent_keys: dict[str, KeyStore] | None = None  # the agents' own key stores, by party
 
     async def sdk(
         self,
@@ -253,6 +254,7 @@ def build(
     agent_clock: Callable[[], float] | None = None,
     sealing_keys: SealingKeys | None = None,
     store_timeout_s: float | None = None,
+    retention: dict[str, int] | None = None,
 ) -> LocalNetwork:
     """The network on an in-process router; ``fee_rates`` = (wallet share, merchant discount rate).
     ``plaintext``: PETs off, for comparison (`blindgate_testbed.plaintext`)."""
@@ -267,6 +269,7 @@ def build(
             "keys": gateway_keys.public_bundle(),
             "wallet_timeout_s": 2.0,
             "business_day": business_day or {},
+            "retention": retention or {},
         },
         [
             {
@@ -347,7 +350,8 @@ def build(
         **({"store_timeout_s": store_timeout_s} if store_timeout_s is not None else {}),
     )
     router.add("gateway.test", gateway_app)
-    return LocalNetwork(network, router, merchant_key, book, notifications, gateway_app, root)
+    agent_keys = {WALLET_ID: wallet_keys, ACQUIRER_ID: acquirer_keys}
+    return LocalNetwork(network, router, merchant_key, book, notifications, gateway_app, root, agent_keys)
 
 
 def run(coroutine: Any) -> Any:

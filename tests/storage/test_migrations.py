@@ -257,3 +257,37 @@ def shape(engine: sa.Engine) -> dict[str, Any]:
             )
         tables["(triggers)"] = sorted(tuple(row) for row in triggers)
     return tables
+
+
+def test_the_upgrade_floors_the_times_older_releases_stored_to_whole_seconds(tmp_path: Path) -> None:
+    url = old_sqlite_store(tmp_path)
+    floored = [(table, column) for table, columns in _FLOORED.items() for column in columns]
+    path = url.removeprefix("sqlite:///")
+
+    def fractions() -> int:
+        with sqlite3.connect(path) as raw:
+            return sum(
+                raw.execute(
+                    f"SELECT count(*) FROM {table} "
+                    f"WHERE {column} IS NOT NULL AND substr({column}, 21) <> '000000'"
+                ).fetchone()[0]
+                for table, column in floored
+            )
+
+    assert fractions() > 0  # 0.1.0 stored microseconds
+    engine = open_engine(url)
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        assert check_ledger(conn).ok
+        count = conn.execute(sa.text("SELECT count(*) FROM gw_payments")).scalar_one()
+    engine.dispose()
+    assert fractions() == 0 and count == OLD_PAYMENTS
+
+
+_FLOORED = {
+    "gw_payments": ("created_at", "updated_at", "quote_expires_at"),
+    "gw_refunds": ("created_at",),
+    "gw_cancel_holds": ("created_at",),
+    "gw_notifications": ("next_at", "delivered_at"),
+    "gw_order_codes": ("expires_at", "created_at", "updated_at"),
+}

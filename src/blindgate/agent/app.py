@@ -28,6 +28,7 @@ network file's): nothing the operator distributes can make an agent send a payer
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -55,6 +56,7 @@ from blindgate.agent.policy import (
     sealed_digest,
     without_sealed,
 )
+from blindgate.agent.rotation import SealKeyRotation
 from blindgate.api.bodies import bounded_bodies
 from blindgate.api.calls import ANSWERED_IDS, NoAnswer, Signer, network_client, pinned_client, signed_call
 from blindgate.api.contexts import (
@@ -210,6 +212,7 @@ def _serve(
     sign: Callable[[str, dict[str, Any], bytes], Response],
     clients: tuple[httpx.AsyncClient, ...],
     sealing_keys: SealingKeys | None,
+    key_rotation: SealKeyRotation | None = None,
 ) -> Starlette:
     async def endpoint(request: Request) -> Response:
         path = request.url.path
@@ -230,9 +233,14 @@ def _serve(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        rotating = asyncio.create_task(key_rotation.run()) if key_rotation is not None else None
         try:
             yield
         finally:
+            if rotating is not None:
+                rotating.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await rotating
             for client in clients:
                 await client.aclose()
 
@@ -256,10 +264,12 @@ def create_acquirer_agent_app(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
     sealing_keys: SealingKeys | None = None,
+    key_rotation: SealKeyRotation | None = None,
 ) -> ASGIApp:
     """The acquirer's agent: the SDK's AMS endpoint, toward the gateway (see module docstring).
     ``journal``: what it forwarded (`blindgate.agent.journal`); ``clock``: seconds, for seal times;
-    ``sealing_keys``: the transparency log that must vouch for a wallet's key before a seal."""
+    ``sealing_keys``: the transparency log that must vouch for a wallet's key before a seal;
+    ``key_rotation``: the job that rotates this party's sealing key (`blindgate.agent.rotation`)."""
     policy = policy or FieldPolicy.load()
     me = network.partner(keys.party_id)
     if me is None or me.role != ACQUIRER:
@@ -402,7 +412,8 @@ def create_acquirer_agent_app(
     def verify(request: Request, body: bytes) -> str:
         return (verify_gateway if request.url.path == NOTIFY_AGENT_PATH else verify_sdk)(request, body)
 
-    return absolute_form_paths(bounded_bodies(_serve(handlers, verify, sign, clients, sealing_keys)))
+    served = _serve(handlers, verify, sign, clients, sealing_keys, key_rotation)
+    return absolute_form_paths(bounded_bodies(served))
 
 
 def create_wallet_agent_app(
@@ -415,11 +426,13 @@ def create_wallet_agent_app(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
     sealing_keys: SealingKeys | None = None,
+    key_rotation: SealKeyRotation | None = None,
 ) -> ASGIApp:
     """The wallet's agent: the gateway's wallet-side endpoint, toward the wallet backend; and
     the backend's userInitiatedPay (its customer scanned an order code), toward the gateway.
     ``journal``: what it executed (`blindgate.agent.journal`); ``clock``: seconds, for freshness;
-    ``sealing_keys``: the transparency log that must vouch for an acquirer's key before a seal."""
+    ``sealing_keys``: the transparency log that must vouch for an acquirer's key before a seal;
+    ``key_rotation``: the job that rotates this party's sealing key (`blindgate.agent.rotation`)."""
     policy = policy or FieldPolicy.load()
     me = network.partner(keys.party_id)
     if me is None or me.role != WALLET:
@@ -572,7 +585,7 @@ def create_wallet_agent_app(
 
     handlers: dict[str, Handler] = dict.fromkeys(WALLET_PATHS, handle)
     handlers[ORDER_CODE_SCAN_PATH] = scan
-    return bounded_bodies(_serve(handlers, verify, sign, clients, sealing_keys))
+    return bounded_bodies(_serve(handlers, verify, sign, clients, sealing_keys, key_rotation))
 
 
 def _verify_backend(request: Request, body: bytes, backend: Backend) -> str:

@@ -9,7 +9,9 @@ The agent file (JSON)::
                  "notify_url": "https://...", "tls_cert": "backend-cert.pem"},
      "state": "state/",                                  (default: state/ beside this file)
      "transparency": {"log": "https://log...", "log_key": "log.pub",
-                      "witnesses": ["witness.pub"], "identities": {"WALLET_KR": "WALLET_KR.identity.pub"}},
+                      "witnesses": ["witness.pub"], "identities": {"WALLET_KR": "WALLET_KR.identity.pub"},
+                      "identity_key": "identity.pem"},           (optional: publishes rotations)
+     "key_rotation": {"rotate_days": 90, "retention_days": 400, "check_every_s": 3600},
      "host": "127.0.0.2", "port": 443, "tls_cert": "tls-cert.pem", "tls_key": "tls-key.pem",
      "log": "agent.log"}
 
@@ -21,6 +23,10 @@ restarts. ``transparency`` (optional) names the partners' transparency log, its 
 the witnesses whose cosignature a tree head needs, and, optionally, partners' identity keys
 pinned at onboarding: with it, the agent seals to a peer's key only once the log vouches for
 it (`blindgate.translog`; verdicts cached per key version under ``state/translog``).
+``key_rotation`` (defaults shown; null: none) is the agent's own sealing-key schedule
+(`blindgate.agent.rotation`): it rotates the key every ``rotate_days`` and destroys a superseded
+version ``retention_days`` after it was superseded, never the version the network file names for
+this party; with ``transparency.identity_key`` it publishes each change as a key bundle.
 Relative paths are relative to the agent file.
 """
 
@@ -29,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +47,14 @@ from blindgate import logs
 from blindgate.agent.app import Backend, create_acquirer_agent_app, create_wallet_agent_app
 from blindgate.agent.journal import Journal
 from blindgate.agent.policy import FieldPolicy
-from blindgate.api.config_models import AgentFile, validated
+from blindgate.agent.rotation import BundlePublisher, RotationSchedule, SealKeyRotation
+from blindgate.api.config_models import AgentFile, KeyRotation, validated
 from blindgate.api.network import ACQUIRER, ConfigError, load_network
 from blindgate.api.observe import observed
 from blindgate.api.openapi import SURFACE_PATHS, openapi_document
 from blindgate.crypto.keystore import KeyStore
-from blindgate.translog.http import remote_verifier
+from blindgate.translog.heads import load_private_key
+from blindgate.translog.http import HttpLogClient, remote_verifier
 from blindgate.translog.verifier import LogVerifier
 
 
@@ -80,7 +89,10 @@ def load_agent(path: Path, policy: FieldPolicy | None = None) -> tuple[Any, dict
     state = base / config.get("state", "state")
     journal = Journal(state / "journal.db")
     sealing_keys = _transparency(config.get("transparency"), base, state)
-    app = factory(network, keys, backend, policy, journal=journal, sealing_keys=sealing_keys)
+    rotation = _rotation(config, base, keys, me.keys.recipient_key.version)
+    app = factory(
+        network, keys, backend, policy, journal=journal, sealing_keys=sealing_keys, key_rotation=rotation
+    )
     surface = "acquirer-agent" if me.role == ACQUIRER else "wallet-agent"
     return observed(app, surface, SURFACE_PATHS[surface], openapi_document(surface)), config
 
@@ -99,6 +111,31 @@ def _transparency(section: dict[str, Any] | None, base: Path, state: Path) -> Lo
         [base / path for path in section["witnesses"]],
         state / "translog",
         pinned_identity_files={party: base / path for party, path in section.get("identities", {}).items()},
+    )
+
+
+def _rotation(config: dict[str, Any], base: Path, keys: KeyStore, named: int) -> SealKeyRotation | None:
+    """The agent file's ``key_rotation`` as the agent's job (None: null); it never destroys
+    ``named``, the version the network file tells peers to seal to."""
+    section = config.get("key_rotation", {})
+    if section is None:
+        return None
+    schedule = KeyRotation.model_validate(section)
+    transparency = config.get("transparency") or {}
+    publisher = None
+    if transparency.get("identity_key"):
+        log = HttpLogClient(str(transparency["log"]))
+        identity = load_private_key(base / transparency["identity_key"])
+        publisher = BundlePublisher(log, log.add, identity)
+    return SealKeyRotation(
+        keys,
+        RotationSchedule(
+            timedelta(days=schedule.rotate_days),
+            timedelta(days=schedule.retention_days),
+            schedule.check_every_s,
+        ),
+        keep={named},
+        publisher=publisher,
     )
 
 

@@ -24,7 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from blindgate.api.amounts import EXPONENTS
 from blindgate.api.network import FORMAT as NETWORK_FORMAT
-from blindgate.api.network import MAX_ORDER_CODE_TTL_S, ConfigError
+from blindgate.api.network import (
+    MAX_ORDER_CODE_TTL_S,
+    MAX_PURGE_BATCH,
+    MAX_REFUND_WINDOW_DAYS,
+    MAX_RETENTION_DAYS,
+    ConfigError,
+)
 
 AGENT_FORMAT = "blindgate-agent/1"
 POLICY_FORMAT = "blindgate-field-policy/1"
@@ -63,6 +69,22 @@ class BusinessDay(_Strict):
     cutoff: str = Field(default="00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM")
 
 
+class Retention(_Strict):
+    """How long the gateway keeps what it holds only for a payment's lifecycle (docs/privacy.md)."""
+
+    refund_window_days: int = Field(
+        default=365,
+        ge=0,
+        le=MAX_REFUND_WINDOW_DAYS,
+        description="refunds after this are REFUND_WINDOW_EXCEED",
+    )
+    retention_days: int = Field(
+        default=30, ge=0, le=MAX_RETENTION_DAYS, description="kept this long after the lifecycle ends"
+    )
+    purge_every_s: int = Field(default=3600, ge=1, description="how often the gateway purges")
+    purge_batch: int = Field(default=200, ge=1, le=MAX_PURGE_BATCH, description="payments per transaction")
+
+
 class GatewayEntry(_Strict):
     party_id: Id
     url: Url
@@ -74,6 +96,7 @@ class GatewayEntry(_Strict):
     order_code_ttl_s: int = Field(default=300, ge=1, le=MAX_ORDER_CODE_TTL_S)
     tls_cert: Pem | None = Field(default=None, description="pinned by the agents; only with an https url")
     business_day: BusinessDay = Field(default_factory=lambda: BusinessDay())
+    retention: Retention = Field(default_factory=lambda: Retention())
 
 
 class RiskLimits(_Strict):
@@ -129,6 +152,21 @@ class AgentTransparency(_Strict):
     identities: dict[str, str] = Field(
         default_factory=dict, description="party id -> its identity public key file, pinned at onboarding"
     )
+    identity_key: str | None = Field(
+        default=None,
+        description="this party's own identity private key file (PEM): with it, a key rotation "
+        "publishes the new key bundle to the log",
+    )
+
+
+class KeyRotation(_Strict):
+    """The agent rotates its sealing key on a schedule and destroys superseded ones (docs/privacy.md)."""
+
+    rotate_days: float = Field(default=90, gt=0, description="rotate the sealing key when it is this old")
+    retention_days: float = Field(
+        default=400, ge=0, description="destroy a superseded key this long after it was superseded"
+    )
+    check_every_s: float = Field(default=3600, ge=1, description="how often the agent looks")
 
 
 class AgentFile(_Strict):
@@ -141,6 +179,9 @@ class AgentFile(_Strict):
     backend: AgentBackend
     state: str = Field(default="state", description="the agent's own record of its payments (a folder)")
     transparency: AgentTransparency | None = None
+    key_rotation: KeyRotation | None = Field(
+        default_factory=lambda: KeyRotation(), description="null: no rotation by the agent (by hand only)"
+    )
     host: str = "127.0.0.1"
     port: Port = 8443
     tls_cert: str | None = Field(default=None, description="PEM certificate file to serve TLS with")

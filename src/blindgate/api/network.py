@@ -8,7 +8,9 @@ One JSON document, read by the gateway and by every agent (each takes what it ne
                   "keys": {<public bundle>}, "rates": null,
                   "wallet_timeout_s": 5.0, "quote_ttl_s": 60, "clock_skew_s": 300,
                   "order_code_ttl_s": 300,
-                  "business_day": {"zone": "Asia/Singapore", "cutoff": "00:00"}},
+                  "business_day": {"zone": "Asia/Singapore", "cutoff": "00:00"},
+                  "retention": {"refund_window_days": 365, "retention_days": 30,
+                                "purge_every_s": 3600, "purge_batch": 200}},
       "partners": [
         {"party_id": "WALLET_KR", "role": "wallet", "client_id": "WALLET_KR_CLIENT",
          "currency": "KRW", "code_prefixes": ["28"], "agent_url": "http://127.0.0.1:9001",
@@ -40,13 +42,22 @@ amount it collects (see `blindgate.ledger.money.FeeSchedule`). ``business_day``
 (default UTC, 00:00) is the daily cut-off, local time in an IANA time zone, that closes
 each settlement batch. ``order_code_ttl_s`` (default 300, at most 1800) is how long a
 merchant-presented order code stays payable when the request names no ``paymentExpiryTime``.
+
+``retention`` (every field optional) bounds how long the gateway keeps what it holds only for a
+payment's lifecycle (`blindgate.storage.retention`): a successful payment can be refunded for
+``refund_window_days`` (default 365) after it was made, later refunds are refused with
+REFUND_WINDOW_EXCEED; once a payment's lifecycle has ended (its refund window closed, or at
+once for a payment that failed or was cancelled) and every ledger posting of it lies in a
+closed business day, its payer-related columns are kept ``retention_days`` more (default 30:
+inquiries, disputes), then purged. The gateway purges every ``purge_every_s`` seconds (default
+3600), ``purge_batch`` payments (default 200) per transaction.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -91,6 +102,27 @@ class Partner:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How long a payment's lifecycle data lives (the module docstring; docs/privacy.md)."""
+
+    refund_window_days: int = 365
+    retention_days: int = 30
+    purge_every_s: int = 3600
+    purge_batch: int = 200
+
+    @property
+    def refund_window(self) -> timedelta:
+        return timedelta(days=self.refund_window_days)
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.retention_days)
+
+
+MAX_REFUND_WINDOW_DAYS, MAX_RETENTION_DAYS, MAX_PURGE_BATCH = 3660, 3660, 10_000
+
+
+@dataclass(frozen=True)
 class GatewaySettings:
     party_id: str
     url: str
@@ -103,6 +135,7 @@ class GatewaySettings:
     business_day_zone: str = "UTC"  # the daily cut-off: local time ``business_day_cutoff`` there
     business_day_cutoff: time = field(default_factory=lambda: time(0))
     tls_cert: str | None = None  # the gateway's TLS certificate (PEM), pinned by the agents
+    retention: Retention = field(default_factory=Retention)
 
 
 @dataclass(frozen=True)
@@ -154,6 +187,7 @@ def parse_network(data: Any) -> Network:
             clock_skew_s=int(gateway.get("clock_skew_s", 300)),
             order_code_ttl_s=_order_code_ttl(gateway.get("order_code_ttl_s", 300)),
             tls_cert=_tls_cert(gateway.get("tls_cert"), str(gateway["url"]), "the gateway"),
+            retention=_retention(gateway.get("retention", {})),
             **_business_day(gateway.get("business_day", {})),
         )
         partners = tuple(_partner(item) for item in data["partners"])
@@ -235,6 +269,22 @@ def _fee_rate(value: Any) -> Decimal:
     if rate is None or not rate.is_finite() or not 0 <= rate < 1:
         raise ConfigError('a partner\'s fee_rate must be a decimal string in [0, 1), e.g. "0.015"')
     return rate
+
+
+def _retention(item: dict[str, Any]) -> Retention:
+    unknown = set(item) - {"refund_window_days", "retention_days", "purge_every_s", "purge_batch"}
+    if unknown:
+        raise ConfigError("retention knows refund_window_days, retention_days, purge_every_s, purge_batch")
+    if not all(type(value) is int for value in item.values()):  # not a bool, float or string
+        raise ConfigError("retention's values are whole numbers")
+    retention = Retention(**item)
+    if not 0 <= retention.refund_window_days <= MAX_REFUND_WINDOW_DAYS:
+        raise ConfigError(f"retention.refund_window_days must be 0..{MAX_REFUND_WINDOW_DAYS}")
+    if not 0 <= retention.retention_days <= MAX_RETENTION_DAYS:
+        raise ConfigError(f"retention.retention_days must be 0..{MAX_RETENTION_DAYS}")
+    if retention.purge_every_s < 1 or not 1 <= retention.purge_batch <= MAX_PURGE_BATCH:
+        raise ConfigError(f"retention.purge_every_s must be >= 1 and purge_batch 1..{MAX_PURGE_BATCH}")
+    return retention
 
 
 def _business_day(item: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,8 @@
     blindgate keys public DIR                          (the JSON bundle the party publishes)
     blindgate keys retire DIR --rotate-days N --retention-days M
                       (rotate the sealing key when it is N days old; destroy each old version
-                       M days after it was superseded; run it daily)
+                       M days after it was superseded; a running agent does this itself
+                       unless its agent file sets key_rotation to null: blindgate.agent.rotation)
 
 Private keys never reach stdout (only the public bundle does). Exit status: 0 done; 2 bad
 arguments, or a key store that is missing, unreadable or already there; errors are one

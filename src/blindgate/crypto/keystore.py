@@ -18,7 +18,8 @@ the rotation interval, and a superseded version is destroyed — its file overwr
 removed — once the retention window has passed since it was superseded: every envelope it
 could open was sealed before that, and is past the window in which anyone may open it. Old
 ciphertext then becomes unopenable even by its holder (forward secrecy for stored data).
-The current version is never destroyed. (Overwriting a file cannot reach copies a file system
+The current version is never destroyed, nor one named in ``keep``; a running agent runs this
+on its schedule (`blindgate.agent.rotation`). (Overwriting a file cannot reach copies a file system
 or a backup keeps elsewhere: deployments keep key stores out of backups.)
 
 Versions are written with a no-clobber link, so two processes rotating at once cannot
@@ -34,6 +35,7 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
@@ -136,10 +138,11 @@ class KeyStore:
     def current_version(self, kind: KeyKind) -> int:
         return max(self._held(kind))
 
-    def rotate(self, kind: KeyKind, suite: str | None = None) -> int:
+    def rotate(self, kind: KeyKind, suite: str | None = None, now: datetime.datetime | None = None) -> int:
         """Write version N+1 of ``kind`` and make it current; returns the new version.
 
-        ``suite`` (seal only) switches the sealing suite from this version on.
+        ``suite`` (seal only) switches the sealing suite from this version on; ``now`` is the
+        creation time recorded (default: the clock's), which `retire_seal_keys` measures from.
         """
         if suite is not None and kind != "seal":
             raise InvalidInput("only seal keys have a suite")
@@ -147,25 +150,32 @@ class KeyStore:
             version = max(self._held(kind)) + 1
             if kind == "seal":  # other kinds have no suite; the seal suite carries over unless named
                 suite = suite or self._keys["seal"][version - 1].suite
-            record = _generate(kind, self.party_id, version, suite or DEFAULT_SUITE)
+            record = _generate(kind, self.party_id, version, suite or DEFAULT_SUITE, now)
             _write_version(self.directory, kind, version, record)
             self._keys[kind][version] = self._load(kind, version)
         return version
 
     def retire_seal_keys(
-        self, rotate_after: datetime.timedelta, retention: datetime.timedelta, now: datetime.datetime
+        self,
+        rotate_after: datetime.timedelta,
+        retention: datetime.timedelta,
+        now: datetime.datetime,
+        keep: Collection[int] = (),
     ) -> tuple[int | None, list[int]]:
         """Rotate the sealing key if the current one is older than ``rotate_after``, and destroy
-        every superseded version whose successor is older than ``retention``: (the new version
-        or None, the versions destroyed)."""
+        every superseded version whose successor is older than ``retention``, except those in
+        ``keep`` (the version partners are still told to seal to): (the new version or None,
+        the versions destroyed)."""
         created = {version: self._created("seal", version) for version in self.versions("seal")}
         rotated = None
         if now - created[max(created)] >= rotate_after:
-            rotated = self.rotate("seal")
+            rotated = self.rotate("seal", now=now)
             created[rotated] = now  # superseding the previous one from now on
         destroyed = []
         for version in sorted(created):
             successor = created.get(version + 1)
+            if version in keep:
+                continue
             if successor is not None and now - successor >= retention:
                 self._destroy("seal", version)
                 destroyed.append(version)
@@ -195,6 +205,12 @@ class KeyStore:
         """The current public sealing key: what senders seal to."""
         opening: OpeningKey = self._keys["seal"][self.current_version("seal")]
         return opening.recipient
+
+    def recipient_keys(self) -> list[RecipientKey]:
+        """The public half of every sealing key version still held, oldest first: what a key
+        bundle lists, so that peers sealing to a superseded (not yet destroyed) version still can."""
+        held: dict[int, OpeningKey] = self._held("seal")
+        return [held[version].recipient for version in sorted(held)]
 
     def opening_key(self, kid: str, version: int) -> OpeningKey:
         """The private key of (kid, version); raises `UnknownKey` when this party holds none."""
@@ -355,7 +371,9 @@ def _version(text: str) -> int:
     return int(text)
 
 
-def _generate(kind: str, party_id: str, version: int, suite: str) -> dict[str, Any]:
+def _generate(
+    kind: str, party_id: str, version: int, suite: str, now: datetime.datetime | None = None
+) -> dict[str, Any]:
     record: dict[str, Any] = {"kind": kind, "version": version}
     if kind == "seal":
         record["suite"] = suite
@@ -369,7 +387,7 @@ def _generate(kind: str, party_id: str, version: int, suite: str) -> dict[str, A
     else:
         private = ed25519.Ed25519PrivateKey.generate().private_bytes_raw()
     record["private"] = b64url_encode(private)
-    record["created"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    record["created"] = (now or datetime.datetime.now(datetime.UTC)).isoformat(timespec="seconds")
     return record
 
 

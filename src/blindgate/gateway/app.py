@@ -63,6 +63,7 @@ from blindgate.gateway.repository import Repository
 from blindgate.storage.engine import open_engine
 from blindgate.storage.migrate import open_store
 from blindgate.storage.offload import Offload
+from blindgate.storage.retention import Purger
 
 log = logging.getLogger("blindgate.gateway")
 
@@ -88,7 +89,8 @@ def create_gateway_app(
     """The gateway service. ``keys`` is the gateway's signing-only key store.
 
     ``transport`` replaces the network under the gateway's HTTP client (tests, benchmarks);
-    ``notify`` False runs no background loop (notifications, order-code expiry): tests drive them;
+    ``notify`` False runs no background loop (notifications, order-code expiry, the retention
+    purge): tests drive them;
     ``require_sealed`` False (benchmark and test code only: no file or command sets it) accepts
     payer fields in clear, to measure against agents that seal nothing; ``store_timeout_s`` bounds
     each statement's wait on another connection's lock (`blindgate.storage.open_engine`).
@@ -115,6 +117,7 @@ def create_gateway_app(
     pay, refunds = Pay(context, rates, cancels, require_sealed), Refunds(context)
     order_codes = OrderCodes(context, pay, cancels, rates)
     notifier = Notifier(network, db, caller, clock)
+    purger = Purger(db, network.gateway.retention, clock)  # forgets ended payments' payer data
     signing_key, key_version = keys.signing_key(ED25519)
     metrics = _Metrics()
     # The order-code operations wrap pay, inquiry and cancel: an order code not yet scanned has
@@ -183,7 +186,7 @@ def create_gateway_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         try:
             if notify:
-                async with running(notifier.run, order_codes.sweep):
+                async with running(notifier.run, order_codes.sweep, purger.run):
                     yield
             else:
                 yield
@@ -201,6 +204,7 @@ def create_gateway_app(
     app = _Gateway(answer, frozenset(operations), routes=routes, lifespan=lifespan)
     app.state.pay, app.state.refunds, app.state.cancels = pay, refunds, cancels
     app.state.notifier, app.state.engine, app.state.order_codes = notifier, engine, order_codes
+    app.state.purger = purger
     return app
 
 

@@ -66,4 +66,7 @@ class RateBook:
         rate = (
             Decimal(1) if source == target else _QUOTE_CONTEXT.divide(self.rates[target], self.rates[source])
         )
-        return Quote(f"Q{secrets.token_hex(12)}", source, target, rate, now + timedelta(seconds=ttl_s))
+        # Whole seconds, as the store keeps it (`storage.schema.WholeSeconds`): the expiry the
+        # wallet is told, the one checked, and the one stored are the same moment.
+        expires_at = (now + timedelta(seconds=ttl_s)).replace(microsecond=0)
+        return Quote(f"Q{secrets.token_hex(12)}", source, target, rate, expires_at)

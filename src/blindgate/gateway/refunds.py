@@ -26,7 +26,7 @@ from blindgate.api.models import WALLET_REFUND_PATH, PaymentRef, RefundRef, Refu
 from blindgate.api.network import Partner
 from blindgate.api.results import ApiError, result
 from blindgate.gateway import bookkeeping
-from blindgate.gateway.context import PaymentContext, about, iso, known_code
+from blindgate.gateway.context import PaymentContext, about, aware, iso, known_code
 from blindgate.gateway.pay import fingerprint
 from blindgate.gateway.repository import PaymentRow, PaymentStatus, RefundRow, RefundStatus
 from blindgate.ledger.money import proportional_share
@@ -85,6 +85,12 @@ class Refunds:
         """
         if payment.status != PaymentStatus.SUCCESS:
             raise ApiError("ORDER_STATUS_INVALID", "only a successful payment can be refunded")
+        if (
+            self.context.clock()
+            >= aware(payment.created_at) + self.context.network.gateway.retention.refund_window
+        ):
+            # The payment's lifecycle has ended: what a refund's notification needs may be purged.
+            raise ApiError("REFUND_WINDOW_EXCEED")
         reserved = self.store.reserve_refund(conn, payment.payment_id, amount)
         if reserved is None:
             raise ApiError("REFUND_AMOUNT_EXCEED")

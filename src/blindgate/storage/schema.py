@@ -26,13 +26,60 @@ winner's row.
   and bucket, so every currency of the whole store does too.
 - ``ledger_days``: one row per closed business day; postings never land in a closed day.
 - ``ledger_batches``: settlement batches, one per partner per currency per business day.
+
+**Stored times.** A payment's times say when a payer paid; the gateway keeps them no finer
+than what it needs them for, which is whole seconds (`WholeSeconds`: the fraction is dropped
+as the value is written; migration 0003 floored what older releases wrote):
+
+| column | needed for (all whole seconds or coarser) | stored to |
+|---|---|---|
+| ``gw_payments.created_at`` | business day, refund window, risk ``window_s`` | second |
+| ``gw_payments.updated_at`` | ``paymentTime`` in answers | second |
+| ``gw_payments.quote_expires_at`` | quote expiry, ``quote_ttl_s`` (floored when quoted) | second |
+| ``gw_refunds.created_at`` | ``refundTime`` in answers | second |
+| ``gw_cancel_holds.created_at`` | an operator's view of a stuck cancel | second |
+| ``gw_order_codes.*_at`` | ``paymentCreateTime``, the code's expiry | second |
+| ``gw_notifications.next_at``, ``delivered_at`` | retry back-off (at least 1 s) | second |
+| ``ledger_entries.occurred_at`` | business day, cancel window (a day) | second (*) |
+| ``ledger_days.closed_at`` | not about a payment | microsecond |
+
+(*) Ledger rows written before migration 0003 keep their fraction: they are immutable.
+
+A minute would do for the business day alone, but the velocity window and the answers'
+times are whole seconds, and the partners see every time to the second anyway (the answers
+carry them): a finer stored time would tell the operator more than any party is told.
+
+**Retention.** What the gateway keeps only for a payment's lifecycle — ``pseudonym`` and
+``customer_sealed`` of ``gw_payments``, the payment's ``gw_notifications`` row (its body holds
+the sealed customerId) and the payer's ``gw_risk_payers`` rows — is purged once that lifecycle
+has ended (`blindgate.storage.retention`); ids, amounts, statuses and the ledger stay.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+
+class WholeSeconds(sa.TypeDecorator[datetime]):
+    """A time-zone aware moment, stored to the whole second: the fraction is dropped on the way in.
+
+    Every time bound to such a column (an INSERT's, an UPDATE's, a comparison's) is floored, so a
+    query compares like with like. Flooring never moves a moment across a business-day cut-off
+    (cut-offs fall on whole minutes). Used for every time the gateway keeps about a payment
+    (the module docstring's table says why none needs finer).
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> Any:
+        return None if value is None else value.replace(microsecond=0)
+
 
 # --- the gateway's tables -------------------------------------------------------------------------
 
@@ -50,7 +97,7 @@ payments = sa.Table(
     sa.Column("wallet_amount", sa.BigInteger, nullable=False),
     sa.Column("quote_id", sa.String(40), nullable=False),
     sa.Column("fx_rate", sa.String(40), nullable=False),
-    sa.Column("quote_expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("quote_expires_at", WholeSeconds(), nullable=False),
     # PROCESSING (asked the wallet, no answer yet: "U"), SUCCESS, FAIL, CANCELLED
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("result_code", sa.String(40), nullable=False),
@@ -59,8 +106,8 @@ payments = sa.Table(
     sa.Column("wallet_payment_id", sa.String(64), nullable=True),
     sa.Column("notify_url", sa.String(1024), nullable=True),
     sa.Column("refunded", sa.BigInteger, nullable=False, default=0),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", WholeSeconds(), nullable=False),
+    sa.Column("updated_at", WholeSeconds(), nullable=False),
     sa.UniqueConstraint("acquirer_id", "payment_request_id", name="uq_gw_payment_request"),
 )
 
@@ -76,7 +123,7 @@ refunds = sa.Table(
     sa.Column("amount", sa.BigInteger, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # PROCESSING, SUCCESS, FAIL
     sa.Column("result_code", sa.String(40), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", WholeSeconds(), nullable=False),
     sa.UniqueConstraint("acquirer_id", "refund_request_id", name="uq_gw_refund_request"),
 )
 
@@ -96,7 +143,7 @@ cancel_holds = sa.Table(
     "gw_cancel_holds",
     metadata,
     sa.Column("payment_id", sa.String(40), primary_key=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", WholeSeconds(), nullable=False),
 )
 
 # Outbox of payment-result notifications: written in the payment's own transaction.
@@ -107,8 +154,8 @@ notifications = sa.Table(
     sa.Column("acquirer_id", sa.String(64), nullable=False),
     sa.Column("body", sa.Text, nullable=False),  # ids, amounts, result, sealed customerId
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("next_at", sa.DateTime(timezone=True), nullable=False, index=True),
-    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("next_at", WholeSeconds(), nullable=False, index=True),
+    sa.Column("delivered_at", WholeSeconds(), nullable=True),
 )
 
 # One row per (wallet, payer pseudonym): the lock a risk velocity check takes
@@ -137,9 +184,9 @@ order_codes = sa.Table(
     sa.Column("order_summary", sa.Text, nullable=False),  # JSON: what the payer's wallet shows
     sa.Column("status", sa.String(16), nullable=False),  # OPEN, SCANNED, EXPIRED, CANCELLED
     sa.Column("wallet_id", sa.String(64), nullable=True),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", WholeSeconds(), nullable=False),
+    sa.Column("created_at", WholeSeconds(), nullable=False),
+    sa.Column("updated_at", WholeSeconds(), nullable=False),
     sa.UniqueConstraint("acquirer_id", "payment_request_id", name="uq_gw_order_code_request"),
     sa.Index("ix_gw_order_codes_due", "status", "expires_at"),  # the expiry sweep's search
 )
@@ -157,7 +204,7 @@ entries = sa.Table(
     sa.Column("event_type", sa.String(16), nullable=False),
     sa.Column("payment_id", sa.String(128), nullable=True, index=True),
     sa.Column("business_date", sa.Date(), nullable=False, index=True),
-    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("occurred_at", WholeSeconds(), nullable=False),
     sa.Column("acquirer_id", sa.String(64), nullable=True),
     sa.Column("wallet_id", sa.String(64), nullable=True),
     # The figures of the event, as magnitudes: amount in the payment's (acquirer's) currency,

@@ -62,6 +62,7 @@ SAW_CLASSES: Final = ("personal data", "pseudonymous data", "ciphertext", "secre
 _PARTY_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _DIGEST: Final = re.compile(r"sha256:[0-9a-f]{64}")
 MAX_LABEL: Final = 200
+MAX_SEALING_KEYS: Final = 8  # a bundle lists the newest ones a partner holds
 MAX_ITEMS: Final = 64
 
 
@@ -185,12 +186,16 @@ def key_bundle(
     valid_until_ms: int | None = None,
     revoked: Iterable[tuple[str, int]] = (),
 ) -> Entry:
-    """A partner's key bundle from its key store: the current sealing key, every signing key."""
+    """A partner's key bundle from its key store: every sealing key version it still holds and
+    has not revoked (a superseded one stays usable by peers until it is destroyed), every
+    signing key."""
     public = store.public_bundle()
-    sealing = []
-    if "seal" in public:
-        seal = public["seal"]
-        sealing.append({"suite": seal["suite"], "version": seal["version"], "public_key": seal["public_key"]})
+    revoked = list(revoked)
+    sealing = [
+        {"suite": key.suite, "version": key.version, "public_key": b64url_encode(key.public_bytes)}
+        for key in (store.recipient_keys() if "seal" in public else [])
+        if ("seal", key.version) not in revoked
+    ][-MAX_SEALING_KEYS:]
     signing = [
         {"algorithm": "ED25519", "version": int(version), "public_key": key}
         for version, key in public["ed25519"]["versions"].items()
@@ -378,7 +383,7 @@ def _check_key_bundle(body: Any) -> None:
     canonical.load_public_key(body["identity_key"], "a key bundle's identity key")
     _int(body["sequence"], "a key bundle's sequence", 1)
     seen: set[tuple[str, int]] = set()
-    for key in _list(body["sealing_keys"], "sealing_keys", 8):
+    for key in _list(body["sealing_keys"], "sealing_keys", MAX_SEALING_KEYS):
         _fields(key, {"suite", "version", "public_key"}, "a sealing key")
         if key["suite"] not in SUITES:
             raise MalformedEntry("a sealing key's suite is unknown")

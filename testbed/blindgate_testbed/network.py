@@ -66,6 +66,9 @@ def write_tls_certificate(host: str, directory: Path) -> tuple[Path, Path]:
 def check_can_listen(host: str, port: int) -> None:
     """Fail early and clearly when ``host:port`` is taken (another demo or test?) or forbidden."""
     with socket.socket() as probe:
+        # As the servers bind (uvicorn sets SO_REUSEADDR): a previous run's connections still
+        # in TIME_WAIT do not keep the address, a listening server does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

@@ -27,6 +27,7 @@ meets the target, and ``by_concurrency`` has every run.
 
 Usage: .venv/bin/python benchmarks/payments.py [--payments 3000] [--concurrency 4,8,12,16,24,32]
        [--single-concurrency 8] [--skip-e2e] [--workers 2] [--db postgresql+psycopg://127.0.0.1/test]
+       [--suite x25519|mlkem768x25519]
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
 from blindgate.api.network import network_document, parse_network
 from blindgate.api.signed import digest_of_request, encode, request_headers, signed_response
 from blindgate.crypto.keystore import KeyStore
-from blindgate.crypto.sealing import seal_field
+from blindgate.crypto.sealing import DEFAULT_SUITE, SUITES, seal_field
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.app import create_gateway_app
 from blindgate.storage.migrate import open_store
@@ -69,11 +70,12 @@ WORKER_TIMEOUT_S = 600  # every wait on a worker process is bounded
 PARTIES = ("gateway", "wallet", "acquirer")
 
 
-def _keys(root: Path) -> dict[str, KeyStore]:
+def _keys(root: Path, suite: str = DEFAULT_SUITE) -> dict[str, KeyStore]:
+    """The three parties' key stores; the partners' sealing keys of ``suite``."""
     return {
         "gateway": KeyStore.create(root / "gateway", "GATEWAY", signing_only=True),
-        "wallet": KeyStore.create(root / "wallet", "WALLET_KR"),
-        "acquirer": KeyStore.create(root / "acquirer", "ACQ_SG"),
+        "wallet": KeyStore.create(root / "wallet", "WALLET_KR", suite),
+        "acquirer": KeyStore.create(root / "acquirer", "ACQ_SG", suite),
     }
 
 
@@ -276,11 +278,11 @@ async def _drive(
     return _summary([await _drive_raw(app, prepared, concurrency, meter)])
 
 
-def gateway_capacity(payments: int, concurrency: int) -> dict[str, Any]:
+def gateway_capacity(payments: int, concurrency: int, suite: str = DEFAULT_SUITE) -> dict[str, Any]:
     results = {}
     with tempfile.TemporaryDirectory(prefix="bg-bench-") as tmp:
         root = Path(tmp)
-        keys = _keys(root / "keys")
+        keys = _keys(root / "keys", suite)
         for mode in ("plaintext", "sealed"):
             plaintext, meter = mode == "plaintext", _Meter()
             app = create_gateway_app(
@@ -406,14 +408,16 @@ def _throwaway_schema(url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def scale_out(payments: int, concurrencies: list[int], workers: int, db: str | None) -> dict[str, Any]:
+def scale_out(
+    payments: int, concurrencies: list[int], workers: int, db: str | None, suite: str = DEFAULT_SUITE
+) -> dict[str, Any]:
     """The gateway over one store: one process, then ``workers`` processes, at each concurrency
     (requests in flight per worker; see module docstring). With group commit a request waits for
     the others of its group, so latency grows with the concurrency (about in-flight / rate) while
     the rate does too: the headline is the best rate whose p99 meets the target."""
     with tempfile.TemporaryDirectory(prefix="bg-bench-") as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)
-        _keys(root / "keys")  # created once; each worker loads them
+        _keys(root / "keys", suite)  # created once; each worker loads them
         if db is None:
             url = f"sqlite:///{root / 'shared.db'}"
         elif db.startswith("postgresql"):
@@ -469,6 +473,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gateway processes of the scale-out run")
     parser.add_argument("--db", default=None, help="PostgreSQL URL for the scale-out run (default SQLite)")
     parser.add_argument("--skip-single", action="store_true", help="the scale-out run only")
+    parser.add_argument(
+        "--suite",
+        choices=SUITES,
+        default=DEFAULT_SUITE,
+        help="the partners' sealing suite (default: the product's)",
+    )
     args = parser.parse_args()
     if not 1 <= args.workers <= 16:
         parser.error("--workers is 1..16")
@@ -485,10 +495,11 @@ def main() -> int:
             "platform": platform.platform(),
             "load_average_1m": round(os.getloadavg()[0], 2),  # a shared machine: read figures with it
         },
+        "suite": args.suite,
     }
     if not args.skip_single:
-        report["gateway_capacity"] = gateway_capacity(args.payments, args.single_concurrency)
-    report["gateway_scale_out"] = scale_out(args.payments, concurrencies, args.workers, args.db)
+        report["gateway_capacity"] = gateway_capacity(args.payments, args.single_concurrency, args.suite)
+    report["gateway_scale_out"] = scale_out(args.payments, concurrencies, args.workers, args.db, args.suite)
     if not args.skip_e2e:
         sys.path.insert(0, str(Path(__file__).parent))
         from payments_e2e import payments_e2e

@@ -20,6 +20,7 @@ from blindgate.agent.rotation import BundlePublisher, RotationSchedule, SealKeyR
 from blindgate.api.models import INQUIRY_PATH, PAY_PATH
 from blindgate.crypto.errors import UnknownKey
 from blindgate.crypto.keystore import KeyStore
+from blindgate.crypto.sealing import RecipientKey
 from blindgate.translog.entries import key_bundle
 from blindgate.translog.errors import KeyRefused, LogUnavailable
 from tests.gateway.harness import ACQUIRER_ID, PAYER, SDK_CLIENT, build, pay_body, run
@@ -155,3 +156,31 @@ def test_a_bundle_the_log_did_not_take_is_published_on_the_next_run(tmp_path: Pa
     down[0] = False
     assert rotation.run_once() == (None, [], 2)
     assert log.verifier("peer").require_sealing_key(keys.recipient_key()).bundle_sequence == 2
+
+
+def test_peers_seal_to_the_rotated_key_through_the_log_with_the_old_network_file(tmp_path: Path) -> None:
+    """The operator's network file still names v1; the log carries the wallet's rotation to v2."""
+    (tmp_path / "log").mkdir()
+    log = make_network(tmp_path / "log")
+    keys = KeyStore.create(tmp_path / "wallet", "WALLET9")
+    identity = ed25519.Ed25519PrivateKey.generate()
+    publisher = BundlePublisher(
+        log.log, lambda entry: log.log.add([entry]), identity, clock_ms=lambda: NOW_MS - 1
+    )
+    log.log.add([key_bundle(keys, identity, sequence=1, valid_from_ms=0)])  # onboarding
+    v1 = keys.recipient_key()
+    peer = log.verifier("peer")
+    assert peer.newest_sealing_key(v1) == v1  # nothing newer yet
+    later = datetime.now(UTC) + 91 * DAY
+    rotation = SealKeyRotation(keys, RotationSchedule(90 * DAY, 400 * DAY), keep={1}, publisher=publisher,
+                               clock=lambda: later)  # fmt: skip
+    assert rotation.run_once()[0] == 2
+    v2 = keys.recipient_key()
+    peer.refresh()  # the next recheck of the log's head (every recheck_after_s)
+    assert peer.newest_sealing_key(v1) == v2  # sealed to v2, which the wallet opens
+    assert keys.opening_key("WALLET9", 2).recipient == v2
+    forged = RecipientKey.from_public_bytes(
+        "WALLET9", 1, v1.suite, KeyStore.create(tmp_path / "x", "X").recipient_key().public_bytes
+    )
+    with pytest.raises(KeyRefused, match="substituted"):
+        peer.newest_sealing_key(forged)  # a substituted key in a network file is still refused

@@ -103,17 +103,20 @@ class SealingKeys(Protocol):
     """Who vouches for a peer's sealing key before the agent seals to it for the first time: the
     partners' transparency log (`blindgate.translog.LogVerifier`), cached per key version."""
 
-    async def arequire_sealing_key(self, key: RecipientKey) -> object: ...
+    async def anewest_sealing_key(self, key: RecipientKey) -> RecipientKey: ...
 
     def verified_keys(self) -> Sequence[VerifiedKey]: ...
 
 
 async def verified(keys: SealingKeys | None, key: RecipientKey) -> RecipientKey:
-    """``key``, once the transparency log vouches for it (``keys`` None: no log configured);
-    else nothing is sealed: KEY_NOT_FOUND, with the reason in the agent's log."""
+    """What to seal to for ``key`` (the network file's key of a peer): once the transparency log
+    vouches for it, the newest key the peer publishes there — a rotation reaches this agent
+    through the log, with no new network file (``keys`` None: no log configured, ``key`` as it
+    is). A key the log does not vouch for seals nothing: KEY_NOT_FOUND, with the reason in the
+    agent's log."""
     if keys is not None:
         try:
-            await keys.arequire_sealing_key(key)
+            return await keys.anewest_sealing_key(key)
         except TranslogError as refusal:
             log.error("sealing key refused", extra={"partner": key.kid, "reason": str(refusal)})
             raise ApiError(
@@ -450,13 +453,15 @@ def create_wallet_agent_app(
         day = business_days.day_of(datetime.fromtimestamp(at, UTC))
         return keys.pseudonym(RISK_PURPOSE, pseudonym_scope(day, customer_id))
 
-    def for_gateway(answer: dict[str, Any], acquirer: Partner, context: str, at: float) -> dict[str, Any]:
+    def for_gateway(
+        answer: dict[str, Any], recipient: RecipientKey, context: str, at: float
+    ) -> dict[str, Any]:
         """The backend's answer as the gateway may see it: the payer's pseudonym (for the payment's
-        business day, ``at``), the rest sealed."""
+        business day, ``at``), the rest sealed to the acquirer's ``recipient`` key."""
         customer_id = answer.get("customerId")
         if isinstance(customer_id, str):
             answer["customerPseudonym"] = pseudonym(customer_id, at)
-        sealed, _ = seal_message(answer, policy, acquirer.keys.recipient_key, context)
+        sealed, _ = seal_message(answer, policy, recipient, context)
         return sealed
 
     def executed(body: dict[str, Any], path: str) -> tuple[Partner, str, float] | None:
@@ -495,7 +500,7 @@ def create_wallet_agent_app(
     async def handle(body: dict[str, Any], path: str) -> dict[str, Any]:
         recorded = executed(body, path)
         if recorded is not None:  # the acquirer's key is vouched for before the backend is asked
-            await verified(sealing_keys, recorded[0].keys.recipient_key)
+            recipient = await verified(sealing_keys, recorded[0].keys.recipient_key)
         if recorded is None:  # nothing to open, and nothing of the payer's may leave
             opened = without_sealed(body)
         else:
@@ -515,7 +520,7 @@ def create_wallet_agent_app(
                 "result": result("PAYMENT_IN_PROCESS" if path == WALLET_PAY_PATH else "UNKNOWN_EXCEPTION")
             }
         else:
-            answer = for_gateway(answer, *recorded) if recorded else policy.clear_part(answer)
+            answer = for_gateway(answer, recipient, *recorded[1:]) if recorded else policy.clear_part(answer)
         # Name the request answered, under this agent's signature (`gateway.calls`: no replay).
         return {**answer, **{key: body[key] for key in ANSWERED_IDS if key in body}}
 
@@ -541,7 +546,7 @@ def create_wallet_agent_app(
         if acquirer is None or acquirer.role != ACQUIRER or acquirer_request is None or payment_id is None:
             raise ApiError("UNKNOWN_EXCEPTION", "the network's answer names no acquirer")
         context = seal_context(acquirer.party_id, acquirer_request)
-        await verified(sealing_keys, acquirer.keys.recipient_key)
+        recipient = await verified(sealing_keys, acquirer.keys.recipient_key)
         try:
             journal.executing(payment_id, acquirer.party_id, context, scanned_at)
         except ContextReused:
@@ -560,7 +565,7 @@ def create_wallet_agent_app(
             )
         except NoAnswer:  # the gateway learns the outcome by asking the wallet (inquiry)
             return {"result": result("PAYMENT_IN_PROCESS"), "paymentRequestId": payment_id, **shown}
-        report = for_gateway(answer, acquirer, context, scanned_at)
+        report = for_gateway(answer, recipient, context, scanned_at)
         try:
             settled = await gateway.call(ORDER_CODE_RESULT_PATH, {**report, "paymentRequestId": payment_id})
         except NoAnswer:

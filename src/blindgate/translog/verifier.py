@@ -133,6 +133,7 @@ class LogVerifier:
         self._identities, self._sequences = self._load_identities()
         self._alert: dict[str, Any] | None = self._load_alert()
         self._cache: dict[tuple[str, str, str, int, bytes], VerifiedKey] = {}
+        self._newest: dict[str, tuple[float, RecipientKey]] = {}  # partner -> (when, its newest sealing key)
 
     # --- the questions an agent asks ---
 
@@ -144,6 +145,54 @@ class LogVerifier:
         """`require_sealing_key` for an event loop: a cache hit stays on the loop, a miss goes to a thread."""
         hit = self.cached(key.kid, "seal", key.suite, key.version, key.public_bytes)
         return hit if hit is not None else await asyncio.to_thread(self.require_sealing_key, key)
+
+    def newest_sealing_key(self, key: RecipientKey) -> RecipientKey:
+        """What to seal to for ``key``'s partner: the newest sealing key its bundle in force
+        publishes (``key`` itself, or a version it has rotated to since the network file was
+        written), verified as `require_sealing_key` verifies. ``key`` must verify too: a key the
+        log does not vouch for is refused (`KeyRefused`) whatever is newer, so a substituted key
+        in a network file is still caught. The answer is kept as the verdicts are (rechecked
+        every ``recheck_after_s``): a rotation reaches every sealer within that, with no new
+        network file."""
+        self.require_sealing_key(key)
+        with self._lock:
+            kept = self._newest.get(key.kid)
+            if (
+                kept is not None
+                and self._clock() - kept[0] <= self._recheck_after_s
+                and kept[1].version >= key.version
+            ):
+                return kept[1]
+            _, bundle = self._bundle_in_force(key.kid, self._trusted_head())
+            offered = [
+                (version, suite, public)
+                for (suite, version), public in bundle.sealing.items()
+                if ("seal", version) not in bundle.revoked
+            ]
+            version, suite, public = max([*offered, (key.version, key.suite, key.public_bytes)])
+            newest = (
+                key
+                if version == key.version
+                else RecipientKey.from_public_bytes(key.kid, version, suite, public)
+            )
+            self.require_sealing_key(newest)
+            self._newest[key.kid] = (self._clock(), newest)
+            return newest
+
+    async def anewest_sealing_key(self, key: RecipientKey) -> RecipientKey:
+        """`newest_sealing_key` for an event loop: a kept answer stays on the loop, the rest goes to
+        a thread."""
+        kept = self._kept_newest(key)
+        return kept if kept is not None else await asyncio.to_thread(self.newest_sealing_key, key)
+
+    def _kept_newest(self, key: RecipientKey) -> RecipientKey | None:
+        """The kept newest key for ``key``'s partner, if fresh and ``key`` itself is still vouched for."""
+        kept = self._newest.get(key.kid)
+        if kept is None or self._clock() - kept[0] > self._recheck_after_s or kept[1].version < key.version:
+            return None
+        if self.cached(key.kid, "seal", key.suite, key.version, key.public_bytes) is None:
+            return None  # also None under an alert
+        return kept[1]
 
     def require_signing_key(
         self, partner: str, algorithm: str, version: int, public_key: bytes
@@ -185,6 +234,7 @@ class LogVerifier:
             head = self._source.latest_head()
             self._accept(head, cosigned=True)
             self._trusted, self._trusted_at = head, self._clock()
+            self._newest.clear()  # asked again under the new head
             for cached_key in list(self._cache):
                 try:
                     self._verify(*cached_key)

@@ -17,15 +17,20 @@ identifier carries; the unlinkability docs say what those leak.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import combinations
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from blindgate.ledger.calendar import Cutoff
 
 MIN_CHARS = 8  # shorter strings (codes, currencies, statuses) name no one
 
@@ -152,38 +157,78 @@ def _leaves(text: str) -> Iterator[str]:
             yield item
 
 
+class LinkageInputError(ValueError):
+    """The payers file or the network file cannot be read (the message names which, never a value)."""
+
+
+def read_payers(path: Path) -> dict[str, str]:
+    """The ground truth: ``payment_id,payer`` rows (a CSV with those two columns)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return {row["payment_id"]: row["payer"] for row in csv.DictReader(handle)}
+    except (OSError, KeyError, ValueError) as exc:
+        raise LinkageInputError(f"{type(exc).__name__}: cannot read the payers file") from None
+
+
+def read_cutoff(network: Path) -> Cutoff:
+    """The network file's business day (`blindgate.ledger.calendar.Cutoff`): the pseudonyms' scope."""
+    from blindgate.api.network import load_network
+    from blindgate.ledger.calendar import Cutoff
+
+    try:
+        settings = load_network(network).gateway
+    except (OSError, KeyError, ValueError) as exc:
+        raise LinkageInputError(f"{type(exc).__name__}: cannot read the network file") from None
+    return Cutoff(settings.business_day_zone, settings.business_day_cutoff)
+
+
+def scopes(engine: sa.Engine, cutoff: Cutoff) -> dict[str, object]:
+    """payment id -> its pseudonym scope, (wallet, business day), for every stored payment."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT payment_id, wallet_id, created_at FROM gw_payments")).all()
+    return {payment: (wallet, cutoff.day_of(stored_time(created))) for payment, wallet, created in rows}
+
+
+def pairs_to_compare(payer_of: Mapping[str, str]) -> int:
+    """The pairs `measure` looks at: sum over payers of n(n-1)/2 (its cost grows with it)."""
+    counts: dict[str, int] = defaultdict(int)
+    for payer in payer_of.values():
+        counts[payer] += 1
+    return sum(n * (n - 1) // 2 for n in counts.values())
+
+
+def measure_store(engine: sa.Engine, cutoff: Cutoff, payer_of: Mapping[str, str]) -> LinkageReport:
+    """`measure` over a gateway's store, scoped as the gateway scopes pseudonyms: what
+    ``blindgate audit linkage`` prints (and the console's linkage page shows)."""
+    scope = scopes(engine, cutoff)
+    return measure(engine, {p: who for p, who in payer_of.items() if p in scope}, scope.__getitem__)
+
+
 def main(argv: list[str]) -> int:
     """``blindgate audit linkage`` (see `blindgate.audit.commands`)."""
     import argparse
-    import csv
     import sys
-    from pathlib import Path
-
-    from blindgate.api.network import load_network
-    from blindgate.ledger.calendar import Cutoff
 
     parser = argparse.ArgumentParser(prog="blindgate audit linkage", description=__doc__.split("\n")[0])
     parser.add_argument("--db", required=True, help="the gateway's store (SQLAlchemy URL)")
     parser.add_argument("--network", type=Path, required=True, help="the network file (its business day)")
     parser.add_argument("--payers", type=Path, required=True, help="CSV: payment_id, payer (ground truth)")
+    parser.add_argument(
+        "--out", type=Path, help="also write the report (JSON) here, e.g. reports/linkage.json"
+    )
     args = parser.parse_args(argv)
     try:
-        with args.payers.open(newline="", encoding="utf-8") as handle:
-            payer_of = {row["payment_id"]: row["payer"] for row in csv.DictReader(handle)}
-        settings = load_network(args.network).gateway
-    except (OSError, KeyError, ValueError) as exc:
-        print(f"blindgate audit linkage: {type(exc).__name__}: cannot read the inputs", file=sys.stderr)
+        payer_of, cutoff = read_payers(args.payers), read_cutoff(args.network)
+    except LinkageInputError as exc:
+        print(f"blindgate audit linkage: {exc}", file=sys.stderr)
         return 2
-    days = Cutoff(settings.business_day_zone, settings.business_day_cutoff)
     engine = sa.create_engine(args.db)
     try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT payment_id, wallet_id, created_at FROM gw_payments")).all()
-        scope: dict[str, object] = {}
-        for payment, wallet, created in rows:
-            scope[payment] = (wallet, days.day_of(stored_time(created)))
-        report = measure(engine, {p: who for p, who in payer_of.items() if p in scope}, scope.__getitem__)
+        report = measure_store(engine, cutoff, payer_of)
     finally:
         engine.dispose()
-    print(json.dumps(report.to_json(), indent=2))
+    text = json.dumps(report.to_json(), indent=2)
+    if args.out is not None:
+        args.out.write_text(text + "\n")
+    print(text)
     return 1 if report.linked_across_scopes else 0

@@ -1,11 +1,15 @@
 """``blindgate console``: the web console beside the gateway, and its users.
 
-    blindgate console serve --db URL --users users.json [--reports DIR] [--translog-db URL] [--title T]
+    blindgate console serve --db URL --users users.json [--reports DIR] [--title T]
+                            [--translog-db URL [--log-key FILE]] [--network FILE --payers CSV]
                             [--host 127.0.0.1] [--port 8300] [--secret-file FILE] [--secure-cookie]
     blindgate console add-user --users users.json --name N --role operator|regulator|partner
                                [--party PARTY_ID]          (the password is read from stdin)
 
-``serve`` reads the gateway's store (``--db``, the gateway's own URL) and never writes it.
+``serve`` reads the gateway's store (``--db``, the gateway's own URL) and never writes it; nor
+the log's (``--translog-db``), whose heads and receipts it verifies with ``--log-key`` (the log's
+public key file, as `blindgate log keygen` wrote it). ``--network`` and ``--payers`` (the ground
+truth `blindgate audit linkage` reads) let the linkage page measure on request.
 It listens on loopback by default and speaks plain HTTP: put it behind TLS (and pass
 ``--secure-cookie``) anywhere else. Exit 2 for a bad users file or arguments.
 """
@@ -27,6 +31,9 @@ def main(argv: list[str]) -> int:
     serve.add_argument("--users", type=Path, required=True, help="the users file")
     serve.add_argument("--reports", type=Path, help="folder of privacy, reconciliation and PET reports")
     serve.add_argument("--translog-db", help="the transparency log's store URL (read only)")
+    serve.add_argument("--log-key", type=Path, help="the log's public key: verify its heads and inclusions")
+    serve.add_argument("--network", type=Path, help="the network file (the linkage measure's business day)")
+    serve.add_argument("--payers", type=Path, help="CSV payment_id,payer: lets the linkage page measure")
     serve.add_argument("--title", default="blindgate", help="the network's name on every page")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8300)
@@ -56,13 +63,16 @@ def serve_console(args: argparse.Namespace) -> int:
     from blindgate import logs
     from blindgate.api.observe import observed
     from blindgate.console.app import PAGES, create_console_app
+    from blindgate.translog.errors import TranslogError
+    from blindgate.translog.heads import load_public_key
 
     try:
         users = load_users(args.users)
         secret = args.secret_file.read_bytes() if args.secret_file else None
         if secret is not None and len(secret) < 32:
             raise UsersFileError("the secret file holds fewer than 32 bytes")
-    except (UsersFileError, OSError) as exc:
+        log_key = load_public_key(args.log_key) if args.log_key else None
+    except (UsersFileError, OSError, TranslogError) as exc:
         print(f"blindgate console: {exc}", file=sys.stderr)
         return 2
     logs.configure(None)
@@ -71,6 +81,9 @@ def serve_console(args: argparse.Namespace) -> int:
         users,
         reports=args.reports,
         translog=args.translog_db,
+        log_key=log_key,
+        network=args.network,
+        payers=args.payers,
         secret=secret,
         title=args.title,
         secure_cookie=args.secure_cookie,

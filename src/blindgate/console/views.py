@@ -200,80 +200,15 @@ def _has_sealed_leaf(text: str) -> bool:
 
 
 @dataclass
-class LogView:
-    """The transparency log as its store holds it: signed heads (newest first) with their
-    witnesses' cosignatures, and entries (all, or a partner's own)."""
-
-    heads: list[dict[str, Any]]
-    entries: list[dict[str, Any]]
-
-
-def read_log(url: str | None, user: User) -> LogView | None:
-    """None when the console was given no log store, or the log has not created its tables."""
-    if url is None:
-        return None
-    from blindgate.translog import schema
-
-    engine = open_store(url)
-    try:
-        with engine.connect() as conn:
-            if not sa.inspect(conn).has_table(schema.heads.name):
-                return None
-            cosigned: dict[int, int] = dict(
-                conn.execute(
-                    sa.select(schema.cosignatures.c.size, sa.func.count()).group_by(
-                        schema.cosignatures.c.size
-                    )
-                ).all()
-            )
-            heads = [
-                {"size": size, "root": root.hex(), "time": _ms(stamp), "cosignatures": cosigned.get(size, 0)}
-                for size, root, stamp in conn.execute(
-                    sa.select(schema.heads.c.size, schema.heads.c.root, schema.heads.c.timestamp)
-                    .order_by(schema.heads.c.size.desc())
-                    .limit(20)
-                )
-            ]
-            about = sa.select(schema.entry_parties.c.idx, schema.entry_parties.c.party)
-            if not user.sees_everything:
-                about = about.where(schema.entry_parties.c.party == user.party_id)
-            parties: dict[int, list[str]] = {}
-            for idx, party in conn.execute(about.limit(LIST_LIMIT)):
-                parties.setdefault(idx, []).append(party)
-            rows = conn.execute(
-                sa.select(schema.entries.c.idx, schema.entries.c.entry_type, schema.entries.c.leaf_hash)
-                .where(schema.entries.c.idx.in_(list(parties)))
-                .order_by(schema.entries.c.idx)
-            )
-            found = [
-                {
-                    "index": idx,
-                    "type": kind,
-                    "leaf_hash": leaf.hex(),
-                    "parties": ", ".join(sorted(parties[idx])),
-                }
-                for idx, kind, leaf in rows
-            ]
-    finally:
-        engine.dispose()
-    return LogView(heads, found)
-
-
-def _ms(stamp: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(stamp / 1000, UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass
 class Report:
     name: str
-    kind: str  # privacy, reconciliation, run
+    kind: str  # privacy, linkage, reconciliation, run
     summary: list[tuple[str, str]]
 
 
 def read_reports(folder: Path | None) -> list[Report]:
-    """The reports folder: ``privacy*.json`` (`blindgate audit privacy --out`), ``*.csv`` breaks
+    """The reports folder: ``privacy*.json`` (`blindgate audit privacy --out`), ``linkage*.json``
+    (`blindgate audit linkage --out`, shown by `blindgate.console.linkage`), ``*.csv`` breaks
     from `blindgate reconcile --out`, and any other ``*.json`` (a PET run's or the demo's report)."""
     if folder is None or not folder.is_dir():
         return []
@@ -288,7 +223,7 @@ def read_reports(folder: Path | None) -> list[Report]:
                 document = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue
-            kind = "privacy" if path.name.startswith("privacy") else "run"
+            kind = next((k for k in ("privacy", "linkage") if path.name.startswith(k)), "run")
             reports.append(Report(path.name, kind, _flatten(document)))
     return reports
 

@@ -5,6 +5,16 @@
 The file (written by the demo) names the kind, the address, the SQLite file, the
 integration's client id, the backend's RSA private key (PEM file) and the RSA public key
 of the one peer it trusts (its blindgate agent). See :func:`write_backend_config`.
+
+Like every blindgate service, a backend is served `observed` (`blindgate.api.observe`):
+``GET /metrics`` answers Prometheus text — ``blindgate_http_requests_total{service, route,
+method, status, result_code}``, ``blindgate_http_request_seconds{service, route}`` (a histogram)
+and the requests in progress — with ``service`` ``wallet-backend`` or ``acquirer-backend``, and
+every request writes one JSON log line (stderr, which the supervisor keeps in ``backend.log``).
+No label can hold a personal value: the route is one of the backend's fixed paths (any other
+path, which could carry anything, counts as ``other``), the result code one of the contract's
+(else ``other``), and nothing of a body, query or header is read into a label or a log line —
+though a wallet's answers carry its customer's id.
 """
 
 from __future__ import annotations
@@ -17,11 +27,30 @@ from typing import Any
 import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
-from blindgate_testbed.partners.acquirer import NotificationBook, create_acquirer_app
+from blindgate import logs
+from blindgate.api.observe import Observed, observed
+from blindgate_testbed.partners.acquirer import NOTIFY_PATH, NotificationBook, create_acquirer_app
 from blindgate_testbed.partners.signed_http import PartnerKeys
-from blindgate_testbed.partners.wallet import OrderCodeScanner, SlowAnswers, WalletBook, create_wallet_app
+from blindgate_testbed.partners.wallet import (
+    APP_CODE_PATH,
+    APP_SCAN_PATH,
+    CANCEL_PATH,
+    INQUIRY_PATH,
+    PAY_PATH,
+    REFUND_PATH,
+    OrderCodeScanner,
+    SlowAnswers,
+    WalletBook,
+    create_wallet_app,
+)
+
+# Each kind's fixed paths: the only route labels its metrics can carry (besides /health, /metrics).
+ROUTES = {
+    "wallet": (PAY_PATH, CANCEL_PATH, REFUND_PATH, INQUIRY_PATH, APP_SCAN_PATH, APP_CODE_PATH),
+    "acquirer": (NOTIFY_PATH,),
+}
 
 
 def write_rsa_private_key(key: rsa.RSAPrivateKey, path: Path) -> None:
@@ -66,7 +95,18 @@ def load_keys(config: dict[str, Any]) -> PartnerKeys:
     return PartnerKeys(config["client_id"], private, peer)
 
 
-def build_app(config: dict[str, Any]) -> Starlette:
+def observed_backend(app: ASGIApp, kind: str) -> Observed:
+    """A backend's app with metrics on ``/metrics`` and a log line per request (see above)."""
+    return observed(app, f"{kind}-backend", ROUTES[kind])
+
+
+def build_app(config: dict[str, Any]) -> Observed:
+    if config["kind"] not in ROUTES:
+        raise ValueError("kind is wallet or acquirer")
+    return observed_backend(_backend_app(config), config["kind"])
+
+
+def _backend_app(config: dict[str, Any]) -> ASGIApp:
     keys = load_keys(config)
     if config["kind"] == "wallet":
         book = WalletBook(config["db"], config["wallet_id"], config["currency"])
@@ -79,7 +119,7 @@ def build_app(config: dict[str, Any]) -> Starlette:
         return create_wallet_app(book, keys, slow, scanner, prefix)
     if config["kind"] == "acquirer":
         return create_acquirer_app(NotificationBook(config["db"]), keys)
-    raise ValueError("kind is wallet or acquirer")
+    raise AssertionError("build_app checked the kind")
 
 
 def main(argv: list[str]) -> int:
@@ -88,11 +128,13 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         config = read_backend_config(Path(argv[0]))
+        app = build_app(config)
     except (OSError, ValueError, KeyError) as exc:
         print(f"blindgate-testbed backend: cannot read {argv[0]} ({type(exc).__name__})", file=sys.stderr)
         return 2
+    logs.configure(None)
     uvicorn.run(
-        build_app(config),
+        app,
         host=config["host"],
         port=int(config["port"]),
         log_level="warning",

@@ -65,8 +65,21 @@ def test_wallet_backend_process(tmp_path: Path) -> None:
         assert pay("P1")["customerId"] == customer.customer_id
         assert pay("P1")["customerId"] == customer.customer_id  # the same payment again
         assert pay("P2")["result"]["resultCode"] == "INVALID_CODE"  # a one-time code, spent
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text  # served as every service's
+        assert any(
+            line.startswith("blindgate_http_requests_total{") and f'route="{PAY_PATH}"' in line
+            and 'service="wallet-backend"' in line for line in metrics.splitlines()
+        )  # fmt: skip
     with pytest.raises(httpx.ConnectError):  # stopped on leaving the supervisor
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / "backend.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+    assert [line["route"] for line in lines if line.get("logger") == "blindgate.requests"].count(
+        PAY_PATH
+    ) == 3
 
 
 def test_a_service_that_dies_is_reported(tmp_path: Path) -> None:

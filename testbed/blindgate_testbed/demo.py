@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import os
 import resource
@@ -41,18 +42,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from blindgate.api.network import load_network
-from blindgate.audit.linkage import LinkageReport, measure, stored_time
+from blindgate.audit.linkage import LinkageReport, measure_store, read_cutoff, read_payers
 from blindgate.audit.scanner import read_values_csv, scan_directory
 from blindgate.gateway.bookkeeping import cutoff_of
 from blindgate.storage.migrate import open_store
 from blindgate_testbed.layout import RunLayout
 from blindgate_testbed.network import (
+    PAYERS,
     CannotListen,
     DemoNetwork,
     build_network,
@@ -150,20 +151,19 @@ def personal_values(layout: RunLayout, network: DemoNetwork) -> dict[str, list[s
 
 
 def linkage(layout: RunLayout, network: DemoNetwork) -> LinkageReport:
-    """How far the gateway's store lets it follow one payer (`blindgate.audit.linkage`): the
-    scope is one wallet and one business day."""
-    truth = network.payers_of_payments()
+    """How far the gateway's store lets it follow one payer (`blindgate.audit.linkage`, scoped to
+    one wallet and one business day): what ``blindgate audit linkage`` prints for this run. Its
+    ground truth, who made each payment, is kept in ``audit/payers.csv`` for the command and for
+    the console's linkage page."""
+    payers = layout.root / PAYERS
+    payers.parent.mkdir(exist_ok=True)
+    with payers.open("w", newline="", encoding="utf-8") as handle:
+        rows = csv.writer(handle)
+        rows.writerow(("payment_id", "payer"))
+        rows.writerows((payment, customer) for payment, (_, customer) in network.payers_of_payments().items())
     engine = open_store(gateway_db_url(layout))
-    days = cutoff_of(load_network(layout.network_file))
     try:
-        with engine.connect() as conn:
-            query = sa.text("SELECT payment_id, created_at FROM gw_payments")
-            created: dict[str, str | datetime] = {row[0]: row[1] for row in conn.execute(query)}
-        return measure(
-            engine,
-            {payment: customer for payment, (_, customer) in truth.items() if payment in created},
-            lambda payment: (truth[payment][0], days.day_of(stored_time(created[payment]))),
-        )
+        return measure_store(engine, read_cutoff(layout.network_file), read_payers(payers))
     finally:
         engine.dispose()
 
@@ -185,6 +185,7 @@ def serve_after(layout: RunLayout, report: dict[str, Any], console: Console) -> 
             where = ["--records", records, "--settlement-dir", str(settlement), "--out", str(out)]
             reconcile(["--partner", partner, *where])
     (reports / "privacy.json").write_text(json.dumps(report["privacy_check"], indent=2) + "\n")
+    (reports / "linkage.json").write_text(json.dumps(report["linkage"], indent=2) + "\n")
     (reports / "demo.json").write_text(json.dumps(report, indent=2) + "\n")
 
     def banner(services: list[Any]) -> None:

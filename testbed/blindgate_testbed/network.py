@@ -247,6 +247,9 @@ def build_network(
 
 
 CONSOLE_USERS, CONSOLE_PASSWORDS, REPORTS = "console/users.json", "console/passwords.json", "reports"
+# Who made each payment: the linkage measure's ground truth, which the operator lacks. `demo --serve`
+# writes it from the wallets' books, so that the console's linkage page can measure on request.
+PAYERS = "audit/payers.csv"
 
 
 def _console(network: DemoNetwork, database_url: str) -> Service:
@@ -269,11 +272,13 @@ def _console(network: DemoNetwork, database_url: str) -> Service:
     (root / REPORTS).mkdir(exist_ok=True)
     port = network.ports.take()
     network.console_url = f"http://127.0.0.1:{port}"
+    log_key = ("--log-key", _relative(network, network.oversight.log_public)) if network.oversight else ()
     return Service(
         name="console",
         command=(
             *("blindgate", "console", "serve", "--db", database_url, "--users", CONSOLE_USERS),
-            *("--reports", REPORTS, "--translog-db", TRANSLOG_DB, "--title", "blindgate testbed"),
+            *("--reports", REPORTS, "--translog-db", TRANSLOG_DB, *log_key),
+            *("--network", NETWORK_FILE, "--payers", PAYERS, "--title", "blindgate testbed"),
             *("--host", "127.0.0.1", "--port", str(port)),
         ),
         log="console/console.log",

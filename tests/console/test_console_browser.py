@@ -1,9 +1,12 @@
 """The console in a real headless browser (Debian's chromium, driven by Selenium through
 chromium-driver; never a downloaded browser): pages load, a partner cannot see another partner's
-payments, the privacy view matches the database, and no personal value is on any page.
+payments or receipts, the privacy view matches the database, the linkage page's figures are
+`blindgate audit linkage`'s, and no personal value is on any page.
 
 The store is a real gateway's, after payments through the in-process network (tests/gateway's
-harness), plus one payment of another acquirer and wallet copied in beside them.
+harness), plus one payment of another acquirer and wallet copied in beside them; the transparency
+log is a real log store holding a network file, field policies and two data-use receipts, one
+between this network's acquirer and wallet, one between the other two (tests/console/logs.py).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import threading
 import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 import sqlalchemy as sa
@@ -26,6 +30,7 @@ from blindgate.console.app import create_console_app
 from blindgate.console.users import add_user, load_users
 from blindgate.console.views import PSEUDONYM, SEALED, classify
 from blindgate.net import free_port
+from tests.console.logs import PURPOSE, Logged, make_log
 from tests.gateway.harness import ACQUIRER_ID, PAYER, WALLET_ID, build, pay_body, run
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -60,8 +65,16 @@ def _serving(app: Any, port: int) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+class Served(NamedTuple):
+    address: str
+    url: str  # the gateway's store
+    logged: Logged
+    network: Path
+    payers: Path
+
+
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     _need_browser()
     root = tmp_path_factory.mktemp("console")
     net = build(root / "net")
@@ -93,13 +106,25 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     add_user(users, "other", "partner", PASSWORDS["other"], "OTHER_ACQ")
     (root / "reports").mkdir()
     (root / "reports" / "privacy.json").write_text('{"found": 0, "files_scanned": 7}')
-    app = create_console_app(url, load_users(users), reports=root / "reports")
+    translog = f"sqlite:///{root / 'translog.db'}"
+    logged = make_log(translog, [(ACQUIRER_ID, WALLET_ID), ("OTHER_ACQ", "OTHER_WALLET")])
+    payers = root / "payers.csv"  # the ground truth: the harness's payer made all but the copied one
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT payment_id FROM gw_payments")).scalars().all()
+    engine.dispose()
+    who = {p: "another-payer" if p == OTHER_PAYMENT else PAYER.customer_id for p in ids}
+    payers.write_text("payment_id,payer\n" + "".join(f"{p},{payer}\n" for p, payer in who.items()))
+    network = root / "net" / "network.json"
+    app = create_console_app(
+        url, load_users(users), reports=root / "reports", translog=translog, log_key=logged.log_key,
+        network=network, payers=payers,
+    )  # fmt: skip
     with _serving(app, free_port()) as address:
-        yield address, url
+        yield Served(address, url, logged, network, payers)
 
 
 @pytest.fixture(scope="module")
-def browser(console: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def browser(console: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -190,11 +215,11 @@ def _count(url: str, table: str, where: str = "") -> int:
 
 
 def test_the_operator_sees_every_payment_and_each_stored_field_with_its_class(
-    browser: Any, console: tuple[str, str]
+    browser: Any, console: Served
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    address, url = console
+    address, url = console.address, console.url
     browser.get(address + "/payments")
     assert browser.current_url.endswith("/login")  # no session, no page
     _sign_in(browser, address, "operator", "not the password")
@@ -224,10 +249,10 @@ def test_the_operator_sees_every_payment_and_each_stored_field_with_its_class(
         _no_personal_value(browser)
 
 
-def test_a_partner_sees_only_its_own_payments(browser: Any, console: tuple[str, str]) -> None:
+def test_a_partner_sees_only_its_own_payments(browser: Any, console: Served) -> None:
     from selenium.webdriver.common.by import By
 
-    address, url = console
+    address, url = console.address, console.url
     _sign_in(browser, address, "acq", PASSWORDS["acq"])
     assert ACQUIRER_ID in browser.find_element(By.ID, "who").text
     ids = _payment_ids(browser)
@@ -244,10 +269,10 @@ def test_a_partner_sees_only_its_own_payments(browser: Any, console: tuple[str, 
     assert browser.find_element(By.ID, "message").text == "No such payment."
 
 
-def test_the_privacy_view_matches_the_database(browser: Any, console: tuple[str, str]) -> None:
+def test_the_privacy_view_matches_the_database(browser: Any, console: Served) -> None:
     from selenium.webdriver.common.by import By
 
-    address, url = console
+    address, url = console.address, console.url
     _sign_in(browser, address, "operator", PASSWORDS["operator"])
     browser.get(address + "/privacy")
     page = _Inventory()
@@ -273,3 +298,87 @@ def test_the_privacy_view_matches_the_database(browser: Any, console: tuple[str,
     assert (
         browser.find_element(By.CSS_SELECTOR, 'td.value[data-key="found"]').text == "0"
     )  # the check's report
+
+
+def _entry_indexes(browser: Any) -> set[int]:
+    from selenium.webdriver.common.by import By
+
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr.entry")
+    return {int(row.get_attribute("data-index")) for row in rows}
+
+
+def test_the_log_and_a_receipt_page_load_and_verify(browser: Any, console: Served) -> None:
+    from selenium.webdriver.common.by import By
+
+    address, logged = console.address, console.logged
+    _sign_in(browser, address, "operator", PASSWORDS["operator"])
+    browser.find_element(By.ID, "nav-transparency").click()
+    assert browser.find_element(By.ID, "head-size").text == "7"  # a network file, 4 policies, 2 receipts
+    assert browser.find_element(By.ID, "head-signature").text == "verified"
+    assert _entry_indexes(browser) == set(range(7))
+    receipt = logged.receipts[(ACQUIRER_ID, WALLET_ID)]
+    browser.find_element(By.CSS_SELECTOR, f'tr.entry[data-index="{receipt}"] a').click()
+    assert browser.find_element(By.ID, "entry-type").text == "data_use_receipt"
+    assert browser.find_element(By.ID, "purpose").text == PURPOSE
+    assert browser.find_element(By.ID, "kind").text == "psi"
+    states = {
+        row.get_attribute("data-party"): row.get_attribute("data-state")
+        for row in browser.find_elements(By.CSS_SELECTOR, "tr.signature")
+    }
+    assert states == {ACQUIRER_ID: "verified", WALLET_ID: "verified"}  # both parties' signatures
+    assert browser.find_element(By.ID, "inclusion").text == "verified"  # under the current head
+    outputs = browser.find_elements(By.CSS_SELECTOR, "tr.output td.to")
+    assert [o.text for o in outputs] == [", ".join(sorted((ACQUIRER_ID, WALLET_ID)))]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "tr.saw")) == 2
+    _no_personal_value(browser)
+
+
+def test_a_partner_cannot_see_another_partners_receipts(browser: Any, console: Served) -> None:
+    from selenium.webdriver.common.by import By
+
+    address, logged = console.address, console.logged
+    own, others = logged.receipts[(ACQUIRER_ID, WALLET_ID)], logged.receipts[("OTHER_ACQ", "OTHER_WALLET")]
+    _sign_in(browser, address, "acq", PASSWORDS["acq"])
+    browser.get(address + "/transparency")
+    assert _entry_indexes(browser) == {logged.policies[ACQUIRER_ID], own}
+    assert "OTHER_ACQ" not in browser.page_source and "OTHER_WALLET" not in browser.page_source
+    browser.get(f"{address}/transparency/entries/{others}")  # the other partners' receipt, by its index
+    assert browser.find_element(By.ID, "message").text == "No such log entry."
+    assert "OTHER_ACQ" not in browser.page_source and PURPOSE not in browser.page_source
+    _sign_in(browser, address, "other", PASSWORDS["other"])
+    browser.get(f"{address}/transparency/entries/{others}")
+    assert browser.find_element(By.ID, "purpose").text == PURPOSE
+    browser.get(f"{address}/transparency/entries/{own}")
+    assert browser.find_element(By.ID, "message").text == "No such log entry."
+
+
+def test_the_linkage_page_figures_equal_the_commands(
+    browser: Any, console: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    from blindgate.audit.commands import main
+
+    _sign_in(browser, console.address, "operator", PASSWORDS["operator"])
+    browser.find_element(By.ID, "nav-linkage").click()
+    browser.find_element(By.ID, "measure").click()
+    WebDriverWait(browser, 20).until(lambda b: b.find_elements(By.CSS_SELECTOR, "table.linkage td.figure"))
+    shown = {
+        cell.get_attribute("data-key"): int(cell.text)
+        for cell in browser.find_elements(By.CSS_SELECTOR, "table.linkage td.figure")
+    }
+    args = ["--db", console.url, "--network", str(console.network), "--payers", str(console.payers)]
+    assert main(["linkage", *args]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert shown == {key: value for key, value in printed.items() if key != "linked_by"}
+    assert shown["payments"] == 4 and shown["payers"] == 2 and shown["linked_across_scopes"] == 0
+    linked_by = {
+        cell.get_attribute("data-column"): int(cell.text)
+        for cell in browser.find_elements(By.CSS_SELECTOR, "table.linkage td.linked-by")
+    }
+    assert linked_by == printed["linked_by"]
+    _no_personal_value(browser)
+    assert PAYER.customer_id not in browser.page_source

@@ -46,6 +46,11 @@ def test_demo_serve_keeps_the_network_and_its_console_up(tmp_path: Path) -> None
             assert 'service="console"' in client.get("/metrics").text  # every service has metrics
             log = client.get("/transparency").text  # every partner's key bundle, under a cosigned head
             assert log.count('class="entry"') == 5 and re.search(r'class="cosignatures">[1-9]', log)
+            measured = client.post("/linkage")  # on request, from audit/payers.csv: the run's own figures
+            figures = re.findall(r'data-key="(\w+)">(\d+)<', measured.text)
+            assert measured.status_code == 200 and "<h2>linkage.json</h2>" in measured.text
+            assert len(figures) == 14 and figures[:7] == figures[7:]  # computed now == the demo's saved run
+            assert ("linked_across_scopes", "0") in figures
             partner = client.post("/login", data={"name": "hanpay", "password": passwords["hanpay"]})
             assert partner.status_code == 303
             own = client.get("/transparency").text

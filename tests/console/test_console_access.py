@@ -66,7 +66,11 @@ async def _status(client: httpx.AsyncClient, path: str, cookie: str | None = Non
     return response.status_code
 
 
-@pytest.mark.parametrize("path", ["/payments", "/payments/x", "/days", "/privacy", "/reports"])
+@pytest.mark.parametrize(
+    "path",
+    ["/payments", "/payments/x", "/days", "/privacy", "/linkage", "/reports", "/transparency",
+     "/transparency/entries/0"],
+)  # fmt: skip
 def test_every_page_needs_a_genuine_session(client: httpx.AsyncClient, path: str) -> None:
     import asyncio
 

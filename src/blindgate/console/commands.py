@@ -47,6 +47,8 @@ def main(argv: list[str]) -> int:
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--party", help="a partner user's party id")
     args = parser.parse_args(argv)
+    if args.verb == "serve" and (args.network is None) != (args.payers is None):
+        parser.error("--network and --payers go together (the linkage measure needs both)")
     if args.verb == "add-user":
         try:
             add_user(args.users, args.name, args.role, sys.stdin.readline().rstrip("\n"), args.party)

@@ -48,9 +48,12 @@ def _get(client: httpx.AsyncClient, user: str, path: str, method: str = "GET") -
     return asyncio.run(go())
 
 
-@pytest.fixture
-def log(tmp_path: Path) -> tuple[str, Logged]:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def log(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Logged]:
+    """A log store on SQLite and on PostgreSQL (a throw-away schema)."""
     url = f"sqlite:///{tmp_path / 'translog.db'}"
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_schema_url")
     return url, make_log(url, PAIRS)
 
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from blindgate.api.models import INQUIRY_PATH, PAY_PATH, REFUND_PATH
+from blindgate.api.network import Retention
 from blindgate.crypto.keystore import KeyStore
 from blindgate.gateway.app import create_gateway_app, engine_of
 from blindgate.gateway.repository import PaymentStatus, RefundStatus
@@ -27,6 +28,7 @@ from blindgate.ledger import check_ledger
 from blindgate.ledger.calendar import Cutoff, close_business_day
 from blindgate.settlement import settle_day, write_settlement_files
 from blindgate.storage import retention
+from blindgate.storage.migrate import open_store
 from blindgate.storage.offload import Offload
 from blindgate.storage.schema import notifications, payments, refunds, risk_payers
 from tests.gateway.harness import POOR, Clock, LocalNetwork, build, pay_body, run
@@ -281,3 +283,17 @@ def test_the_gateways_job_stops_after_its_bound_of_batches_per_run(
         assert run(job.run_once()) == retention.PurgeReport(0, 0)
     finally:
         job.db.close()
+
+
+def test_the_search_for_due_payments_walks_only_rows_still_holding_payer_data(tmp_path: Path) -> None:
+    """The purge searches every hour: through the partial index, not a scan of every payment ever made."""
+    engine = open_store(f"sqlite:///{tmp_path / 'plan.db'}")
+    due = retention._due(Retention(), datetime.now(UTC), date(2026, 1, 1)).limit(200)
+    try:
+        with engine.connect() as conn:
+            sql = str(due.compile(engine, compile_kwargs={"literal_binds": True}))
+            plan = " | ".join(row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    finally:
+        engine.dispose()
+    assert "SEARCH gw_payments USING INDEX ix_gw_payments_payer_data" in plan, plan
+    assert "SCAN gw_payments" not in plan, plan

@@ -44,7 +44,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -130,8 +130,12 @@ def purge(
     return PurgeReport(purged, batches)
 
 
-def _due(retention: Retention, now: datetime, closed: date) -> sa.Select[Any]:
-    """Payments whose lifecycle has ended, ``retention_days`` ago, settled, with something left."""
+def _due(retention: Retention, now: datetime, closed: date) -> sa.CompoundSelect:
+    """Payments whose lifecycle has ended, ``retention_days`` ago, settled, with something left.
+
+    Two searches: the payments still holding payer data, through their partial index by age
+    (`storage.schema`'s ``ix_gw_payments_payer_data``: it never walks rows purged before), and
+    those with a notification left in the outbox (a small table)."""
     kept_until = now - retention.retention
     ended = sa.or_(
         sa.and_(payments.c.status == SUCCESS, payments.c.created_at < kept_until - retention.refund_window),
@@ -144,14 +148,14 @@ def _due(retention: Retention, now: datetime, closed: date) -> sa.Select[Any]:
         refunds.c.payment_id == payments.c.payment_id, refunds.c.status == REFUND_PROCESSING
     )
     cancel_open = sa.exists().where(cancel_holds.c.payment_id == payments.c.payment_id)
-    holds_some = sa.or_(
-        payments.c.pseudonym.is_not(None),
-        payments.c.customer_sealed.is_not(None),
-        sa.exists().where(notifications.c.payment_id == payments.c.payment_id),
+    purgeable = (ended, ~unsettled, ~refund_open, ~cancel_open)
+    columns = (payments.c.payment_id, payments.c.wallet_id, payments.c.pseudonym)
+    holding_payer_data = sa.or_(payments.c.pseudonym.is_not(None), payments.c.customer_sealed.is_not(None))
+    holding = sa.select(*columns).where(holding_payer_data, payments.c.created_at < kept_until, *purgeable)
+    notified = sa.select(*columns).where(
+        payments.c.payment_id.in_(sa.select(notifications.c.payment_id)), *purgeable
     )
-    return sa.select(payments.c.payment_id, payments.c.wallet_id, payments.c.pseudonym).where(
-        ended, holds_some, ~unsettled, ~refund_open, ~cancel_open
-    )
+    return sa.union(holding, notified)
 
 
 class Purger:

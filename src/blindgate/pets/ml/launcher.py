@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,8 +25,8 @@ from blindgate.pets.ml.errors import SettingsError
 from blindgate.pets.ml.joint import split_key, split_rows, write_json, write_training_report
 from blindgate.pets.ml.logreg import TrainConfig, train_plaintext
 from blindgate.pets.ml.options import column_choice, id_rules, output_policy, passed_on
+from blindgate.processes import ChildSpec, ProcessGroup
 
-POLL_S = 0.2
 FAILURE_GRACE_S = 5.0
 
 
@@ -177,52 +175,37 @@ def _run_parties(args: argparse.Namespace, keys: Path) -> int:
 def supervise(command: str, commands: dict[str, list[str]], args: argparse.Namespace) -> int:
     """Run one `blindgate <command>` process per party and return the most telling exit code.
 
-    The parties run with ``--json``; their progress is drawn here, one bar per party, so
-    lines never interleave, and their closing summaries are printed (or passed on with
-    ``--json``) once all are done. When one party fails the others usually fail a moment
-    later (the channel drops); they get a short grace period so that a data error at one
-    party (exit 2) is what is reported, not the peer failure (exit 3) it causes at the others.
+    The parties run with ``--json`` under one `ProcessGroup`; their progress is drawn here,
+    one bar per party, so lines never interleave, and their closing summaries are printed (or
+    passed on with ``--json``) once all are done. When one party fails the others usually
+    fail a moment later (the channel drops); they get a short grace period so that a data
+    error at one party (exit 2) is what is reported, not the peer failure (exit 3) it causes
+    at the others.
     """
     bars = PartyBars(enabled=not (args.quiet or args.json))
-    processes = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "blindgate.cli", command, *argv, "--json"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for name, argv in commands.items()
-    }
-    readers = [
-        threading.Thread(target=_pump, args=(name, process, bars, args.json), daemon=True)
-        for name, process in processes.items()
-    ]
-    for reader in readers:
-        reader.start()
+
+    def on_line(party: str, line: str) -> None:
+        if args.json:
+            print(line, flush=True)
+        bars.feed(party, line)
+
     try:
-        code = _wait(command, processes)
-        for reader in readers:
-            reader.join(timeout=5)
+        with ProcessGroup(on_line=on_line) as parties:
+            for name, argv in commands.items():
+                argv = [sys.executable, "-m", "blindgate.cli", command, *argv, "--json"]
+                parties.start(ChildSpec(name, argv))
+            # No overall bound: every party bounds each of its own waits (--timeout).
+            codes = parties.wait(timeout_s=None, failure_grace_s=FAILURE_GRACE_S)
+        failed = [name for name, code in codes.items() if code not in (None, 0)]
+        if failed:
+            message = f"blindgate {command}: the {failed[0]} process failed; stopping the others"
+            print(message, file=sys.stderr)
+            return _worst(codes)
         bars.close()
-        if code == 0:
-            _print_summaries(command, bars, args)
-        return code
+        _print_summaries(command, bars, args)
+        return 0
     finally:
         bars.close()
-        for process in processes.values():
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-
-
-def _pump(name: str, process: subprocess.Popen[str], bars: PartyBars, passthrough: bool) -> None:
-    assert process.stdout is not None
-    for line in process.stdout:
-        if passthrough:
-            print(line.rstrip("\n"), flush=True)
-        bars.feed(name, line)
 
 
 def _print_summaries(command: str, bars: PartyBars, args: argparse.Namespace) -> None:
@@ -230,32 +213,6 @@ def _print_summaries(command: str, bars: PartyBars, args: argparse.Namespace) ->
         return
     for party, summary in bars.summaries.items():
         Feedback(command, party).summary(summary)
-
-
-def _wait(command: str, processes: dict[str, subprocess.Popen[str]]) -> int:
-    while True:
-        codes = {name: process.poll() for name, process in processes.items()}
-        failed = [name for name, code in codes.items() if code not in (None, 0)]
-        if failed:
-            codes = _settle(processes, codes)
-            print(
-                f"blindgate {command}: the {failed[0]} process failed; stopping the others",
-                file=sys.stderr,
-            )
-            return _worst(codes)
-        if all(code == 0 for code in codes.values()):
-            return 0
-        time.sleep(POLL_S)
-
-
-def _settle(
-    processes: dict[str, subprocess.Popen[str]], codes: dict[str, int | None]
-) -> dict[str, int | None]:
-    deadline = time.monotonic() + FAILURE_GRACE_S
-    while any(code is None for code in codes.values()) and time.monotonic() < deadline:
-        time.sleep(POLL_S)
-        codes = {name: process.poll() for name, process in processes.items()}
-    return codes
 
 
 def _worst(codes: dict[str, int | None]) -> int:

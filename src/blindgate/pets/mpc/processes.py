@@ -124,13 +124,16 @@ def run_processes(
             codes = processes.wait(timeout_s=timeout * RUN_BOUND_TIMEOUTS)
         failed = [name for name, code in codes.items() if code != 0]
         if failed:
-            log = (folder / f"{failed[0]}.log").read_text(errors="replace")
-            status = codes[failed[0]]
-            raise PartyProcessFailed(f"{failed[0]} failed (exit {status}):\n{log[-LOG_TAIL_CHARS:]}")
+            raise PartyProcessFailed("\n".join(_failure(folder, name, codes[name]) for name in failed))
         results = {name: pickle.loads((folder / f"{name}.result").read_bytes()) for name in codes}
     if dealer_stats is not None and "dealer" in results:
         dealer_stats.update(results["dealer"])
     return results["party0"], results["party1"]
+
+
+def _failure(folder: Path, name: str, status: int | None) -> str:
+    log = (folder / f"{name}.log").read_text(errors="replace")
+    return f"{name} failed (exit {status}):\n{log[-LOG_TAIL_CHARS:]}"
 
 
 def _child(folder: Path, name: str, preparation: dict[str, Any], job: _Job) -> ChildSpec:

@@ -3,13 +3,17 @@
 Each subcommand lives beside the part it drives, as a module with a
 ``main(argv: list[str]) -> int`` function; this file only dispatches, and imports a
 subcommand's module when that subcommand runs, so `blindgate psi` never pays for the
-gateway's imports and the other way round.
+gateway's imports and the other way round. Every subcommand fails the one way
+`blindgate.commandline` says: one line on stderr, the exit statuses of its --help.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+
+from blindgate.commandline import fail, run_command
+from blindgate.errors import EXIT_INPUT
 
 # name -> (module, one-line help). Keep in the order a newcomer meets them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -57,11 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     entry = COMMANDS.get(args[0])
     if entry is None:
-        print(f"blindgate: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
-        return 2
+        return fail("blindgate", f"unknown command {args[0]!r}\n\n{usage()}", EXIT_INPUT)
     module = importlib.import_module(entry[0])
-    result: int = module.main(args[1:])
-    return result
+    # A failure the subcommand does not explain itself still ends as one line on stderr.
+    return run_command(f"blindgate {args[0]}", lambda: int(module.main(args[1:])))
 
 
 if __name__ == "__main__":

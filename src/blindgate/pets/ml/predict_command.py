@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from blindgate.errors import EXIT_STATUSES, run_command
+from blindgate.commandline import parser as command_parser
+from blindgate.commandline import run_command
 from blindgate.net import Channel, Identity, free_port
 from blindgate.pets.feedback import Feedback
 from blindgate.pets.files import write_atomically, write_json
@@ -70,9 +71,7 @@ PREDICT_PURPOSE = "score customers with a joint model"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="blindgate predict", description=__doc__.split("\n\n")[0], epilog=EXIT_STATUSES
-    )
+    p = command_parser("blindgate predict", __doc__.split("\n\n")[0])
     p.add_argument("--role", choices=[*ROLES, "dealer"])
     p.add_argument("--model", type=Path, help="this party's model file from `blindgate train`")
     p.add_argument("--model-dir", type=Path, help="one-command mode: the training output directory")
@@ -107,7 +106,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    return run_command("predict", lambda: _dispatch(args))
+    return run_command("blindgate predict", lambda: _dispatch(args))
 
 
 def _dispatch(args: argparse.Namespace) -> int:

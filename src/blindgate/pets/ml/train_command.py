@@ -33,7 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from blindgate.errors import EXIT_STATUSES, run_command
+from blindgate.commandline import parser as command_parser
+from blindgate.commandline import run_command
 from blindgate.net import Channel, Identity, Listener, connect, listen
 from blindgate.pets.feedback import Feedback
 from blindgate.pets.keygen import check_pinnable
@@ -61,9 +62,7 @@ TRAIN_PURPOSE = "train a joint model"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="blindgate train", description=__doc__.split("\n\n")[0], epilog=EXIT_STATUSES
-    )
+    p = command_parser("blindgate train", __doc__.split("\n\n")[0])
     p.add_argument("--role", choices=[*ROLES, "dealer"], help="this process's party (separate-machine mode)")
     p.add_argument("--data", type=Path, help="this party's CSV")
     p.add_argument("--wallet-data", type=Path, help="one-command mode: the wallet's CSV")
@@ -151,7 +150,7 @@ def main(argv: list[str]) -> int:
     if args.learning_rate is None:
         args.learning_rate = TrainConfig.learning_rate if args.model == "logreg" else 0.3
     default_scores(args, args.model == "gbdt")
-    return run_command("train", lambda: _dispatch(args))
+    return run_command("blindgate train", lambda: _dispatch(args))
 
 
 def _dispatch(args: argparse.Namespace) -> int:

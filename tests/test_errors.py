@@ -11,8 +11,8 @@ import pytest
 
 import blindgate
 from blindgate.cli import main as cli
-from blindgate.crypto import CryptoError
 from blindgate.commandline import EXIT_CODES, run_command
+from blindgate.crypto import CryptoError
 from blindgate.errors import EXIT_COMPUTE, EXIT_INPUT, EXIT_PEER, BlindgateError
 from blindgate.net import ChannelError
 from blindgate.pets.ml.errors import MlError, TruncationFailure

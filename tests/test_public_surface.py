@@ -11,7 +11,9 @@ SURFACE = {
     "blindgate.errors": [
         "EXIT_COMPUTE", "EXIT_FOUND", "EXIT_INPUT", "EXIT_OK", "EXIT_PEER", "BlindgateError",
     ],
-    "blindgate.commandline": ["EXIT_CODES", "KINDS", "action", "fail", "parser", "run_command"],
+    "blindgate.commandline": [
+        "EXIT_CODES", "KINDS", "action", "dispatch", "fail", "parser", "run_command", "usage",
+    ],
     "blindgate.processes": ["ChildFailed", "ChildSpec", "ProcessGroup"],
     "blindgate.fileio": ["atomic_writer", "write_atomically"],
     "blindgate.net": [

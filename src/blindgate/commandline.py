@@ -15,6 +15,7 @@ message on stderr, status 2. Messages never carry a personal value or a key (see
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -71,9 +72,32 @@ def run_command(prog: str, work: Callable[[], int], kinds: Mapping[int, str] = K
         return fail(prog, _explain(exc, kinds[EXIT_INPUT]), EXIT_INPUT)
 
 
+def usage(prog: str, commands: Mapping[str, tuple[str, str]]) -> str:
+    """The list of subcommands, one line each, that a dispatcher prints."""
+    width = max(map(len, commands))
+    lines = [f"usage: {prog} <command> [options]", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {text}" for name, (_, text) in commands.items()]
+    lines += ["", f"Run `{prog} <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def dispatch(prog: str, commands: Mapping[str, tuple[str, str]], argv: list[str]) -> int:
+    """Run the subcommand ``argv[0]`` names: ``commands`` maps it to (module, one-line help),
+    and the module, imported only then, has ``main(argv: list[str]) -> int``. It runs under
+    `run_command`, so a failure it does not explain itself still ends as one line."""
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(usage(prog, commands))
+        return 0
+    entry = commands.get(argv[0])
+    if entry is None:
+        return fail(prog, f"unknown command {argv[0]!r}\n\n{usage(prog, commands)}", EXIT_INPUT)
+    module = importlib.import_module(entry[0])
+    return run_command(f"{prog} {argv[0]}", lambda: int(module.main(argv[1:])))
+
+
 def _explain(exc: BaseException, kind: str) -> str:
     detail = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
     return f"{kind}: {detail}"
 
 
-__all__ = ["EXIT_CODES", "KINDS", "action", "fail", "parser", "run_command"]
+__all__ = ["EXIT_CODES", "KINDS", "action", "dispatch", "fail", "parser", "run_command", "usage"]

@@ -13,6 +13,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from blindgate.net import Identity, free_port
 from blindgate.pets.feedback import Feedback, PartyBars
 from blindgate.pets.ml.data import ColumnChoice, Table, encode, fit_encoding, read_table, subset_rows
 from blindgate.pets.ml.errors import SettingsError
-from blindgate.pets.ml.joint import split_key, split_rows, write_json, write_training_report
+from blindgate.pets.ml.joint import ROLES, split_key, split_rows, write_json, write_training_report
 from blindgate.pets.ml.logreg import TrainConfig, train_plaintext
 from blindgate.pets.ml.options import column_choice, id_rules, output_policy, passed_on
 from blindgate.processes import ChildSpec, ProcessGroup
@@ -47,8 +48,7 @@ def run_local(args: argparse.Namespace) -> int:
     (args.out / "metrics.json").unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="blindgate-train-") as scratch:
         keys = Path(scratch)
-        for name in ("wallet", "network", "dealer"):
-            Identity.generate(name).save(keys / name)
+        make_identities(keys)
         code = _run_parties(args, keys)
     if code != 0:
         return code
@@ -90,86 +90,65 @@ def _read(args: argparse.Namespace, path: Path, id_column: str, label: str | Non
 
 
 def _run_parties(args: argparse.Namespace, keys: Path) -> int:
-    dealer_at, peer_at = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    common = [
-        "--id",
-        args.id_column,
-        "--out",
-        str(args.out),
-        "--epochs",
-        str(args.epochs),
-        "--batch-size",
-        str(args.batch_size),
-        "--learning-rate",
-        str(args.learning_rate),
+    common = ["--id", args.id_column, "--out", str(args.out), "--epochs", str(args.epochs)]
+    common += ["--batch-size", str(args.batch_size), "--learning-rate", str(args.learning_rate)]
+    common += [
         "--momentum",
         str(args.momentum),
         "--sigmoid",
         args.sigmoid,
         "--frac-bits",
         str(args.frac_bits),
-        "--triples",
-        args.triples,
-        "--timeout",
-        str(args.timeout),
-        *passed_on(args),
     ]
+    common += ["--triples", args.triples, "--timeout", str(args.timeout), *passed_on(args)]
     trees = getattr(args, "model", "logreg") == "gbdt"
     if trees:
         common += _tree_options(args)
-    dealer_args = ["--dealer", dealer_at, "--dealer-cert", str(keys / "dealer" / "cert.pem")]
-    commands = {
-        "wallet": [
-            "--role",
-            "wallet",
-            "--data",
-            str(args.wallet_data),
-            "--label",
-            args.label,
-            "--listen",
-            peer_at,
-            "--identity",
-            str(keys / "wallet"),
-            "--peer-cert",
-            str(keys / "network" / "cert.pem"),
-            *common,
-        ],
-        "network": [
-            "--role",
-            "network",
-            "--data",
-            str(args.network_data),
-            "--connect",
-            peer_at,
-            "--identity",
-            str(keys / "network"),
-            "--peer-cert",
-            str(keys / "wallet" / "cert.pem"),
-            *common,
-            "--id",
-            args.network_id or args.id_column,
-        ],
+    own = {
+        "wallet": ["--data", str(args.wallet_data), "--label", args.label],
+        "network": ["--data", str(args.network_data)],
     }
-    if args.triples == "dealer" and not trees:  # SecureBoost needs no dealer
-        commands["wallet"] += dealer_args
-        commands["network"] += dealer_args
-        commands["dealer"] = [
-            "--role",
-            "dealer",
-            "--listen",
-            dealer_at,
-            "--identity",
-            str(keys / "dealer"),
-            "--peer-cert",
-            str(keys / "wallet" / "cert.pem"),
-            "--peer-cert",
-            str(keys / "network" / "cert.pem"),
-            "--out",
-            str(args.out),
-            "--timeout",
-            str(args.timeout),
-        ]
+    use_dealer = args.triples == "dealer" and not trees  # SecureBoost needs no dealer
+    commands = party_commands(args, keys, own, common, use_dealer, ["--out", str(args.out)])
     return supervise("train", commands, args)
+
+
+def make_identities(keys: Path) -> None:
+    """A fresh TLS identity for each party of a one-command run (they live as long as the run)."""
+    for name in (*ROLES, "dealer"):
+        Identity.generate(name).save(keys / name)
+
+
+def party_commands(
+    args: argparse.Namespace,
+    keys: Path,
+    own: dict[str, list[str]],
+    common: list[str],
+    use_dealer: bool,
+    dealer_own: Sequence[str] = (),
+) -> dict[str, list[str]]:
+    """Each party's `blindgate` arguments in a one-command run: ``own[role]`` and ``common``,
+    and where they meet on loopback: the wallet listens for the network, each pins the
+    other's certificate from ``keys`` and, ``use_dealer``, both connect to the dealer."""
+    dealer_at, peer_at = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+
+    def cert(name: str) -> str:
+        return str(keys / name / "cert.pem")
+
+    commands = {
+        "wallet": ["--role", "wallet", *own["wallet"], "--listen", peer_at],
+        "network": ["--role", "network", *own["network"], "--connect", peer_at],
+    }
+    for role, peer in (("wallet", "network"), ("network", "wallet")):
+        commands[role] += ["--identity", str(keys / role), "--peer-cert", cert(peer), *common]
+    commands["network"] += ["--id", args.network_id or args.id_column]
+    if use_dealer:
+        for role in ROLES:
+            commands[role] += ["--dealer", dealer_at, "--dealer-cert", cert("dealer")]
+        commands["dealer"] = ["--role", "dealer", "--listen", dealer_at, "--identity", str(keys / "dealer")]
+        commands["dealer"] += ["--peer-cert", cert("wallet"), "--peer-cert", cert("network"), *dealer_own]
+        commands["dealer"] += ["--timeout", str(args.timeout)]
+    return commands
 
 
 def supervise(command: str, commands: dict[str, list[str]], args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ import numpy as np
 
 from blindgate.commandline import parser as command_parser
 from blindgate.commandline import run_command
-from blindgate.net import Channel, Identity, free_port
+from blindgate.net import Channel
 from blindgate.pets.feedback import Feedback
 from blindgate.pets.files import write_atomically, write_json
 from blindgate.pets.ml.data import UNSEEN_RULE, Table, problem
@@ -44,6 +44,7 @@ from blindgate.pets.ml.joint import ROLES
 from blindgate.pets.ml.options import (
     add_data_options,
     add_feedback_options,
+    add_party_options,
     add_policy_options,
     default_scores,
     output_policy,
@@ -72,26 +73,11 @@ PREDICT_PURPOSE = "score customers with a joint model"
 
 def parser() -> argparse.ArgumentParser:
     p = command_parser("blindgate predict", __doc__.split("\n\n")[0])
-    p.add_argument("--role", choices=[*ROLES, "dealer"])
+    add_party_options(p)
     p.add_argument("--model", type=Path, help="this party's model file from `blindgate train`")
     p.add_argument("--model-dir", type=Path, help="one-command mode: the training output directory")
-    p.add_argument("--data", type=Path)
-    p.add_argument("--wallet-data", type=Path)
-    p.add_argument(
-        "--network-id", help="one-command mode: the network's id column, when its name differs from --id"
-    )
-    p.add_argument("--network-data", type=Path)
-    p.add_argument("--id", dest="id_column")
     p.add_argument("--label", help="ignored if present in the wallet's file")
-    p.add_argument("--listen", metavar="HOST:PORT")
-    p.add_argument("--connect", metavar="HOST:PORT")
-    p.add_argument("--dealer", metavar="HOST:PORT")
-    p.add_argument("--identity", type=Path)
-    p.add_argument("--peer-cert", type=Path, action="append", default=[])
-    p.add_argument("--dealer-cert", type=Path)
-    p.add_argument("--triples", choices=["dealer", "dealer-free"], default="dealer")
     p.add_argument("--out", type=Path, help="output directory (scores, view, report)")
-    p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument(
         "--allow-missing-columns",
         action="store_true",
@@ -169,9 +155,23 @@ def run_tree_role(args: argparse.Namespace) -> int:
     finally:
         peer.close()
         feedback.close()
+    written = recorder.write(receipt, args.out / f"receipt-{role}.json")
+    return _finish(args, role, feedback, table, result, view, written)
+
+
+def _finish(
+    args: argparse.Namespace,
+    role: str,
+    feedback: Feedback,
+    table: Table,
+    result: Prediction,
+    view: View,
+    receipt: tuple[Path, int | None],
+) -> int:
+    """After the joint part (both model types): write the outputs, say what was written."""
     _note_unseen(feedback, table)
     summary = write_prediction(args.out, role, table, result, view)
-    summary["receipt"] = _receipt_line(*recorder.write(receipt, args.out / f"receipt-{role}.json"))
+    summary["receipt"] = _receipt_line(*receipt)
     feedback.summary(summary)
     return 0
 
@@ -232,11 +232,8 @@ def run_role(args: argparse.Namespace) -> int:
     finally:
         peer.close()
         feedback.close()
-    _note_unseen(feedback, table)
-    summary = write_prediction(args.out, role, table, result, view)
-    summary["receipt"] = _receipt_line(*recorder.write(receipt, args.out / f"receipt-{role}.json"))
-    feedback.summary(summary)
-    return 0
+    written = recorder.write(receipt, args.out / f"receipt-{role}.json")
+    return _finish(args, role, feedback, table, result, view, written)
 
 
 OUTPUT_NAMES = (
@@ -390,81 +387,20 @@ def run_local(args: argparse.Namespace) -> int:
         raise SettingsError(
             "one-command mode needs --model-dir, --wallet-data, --network-data, --id and --out"
         )
-    from blindgate.pets.ml.launcher import supervise
+    from blindgate.pets.ml.launcher import make_identities, party_commands, supervise
 
     trees = _is_tree_model(args.model_dir / "model-wallet.json")  # trees need no dealer
-    dealer_at, peer_at = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory(prefix="blindgate-predict-") as scratch:
         keys = Path(scratch)
-        for name in ("wallet", "network", "dealer"):
-            Identity.generate(name).save(keys / name)
-        cert = {name: str(keys / name / "cert.pem") for name in ("wallet", "network", "dealer")}
-        common = [
-            "--id",
-            args.id_column,
-            "--timeout",
-            str(args.timeout),
-            "--triples",
-            args.triples,
-            *passed_on(args),
-        ]
-        use_dealer = args.triples == "dealer" and not trees
-        dealer = ["--dealer", dealer_at, "--dealer-cert", cert["dealer"]] if use_dealer else []
+        make_identities(keys)
+        common = ["--out", str(args.out), "--id", args.id_column, "--timeout", str(args.timeout)]
+        common += ["--triples", args.triples, *passed_on(args)]
         if args.allow_missing_columns:
             common.append("--allow-missing-columns")
-        commands = {
-            "wallet": [
-                "--role",
-                "wallet",
-                "--model",
-                str(args.model_dir / "model-wallet.json"),
-                "--data",
-                str(args.wallet_data),
-                "--listen",
-                peer_at,
-                "--identity",
-                str(keys / "wallet"),
-                "--peer-cert",
-                cert["network"],
-                "--out",
-                str(args.out),
-                *common,
-                *dealer,
-            ],
-            "network": [
-                "--role",
-                "network",
-                "--model",
-                str(args.model_dir / "model-network.json"),
-                "--data",
-                str(args.network_data),
-                "--connect",
-                peer_at,
-                "--identity",
-                str(keys / "network"),
-                "--peer-cert",
-                cert["wallet"],
-                "--out",
-                str(args.out),
-                *common,
-                "--id",
-                args.network_id or args.id_column,
-                *dealer,
-            ],
+        own = {
+            role: ["--model", str(args.model_dir / f"model-{role}.json"), "--data", str(data)]
+            for role, data in (("wallet", args.wallet_data), ("network", args.network_data))
         }
-        if use_dealer:
-            commands["dealer"] = [
-                "--role",
-                "dealer",
-                "--listen",
-                dealer_at,
-                "--identity",
-                str(keys / "dealer"),
-                "--peer-cert",
-                cert["wallet"],
-                "--peer-cert",
-                cert["network"],
-                "--timeout",
-                str(args.timeout),
-            ]
+        use_dealer = args.triples == "dealer" and not trees
+        commands = party_commands(args, keys, own, common, use_dealer)
         return supervise("predict", commands, args)

@@ -45,6 +45,7 @@ from blindgate.pets.ml.logreg import TrainConfig
 from blindgate.pets.ml.options import (
     add_data_options,
     add_feedback_options,
+    add_party_options,
     add_policy_options,
     column_choice,
     default_scores,
@@ -63,24 +64,8 @@ TRAIN_PURPOSE = "train a joint model"
 
 def parser() -> argparse.ArgumentParser:
     p = command_parser("blindgate train", __doc__.split("\n\n")[0])
-    p.add_argument("--role", choices=[*ROLES, "dealer"], help="this process's party (separate-machine mode)")
-    p.add_argument("--data", type=Path, help="this party's CSV")
-    p.add_argument("--wallet-data", type=Path, help="one-command mode: the wallet's CSV")
-    p.add_argument(
-        "--network-id", help="one-command mode: the network's id column, when its name differs from --id"
-    )
-    p.add_argument("--network-data", type=Path, help="one-command mode: the network's CSV")
-    p.add_argument("--id", dest="id_column", help="the id column both CSVs share")
+    add_party_options(p)
     p.add_argument("--label", help="the label column (wallet side)")
-    p.add_argument("--listen", metavar="HOST:PORT")
-    p.add_argument("--connect", metavar="HOST:PORT")
-    p.add_argument("--dealer", metavar="HOST:PORT", help="where the dealer listens")
-    p.add_argument("--identity", type=Path, help="directory with this party's TLS cert.pem and key.pem")
-    p.add_argument(
-        "--peer-cert", type=Path, action="append", default=[], help="the peer's pinned certificate"
-    )
-    p.add_argument("--dealer-cert", type=Path, help="the dealer's pinned certificate")
-    p.add_argument("--triples", choices=["dealer", "dealer-free"], default="dealer")
     p.add_argument("--out", type=Path, help="output directory")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
@@ -96,7 +81,6 @@ def parser() -> argparse.ArgumentParser:
         "dealer-free, error <= 0.08 on [-16, 16] (docs/ml.md)",
     )
     p.add_argument("--frac-bits", type=int, default=16)
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a peer before giving up")
     add_data_options(p)
     add_policy_options(p)
     add_feedback_options(p)

@@ -50,22 +50,19 @@ from blindgate.pets.ml.options import (
     output_policy,
     passed_on,
 )
-from blindgate.pets.ml.policy import OutputPolicy, agree
+from blindgate.pets.ml.policy import OutputPolicy
 from blindgate.pets.ml.predict import ModelShare, Prediction, predict_table
 from blindgate.pets.ml.train_command import (
-    _certs,
-    _identity,
-    _peer_channel,
-    _pinned,
     _receipt_line,
     _triple_source,
+    peer_session,
     read_party_table,
     run_dealer,
 )
 from blindgate.pets.mpc.dealer import DealerTriples
 from blindgate.pets.mpc.fixed_point import FixedPoint
 from blindgate.pets.mpc.runtime import Party
-from blindgate.pets.receipt import Recorder, add_receipt_options
+from blindgate.pets.receipt import add_receipt_options
 from blindgate.pets.view import Seen, View
 
 PREDICT_PURPOSE = "score customers with a joint model"
@@ -131,14 +128,8 @@ def run_tree_role(args: argparse.Namespace) -> int:
     feedback = Feedback.from_args("predict", role, args.quiet, args.json)
     table = read_party_table(args, role, feedback, predicting=True)
     clear_outputs(args.out, role)
-    identity = _identity(args.identity)
-    recorder = Recorder.start("predict", args, identity, _pinned(args.peer_cert), args.data)
-    feedback.stage("connect", 0, 1)
-    peer = _peer_channel(args, identity)
-    try:
-        recorder.check_peer(peer)
-        record = agree(peer, policy, identity, _certs(args.peer_cert), role == "wallet")
-        feedback.stage("connect", 1, 1)
+    with peer_session("predict", args, policy, feedback, role == "wallet") as session:
+        peer = session.peer
         rows, scores = predict_rows(
             peer, model, table, args.align, args.allow_missing_columns, feedback.stage
         )
@@ -149,13 +140,12 @@ def run_tree_role(args: argparse.Namespace) -> int:
             else len(model.splits.splits)
         )
         view = prediction_view(
-            role, table, result, policy, record, _tree_items(role, len(rows), splits, peer)
+            role, table, result, policy, session.record, _tree_items(role, len(rows), splits, peer)
         )
-        receipt = recorder.sign_with_peer(peer, table.report.rows_read, _outputs(role, policy), _pairs(view))
-    finally:
-        peer.close()
-        feedback.close()
-    written = recorder.write(receipt, args.out / f"receipt-{role}.json")
+        receipt = session.recorder.sign_with_peer(
+            peer, table.report.rows_read, _outputs(role, policy), _pairs(view)
+        )
+    written = session.recorder.write(receipt, args.out / f"receipt-{role}.json")
     return _finish(args, role, feedback, table, result, view, written)
 
 
@@ -209,16 +199,9 @@ def run_role(args: argparse.Namespace) -> int:
         raise SettingsError("--out DIR is required (the scores, or the view and report)")
     table = read_party_table(args, role, feedback, predicting=True)
     clear_outputs(args.out, role)
-    identity = _identity(args.identity)
-    recorder = Recorder.start("predict", args, identity, _pinned(args.peer_cert), args.data)
-    feedback.stage("connect", 0, 1)
-    peer = _peer_channel(args, identity)
-    try:
-        recorder.check_peer(peer)
-        record = agree(peer, policy, identity, _certs(args.peer_cert), index == 0)
-        feedback.stage("connect", 1, 1)
-        triples = _triple_source(args, identity, index, peer)
-        party = Party(index, peer, triples, FixedPoint(model.frac_bits))
+    with peer_session("predict", args, policy, feedback, index == 0) as session:
+        triples = _triple_source(args, session.identity, index, session.peer)
+        party = Party(index, session.peer, triples, FixedPoint(model.frac_bits))
         party.start()
         result = predict_table(
             party, model, table, alignment=args.align, scores=policy.scores, progress=feedback.stage
@@ -227,12 +210,11 @@ def run_role(args: argparse.Namespace) -> int:
             triples.close()
         costs = party.total()
         masked = Seen("masked openings (x - a)", "secret share", bytes=costs.bytes_sent, rounds=costs.rounds)
-        view = prediction_view(role, table, result, policy, record, [masked])
-        receipt = recorder.sign_with_peer(peer, table.report.rows_read, _outputs(role, policy), _pairs(view))
-    finally:
-        peer.close()
-        feedback.close()
-    written = recorder.write(receipt, args.out / f"receipt-{role}.json")
+        view = prediction_view(role, table, result, policy, session.record, [masked])
+        receipt = session.recorder.sign_with_peer(
+            session.peer, table.report.rows_read, _outputs(role, policy), _pairs(view)
+        )
+    written = session.recorder.write(receipt, args.out / f"receipt-{role}.json")
     return _finish(args, role, feedback, table, result, view, written)
 
 

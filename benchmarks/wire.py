@@ -15,7 +15,7 @@ Reported: payments/s, p50/p99, and the gateway's CPU per payment (its processes'
 time from /proc, workers included), beside the same payments driven into the gateway app in
 process (no sockets, no HTTP parsing, no TLS: `benchmarks/payments.py`'s way) in the same run:
 ``wire_cpu_over_in_process`` is what the server, the sockets and TLS add.
-Target (issue 19): >= 1,000 payments/s per two cores of gateway CPU (<= 2 ms a payment).
+Target: >= 1,000 payments/s per two cores of gateway CPU (<= 2 ms a payment).
 
 Usage: .venv/bin/python benchmarks/wire.py [--payments 3000] [--concurrency 16] [--workers 2]
        [--tls] [--db postgresql+psycopg://127.0.0.1/test]

@@ -11,8 +11,9 @@ import pytest
 
 import blindgate
 from blindgate.cli import main as cli
+from blindgate.commandline import EXIT_CODES, run_command
 from blindgate.crypto import CryptoError
-from blindgate.errors import EXIT_COMPUTE, EXIT_INPUT, EXIT_PEER, BlindgateError, run_command
+from blindgate.errors import EXIT_COMPUTE, EXIT_INPUT, EXIT_PEER, BlindgateError
 from blindgate.net import ChannelError
 from blindgate.pets.ml.errors import MlError, TruncationFailure
 from blindgate.pets.mpc.errors import MpcError
@@ -69,11 +70,11 @@ def test_run_command_maps_each_error_to_its_status_on_stderr(capsys: pytest.Capt
         (FileNotFoundError(2, "No such file"), EXIT_INPUT, "input error: FileNotFoundError"),
     ]
     for error, status, words in cases:
-        assert run_command("x", lambda error=error: fail(error)) == status  # type: ignore[misc]
+        assert run_command("blindgate x", lambda error=error: fail(error)) == status  # type: ignore[misc]
         out, err = capsys.readouterr()
         assert out == "" and err.startswith(f"blindgate x: {words}") and err.count("\n") == 1
     with pytest.raises(KeyError):  # a bug is not an error to explain: it keeps its traceback
-        run_command("x", lambda: fail(KeyError("bug")))
+        run_command("blindgate x", lambda: fail(KeyError("bug")))
 
 
 @pytest.mark.parametrize(
@@ -103,8 +104,7 @@ def test_commands_print_errors_on_stderr_with_the_documented_status(
 def test_each_command_documents_the_exit_statuses(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli([command, "--help"])
-    help_text = " ".join(capsys.readouterr().out.split())
-    assert "exit status: 0 done; 2 bad arguments" in help_text and "3 a peer" in help_text
+    assert EXIT_CODES in capsys.readouterr().out
 
 
 def test_the_root_is_the_one_blindgate_names() -> None:

@@ -9,9 +9,12 @@ import pytest
 
 SURFACE = {
     "blindgate.errors": [
-        "EXIT_COMPUTE", "EXIT_FOUND", "EXIT_INPUT", "EXIT_OK", "EXIT_PEER", "EXIT_STATUSES",
-        "BlindgateError", "run_command",
+        "EXIT_COMPUTE", "EXIT_FOUND", "EXIT_INPUT", "EXIT_OK", "EXIT_PEER", "BlindgateError",
     ],
+    "blindgate.commandline": [
+        "EXIT_CODES", "KINDS", "action", "dispatch", "fail", "parser", "run_command", "usage",
+    ],
+    "blindgate.processes": ["ChildFailed", "ChildSpec", "ProcessGroup"],
     "blindgate.fileio": ["atomic_writer", "write_atomically"],
     "blindgate.net": [
         "BadAddress", "Channel", "ChannelError", "ChannelStats", "ChannelTimeout", "FrameTooLarge",

@@ -3,13 +3,16 @@
 Each subcommand lives beside the part it drives, as a module with a
 ``main(argv: list[str]) -> int`` function; this file only dispatches, and imports a
 subcommand's module when that subcommand runs, so `blindgate psi` never pays for the
-gateway's imports and the other way round.
+gateway's imports and the other way round (`blindgate.commandline.dispatch`). Every
+subcommand fails the one way `blindgate.commandline` says: one line on stderr, the exit
+statuses of its --help.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
+
+from blindgate import commandline
 
 # name -> (module, one-line help). Keep in the order a newcomer meets them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -38,30 +41,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def usage() -> str:
-    width = max(map(len, COMMANDS))
-    lines = ["usage: blindgate <command> [options]", "", "commands:"]
-    lines += [f"  {name.ljust(width)}  {text}" for name, (_, text) in COMMANDS.items()]
-    lines += ["", "Run `blindgate <command> --help` for a command's options."]
-    return "\n".join(lines)
+    return commandline.usage("blindgate", COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in {"-h", "--help", "help"}:
-        print(usage())
-        return 0
-    if args[0] == "--version":
+    if args[:1] == ["--version"]:
         from blindgate import __version__
 
         print(__version__)
         return 0
-    entry = COMMANDS.get(args[0])
-    if entry is None:
-        print(f"blindgate: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
-        return 2
-    module = importlib.import_module(entry[0])
-    result: int = module.main(args[1:])
-    return result
+    return commandline.dispatch("blindgate", COMMANDS, args)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """The `blindgate-testbed` command: the demo network and its traffic (not the product).
 
-Each subcommand is a module with ``main(argv: list[str]) -> int``, imported when it runs.
-Exit codes: 0 done, 1 a check failed, 2 bad arguments or configuration.
+Each subcommand is a module with ``main(argv: list[str]) -> int``, imported when it runs
+(`blindgate.commandline.dispatch`, as for `blindgate`). Exit codes: 0 done, 1 a check
+failed, 2 bad arguments or configuration.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
+
+from blindgate.commandline import dispatch
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("blindgate_testbed.demo", "run the whole network on loopback and drive payments through it"),
@@ -17,24 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def usage() -> str:
-    width = max(map(len, COMMANDS))
-    lines = ["usage: blindgate-testbed <command> [options]", "", "commands:"]
-    lines += [f"  {name.ljust(width)}  {text}" for name, (_, text) in COMMANDS.items()]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in {"-h", "--help", "help"}:
-        print(usage())
-        return 0
-    entry = COMMANDS.get(args[0])
-    if entry is None:
-        print(f"blindgate-testbed: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
-        return 2
-    result: int = importlib.import_module(entry[0]).main(args[1:])
-    return result
+    return dispatch("blindgate-testbed", COMMANDS, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from blindgate.api.network import load_network
 from blindgate.audit.linkage import LinkageReport, measure_store, read_cutoff, read_payers
 from blindgate.audit.scanner import read_values_csv, scan_directory
 from blindgate.gateway.bookkeeping import cutoff_of
+from blindgate.processes import ChildFailed, ProcessGroup
 from blindgate.storage.migrate import open_store
 from blindgate_testbed.layout import RunLayout
 from blindgate_testbed.network import (
@@ -62,7 +63,6 @@ from blindgate_testbed.network import (
 from blindgate_testbed.partners.acquirer import AcquirerClient, cache_sdk_key_parsing
 from blindgate_testbed.partners.wallet import WalletApp, WalletBook
 from blindgate_testbed.population import generate_population, write_population_csv
-from blindgate_testbed.services import ServiceFailed, Supervisor
 from blindgate_testbed.traffic import TrafficResult, plan_traffic, run_traffic
 
 DEFAULT_PAYMENTS = 2000
@@ -119,7 +119,7 @@ def main(argv: list[str]) -> int:
     except CannotListen as exc:
         print(f"blindgate demo: {exc}", file=sys.stderr)
         return 2
-    except ServiceFailed as exc:
+    except ChildFailed as exc:
         console.print(f"[red]demo stopped: {exc}[/red]")
         print(f"blindgate demo: {exc}", file=sys.stderr)
         return 1
@@ -217,21 +217,18 @@ def run_demo(
     scenarios = plan_traffic(population, args.payments, seed=args.seed)
     if not args.sdk_key_parsing_uncached:
         cache_sdk_key_parsing()
-    with Supervisor() as supervisor:
+    with ProcessGroup() as group:
         for spec in network.services:
-            supervisor.start(spec)
+            group.start(spec.child())
         console.print(f"starting {len(network.services)} services on loopback")
-        supervisor.wait_healthy()
+        group.wait_ready()
         log_size = network.publish_key_bundles()
-        cpu_before, clients_before = supervisor.cpu_seconds(), _own_cpu_seconds()
+        cpu_before, clients_before = group.cpu_seconds(), _own_cpu_seconds()
         clients = network.acquirer_clients()
         traffic = _drive(clients, scenarios, args.workers, console, during_traffic, network.wallet_apps())
-        supervisor.check_alive()
+        group.check_alive()
         verified = network.verified_keys()
-        cpu = {
-            name: round(used - cpu_before.get(name, 0.0), 2)
-            for name, used in supervisor.cpu_seconds().items()
-        }
+        cpu = {name: round(used - cpu_before.get(name, 0.0), 2) for name, used in group.cpu_seconds().items()}
         cpu["SDK clients (this process)"] = round(_own_cpu_seconds() - clients_before, 2)
     ledger = close_business_days(layout) or {}
     scan = scan_directory(layout.gateway, personal_values(layout, network))

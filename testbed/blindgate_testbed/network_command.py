@@ -15,8 +15,8 @@ Ports are consecutive from ``--port-base`` in a fixed order, so the same counts 
 files (the compose file in deploy/ is checked against them); the acquirers' agents listen on
 ``127.0.0.H:443``, ``127.0.0.H+1:443``... because the SDK connects to port 443.
 
-``up`` starts every service of ``services.json`` (the testbed's `Supervisor`: each its own
-process, logs in its own folder), waits until each answers, publishes every partner's key
+``up`` starts every service of ``services.json`` (`blindgate.processes.ProcessGroup`: each its
+own process, logs in its own folder), waits until each answers, publishes every partner's key
 bundle to the transparency log if it is still empty (the agents seal only to keys the log
 vouches for), prints where each listens, and
 stays up until SIGINT or SIGTERM; then it stops them all. Exit status 0 after a clean stop,
@@ -39,6 +39,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from blindgate.crypto.signatures import rsa_private_key_for_sdk, rsa_public_key_for_sdk
+from blindgate.processes import ChildFailed, ProcessGroup
 from blindgate_testbed.layout import RunLayout
 from blindgate_testbed.network import (
     CONSOLE_PASSWORDS,
@@ -49,7 +50,6 @@ from blindgate_testbed.network import (
 )
 from blindgate_testbed.plan import Service, read_services
 from blindgate_testbed.population import MAX_PARTNERS, generate_population, write_population_csv
-from blindgate_testbed.services import ServiceFailed, Supervisor
 from blindgate_testbed.transparency import OVERSIGHT_FILE, publish_once
 
 DEFAULT_PORT_BASE = 18000
@@ -156,17 +156,17 @@ def run_network(root: Path, banner: Callable[[list[Service]], None] | None = Non
         print(f"blindgate-testbed network: {exc}", file=sys.stderr)
         return 2
     try:
-        with Supervisor() as supervisor:
+        with ProcessGroup() as group:
             for service in services:
-                supervisor.start(service.spec(root.resolve()))
-            supervisor.wait_healthy()
+                group.start(service.spec(root.resolve()).child())
+            group.wait_ready()
             if (root / OVERSIGHT_FILE).exists():  # partners' key bundles, before any traffic
                 publish_once(root)
             (banner or _print_addresses)(services)
-            while True:  # until SIGINT, or SIGTERM (the Supervisor makes it KeyboardInterrupt)
+            while True:  # until SIGINT, or SIGTERM (the group makes it KeyboardInterrupt)
                 time.sleep(ALIVE_POLL_S)
-                supervisor.check_alive()
-    except ServiceFailed as exc:
+                group.check_alive()
+    except ChildFailed as exc:
         print(f"blindgate-testbed network: {exc}; every service was stopped", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -21,13 +21,14 @@ import pytest
 import sqlalchemy as sa
 
 from blindgate.ledger import check_ledger
+from blindgate.processes import ProcessGroup
 from blindgate.storage.migrate import open_store
 from blindgate_testbed.layout import RunLayout
 from blindgate_testbed.network import build_network, gateway_db_url
 from blindgate_testbed.partners.acquirer import AcquirerCallFailed
 from blindgate_testbed.partners.signed_http import now_iso
 from blindgate_testbed.population import generate_population, write_population_csv
-from blindgate_testbed.services import ServiceSpec, Supervisor
+from blindgate_testbed.services import ServiceSpec
 from blindgate_testbed.traffic import Scenario, plan_traffic
 
 PAYMENTS = 30
@@ -110,10 +111,10 @@ def test_sigkill_the_gateway_under_load(tmp_path: Path, store_choice: str | None
     codes: dict[str, str] = {}  # the final resultCode each acquirer saw
     gateway = _start_gateway(gateway_spec)
     try:
-        with Supervisor() as supervisor:
+        with ProcessGroup() as group:
             for spec in others:
-                supervisor.start(spec)
-            supervisor.wait_healthy()
+                group.start(spec.child())
+            group.wait_ready()
             _wait_healthy(gateway_spec.health_url)
             network.publish_key_bundles()  # the agents seal only to keys the transparency log vouches for
             clients, apps = network.acquirer_clients(), network.wallet_apps()
@@ -132,7 +133,7 @@ def test_sigkill_the_gateway_under_load(tmp_path: Path, store_choice: str | None
             for thread in threads:
                 thread.join(timeout=DEADLINE_S)
             delivered = _wait_for_notifications(store_url)
-            supervisor.check_alive()
+            group.check_alive()
     finally:
         if gateway.poll() is None:
             os.killpg(gateway.pid, signal.SIGTERM)

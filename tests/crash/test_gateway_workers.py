@@ -47,8 +47,9 @@ from blindgate.crypto.signatures import ED25519, VerifyingKey
 from blindgate.gateway.app import create_gateway_app, engine_of
 from blindgate.ledger import check_ledger
 from blindgate.net import free_port
+from blindgate.processes import ProcessGroup
 from blindgate.storage import open_engine
-from blindgate_testbed.services import ServiceSpec, Supervisor
+from blindgate_testbed.services import ServiceSpec
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -262,17 +263,17 @@ def test_concurrent_duplicates_on_two_gateway_processes(tmp_path: Path, pg_schem
         for copy in range(COPIES)
     ] + [(ports[(n + 1) % 2], True, _changed_amount(body)) for n, body in enumerate(bodies.values())]
     random.Random(3).shuffle(storm)  # so the changed copy is sent first for some requests
-    with _serve_in_thread(_wallet_app(keys, book), wallet_port), Supervisor() as supervisor:
+    with _serve_in_thread(_wallet_app(keys, book), wallet_port), ProcessGroup() as group:
         for index, port in enumerate(ports):
-            supervisor.start(_gateway_spec(tmp_path, f"gateway-{index}", network, pg_schema_url, port))
-        supervisor.wait_healthy()
+            group.start(_gateway_spec(tmp_path, f"gateway-{index}", network, pg_schema_url, port).child())
+        group.wait_ready()
         answers = asyncio.run(_fire(keys, storm))
         # Afterwards, each request again and its changed copy, on both processes.
         replays = [(port, changed, body if not changed else _changed_amount(body))
                    for body in bodies.values() for port in ports for changed in (False, True)]  # fmt: skip
         replayed = asyncio.run(_fire(keys, replays))
         served = [_pay_requests_served(port) for port in ports]
-        supervisor.check_alive()
+        group.check_alive()
     made, event_keys, report = _store_facts(pg_schema_url)
 
     sent = Counter(port for port, _, _ in storm + replays)
@@ -322,13 +323,13 @@ def test_workers_2_start_and_serve(tmp_path: Path, pg_schema_url: str) -> None:
     wallet_port, port = free_port(), free_port()
     network = _network_file(tmp_path, keys, f"http://127.0.0.1:{wallet_port}")
     bodies = [_sealed_body(keys, f"wk2-{n}", 700 + n) for n in range(6)]  # --workers creates the tables
-    with _serve_in_thread(_wallet_app(keys, book), wallet_port), Supervisor() as supervisor:
+    with _serve_in_thread(_wallet_app(keys, book), wallet_port), ProcessGroup() as group:
         spec = _gateway_spec(tmp_path, "gateway", network, pg_schema_url, port, "--workers", "2")
-        supervisor.start(spec)
-        supervisor.wait_healthy()
-        workers = _children(supervisor)
+        group.start(spec.child())
+        group.wait_ready()
+        workers = _children(group)
         answers = asyncio.run(_fire(keys, [(port, False, body) for body in bodies for _ in range(2)]))
-        supervisor.check_alive()
+        group.check_alive()
     made, event_keys, report = _store_facts(pg_schema_url)
     assert len(workers) == 2, f"uvicorn runs {len(workers)} workers"
     assert {a.code for a in answers} == {"SUCCESS"}
@@ -339,15 +340,16 @@ def test_workers_2_start_and_serve(tmp_path: Path, pg_schema_url: str) -> None:
     assert report.ok, report.problems
 
 
-def _children(supervisor: Supervisor) -> list[int]:
+def _children(group: ProcessGroup) -> list[int]:
     """The worker processes uvicorn forked (Linux /proc): the children of the command's process."""
-    [(_, process)] = supervisor._running  # the one service this test started
+    [name] = group.names()  # the one service this test started
+    pid = group.pid(name)
     deadline = time.monotonic() + TIMEOUT_S
     while True:
         found = [
             int(stat.parent.name)
             for stat in Path("/proc").glob("[0-9]*/stat")
-            if _parent_of(stat) == process.pid and _is_python(stat.parent)
+            if _parent_of(stat) == pid and _is_python(stat.parent)
         ]
         if len(found) >= 2 or time.monotonic() > deadline:
             return found

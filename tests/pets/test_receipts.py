@@ -1,4 +1,4 @@
-"""Data-use receipts of PET runs (issue 14): both parties sign one, it verifies offline, the log holds it.
+"""Data-use receipts of PET runs: both parties sign one, it verifies offline, the log holds it.
 
 The runs are real `blindgate psi` processes over pinned TLS (train and predict share the
 receipt code; their command tests check their receipts too). The attacks: a receipt

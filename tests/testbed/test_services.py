@@ -1,4 +1,4 @@
-"""A partner backend as a real process under the supervisor: it starts, answers, and is stopped."""
+"""A partner backend as a real process under the group: it starts, answers, and is stopped."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from blindgate.net import free_port
+from blindgate.processes import ChildFailed, ProcessGroup
 from blindgate_testbed.partner_server import write_backend_config, write_rsa_private_key, write_rsa_public_key
 from blindgate_testbed.partners.signed_http import PartnerKeys, signed_request_headers
 from blindgate_testbed.partners.wallet import PAY_PATH, WalletBook
 from blindgate_testbed.population import PAYMENT_CODE_DIGITS, generate_population
-from blindgate_testbed.services import ServiceFailed, ServiceSpec, Supervisor
+from blindgate_testbed.services import ServiceSpec
 
 
 def test_wallet_backend_process(tmp_path: Path) -> None:
@@ -59,9 +60,9 @@ def test_wallet_backend_process(tmp_path: Path) -> None:
         )
         return dict(answer.json())
 
-    with Supervisor(start_timeout_s=20) as supervisor:
-        supervisor.start(spec)
-        supervisor.wait_healthy()
+    with ProcessGroup(ready_timeout_s=20) as group:
+        group.start(spec.child())
+        group.wait_ready()
         assert pay("P1")["customerId"] == customer.customer_id
         assert pay("P1")["customerId"] == customer.customer_id  # the same payment again
         assert pay("P2")["result"]["resultCode"] == "INVALID_CODE"  # a one-time code, spent
@@ -70,7 +71,7 @@ def test_wallet_backend_process(tmp_path: Path) -> None:
             line.startswith("blindgate_http_requests_total{") and f'route="{PAY_PATH}"' in line
             and 'service="wallet-backend"' in line for line in metrics.splitlines()
         )  # fmt: skip
-    with pytest.raises(httpx.ConnectError):  # stopped on leaving the supervisor
+    with pytest.raises(httpx.ConnectError):  # stopped on leaving the group
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
     lines = [
         json.loads(line)
@@ -86,10 +87,10 @@ def test_a_service_that_dies_is_reported(tmp_path: Path) -> None:
     spec = ServiceSpec(
         "broken", [sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "log", "http://127.0.0.1:9/"
     )
-    with Supervisor(start_timeout_s=10) as supervisor:
-        supervisor.start(spec)
-        with pytest.raises(ServiceFailed, match="exited with 3"):
-            supervisor.wait_healthy()
+    with ProcessGroup(ready_timeout_s=10) as group:
+        group.start(spec.child())
+        with pytest.raises(ChildFailed, match="exited with 3"):
+            group.wait_ready()
 
 
 def test_sigterm_stops_every_child(tmp_path: Path) -> None:
@@ -103,12 +104,13 @@ def test_sigterm_stops_every_child(tmp_path: Path) -> None:
     script.write_text(
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from blindgate_testbed.services import ServiceSpec, Supervisor\n"
+        "from blindgate.processes import ProcessGroup\n"
+        "from blindgate_testbed.services import ServiceSpec\n"
         f"log = Path({str(tmp_path)!r})\n"
-        "with Supervisor() as s:\n"
+        "with ProcessGroup() as s:\n"
         "    sleeper = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
-        "    s.start(ServiceSpec('child', sleeper, log / 'c.log', ''))\n"
-        "    (log / 'pid').write_text(str(s._running[0][1].pid))\n"
+        "    s.start(ServiceSpec('child', sleeper, log / 'c.log', '').child())\n"
+        "    (log / 'pid').write_text(str(s.pid('child')))\n"
         "    time.sleep(60)\n"
     )
     parent = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.DEVNULL)

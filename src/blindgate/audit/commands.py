@@ -17,13 +17,16 @@ Each check is a module with ``main(argv) -> int`` named in :data:`CHECKS`.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
-import sys
 from pathlib import Path
 
 from blindgate.audit.scanner import read_values_csv, scan_directory
+from blindgate.commandline import fail
+from blindgate.commandline import parser as command_parser
+from blindgate.errors import EXIT_INPUT, EXIT_OK
+
+PRIVACY = "blindgate audit privacy"
 
 # check name -> (module with main(argv), one-line help)
 CHECKS: dict[str, tuple[str, str]] = {
@@ -38,8 +41,10 @@ def main(argv: list[str]) -> int:
         lines = ["usage: blindgate audit <check> [options]", "", "checks:"]
         lines += [f"  {name.ljust(width)}  {text}" for name, (_, text) in CHECKS.items()]
         known = not argv or argv[0] in {"-h", "--help"}
-        print("\n".join(lines), file=sys.stdout if known else sys.stderr)
-        return 0 if known else 2
+        if not known:
+            return fail("blindgate audit", f"unknown check {argv[0]!r}\n" + "\n".join(lines), EXIT_INPUT)
+        print("\n".join(lines))
+        return EXIT_OK
     module = CHECKS[argv[0]][0]
     if module == __name__:
         return privacy(argv[1:])
@@ -48,22 +53,23 @@ def main(argv: list[str]) -> int:
 
 
 def privacy(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="blindgate audit privacy", description=CHECKS["privacy"][1])
+    parser = command_parser(PRIVACY, CHECKS["privacy"][1])
     parser.add_argument("directory", type=Path, help="the gateway's folder (everything it wrote)")
     parser.add_argument("values", type=Path, help="CSV of personal values, one column per kind")
     parser.add_argument("--out", type=Path, help="also write the report (JSON) here")
     args = parser.parse_args(argv)
     if not args.directory.is_dir() or not args.values.is_file():
-        print("blindgate audit privacy: DIR must be a directory and VALUES.csv a file", file=sys.stderr)
-        return 2
+        return fail(PRIVACY, "DIR must be a directory and VALUES.csv a file", EXIT_INPUT)
     try:
         values = read_values_csv(args.values)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        print(f"blindgate audit privacy: cannot read {args.values} ({type(exc).__name__})", file=sys.stderr)
-        return 2
+        return fail(PRIVACY, f"cannot read {args.values} ({type(exc).__name__})", EXIT_INPUT)
     report = scan_directory(args.directory, values)
     text = json.dumps(report.to_json(), indent=2)
     if args.out is not None:
-        args.out.write_text(text + "\n")
+        try:
+            args.out.write_text(text + "\n")
+        except OSError as exc:
+            return fail(PRIVACY, f"cannot write {args.out} ({type(exc).__name__})", EXIT_INPUT)
     print(text)
     return 1 if report.found else 0

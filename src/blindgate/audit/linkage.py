@@ -204,12 +204,16 @@ def measure_store(engine: sa.Engine, cutoff: Cutoff, payer_of: Mapping[str, str]
     return measure(engine, {p: who for p, who in payer_of.items() if p in scope}, scope.__getitem__)
 
 
+LINKAGE = "blindgate audit linkage"
+
+
 def main(argv: list[str]) -> int:
     """``blindgate audit linkage`` (see `blindgate.audit.commands`)."""
-    import argparse
-    import sys
+    from blindgate.commandline import fail
+    from blindgate.commandline import parser as command_parser
+    from blindgate.errors import EXIT_INPUT, EXIT_PEER
 
-    parser = argparse.ArgumentParser(prog="blindgate audit linkage", description=__doc__.split("\n")[0])
+    parser = command_parser(LINKAGE, __doc__.split("\n")[0])
     parser.add_argument("--db", required=True, help="the gateway's store (SQLAlchemy URL)")
     parser.add_argument("--network", type=Path, required=True, help="the network file (its business day)")
     parser.add_argument("--payers", type=Path, required=True, help="CSV: payment_id, payer (ground truth)")
@@ -219,16 +223,22 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         payer_of, cutoff = read_payers(args.payers), read_cutoff(args.network)
+        engine = sa.create_engine(args.db)
     except LinkageInputError as exc:
-        print(f"blindgate audit linkage: {exc}", file=sys.stderr)
-        return 2
-    engine = sa.create_engine(args.db)
+        return fail(LINKAGE, exc, EXIT_INPUT)
+    except sa.exc.ArgumentError:  # the message would quote the URL, and so its password
+        return fail(LINKAGE, "--db is not a store URL a driver here opens", EXIT_INPUT)
     try:
         report = measure_store(engine, cutoff, payer_of)
+    except sa.exc.SQLAlchemyError as exc:  # the store: unreachable, or not a gateway's
+        return fail(LINKAGE, f"cannot read the store ({type(exc).__name__})", EXIT_PEER)
     finally:
         engine.dispose()
     text = json.dumps(report.to_json(), indent=2)
     if args.out is not None:
-        args.out.write_text(text + "\n")
+        try:
+            args.out.write_text(text + "\n")
+        except OSError as exc:
+            return fail(LINKAGE, f"cannot write {args.out} ({type(exc).__name__})", EXIT_INPUT)
     print(text)
     return 1 if report.linked_across_scopes else 0

@@ -20,13 +20,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from blindgate.commandline import action, fail
+from blindgate.commandline import parser as command_parser
 from blindgate.console.users import ROLES, UsersFileError, add_user, load_users
+from blindgate.errors import EXIT_INPUT, EXIT_OK
+
+PROG = "blindgate console"
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="blindgate console", description="the web console")
+    parser = command_parser(PROG, "the web console")
     verbs = parser.add_subparsers(dest="verb", required=True)
-    serve = verbs.add_parser("serve", help="serve the console")
+    serve = action(verbs, "serve", "serve the console")
     serve.add_argument("--db", required=True, help="the gateway's store URL (read only)")
     serve.add_argument("--users", type=Path, required=True, help="the users file")
     serve.add_argument("--reports", type=Path, help="folder of privacy, reconciliation and PET reports")
@@ -41,7 +46,7 @@ def main(argv: list[str]) -> int:
         "--secret-file", type=Path, help="the session key (32+ bytes); default: fresh per start"
     )
     serve.add_argument("--secure-cookie", action="store_true", help="cookies only over HTTPS (behind TLS)")
-    add = verbs.add_parser("add-user", help="add or replace a user (password on stdin)")
+    add = action(verbs, "add-user", "add or replace a user (password on stdin)")
     add.add_argument("--users", type=Path, required=True)
     add.add_argument("--name", required=True)
     add.add_argument("--role", required=True, choices=ROLES)
@@ -53,9 +58,8 @@ def main(argv: list[str]) -> int:
         try:
             add_user(args.users, args.name, args.role, sys.stdin.readline().rstrip("\n"), args.party)
         except UsersFileError as exc:
-            print(f"blindgate console: {exc}", file=sys.stderr)
-            return 2
-        return 0
+            return fail(PROG, exc, EXIT_INPUT)
+        return EXIT_OK
     return serve_console(args)
 
 
@@ -75,8 +79,7 @@ def serve_console(args: argparse.Namespace) -> int:
             raise UsersFileError("the secret file holds fewer than 32 bytes")
         log_key = load_public_key(args.log_key) if args.log_key else None
     except (UsersFileError, OSError, TranslogError) as exc:
-        print(f"blindgate console: {exc}", file=sys.stderr)
-        return 2
+        return fail(PROG, exc, EXIT_INPUT)
     logs.configure(None)
     app = create_console_app(
         args.db,

@@ -20,14 +20,14 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 
+from blindgate.commandline import action, parser, run_command
 from blindgate.crypto.keystore import KINDS, KeyStore
 from blindgate.crypto.sealing import DEFAULT_SUITE, SUITES
-from blindgate.errors import EXIT_STATUSES, run_command
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    return run_command("keys", lambda: _run(args))
+    return run_command("blindgate keys", lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -51,13 +51,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="blindgate keys",
-        description="a party's keys: create, rotate, publish",
-        epilog=EXIT_STATUSES,
-    )
-    actions = parser.add_subparsers(dest="action", required=True)
-    create = actions.add_parser("create", help="make a new key store (version 1 of every kind)")
+    keys = parser("blindgate keys", "a party's keys: create, rotate, publish")
+    actions = keys.add_subparsers(dest="action", required=True)
+    create = action(actions, "create", "make a new key store (version 1 of every kind)")
     create.add_argument("directory")
     create.add_argument("--party", required=True, help="party id (also the sealing key id)")
     create.add_argument(
@@ -66,14 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--signing-only", action="store_true", help="RSA and Ed25519 keys only (the gateway: no sealing key)"
     )
-    rotate = actions.add_parser("rotate", help="add a new current version of one kind of key")
+    rotate = action(actions, "rotate", "add a new current version of one kind of key")
     rotate.add_argument("directory")
     rotate.add_argument("kind", choices=KINDS)
     rotate.add_argument("--suite", choices=SUITES, default=None, help="switch the sealing suite (seal only)")
-    retire = actions.add_parser("retire", help="rotate the sealing key on schedule; destroy expired ones")
+    retire = action(actions, "retire", "rotate the sealing key on schedule; destroy expired ones")
     retire.add_argument("directory")
     retire.add_argument("--rotate-days", type=float, required=True)
     retire.add_argument("--retention-days", type=float, required=True)
-    public = actions.add_parser("public", help="print the public key bundle")
+    public = action(actions, "public", "print the public key bundle")
     public.add_argument("directory")
-    return parser
+    return keys

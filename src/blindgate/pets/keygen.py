@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 
-from blindgate.errors import BlindgateError
+from blindgate.commandline import parser as command_parser
+from blindgate.commandline import run_command
+from blindgate.errors import EXIT_OK, BlindgateError
 from blindgate.net import Identity
 
 
@@ -29,7 +30,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="blindgate keygen", description=__doc__.split("\n\n")[0])
+    p = command_parser("blindgate keygen", __doc__.split("\n\n")[0])
     p.add_argument("--name", required=True, help="this party's name, e.g. wallet, network, dealer")
     p.add_argument("--out", type=Path, help="directory for cert.pem and key.pem (default: keys/NAME)")
     return p
@@ -76,9 +77,9 @@ def check_pinnable(certificates: list[bytes]) -> None:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    try:
+
+    def work() -> int:
         print(create(args.name, args.out or Path("keys") / args.name))
-    except (IdentityError, OSError) as exc:
-        print(f"blindgate keygen: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_OK
+
+    return run_command("blindgate keygen", work)

@@ -94,6 +94,12 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def lift_table(lift: Sequence[dict[str, float]]) -> str:
+    """The lift-by-decile table of a model's evaluation (`blindgate.pets.ml.evaluate`)."""
+    rows = [(r["decile"], r["rows"], r["positive_rate"], r["lift"], r["cumulative_gain"]) for r in lift]
+    return table(rows, ("decile", "rows", "positive rate", "lift", "gain"))
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"

@@ -16,19 +16,24 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
+
+from blindgate.commandline import fail
+from blindgate.commandline import parser as command_parser
+from blindgate.errors import EXIT_INPUT
 
 SEGMENTS = ("student", "salaried", "self-employed", "retired")
 CORRIDORS = ("SG-MY", "SG-ID", "SG-PH", "SG-CN", "SG-IN", "SG-TH")
 FIRST = ("Tan", "Lim", "Lee", "Ng", "Ong", "Wong", "Goh", "Chua", "Koh", "Teo", "Raj", "Kumar", "Siti", "Nur")
 GIVEN = ("Wei", "Ming", "Hui", "Jia", "Kai", "Li", "Xin", "Arun", "Priya", "Aisyah", "Farid", "Mei", "Jun")
 
+PROG = "blindgate sample-data"
+
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="blindgate sample-data", description=__doc__.split("\n\n")[0])
+    p = command_parser(PROG, __doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("data"), help="directory for the files (default: data)")
     p.add_argument("--rows", type=int, default=2000, help="the wallet's customers (default 2000)")
     p.add_argument("--seed", type=int, default=7)
@@ -110,9 +115,11 @@ def _write(path: Path, header: list[str], rows: list[list[str]]) -> None:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     if args.rows < 50:
-        print("blindgate sample-data: --rows must be at least 50", file=sys.stderr)
-        return 2
-    counts = make(args.out, args.rows, args.seed)
+        return fail(PROG, "--rows must be at least 50", EXIT_INPUT)
+    try:
+        counts = make(args.out, args.rows, args.seed)
+    except OSError as exc:
+        return fail(PROG, f"cannot write {args.out} ({exc.__class__.__name__})", EXIT_INPUT)
     print(
         f"wrote {args.out / 'wallet.csv'} ({counts['wallet']} rows), {args.out / 'network.csv'} "
         f"({counts['network']} rows) and {args.out / 'campaign.csv'} ({counts['campaign']} rows): synthetic"

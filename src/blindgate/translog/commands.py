@@ -20,11 +20,10 @@ file, or the party's PET certificate). ``append`` of a receipt file adds its ent
 rewrites the file with the inclusion proof. ``audit`` replays the whole log and checks it against a head saved
 earlier (and, with ``--save``, saves the newest head in its place).
 
-Exit status: 0 all is well; 1 other failure; 2 bad input (arguments, files, entries); 3 a
-proof failed, the log is inconsistent; 4 a signature is missing or wrong; 5 a key the
-partner did not publish (monitor); 6 a witness refused; 7 the log or a witness did not
-answer; 8 a state or key file is unreadable; 9 a split view. Messages go to stderr and
-name no key bytes and no entry content.
+Its exit statuses are longer than the other commands' table (`LOG_EXIT_CODES`, in every
+--help): a monitor tells a forged entry (4) from a key the partner never published (5) and a
+split view (9). Messages go to stderr (`blindgate.commandline.run_command`) and name no key
+bytes and no entry content.
 """
 
 from __future__ import annotations
@@ -38,8 +37,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from blindgate.commandline import parser as command_parser
+from blindgate.commandline import run_command
 from blindgate.crypto.encoding import b64url_decode
-from blindgate.crypto.errors import CryptoError
 from blindgate.crypto.keystore import KeyStore
 from blindgate.translog import canonical, merkle
 from blindgate.translog.entries import KEY_BUNDLE, Entry, PublishedKeys, key_bundle
@@ -50,7 +50,6 @@ from blindgate.translog.errors import (
     MalformedEntry,
     SignatureRefused,
     StateError,
-    TranslogError,
 )
 from blindgate.translog.heads import SignedHead, generate_key_file, load_private_key, load_public_key
 from blindgate.translog.receipts import RECEIPT_FORMAT, receipt_file, verify_receipt
@@ -60,17 +59,34 @@ PAGE = 1000
 MAX_FILE_BYTES = 1 << 20
 
 
+LOG_EXIT_CODES = """exit status (errors are one line on stderr; never a key byte or an entry's content):
+  0  all is well
+  1  another failure
+  2  bad input: arguments, files, entries
+  3  a proof failed; the log is inconsistent
+  4  a signature is missing or wrong
+  5  a key the partner did not publish (monitor)
+  6  a witness refused
+  7  the log or a witness did not answer
+  8  a state or key file is unreadable
+  9  a split view"""
+LOG_KINDS = {
+    1: "error", 2: "input error", 3: "proof failed", 4: "signature refused", 5: "key refused",
+    6: "witness refused", 7: "log unavailable", 8: "state error", 9: "split view",
+}  # fmt: skip
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    return run_command(f"blindgate log {args.action}", lambda: _run(args), LOG_KINDS)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         result: int = args.run(args)
         return result
-    except TranslogError as exc:
-        print(f"blindgate log {args.action}: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except (CryptoError, ValueError, OSError) as exc:
-        print(f"blindgate log {args.action}: {exc.__class__.__name__}: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:  # a value in a file or an argument that does not parse
+        raise MalformedEntry(f"{exc.__class__.__name__}: {exc}") from exc
 
 
 # --- running services ---
@@ -272,8 +288,8 @@ def _monitor(args: argparse.Namespace) -> int:
     for problem in forged + foreign:
         print(f"ALERT {problem}", file=sys.stderr)
     if forged:
-        return SignatureRefused.exit_code
-    return KeyRefused.exit_code if foreign else 0
+        return SignatureRefused.exit_status
+    return KeyRefused.exit_status if foreign else 0
 
 
 def _own_keys(store: KeyStore) -> dict[tuple[str, int], bytes]:
@@ -320,13 +336,19 @@ def _write_or_print(path: str | None, text: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="blindgate log", description="the transparency log of keys, policies and data use"
+    parser = command_parser(
+        "blindgate log", "the transparency log of keys, policies and data use", LOG_EXIT_CODES
     )
     actions = parser.add_subparsers(dest="action", required=True)
 
     def action(name: str, run: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
-        sub = actions.add_parser(name, help=text, description=text)
+        sub = actions.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=LOG_EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         sub.set_defaults(run=run)
         return sub
 

@@ -187,6 +187,21 @@ def test_parties_as_separate_processes_over_tls() -> None:
     assert first == pytest.approx(30.0, abs=1e-3) and second == pytest.approx(30.0, abs=1e-3)
 
 
+def _fail_at_party1(party: Party, values: np.ndarray) -> float:
+    if party.party == 1:
+        raise ValueError("party1's own failure")
+    return _square_sum(party, values)
+
+
+def test_a_failing_party_process_is_named_with_the_end_of_its_log() -> None:
+    from blindgate.pets.mpc.processes import PartyProcessFailed, run_processes
+
+    values = np.arange(3.0)
+    with pytest.raises(PartyProcessFailed, match=r"party1 failed \(exit 1\)") as failure:
+        run_processes(_fail_at_party1, (values, values), timeout=10)
+    assert "party1's own failure" in str(failure.value)
+
+
 def test_polynomial_sigmoid_meets_its_stated_bound_and_turns_back_outside_its_range() -> None:
     inside = np.linspace(-SIGMOID_POLY_RANGE, SIGMOID_POLY_RANGE, 801)
     outside = np.linspace(SIGMOID_POLY_RANGE, 2 * SIGMOID_POLY_RANGE, 201)

@@ -475,13 +475,7 @@ def write_training_report(
             plots += report.loss_plot(metrics["loss_per_epoch"])
         sections.append(("curves", plots))
     if metrics.get("lift"):
-        rows = [
-            (r["decile"], r["rows"], r["positive_rate"], r["lift"], r["cumulative_gain"])
-            for r in metrics["lift"]
-        ]
-        sections.append(
-            ("lift by decile", report.table(rows, ("decile", "rows", "positive rate", "lift", "gain")))
-        )
+        sections.append(("lift by decile", report.lift_table(metrics["lift"])))
     sections.append(
         (
             "data preparation",

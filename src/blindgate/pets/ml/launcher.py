@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,11 @@ from blindgate.net import Identity, free_port
 from blindgate.pets.feedback import Feedback, PartyBars
 from blindgate.pets.ml.data import ColumnChoice, Table, encode, fit_encoding, read_table, subset_rows
 from blindgate.pets.ml.errors import SettingsError
-from blindgate.pets.ml.joint import split_key, split_rows, write_json, write_training_report
+from blindgate.pets.ml.joint import ROLES, split_key, split_rows, write_json, write_training_report
 from blindgate.pets.ml.logreg import TrainConfig, train_plaintext
 from blindgate.pets.ml.options import column_choice, id_rules, output_policy, passed_on
+from blindgate.processes import ChildSpec, ProcessGroup
 
-POLL_S = 0.2
 FAILURE_GRACE_S = 5.0
 
 
@@ -49,8 +48,7 @@ def run_local(args: argparse.Namespace) -> int:
     (args.out / "metrics.json").unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="blindgate-train-") as scratch:
         keys = Path(scratch)
-        for name in ("wallet", "network", "dealer"):
-            Identity.generate(name).save(keys / name)
+        make_identities(keys)
         code = _run_parties(args, keys)
     if code != 0:
         return code
@@ -92,137 +90,101 @@ def _read(args: argparse.Namespace, path: Path, id_column: str, label: str | Non
 
 
 def _run_parties(args: argparse.Namespace, keys: Path) -> int:
-    dealer_at, peer_at = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    common = [
-        "--id",
-        args.id_column,
-        "--out",
-        str(args.out),
-        "--epochs",
-        str(args.epochs),
-        "--batch-size",
-        str(args.batch_size),
-        "--learning-rate",
-        str(args.learning_rate),
+    common = ["--id", args.id_column, "--out", str(args.out), "--epochs", str(args.epochs)]
+    common += ["--batch-size", str(args.batch_size), "--learning-rate", str(args.learning_rate)]
+    common += [
         "--momentum",
         str(args.momentum),
         "--sigmoid",
         args.sigmoid,
         "--frac-bits",
         str(args.frac_bits),
-        "--triples",
-        args.triples,
-        "--timeout",
-        str(args.timeout),
-        *passed_on(args),
     ]
+    common += ["--triples", args.triples, "--timeout", str(args.timeout), *passed_on(args)]
     trees = getattr(args, "model", "logreg") == "gbdt"
     if trees:
         common += _tree_options(args)
-    dealer_args = ["--dealer", dealer_at, "--dealer-cert", str(keys / "dealer" / "cert.pem")]
-    commands = {
-        "wallet": [
-            "--role",
-            "wallet",
-            "--data",
-            str(args.wallet_data),
-            "--label",
-            args.label,
-            "--listen",
-            peer_at,
-            "--identity",
-            str(keys / "wallet"),
-            "--peer-cert",
-            str(keys / "network" / "cert.pem"),
-            *common,
-        ],
-        "network": [
-            "--role",
-            "network",
-            "--data",
-            str(args.network_data),
-            "--connect",
-            peer_at,
-            "--identity",
-            str(keys / "network"),
-            "--peer-cert",
-            str(keys / "wallet" / "cert.pem"),
-            *common,
-            "--id",
-            args.network_id or args.id_column,
-        ],
+    own = {
+        "wallet": ["--data", str(args.wallet_data), "--label", args.label],
+        "network": ["--data", str(args.network_data)],
     }
-    if args.triples == "dealer" and not trees:  # SecureBoost needs no dealer
-        commands["wallet"] += dealer_args
-        commands["network"] += dealer_args
-        commands["dealer"] = [
-            "--role",
-            "dealer",
-            "--listen",
-            dealer_at,
-            "--identity",
-            str(keys / "dealer"),
-            "--peer-cert",
-            str(keys / "wallet" / "cert.pem"),
-            "--peer-cert",
-            str(keys / "network" / "cert.pem"),
-            "--out",
-            str(args.out),
-            "--timeout",
-            str(args.timeout),
-        ]
+    use_dealer = args.triples == "dealer" and not trees  # SecureBoost needs no dealer
+    commands = party_commands(args, keys, own, common, use_dealer, ["--out", str(args.out)])
     return supervise("train", commands, args)
+
+
+def make_identities(keys: Path) -> None:
+    """A fresh TLS identity for each party of a one-command run (they live as long as the run)."""
+    for name in (*ROLES, "dealer"):
+        Identity.generate(name).save(keys / name)
+
+
+def party_commands(
+    args: argparse.Namespace,
+    keys: Path,
+    own: dict[str, list[str]],
+    common: list[str],
+    use_dealer: bool,
+    dealer_own: Sequence[str] = (),
+) -> dict[str, list[str]]:
+    """Each party's `blindgate` arguments in a one-command run: ``own[role]`` and ``common``,
+    and where they meet on loopback: the wallet listens for the network, each pins the
+    other's certificate from ``keys`` and, ``use_dealer``, both connect to the dealer."""
+    dealer_at, peer_at = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+
+    def cert(name: str) -> str:
+        return str(keys / name / "cert.pem")
+
+    commands = {
+        "wallet": ["--role", "wallet", *own["wallet"], "--listen", peer_at],
+        "network": ["--role", "network", *own["network"], "--connect", peer_at],
+    }
+    for role, peer in (("wallet", "network"), ("network", "wallet")):
+        commands[role] += ["--identity", str(keys / role), "--peer-cert", cert(peer), *common]
+    commands["network"] += ["--id", args.network_id or args.id_column]
+    if use_dealer:
+        for role in ROLES:
+            commands[role] += ["--dealer", dealer_at, "--dealer-cert", cert("dealer")]
+        commands["dealer"] = ["--role", "dealer", "--listen", dealer_at, "--identity", str(keys / "dealer")]
+        commands["dealer"] += ["--peer-cert", cert("wallet"), "--peer-cert", cert("network"), *dealer_own]
+        commands["dealer"] += ["--timeout", str(args.timeout)]
+    return commands
 
 
 def supervise(command: str, commands: dict[str, list[str]], args: argparse.Namespace) -> int:
     """Run one `blindgate <command>` process per party and return the most telling exit code.
 
-    The parties run with ``--json``; their progress is drawn here, one bar per party, so
-    lines never interleave, and their closing summaries are printed (or passed on with
-    ``--json``) once all are done. When one party fails the others usually fail a moment
-    later (the channel drops); they get a short grace period so that a data error at one
-    party (exit 2) is what is reported, not the peer failure (exit 3) it causes at the others.
+    The parties run with ``--json`` under one `ProcessGroup`; their progress is drawn here,
+    one bar per party, so lines never interleave, and their closing summaries are printed (or
+    passed on with ``--json``) once all are done. When one party fails the others usually
+    fail a moment later (the channel drops); they get a short grace period so that a data
+    error at one party (exit 2) is what is reported, not the peer failure (exit 3) it causes
+    at the others.
     """
     bars = PartyBars(enabled=not (args.quiet or args.json))
-    processes = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "blindgate.cli", command, *argv, "--json"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for name, argv in commands.items()
-    }
-    readers = [
-        threading.Thread(target=_pump, args=(name, process, bars, args.json), daemon=True)
-        for name, process in processes.items()
-    ]
-    for reader in readers:
-        reader.start()
+
+    def on_line(party: str, line: str) -> None:
+        if args.json:
+            print(line, flush=True)
+        bars.feed(party, line)
+
     try:
-        code = _wait(command, processes)
-        for reader in readers:
-            reader.join(timeout=5)
+        with ProcessGroup(on_line=on_line) as parties:
+            for name, argv in commands.items():
+                argv = [sys.executable, "-m", "blindgate.cli", command, *argv, "--json"]
+                parties.start(ChildSpec(name, argv))
+            # No overall bound: every party bounds each of its own waits (--timeout).
+            codes = parties.wait(timeout_s=None, failure_grace_s=FAILURE_GRACE_S)
+        failed = [name for name, code in codes.items() if code not in (None, 0)]
+        if failed:
+            message = f"blindgate {command}: the {failed[0]} process failed; stopping the others"
+            print(message, file=sys.stderr)
+            return _worst(codes)
         bars.close()
-        if code == 0:
-            _print_summaries(command, bars, args)
-        return code
+        _print_summaries(command, bars, args)
+        return 0
     finally:
         bars.close()
-        for process in processes.values():
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-
-
-def _pump(name: str, process: subprocess.Popen[str], bars: PartyBars, passthrough: bool) -> None:
-    assert process.stdout is not None
-    for line in process.stdout:
-        if passthrough:
-            print(line.rstrip("\n"), flush=True)
-        bars.feed(name, line)
 
 
 def _print_summaries(command: str, bars: PartyBars, args: argparse.Namespace) -> None:
@@ -230,32 +192,6 @@ def _print_summaries(command: str, bars: PartyBars, args: argparse.Namespace) ->
         return
     for party, summary in bars.summaries.items():
         Feedback(command, party).summary(summary)
-
-
-def _wait(command: str, processes: dict[str, subprocess.Popen[str]]) -> int:
-    while True:
-        codes = {name: process.poll() for name, process in processes.items()}
-        failed = [name for name, code in codes.items() if code not in (None, 0)]
-        if failed:
-            codes = _settle(processes, codes)
-            print(
-                f"blindgate {command}: the {failed[0]} process failed; stopping the others",
-                file=sys.stderr,
-            )
-            return _worst(codes)
-        if all(code == 0 for code in codes.values()):
-            return 0
-        time.sleep(POLL_S)
-
-
-def _settle(
-    processes: dict[str, subprocess.Popen[str]], codes: dict[str, int | None]
-) -> dict[str, int | None]:
-    deadline = time.monotonic() + FAILURE_GRACE_S
-    while any(code is None for code in codes.values()) and time.monotonic() < deadline:
-        time.sleep(POLL_S)
-        codes = {name: process.poll() for name, process in processes.items()}
-    return codes
 
 
 def _worst(codes: dict[str, int | None]) -> int:

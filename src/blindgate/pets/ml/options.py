@@ -1,16 +1,42 @@
 """Command-line options that `train` and `predict` share, whatever the model type.
 
-Data preparation (``data``), the output policy (``policy``), alignment and feedback are
-model-independent, so a second model type plugs into the same options.
+The parties and where they meet, data preparation (``data``), the output policy
+(``policy``), alignment and feedback are model-independent, so a second model type plugs
+into the same options.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from blindgate.pets.ml.data import MAX_LEVELS, ColumnChoice
 from blindgate.pets.ml.errors import SettingsError
+from blindgate.pets.ml.joint import ROLES
 from blindgate.pets.ml.policy import METRICS, MODEL_TO, SCORES, OutputPolicy
+
+
+def add_party_options(p: argparse.ArgumentParser) -> None:
+    """Who this process is and where it meets its peers (separate-machine mode), or both
+    parties' files (one-command mode)."""
+    p.add_argument("--role", choices=[*ROLES, "dealer"], help="this process's party (separate-machine mode)")
+    p.add_argument("--data", type=Path, help="this party's CSV")
+    p.add_argument("--wallet-data", type=Path, help="one-command mode: the wallet's CSV")
+    p.add_argument(
+        "--network-id", help="one-command mode: the network's id column, when its name differs from --id"
+    )
+    p.add_argument("--network-data", type=Path, help="one-command mode: the network's CSV")
+    p.add_argument("--id", dest="id_column", help="the id column both CSVs share")
+    p.add_argument("--listen", metavar="HOST:PORT")
+    p.add_argument("--connect", metavar="HOST:PORT")
+    p.add_argument("--dealer", metavar="HOST:PORT", help="where the dealer listens")
+    p.add_argument("--identity", type=Path, help="directory with this party's TLS cert.pem and key.pem")
+    p.add_argument(
+        "--peer-cert", type=Path, action="append", default=[], help="the peer's pinned certificate"
+    )
+    p.add_argument("--dealer-cert", type=Path, help="the dealer's pinned certificate")
+    p.add_argument("--triples", choices=["dealer", "dealer-free"], default="dealer")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a peer before giving up")
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:

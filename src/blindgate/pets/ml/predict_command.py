@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from blindgate.errors import EXIT_STATUSES, run_command
-from blindgate.net import Channel, Identity, free_port
+from blindgate.commandline import parser as command_parser
+from blindgate.commandline import run_command
+from blindgate.net import Channel
 from blindgate.pets.feedback import Feedback
 from blindgate.pets.files import write_atomically, write_json
 from blindgate.pets.ml.data import UNSEEN_RULE, Table, problem
@@ -43,56 +44,37 @@ from blindgate.pets.ml.joint import ROLES
 from blindgate.pets.ml.options import (
     add_data_options,
     add_feedback_options,
+    add_party_options,
     add_policy_options,
     default_scores,
     output_policy,
     passed_on,
 )
-from blindgate.pets.ml.policy import OutputPolicy, agree
+from blindgate.pets.ml.policy import OutputPolicy
 from blindgate.pets.ml.predict import ModelShare, Prediction, predict_table
 from blindgate.pets.ml.train_command import (
-    _certs,
-    _identity,
-    _peer_channel,
-    _pinned,
     _receipt_line,
     _triple_source,
+    peer_session,
     read_party_table,
     run_dealer,
 )
 from blindgate.pets.mpc.dealer import DealerTriples
 from blindgate.pets.mpc.fixed_point import FixedPoint
 from blindgate.pets.mpc.runtime import Party
-from blindgate.pets.receipt import Recorder, add_receipt_options
+from blindgate.pets.receipt import add_receipt_options
 from blindgate.pets.view import Seen, View
 
 PREDICT_PURPOSE = "score customers with a joint model"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="blindgate predict", description=__doc__.split("\n\n")[0], epilog=EXIT_STATUSES
-    )
-    p.add_argument("--role", choices=[*ROLES, "dealer"])
+    p = command_parser("blindgate predict", __doc__.split("\n\n")[0])
+    add_party_options(p)
     p.add_argument("--model", type=Path, help="this party's model file from `blindgate train`")
     p.add_argument("--model-dir", type=Path, help="one-command mode: the training output directory")
-    p.add_argument("--data", type=Path)
-    p.add_argument("--wallet-data", type=Path)
-    p.add_argument(
-        "--network-id", help="one-command mode: the network's id column, when its name differs from --id"
-    )
-    p.add_argument("--network-data", type=Path)
-    p.add_argument("--id", dest="id_column")
     p.add_argument("--label", help="ignored if present in the wallet's file")
-    p.add_argument("--listen", metavar="HOST:PORT")
-    p.add_argument("--connect", metavar="HOST:PORT")
-    p.add_argument("--dealer", metavar="HOST:PORT")
-    p.add_argument("--identity", type=Path)
-    p.add_argument("--peer-cert", type=Path, action="append", default=[])
-    p.add_argument("--dealer-cert", type=Path)
-    p.add_argument("--triples", choices=["dealer", "dealer-free"], default="dealer")
     p.add_argument("--out", type=Path, help="output directory (scores, view, report)")
-    p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument(
         "--allow-missing-columns",
         action="store_true",
@@ -107,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    return run_command("predict", lambda: _dispatch(args))
+    return run_command("blindgate predict", lambda: _dispatch(args))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -146,14 +128,8 @@ def run_tree_role(args: argparse.Namespace) -> int:
     feedback = Feedback.from_args("predict", role, args.quiet, args.json)
     table = read_party_table(args, role, feedback, predicting=True)
     clear_outputs(args.out, role)
-    identity = _identity(args.identity)
-    recorder = Recorder.start("predict", args, identity, _pinned(args.peer_cert), args.data)
-    feedback.stage("connect", 0, 1)
-    peer = _peer_channel(args, identity)
-    try:
-        recorder.check_peer(peer)
-        record = agree(peer, policy, identity, _certs(args.peer_cert), role == "wallet")
-        feedback.stage("connect", 1, 1)
+    with peer_session("predict", args, policy, feedback, role == "wallet") as session:
+        peer = session.peer
         rows, scores = predict_rows(
             peer, model, table, args.align, args.allow_missing_columns, feedback.stage
         )
@@ -164,15 +140,28 @@ def run_tree_role(args: argparse.Namespace) -> int:
             else len(model.splits.splits)
         )
         view = prediction_view(
-            role, table, result, policy, record, _tree_items(role, len(rows), splits, peer)
+            role, table, result, policy, session.record, _tree_items(role, len(rows), splits, peer)
         )
-        receipt = recorder.sign_with_peer(peer, table.report.rows_read, _outputs(role, policy), _pairs(view))
-    finally:
-        peer.close()
-        feedback.close()
+        receipt = session.recorder.sign_with_peer(
+            peer, table.report.rows_read, _outputs(role, policy), _pairs(view)
+        )
+    written = session.recorder.write(receipt, args.out / f"receipt-{role}.json")
+    return _finish(args, role, feedback, table, result, view, written)
+
+
+def _finish(
+    args: argparse.Namespace,
+    role: str,
+    feedback: Feedback,
+    table: Table,
+    result: Prediction,
+    view: View,
+    receipt: tuple[Path, int | None],
+) -> int:
+    """After the joint part (both model types): write the outputs, say what was written."""
     _note_unseen(feedback, table)
     summary = write_prediction(args.out, role, table, result, view)
-    summary["receipt"] = _receipt_line(*recorder.write(receipt, args.out / f"receipt-{role}.json"))
+    summary["receipt"] = _receipt_line(*receipt)
     feedback.summary(summary)
     return 0
 
@@ -210,16 +199,9 @@ def run_role(args: argparse.Namespace) -> int:
         raise SettingsError("--out DIR is required (the scores, or the view and report)")
     table = read_party_table(args, role, feedback, predicting=True)
     clear_outputs(args.out, role)
-    identity = _identity(args.identity)
-    recorder = Recorder.start("predict", args, identity, _pinned(args.peer_cert), args.data)
-    feedback.stage("connect", 0, 1)
-    peer = _peer_channel(args, identity)
-    try:
-        recorder.check_peer(peer)
-        record = agree(peer, policy, identity, _certs(args.peer_cert), index == 0)
-        feedback.stage("connect", 1, 1)
-        triples = _triple_source(args, identity, index, peer)
-        party = Party(index, peer, triples, FixedPoint(model.frac_bits))
+    with peer_session("predict", args, policy, feedback, index == 0) as session:
+        triples = _triple_source(args, session.identity, index, session.peer)
+        party = Party(index, session.peer, triples, FixedPoint(model.frac_bits))
         party.start()
         result = predict_table(
             party, model, table, alignment=args.align, scores=policy.scores, progress=feedback.stage
@@ -228,16 +210,12 @@ def run_role(args: argparse.Namespace) -> int:
             triples.close()
         costs = party.total()
         masked = Seen("masked openings (x - a)", "secret share", bytes=costs.bytes_sent, rounds=costs.rounds)
-        view = prediction_view(role, table, result, policy, record, [masked])
-        receipt = recorder.sign_with_peer(peer, table.report.rows_read, _outputs(role, policy), _pairs(view))
-    finally:
-        peer.close()
-        feedback.close()
-    _note_unseen(feedback, table)
-    summary = write_prediction(args.out, role, table, result, view)
-    summary["receipt"] = _receipt_line(*recorder.write(receipt, args.out / f"receipt-{role}.json"))
-    feedback.summary(summary)
-    return 0
+        view = prediction_view(role, table, result, policy, session.record, [masked])
+        receipt = session.recorder.sign_with_peer(
+            session.peer, table.report.rows_read, _outputs(role, policy), _pairs(view)
+        )
+    written = session.recorder.write(receipt, args.out / f"receipt-{role}.json")
+    return _finish(args, role, feedback, table, result, view, written)
 
 
 OUTPUT_NAMES = (
@@ -391,81 +369,20 @@ def run_local(args: argparse.Namespace) -> int:
         raise SettingsError(
             "one-command mode needs --model-dir, --wallet-data, --network-data, --id and --out"
         )
-    from blindgate.pets.ml.launcher import supervise
+    from blindgate.pets.ml.launcher import make_identities, party_commands, supervise
 
     trees = _is_tree_model(args.model_dir / "model-wallet.json")  # trees need no dealer
-    dealer_at, peer_at = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory(prefix="blindgate-predict-") as scratch:
         keys = Path(scratch)
-        for name in ("wallet", "network", "dealer"):
-            Identity.generate(name).save(keys / name)
-        cert = {name: str(keys / name / "cert.pem") for name in ("wallet", "network", "dealer")}
-        common = [
-            "--id",
-            args.id_column,
-            "--timeout",
-            str(args.timeout),
-            "--triples",
-            args.triples,
-            *passed_on(args),
-        ]
-        use_dealer = args.triples == "dealer" and not trees
-        dealer = ["--dealer", dealer_at, "--dealer-cert", cert["dealer"]] if use_dealer else []
+        make_identities(keys)
+        common = ["--out", str(args.out), "--id", args.id_column, "--timeout", str(args.timeout)]
+        common += ["--triples", args.triples, *passed_on(args)]
         if args.allow_missing_columns:
             common.append("--allow-missing-columns")
-        commands = {
-            "wallet": [
-                "--role",
-                "wallet",
-                "--model",
-                str(args.model_dir / "model-wallet.json"),
-                "--data",
-                str(args.wallet_data),
-                "--listen",
-                peer_at,
-                "--identity",
-                str(keys / "wallet"),
-                "--peer-cert",
-                cert["network"],
-                "--out",
-                str(args.out),
-                *common,
-                *dealer,
-            ],
-            "network": [
-                "--role",
-                "network",
-                "--model",
-                str(args.model_dir / "model-network.json"),
-                "--data",
-                str(args.network_data),
-                "--connect",
-                peer_at,
-                "--identity",
-                str(keys / "network"),
-                "--peer-cert",
-                cert["wallet"],
-                "--out",
-                str(args.out),
-                *common,
-                "--id",
-                args.network_id or args.id_column,
-                *dealer,
-            ],
+        own = {
+            role: ["--model", str(args.model_dir / f"model-{role}.json"), "--data", str(data)]
+            for role, data in (("wallet", args.wallet_data), ("network", args.network_data))
         }
-        if use_dealer:
-            commands["dealer"] = [
-                "--role",
-                "dealer",
-                "--listen",
-                dealer_at,
-                "--identity",
-                str(keys / "dealer"),
-                "--peer-cert",
-                cert["wallet"],
-                "--peer-cert",
-                cert["network"],
-                "--timeout",
-                str(args.timeout),
-            ]
+        use_dealer = args.triples == "dealer" and not trees
+        commands = party_commands(args, keys, own, common, use_dealer)
         return supervise("predict", commands, args)

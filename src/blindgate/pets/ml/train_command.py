@@ -29,11 +29,14 @@ signed by both (``pets.receipt``; ``--log URL`` appends it to the transparency l
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blindgate.errors import EXIT_STATUSES, run_command
+from blindgate.commandline import parser as command_parser
+from blindgate.commandline import run_command
 from blindgate.net import Channel, Identity, Listener, connect, listen
 from blindgate.pets.feedback import Feedback
 from blindgate.pets.keygen import check_pinnable
@@ -44,6 +47,7 @@ from blindgate.pets.ml.logreg import TrainConfig
 from blindgate.pets.ml.options import (
     add_data_options,
     add_feedback_options,
+    add_party_options,
     add_policy_options,
     column_choice,
     default_scores,
@@ -61,27 +65,9 @@ TRAIN_PURPOSE = "train a joint model"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="blindgate train", description=__doc__.split("\n\n")[0], epilog=EXIT_STATUSES
-    )
-    p.add_argument("--role", choices=[*ROLES, "dealer"], help="this process's party (separate-machine mode)")
-    p.add_argument("--data", type=Path, help="this party's CSV")
-    p.add_argument("--wallet-data", type=Path, help="one-command mode: the wallet's CSV")
-    p.add_argument(
-        "--network-id", help="one-command mode: the network's id column, when its name differs from --id"
-    )
-    p.add_argument("--network-data", type=Path, help="one-command mode: the network's CSV")
-    p.add_argument("--id", dest="id_column", help="the id column both CSVs share")
+    p = command_parser("blindgate train", __doc__.split("\n\n")[0])
+    add_party_options(p)
     p.add_argument("--label", help="the label column (wallet side)")
-    p.add_argument("--listen", metavar="HOST:PORT")
-    p.add_argument("--connect", metavar="HOST:PORT")
-    p.add_argument("--dealer", metavar="HOST:PORT", help="where the dealer listens")
-    p.add_argument("--identity", type=Path, help="directory with this party's TLS cert.pem and key.pem")
-    p.add_argument(
-        "--peer-cert", type=Path, action="append", default=[], help="the peer's pinned certificate"
-    )
-    p.add_argument("--dealer-cert", type=Path, help="the dealer's pinned certificate")
-    p.add_argument("--triples", choices=["dealer", "dealer-free"], default="dealer")
     p.add_argument("--out", type=Path, help="output directory")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
@@ -97,7 +83,6 @@ def parser() -> argparse.ArgumentParser:
         "dealer-free, error <= 0.08 on [-16, 16] (docs/ml.md)",
     )
     p.add_argument("--frac-bits", type=int, default=16)
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a peer before giving up")
     add_data_options(p)
     add_policy_options(p)
     add_feedback_options(p)
@@ -151,7 +136,7 @@ def main(argv: list[str]) -> int:
     if args.learning_rate is None:
         args.learning_rate = TrainConfig.learning_rate if args.model == "logreg" else 0.3
     default_scores(args, args.model == "gbdt")
-    return run_command("train", lambda: _dispatch(args))
+    return run_command("blindgate train", lambda: _dispatch(args))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -199,6 +184,35 @@ def run_dealer(args: argparse.Namespace, command: str = "train") -> int:
         write_json(args.out / "view-dealer.json", {**view, "triples_dealt": dealt})
     feedback.summary({"triples dealt": dealt})
     return 0
+
+
+@dataclass(frozen=True)
+class PeerSession:
+    identity: Identity
+    recorder: Recorder  # the run's data-use receipt, signed by both at the end
+    peer: Channel
+    record: dict[str, Any]  # the output policy both signed
+
+
+@contextlib.contextmanager
+def peer_session(
+    command: str, args: argparse.Namespace, policy: OutputPolicy, feedback: Feedback, first: bool
+) -> Iterator[PeerSession]:
+    """Connect to the peer, check it is the party the receipt names, and agree the output
+    policy (``first``: this side's fingerprint is the wallet's in the record); the channel and
+    the progress display close however the block ends."""
+    identity = _identity(args.identity)
+    recorder = Recorder.start(command, args, identity, _pinned(args.peer_cert), args.data)
+    feedback.stage("connect", 0, 1)
+    peer = _peer_channel(args, identity)
+    try:
+        recorder.check_peer(peer)
+        record = agree(peer, policy, identity, _certs(args.peer_cert), first)
+        feedback.stage("connect", 1, 1)
+        yield PeerSession(identity, recorder, peer, record)
+    finally:
+        peer.close()
+        feedback.close()
 
 
 def _peer_channel(args: argparse.Namespace, identity: Identity) -> Channel:
@@ -256,34 +270,33 @@ def run_role(args: argparse.Namespace) -> int:
     policy = output_policy(args)
     table = read_party_table(args, role, feedback)
     config = TrainConfig(args.epochs, args.batch_size, args.learning_rate, args.momentum, args.sigmoid)
-    identity = _identity(args.identity)
-    recorder = Recorder.start("train", args, identity, _pinned(args.peer_cert), args.data)
-    feedback.stage("connect", 0, 1)
-    peer = _peer_channel(args, identity)
-    try:
-        recorder.check_peer(peer)
-        record = agree(peer, policy, identity, _certs(args.peer_cert), index == 0)
-        feedback.stage("connect", 1, 1)
-        triples = _triple_source(args, identity, index, peer)
-        party = Party(index, peer, triples, FixedPoint(args.frac_bits))
+    with peer_session("train", args, policy, feedback, index == 0) as session:
+        triples = _triple_source(args, session.identity, index, session.peer)
+        party = Party(index, session.peer, triples, FixedPoint(args.frac_bits))
         party.start()
         result = run_party(
-            party, role, table, config, policy, feedback.stage, args.align, column_choice(args), record
+            party,
+            role,
+            table,
+            config,
+            policy,
+            feedback.stage,
+            args.align,
+            column_choice(args),
+            session.record,
         )
         if isinstance(triples, DealerTriples):
             triples.close()
-        receipt = recorder.sign_with_peer(
-            peer, table.report.rows_read, training_outputs(role, policy, result.test_scores is not None),
+        receipt = session.recorder.sign_with_peer(
+            session.peer, table.report.rows_read,
+            training_outputs(role, policy, result.test_scores is not None),
             [(seen.item, seen.cls) for seen in result.view.items],
         )  # fmt: skip
-    finally:
-        peer.close()
-        feedback.close()
     for column, why in table.report.excluded_columns.items():  # found while fitting the encoding
         feedback.note(f"{table.report.file}: column {column!r} excluded: {why}")
     write_outputs(args.out, result, args.frac_bits, args.id_column)
     summary = training_summary(result.metrics, args.out, role)
-    summary["receipt"] = _receipt_line(*recorder.write(receipt, args.out / f"receipt-{role}.json"))
+    summary["receipt"] = _receipt_line(*session.recorder.write(receipt, args.out / f"receipt-{role}.json"))
     feedback.summary(summary)
     return 0
 
@@ -344,27 +357,17 @@ def run_tree_role(args: argparse.Namespace) -> int:
     table = read_party_table(args, role, feedback)
     clear_outputs(args.out, role)
     (args.out / f"receipt-{role}.json").unlink(missing_ok=True)
-    identity = _identity(args.identity)
-    recorder = Recorder.start("train", args, identity, _pinned(args.peer_cert), args.data)
-    feedback.stage("connect", 0, 1)
-    peer = _peer_channel(args, identity)
-    try:
-        recorder.check_peer(peer)
-        record = agree(peer, policy, identity, _certs(args.peer_cert), role == "wallet")
-        feedback.stage("connect", 1, 1)
+    with peer_session("train", args, policy, feedback, role == "wallet") as session:
         result = run_gbdt_party(
-            peer, role, table, config, args.id_column, args.align,
-            _tree_progress(feedback, config.trees), policy, record,
+            session.peer, role, table, config, args.id_column, args.align,
+            _tree_progress(feedback, config.trees), policy, session.record,
         )  # fmt: skip
-        receipt = recorder.sign_with_peer(
-            peer,
+        receipt = session.recorder.sign_with_peer(
+            session.peer,
             table.report.rows_read,
             training_outputs(role, policy, role == "wallet"),
             saw_pairs(result.view),
         )
-    finally:
-        peer.close()
-        feedback.close()
     write_gbdt_outputs(args.out, result)
     summary: dict[str, object] = {"rows aligned": result.metrics["rows_aligned"]}
     if role == "wallet":
@@ -376,7 +379,7 @@ def run_tree_role(args: argparse.Namespace) -> int:
             summary["auc (wallet alone)"] = result.metrics["wallet_only_auc"]
     summary["policy"] = policy.as_dict()
     summary["report"] = str(args.out / f"report-{role}.html")
-    summary["receipt"] = _receipt_line(*recorder.write(receipt, args.out / f"receipt-{role}.json"))
+    summary["receipt"] = _receipt_line(*session.recorder.write(receipt, args.out / f"receipt-{role}.json"))
     feedback.summary(summary)
     return 0
 

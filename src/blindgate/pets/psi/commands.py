@@ -32,7 +32,8 @@ import json
 import time
 from pathlib import Path
 
-from blindgate.errors import EXIT_STATUSES, run_command
+from blindgate.commandline import parser as command_parser
+from blindgate.commandline import run_command
 from blindgate.net import Identity, connect, listen
 from blindgate.pets.feedback import Feedback
 from blindgate.pets.psi.buckets import SpilledKeys
@@ -47,12 +48,12 @@ DEFAULT_BATCH = 1 << 16  # keys per bucket: a few tens of MiB per party, whateve
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="blindgate psi",
-        description="Private set intersection with a peer.",
-        epilog="Identities: `blindgate keygen --name NAME --out DIR` (or `blindgate psi keygen --out DIR`) "
-        "makes DIR/cert.pem and DIR/key.pem; each party gives its cert.pem to the other. "
-        "Per-party commands for two machines: docs/pets-two-machines.md. " + EXIT_STATUSES,
+    parser = command_parser(
+        "blindgate psi",
+        "Private set intersection with a peer.\n\n"
+        "Identities: `blindgate keygen --name NAME --out DIR` (or `blindgate psi keygen --out DIR`)\n"
+        "makes DIR/cert.pem and DIR/key.pem; each party gives its cert.pem to the other.\n"
+        "Per-party commands for two machines: docs/pets-two-machines.md.",
     )
     parser.add_argument("--role", choices=("server", "client"), help="listen for the peer, or connect to it")
     parser.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (server)")
@@ -100,15 +101,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _keygen(argv: list[str]) -> int:
     """``blindgate psi keygen``: the same as ``blindgate keygen``; the name defaults to the directory's."""
-    parser = argparse.ArgumentParser(
-        prog="blindgate psi keygen", description="Create a party's TLS identity (as `blindgate keygen`)."
-    )
+    parser = command_parser("blindgate psi keygen", "Create a party's TLS identity (as `blindgate keygen`).")
     parser.add_argument("--out", type=Path, required=True, help="directory for cert.pem and key.pem")
     parser.add_argument("--name", help="common name in the certificate (default: the directory's name)")
     args = parser.parse_args(argv)
     from blindgate.pets.keygen import create
 
-    return run_command("psi keygen", lambda: _print(create(args.name or args.out.resolve().name, args.out)))
+    name = args.name or args.out.resolve().name
+    return run_command("blindgate psi keygen", lambda: _print(create(name, args.out)))
 
 
 def _print(line: str) -> int:
@@ -139,7 +139,7 @@ def main(argv: list[str]) -> int:
     _check_args(args, parser)
     keyset = SpilledKeys(args.batch_size)
     try:
-        return run_command("psi", lambda: _run(args, keyset))
+        return run_command("blindgate psi", lambda: _run(args, keyset))
     finally:
         keyset.close()  # its temporary files go, whatever happens
 

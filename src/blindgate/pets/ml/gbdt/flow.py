@@ -463,12 +463,6 @@ def write_tree_report(path: Path, result: GbdtResult) -> None:
             )
         sections.append(("curves", plots))
     if metrics.get("lift"):
-        rows = [
-            (r["decile"], r["rows"], r["positive_rate"], r["lift"], r["cumulative_gain"])
-            for r in metrics["lift"]
-        ]
-        sections.append(
-            ("lift by decile", report.table(rows, ("decile", "rows", "positive rate", "lift", "gain")))
-        )
+        sections.append(("lift by decile", report.lift_table(metrics["lift"])))
     sections.append((f"what the {result.role} saw", report.view_table(result.view)))
     report.write_report(path, f"blindgate train --model gbdt: the {result.role}'s report", sections)

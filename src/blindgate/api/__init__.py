@@ -1,6 +1,7 @@
 """Wire models of the Alipay+ / AMS API: result codes (`results`), amounts (`amounts`), requests (`models`).
 
-The bottom of the payment path's own code: it imports nothing of blindgate's but itself.
+The bottom of the payment path's own code: beside itself it imports only the layers under it
+(`blindgate.errors`, `blindgate.net`, `blindgate.crypto`).
 """
 
 from blindgate.api.amounts import EXPONENTS, Money, exponent, parse_money

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from blindgate.audit.errors import LinkageInputError
+
 if TYPE_CHECKING:
     from blindgate.ledger.calendar import Cutoff
 
@@ -155,10 +157,6 @@ def _leaves(text: str) -> Iterator[str]:
             stack.extend(item)
         elif isinstance(item, str):
             yield item
-
-
-class LinkageInputError(ValueError):
-    """The payers file or the network file cannot be read (the message names which, never a value)."""
 
 
 def read_payers(path: Path) -> dict[str, str]:

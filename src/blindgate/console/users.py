@@ -24,14 +24,12 @@ from typing import Any
 from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from blindgate.console.errors import UsersFileError
+
 FORMAT = "blindgate-console-users/1"
 ROLES = ("operator", "regulator", "partner")
 SCRYPT_N, SCRYPT_R, SCRYPT_P, HASH_BYTES, SALT_BYTES = 2**14, 8, 1, 32, 16
 MIN_PASSWORD_CHARS = 12
-
-
-class UsersFileError(ValueError):
-    """The users file is missing, malformed or would hold a bad entry (the message says which part)."""
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@
   a fifth of a second to import, which the commands that never migrate do not pay);
 - `locate`: which store a command means (``--db``, ``$BLINDGATE_DB``, the demo's).
 
-Layering: this package imports nothing of blindgate's but `blindgate.errors`; the ledger,
-settlement and the gateway import it.
+Layering: the library (schema, engine, migrate, offload, retention) imports nothing of
+blindgate's but `blindgate.errors`; its command line (`storage.commands`, ``blindgate db``)
+also uses `blindgate.commandline` and the network-file loader (`blindgate.api.network`, for the
+purge's windows). The ledger, settlement and the gateway import it.
 """
 
 from blindgate.storage.engine import open_engine

@@ -156,3 +156,26 @@ def test_a_bug_keeps_its_traceback() -> None:
 
     with pytest.raises(KeyError):
         run_command("blindgate x", bug)
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    """`blindgate ... | head`: no traceback, no 'Exception ignored' at exit."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys\n"
+        "from blindgate.commandline import run_command\n"
+        "def lines():\n"
+        "    for _ in range(200_000):\n"
+        "        print('x' * 80)\n"
+        "    return 0\n"
+        "sys.exit(run_command('blindgate test', lines))\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert writer.stdout is not None and writer.stderr is not None
+    writer.stdout.readline()
+    writer.stdout.close()  # as `head -1` does
+    errors = writer.stderr.read().decode()
+    assert writer.wait(timeout=60) == 0
+    assert "Traceback" not in errors and "BrokenPipe" not in errors, errors

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from blindgate.errors import EXIT_COMPUTE, EXIT_INPUT, EXIT_PEER, BlindgateError
+from blindgate.errors import EXIT_COMPUTE, EXIT_INPUT, EXIT_OK, EXIT_PEER, BlindgateError
 
 EXIT_CODES = """exit status (errors are one line on stderr; never a key or a data value):
   0  done
@@ -65,7 +66,12 @@ def run_command(prog: str, work: Callable[[], int], kinds: Mapping[int, str] = K
     names its own), the error's type and its message.
     """
     try:
-        return work()
+        status = work()
+        sys.stdout.flush()  # here, where a reader that went away can still be answered quietly
+        return status
+    except BrokenPipeError:  # `blindgate ... | head`: the reader has what it wanted; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except BlindgateError as exc:
         return fail(prog, _explain(exc, kinds.get(exc.exit_status, "error")), exc.exit_status)
     except OSError as exc:

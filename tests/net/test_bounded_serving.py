@@ -42,7 +42,7 @@ HOST = "127.0.0.1"
 CAP = 32
 DESCRIPTORS = 256  # the server's descriptor limit: the attack below opens more connections than this
 HEADER_S, BODY_S, IDLE_S, HANDSHAKE_S = 2.0, 2.0, 1.0, 2.0
-SLACK_S = 3.0  # a loaded test machine's scheduling delay on top of a timeout
+SLACK_S = 4.0  # a loaded test machine's scheduling delay on top of a timeout
 LIMIT_OPTIONS = {
     "max_connections": CAP,
     "header_timeout_s": HEADER_S,
@@ -219,7 +219,7 @@ def hold_and_serve(net: LocalNetwork, pid: int, port: int, call: Any) -> Attack:
             started = time.monotonic()
             answer = call(net, f"http://{HOST}:{port}", number)
             assert answer["result"]["resultStatus"] == "F", answer  # answered, and refused as it should be
-            assert time.monotonic() - started < 2.0, "a signed request waited on held connections"
+            assert time.monotonic() - started < 3.0, "a signed request waited on held connections"
         attack.watch(max(HEADER_S, BODY_S) + SLACK_S)
         assert len(attack.closed) == len(attack.opened), (
             f"{len(attack.opened) - len(attack.closed)} held connections still open after their timeout"

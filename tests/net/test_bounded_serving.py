@@ -182,6 +182,15 @@ def descriptors(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def settles_within_cap(attack: Attack, pid: int, baseline: int) -> None:
+    """The server's descriptors come down to its cap within a second or two of the burst (asyncio
+    accepts a burst before the cap's check runs on each; on a loaded machine that takes a moment)."""
+    deadline = time.monotonic() + 3.0
+    while descriptors(pid) > baseline + CAP + 2:
+        assert time.monotonic() < deadline, f"{descriptors(pid) - baseline} connections held, past the cap"
+        attack.watch(0.1)
+
+
 def signed_inquiry(net: LocalNetwork, url: str, number: int, **client: Any) -> dict[str, Any]:
     """A signed inquiry by the acquirer's agent for a payment that does not exist: the gateway
     checks the signature, looks it up and signs its answer."""
@@ -214,7 +223,7 @@ def hold_and_serve(net: LocalNetwork, pid: int, port: int, call: Any) -> Attack:
     attack = Attack(port, idle=100, slow_headers=100, slow_bodies=100)
     try:
         attack.watch(0.3)
-        assert descriptors(pid) <= baseline + CAP + 2, "idle connections hold descriptors past the cap"
+        settles_within_cap(attack, pid, baseline)
         for number in range(10):
             started = time.monotonic()
             answer = call(net, f"http://{HOST}:{port}", number)
@@ -274,8 +283,10 @@ def test_agent_outlasts_idle_and_slow_connections(tmp_path: Path) -> None:
 
 
 def test_tls_handshakes_that_never_finish_are_closed(tmp_path: Path) -> None:
-    """Connections to the TLS port that never start (or never finish) the handshake are closed
-    within the handshake timeout; ones that finish it and then idle, within the header timeout."""
+    """Connections to the TLS port that never start the handshake count against the cap from
+    their accept (more than the descriptor limit are opened), a signed request over TLS is answered
+    while they are held, and each is closed within the handshake timeout; connections that finish
+    the handshake and then idle are closed within the header timeout."""
     net = build(tmp_path)
     key, cert = write_tls_certificate(HOST, tmp_path / "tls")
     trust = ssl.create_default_context(cafile=str(cert))
@@ -284,14 +295,16 @@ def test_tls_handshakes_that_never_finish_are_closed(tmp_path: Path) -> None:
     log = tmp_path / "gateway.out"
     with running(gateway_argv(tmp_path, port, *tls), f"https://{HOST}:{port}/health", log, trust) as pid:
         baseline = descriptors(pid)
-        silent = Attack(port, idle=60, slow_headers=0, slow_bodies=0)
+        silent = Attack(port, idle=300, slow_headers=0, slow_bodies=0)  # past the descriptor limit
+        settles_within_cap(silent, pid, baseline)
         shaken = []
         for _ in range(10):
             raw = socket.create_connection((HOST, port), timeout=5)
             shaken.append(trust.wrap_socket(raw, server_hostname=HOST))
         try:
+            started = time.monotonic()
             answer = signed_inquiry(net, f"https://{HOST}:{port}", 0, verify=trust)
-            assert answer["result"]["resultStatus"] == "F"
+            assert answer["result"]["resultStatus"] == "F" and time.monotonic() - started < 3.0
             silent.watch(HANDSHAKE_S + SLACK_S)
             stuck = len(silent.opened) - len(silent.closed)
             assert stuck == 0, f"{stuck} connections stuck before their handshake stayed open"

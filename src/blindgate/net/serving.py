@@ -27,6 +27,10 @@ defaults are the field defaults):
   closed. Idle and slow connections therefore never hold more than the cap's descriptors, and
   never keep a real request out: a real request, once its headers are in, cannot be displaced.
   The process's descriptor limit is raised (to its hard limit) to fit the cap and a reserve.
+  asyncio accepts a burst of connections before the cap's check sees them, so a burst may hold
+  more for an instant, up to the descriptor limit (asyncio then pauses accepting for a second).
+  The rule keeps a fixed set of held connections out; a client that opens new ones faster than
+  real clients send their headers is a flood, for a rate limit in front (by address), not this.
 - **Logs**: a line repeated at a high rate (the accept loop out of descriptors, failed TLS
   handshakes, invalid requests, displaced connections) is written at most ``REPEATS_PER_WINDOW``
   times a minute per message, then once more with the count of those left out. No line names a
@@ -44,6 +48,7 @@ import asyncio
 import functools
 import logging
 import resource
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -107,24 +112,85 @@ class BoundedConfig(uvicorn.Config):
         self.limits = limits
 
     def get_loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop]:
-        return functools.partial(BoundedLoop, self.limits.tls_handshake_timeout_s)
+        return functools.partial(BoundedLoop, self.limits)
 
 
 class BoundedLoop(asyncio.SelectorEventLoop):
-    """asyncio's loop, whose servers time TLS handshakes out, and whose repeated error lines are
-    limited (the accept loop out of descriptors reports every second, a failed handshake each time)."""
+    """asyncio's loop, whose TLS servers count a connection from its accept (not from the end of
+    its handshake, as asyncio's own TLS servers would) and time its handshake out, and whose
+    repeated error lines are limited (the accept loop out of descriptors reports every second)."""
 
-    def __init__(self, tls_handshake_timeout_s: float) -> None:
+    def __init__(self, limits: ServeLimits) -> None:
         super().__init__()
-        self.tls_handshake_timeout_s = tls_handshake_timeout_s
+        self.limits = limits
+        self.handshaking: set[TlsHandshake] = set()
         limit_repeats()
         self.set_exception_handler(_report)
 
-    async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
-        if kwargs.get("ssl") is not None:
-            kwargs.setdefault("ssl_handshake_timeout", self.tls_handshake_timeout_s)
-            kwargs.setdefault("ssl_shutdown_timeout", self.tls_handshake_timeout_s)
-        return await super().create_server(*args, **kwargs)
+    async def create_server(self, protocol_factory: Any, *args: Any, **kwargs: Any) -> asyncio.Server:
+        context = kwargs.pop("ssl", None)
+        if context is None:
+            return await super().create_server(protocol_factory, *args, **kwargs)
+
+        def handshake_first() -> TlsHandshake:
+            return TlsHandshake(self, protocol_factory(), context)
+
+        return await super().create_server(handshake_first, *args, **kwargs)
+
+
+class TlsHandshake(asyncio.Protocol):
+    """A TCP connection to a TLS port, counted against the cap from its accept: it does the
+    handshake (`loop.start_tls`, bounded by the handshake timeout), then hands the TLS transport
+    to the HTTP protocol. Until then it is waiting on its client, so it may be displaced."""
+
+    def __init__(self, loop: BoundedLoop, inner: asyncio.Protocol, context: ssl.SSLContext) -> None:
+        self.loop, self.inner, self.context = loop, inner, context
+        self.transport: asyncio.Transport | None = None
+        self.phase_since = loop.time()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.loop.handshaking.add(self)
+        served: set[Any] = getattr(self.inner, "connections", set())
+        if len(served) + len(self.loop.handshaking) > self.loop.limits.max_connections:
+            make_room(self, served, self.loop.handshaking)
+        if not transport.is_closing():
+            self.loop.create_task(self._handshake())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.loop.handshaking.discard(self)
+
+    def waiting_on_client(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def evict(self) -> None:
+        self.loop.handshaking.discard(self)
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def _handshake(self) -> None:
+        assert self.transport is not None
+        timeout = self.loop.limits.tls_handshake_timeout_s
+        try:
+            secure = await self.loop.start_tls(
+                self.transport,
+                self.inner,
+                self.context,
+                server_side=True,
+                ssl_handshake_timeout=timeout,
+                ssl_shutdown_timeout=timeout,
+            )
+        except (OSError, ssl.SSLError, EOFError, RuntimeError):  # timed out, refused, or the peer left
+            log.info("a TLS handshake failed or did not finish in time: closed")
+            self.evict()
+            return
+        finally:
+            self.loop.handshaking.discard(self)
+        if secure is None or self.transport.is_closing():
+            self.evict()
+            return
+        self.inner.connection_made(secure)
 
 
 # Where a connection is, as h11 sees the client's side: waiting for headers, for a body, or done
@@ -141,8 +207,9 @@ class GuardedProtocol(H11Protocol):
         self.phase, self.phase_since = HEADERS, self.loop.time()
         self.deadline: asyncio.TimerHandle | None = None
         self._arm(self.limits.header_timeout_s, "a connection sent no whole request headers in time")
-        if len(self.connections) > self.limits.max_connections:
-            self._make_room()
+        handshaking: set[Any] = getattr(self.loop, "handshaking", set())
+        if len(self.connections) + len(handshaking) > self.limits.max_connections:
+            make_room(self, self.connections, handshaking)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -158,6 +225,15 @@ class GuardedProtocol(H11Protocol):
 
     def waiting_on_client(self) -> bool:
         return self.phase in (HEADERS, BODY) and not self.transport.is_closing()
+
+    def evict(self) -> None:
+        self._disarm()
+        self.transport.abort()
+
+    def refuse(self) -> None:
+        self._disarm()
+        self.transport.write(_REFUSAL)
+        self.transport.close()
 
     def _follow(self) -> None:
         """Start the next phase's deadline when h11 says the client's side moved on."""
@@ -190,20 +266,21 @@ class GuardedProtocol(H11Protocol):
             log.info(reason + ": closed")
             self.transport.abort()  # at once: the descriptor is free now, not after a TLS goodbye
 
-    def _make_room(self) -> None:
-        """Over the cap: close the connection that has waited longest on its client, else refuse this one."""
-        others = (c for c in self.connections if isinstance(c, GuardedProtocol) and c is not self)
-        waiting = [c for c in others if c.waiting_on_client()]
-        if waiting:
-            oldest = min(waiting, key=lambda c: c.phase_since)
-            log.warning("connection cap reached: closed the connection that waited longest on its client")
-            oldest._disarm()
-            oldest.transport.abort()
-            return
-        log.warning("connection cap reached with every connection busy: refused a new one (503)")
-        self._disarm()
-        self.transport.write(_REFUSAL)
-        self.transport.close()
+
+def make_room(newcomer: GuardedProtocol | TlsHandshake, served: Any, handshaking: Any) -> None:
+    """Over the cap: close the connection that has waited longest on its client (in its handshake,
+    no request yet, unfinished headers or body, idle between requests), else refuse the newcomer."""
+    guarded = (c for c in (*served, *handshaking) if isinstance(c, GuardedProtocol | TlsHandshake))
+    waiting = [c for c in guarded if c is not newcomer and c.waiting_on_client()]
+    if waiting:
+        log.warning("connection cap reached: closed the connection that waited longest on its client")
+        min(waiting, key=lambda c: c.phase_since).evict()
+        return
+    log.warning("connection cap reached with every connection busy: refused a new one")
+    if isinstance(newcomer, GuardedProtocol):
+        newcomer.refuse()  # an HTTP answer: 503
+    else:
+        newcomer.evict()  # no TLS yet to answer in
 
 
 class RepeatLimiter(logging.Filter):

@@ -308,6 +308,12 @@ def test_tls_handshakes_that_never_finish_are_closed(tmp_path: Path) -> None:
             silent.watch(HANDSHAKE_S + SLACK_S)
             stuck = len(silent.opened) - len(silent.closed)
             assert stuck == 0, f"{stuck} connections stuck before their handshake stayed open"
+            for _ in range(20):  # a request sent right behind the handshake, in the same flight
+                with trust.wrap_socket(
+                    socket.create_connection((HOST, port), timeout=5), server_hostname=HOST
+                ) as fast:
+                    fast.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    assert fast.recv(12) == b"HTTP/1.1 200"
             for sock in shaken:
                 sock.settimeout(HEADER_S + SLACK_S)
                 assert sock.recv(1) == b"", "a TLS connection with no request stayed open"

@@ -172,10 +172,11 @@ class TlsHandshake(asyncio.Protocol):
     async def _handshake(self) -> None:
         assert self.transport is not None
         timeout = self.loop.limits.tls_handshake_timeout_s
+        early = _EarlyData()  # what arrives between the handshake's end and the HTTP protocol's start
         try:
             secure = await self.loop.start_tls(
                 self.transport,
-                self.inner,
+                early,
                 self.context,
                 server_side=True,
                 ssl_handshake_timeout=timeout,
@@ -187,10 +188,45 @@ class TlsHandshake(asyncio.Protocol):
             return
         finally:
             self.loop.handshaking.discard(self)
-        if secure is None or self.transport.is_closing():
+        if secure is None or self.transport.is_closing() or early.overflowed:
             self.evict()
             return
         self.inner.connection_made(secure)
+        secure.set_protocol(self.inner)
+        early.hand_over(self.inner)
+
+
+class _EarlyData(asyncio.Protocol):
+    """Holds what the TLS layer delivers before the HTTP protocol has its transport (a TLS 1.3
+    client sends its request with its last handshake message), then hands it over. Bounded: a
+    client that sends more than ``limit`` bytes there is closed."""
+
+    def __init__(self, limit: int = 64 * 1024) -> None:
+        self.chunks: list[bytes] = []
+        self.size, self.limit, self.overflowed = 0, limit, False
+        self.eof, self.lost = False, False
+        self.exc: Exception | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.size += len(data)
+        self.overflowed = self.overflowed or self.size > self.limit
+        if not self.overflowed:
+            self.chunks.append(data)
+
+    def eof_received(self) -> bool | None:
+        self.eof = True
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost, self.exc = True, exc
+
+    def hand_over(self, protocol: asyncio.Protocol) -> None:
+        for chunk in self.chunks:
+            protocol.data_received(chunk)
+        if self.lost:
+            protocol.connection_lost(self.exc)
+        elif self.eof:
+            protocol.eof_received()
 
 
 # Where a connection is, as h11 sees the client's side: waiting for headers, for a body, or done

@@ -352,7 +352,9 @@ def build(
     )
     router.add("gateway.test", gateway_app)
     agent_keys = {WALLET_ID: wallet_keys, ACQUIRER_ID: acquirer_keys}
-    return LocalNetwork(network, router, merchant_key, book, notifications, gateway_app, root, agent_keys, backend_key)
+    return LocalNetwork(
+        network, router, merchant_key, book, notifications, gateway_app, root, agent_keys, backend_key
+    )
 
 
 def run(coroutine: Any) -> Any:

@@ -17,15 +17,17 @@ defaults are the field defaults):
   (``blindgate.api.bodies``), so a client there gets an answer before the close.
 - **Idle keep-alive** (``keep_alive_s``, 5 s): no byte within this of a response closes the
   connection (uvicorn's own timer).
-- **TLS handshake** (``tls_handshake_timeout_s``, 10 s): asyncio's handshake timeout on the
-  listening socket (its default is 60 s). A connection in its handshake is not yet the app's,
-  so it is not counted against the cap below; this timeout is what bounds it.
+- **TLS handshake** (``tls_handshake_timeout_s``, 10 s): from the TCP accept to the end of the
+  handshake (asyncio's default is 60 s). A connection in its handshake counts against the cap
+  below from its accept: the loop accepts TCP and does the handshake itself (`loop.start_tls`),
+  where asyncio's own TLS server would show the app a connection only once its handshake ends.
 - **Connections** (``max_connections``, 512 per process): when a new connection would pass the
-  cap, the connection that has waited longest on its client (no request yet, unfinished headers
-  or body, or idle between requests) is closed to make room; connections whose request the app
-  is working on are never displaced, and when all are such the newcomer gets a 503 and is
-  closed. Idle and slow connections therefore never hold more than the cap's descriptors, and
-  never keep a real request out: a real request, once its headers are in, cannot be displaced.
+  cap, the connection that has waited longest on its client (in its TLS handshake, no request
+  yet, unfinished headers or body, or idle between requests) is closed to make room;
+  connections whose request the app is working on are never displaced, and when all are such
+  the newcomer gets a 503 (or, still in its handshake, is closed). Idle and slow connections
+  therefore never hold more than the cap's descriptors, and never keep a real request out: a
+  real request, once its headers are in, cannot be displaced.
   The process's descriptor limit is raised (to its hard limit) to fit the cap and a reserve.
   asyncio accepts a burst of connections before the cap's check sees them, so a burst may hold
   more for an instant, up to the descriptor limit (asyncio then pauses accepting for a second).
@@ -38,8 +40,10 @@ defaults are the field defaults):
 
 Written by hand because neither uvicorn nor h11 offers it: a subclass of uvicorn's h11 protocol
 (:class:`GuardedProtocol`, a deadline per connection phase and the displacement rule), an event
-loop that passes the handshake timeout to ``create_server`` (:class:`BoundedLoop`; uvicorn does
-not pass one), and a logging filter (:class:`RepeatLimiter`). Everything else is uvicorn's.
+loop whose TLS servers do the handshake after the accept (:class:`BoundedLoop`,
+:class:`TlsHandshake`; uvicorn passes no handshake timeout, and asyncio counts nothing), and a
+logging filter (:class:`RepeatLimiter`). HTTP parsing, TLS and the rest are uvicorn's, h11's and
+asyncio's.
 """
 
 from __future__ import annotations

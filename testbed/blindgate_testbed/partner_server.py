@@ -24,13 +24,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.types import ASGIApp
 
 from blindgate import logs
 from blindgate.api.observe import Observed, observed
+from blindgate.net.serving import serve
 from blindgate_testbed.partners.acquirer import NOTIFY_PATH, NotificationBook, create_acquirer_app
 from blindgate_testbed.partners.signed_http import PartnerKeys
 from blindgate_testbed.partners.wallet import (
@@ -133,11 +133,10 @@ def main(argv: list[str]) -> int:
         print(f"blindgate-testbed backend: cannot read {argv[0]} ({type(exc).__name__})", file=sys.stderr)
         return 2
     logs.configure(None)
-    uvicorn.run(
+    serve(  # bounded like every blindgate service (blindgate.net.serving)
         app,
-        host=config["host"],
-        port=int(config["port"]),
-        log_level="warning",
+        config["host"],
+        int(config["port"]),
         ssl_certfile=config.get("tls_cert"),
         ssl_keyfile=config.get("tls_key"),
     )

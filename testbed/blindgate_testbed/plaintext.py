@@ -15,13 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from blindgate.agent.commands import load_agent, serve
 from blindgate.agent.policy import FieldPolicy
 from blindgate.api.network import load_network
 from blindgate.crypto.keystore import KeyStore
 from blindgate.gateway.app import create_gateway_app
+from blindgate.net.serving import serve as serve_bounded
 
 # Every name starts with "": every field is clear.
 PASS_THROUGH = FieldPolicy(frozenset(), ("",))
@@ -31,15 +30,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["gateway"] and len(argv) == 8:
         network, keys, db, host, port, cert, key = argv[1:]
         app: Any = create_gateway_app(load_network(network), KeyStore(keys), db, require_sealed=False)
-        uvicorn.run(
-            app,
-            host=host,
-            port=int(port),
-            log_level="warning",
-            access_log=False,
-            ssl_certfile=cert,
-            ssl_keyfile=key,
-        )
+        serve_bounded(app, host, int(port), ssl_certfile=cert, ssl_keyfile=key)
         return 0
     if argv[:1] == ["agent"] and len(argv) == 2:
         path = Path(argv[1])

@@ -160,6 +160,7 @@ class LocalNetwork:
     gateway_app: Any
     root: Path
     agent_keys: dict[str, KeyStore] | None = None  # the agents' own key stores, by party
+    wallet_backend_key: rsa.RSAPrivateKey | None = None  # signs the wallet backend's calls to its agent
 
     async def sdk(
         self,
@@ -351,7 +352,9 @@ def build(
     )
     router.add("gateway.test", gateway_app)
     agent_keys = {WALLET_ID: wallet_keys, ACQUIRER_ID: acquirer_keys}
-    return LocalNetwork(network, router, merchant_key, book, notifications, gateway_app, root, agent_keys)
+    return LocalNetwork(
+        network, router, merchant_key, book, notifications, gateway_app, root, agent_keys, backend_key
+    )
 
 
 def run(coroutine: Any) -> Any:

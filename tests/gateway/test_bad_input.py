@@ -12,7 +12,7 @@ from blindgate.api.signed import encode, request_headers
 from blindgate.crypto.keystore import KeyStore
 from blindgate.crypto.signatures import ED25519
 from blindgate.gateway.app import engine_of
-from tests.gateway.harness import PAYER, LocalNetwork, build, pay_body, run
+from tests.gateway.harness import PAYER, LocalNetwork, build, order_code_body, pay_body, run
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +204,46 @@ def test_malformed_json_is_refused_at_the_gateway_and_stores_nothing(net: LocalN
         return answer
 
     assert code_of(run(post())) == "PARAM_ILLEGAL" and stored(net) == before
+
+
+def rows(net: LocalNetwork) -> tuple[int, ...]:
+    """Payments, order codes and ledger lines the gateway holds: refused input adds none."""
+    tables = ("gw_payments", "gw_order_codes", "ledger_entries", "ledger_lines")
+    with engine_of(net.gateway_app).connect() as conn:
+        return tuple(int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in tables)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "payment", "order", "code"),
+    [
+        ("user-presented", "EUR", "SGD", "PARAM_ILLEGAL"),  # the case found: it was posted in EUR
+        ("user-presented", "SGD", "EUR", "PARAM_ILLEGAL"),
+        ("user-presented", "EUR", "EUR", "CURRENCY_NOT_SUPPORT"),  # consistent, not the acquirer's
+        ("user-presented", "EUR", None, "CURRENCY_NOT_SUPPORT"),
+        ("order-code", "EUR", "SGD", "PARAM_ILLEGAL"),
+        ("order-code", "JPY", "JPY", "CURRENCY_NOT_SUPPORT"),
+    ],
+)
+def test_inconsistent_currencies_are_refused_and_store_nothing(
+    net: LocalNetwork, scenario: str, payment: str, order: str | None, code: str
+) -> None:
+    """AMS: paymentAmount is in the order's currency; an acquirer (ACQ_SG, SGD) is settled in its
+    own. A pay that breaks either is an F with its code, no payment, no hold, nobody debited."""
+    request_id = f"ccy-{scenario}-{payment}-{order}"
+    body = pay_body(request_id) if scenario == "user-presented" else order_code_body(request_id)
+    body["paymentAmount"]["currency"] = payment
+    if order is None:
+        del body["order"]["orderAmount"]
+    else:
+        body["order"]["orderAmount"]["currency"] = order
+    before = rows(net), net.wallet_book.balance(PAYER.customer_id)
+    answer = run(net.sdk(PAY_PATH, body))
+    assert code_of(answer) == code
+    assert (rows(net), net.wallet_book.balance(PAYER.customer_id)) == before
+    assert "currenc" in answer["result"]["resultMessage"]  # type: ignore[index]
+
+
+def test_consistent_currencies_still_pay(net: LocalNetwork) -> None:
+    """The check refuses only the mismatch: the same request in SGD throughout succeeds."""
+    answer = run(net.sdk(PAY_PATH, pay_body("ccy-consistent")))
+    assert answer["result"]["resultStatus"] == "S"  # type: ignore[index]

@@ -85,11 +85,11 @@ def test_no_store_named_is_bad_input(
 def test_the_gateway_upgrades_an_old_store_and_refuses_a_newer_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import uvicorn
+    from blindgate.net import serving
 
     build(tmp_path)  # network.json and the gateway's keys
     served: list[object] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    monkeypatch.setattr(serving, "serve", lambda app, *_, **__: served.append(app))
     args = ["gateway", "--network", str(tmp_path / "network.json"), "--keys", str(tmp_path / "gateway-keys")]
     old = old_sqlite_store(tmp_path)
     assert blindgate([*args, "--db", old]) == EXIT_OK and len(served) == 1

@@ -79,6 +79,9 @@ from blindgate.api.models import (
     ROUTING_FIELD,
     WALLET_PATHS,
     WALLET_PAY_PATH,
+    OrderCodeRequest,
+    PayRequest,
+    check_currencies,
     in_store_scenario,
     parse_json_object,
     text,
@@ -329,6 +332,8 @@ def create_acquirer_agent_app(
             name = policy_name(field_path)
             if value is not None and is_personal(name):
                 raise ApiError("PARAM_ILLEGAL", f"{name} is not accepted on this path")
+        OrderCodeRequest.parse(body)  # what the gateway would refuse is refused before it is journaled
+        check_currencies(body, me.currency)
         journal.forwarding(request_id, None, _notify_url(body))
         return policy.clear_part(body)
 
@@ -343,6 +348,8 @@ def create_acquirer_agent_app(
         if wallet is None:
             raise ApiError("INVALID_CODE", "no wallet in the network issues this payment code")
         routed = {**body, "paymentMethod": {**method, ROUTING_FIELD: wallet.party_id}}
+        PayRequest.parse(routed)  # what the gateway would refuse is refused before it is journaled
+        check_currencies(routed, me.currency)
         # A retry of this pay seals under the first one's context (its notify URL stays too).
         entry = journal.forwarding(request_id, int(clock()), _notify_url(body))
         assert entry.sealed_at is not None

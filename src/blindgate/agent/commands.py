@@ -13,7 +13,9 @@ The agent file (JSON)::
                       "identity_key": "identity.pem"},           (optional: publishes rotations)
      "key_rotation": {"rotate_days": 90, "retention_days": 400, "check_every_s": 3600},
      "host": "127.0.0.2", "port": 443, "tls_cert": "tls-cert.pem", "tls_key": "tls-key.pem",
-     "log": "agent.log"}
+     "log": "agent.log",
+     "connections": {"max_connections": 512, "header_timeout_s": 10, "body_timeout_s": 12,
+                     "keep_alive_s": 5, "tls_handshake_timeout_s": 10}}   (optional; these are the defaults)
 
 An acquirer's ``backend`` is its SDK client: the client id and RSA public key the SDK signs
 with (``url`` unused); ``notify_url`` (optional) is where a payment's notification goes when the
@@ -27,6 +29,7 @@ it (`blindgate.translog`; verdicts cached per key version under ``state/translog
 (`blindgate.agent.rotation`): it rotates the key every ``rotate_days`` and destroys a superseded
 version ``retention_days`` after it was superseded, never the version the network file names for
 this party; with ``transparency.identity_key`` it publishes each change as a key bundle.
+``connections`` bounds the agent's connections (`blindgate.net.serving`): each field may be left out.
 Relative paths are relative to the agent file.
 """
 
@@ -39,7 +42,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -48,11 +50,12 @@ from blindgate.agent.app import Backend, create_acquirer_agent_app, create_walle
 from blindgate.agent.journal import Journal
 from blindgate.agent.policy import FieldPolicy
 from blindgate.agent.rotation import BundlePublisher, RotationSchedule, SealKeyRotation
-from blindgate.api.config_models import AgentFile, KeyRotation, validated
+from blindgate.api.config_models import AgentFile, ConnectionLimits, KeyRotation, validated
 from blindgate.api.network import ACQUIRER, ConfigError, load_network
 from blindgate.api.observe import observed
 from blindgate.api.openapi import SURFACE_PATHS, openapi_document
 from blindgate.crypto.keystore import KeyStore
+from blindgate.net.serving import serve as serve_bounded
 from blindgate.translog.heads import load_private_key
 from blindgate.translog.http import HttpLogClient, remote_verifier
 from blindgate.translog.verifier import LogVerifier
@@ -153,15 +156,14 @@ def main(argv: list[str]) -> int:
 
 
 def serve(app: Any, config: dict[str, Any], base: Path) -> None:
-    """Run ``app`` under uvicorn where the agent file ``config`` (relative to ``base``) says."""
+    """Serve ``app`` where the agent file ``config`` (relative to ``base``) says, bounded as it says."""
     logs.configure(base / config["log"] if config.get("log") else None)
     tls = bool(config.get("tls_cert"))
-    uvicorn.run(
+    serve_bounded(
         app,
-        host=config.get("host", "127.0.0.1"),
-        port=int(config.get("port", 8443)),
-        log_level="warning",
-        access_log=False,
+        config.get("host", "127.0.0.1"),
+        int(config.get("port", 8443)),
+        ConnectionLimits.model_validate(config.get("connections", {})).limits(),
         ssl_certfile=str(base / config["tls_cert"]) if tls else None,
         ssl_keyfile=str(base / config["tls_key"]) if tls else None,
     )

@@ -31,6 +31,7 @@ from blindgate.api.network import (
     MAX_RETENTION_DAYS,
     ConfigError,
 )
+from blindgate.net.limits import ServeLimits
 
 AGENT_FORMAT = "blindgate-agent/1"
 POLICY_FORMAT = "blindgate-field-policy/1"
@@ -169,6 +170,23 @@ class KeyRotation(_Strict):
     check_every_s: float = Field(default=3600, ge=1, description="how often the agent looks")
 
 
+_LIMITS = ServeLimits()
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class ConnectionLimits(_Strict):
+    """How the service bounds its connections (`blindgate.net.serving`); each field defaults."""
+
+    max_connections: int = Field(default=_LIMITS.max_connections, ge=1, le=1_000_000)
+    header_timeout_s: Seconds = _LIMITS.header_timeout_s
+    body_timeout_s: Seconds = _LIMITS.body_timeout_s
+    keep_alive_s: Seconds = _LIMITS.keep_alive_s
+    tls_handshake_timeout_s: Seconds = _LIMITS.tls_handshake_timeout_s
+
+    def limits(self) -> ServeLimits:
+        return ServeLimits(**self.model_dump())
+
+
 class AgentFile(_Strict):
     """An agent file; relative paths are relative to it."""
 
@@ -187,6 +205,7 @@ class AgentFile(_Strict):
     tls_cert: str | None = Field(default=None, description="PEM certificate file to serve TLS with")
     tls_key: str | None = Field(default=None, description="its private key file")
     log: str | None = Field(default=None, description="JSON log file; null: stderr")
+    connections: ConnectionLimits = Field(default_factory=ConnectionLimits)
 
 
 class FieldPolicyFile(_Strict):
@@ -207,6 +226,11 @@ class GatewayOptions(_Strict):
     port: Port = 8000
     log: str | None = Field(default=None, description="JSON log file; null: stderr")
     workers: int = Field(default=1, ge=1, le=64)
+    max_connections: int = Field(default=_LIMITS.max_connections, ge=1, le=1_000_000)
+    header_timeout: Seconds = _LIMITS.header_timeout_s
+    body_timeout: Seconds = _LIMITS.body_timeout_s
+    keep_alive_timeout: Seconds = _LIMITS.keep_alive_s
+    tls_handshake_timeout: Seconds = _LIMITS.tls_handshake_timeout_s
 
 
 MODELS: dict[str, type[BaseModel]] = {

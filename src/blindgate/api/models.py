@@ -172,6 +172,29 @@ class PayRequest:
         )
 
 
+def check_currencies(body: dict[str, Any], acquirer_currency: str) -> None:
+    """Refuse a pay request whose amounts disagree on the currency; store nothing.
+
+    AMS (Alipay+ ``pay``, ACQP to Alipay+): ``paymentAmount`` is the amount the acquirer asks
+    to receive, in the currency it created the order in; Antom's ``pay`` says the same ("in the
+    order currency"). Its value may differ from ``order.orderAmount`` (a merchant's discount),
+    its currency may not. An acquirer here is settled in the one currency the network file
+    gives it, so a payment in another currency would post to books it has no account for.
+
+    - ``order.orderAmount`` (optional) in another currency than ``paymentAmount``: PARAM_ILLEGAL.
+    - ``paymentAmount`` in another currency than the acquirer's: CURRENCY_NOT_SUPPORT.
+    """
+    amount = parse_money(body.get("paymentAmount"), "paymentAmount")
+    order = body.get("order")
+    declared = order.get("orderAmount") if isinstance(order, dict) else None
+    if declared is not None:
+        order_amount = parse_money(declared, "order.orderAmount")
+        if order_amount.currency != amount.currency:
+            raise ApiError("PARAM_ILLEGAL", "paymentAmount and order.orderAmount are in different currencies")
+    if amount.currency != acquirer_currency:
+        raise ApiError("CURRENCY_NOT_SUPPORT", "paymentAmount is not in the acquirer's currency")
+
+
 def in_store_scenario(body: dict[str, Any]) -> str | None:
     """``paymentFactor.inStorePaymentScenario`` of a pay request, when it names one."""
     factor = body.get("paymentFactor")

@@ -24,6 +24,7 @@ from blindgate.commandline import action, fail
 from blindgate.commandline import parser as command_parser
 from blindgate.console.users import ROLES, UsersFileError, add_user, load_users
 from blindgate.errors import EXIT_INPUT, EXIT_OK
+from blindgate.net.limits import add_limit_options, limits_from
 
 PROG = "blindgate console"
 
@@ -46,6 +47,7 @@ def main(argv: list[str]) -> int:
         "--secret-file", type=Path, help="the session key (32+ bytes); default: fresh per start"
     )
     serve.add_argument("--secure-cookie", action="store_true", help="cookies only over HTTPS (behind TLS)")
+    add_limit_options(serve)
     add = action(verbs, "add-user", "add or replace a user (password on stdin)")
     add.add_argument("--users", type=Path, required=True)
     add.add_argument("--name", required=True)
@@ -64,11 +66,10 @@ def main(argv: list[str]) -> int:
 
 
 def serve_console(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from blindgate import logs
     from blindgate.api.observe import observed
     from blindgate.console.app import PAGES, create_console_app
+    from blindgate.net import serving
     from blindgate.translog.errors import TranslogError
     from blindgate.translog.heads import load_public_key
 
@@ -94,5 +95,5 @@ def serve_console(args: argparse.Namespace) -> int:
         secure_cookie=args.secure_cookie,
     )
     served = observed(app, "console", PAGES)  # metrics and a log line per request, like every service
-    uvicorn.run(served, host=args.host, port=args.port, log_level="warning", access_log=False)
+    serving.serve(served, args.host, args.port, limits_from(args))
     return 0

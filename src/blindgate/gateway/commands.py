@@ -2,7 +2,9 @@
 
     blindgate gateway --network network.json --keys gateway/keys \
         [--db sqlite:///gateway/gateway.db | postgresql+psycopg://...] [--host 127.0.0.1] [--port 8000] \
-        [--log gateway/gateway.log] [--workers N] [--tls-cert cert.pem --tls-key key.pem]
+        [--log gateway/gateway.log] [--workers N] [--tls-cert cert.pem --tls-key key.pem] \
+        [--max-connections 512] [--header-timeout 10] [--body-timeout 12] [--keep-alive-timeout 5] \
+        [--tls-handshake-timeout 10]
 
 The gateway brings its store to this release's schema on start (`blindgate.storage.migrate`):
 it creates a new store, and upgrades one an earlier release made (``blindgate db upgrade`` does
@@ -12,6 +14,9 @@ the same by hand, e.g. before a rolling restart); a store a later release wrote 
 stateless workers over one database; PostgreSQL is the store for that, SQLite serialises
 writers). The app is built once before the workers start: that creates or upgrades the store
 once, and refuses a bad network file or key store up front.
+
+The connection limits (per worker process) are `blindgate.net.serving`'s: connections that
+send nothing, or headers or a body too slowly, are closed, and never keep a real request out.
 
 Errors go to stderr; the exit codes are `blindgate.commandline.EXIT_CODES` (2: a bad network file,
 key store or option; 3: the store is unreachable or newer than this release).
@@ -26,7 +31,6 @@ import argparse
 import os
 from pathlib import Path
 
-import uvicorn
 from starlette.applications import Starlette
 
 from blindgate import logs
@@ -36,6 +40,7 @@ from blindgate.crypto.keystore import KeyStore
 from blindgate.errors import EXIT_INPUT, EXIT_OK
 from blindgate.gateway.app import create_gateway_app, engine_of
 from blindgate.gateway.observe import observed_gateway
+from blindgate.net import limits, serving
 from blindgate.storage.errors import STORE_FAILURES, explain
 
 _ENV = (
@@ -67,11 +72,16 @@ def main(argv: list[str]) -> int:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     serve.add_argument("--tls-key", type=Path, help="and this private key (PEM)")
+    limits.add_limit_options(serve)
     args = serve.parse_args(argv)
     if not 1 <= args.workers <= 64:
         serve.error("--workers is 1..64")
     if (args.tls_cert is None) != (args.tls_key is None):
         serve.error("--tls-cert and --tls-key go together")
+    try:
+        bounds = limits.limits_from(args)
+    except ValueError as exc:
+        serve.error(str(exc))
     cert, key = (str(args.tls_cert), str(args.tls_key)) if args.tls_cert else (None, None)
     if args.workers > 1:
         # Build the app once here: it creates or upgrades the store (the workers would race
@@ -87,14 +97,13 @@ def main(argv: list[str]) -> int:
             args.log.resolve() if args.log else "",
         )
         os.environ.update({name: str(value) for name, value in zip(_ENV, values, strict=True)})
-        uvicorn.run(
+        serving.serve(
             "blindgate.gateway.commands:app_from_environment",
+            args.host,
+            args.port,
+            bounds,
             factory=True,
             workers=args.workers,
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            access_log=False,
             ssl_certfile=cert,
             ssl_keyfile=key,
         )
@@ -103,12 +112,11 @@ def main(argv: list[str]) -> int:
     app = _built(args)
     if isinstance(app, int):
         return app
-    uvicorn.run(
+    serving.serve(
         observed_gateway(app),  # metrics, a log line per request, GET /openapi.json
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        access_log=False,
+        args.host,
+        args.port,
+        bounds,
         ssl_certfile=cert,
         ssl_keyfile=key,
     )

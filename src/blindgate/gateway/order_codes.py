@@ -54,6 +54,7 @@ from blindgate.api.models import (
     OrderCodeRequest,
     PaymentRef,
     ScanRequest,
+    check_currencies,
     in_store_scenario,
     text,
 )
@@ -112,7 +113,9 @@ class OrderCodes:
     # --- the acquirer's side ---------------------------------------------------------------------
 
     async def pay(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
-        """``payments/pay``: an order code when the scenario says so, else a user-presented code."""
+        """``payments/pay``: an order code when the scenario says so, else a user-presented code.
+        Either way its amounts are in one currency, the acquirer's (`check_currencies`)."""
+        check_currencies(body, acquirer.currency)
         if in_store_scenario(body) != ORDER_CODE_SCENARIO:
             return await self.paying.pay(acquirer, body)
         return await self.db.run(self.create, acquirer, body)

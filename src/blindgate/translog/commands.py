@@ -41,6 +41,7 @@ from blindgate.commandline import parser as command_parser
 from blindgate.commandline import run_command
 from blindgate.crypto.encoding import b64url_decode
 from blindgate.crypto.keystore import KeyStore
+from blindgate.net.limits import add_limit_options, limits_from
 from blindgate.translog import canonical, merkle
 from blindgate.translog.entries import KEY_BUNDLE, Entry, PublishedKeys, key_bundle
 from blindgate.translog.errors import (
@@ -93,8 +94,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from blindgate.net import serving
     from blindgate.translog.http import HttpWitness, log_app
     from blindgate.translog.log import TransparencyLog
     from blindgate.translog.store import LogStore, open_log_database
@@ -107,18 +107,17 @@ def _serve(args: argparse.Namespace) -> int:
         witnesses.append(HttpWitness(url, canonical.key_id(load_public_key(key_file))))
     log = TransparencyLog(LogStore(open_log_database(args.db)), load_private_key(args.key), witnesses)
     log.publish()
-    uvicorn.run(log_app(log), host=args.host, port=args.port, log_level="warning", access_log=False)
+    serving.serve(log_app(log), args.host, args.port, limits_from(args))
     return 0
 
 
 def _witness(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from blindgate.net import serving
     from blindgate.translog.http import witness_app
     from blindgate.translog.witness import Witness
 
     witness = Witness(load_private_key(args.key), load_public_key(args.log_key), args.state)
-    uvicorn.run(witness_app(witness), host=args.host, port=args.port, log_level="warning", access_log=False)
+    serving.serve(witness_app(witness), args.host, args.port, limits_from(args))
     return 0
 
 
@@ -369,6 +368,7 @@ def _parser() -> argparse.ArgumentParser:
     for service in (serve, witness):
         service.add_argument("--host", default="127.0.0.1")
         service.add_argument("--port", type=int, default=8700)
+        add_limit_options(service)
     bundle = action("bundle", _bundle, "a signed key bundle entry from a party's key store")
     bundle.add_argument("--keys", required=True, help="the party's key store directory")
     bundle.add_argument("--identity", required=True, help="the party's identity private key (PEM)")

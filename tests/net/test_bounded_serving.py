@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import select
 import signal
@@ -191,6 +192,15 @@ def settles_within_cap(attack: Attack, pid: int, baseline: int) -> None:
         attack.watch(0.1)
 
 
+def open_connections_metric(url: str) -> int:
+    """``blindgate_open_connections`` as a scrape of the service's /metrics reads it."""
+    with httpx.Client(timeout=3) as http:
+        text = http.get(url + "/metrics").text
+    found = re.search(r"^blindgate_open_connections\{[^}]*\} ([0-9.]+)$", text, re.MULTILINE)
+    assert found is not None, "no blindgate_open_connections gauge"
+    return int(float(found[1]))
+
+
 def signed_inquiry(net: LocalNetwork, url: str, number: int, **client: Any) -> dict[str, Any]:
     """A signed inquiry by the acquirer's agent for a payment that does not exist: the gateway
     checks the signature, looks it up and signs its answer."""
@@ -224,6 +234,8 @@ def hold_and_serve(net: LocalNetwork, pid: int, port: int, call: Any) -> Attack:
     try:
         attack.watch(0.3)
         settles_within_cap(attack, pid, baseline)
+        held = open_connections_metric(f"http://{HOST}:{port}")
+        assert 0 < held <= CAP + 1, held  # the held ones count (the scrape's own too), within the cap
         for number in range(10):
             started = time.monotonic()
             answer = call(net, f"http://{HOST}:{port}", number)

@@ -6,7 +6,9 @@ and `blindgate agent` serve them) and adds, for every HTTP request:
 - Prometheus metrics: ``blindgate_http_requests_total{service, route, method, status,
   result_code}``, ``blindgate_http_request_seconds{service, route}`` (a histogram) and
   ``blindgate_http_requests_in_progress{service}`` (the requests open now: with HTTP/1.1
-  keep-alive, the connections doing work);
+  keep-alive, the connections doing work) and ``blindgate_open_connections{service}`` (every
+  connection the process's server holds, idle and in its TLS handshake included:
+  `blindgate.net.serving.open_connections`, against its ``max_connections`` cap);
 - one structured JSON log line (`blindgate.logs`), whatever the outcome — payments, refunds,
   cancels, inquiries, refusals, bad input, health checks: ``request_id`` (made here, also
   sent back as ``X-Request-Id``), method, route, HTTP status, the answer's ``resultCode`` and
@@ -34,10 +36,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from blindgate.api.results import RESULTS
+from blindgate.net.serving import open_connections
 
 METRICS_PATH, OPENAPI_PATH = "/metrics", "/openapi.json"
 OTHER = "other"
@@ -78,7 +82,7 @@ class Observed:
         self.in_progress = Gauge(
             "blindgate_http_requests_in_progress", "requests open now", ["service"], registry=self.registry
         )
-        for collector in collectors:
+        for collector in (_OpenConnections(service), *collectors):
             self.registry.register(collector)
         # Label children, made once: `labels()` costs more than the increment it leads to.
         self._open = self.in_progress.labels(service)
@@ -190,6 +194,23 @@ def observed(
     collectors: Iterable[Collector] = (),
 ) -> Observed:
     return Observed(app, service, routes, openapi, collectors)
+
+
+class _OpenConnections(Collector):
+    """``blindgate_open_connections``: read from the server when scraped (none outside one)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def collect(self) -> Iterable[Metric]:
+        count = open_connections()
+        if count is None:
+            return
+        family = GaugeMetricFamily(
+            "blindgate_open_connections", "connections the server holds open now", labels=["service"]
+        )
+        family.add_metric([self.service], count)
+        yield family
 
 
 def _request_id() -> str:

@@ -54,7 +54,7 @@ import logging
 import resource
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import h11
@@ -128,6 +128,7 @@ class BoundedLoop(asyncio.SelectorEventLoop):
         super().__init__()
         self.limits = limits
         self.handshaking: set[TlsHandshake] = set()
+        self.served: Collection[Any] = ()  # uvicorn's set of the connections it serves
         limit_repeats()
         self.set_exception_handler(_report)
 
@@ -247,6 +248,8 @@ class GuardedProtocol(H11Protocol):
         self.phase, self.phase_since = HEADERS, self.loop.time()
         self.deadline: asyncio.TimerHandle | None = None
         self._arm(self.limits.header_timeout_s, "a connection sent no whole request headers in time")
+        if isinstance(self.loop, BoundedLoop):
+            self.loop.served = self.connections  # what `open_connections` counts
         handshaking: set[Any] = getattr(self.loop, "handshaking", set())
         if len(self.connections) + len(handshaking) > self.limits.max_connections:
             make_room(self, self.connections, handshaking)
@@ -305,6 +308,16 @@ class GuardedProtocol(H11Protocol):
         if not self.transport.is_closing():
             log.info(reason + ": closed")
             self.transport.abort()  # at once: the descriptor is free now, not after a TLS goodbye
+
+
+def open_connections() -> int | None:
+    """The connections this process's server holds open now — served, and in their TLS handshake
+    — for the ``blindgate_open_connections`` gauge; None outside a bounded server's event loop."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return len(loop.served) + len(loop.handshaking) if isinstance(loop, BoundedLoop) else None
 
 
 def make_room(newcomer: GuardedProtocol | TlsHandshake, served: Any, handshaking: Any) -> None:

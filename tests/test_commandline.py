@@ -57,9 +57,6 @@ MORE_BAD_INPUT: list[tuple[list[str], int]] = [
 ]  # fmt: skip
 HELP_OF = {"log": LOG_EXIT_CODES}
 # The agent's parser is the partner's code (agent/commands.py); its --help is its own.
-HELP_NOT_YET = {"agent"}
-
-
 @pytest.fixture(autouse=True)
 def _logging_left_as_found() -> Iterator[None]:
     """`blindgate gateway` configures logging before it reads its files; undo that."""
@@ -124,7 +121,7 @@ def test_bad_input_is_one_line_on_stderr_with_the_documented_status(
     assert not (tmp_path / "missing").exists()  # a refused input writes nothing
 
 
-@pytest.mark.parametrize("command", sorted(set(COMMANDS) - HELP_NOT_YET))
+@pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_help_documents_the_exit_statuses(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _run([command, "--help"], capsys)
     if command == "audit":  # a dispatcher over its checks: each check's --help documents them

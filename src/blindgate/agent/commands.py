@@ -35,9 +35,7 @@ Relative paths are relative to the agent file.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -54,7 +52,9 @@ from blindgate.api.config_models import AgentFile, ConnectionLimits, KeyRotation
 from blindgate.api.network import ACQUIRER, ConfigError, load_network
 from blindgate.api.observe import observed
 from blindgate.api.openapi import SURFACE_PATHS, openapi_document
+from blindgate.commandline import fail, parser
 from blindgate.crypto.keystore import KeyStore
+from blindgate.errors import EXIT_INPUT, EXIT_OK
 from blindgate.net.serving import serve as serve_bounded
 from blindgate.translog.heads import load_private_key
 from blindgate.translog.http import HttpLogClient, remote_verifier
@@ -142,17 +142,19 @@ def _rotation(config: dict[str, Any], base: Path, keys: KeyStore, named: int) ->
     )
 
 
+PROG = "blindgate agent"
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="blindgate agent", description="serve a partner's blindgate agent")
-    parser.add_argument("--config", type=Path, required=True, help="the agent file (JSON)")
-    args = parser.parse_args(argv)
+    command = parser(PROG, "serve a partner's blindgate agent")
+    command.add_argument("--config", type=Path, required=True, help="the agent file (JSON)")
+    args = command.parse_args(argv)
     try:
         app, config = load_agent(args.config)
     except (ConfigError, ValueError, KeyError, OSError) as exc:
-        print(f"blindgate agent: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        return fail(PROG, f"{type(exc).__name__}: {exc}", EXIT_INPUT)
     serve(app, config, args.config.parent)
-    return 0
+    return EXIT_OK
 
 
 def serve(app: Any, config: dict[str, Any], base: Path) -> None:

@@ -379,44 +379,80 @@ def _serve(address: str, keys: Path, model_path: Path, network_csv: Path) -> Non
     channel.close()
 
 
+def _echo(address: str, keys: Path, reply_bytes: int) -> None:
+    """The channel's floor: the same round trip (an id out, a reply of the same size back), no model."""
+    identity = Identity.load(keys / "network")
+    channel = listen(address, identity, (keys / "wallet" / "cert.pem").read_bytes(), 60, accept_timeout=60)
+    reply = bytes(reply_bytes)
+    while channel.recv():
+        channel.send(reply)
+    channel.close()
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = np.array(seconds) * 1000
+    return {
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "max_ms": float(ms.max()),
+    }
+
+
 def single_row_latency(model_dir: Path, wallet_csv: Path, network_csv: Path, queries: int) -> dict[str, Any]:
+    """Scoring one customer at a time over loopback TLS, each query followed by a bare round trip
+    of the same sizes on a second channel (an echo process): the floor this machine's scheduler
+    and TLS give at the load of the moment, measured under the same conditions."""
+    model = load_model(model_dir / "model-wallet.json")
+    assert isinstance(model, WalletModel)
+    reply_bytes = 1 + (len(model.ensemble.network_nodes()) + 7) // 8
     with tempfile.TemporaryDirectory(prefix="blindgate-rows-") as scratch:
         keys = Path(scratch)
         for name in ("wallet", "network"):
             Identity.generate(name).save(keys / name)
-        address = f"127.0.0.1:{free_port()}"
-        server = multiprocessing.get_context("fork").Process(
-            target=_serve, args=(address, keys, model_dir / "model-network.json", network_csv)
+        addresses = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+        fork = multiprocessing.get_context("fork")
+        server = fork.Process(
+            target=_serve, args=(addresses[0], keys, model_dir / "model-network.json", network_csv)
         )
+        echo = fork.Process(target=_echo, args=(addresses[1], keys, reply_bytes))
         server.start()
-        channel = connect(
-            address,
-            Identity.load(keys / "wallet"),
-            (keys / "network" / "cert.pem").read_bytes(),
-            60,
-            retry_for=60,
+        echo.start()
+        channel, echo_channel = (
+            connect(
+                address,
+                Identity.load(keys / "wallet"),
+                (keys / "network" / "cert.pem").read_bytes(),
+                60,
+                retry_for=60,
+            )
+            for address in addresses
         )
-        model = load_model(model_dir / "model-wallet.json")
-        assert isinstance(model, WalletModel)
         wallet = read_table(wallet_csv, ID, LABEL)
         scorer = RowScorer(channel, model, wallet)
         shared = sorted(set(wallet.ids) & set(read_table(network_csv, ID).ids))
         rng = np.random.default_rng(1)
-        times = []
+        times, floor = [], []
+        load = os.getloadavg()[0]
         for identifier in rng.choice(shared, queries):
             started = time.perf_counter()
             score = scorer.score(str(identifier))
             times.append(time.perf_counter() - started)
             assert score is not None
+            started = time.perf_counter()
+            echo_channel.send(str(identifier).encode())
+            echo_channel.recv()
+            floor.append(time.perf_counter() - started)
         scorer.close()
+        echo_channel.send(b"")
         channel.close()
+        echo_channel.close()
         server.join(30)
-    ms = np.array(times) * 1000
+        echo.join(30)
     return {
         "queries": queries,
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "max_ms": float(ms.max()),
+        **_percentiles(times),
+        "echo_floor": _percentiles(floor),
+        "load_before_after": [load, os.getloadavg()[0]],
     }
 
 

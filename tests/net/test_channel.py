@@ -14,6 +14,7 @@ from blindgate.net import (
     MalformedFrame,
     PeerClosed,
     ProtocolMismatch,
+    SocketChannel,
     connect,
     free_port,
     memory_pair,
@@ -164,3 +165,28 @@ def test_free_port_can_be_listened_on() -> None:
     identity = Identity.generate("s")
     with Listener(f"127.0.0.1:{port}", identity, identity.cert_pem, timeout=1) as listener:
         assert listener.port == port
+
+
+class _RecordingSocket:
+    """A stream socket stand-in that records each write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def settimeout(self, _: float) -> None:
+        pass
+
+    def sendall(self, data: bytes | memoryview) -> None:
+        self.writes.append(bytes(data))
+
+
+def test_a_small_frame_goes_out_in_one_write_with_its_header() -> None:
+    # A peer blocked on a frame must wake once for it: a header written apart from its body
+    # costs a request/answer session (single-row scoring) two wake-ups a frame under load.
+    sock = _RecordingSocket()
+    channel = SocketChannel(sock)  # type: ignore[arg-type]
+    channel.send(b"customer-42")
+    assert sock.writes == [b"\x00\x00\x00\x0bcustomer-42"]
+    big = bytes(200_000)
+    channel.send(big)  # a large frame is not copied to join its header
+    assert sock.writes[1:] == [b"\x00\x03\x0d\x40", big]

@@ -29,7 +29,7 @@ from blindgate.pets.ml.data import Table, subset_rows
 from blindgate.pets.ml.errors import DataError
 from blindgate.pets.ml.gbdt.model import NetworkModel, WalletModel
 from blindgate.pets.ml.gbdt.protocol import PROTOCOL, VERSION, pack_bits, unpack_bits
-from blindgate.pets.ml.gbdt.trees import LEAF, WALLET_OWNER, sigmoid
+from blindgate.pets.ml.gbdt.trees import NETWORK_OWNER, WALLET_OWNER, sigmoid
 from blindgate.pets.ml.joint import align_over
 
 PREDICT_PROTOCOL = PROTOCOL + "-predict"
@@ -102,33 +102,60 @@ def predict_rows(
 
 @dataclass
 class CompiledTrees:
-    """The wallet's trees as Python lists: a single row walks them without numpy overhead."""
+    """The wallet's trees as flat arrays, built once: a single row's score is then a couple
+    of dozen numpy calls whatever the number of trees (all trees walk one level per step),
+    where a Python walk costs a loop turn per node visited."""
 
     base: float
-    trees: list[tuple[list[int], list[int], list[list[bool]], list[float], list[int]]]
+    depth: int
+    nodes: int  # per tree, heap order
+    wallet_node: np.ndarray  # bool (trees * nodes,)
+    inner: np.ndarray  # bool (trees * nodes,)
+    feature: np.ndarray  # int64 (trees * nodes,), the wallet's column (0 where not a wallet split)
+    table_at: np.ndarray  # int64 (trees * nodes,), where the node's go-left table starts in ``left``
+    left: np.ndarray  # bool (trees * nodes * (bins + 1),)
+    bit_at: np.ndarray  # int64 (trees * nodes,), the node's network bit (``splits``: none)
+    value: np.ndarray  # float64 (trees * nodes,)
+    splits: int
 
     @classmethod
     def of(cls, model: WalletModel) -> CompiledTrees:
+        trees = model.ensemble.trees
+        splits = len(model.ensemble.network_nodes())
+        depth, width = model.config.depth, model.config.bins + 1
+        nodes = 2 ** (depth + 1) - 1
         column = {key: k for k, key in enumerate(model.ensemble.network_nodes())}
-        trees = []
-        for t, tree in enumerate(model.ensemble.trees):
-            bit_at = [column.get((t, n), -1) for n in range(len(tree.owner))]
-            trees.append(
-                (tree.owner.tolist(), tree.feature.tolist(), tree.left.tolist(), tree.value.tolist(), bit_at)
-            )
-        return cls(model.ensemble.base, trees)
+        owner = np.concatenate([tree.owner for tree in trees]) if trees else np.zeros(0, np.int8)
+        bit_at = [column.get((t, n), splits) for t in range(len(trees)) for n in range(nodes)]
+        return cls(
+            base=model.ensemble.base,
+            depth=depth,
+            nodes=nodes,
+            wallet_node=owner == WALLET_OWNER,
+            inner=(owner == WALLET_OWNER) | (owner == NETWORK_OWNER),
+            feature=np.concatenate([np.maximum(t.feature, 0) for t in trees]).astype(np.int64)
+            if trees
+            else np.zeros(0, np.int64),
+            table_at=np.arange(len(owner), dtype=np.int64) * width,
+            left=np.concatenate([tree.left.reshape(-1) for tree in trees]) if trees else np.zeros(0, bool),
+            bit_at=np.array(bit_at, dtype=np.int64),
+            value=np.concatenate([tree.value for tree in trees]) if trees else np.zeros(0),
+            splits=splits,
+        )
 
-    def margin(self, codes: list[int], bits: list[bool]) -> float:
-        total = self.base
-        for owner, feature, left, value, bit_at in self.trees:
-            node = 0
-            while owner[node] != LEAF:
-                go_left = (
-                    left[node][codes[feature[node]]] if owner[node] == WALLET_OWNER else bits[bit_at[node]]
-                )
-                node = 2 * node + (1 if go_left else 2)
-            total += value[node]
-        return total
+    def margin(self, codes: np.ndarray, bits: np.ndarray) -> float:
+        """One row's raw score: its wallet codes and one go-left bit per network split."""
+        if not len(self.value):
+            return self.base
+        padded = np.append(bits[: self.splits].astype(bool), False)  # bit_at == splits: no bit
+        wallet_left = self.left[self.table_at + codes[self.feature]] if codes.size else False
+        go_left = np.where(self.wallet_node, wallet_left, padded[self.bit_at])
+        at = np.arange(0, len(self.value), self.nodes)  # each tree's root
+        node = np.zeros(len(at), dtype=np.int64)
+        for _level in range(self.depth):
+            here = at + node
+            node = np.where(self.inner[here], 2 * node + 2 - go_left[here], node)
+        return float(self.base + self.value[at + node].sum())
 
 
 class RowScorer:
@@ -139,9 +166,10 @@ class RowScorer:
         check_pair(channel, model)
         self.channel = channel
         self.compiled = CompiledTrees.of(model)
-        self.splits = len(model.ensemble.network_nodes())
+        self.splits = self.compiled.splits
         self.row_of = {identifier: i for i, identifier in enumerate(table.ids)}
-        self.codes = model.binning.transform(table).tolist()
+        # one array, not a list per row: a long session's heap stays small for the collector
+        self.codes = model.binning.transform(table).astype(np.int64)
 
     def score(self, identifier: str) -> float | None:
         row = self.row_of.get(identifier)
@@ -153,7 +181,7 @@ class RowScorer:
             return None
         if len(reply) != 1 + (self.splits + 7) // 8 or reply[:1] != HELD:
             raise MalformedFrame("expected one bit per network split")
-        bits = np.unpackbits(np.frombuffer(reply[1:], dtype=np.uint8))[: self.splits].astype(bool).tolist()
+        bits = np.unpackbits(np.frombuffer(reply, dtype=np.uint8, offset=1))
         return 1.0 / (1.0 + math.exp(-self.compiled.margin(self.codes[row], bits)))
 
     def close(self) -> None:
@@ -165,7 +193,7 @@ def serve_rows(channel: Channel, model: NetworkModel, table: Table) -> int:
     timeout passes with no request); returns the number of rows answered."""
     check_pair(channel, model)
     row_of = {identifier: i for i, identifier in enumerate(table.ids)}
-    codes = model.binning.transform(table)
+    codes = model.binning.transform(table).astype(np.int64)
     splits = model.splits.compiled()
     answered = 0
     while (request := channel.recv()) != STOP:
@@ -173,6 +201,6 @@ def serve_rows(channel: Channel, model: NetworkModel, table: Table) -> int:
         if row is None:
             channel.send(NOT_HELD)
             continue
-        channel.send(HELD + pack_bits(splits.bits(codes[row : row + 1])).tobytes())
+        channel.send(HELD + np.packbits(splits.row_bits(codes[row])).tobytes())
         answered += 1
     return answered

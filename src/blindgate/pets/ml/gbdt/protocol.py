@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -217,6 +218,16 @@ class CompiledSplits:
         if not len(self.features):
             return np.zeros((codes.shape[0], 0), dtype=bool)
         return np.asarray(self.tables[np.arange(len(self.features))[None, :], codes[:, self.features]])
+
+    def row_bits(self, codes: np.ndarray) -> np.ndarray:
+        """One row's go-left bits (``codes``: the row's codes, 1-D): one gather in the flat tables."""
+        flat, starts = self._flat
+        return np.asarray(flat[starts + codes[self.features]])
+
+    @cached_property
+    def _flat(self) -> tuple[np.ndarray, np.ndarray]:
+        starts = np.arange(len(self.features), dtype=np.int64) * self.tables.shape[1]
+        return self.tables.reshape(-1), starts
 
 
 @dataclass

@@ -34,6 +34,7 @@ SCHEME = "ou"
 KEY_BITS = 2048
 SCALE_BITS = 24
 SLOT_BITS = 64
+SKIP_FRACTION = 0.2  # a column's dominant bin is derived, not summed, from this share of rows
 
 
 @dataclass
@@ -144,22 +145,93 @@ class PublicKeyHolder:
         self.costs.additions += int(sum(int(m.sum()) for m in members)) * codes.shape[1]
         return sums
 
-    def bucket_sums_all(self, codes: np.ndarray, members: list[np.ndarray], buckets: int) -> list[Any]:
-        """:meth:`bucket_sums` over all chunks of the current tree (``codes`` covers them all)."""
+    def partial_sums(self, chunk: Any, codes: np.ndarray, mask: np.ndarray, plan: DominantBins) -> list[Any]:
+        """One chunk's part of a node's histogram (``mask``: the node's rows in the chunk), in
+        ``plan``'s layout: the full columns' sums, then each skipped column's without its dominant bin."""
+        width = plan.width
+        parts = self.bucket_sums(chunk, codes[:, plan.full], [mask], width)
+        for column, code in zip(plan.skipped, plan.code, strict=True):
+            kept = mask & (codes[:, column] != code)
+            parts += self.bucket_sums(chunk, codes[:, [column]], [kept], width)
+        return parts
+
+    def add_parts(self, left: list[Any] | None, right: list[Any]) -> list[Any]:
+        return right if left is None else [self.add(a, b) for a, b in zip(left, right, strict=True)]
+
+    def node_parts(self, codes: np.ndarray, mask: np.ndarray, plan: DominantBins) -> list[Any]:
+        """:meth:`partial_sums` over all chunks of the current tree (``codes``/``mask`` cover them all)."""
         totals: list[Any] | None = None
         offset = 0
         for chunk in self.chunks:
             rows = chunk.shape[0]
-            part = self.bucket_sums(
-                chunk, codes[offset : offset + rows], [m[offset : offset + rows] for m in members], buckets
-            )
-            totals = part if totals is None else [self.add(a, b) for a, b in zip(totals, part, strict=True)]
+            window = slice(offset, offset + rows)
+            totals = self.add_parts(totals, self.partial_sums(chunk, codes[window], mask[window], plan))
             offset += rows
         assert totals is not None
         return totals
+
+    def assemble(self, parts: list[Any], plan: DominantBins) -> Any:
+        """The node's histogram, (column, bin) flat: each skipped column's dominant bin is the
+        node's total (the anchor column's bins added up) minus the column's other bins."""
+        started = time.perf_counter()
+        width, columns = plan.width, len(plan.full) + len(plan.skipped)
+        full, skipped = parts[0][:, 0], [part[:, 0] for part in parts[1:]]
+        histogram = full[[0] * (columns * width)]
+        histogram[_cells(plan.full, width)] = full
+        anchor = int(np.searchsorted(plan.full, plan.anchor))
+        evaluator = self.kit.evaluator()
+        total = evaluator.sum(full[list(range(anchor * width, (anchor + 1) * width))])
+        totals, others = full[[0] * len(skipped)], full[[0] * len(skipped)]
+        for k, (column, code, sums) in enumerate(zip(plan.skipped, plan.code, skipped, strict=True)):
+            histogram[_cells([column], width)] = sums
+            totals[k] = total
+            others[k] = evaluator.sum(sums[[b for b in range(width) if b != code]])
+        if len(skipped):
+            histogram[[int(c) * width + int(d) for c, d in zip(plan.skipped, plan.code, strict=True)]] = (
+                evaluator.sub(totals, others)
+            )
+        self.costs.additions += (width - 1) * (1 + len(plan.skipped)) + len(plan.skipped)
+        self.costs.add_s += time.perf_counter() - started
+        return histogram
 
     @staticmethod
     def select(sums: object, positions: list[int]) -> bytes:
         """Only the non-empty bins travel (the label holder would read empty ones as zero)."""
         assert positions, "a node with rows has a non-empty bin"
         return bytes(sums[positions].serialize())  # type: ignore[index]
+
+
+def _cells(columns: Any, width: int) -> list[int]:
+    return [int(c) * width + b for c in columns for b in range(width)]
+
+
+@dataclass(frozen=True)
+class DominantBins:
+    """Which bins the network sums, and which it derives.
+
+    A column whose most frequent bin holds at least ``SKIP_FRACTION`` of the rows (a
+    skewed or few-level column: "previous contacts = 0", "outcome unknown") is summed
+    without that bin, whose sum is then the node's total minus the column's other bins:
+    one subtraction a node instead of an addition per row in that bin. The node's total
+    comes from the anchor, the least skewed column, which is always summed in full. The
+    plan depends on the network's own codes only; the sums the wallet decrypts are the
+    same integers either way.
+    """
+
+    width: int  # bins + 1 (missing)
+    full: np.ndarray  # columns summed bin by bin, ascending (the anchor among them)
+    skipped: np.ndarray  # columns whose dominant bin is derived
+    code: np.ndarray  # the dominant bin of each skipped column
+    anchor: int
+
+    @classmethod
+    def of(cls, codes: np.ndarray, width: int) -> DominantBins:
+        columns = codes.shape[1]
+        counts = np.stack(
+            [np.bincount(codes[:, j].astype(np.int64), minlength=width) for j in range(columns)]
+        )
+        dominant = counts.argmax(axis=1)
+        fraction = counts.max(axis=1) / max(1, codes.shape[0])
+        anchor = int(np.argmin(fraction)) if columns else 0
+        skip = (fraction >= SKIP_FRACTION) & (np.arange(columns) != anchor)
+        return cls(width, np.nonzero(~skip)[0], np.nonzero(skip)[0], dominant[skip], anchor)

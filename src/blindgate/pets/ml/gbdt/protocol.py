@@ -56,7 +56,7 @@ import numpy as np
 
 from blindgate.net import Channel, MalformedFrame
 from blindgate.pets.ml.errors import MlPeerError
-from blindgate.pets.ml.gbdt.he import PublicKeyHolder, SecretKeyHolder
+from blindgate.pets.ml.gbdt.he import DominantBins, PublicKeyHolder, SecretKeyHolder
 from blindgate.pets.ml.gbdt.trees import GbdtConfig, Split, column_sample
 
 PROTOCOL = "blindgate-gbdt-secureboost"
@@ -248,6 +248,7 @@ class NetworkServer:
         """Run until the wallet says done; return the model id and the number of trees kept."""
         rng = np.random.default_rng(self.config.seed + 1)
         self.cpu_started = time.process_time()
+        self.plan = DominantBins.of(self.codes, self.config.bins + 1)
         while True:
             waiting = time.perf_counter()
             request = self.channel.recv_json()
@@ -276,17 +277,17 @@ class NetworkServer:
             raise MalformedFrame("a chunk count that does not match the rows")
         self.allowed = column_sample(rng, self.codes.shape[1], self.config.colsample)
         self.he.start_rows()
-        width = self.config.bins + 1
-        root: object = None
+        root: list[Any] | None = None
         for start in range(0, len(self.sample), STREAM_ROWS):
             rows = self.sample[start : start + STREAM_ROWS]
             chunk = self.he.add_rows(self.channel.recv(), len(rows))
             started = time.perf_counter()
-            part = self.he.bucket_sums(chunk, self.codes[rows], [np.ones(len(rows), dtype=np.int8)], width)[0]
-            root = part if root is None else self.he.add(root, part)
+            part = self.he.partial_sums(chunk, self.codes[rows], np.ones(len(rows), dtype=np.int8), self.plan)
+            root = self.he.add_parts(root, part)
             self.seconds["sum"] += time.perf_counter() - started
+        assert root is not None
         self.channel.send_json(self.allowed.tolist())
-        self._send_histogram(root, self.codes[self.sample])
+        self._send_histogram(self.he.assemble(root, self.plan), self.codes[self.sample])
 
     def _send_histogram(self, encrypted: object, rows: np.ndarray) -> None:
         """Only non-empty bins of sampled columns travel (the wallet would read the others as zero)."""
@@ -309,11 +310,10 @@ class NetworkServer:
         if which.shape != self.sample.shape:
             raise MalformedFrame("expected one node per sampled row")
         codes = self.codes[self.sample]
-        width = self.config.bins + 1
         for node in nodes:  # one at a time: the wallet decrypts each while we sum the next
             started = time.perf_counter()
             mask = (which == node).astype(np.int8)
-            encrypted = self.he.bucket_sums_all(codes, [mask], width)[0]
+            encrypted = self.he.assemble(self.he.node_parts(codes, mask, self.plan), self.plan)
             self.seconds["sum"] += time.perf_counter() - started
             self._send_histogram(encrypted, codes[mask.astype(bool)])
 

@@ -254,6 +254,36 @@ def test_joint_trees_are_the_plaintext_trees(tables: tuple[Table, Table, Any], t
     assert wallet_result.metrics["auc"] == pytest.approx(same_algorithm_auc(rows, CONFIG), abs=1e-9)
 
 
+def test_a_skewed_columns_dominant_bin_is_derived_to_the_same_sums_with_fewer_additions() -> None:
+    from blindgate.pets.ml.gbdt.he import DominantBins, PublicKeyHolder, SecretKeyHolder
+
+    rng = np.random.default_rng(3)
+    rows, width = 5000, 9
+    grad, hess = rng.uniform(-1, 1, rows), rng.uniform(0, 0.25, rows)
+    codes = rng.integers(0, width, (rows, 4)).astype(np.int8)
+    codes[rng.random(rows) < 0.7, 1] = 3  # a skewed column
+    codes[rng.random(rows) < 0.9, 3] = width - 1  # mostly missing
+    codes[:, 2] = np.where(rng.random(rows) < 0.5, 0, 5)  # two levels
+    secret = SecretKeyHolder()
+    public = PublicKeyHolder(secret.public_key())
+    public.start_rows()
+    for start in range(0, rows, 4096):
+        part = slice(start, start + 4096)
+        public.add_rows(secret.encrypt(grad[part], hess[part]), len(grad[part]))
+    plan = DominantBins.of(codes, width)
+    assert plan.full.tolist() == [0] and plan.skipped.tolist() == [1, 2, 3]
+    mask = (rng.random(rows) < 0.6).astype(np.int8)
+    histogram = public.assemble(public.node_parts(codes, mask, plan), plan)
+    assert public.costs.additions < 0.6 * int(mask.sum()) * 4  # a full sum: one per row and column
+    cells = 4 * width
+    g, h = secret.decrypt_sums(PublicKeyHolder.select(histogram, list(range(cells))), cells)
+    at = (np.arange(4) * width + codes[mask.astype(bool)]).ravel()
+    chosen = np.repeat(mask.astype(bool), 4)
+    expected_g = np.bincount(at, np.repeat(grad, 4)[chosen], cells)
+    expected_h = np.bincount(at, np.repeat(hess, 4)[chosen], cells)
+    assert np.allclose(g, expected_g, atol=1e-4) and np.allclose(h, expected_h, atol=1e-4)
+
+
 def test_joint_auc_is_near_xgboost_and_above_the_wallet_alone(tables: Any, trained: Any) -> None:
     pytest.importorskip("xgboost")
     metrics = trained[0].metrics

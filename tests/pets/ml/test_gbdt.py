@@ -284,6 +284,34 @@ def test_a_skewed_columns_dominant_bin_is_derived_to_the_same_sums_with_fewer_ad
     assert np.allclose(g, expected_g, atol=1e-4) and np.allclose(h, expected_h, atol=1e-4)
 
 
+def test_zeros_made_ahead_are_never_reused_so_equal_gradients_encrypt_apart() -> None:
+    # The network must not see which rows share a gradient (that would group them by label):
+    # every row's ciphertext has its own randomness, whether its zero was made ahead or not.
+    from heu import numpy as hnp
+
+    from blindgate.pets.ml.gbdt.he import SecretKeyHolder, ZeroPool
+
+    secret = SecretKeyHolder()
+    secret.start_pool(3 * ZeroPool.PIECE)
+    assert secret.pool is not None
+    for _ in range(200):  # wait (bounded) for the pool's thread to make its zeros
+        if secret.pool.made >= 3 * ZeroPool.PIECE:
+            break
+        threading.Event().wait(0.05)
+    rows = 2 * ZeroPool.PIECE + 100
+    grad, hess = np.full(rows, 0.25), np.full(rows, 0.1875)
+    blobs = [secret.encrypt(grad, hess), secret.encrypt(grad, hess)]  # pooled, then pool and fresh
+    secret.stop_pool()
+    assert secret.costs.zeros_ahead >= 3 * ZeroPool.PIECE
+    seen = set()
+    for blob in blobs:
+        array = hnp.CiphertextArray.load_from(blob)
+        seen.update(bytes(array[[i]].serialize()) for i in range(rows))
+        g, h = secret.decrypt_sums(blob, rows)
+        assert np.allclose(g, 0.25) and np.allclose(h, 0.1875)
+    assert len(seen) == 2 * rows
+
+
 def test_joint_auc_is_near_xgboost_and_above_the_wallet_alone(tables: Any, trained: Any) -> None:
     pytest.importorskip("xgboost")
     metrics = trained[0].metrics

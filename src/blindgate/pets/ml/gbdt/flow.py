@@ -236,7 +236,11 @@ def _train_wallet(
     local = LocalFeatures(codes, binning.categorical, config.bins, config.seed, config.colsample)
     validate = _validator(remote, codes, labels, train, validation) if len(validation) else None
     cpu_started = time.process_time()
-    ensemble, history = boost(labels, train, [local, remote], config, validate, progress)
+    he.start_pool(len(train))  # zeros made ahead while the network sums, one tree's worth at most
+    try:
+        ensemble, history = boost(labels, train, [local, remote], config, validate, progress)
+    finally:
+        he.stop_pool()
     trained_at = time.perf_counter()
     cpu_train = time.process_time() - cpu_started
     test_bits = remote.bits(test, 0, len(ensemble.trees))

@@ -3,7 +3,8 @@
 Ant's HEU (PyPI ``sf-heu``) does every homomorphic operation, vectorised in C++ over
 whole arrays (its ``heu.numpy`` API): encryption, the per-bin bucket sums
 (``batch_feature_wise_bucket_sum``, made for this job), decryption, serialisation.
-Nothing here is hand-written cryptography; this module only packs and unpacks numbers.
+Nothing here is hand-written cryptography; this module only packs and unpacks numbers,
+and plans which bins the network sums and which it derives by subtraction (:class:`DominantBins`).
 
 Packing: a row's gradient g and hessian h travel in one ciphertext, as the integer
 ``G * 2^64 + H`` with ``G = round(g * 2^24)`` (signed) and ``H = round(h * 2^24)``
@@ -16,7 +17,9 @@ plaintext is read as a signed integer.
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +48,8 @@ class HeCosts:
     decryptions: int = 0
     additions: int = 0
     encrypt_s: float = 0.0
+    zeros_ahead: int = 0  # encryptions of zero made ahead, on a thread, while waiting
+    zeros_ahead_s: float = 0.0
     decrypt_s: float = 0.0
     add_s: float = 0.0
 
@@ -77,16 +82,54 @@ class SecretKeyHolder:
         self.kit = hnp.setup(phe.SchemaType.OU, key_bits)
         self.encoder = self.kit.bigint_encoder()
         self.costs = HeCosts()
+        self.pool: ZeroPool | None = None
 
     def public_key(self) -> bytes:
         return bytes(self.kit.public_key().serialize())
 
+    def start_pool(self, capacity: int) -> None:
+        """Make encryptions of zero ahead, up to ``capacity`` (one tree's rows), while we wait."""
+        self.stop_pool()
+        self.pool = ZeroPool(self, capacity)
+
+    def stop_pool(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.costs.zeros_ahead, self.costs.zeros_ahead_s = self.pool.made, self.pool.seconds
+            self.pool = None
+
+    def zeros(self, count: int) -> Any:
+        """``count`` fresh encryptions of zero."""
+        return self.kit.encryptor().encrypt(
+            hnp.array(np.zeros(count, dtype=np.int64).astype(object), self.encoder)
+        )
+
     def encrypt(self, grad: np.ndarray, hess: np.ndarray) -> bytes:
+        """One ciphertext per row: a zero made ahead plus the row's packed plaintext (the same
+        distribution as a fresh encryption; each zero is used once), fresh where none is left."""
         started = time.perf_counter()
-        rows = self.kit.encryptor().encrypt(hnp.array(pack(grad, hess), self.encoder))
+        plain = hnp.array(pack(grad, hess), self.encoder)
+        count = len(grad)
+        pieces = self.pool.take(count) if self.pool is not None else []
+        if not pieces:
+            rows = self.kit.encryptor().encrypt(plain)
+        else:
+            rows = self.kit.evaluator().add(self._ahead(pieces, count), plain)
         self.costs.encrypt_s += time.perf_counter() - started
         self.costs.encryptions += rows.shape[0]
         return bytes(rows.serialize())
+
+    def _ahead(self, pieces: list[Any], count: int) -> Any:
+        """``count`` zeros: the pool's pieces in order, then fresh ones; every slot set once."""
+        zeros = pieces[0][[0] * count]
+        done = 0
+        for piece in pieces:
+            size = min(piece.shape[0], count - done)
+            zeros[list(range(done, done + size))] = piece[list(range(size))]
+            done += size
+        if done < count:
+            zeros[list(range(done, count))] = self.zeros(count - done)
+        return zeros
 
     def decrypt_sums(self, blob: bytes, expected: int) -> tuple[np.ndarray, np.ndarray]:
         try:
@@ -100,6 +143,66 @@ class SecretKeyHolder:
         self.costs.decrypt_s += time.perf_counter() - started
         self.costs.decryptions += expected
         return unpack(plain)
+
+
+class ZeroPool:
+    """Encryptions of zero made on a background thread while the wallet waits for the network.
+
+    OU encryption is ``g^m * h^r mod n``; the ``h^r`` part, two thirds of the work, does not
+    depend on the message. So the wallet encrypts zeros ahead (HEU's encryptor, fresh
+    randomness each) while the network sums a tree's levels, and at the next tree a row's
+    ciphertext is a zero plus the row's plaintext (HEU's ciphertext-plaintext addition):
+    the same ciphertext distribution as a direct encryption. Each zero is handed out once
+    and then dropped. Bounded: at most ``capacity`` zeros are held, made ``PIECE`` at a
+    time (HEU holds the GIL while it works, so a piece is kept short: the main thread waits
+    for at most one piece before it decrypts or answers).
+    """
+
+    PIECE = 512
+
+    def __init__(self, holder: SecretKeyHolder, capacity: int) -> None:
+        self.holder = holder
+        self.capacity = capacity
+        self.made, self.seconds = 0, 0.0
+        self._pieces: deque[Any] = deque()
+        self._stock = 0
+        self._lock = threading.Lock()
+        self._room = threading.Event()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._fill, name="he-zero-pool", daemon=True)
+        self._thread.start()
+
+    def _fill(self) -> None:
+        while not self._closed.is_set():
+            with self._lock:
+                full = self._stock + self.PIECE > self.capacity
+                if full:
+                    self._room.clear()
+            if full:
+                self._room.wait(1.0)
+                continue
+            started = time.perf_counter()
+            piece = self.holder.zeros(self.PIECE)
+            self.seconds += time.perf_counter() - started
+            with self._lock:
+                self._pieces.append(piece)
+                self._stock += self.PIECE
+                self.made += self.PIECE
+
+    def take(self, count: int) -> list[Any]:
+        """Pieces covering up to ``count`` rows (fewer, or none, when the pool is short)."""
+        taken: list[Any] = []
+        with self._lock:
+            while self._pieces and len(taken) * self.PIECE < count:
+                taken.append(self._pieces.popleft())
+                self._stock -= self.PIECE
+            self._room.set()
+        return taken
+
+    def close(self) -> None:
+        self._closed.set()
+        self._room.set()
+        self._thread.join(timeout=30)
 
 
 class PublicKeyHolder:

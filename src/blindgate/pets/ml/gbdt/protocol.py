@@ -9,7 +9,10 @@ FATE's Hetero SecureBoost), semi-honest, two parties over the pinned-TLS channel
 2. Level by level, the wallet tells the network which sampled rows sit in the nodes it
    should sum (the smaller child of each pair; the other is its parent minus it). The
    network sums the ciphertexts per (node, column, bin) homomorphically and returns the
-   sums of the non-empty bins.
+   sums of the non-empty bins. A column whose most frequent bin holds a fifth of the rows
+   or more is summed without that bin, which is then the node's total less the column's
+   other bins (:class:`.he.DominantBins`): one subtraction a node instead of an addition a
+   row; the wallet decrypts the same integers.
 3. The wallet decrypts, adds its own columns' histograms (in clear), and picks each
    node's best split over both parties' columns. For a split on a network column it
    sends (column index, the bins that go left, the missing direction); the network

@@ -231,6 +231,18 @@ class PublicKeyHolder:
         self.chunks.append(chunk)
         return chunk
 
+    def merge_rows(self) -> None:
+        """Join the tree's chunks into one array once they are all in: a node's histogram is then
+        one bucket-sum call per column group, not one per chunk (each call has a fixed cost)."""
+        if len(self.chunks) < 2:
+            return
+        merged = self.chunks[0][[0] * sum(chunk.shape[0] for chunk in self.chunks)]
+        offset = 0
+        for chunk in self.chunks:
+            merged[list(range(offset, offset + chunk.shape[0]))] = chunk
+            offset += chunk.shape[0]
+        self.chunks = [merged]
+
     def add(self, left: Any, right: Any) -> Any:
         return self.kit.evaluator().add(left, right)
 

@@ -289,6 +289,7 @@ class NetworkServer:
             root = self.he.add_parts(root, part)
             self.seconds["sum"] += time.perf_counter() - started
         assert root is not None
+        self.he.merge_rows()
         self.channel.send_json(self.allowed.tolist())
         self._send_histogram(self.he.assemble(root, self.plan), self.codes[self.sample])
 

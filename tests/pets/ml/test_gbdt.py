@@ -292,7 +292,7 @@ def test_zeros_made_ahead_are_never_reused_so_equal_gradients_encrypt_apart() ->
     from blindgate.pets.ml.gbdt.he import SecretKeyHolder, ZeroPool
 
     secret = SecretKeyHolder()
-    secret.start_pool(3 * ZeroPool.PIECE)
+    secret.start_pool(3 * ZeroPool.PIECE, 10 * ZeroPool.PIECE)
     assert secret.pool is not None
     for _ in range(200):  # wait (bounded) for the pool's thread to make its zeros
         if secret.pool.made >= 3 * ZeroPool.PIECE:
@@ -310,6 +310,17 @@ def test_zeros_made_ahead_are_never_reused_so_equal_gradients_encrypt_apart() ->
         g, h = secret.decrypt_sums(blob, rows)
         assert np.allclose(g, 0.25) and np.allclose(h, 0.1875)
     assert len(seen) == 2 * rows
+
+
+def test_the_zero_pool_stops_at_its_budget() -> None:
+    from blindgate.pets.ml.gbdt.he import SecretKeyHolder, ZeroPool
+
+    secret = SecretKeyHolder()
+    secret.start_pool(4 * ZeroPool.PIECE, 2 * ZeroPool.PIECE)
+    assert secret.pool is not None
+    secret.pool._thread.join(60)  # it ends by itself once the budget is in stock
+    assert not secret.pool._thread.is_alive() and secret.pool.made == 2 * ZeroPool.PIECE
+    secret.stop_pool()
 
 
 def test_joint_auc_is_near_xgboost_and_above_the_wallet_alone(tables: Any, trained: Any) -> None:

@@ -236,7 +236,8 @@ def _train_wallet(
     local = LocalFeatures(codes, binning.categorical, config.bins, config.seed, config.colsample)
     validate = _validator(remote, codes, labels, train, validation) if len(validation) else None
     cpu_started = time.process_time()
-    he.start_pool(len(train))  # zeros made ahead while the network sums, one tree's worth at most
+    per_tree = len(train) if config.subsample == 1 else max(2, round(len(train) * config.subsample))
+    he.start_pool(per_tree, per_tree * config.trees)  # zeros made ahead while the network sums
     try:
         ensemble, history = boost(labels, train, [local, remote], config, validate, progress)
     finally:

@@ -87,10 +87,11 @@ class SecretKeyHolder:
     def public_key(self) -> bytes:
         return bytes(self.kit.public_key().serialize())
 
-    def start_pool(self, capacity: int) -> None:
-        """Make encryptions of zero ahead, up to ``capacity`` (one tree's rows), while we wait."""
+    def start_pool(self, capacity: int, budget: int) -> None:
+        """Make encryptions of zero ahead while we wait: at most ``capacity`` held (one tree's
+        rows), none once ``budget`` rows (all trees' rows) are encrypted or in stock."""
         self.stop_pool()
-        self.pool = ZeroPool(self, capacity)
+        self.pool = ZeroPool(self, capacity, budget)
 
     def stop_pool(self) -> None:
         if self.pool is not None:
@@ -160,9 +161,10 @@ class ZeroPool:
 
     PIECE = 512
 
-    def __init__(self, holder: SecretKeyHolder, capacity: int) -> None:
+    def __init__(self, holder: SecretKeyHolder, capacity: int, budget: int) -> None:
         self.holder = holder
         self.capacity = capacity
+        self.budget = budget
         self.made, self.seconds = 0, 0.0
         self._pieces: deque[Any] = deque()
         self._stock = 0
@@ -175,6 +177,8 @@ class ZeroPool:
     def _fill(self) -> None:
         while not self._closed.is_set():
             with self._lock:
+                if self.holder.costs.encryptions + self._stock >= self.budget:
+                    return  # every row the run will encrypt is covered: more would be wasted
                 full = self._stock + self.PIECE > self.capacity
                 if full:
                     self._room.clear()

@@ -19,7 +19,7 @@ import pytest
 from blindgate.net import Channel, ChannelError, ProtocolMismatch, memory_pair
 from blindgate.pets.ml.data import PrepReport, Table, read_table
 from blindgate.pets.ml.errors import DataError, MlPeerError, SettingsError
-from blindgate.pets.ml.gbdt.baseline import join, same_algorithm_auc, xgboost_auc
+from blindgate.pets.ml.gbdt.baseline import join, same_algorithm_reference, xgboost_auc
 from blindgate.pets.ml.gbdt.binning import fit_binning, fit_column
 from blindgate.pets.ml.gbdt.flow import GbdtResult, run_gbdt_party
 from blindgate.pets.ml.gbdt.model import NetworkModel, WalletModel
@@ -251,7 +251,8 @@ def test_joint_trees_are_the_plaintext_trees(tables: tuple[Table, Table, Any], t
         assert np.abs(ours.value - theirs.value).max() < 1e-5  # gradients travel as 24-bit fixed point
     owners = {int(o) for tree in joint.trees for o in tree.owner}
     assert {WALLET_OWNER, NETWORK_OWNER} <= owners  # both parties' columns were used
-    assert wallet_result.metrics["auc"] == pytest.approx(same_algorithm_auc(rows, CONFIG), abs=1e-9)
+    reference = same_algorithm_reference(rows, CONFIG)["auc"]
+    assert wallet_result.metrics["auc"] == pytest.approx(reference, abs=1e-9)
 
 
 def test_a_skewed_columns_dominant_bin_is_derived_to_the_same_sums_with_fewer_additions() -> None:
@@ -546,6 +547,8 @@ def test_train_and_predict_commands_run_the_tree_model_end_to_end(
     assert metrics["model"] == "gbdt" and metrics["trees"] == 3
     assert metrics["auc"] == pytest.approx(metrics["plaintext_same_algorithm_auc"], abs=1e-9)
     assert metrics["auc"] > metrics["wallet_only_auc"]
+    report = (tmp_path / "report-wallet.html").read_text()
+    assert "plaintext reference (AUC" in report and "wallet alone" in report  # the three curves
     assert not (tmp_path / "view-dealer.json").exists()  # no dealer for trees
     scores = tmp_path / "predicted" / "scores.csv"
     done = blindgate(

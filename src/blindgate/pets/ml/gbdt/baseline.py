@@ -84,12 +84,18 @@ def join(wallet: Table, network: Table, config: GbdtConfig) -> JoinedRows:
     )
 
 
-def same_algorithm_auc(rows: JoinedRows, config: GbdtConfig) -> float:
-    from sklearn.metrics import roc_auc_score
+def same_algorithm_reference(rows: JoinedRows, config: GbdtConfig) -> dict[str, Any]:
+    """The same trees trained on the joined rows in one hand: test AUC and ROC curve."""
+    from sklearn.metrics import roc_auc_score, roc_curve
 
     codes = rows.codes
     ensemble = train_plaintext(codes, rows.categorical, rows.labels, rows.train, config)
-    return float(roc_auc_score(rows.labels[rows.test], ensemble.margins(codes[rows.test], None)))
+    scores = ensemble.margins(codes[rows.test], None)
+    fpr, tpr, _ = roc_curve(rows.labels[rows.test], scores)
+    return {
+        "auc": float(roc_auc_score(rows.labels[rows.test], scores)),
+        "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+    }
 
 
 def xgboost_auc(rows: JoinedRows, config: GbdtConfig) -> tuple[float, float]:
@@ -124,12 +130,19 @@ def xgboost_auc(rows: JoinedRows, config: GbdtConfig) -> tuple[float, float]:
 
 
 def add_tree_baselines(out: Path, wallet: Table, network: Table, config: GbdtConfig) -> None:
-    """Add the plaintext references to the run's metrics.json (written last, atomically)."""
+    """Add the plaintext references to the run's metrics.json (written last, atomically) and the
+    same-algorithm reference's ROC to the wallet's report (one hand holds both files here: the
+    one-command launcher)."""
+    from blindgate.pets.ml.gbdt.flow import GbdtResult, write_tree_report
+
     rows = join(wallet, network, config)
     metrics: dict[str, Any] = json.loads((out / "metrics.json").read_text())
-    metrics["plaintext_same_algorithm_auc"] = same_algorithm_auc(rows, config)
+    reference = same_algorithm_reference(rows, config)
+    metrics["plaintext_same_algorithm_auc"] = reference["auc"]
     try:
         metrics["plaintext_xgboost_auc"], metrics["plaintext_xgboost_seconds"] = xgboost_auc(rows, config)
     except ImportError:
         metrics["plaintext_xgboost_auc"] = None  # xgboost is a dev dependency, not a pets one
+    view = json.loads((out / "view-wallet.json").read_text())
+    write_tree_report(out / "report-wallet.html", GbdtResult("wallet", {}, view, metrics), reference)
     write_json(out / "metrics.json", metrics)

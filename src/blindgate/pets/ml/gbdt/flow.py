@@ -424,9 +424,10 @@ def write_gbdt_outputs(out: Path, result: GbdtResult) -> None:
         write_json(out / "costs-network.json", result.metrics)
 
 
-def write_tree_report(path: Path, result: GbdtResult) -> None:
-    """The run's HTML report: figures, ROC (the joint trees against the wallet's own trees), the
-    gain chart, the loss per tree (training rows, and validation rows when early stopping), the view."""
+def write_tree_report(path: Path, result: GbdtResult, reference: dict[str, Any] | None = None) -> None:
+    """The run's HTML report: figures, ROC (the joint trees against the wallet's own trees and,
+    given ``reference``, the same trees trained on the joined rows in plaintext), the gain chart,
+    the loss per tree (training rows, and validation rows when early stopping), the view."""
     from blindgate.pets import report
 
     metrics = result.metrics
@@ -451,6 +452,8 @@ def write_tree_report(path: Path, result: GbdtResult) -> None:
                 summary.append((f"joint model {key.upper()}", metrics[key]))
             if key in metrics.get("wallet_only", {}):
                 summary.append((f"wallet alone {key.upper()}", metrics["wallet_only"][key]))
+    if reference is not None:
+        summary.append(("plaintext reference AUC (joined rows, same trees)", f"{reference['auc']:.4f}"))
     summary.append(("seconds", json.dumps({k: round(v, 2) for k, v in metrics.get("seconds", {}).items()})))
     sections = [("summary", report.table(summary, ("", "")))]
     if "roc" in metrics:
@@ -458,6 +461,9 @@ def write_tree_report(path: Path, result: GbdtResult) -> None:
         alone = metrics.get("wallet_only", {})
         if "roc" in alone:
             curves.append(("wallet alone", alone["roc"]["fpr"], alone["roc"]["tpr"]))
+        if reference is not None:
+            label = f"plaintext reference (AUC {reference['auc']:.4f})"
+            curves.append((label, reference["roc"]["fpr"], reference["roc"]["tpr"]))
         plots = report.roc_plot(curves)
         if metrics.get("lift"):
             plots += report.gain_plot(metrics["lift"])

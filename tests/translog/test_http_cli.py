@@ -241,6 +241,13 @@ def test_serve_witness_monitor_and_audit_as_processes(
         )
         assert done.returncode == 0, done.stderr
         assert json.loads((tmp_path / "saved-head.json").read_text())["size"] == 3
+
+        # Both services are observed like every other: metrics by route and status, no party in a label.
+        log_metrics = httpx.get(f"{url}/metrics").text
+        witness_metrics = httpx.get(f"http://127.0.0.1:{witness_port}/metrics").text
+        assert 'service="translog"' in log_metrics and 'route="/v1/head"' in log_metrics
+        assert "blindgate_open_connections" in log_metrics and "WALLET1" not in log_metrics
+        assert 'service="witness"' in witness_metrics and 'route="/v1/cosign"' in witness_metrics
     finally:
         for process in (server, witness):
             process.terminate()

@@ -95,7 +95,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from blindgate.net import serving
-    from blindgate.translog.http import HttpWitness, log_app
+    from blindgate.net.observe import observed
+    from blindgate.translog.http import LOG_ROUTES, HttpWitness, log_app
     from blindgate.translog.log import TransparencyLog
     from blindgate.translog.store import LogStore, open_log_database
 
@@ -107,17 +108,21 @@ def _serve(args: argparse.Namespace) -> int:
         witnesses.append(HttpWitness(url, canonical.key_id(load_public_key(key_file))))
     log = TransparencyLog(LogStore(open_log_database(args.db)), load_private_key(args.key), witnesses)
     log.publish()
-    serving.serve(log_app(log), args.host, args.port, limits_from(args))
+    # Metrics (requests by route and status, latency, open connections) and a log line per request.
+    app = observed(log_app(log), "translog", LOG_ROUTES)
+    serving.serve(app, args.host, args.port, limits_from(args))
     return 0
 
 
 def _witness(args: argparse.Namespace) -> int:
     from blindgate.net import serving
-    from blindgate.translog.http import witness_app
+    from blindgate.net.observe import observed
+    from blindgate.translog.http import WITNESS_ROUTES, witness_app
     from blindgate.translog.witness import Witness
 
     witness = Witness(load_private_key(args.key), load_public_key(args.log_key), args.state)
-    serving.serve(witness_app(witness), args.host, args.port, limits_from(args))
+    app = observed(witness_app(witness), "witness", WITNESS_ROUTES)
+    serving.serve(app, args.host, args.port, limits_from(args))
     return 0
 
 

@@ -97,6 +97,11 @@ def _int_param(request: Request, name: str) -> int:
     return int(text)
 
 
+# The fixed paths, for metric labels (a party's entries, under a path of its id, count as "other").
+LOG_ROUTES = ("/v1/entries", "/v1/head", "/v1/proofs/inclusion", "/v1/proofs/consistency")
+WITNESS_ROUTES = ("/v1/cosign", "/v1/last-head")
+
+
 def log_app(log: TransparencyLog, max_body: int = MAX_ENTRY_BYTES) -> Starlette:
     """The log's HTTP face. Blocking store calls run in threads, off the event loop."""
 

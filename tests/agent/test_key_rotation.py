@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -29,9 +30,8 @@ from tests.translog.conftest import NOW_MS, make_network
 DAY = timedelta(days=1)
 
 
-def test_a_rotation_is_published_and_peers_verify_old_and_new_until_the_old_is_destroyed(
-    tmp_path: Path,
-) -> None:
+def wallet_on_a_log(tmp_path: Path) -> tuple[Any, KeyStore, ed25519.Ed25519PrivateKey, BundlePublisher]:
+    """A partners' log, the wallet WALLET9's key store and identity, and what publishes its bundles."""
     (tmp_path / "log").mkdir()
     log = make_network(tmp_path / "log")
     keys = KeyStore.create(tmp_path / "wallet", "WALLET9")
@@ -39,6 +39,13 @@ def test_a_rotation_is_published_and_peers_verify_old_and_new_until_the_old_is_d
     publisher = BundlePublisher(
         log.log, lambda entry: log.log.add([entry]), identity, clock_ms=lambda: NOW_MS - 1
     )
+    return log, keys, identity, publisher
+
+
+def test_a_rotation_is_published_and_peers_verify_old_and_new_until_the_old_is_destroyed(
+    tmp_path: Path,
+) -> None:
+    log, keys, identity, publisher = wallet_on_a_log(tmp_path)
     start = datetime.now(UTC)
     clock = [start]
     schedule = RotationSchedule(rotate_after=90 * DAY, retention=400 * DAY)
@@ -160,13 +167,7 @@ def test_a_bundle_the_log_did_not_take_is_published_on_the_next_run(tmp_path: Pa
 
 def test_peers_seal_to_the_rotated_key_through_the_log_with_the_old_network_file(tmp_path: Path) -> None:
     """The operator's network file still names v1; the log carries the wallet's rotation to v2."""
-    (tmp_path / "log").mkdir()
-    log = make_network(tmp_path / "log")
-    keys = KeyStore.create(tmp_path / "wallet", "WALLET9")
-    identity = ed25519.Ed25519PrivateKey.generate()
-    publisher = BundlePublisher(
-        log.log, lambda entry: log.log.add([entry]), identity, clock_ms=lambda: NOW_MS - 1
-    )
+    log, keys, identity, publisher = wallet_on_a_log(tmp_path)
     log.log.add([key_bundle(keys, identity, sequence=1, valid_from_ms=0)])  # onboarding
     v1 = keys.recipient_key()
     peer = log.verifier("peer")

@@ -548,7 +548,7 @@ def test_train_and_predict_commands_run_the_tree_model_end_to_end(
     assert metrics["auc"] == pytest.approx(metrics["plaintext_same_algorithm_auc"], abs=1e-9)
     assert metrics["auc"] > metrics["wallet_only_auc"]
     report = (tmp_path / "report-wallet.html").read_text()
-    assert "plaintext reference (AUC" in report and "wallet alone" in report  # the three curves
+    assert "plaintext reference AUC (joined rows, same trees)" in report and "wallet alone AUC" in report
     assert not (tmp_path / "view-dealer.json").exists()  # no dealer for trees
     scores = tmp_path / "predicted" / "scores.csv"
     done = blindgate(

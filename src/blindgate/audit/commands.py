@@ -18,9 +18,9 @@ Each check is a module with ``main(argv) -> int`` named in :data:`CHECKS`.
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 
+from blindgate.audit.output import emit
 from blindgate.audit.scanner import read_values_csv, scan_directory
 from blindgate.commandline import fail
 from blindgate.commandline import parser as command_parser
@@ -65,11 +65,7 @@ def privacy(argv: list[str]) -> int:
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         return fail(PRIVACY, f"cannot read {args.values} ({type(exc).__name__})", EXIT_INPUT)
     report = scan_directory(args.directory, values)
-    text = json.dumps(report.to_json(), indent=2)
-    if args.out is not None:
-        try:
-            args.out.write_text(text + "\n")
-        except OSError as exc:
-            return fail(PRIVACY, f"cannot write {args.out} ({type(exc).__name__})", EXIT_INPUT)
-    print(text)
+    failed = emit(PRIVACY, report.to_json(), args.out)
+    if failed is not None:
+        return failed
     return 1 if report.found else 0

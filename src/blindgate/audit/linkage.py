@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from blindgate.audit.errors import LinkageInputError
+from blindgate.audit.output import emit
 
 if TYPE_CHECKING:
     from blindgate.ledger.calendar import Cutoff
@@ -232,11 +233,7 @@ def main(argv: list[str]) -> int:
         return fail(LINKAGE, f"cannot read the store ({type(exc).__name__})", EXIT_PEER)
     finally:
         engine.dispose()
-    text = json.dumps(report.to_json(), indent=2)
-    if args.out is not None:
-        try:
-            args.out.write_text(text + "\n")
-        except OSError as exc:
-            return fail(LINKAGE, f"cannot write {args.out} ({type(exc).__name__})", EXIT_INPUT)
-    print(text)
+    failed = emit(LINKAGE, report.to_json(), args.out)
+    if failed is not None:
+        return failed
     return 1 if report.linked_across_scopes else 0

@@ -28,48 +28,25 @@ class ServeLimits:
                 raise ValueError(f"{name} is over 0 and at most 3600 seconds")
 
 
+# One option per limit: (option, `ServeLimits` field, type, what it bounds).
+_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
+    ("--max-connections", "max_connections", int, "open connections per process"),
+    ("--header-timeout", "header_timeout_s", float, "seconds for a request's headers"),
+    ("--body-timeout", "body_timeout_s", float, "seconds for a request's body"),
+    ("--keep-alive-timeout", "keep_alive_s", float, "seconds idle between requests"),
+    ("--tls-handshake-timeout", "tls_handshake_timeout_s", float, "seconds for a TLS handshake"),
+)
+
+
 def add_limit_options(parser: Any) -> None:
     """The `ServeLimits` options on an argparse parser (read back with :func:`limits_from`)."""
     default = ServeLimits()
     group = parser.add_argument_group("connection limits")
-    group.add_argument(
-        "--max-connections",
-        type=int,
-        default=default.max_connections,
-        help=f"open connections per process (default {default.max_connections})",
-    )
-    group.add_argument(
-        "--header-timeout",
-        type=float,
-        default=default.header_timeout_s,
-        help=f"seconds for a request's headers (default {default.header_timeout_s:g})",
-    )
-    group.add_argument(
-        "--body-timeout",
-        type=float,
-        default=default.body_timeout_s,
-        help=f"seconds for a request's body (default {default.body_timeout_s:g})",
-    )
-    group.add_argument(
-        "--keep-alive-timeout",
-        type=float,
-        default=default.keep_alive_s,
-        help=f"seconds idle between requests (default {default.keep_alive_s:g})",
-    )
-    group.add_argument(
-        "--tls-handshake-timeout",
-        type=float,
-        default=default.tls_handshake_timeout_s,
-        help=f"seconds for a TLS handshake (default {default.tls_handshake_timeout_s:g})",
-    )
+    for option, field, kind, what in _OPTIONS:
+        value = getattr(default, field)
+        group.add_argument(option, dest=field, type=kind, default=value, help=f"{what} (default {value:g})")
 
 
 def limits_from(args: Any) -> ServeLimits:
     """`ServeLimits` from :func:`add_limit_options`' options; ValueError names a bad one."""
-    return ServeLimits(
-        max_connections=args.max_connections,
-        header_timeout_s=args.header_timeout,
-        body_timeout_s=args.body_timeout,
-        keep_alive_s=args.keep_alive_timeout,
-        tls_handshake_timeout_s=args.tls_handshake_timeout,
-    )
+    return ServeLimits(**{field: getattr(args, field) for _, field, _, _ in _OPTIONS})

@@ -571,10 +571,19 @@ class WalletApp:
         verify = ssl.create_default_context(cafile=pinned) if pinned else True
         self._client = httpx.Client(timeout=timeout_s, verify=verify)
 
+    def _post_code(self, credential: str) -> Any:
+        try:
+            return self._client.post(self._code_url, json={"paymentCode": credential}).json()
+        except httpx.RemoteProtocolError:
+            # A kept-alive connection the backend closed as idle (its keep-alive timeout) just as
+            # this request went out: nothing was issued; ask once more on a new connection. A
+            # repeat is harmless anyway: each ask issues a fresh code, an unused one expires.
+            return self._client.post(self._code_url, json={"paymentCode": credential}).json()
+
     def payment_code(self, credential: str) -> str:
         """A fresh one-time payment code to show the merchant."""
         try:
-            answer = self._client.post(self._code_url, json={"paymentCode": credential}).json()
+            answer = self._post_code(credential)
         except (httpx.HTTPError, ValueError) as exc:
             raise WalletAppFailed(type(exc).__name__) from None
         code = answer.get("paymentCode") if isinstance(answer, dict) else None

@@ -55,6 +55,27 @@ def test_stdout_lines_reach_the_callback_and_a_log_file_gets_both_streams(tmp_pa
     assert sorted(log.read_text().split()) == ["one", "oops", "two"]
 
 
+def test_callback_calls_never_overlap_so_two_childrens_lines_never_interleave() -> None:
+    # The one-command PET launcher prints each party's --json line from its reader thread;
+    # overlapping calls once glued two JSON objects onto one line.
+    inside: list[str] = []
+    overlaps: list[tuple[str, str]] = []
+
+    def slow_print(name: str, line: str) -> None:
+        if inside:
+            overlaps.append((inside[0], name))
+        inside.append(name)
+        time.sleep(0.001)  # a print that writes its text and its newline separately
+        inside.pop()
+
+    talk = _python("for i in range(200): print(i, flush=True)")
+    with ProcessGroup(on_line=slow_print) as group:
+        group.start(ChildSpec("wallet", talk))
+        group.start(ChildSpec("network", talk))
+        assert group.wait(timeout_s=30) == {"wallet": 0, "network": 0}
+    assert overlaps == []
+
+
 def test_a_wait_past_its_timeout_fails_and_stops_the_child(tmp_path: Path) -> None:
     with pytest.raises(ChildFailed, match="sleeper did not finish"), ProcessGroup() as group:
         pid = group.start(ChildSpec("sleeper", _python("import time; time.sleep(60)")))

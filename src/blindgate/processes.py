@@ -12,7 +12,8 @@ on an exception, on Ctrl-C or on SIGTERM (turned into `KeyboardInterrupt` while 
 open, in the main thread) — sends SIGTERM to every child's group, in reverse order of
 start, and SIGKILL to any still there after a grace period, so a failed run leaves nothing
 behind. A child's stdout and stderr go to its log file, or, without one, its stdout lines
-go to the group's ``on_line`` callback (a reader thread per child) and its stderr to ours.
+go to the group's ``on_line`` callback (a reader thread per child; calls are serialised, so
+the callback needs no lock of its own and lines never interleave) and its stderr to ours.
 
 Standard library only (subprocess, signal); imports nothing of blindgate's but the error
 root, so every package may use it.
@@ -71,6 +72,7 @@ class ProcessGroup:
     ) -> None:
         self.ready_timeout_s = ready_timeout_s
         self._on_line = on_line
+        self._line_lock = threading.Lock()
         self._children: list[_Child] = []
         self._previous_sigterm: object = None
 
@@ -215,7 +217,8 @@ class ProcessGroup:
     def _pump(self, child: _Child) -> None:
         assert child.process.stdout is not None and self._on_line is not None
         for line in child.process.stdout:
-            self._on_line(child.spec.name, line.rstrip("\n"))
+            with self._line_lock:
+                self._on_line(child.spec.name, line.rstrip("\n"))
 
 
 def _see(spec: ChildSpec) -> str:

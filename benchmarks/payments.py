@@ -13,12 +13,13 @@ Not counted: TLS/HTTP parsing (no sockets) and the agents' work, which part (b) 
 
 (a, scale-out) The same drive in ``--workers`` processes (default 2) over ONE store, each with
 its own app and engine as ``blindgate gateway --workers N`` runs them: a SQLite WAL file, or
-PostgreSQL with ``--db URL`` (the benchmark makes a throw-away schema there and drops it). All
+PostgreSQL with ``--db URL`` (the benchmark makes a throw-away schema there and drops it, and
+then measures SQLite the same way in the same run: ``postgresql_vs_sqlite``). All
 workers start together; the report gives the total payments/s, p50/p99 over every payment of
 every worker, the workers' CPU per payment (a PostgreSQL server's own CPU is not in it), and
 the same store driven by one process for comparison. Each worker's paymentRequestIds carry
 its index and a run id, so they never collide. It runs at each ``--concurrency`` (requests in
-flight per worker, default 4,8,12,16,24,32): on SQLite the gateway commits the transactions that
+flight per worker, default 4,8,12,16,24,32): the gateway commits the transactions that
 arrive together as one (`blindgate.gateway.group_commit`), so a request also waits for the
 others of its group and latency grows with the load; the headline is the best rate whose p99
 meets the target, and ``by_concurrency`` has every run.
@@ -500,6 +501,13 @@ def main() -> int:
     if not args.skip_single:
         report["gateway_capacity"] = gateway_capacity(args.payments, args.single_concurrency, args.suite)
     report["gateway_scale_out"] = scale_out(args.payments, concurrencies, args.workers, args.db, args.suite)
+    if args.db is not None:  # PostgreSQL is measured beside SQLite, in the same run
+        sqlite = scale_out(args.payments, concurrencies, args.workers, None, args.suite)
+        report["sqlite_scale_out"] = sqlite
+        rates = (report["gateway_scale_out"], sqlite)
+        report["postgresql_vs_sqlite"] = round(
+            rates[0]["processes"]["payments_per_second"] / rates[1]["processes"]["payments_per_second"], 3
+        )
     if not args.skip_e2e:
         sys.path.insert(0, str(Path(__file__).parent))
         from payments_e2e import payments_e2e

@@ -114,12 +114,56 @@ def test_the_group_waits_for_another_process_s_turn_without_blocking_the_loop(en
     assert results == ["P1"] and stored(engine) == ["P1"]
 
 
-def test_postgresql_runs_each_unit_alone(pg_schema_url: str) -> None:
-    engine = open_store(pg_schema_url)
-    try:
-        group = GroupCommit(Offload(engine))
-        assert not group.enabled
-        assert asyncio.run(together(group, insert("P1"), insert("P2"))) == ["P1", "P2"]
-        assert (group.groups, stored(engine)) == (0, ["P1", "P2"])
-    finally:
-        engine.dispose()
+@pytest.fixture
+def pg_engine(pg_schema_url: str) -> Iterator[sa.Engine]:
+    created = open_store(pg_schema_url)
+    yield created
+    created.dispose()
+
+
+@pytest.mark.postgres
+def test_postgresql_groups_units_too(pg_engine: sa.Engine) -> None:
+    group = GroupCommit(Offload(pg_engine))
+    commits: list[object] = []
+    sa.event.listen(pg_engine, "commit", commits.append)
+    assert asyncio.run(together(group, *(insert(f"P{i}") for i in range(5)))) == [f"P{i}" for i in range(5)]
+    assert (group.groups, group.grouped, len(commits)) == (1, 5, 1)
+    assert stored(pg_engine) == [f"P{i}" for i in range(5)]
+
+
+@pytest.mark.postgres
+def test_postgresql_a_duplicate_fails_alone_and_the_others_commit(pg_engine: sa.Engine) -> None:
+    group = GroupCommit(Offload(pg_engine))
+    results = asyncio.run(together(group, insert("P1"), insert("P2"), insert("P1"), insert("P3")))
+    assert results[:2] == ["P1", "P2"] and results[3] == "P3"
+    assert isinstance(results[2], sa.exc.IntegrityError)
+    assert (stored(pg_engine), group.rolled_back) == (["P1", "P2", "P3"], 1)
+
+
+@pytest.mark.postgres
+def test_postgresql_a_row_locked_elsewhere_holds_up_only_its_own_unit(pg_engine: sa.Engine) -> None:
+    """Another transaction holds P2's key (a worker's group, an operator's session): the group
+    gives way within its short lock wait, P1 and P3 commit while P2 still waits, and P2 commits
+    once the lock is let go. Waiting with the store's whole lock timeout, the group would hold
+    P1 and P3 for as long as the lock is held."""
+    group = GroupCommit(Offload(pg_engine))
+
+    async def scenario(holder: sa.Connection) -> tuple[list[str], list[Any]]:
+        units = [asyncio.ensure_future(group.run(insert(f"P{i}"))) for i in (1, 2, 3)]
+        for _ in range(200):  # at most 2 s; the others commit after one short lock wait (50 ms)
+            await asyncio.sleep(0.01)
+            if units[0].done() and units[2].done():
+                break
+        while_locked = stored(pg_engine)
+        holder.rollback()
+        return while_locked, await asyncio.gather(*units)
+
+    with pg_engine.connect() as holder:
+        holder.execute(
+            notifications.insert(),
+            {"payment_id": "P2", "acquirer_id": "ACQ", "body": "{}", "attempts": 0, "next_at": NOW},
+        )  # uncommitted: P2's unique key is held until this transaction ends
+        while_locked, results = asyncio.run(scenario(holder))
+    assert while_locked == ["P1", "P3"]
+    assert results == ["P1", "P2", "P3"] and stored(pg_engine) == ["P1", "P2", "P3"]
+    assert group.rolled_back == 1

@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from blindgate.ledger.prepared import run_driver_sql
 from blindgate.storage.engine import writer_turn
 from blindgate.storage.offload import Offload
 
@@ -55,6 +56,7 @@ YIELD_S = 0.001
 # PostgreSQL: the longest a group's transaction waits on another transaction's lock before it
 # gives way to its units one by one (a committing group holds its rows for a few milliseconds).
 GROUP_LOCK_WAIT_MS = 50
+_BOUNDED_WAIT_SQL = f"SET LOCAL lock_timeout = {GROUP_LOCK_WAIT_MS}"
 _ALONE = object()  # a unit's outcome that says: its group failed, run it in its own transaction
 
 
@@ -151,7 +153,7 @@ class GroupCommit:
         try:
             with self.engine.begin() as conn:
                 if self._bounded_wait:
-                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {GROUP_LOCK_WAIT_MS}")
+                    run_driver_sql(conn, _BOUNDED_WAIT_SQL, ()).close()
                 values = [work(conn) for work in group]
         except Exception:  # rolled back whole: each unit runs again alone
             self.rolled_back += 1

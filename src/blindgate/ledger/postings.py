@@ -194,10 +194,13 @@ _INSERT_LINES_SQLITE = (
 )
 # On PostgreSQL an executemany is a pipeline of one INSERT per line; one INSERT of the
 # unnested arrays writes an entry's lines in a single statement (half the client CPU).
-_INSERT_LINES_UNNESTED = sa.text(
-    "INSERT INTO ledger_lines (entry_id, owner, kind, currency, bucket, amount) "
-    "SELECT CAST(:entry_id AS bigint), * FROM unnest(CAST(:owner AS varchar[]), CAST(:kind AS varchar[]), "
-    "CAST(:currency AS varchar[]), CAST(:bucket AS varchar[]), CAST(:amount AS bigint[]))"
+_INSERT_LINES_UNNESTED = Prepared(
+    sa.text(
+        "INSERT INTO ledger_lines (entry_id, owner, kind, currency, bucket, amount) "
+        "SELECT CAST(:entry_id AS bigint), * FROM unnest(CAST(:owner AS varchar[]), "
+        "CAST(:kind AS varchar[]), CAST(:currency AS varchar[]), CAST(:bucket AS varchar[]), "
+        "CAST(:amount AS bigint[]))"
+    )
 )
 _SELECT_ENTRY = sa.select(entries).where(entries.c.event_key == sa.bindparam("event_key"))
 # What later events need of the pending entry, locked: every later event of the payment waits.
@@ -234,7 +237,7 @@ def _insert_lines(conn: sa.Connection, entry_id: int, entry_lines: list[Line]) -
     """All of an entry's lines in one statement (SQLite: one executemany of tuples, done in C)."""
     if conn.dialect.name == "postgresql":
         columns = {name: [getattr(x, name) for x in entry_lines] for name in _LINE_FIELDS}
-        conn.execute(_INSERT_LINES_UNNESTED, {"entry_id": entry_id, **columns})
+        _INSERT_LINES_UNNESTED.execute(conn, {"entry_id": entry_id, **columns})
     else:
         rows = [(entry_id, x.owner, x.kind, x.currency, x.bucket, x.amount) for x in entry_lines]
         run_driver_sql(conn, _INSERT_LINES_SQLITE, rows, many=True).close()

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -132,10 +132,10 @@ class GroupCommit:
             outcomes += self._commit(works[start : start + MAX_GROUP])
         return outcomes
 
-    def _commit(self, group: list[Work]) -> list[Outcome | None]:
+    def _commit(self, group: list[Work]) -> Sequence[Outcome | None]:
         if self._bounded_wait:  # one try together; after that each caller runs its own unit
             together = self._together(group)
-            return [None] * len(group) if together is None else list(together)
+            return [None] * len(group) if together is None else together
         if len(group) > 1:
             together = self._together(group)
             if together is not None:

@@ -366,7 +366,8 @@ def _print_summary(console: Console, report: dict[str, Any], layout: RunLayout) 
     table.add_row(
         "transparency log",
         f"{oversight['log_size']} key bundles under a witnessed head; the agents verified {verified} "
-        f"peer keys before sealing ({len(oversight['verified_keys'])} agents)",
+        f"keys before use: peers' sealing keys, the gateway's signing keys "
+        f"({len(oversight['verified_keys'])} agents)",
     )
     linked = report["linkage"]
     table.add_row(

@@ -142,10 +142,12 @@ class DemoNetwork:
         return found
 
     def publish_key_bundles(self) -> int:
-        """Every partner's key bundle into the transparency log (the services must be up)."""
+        """Every partner's key bundle, and the operator's, into the transparency log (the services
+        must be up)."""
         assert self.oversight is not None
         stores = {p.wallet_id: self.layout.agent(p.wallet_id) / "keys" for p in self.wallets}
         stores |= {p.acquirer_id: self.layout.agent(p.acquirer_id) / "keys" for p in self.acquirers}
+        stores[GATEWAY_ID] = self.layout.gateway / "keys"
         return self.oversight.publish_bundles(stores)
 
     def acquirer_clients(self) -> dict[str, AcquirerClient]:
@@ -409,9 +411,11 @@ def _gateway_and_agents(
     write_tls_certificate("127.0.0.1", layout.gateway)
     write_network_file(network, population, gateway_keys, {i: cert for i, (_, cert) in tls.items()})
     parties = [w.wallet_id for w in network.wallets] + [a.acquirer_id for a in network.acquirers]
-    network.oversight = oversight(layout, parties, network.ports)
+    # The operator publishes its signing keys too: agents verify the gateway only with those.
+    network.oversight = oversight(layout, [*parties, GATEWAY_ID], network.ports)
     network.plan.extend(network.oversight.services)
     stores = {party: layout.agent(party) / "keys" for party in parties}
+    stores[GATEWAY_ID] = layout.gateway / "keys"
     save_oversight(layout.root, network.oversight, stores)  # what `network up` publishes
     overseen = network.oversight if network.key_checks else None
     # Start order: what is called before what calls it (backends were added first).

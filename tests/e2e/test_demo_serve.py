@@ -44,8 +44,8 @@ def test_demo_serve_keeps_the_network_and_its_console_up(tmp_path: Path) -> None
             assert re.search(r'data-key="found">0<', client.get("/privacy").text)
             assert "demo.json" in client.get("/reports").text
             assert 'service="console"' in client.get("/metrics").text  # every service has metrics
-            log = client.get("/transparency").text  # every partner's key bundle, under a cosigned head
-            assert log.count('class="entry"') == 5 and re.search(r'class="cosignatures">[1-9]', log)
+            log = client.get("/transparency").text  # every bundle, the operator's too, cosigned
+            assert log.count('class="entry"') == 6 and re.search(r'class="cosignatures">[1-9]', log)
             measured = client.post("/linkage")  # on request, from audit/payers.csv: the run's own figures
             figures = re.findall(r'data-key="(\w+)">(\d+)<', measured.text)
             assert measured.status_code == 200 and "<h2>linkage.json</h2>" in measured.text
@@ -60,9 +60,13 @@ def test_demo_serve_keeps_the_network_and_its_console_up(tmp_path: Path) -> None
         with pytest.raises(httpx.TransportError):
             httpx.get(address + "/health", timeout=2)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+        if process.poll() is None:  # a failed check: SIGTERM stops the demo's whole network
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
 
 
 def _console_address(process: subprocess.Popen[str], timeout_s: float) -> str:

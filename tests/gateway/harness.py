@@ -20,8 +20,9 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.types import ASGIApp
 
-from blindgate.agent.app import Backend, SealingKeys, create_acquirer_agent_app, create_wallet_agent_app
+from blindgate.agent.app import Backend, create_acquirer_agent_app, create_wallet_agent_app
 from blindgate.agent.journal import Journal
+from blindgate.agent.vouched import PartnersLog
 from blindgate.api.network import Network, network_document, parse_network
 from blindgate.api.signed import encode, request_headers
 from blindgate.crypto.keystore import KeyStore
@@ -253,7 +254,7 @@ def build(
     business_day: dict[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
     agent_clock: Callable[[], float] | None = None,
-    sealing_keys: SealingKeys | None = None,
+    partners_log: PartnersLog | None = None,
     store_timeout_s: float | None = None,
     retention: dict[str, int] | None = None,
 ) -> LocalNetwork:
@@ -323,7 +324,7 @@ def build(
             policy,
             journal=Journal(root / "wallet-agent-journal.db"),
             transport=router,
-            sealing_keys=sealing_keys,
+            partners_log=partners_log,
             **({"clock": agent_clock} if agent_clock is not None else {}),
         ),
     )
@@ -336,7 +337,7 @@ def build(
             policy,
             journal=Journal(root / "acquirer-agent-journal.db"),
             transport=router,
-            sealing_keys=sealing_keys,
+            partners_log=partners_log,
             **({"clock": agent_clock} if agent_clock is not None else {}),
         ),
     )

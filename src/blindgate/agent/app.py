@@ -32,10 +32,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -57,6 +57,7 @@ from blindgate.agent.policy import (
     without_sealed,
 )
 from blindgate.agent.rotation import SealKeyRotation
+from blindgate.agent.vouched import GatewayKeys, PartnersLog
 from blindgate.api.bodies import bounded_bodies
 from blindgate.api.calls import ANSWERED_IDS, NoAnswer, Signer, network_client, pinned_client, signed_call
 from blindgate.api.contexts import (
@@ -95,23 +96,13 @@ from blindgate.crypto.sealing import RecipientKey
 from blindgate.crypto.signatures import ED25519, RSA256, VerifyingKey
 from blindgate.ledger.calendar import Cutoff
 from blindgate.translog.errors import TranslogError
-from blindgate.translog.verifier import VerifiedKey
 
 log = logging.getLogger("blindgate.agent")
 
 Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 
-class SealingKeys(Protocol):
-    """Who vouches for a peer's sealing key before the agent seals to it for the first time: the
-    partners' transparency log (`blindgate.translog.LogVerifier`), cached per key version."""
-
-    async def anewest_sealing_key(self, key: RecipientKey) -> RecipientKey: ...
-
-    def verified_keys(self) -> Sequence[VerifiedKey]: ...
-
-
-async def verified(keys: SealingKeys | None, key: RecipientKey) -> RecipientKey:
+async def verified(keys: PartnersLog | None, key: RecipientKey) -> RecipientKey:
     """What to seal to for ``key`` (the network file's key of a peer): once the transparency log
     vouches for it, the newest key the peer publishes there — a rotation reaches this agent
     through the log, with no new network file (``keys`` None: no log configured, ``key`` as it
@@ -173,21 +164,32 @@ def clients_for(
 
 
 class GatewayCaller:
-    """Ed25519-signed calls from an agent to the gateway, answers verified with the gateway's key."""
+    """Ed25519-signed calls from an agent to the gateway, answers verified with the gateway's key
+    (one the partners' log vouches for, where the agent has one: `GatewayKeys`)."""
 
-    def __init__(self, client: httpx.AsyncClient, network: Network, client_id: str, keys: KeyStore) -> None:
-        self.client, self.network = client, network
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        network: Network,
+        client_id: str,
+        keys: KeyStore,
+        gateway_keys: GatewayKeys,
+    ) -> None:
+        self.client, self.network, self.gateway_keys = client, network, gateway_keys
         self.signer = Signer(client_id, *keys.signing_key(ED25519))
 
     async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         gateway = self.network.gateway
+        await self.gateway_keys.check()
+        if not self.gateway_keys.any_vouched():  # no answer could be verified: send nothing
+            raise ApiError("KEY_NOT_FOUND", "no gateway signing key is vouched for by the partners' log")
         return await signed_call(
             self.client,
             gateway.url + path,
             path,
             body,
             self.signer,
-            lambda header: gateway.keys.verifying_key(header.algorithm, header.key_version),
+            lambda header: self.gateway_keys.verifying_key(header.algorithm, header.key_version),
             gateway.wallet_timeout_s + 5,
         )
 
@@ -217,7 +219,8 @@ def _serve(
     verify: Callable[[Request, bytes], str],
     sign: Callable[[str, dict[str, Any], bytes], Response],
     clients: tuple[httpx.AsyncClient, ...],
-    sealing_keys: SealingKeys | None,
+    partners_log: PartnersLog | None,
+    gateway_keys: GatewayKeys,
     key_rotation: SealKeyRotation | None = None,
 ) -> Starlette:
     async def endpoint(request: Request) -> Response:
@@ -225,6 +228,7 @@ def _serve(
         body = b""
         try:
             body = await request.body()
+            await gateway_keys.check()  # before `verify` may look up one of them
             verify(request, body)
             payload = await handlers[path](parse_json_object(body), path)
         except ApiError as error:
@@ -252,7 +256,7 @@ def _serve(
 
     async def verified(_: Request) -> Response:
         """Which peers' keys the transparency log vouched for (public data: for monitoring)."""
-        found = sealing_keys.verified_keys() if sealing_keys is not None else []
+        found = partners_log.verified_keys() if partners_log is not None else []
         return JSONResponse([{"partner": k.partner, "kind": k.kind, "version": k.version} for k in found])
 
     routes = [Route(path, endpoint, methods=["POST"]) for path in handlers]
@@ -269,23 +273,24 @@ def create_acquirer_agent_app(
     journal: Journal,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
-    sealing_keys: SealingKeys | None = None,
+    partners_log: PartnersLog | None = None,
     key_rotation: SealKeyRotation | None = None,
 ) -> ASGIApp:
     """The acquirer's agent: the SDK's AMS endpoint, toward the gateway (see module docstring).
     ``journal``: what it forwarded (`blindgate.agent.journal`); ``clock``: seconds, for seal times;
-    ``sealing_keys``: the transparency log that must vouch for a wallet's key before a seal;
+    ``partners_log``: the transparency log that must vouch for a wallet's key before a seal and
+    for the gateway's signing keys (`blindgate.agent.vouched`);
     ``key_rotation``: the job that rotates this party's sealing key (`blindgate.agent.rotation`)."""
     policy = policy or FieldPolicy.load()
     me = network.partner(keys.party_id)
     if me is None or me.role != ACQUIRER:
         raise ValueError("the key store's party is not an acquirer of this network")
-    gateway_keys = network.gateway.keys
+    gateway_keys = GatewayKeys(network, partners_log)
     clients = clients_for(network, transport, backend.tls_cert)
     ed_key, ed_version = keys.signing_key(ED25519)
     rsa_key, rsa_version = keys.signing_key(RSA256)
     toward_backend = _Peer(clients[0], Signer(backend.client_id, rsa_key, rsa_version))
-    gateway = GatewayCaller(clients[-1], network, me.client_id, keys)
+    gateway = GatewayCaller(clients[-1], network, me.client_id, keys, gateway_keys)
 
     async def forward(body: dict[str, Any], path: str) -> dict[str, Any]:
         request_id = text(body, "paymentRequestId", required=False)
@@ -354,7 +359,7 @@ def create_acquirer_agent_app(
         entry = journal.forwarding(request_id, int(clock()), _notify_url(body))
         assert entry.sealed_at is not None
         context = seal_context(me.party_id, request_id, entry.sealed_at)
-        recipient = await verified(sealing_keys, wallet.keys.recipient_key)
+        recipient = await verified(partners_log, wallet.keys.recipient_key)
         sealed, values = seal_message(routed, policy, recipient, context)
         sealed[SEALED_DIGEST_FIELD] = sealed_digest(keys.pseudonym_key(), request_id, values)
         sealed[SEALED_AT_FIELD] = entry.sealed_at
@@ -422,7 +427,7 @@ def create_acquirer_agent_app(
     def verify(request: Request, body: bytes) -> str:
         return (verify_gateway if request.url.path == NOTIFY_AGENT_PATH else verify_sdk)(request, body)
 
-    served = _serve(handlers, verify, sign, clients, sealing_keys, key_rotation)
+    served = _serve(handlers, verify, sign, clients, partners_log, gateway_keys, key_rotation)
     return absolute_form_paths(bounded_bodies(served))
 
 
@@ -435,23 +440,25 @@ def create_wallet_agent_app(
     journal: Journal,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
-    sealing_keys: SealingKeys | None = None,
+    partners_log: PartnersLog | None = None,
     key_rotation: SealKeyRotation | None = None,
 ) -> ASGIApp:
     """The wallet's agent: the gateway's wallet-side endpoint, toward the wallet backend; and
     the backend's userInitiatedPay (its customer scanned an order code), toward the gateway.
     ``journal``: what it executed (`blindgate.agent.journal`); ``clock``: seconds, for freshness;
-    ``sealing_keys``: the transparency log that must vouch for an acquirer's key before a seal;
+    ``partners_log``: the transparency log that must vouch for an acquirer's key before a seal and
+    for the gateway's signing keys (`blindgate.agent.vouched`);
     ``key_rotation``: the job that rotates this party's sealing key (`blindgate.agent.rotation`)."""
     policy = policy or FieldPolicy.load()
     me = network.partner(keys.party_id)
     if me is None or me.role != WALLET:
         raise ValueError("the key store's party is not a wallet of this network")
+    gateway_keys = GatewayKeys(network, partners_log)
     clients = clients_for(network, transport, backend.tls_cert)
     ed_key, ed_version = keys.signing_key(ED25519)
     rsa_key, rsa_version = keys.signing_key(RSA256)
     toward_backend = _Peer(clients[0], Signer(backend.client_id, rsa_key, rsa_version))
-    gateway = GatewayCaller(clients[-1], network, me.client_id, keys)
+    gateway = GatewayCaller(clients[-1], network, me.client_id, keys, gateway_keys)
 
     business_days = Cutoff(network.gateway.business_day_zone, network.gateway.business_day_cutoff)
 
@@ -507,7 +514,7 @@ def create_wallet_agent_app(
     async def handle(body: dict[str, Any], path: str) -> dict[str, Any]:
         recorded = executed(body, path)
         if recorded is not None:  # the acquirer's key is vouched for before the backend is asked
-            recipient = await verified(sealing_keys, recorded[0].keys.recipient_key)
+            recipient = await verified(partners_log, recorded[0].keys.recipient_key)
         if recorded is None:  # nothing to open, and nothing of the payer's may leave
             opened = without_sealed(body)
         else:
@@ -553,7 +560,7 @@ def create_wallet_agent_app(
         if acquirer is None or acquirer.role != ACQUIRER or acquirer_request is None or payment_id is None:
             raise ApiError("UNKNOWN_EXCEPTION", "the network's answer names no acquirer")
         context = seal_context(acquirer.party_id, acquirer_request)
-        recipient = await verified(sealing_keys, acquirer.keys.recipient_key)
+        recipient = await verified(partners_log, acquirer.keys.recipient_key)
         try:
             journal.executing(payment_id, acquirer.party_id, context, scanned_at)
         except ContextReused:
@@ -586,7 +593,7 @@ def create_wallet_agent_app(
         def lookup(client_id: str, algorithm: str, version: int) -> VerifyingKey:
             if client_id != network.gateway.party_id:
                 raise UnknownKey("unknown client id")
-            return network.gateway.keys.verifying_key(algorithm, version)
+            return gateway_keys.verifying_key(algorithm, version)
 
         return verify_request(request.headers, request.url.path, body, lookup, network.gateway.clock_skew_s)
 
@@ -597,7 +604,7 @@ def create_wallet_agent_app(
 
     handlers: dict[str, Handler] = dict.fromkeys(WALLET_PATHS, handle)
     handlers[ORDER_CODE_SCAN_PATH] = scan
-    return bounded_bodies(_serve(handlers, verify, sign, clients, sealing_keys, key_rotation))
+    return bounded_bodies(_serve(handlers, verify, sign, clients, partners_log, gateway_keys, key_rotation))
 
 
 def _verify_backend(request: Request, body: bytes, backend: Backend) -> str:

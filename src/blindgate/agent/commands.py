@@ -91,10 +91,10 @@ def load_agent(path: Path, policy: FieldPolicy | None = None) -> tuple[Any, dict
     factory = create_acquirer_agent_app if me.role == ACQUIRER else create_wallet_agent_app
     state = base / config.get("state", "state")
     journal = Journal(state / "journal.db")
-    sealing_keys = _transparency(config.get("transparency"), base, state)
+    partners_log = _transparency(config.get("transparency"), base, state)
     rotation = _rotation(config, base, keys, me.keys.recipient_key.version)
     app = factory(
-        network, keys, backend, policy, journal=journal, sealing_keys=sealing_keys, key_rotation=rotation
+        network, keys, backend, policy, journal=journal, partners_log=partners_log, key_rotation=rotation
     )
     surface = "acquirer-agent" if me.role == ACQUIRER else "wallet-agent"
     return observed(app, surface, SURFACE_PATHS[surface], openapi_document(surface)), config

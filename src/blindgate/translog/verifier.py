@@ -200,6 +200,15 @@ class LogVerifier:
         """The same for a peer's signing key (``ED25519`` raw bytes, ``RSA256`` DER SubjectPublicKeyInfo)."""
         return self._require(partner, algorithm, algorithm, version, public_key)
 
+    async def arequire_signing_key(
+        self, partner: str, algorithm: str, version: int, public_key: bytes
+    ) -> VerifiedKey:
+        """`require_signing_key` for an event loop: a cache hit stays on the loop, a miss goes to a thread."""
+        hit = self.cached(partner, algorithm, algorithm, version, public_key)
+        if hit is not None:
+            return hit
+        return await asyncio.to_thread(self.require_signing_key, partner, algorithm, version, public_key)
+
     def cached(
         self, partner: str, kind: str, suite: str, version: int, public_key: bytes
     ) -> VerifiedKey | None:

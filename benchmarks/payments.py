@@ -504,10 +504,8 @@ def main() -> int:
     if args.db is not None:  # PostgreSQL is measured beside SQLite, in the same run
         sqlite = scale_out(args.payments, concurrencies, args.workers, None, args.suite)
         report["sqlite_scale_out"] = sqlite
-        rates = (report["gateway_scale_out"], sqlite)
-        report["postgresql_vs_sqlite"] = round(
-            rates[0]["processes"]["payments_per_second"] / rates[1]["processes"]["payments_per_second"], 3
-        )
+        postgresql = report["gateway_scale_out"]["processes"]["payments_per_second"]
+        report["postgresql_vs_sqlite"] = round(postgresql / sqlite["processes"]["payments_per_second"], 3)
     if not args.skip_e2e:
         sys.path.insert(0, str(Path(__file__).parent))
         from payments_e2e import payments_e2e

@@ -61,9 +61,9 @@ _ALONE = object()  # a unit's outcome that says: its group failed, run it in its
 
 
 class GroupCommit:
-    def __init__(self, db: Offload, *, enabled: bool | None = None) -> None:
+    def __init__(self, db: Offload, *, enabled: bool = True) -> None:
         self.db, self.engine = db, db.engine
-        self.enabled = True if enabled is None else enabled
+        self.enabled = enabled  # off: every unit in a transaction of its own
         self._bounded_wait = self.engine.dialect.name == "postgresql"
         self._turn = writer_turn(self.engine)
         self._waiting: list[tuple[Work, asyncio.Future[Any]]] = []

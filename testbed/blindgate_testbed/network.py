@@ -274,7 +274,10 @@ def _console(network: DemoNetwork, database_url: str) -> Service:
     (root / REPORTS).mkdir(exist_ok=True)
     port = network.ports.take()
     network.console_url = f"http://127.0.0.1:{port}"
-    log_key = ("--log-key", _relative(network, network.oversight.log_public)) if network.oversight else ()
+    log_key: tuple[str, ...] = ()
+    if network.oversight is not None:  # the log's key and its witness's: the console checks both
+        log_key = ("--log-key", _relative(network, network.oversight.log_public))
+        log_key += ("--witness-key", _relative(network, network.oversight.witness_public))
     return Service(
         name="console",
         command=(

@@ -4,12 +4,14 @@ between parties, in a real log store (`blindgate.translog`), in process."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from blindgate.translog import entries
 from blindgate.translog.log import TransparencyLog
 from blindgate.translog.store import LogStore, open_log_database
+from blindgate.translog.witness import Witness
 
 NOW_MS = 1_780_000_000_000
 PURPOSE = "find shared customers for the spring campaign"
@@ -20,6 +22,7 @@ class Logged:
     log_key: ed25519.Ed25519PublicKey
     receipts: dict[tuple[str, str], int]  # (party, party) -> the receipt's index
     policies: dict[str, int]  # party -> its field policy's index
+    witness_key: ed25519.Ed25519PublicKey | None = None  # the one witness, when the log has it
 
 
 def receipt(parties: dict[str, ed25519.Ed25519PrivateKey], run_id: str) -> entries.Entry:
@@ -43,10 +46,17 @@ def receipt(parties: dict[str, ed25519.Ed25519PrivateKey], run_id: str) -> entri
     return entries.sign_entry(entries.DATA_USE_RECEIPT, body, parties)
 
 
-def make_log(url: str, pairs: list[tuple[str, str]], operator: str = "OPERATOR") -> Logged:
-    """A log holding a network file, a field policy per party and one receipt per pair."""
+def make_log(
+    url: str, pairs: list[tuple[str, str]], operator: str = "OPERATOR", witness_state: Path | None = None
+) -> Logged:
+    """A log holding a network file, a field policy per party and one receipt per pair; with
+    ``witness_state``, one witness (its state kept there) cosigns its head."""
     key = ed25519.Ed25519PrivateKey.generate()
-    log = TransparencyLog(LogStore(open_log_database(url)), key, clock_ms=lambda: NOW_MS)
+    witness_key = ed25519.Ed25519PrivateKey.generate()
+    witnesses = (
+        [Witness(witness_key, key.public_key(), witness_state, lambda: NOW_MS)] if witness_state else []
+    )
+    log = TransparencyLog(LogStore(open_log_database(url)), key, witnesses, clock_ms=lambda: NOW_MS)
     identities = {p: ed25519.Ed25519PrivateKey.generate() for pair in pairs for p in pair}
     identities[operator] = ed25519.Ed25519PrivateKey.generate()
     batch = [
@@ -63,4 +73,5 @@ def make_log(url: str, pairs: list[tuple[str, str]], operator: str = "OPERATOR")
     policies = dict(zip(parties, indexes[1 : 1 + len(parties)], strict=True))
     receipts = dict(zip(pairs, indexes[1 + len(parties) :], strict=True))
     log.store.engine.dispose()
-    return Logged(key.public_key(), receipts, policies)
+    witnessed = witness_key.public_key() if witness_state else None
+    return Logged(key.public_key(), receipts, policies, witnessed)

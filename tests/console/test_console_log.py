@@ -231,3 +231,30 @@ def test_linkage_is_the_operators_and_regulators_and_its_cost_is_bounded(
     unconfigured = _app(tmp_path)
     answer = _get(unconfigured, "operator", "/linkage", "POST")
     assert answer.status_code == 409 and "without --network and --payers" in answer.text
+
+
+def test_cosignatures_count_as_verified_only_under_a_configured_witness_key(tmp_path: Path) -> None:
+    """The operator's store holds the cosignatures: it can add or alter rows there. A count of
+    rows proves nothing; the console counts only those that verify under a witness key it was
+    given (the console once showed the bare count)."""
+    url = f"sqlite:///{tmp_path / 'translog.db'}"
+    logged = make_log(url, PAIRS, witness_state=tmp_path / "witness.json")
+    assert logged.witness_key is not None
+    stranger = ed25519.Ed25519PrivateKey.generate().public_key()
+
+    def cosigned(**keys: object) -> str:
+        page = _get(_app(tmp_path, translog=url, log_key=logged.log_key, **keys), "operator", "/transparency")
+        found = re.search(r'<td id="head-cosignatures">([^<]*)', page.text)
+        assert found is not None
+        return found[1]
+
+    assert cosigned(witness_keys=[logged.witness_key]).startswith("1, 1 verified")
+    assert cosigned(witness_keys=[stranger]).startswith("1, 0 verified")
+    assert cosigned().startswith("1, not checked")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the operator alters the stored cosignature
+        stored = conn.execute(sa.text("SELECT signature FROM tl_cosignatures")).scalar_one()
+        forged = ("B" if stored[0] == "A" else "A") + stored[1:]
+        conn.execute(sa.text("UPDATE tl_cosignatures SET signature = :s"), {"s": forged})
+    engine.dispose()
+    assert cosigned(witness_keys=[logged.witness_key]).startswith("1, 0 verified")

@@ -46,6 +46,7 @@ def test_demo_serve_keeps_the_network_and_its_console_up(tmp_path: Path) -> None
             assert 'service="console"' in client.get("/metrics").text  # every service has metrics
             log = client.get("/transparency").text  # every bundle, the operator's too, cosigned
             assert log.count('class="entry"') == 6 and re.search(r'class="cosignatures">[1-9]', log)
+            assert re.search(r'id="head-cosignatures">([1-9]), \1 verified', log)  # under the witness's key
             measured = client.post("/linkage")  # on request, from audit/payers.csv: the run's own figures
             figures = re.findall(r'data-key="(\w+)">(\d+)<', measured.text)
             assert measured.status_code == 200 and "<h2>linkage.json</h2>" in measured.text

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -74,6 +74,7 @@ def create_console_app(
     reports: Path | None = None,
     translog: str | None = None,
     log_key: ed25519.Ed25519PublicKey | None = None,
+    witness_keys: Sequence[ed25519.Ed25519PublicKey] = (),
     network: Path | None = None,
     payers: Path | None = None,
     secret: bytes | None = None,
@@ -81,7 +82,7 @@ def create_console_app(
     secure_cookie: bool = False,
 ) -> Starlette:
     store = ConsoleStore(database_url)
-    log = LogReader(translog, log_key) if translog is not None else None
+    log = LogReader(translog, log_key, witness_keys) if translog is not None else None
     linkage = LinkageRunner(store.engine, network, payers, reports)
     key = secret or os.urandom(32)
     templates = Environment(loader=PackageLoader("blindgate.console"), autoescape=select_autoescape())

@@ -1,14 +1,16 @@
 """``blindgate console``: the web console beside the gateway, and its users.
 
     blindgate console serve --db URL --users users.json [--reports DIR] [--title T]
-                            [--translog-db URL [--log-key FILE]] [--network FILE --payers CSV]
+                            [--translog-db URL [--log-key FILE] [--witness-key FILE ...]]
+                            [--network FILE --payers CSV]
                             [--host 127.0.0.1] [--port 8300] [--secret-file FILE] [--secure-cookie]
     blindgate console add-user --users users.json --name N --role operator|regulator|partner
                                [--party PARTY_ID]          (the password is read from stdin)
 
 ``serve`` reads the gateway's store (``--db``, the gateway's own URL) and never writes it; nor
 the log's (``--translog-db``), whose heads and receipts it verifies with ``--log-key`` (the log's
-public key file, as `blindgate log keygen` wrote it). ``--network`` and ``--payers`` (the ground
+public key file, as `blindgate log keygen` wrote it) and whose witnesses' cosignatures it
+verifies with ``--witness-key`` (each witness's public key file). ``--network`` and ``--payers`` (the ground
 truth `blindgate audit linkage` reads) let the linkage page measure on request.
 It listens on loopback by default and speaks plain HTTP: put it behind TLS (and pass
 ``--secure-cookie``) anywhere else. Exit 2 for a bad users file or arguments.
@@ -38,6 +40,13 @@ def main(argv: list[str]) -> int:
     serve.add_argument("--reports", type=Path, help="folder of privacy, reconciliation and PET reports")
     serve.add_argument("--translog-db", help="the transparency log's store URL (read only)")
     serve.add_argument("--log-key", type=Path, help="the log's public key: verify its heads and inclusions")
+    serve.add_argument(
+        "--witness-key",
+        type=Path,
+        action="append",
+        default=[],
+        help="a witness's public key (repeat for each): verify the heads' cosignatures (needs --log-key)",
+    )
     serve.add_argument("--network", type=Path, help="the network file (the linkage measure's business day)")
     serve.add_argument("--payers", type=Path, help="CSV payment_id,payer: lets the linkage page measure")
     serve.add_argument("--title", default="blindgate", help="the network's name on every page")
@@ -79,6 +88,7 @@ def serve_console(args: argparse.Namespace) -> int:
         if secret is not None and len(secret) < 32:
             raise UsersFileError("the secret file holds fewer than 32 bytes")
         log_key = load_public_key(args.log_key) if args.log_key else None
+        witness_keys = [load_public_key(path) for path in args.witness_key]
     except (UsersFileError, OSError, TranslogError) as exc:
         return fail(PROG, exc, EXIT_INPUT)
     logs.configure(None)
@@ -88,6 +98,7 @@ def serve_console(args: argparse.Namespace) -> int:
         reports=args.reports,
         translog=args.translog_db,
         log_key=log_key,
+        witness_keys=witness_keys,
         network=args.network,
         payers=args.payers,
         secret=secret,

@@ -14,9 +14,13 @@ process, what it shows:
   over the leaf hash of the bytes as stored — so bytes altered in the store after they were
   logged fail both their parties' signatures and the proof.
 
+- with the witnesses' public keys as well (``--witness-key``, once per witness): each head's
+  cosignatures, counting those that verify under a configured witness's key (a cosignature by a
+  key the console was not given, or one that does not verify, is not counted as verified).
+
 What this does not prove: that an identity key really is its party's (the partner's own monitor
 and pinned keys decide that, docs/transparency.md), nor that the log showed everyone the same
-head (witnesses' cosignatures do; the page counts them).
+head (a cosignature by an independent witness is the evidence, checked as above).
 
 Who sees what: the operator and the regulator see every entry; a partner sees only the entries
 the log indexes under its party id (``tl_entry_parties``: the parties an entry names), and the
@@ -27,6 +31,7 @@ refuses the rest); public keys and digests are shown as their ids or cut short.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +44,7 @@ from blindgate.storage import open_engine
 from blindgate.translog import canonical, merkle, schema
 from blindgate.translog.entries import DATA_USE_RECEIPT, KEY_BUNDLE, NETWORK_FILE, Entry
 from blindgate.translog.errors import TranslogError
-from blindgate.translog.heads import SignedHead
+from blindgate.translog.heads import Cosignature, SignedHead
 from blindgate.translog.store import LogStore
 
 LIST_LIMIT = 500  # entries on the log's page, newest first
@@ -52,8 +57,9 @@ class HeadView:
     size: int
     root: str
     time: str
-    cosignatures: int
+    cosignatures: int  # as stored
     signature: str  # VERIFIED, FAILED or NOT_CHECKED (no log key)
+    witnessed: str  # how many cosignatures verify under a configured witness key, or NOT_CHECKED
 
 
 @dataclass
@@ -97,9 +103,14 @@ class EntryPage:
 class LogReader:
     """The log's store, read-only, and the log's public key when the console was given it."""
 
-    def __init__(self, url: str, log_key: ed25519.Ed25519PublicKey | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        log_key: ed25519.Ed25519PublicKey | None = None,
+        witness_keys: Sequence[ed25519.Ed25519PublicKey] = (),
+    ) -> None:
         self.engine = open_engine(url)
-        self.log_key = log_key
+        self.log_key, self.witness_keys = log_key, list(witness_keys)
         self.log_id = canonical.key_id(log_key) if log_key is not None else ""
         self._tree = LogStore(self.engine)  # read here for heads and tree nodes only
 
@@ -165,20 +176,33 @@ class LogReader:
         return found
 
     def _heads(self) -> list[HeadView]:
-        """The newest signed heads, with their cosignature counts (two queries)."""
+        """The newest signed heads, with their cosignatures (two queries)."""
         heads, cosigs = schema.heads, schema.cosignatures
         with self.engine.connect() as conn:
-            counts = sa.select(cosigs.c.size, sa.func.count()).group_by(cosigs.c.size)
-            cosigned: dict[int, int] = {int(size): int(n) for size, n in conn.execute(counts)}
             rows = conn.execute(sa.select(heads).order_by(heads.c.size.desc()).limit(HEADS_SHOWN)).all()
+            sizes = [int(row.size) for row in rows]
+            cosigned: dict[int, list[Cosignature]] = {}
+            for c in conn.execute(sa.select(cosigs).where(cosigs.c.size.in_(sizes))):
+                cosigned.setdefault(int(c.size), []).append(
+                    Cosignature(c.witness, int(c.timestamp), c.signature)
+                )
         found = []
         for row in rows:
-            head = SignedHead(self.log_id, int(row.size), bytes(row.root), int(row.timestamp), row.signature)
+            size = int(row.size)
+            head = SignedHead(
+                self.log_id, size, bytes(row.root), int(row.timestamp), row.signature,
+                tuple(cosigned.get(size, ())),
+            )  # fmt: skip
             found.append(
-                HeadView(head.size, head.root.hex(), _time(head.timestamp), cosigned.get(head.size, 0),
-                         self._head_signature(head))
+                HeadView(head.size, head.root.hex(), _time(head.timestamp), len(head.cosignatures),
+                         self._head_signature(head), self._witnessed(head))
             )  # fmt: skip
         return found
+
+    def _witnessed(self, head: SignedHead) -> str:
+        if self.log_key is None or not self.witness_keys:  # a cosignature signs the log's id too
+            return NOT_CHECKED
+        return f"{len(head.cosigners(self.witness_keys))} {VERIFIED}"
 
     def _head_signature(self, head: SignedHead) -> str:
         if self.log_key is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,17 +25,13 @@ from blindgate.settlement.commands import main as settle
 from blindgate.settlement.reconcile_command import main as reconcile_command
 from blindgate.storage.migrate import open_store
 from blindgate_testbed.demo import parse_args, run_demo
+from tests.sdk_port import skip_unless_port_443_free
 
 pytestmark = pytest.mark.slow
 
 
 def _can_run_demo(first_host: int) -> None:
-    for host in (f"127.0.0.{first_host}", f"127.0.0.{first_host + 1}"):  # not the demo's .2/.3
-        with socket.socket() as probe:
-            try:
-                probe.bind((host, 443))
-            except OSError as exc:
-                pytest.skip(f"cannot bind {host}:443 ({exc.strerror}); the SDK only connects to port 443")
+    skip_unless_port_443_free(f"127.0.0.{first_host}", f"127.0.0.{first_host + 1}")  # not the demo's .2/.3
 
 
 def _demo_args(directory: Path, payments: int, first_host: int) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.sdk_port import skip_unless_port_443_free
+
 pytestmark = pytest.mark.slow
 FIRST_HOST = 40  # 127.0.0.40 and .41: no other test's
 
 
 def test_demo_serve_keeps_the_network_and_its_console_up(tmp_path: Path) -> None:
-    for host in (f"127.0.0.{FIRST_HOST}", f"127.0.0.{FIRST_HOST + 1}"):
-        with socket.socket() as probe:
-            try:
-                probe.bind((host, 443))
-            except OSError as exc:
-                pytest.skip(f"cannot bind {host}:443 ({exc.strerror}); the SDK only connects to port 443")
+    skip_unless_port_443_free(f"127.0.0.{FIRST_HOST}", f"127.0.0.{FIRST_HOST + 1}")
     run = tmp_path / "demo-run"
     process = subprocess.Popen(
         [sys.executable, "-m", "blindgate_testbed", "demo", "--dir", str(run), "--payments", "40",

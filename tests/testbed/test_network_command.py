@@ -24,6 +24,7 @@ from blindgate.api.network import load_network
 from blindgate.api.openapi import openapi_document
 from blindgate_testbed.network_command import main as network_main
 from blindgate_testbed.plan import Ports, read_services
+from tests.sdk_port import skip_unless_port_443_free
 
 AGENT_HOST = 31  # 127.0.0.31:443: no other test's address
 
@@ -101,11 +102,7 @@ def test_up_refuses_a_directory_without_services(tmp_path: Path, capsys: pytest.
 @pytest.fixture
 def running_network(tmp_path: Path) -> Iterator[Path]:
     host = f"127.0.0.{AGENT_HOST}"
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, 443))
-        except OSError as exc:
-            pytest.skip(f"cannot bind {host}:443 ({exc.strerror}); the SDK only connects to port 443")
+    skip_unless_port_443_free(host)
     root = tmp_path / "net"
     base = _free_port_run(12)
     assert _init(root, "--wallets", "1", "--acquirers", "1", "--customers", "3",

@@ -7,7 +7,6 @@ expects, and that it accepts a correctly signed answer and refuses a forged one.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from blindgate_testbed.partners.signed_http import (
     signed_json_response,
 )
 from blindgate_testbed.population import generate_population
+from tests.sdk_port import skip_unless_port_443_free
 
 HOST = "127.0.0.9"
 PATHS = ("pay", "inquiryPayment", "cancel", "refund", "inquiryRefund")
@@ -51,11 +51,7 @@ class AbsoluteFormPaths:
 
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with socket.socket() as probe:
-        try:
-            probe.bind((HOST, 443))
-        except OSError as exc:
-            pytest.skip(f"cannot bind {HOST}:443 ({exc.strerror}); the SDK only connects to port 443")
+    skip_unless_port_443_free(HOST)
     merchant, agent = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
     keys = PartnerKeys("ACQ_CLIENT", agent, merchant.public_key())
     seen: list[dict[str, Any]] = []

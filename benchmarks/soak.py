@@ -1,6 +1,7 @@
 """Soak: payments, refunds and cancels at a steady rate for minutes, under hostile load. Prints JSON.
 
-The gateway runs as deployed (`blindgate gateway --workers N`, a SQLite file), the wallet side
+The gateway runs as deployed (`blindgate gateway --workers N`, a SQLite file, or PostgreSQL with
+``--db URL``: a throw-away schema there, dropped afterwards), the wallet side
 in its own process (`wallet_responder.py`, which records every debit it makes), and this
 process offers operations at ``--rate`` per second for ``--minutes``: new pays (payer fields
 sealed, Ed25519-signed as the acquirer's agent sends them), and refunds and cancels of payments
@@ -9,7 +10,8 @@ already made. Meanwhile, all the run long:
 - a **hostile client** holds ``--idle`` connections that send nothing and ``--slow`` that send
   a request's headers one byte every few seconds;
 - **another database connection** takes the store's write lock for ``--lock-s`` seconds every
-  ``--lock-every-s`` (an operator's session on the SQLite file);
+  ``--lock-every-s`` (an operator's session: the SQLite file's write lock, or on PostgreSQL an
+  EXCLUSIVE lock on the payments table, which stops every write to it);
 - halfway through, the gateway is **killed** (SIGKILL, every process of it) and started again.
 
 An operation that got no answer (the kill, a timeout) is unknown: after the run each is asked
@@ -20,6 +22,7 @@ twice) — and `blindgate ledger check`. Reported: operations by type with p50/p
 codes, answers that never came, what happened to the hostile connections, the restart time.
 
 Usage: .venv/bin/python benchmarks/soak.py [--minutes 3] [--rate 60] [--workers 2]
+       [--db postgresql+psycopg://127.0.0.1/test]
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 import wallet_responder
-from payments import _keys, _prepared
+from payments import _keys, _prepared, _throwaway_schema
 from wallet_responder import HOST
 from wire import _gateway, _network_file, _tree_pids, _wait_healthy
 
@@ -207,22 +210,41 @@ async def _hostile(port: int, idle: int, slow: int, stop: asyncio.Event) -> dict
     return {"opened": len(held), "refused": refused, "closed_by_the_gateway": closed}
 
 
-def _hold_locks(database: Path, hold_s: float, every_s: float, stop: threading.Event) -> list[float]:
-    """Another connection takes the SQLite file's write lock now and then; the holds it got."""
+def _hold_locks(url: str, hold_s: float, every_s: float, stop: threading.Event) -> list[float]:
+    """Another connection takes the store's write lock now and then; the holds it got."""
     held = []
     while not stop.wait(every_s):
-        connection = sqlite3.connect(database, timeout=5.0, isolation_level=None)
+        began = time.monotonic()
         try:
-            began = time.monotonic()
-            connection.execute("BEGIN IMMEDIATE")
-            stop.wait(hold_s)
-            connection.execute("ROLLBACK")
-            held.append(round(time.monotonic() - began, 2))
-        except sqlite3.OperationalError:
-            pass
-        finally:
-            connection.close()
+            if url.startswith("sqlite"):
+                _hold_sqlite(url.removeprefix("sqlite:///"), hold_s, stop)
+            else:
+                _hold_postgresql(url, hold_s, stop)
+        except (sqlite3.OperationalError, sa.exc.OperationalError):
+            continue
+        held.append(round(time.monotonic() - began, 2))
     return held
+
+
+def _hold_sqlite(database: str, hold_s: float, stop: threading.Event) -> None:
+    connection = sqlite3.connect(database, timeout=5.0, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        stop.wait(hold_s)
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()
+
+
+def _hold_postgresql(url: str, hold_s: float, stop: threading.Event) -> None:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn, conn.begin():
+            conn.execute(sa.text(f"LOCK TABLE {payments.name} IN EXCLUSIVE MODE"))
+            stop.wait(hold_s)
+            conn.rollback()
+    finally:
+        engine.dispose()
 
 
 def _books(url: str, state: dict[str, Any], book: Book) -> dict[str, Any]:
@@ -271,7 +293,7 @@ def _kill(pid: int) -> None:
             os.kill(each, signal.SIGKILL)
 
 
-async def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+async def _run(args: argparse.Namespace, root: Path, url: str) -> dict[str, Any]:
     keys = _keys(root / "keys")
     gateway_port, wallet_port = free_port(), free_port()
     gateway_url = f"http://{HOST}:{gateway_port}"
@@ -280,15 +302,7 @@ async def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         target=wallet_responder.serve, args=(str(root / "keys"), wallet_port, None, None)
     )
     responder.start()
-    database = root / "gateway.db"
-    command = [
-        "--network",
-        str(network),
-        "--keys",
-        str(root / "keys" / "gateway"),
-        "--db",
-        f"sqlite:///{database}",
-    ]
+    command = ["--network", str(network), "--keys", str(root / "keys" / "gateway"), "--db", url]
     command += ["--host", HOST, "--port", str(gateway_port), "--workers", str(args.workers)]
     command += ["--log", str(root / "gateway.log")]
     seconds = args.minutes * 60
@@ -305,7 +319,7 @@ async def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 caller = Caller(client, keys["acquirer"])
                 hostile = asyncio.ensure_future(_hostile(gateway_port, args.idle, args.slow, stop_hostile))
                 locker = asyncio.get_running_loop().run_in_executor(
-                    None, _hold_locks, database, args.lock_s, args.lock_every_s, stop_locks
+                    None, _hold_locks, url, args.lock_s, args.lock_every_s, stop_locks
                 )
                 offering = asyncio.ensure_future(_offer(book, caller, pays, args.rate, seconds))
                 await asyncio.sleep(seconds / 2)
@@ -333,7 +347,8 @@ async def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "restart_to_healthy_s": round(restart_s, 2),
         "hostile_connections": connections,
         "store_locks_held_s": locks,
-        "books": _books(f"sqlite:///{database}", state, book),
+        "store": "sqlite" if url.startswith("sqlite") else "postgresql",
+        "books": _books(url, state, book),
     }
 
 
@@ -346,9 +361,13 @@ def main() -> None:
     parser.add_argument("--slow", type=int, default=50, help="slow-header connections held")
     parser.add_argument("--lock-s", type=float, default=2.0, help="how long each store lock is held")
     parser.add_argument("--lock-every-s", type=float, default=20.0, help="time between store locks")
+    parser.add_argument("--db", default=None, help="a PostgreSQL URL (default: a SQLite file)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bg-soak-") as tmp:
-        report = asyncio.run(_run(args, Path(tmp)))
+    with tempfile.TemporaryDirectory(prefix="bg-soak-") as tmp, contextlib.ExitStack() as stack:
+        url = f"sqlite:///{Path(tmp) / 'gateway.db'}"
+        if args.db is not None:
+            url = stack.enter_context(_throwaway_schema(args.db))
+        report = asyncio.run(_run(args, Path(tmp), url))
     print(
         json.dumps(
             {

@@ -13,6 +13,7 @@ import pytest
 from starlette.datastructures import Headers
 
 from blindgate.agent.app import GatewayCaller, clients_for
+from blindgate.agent.vouched import GatewayKeys
 from blindgate.api.calls import CookielessClient, NoAnswer, pinned_client
 from blindgate.api.models import PAY_PATH, WALLET_PAY_PATH
 from blindgate.api.network import WALLET, ConfigError, Partner, parse_network
@@ -110,6 +111,33 @@ def test_the_pinned_certificate_is_trusted(
     assert answer["result"] == SUCCESS and len(received) == 1
 
 
+def test_the_pinned_call_goes_straight_on_aiohttp_and_stays_bounded(
+    stores: tuple[KeyStore, KeyStore],
+    certificates: dict[str, tuple[Path, Path]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a real network the signed call skips httpx's client (`AiohttpTransport.post`), with the
+    same bound on what an answer may hold."""
+
+    def through_httpx(*_: object, **__: object) -> None:
+        raise AssertionError("the call went through httpx's client")
+
+    monkeypatch.setattr(CookielessClient, "post", through_httpx)
+    key, cert = certificates["agent"]
+    with agent_over_tls(stores[1], key, cert) as (url, received):
+        assert call(*stores, url, pinned_cert=cert)["result"] == SUCCESS and len(received) == 1
+
+    async def huge(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(3):  # 3 MiB, in chunks, no length announced
+            await send({"type": "http.response.body", "body": b"x" * 2**20, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    port = free_port(HOST)
+    with serving_tls(huge, HOST, port, cert, key), pytest.raises(NoAnswer, match="ConnectError"):
+        call(*stores, f"https://{HOST}:{port}", pinned_cert=cert)
+
+
 @pytest.mark.parametrize(
     ("served", "pinned"),
     [("impostor", "agent"), ("agent", None)],
@@ -168,7 +196,10 @@ def test_an_agent_reaches_the_gateway_through_its_pinned_certificate(
             document["gateway"].update(url=url, tls_cert=certificates[pinned][1].read_text())
             clients = clients_for(parse_network(document), None)
             assert len(clients) == 2  # the backend's, and the gateway's pinned one
-            gateway = GatewayCaller(clients[-1], parse_network(document), "ACQ_SG_AGENT", acquirer_keys)
+            network = parse_network(document)
+            gateway = GatewayCaller(
+                clients[-1], network, "ACQ_SG_AGENT", acquirer_keys, GatewayKeys(network, None)
+            )
 
             async def go() -> dict[str, Any]:
                 try:

@@ -58,6 +58,9 @@ class CookielessClient(httpx.AsyncClient):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._jar = _NoCookies()
+        transport = kwargs.get("transport")
+        # On a real network `signed_call` posts straight on it (`AiohttpTransport.post`).
+        self.direct = transport if isinstance(transport, AiohttpTransport) else None
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -100,20 +103,34 @@ async def signed_call(
     headers = request_headers(path, body, signer.client_id, signer.key, signer.version)
     sent = request_digest(path, signer.client_id, headers["request-time"], body)
     try:
-        response = await client.post(url, content=body, headers=headers, timeout=timeout)
+        status, answer_headers, content = await _post(client, str(url), body, headers, timeout)
     except httpx.HTTPError as exc:
         raise NoAnswer(type(exc).__name__) from None
-    if response.status_code != 200:
-        raise NoAnswer(f"HTTP {response.status_code}")
+    if status != 200:
+        raise NoAnswer(f"HTTP {status}")
     try:
-        header = parse_signature_header(response.headers.get("signature"))
-        verify_response(response.headers, path, response.content, key_for(header), sent, header)
-        answer = json.loads(response.content)
+        header = parse_signature_header(answer_headers.get("signature"))
+        verify_response(answer_headers, path, content, key_for(header), sent, header)
+        answer = json.loads(content)
     except (InvalidSignature, UnknownKey, ValueError):
         raise NoAnswer("answer is unsigned, badly signed or not JSON") from None
     if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
         raise NoAnswer("answer has no result")
     return answer
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], timeout: float | httpx.Timeout
+) -> tuple[int, Mapping[str, str], bytes]:
+    """The answer's status, headers and body: straight on aiohttp where the client runs on it
+    (`blindgate.api.transport`, a direct POST), else through httpx's client (in process)."""
+    direct = client.direct if isinstance(client, CookielessClient) else None
+    if direct is None:
+        response = await client.post(url, content=body, headers=headers, timeout=timeout)
+        return response.status_code, response.headers, response.content
+    total = timeout.read or timeout.connect if isinstance(timeout, httpx.Timeout) else timeout
+    answer = await direct.post(url, body, headers, total)
+    return answer.status, answer.headers, answer.body
 
 
 def network_client(

@@ -17,9 +17,9 @@ files (the compose file in deploy/ is checked against them); the acquirers' agen
 
 ``up`` starts every service of ``services.json`` (`blindgate.processes.ProcessGroup`: each its
 own process, logs in its own folder), waits until each answers, publishes every partner's key
-bundle to the transparency log if it is still empty (the agents seal only to keys the log
-vouches for), prints where each listens, and
-stays up until SIGINT or SIGTERM; then it stops them all. Exit status 0 after a clean stop,
+bundle and the operator's to the transparency log if it is still empty (the agents seal only to
+keys the log vouches for, and verify the gateway only with keys it vouches for), prints where
+each listens, and stays up until SIGINT or SIGTERM; then it stops them all. Exit status 0 after a clean stop,
 1 when a service fails (its log is named), 2 for a bad directory or a taken address.
 
 ``compose`` prints the Docker Compose file that runs the same services from the same files,

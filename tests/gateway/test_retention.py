@@ -37,14 +37,6 @@ WINDOWS = {"refund_window_days": 10, "retention_days": 5, "purge_batch": 2}
 RISK = {"max_amount": 50_000_000, "max_payments": 1000}  # a velocity check: the payer gets a risk row
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gateway.db'}"
-    url: str = request.getfixturevalue("pg_schema_url")
-    return url
-
-
 class Scenario:
     """Payments made at three ages (by the gateway's clock), as the module docstring tells."""
 

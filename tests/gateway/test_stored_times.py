@@ -7,21 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from blindgate.api.models import PAY_PATH, REFUND_PATH
 from blindgate.gateway.app import engine_of
 from blindgate.storage.schema import WholeSeconds, metadata
 from tests.gateway.harness import Clock, build, pay_body, run
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gateway.db'}"
-    url: str = request.getfixturevalue("pg_schema_url")
-    return url
 
 
 def whole_second_columns() -> list[sa.Column[datetime]]:

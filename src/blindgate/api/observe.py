@@ -14,7 +14,6 @@ from starlette.types import ASGIApp
 
 from blindgate.api.results import RESULTS
 from blindgate.net.observe import Observed
-from blindgate.net.observe import observed as observed_with
 
 
 def observed(
@@ -24,8 +23,8 @@ def observed(
     openapi: dict[str, Any] | None = None,
     collectors: Iterable[Collector] = (),
 ) -> Observed:
-    """`blindgate.net.observe.observed`, result codes labelled as the contract knows them."""
-    return observed_with(app, service, routes, openapi, collectors, RESULTS)
+    """`blindgate.net.observe.Observed`, result codes labelled as the contract knows them."""
+    return Observed(app, service, routes, openapi, collectors, RESULTS)
 
 
 __all__ = ["Observed", "observed"]

@@ -1,6 +1,6 @@
 """What an operator sees of a running service: metrics, one log line per request, its API.
 
-`observed` wraps a service's ASGI app (the gateway's or an agent's, as `blindgate gateway`
+`Observed` wraps a service's ASGI app (the gateway's or an agent's, as `blindgate gateway`
 and `blindgate agent` serve them, the transparency log's and its witness's, the console's, the
 reference backends') and adds, for every HTTP request:
 
@@ -190,17 +190,6 @@ class Observed:
                 "duration_ms": round(elapsed * 1000, 3),
             },
         )
-
-
-def observed(
-    app: ASGIApp,
-    service: str,
-    routes: Iterable[str],
-    openapi: dict[str, Any] | None = None,
-    collectors: Iterable[Collector] = (),
-    result_codes: Collection[str] = (),
-) -> Observed:
-    return Observed(app, service, routes, openapi, collectors, result_codes)
 
 
 class _OpenConnections(Collector):

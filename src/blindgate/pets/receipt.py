@@ -169,14 +169,7 @@ class Recorder:
     def check_peer(self, channel: Channel) -> None:
         """Exchange what the receipt will need both to share (kind, purpose, code, identity),
         so that a difference stops the run before its work, not after it (refused: exit 3)."""
-        mine = {
-            "format": PART_FORMAT,
-            "kind": self.kind,
-            "party": self.party_id,
-            "identity_key": canonical.public_key_text(self.key.public_key()),
-            "purpose": self.purpose,
-            "code": code_identity(),
-        }
+        mine = self._settings()
         frame = channel.exchange(json.dumps(mine).encode())
         try:
             theirs = json.loads(frame) if len(frame) <= MAX_PART_BYTES else None
@@ -213,7 +206,8 @@ class Recorder:
             raise ReceiptError(f"the peer's signature on the run's receipt is refused: {exc}") from exc
         return entry
 
-    def _part(self, rows: int, outputs: Iterable[str], saw: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    def _settings(self) -> dict[str, Any]:
+        """What both parties' parts must agree on (checked at the start, merged at the end)."""
         return {
             "format": PART_FORMAT,
             "kind": self.kind,
@@ -221,6 +215,11 @@ class Recorder:
             "identity_key": canonical.public_key_text(self.key.public_key()),
             "purpose": self.purpose,
             "code": code_identity(),
+        }
+
+    def _part(self, rows: int, outputs: Iterable[str], saw: Iterable[tuple[str, str]]) -> dict[str, Any]:
+        return {
+            **self._settings(),
             "input": {"rows": rows, "commitment": entries.input_commitment(self.salt, self.input_sha256)},
             "outputs": sorted(set(outputs)),
             "saw": [[_label(item), cls] for item, cls in saw][: entries.MAX_ITEMS],

@@ -95,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from blindgate.net import serving
-    from blindgate.net.observe import observed
+    from blindgate.net.observe import Observed
     from blindgate.translog.http import LOG_ROUTES, HttpWitness, log_app
     from blindgate.translog.log import TransparencyLog
     from blindgate.translog.store import LogStore, open_log_database
@@ -109,19 +109,19 @@ def _serve(args: argparse.Namespace) -> int:
     log = TransparencyLog(LogStore(open_log_database(args.db)), load_private_key(args.key), witnesses)
     log.publish()
     # Metrics (requests by route and status, latency, open connections) and a log line per request.
-    app = observed(log_app(log), "translog", LOG_ROUTES)
+    app = Observed(log_app(log), "translog", LOG_ROUTES)
     serving.serve(app, args.host, args.port, limits_from(args))
     return 0
 
 
 def _witness(args: argparse.Namespace) -> int:
     from blindgate.net import serving
-    from blindgate.net.observe import observed
+    from blindgate.net.observe import Observed
     from blindgate.translog.http import WITNESS_ROUTES, witness_app
     from blindgate.translog.witness import Witness
 
     witness = Witness(load_private_key(args.key), load_public_key(args.log_key), args.state)
-    app = observed(witness_app(witness), "witness", WITNESS_ROUTES)
+    app = Observed(witness_app(witness), "witness", WITNESS_ROUTES)
     serving.serve(app, args.host, args.port, limits_from(args))
     return 0
 

@@ -26,6 +26,8 @@ gives back exactly what the payment took.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -50,7 +52,7 @@ from blindgate.ledger.errors import (
     UnknownPayment,
 )
 from blindgate.ledger.prepared import Prepared, run_driver_sql
-from blindgate.storage.schema import entries
+from blindgate.storage.schema import entries, lines
 
 # The gateway's own accounts are owned by this id; partners are owned by their partner id.
 GATEWAY = "gateway"
@@ -173,36 +175,59 @@ def assert_balanced(entry_lines: Iterable[Line]) -> None:
 # An event's ``business_date`` is computed by the store in the INSERT itself from the
 # ``event_day`` parameter (`calendar.open_day_sql`): no SELECT, and nothing cached that could
 # go stale when another worker closes a day. A settlement names its (closed) day itself.
-def _entry_insert(dialect: str, *, in_open_day: bool) -> sa.Insert:
+def _entry_insert(dialect: str, *, in_open_day: bool, names: tuple[str, ...] = ()) -> sa.Insert:
+    """The entry's INSERT, returning its (id, business_date); nothing if its event key exists.
+
+    ``names``: the row's columns, bound by name (a CTE needs them given; a statement of its own
+    takes them from the parameters it is compiled for)."""
     insert = postgresql.insert(entries) if dialect == "postgresql" else sqlite.insert(entries)
+    values: dict[str, Any] = {
+        name: sa.bindparam(name, type_=entries.c[name].type) for name in names if name != "event_day"
+    }
     if in_open_day:
-        insert = insert.values(business_date=open_day_sql(dialect, sa.bindparam("event_day", type_=sa.Date)))
-    return insert.on_conflict_do_nothing(index_elements=["event_key"]).returning(
-        entries.c.id, entries.c.business_date
+        values["business_date"] = open_day_sql(dialect, sa.bindparam("event_day", type_=sa.Date))
+    return (
+        insert.values(values)
+        .on_conflict_do_nothing(index_elements=["event_key"])
+        .returning(entries.c.id, entries.c.business_date)
     )
 
 
-_INSERT_EVENT = {name: Prepared(_entry_insert(name, in_open_day=True)) for name in ("postgresql", "sqlite")}
-_INSERT_SETTLEMENT = {
-    name: Prepared(_entry_insert(name, in_open_day=False)) for name in ("postgresql", "sqlite")
-}
-# On SQLite the lines go to the driver's executemany as plain tuples: every column is a str
-# or an int, which need no type processing, and SQLAlchemy's per-row parameter handling was
-# most of the statement's CPU (about 30 us of an entry's).
+# SQLite: the entry's INSERT, then its lines through the driver's executemany as plain tuples:
+# every column is a str or an int, which need no type processing, and SQLAlchemy's per-row
+# parameter handling was most of the statement's CPU (about 30 us of an entry's).
+_INSERT_EVENT_SQLITE = Prepared(_entry_insert("sqlite", in_open_day=True))
+_INSERT_SETTLEMENT_SQLITE = Prepared(_entry_insert("sqlite", in_open_day=False))
 _INSERT_LINES_SQLITE = (
     "INSERT INTO ledger_lines (entry_id, owner, kind, currency, bucket, amount) VALUES (?, ?, ?, ?, ?, ?)"
 )
-# On PostgreSQL an executemany is a pipeline of one INSERT per line; one INSERT of the
-# unnested arrays writes an entry's lines in a single statement (half the client CPU).
-_INSERT_LINES_UNNESTED = Prepared(
-    sa.text(
-        "INSERT INTO ledger_lines (entry_id, owner, kind, currency, bucket, amount) "
-        "SELECT CAST(:entry_id AS bigint), * FROM unnest(CAST(:owner AS varchar[]), "
-        "CAST(:kind AS varchar[]), CAST(:currency AS varchar[]), CAST(:bucket AS varchar[]), "
-        "CAST(:amount AS bigint[]))"
+
+
+@functools.cache
+def _entry_with_lines(in_open_day: bool, names: tuple[str, ...]) -> Prepared:
+    """PostgreSQL: an entry and its lines in ONE statement, for a row with these ``names``.
+
+    Each statement costs the gateway a round trip and psycopg's handling (`ledger.prepared`),
+    and a payment writes two entries. The entry's INSERT is a CTE; the lines come in one JSON
+    array (``json_to_recordset``) and are inserted with the CTE's new id, so an event key that
+    exists already (the INSERT does nothing) writes no lines either. Returns the new entry's
+    (id, business_date), as `_entry_insert` does.
+    """
+    entry = _entry_insert("postgresql", in_open_day=in_open_day, names=names).cte("entry")
+    given = sa.func.json_to_recordset(sa.cast(sa.bindparam("lines", type_=sa.Text), postgresql.JSON))
+    line = given.table_valued(*(sa.column(name, lines.c[name].type) for name in _LINE_FIELDS)).render_derived(
+        name="line", with_types=True
     )
-)
-_SELECT_ENTRY = sa.select(entries).where(entries.c.event_key == sa.bindparam("event_key"))
+    insert_lines = lines.insert().from_select(
+        ["entry_id", *_LINE_FIELDS],
+        sa.select(entry.c.id, *(line.c[name] for name in _LINE_FIELDS))
+        .select_from(entry)
+        .join(line, sa.true()),
+    )
+    return Prepared(sa.select(entry.c.id, entry.c.business_date).add_cte(insert_lines.cte("lines")))
+
+
+_SELECT_ENTRY = Prepared(sa.select(entries).where(entries.c.event_key == sa.bindparam("event_key")))
 # What later events need of the pending entry, locked: every later event of the payment waits.
 _PENDING_TERMS = (
     "payment_id", "occurred_at", "acquirer_id", "wallet_id", "currency", "amount",
@@ -215,37 +240,32 @@ _SELECT_PENDING_LOCKED = Prepared(
 )
 
 
-def _dialect(conn: sa.Connection) -> str:
-    return "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
-
-
 def _write_entry(
-    conn: sa.Connection, statement: Prepared, row: dict[str, Any], entry_lines: list[Line]
+    conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line], *, in_open_day: bool
 ) -> Posting | None:
-    """Write an entry and its lines; None (and nothing written) if its event key exists."""
+    """Write an entry and its lines; None (and nothing written) if its event key exists.
+
+    ``in_open_day``: the row names an ``event_day`` and posts in the open business day
+    (`calendar.open_day_sql`); else it names its ``business_date`` itself (a settlement)."""
     assert_balanced(entry_lines)
-    written = statement.one_or_none(conn, row)
+    if conn.dialect.name == "postgresql":
+        statement = _entry_with_lines(in_open_day, tuple(row))
+        written = statement.one_or_none(conn, {**row, "lines": json.dumps([vars(x) for x in entry_lines])})
+    else:
+        statement = _INSERT_EVENT_SQLITE if in_open_day else _INSERT_SETTLEMENT_SQLITE
+        written = statement.one_or_none(conn, row)
+        if written is not None and entry_lines:
+            rows = [(written[0], x.owner, x.kind, x.currency, x.bucket, x.amount) for x in entry_lines]
+            run_driver_sql(conn, _INSERT_LINES_SQLITE, rows, many=True).close()
     if written is None:
         return None
     entry_id, business_date = written
-    if entry_lines:
-        _insert_lines(conn, entry_id, entry_lines)
     return Posting(entry_id, row["event_key"], row["event_type"], business_date, replayed=False)
-
-
-def _insert_lines(conn: sa.Connection, entry_id: int, entry_lines: list[Line]) -> None:
-    """All of an entry's lines in one statement (SQLite: one executemany of tuples, done in C)."""
-    if conn.dialect.name == "postgresql":
-        columns = {name: [getattr(x, name) for x in entry_lines] for name in _LINE_FIELDS}
-        _INSERT_LINES_UNNESTED.execute(conn, {"entry_id": entry_id, **columns})
-    else:
-        rows = [(entry_id, x.owner, x.kind, x.currency, x.bucket, x.amount) for x in entry_lines]
-        run_driver_sql(conn, _INSERT_LINES_SQLITE, rows, many=True).close()
 
 
 def _write_event(conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line]) -> Posting | None:
     """Write a payment's event in the open business day (`calendar.open_day_sql`)."""
-    return _write_entry(conn, _INSERT_EVENT[_dialect(conn)], row, entry_lines)
+    return _write_entry(conn, row, entry_lines, in_open_day=True)
 
 
 def _insert_event(conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line]) -> Posting:
@@ -271,7 +291,8 @@ _IDENTITY = (
 
 
 def _replay(conn: sa.Connection, row: dict[str, Any]) -> Posting:
-    first = conn.execute(sa.select(entries).where(entries.c.event_key == row["event_key"])).mappings().one()
+    first = _entry(conn, row["event_key"])
+    assert first is not None  # the key that refused the INSERT names a row
     if any(column in row and first[column] != row[column] for column in _IDENTITY):
         raise ConflictingEvent(f"event {row['event_key']} was already posted with other figures")
     return Posting(
@@ -280,8 +301,8 @@ def _replay(conn: sa.Connection, row: dict[str, Any]) -> Posting:
 
 
 def _entry(conn: sa.Connection, event_key: str) -> Mapping[str, Any] | None:
-    found = conn.execute(_SELECT_ENTRY, {"event_key": event_key}).mappings().one_or_none()
-    return None if found is None else dict(found)
+    found = _SELECT_ENTRY.one_or_none(conn, {"event_key": event_key})
+    return None if found is None else dict(zip(entries.c.keys(), found, strict=True))
 
 
 def _pending(conn: sa.Connection, payment_id: str) -> Mapping[str, Any]:
@@ -512,5 +533,5 @@ def post_settlement(
         "acquirer_id": partner_id if role == "ACQUIRER" else None,
         "wallet_id": partner_id if role == "WALLET" else None,
     }
-    written = _write_entry(conn, _INSERT_SETTLEMENT[_dialect(conn)], row, entry_lines)
+    written = _write_entry(conn, row, entry_lines, in_open_day=False)
     return written if written is not None else _replay(conn, row)

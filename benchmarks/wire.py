@@ -9,7 +9,12 @@ Three kinds of process, as in production:
   answers each pay SUCCESS with a sealed customerId and a pseudonym;
 - the **load generator** (this process): pay requests prepared beforehand as the acquirer's
   agent sends them (payer fields sealed to the wallet, Ed25519-signed), sent over
-  ``--concurrency`` keep-alive connections.
+  ``--concurrency`` keep-alive connections (aiohttp: the generator shares the two cores).
+
+On a 2-core machine that also runs the generator, the responder and PostgreSQL, one worker
+(``--workers 1``) is the gateway's own efficiency: a second worker gets no core of its own
+there, and each worker's groups are then half as large. The workers of ``--workers N`` each
+get a share of the connections (`blindgate.net.serving`).
 
 Reported: payments/s, p50/p99, and the gateway's CPU per payment (its processes' user+system
 time from /proc, workers included), beside the same payments driven into the gateway app in
@@ -17,7 +22,7 @@ process (no sockets, no HTTP parsing, no TLS: `benchmarks/payments.py`'s way) in
 ``wire_cpu_over_in_process`` is what the server, the sockets and TLS add.
 Target: >= 1,000 payments/s per two cores of gateway CPU (<= 2 ms a payment).
 
-Usage: .venv/bin/python benchmarks/wire.py [--payments 3000] [--concurrency 16] [--workers 2]
+Usage: .venv/bin/python benchmarks/wire.py [--payments 3000] [--concurrency 16] [--workers 1]
        [--tls] [--db postgresql+psycopg://127.0.0.1/test]
 """
 
@@ -41,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import wallet_responder
 from payments import (
@@ -130,18 +136,24 @@ async def _wait_healthy(url: str, verify: ssl.SSLContext | bool) -> None:
 async def _drive_wire(
     url: str, prepared: list[tuple[bytes, dict[str, str]]], concurrency: int, verify: ssl.SSLContext | bool
 ) -> tuple[list[float], dict[str, int], float]:
+    """Send the requests over ``concurrency`` kept-alive connections; latencies, result codes, seconds.
+
+    aiohttp, whose client costs about a third of httpx's CPU a request: the generator shares the
+    machine's two cores with the gateway, and with httpx it was the bottleneck past 32 in flight."""
     latencies: list[float] = []
     outcomes: dict[str, int] = {}
     queue = iter(prepared)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, verify=verify, limits=limits, timeout=30.0) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency, ssl=verify)
+    timeout = aiohttp.ClientTimeout(total=30.0)
+    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as session:
 
         async def worker() -> None:
             for payload, headers in queue:
                 started = time.perf_counter()
-                response = await client.post(PAY_PATH, content=payload, headers=headers)
+                async with session.post(PAY_PATH, data=payload, headers=headers) as response:
+                    answer = json.loads(await response.read())
                 latencies.append(time.perf_counter() - started)
-                code = response.json()["result"]["resultCode"]
+                code = answer["result"]["resultCode"]
                 outcomes[code] = outcomes.get(code, 0) + 1
 
         began = time.perf_counter()
@@ -239,7 +251,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--payments", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16, help="connections (requests in flight)")
-    parser.add_argument("--workers", type=int, default=2, help="gateway worker processes")
+    parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument("--tls", action="store_true", help="HTTPS on both hops, as deployed")
     parser.add_argument("--db", help="PostgreSQL URL (a throw-away schema); default a SQLite file")
     args = parser.parse_args()

@@ -132,24 +132,6 @@ def test_postgresql_groups_units_too(pg_engine: sa.Engine) -> None:
 
 
 @pytest.mark.postgres
-def test_postgresql_a_group_s_statements_go_in_one_pipeline(pg_engine: sa.Engine) -> None:
-    """Its units' writes are queued, not each waited for (`ledger.prepared`'s pipelines); a
-    unit alone runs as it always did."""
-
-    def pipelined_insert(payment_id: str) -> Any:
-        def work(conn: sa.Connection) -> bool:
-            insert(payment_id)(conn)
-            return bool(conn.connection.dbapi_connection.pgconn.pipeline_status)  # type: ignore[union-attr]
-
-        return work
-
-    group = GroupCommit(Offload(pg_engine))
-    assert asyncio.run(together(group, *(pipelined_insert(f"P{i}") for i in range(3)))) == [True] * 3
-    assert asyncio.run(Offload(pg_engine).transaction(pipelined_insert("P9"))) is False
-    assert stored(pg_engine) == ["P0", "P1", "P2", "P9"]
-
-
-@pytest.mark.postgres
 def test_postgresql_a_duplicate_fails_alone_and_the_others_commit(pg_engine: sa.Engine) -> None:
     group = GroupCommit(Offload(pg_engine))
     results = asyncio.run(together(group, insert("P1"), insert("P2"), insert("P1"), insert("P3")))

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from blindgate.ledger.prepared import Prepared, pipelined
+from blindgate.ledger.prepared import Prepared
 
 metadata = sa.MetaData()
 things = sa.Table(
@@ -107,42 +107,3 @@ def test_a_failed_statement_leaves_the_transaction_to_roll_back_whole(store: sa.
         INSERT.execute(conn, row("a"))
     with store.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(things)).scalar_one() == 0
-
-
-# --- pipelines (`pipelined`): PostgreSQL's pipeline mode; elsewhere the block runs as it is ----------
-
-
-def in_pipeline(conn: sa.Connection) -> bool:
-    dbapi_connection = conn.connection.dbapi_connection
-    return bool(getattr(getattr(dbapi_connection, "pgconn", None), "pipeline_status", 0))
-
-
-def test_a_pipeline_queues_on_postgresql_only(store: sa.Engine) -> None:
-    with store.begin() as conn, pipelined(conn):
-        INSERT.send(conn, row("a"))
-        queued = in_pipeline(conn)
-    assert queued == (store.dialect.name == "postgresql")
-    with store.connect() as conn:
-        assert READ.one_or_none(conn, {"which": "a"}) is not None  # what was sent was written
-
-
-def test_a_count_of_changed_rows_waits_for_its_answer_in_a_pipeline(store: sa.Engine) -> None:
-    """Without the wait, psycopg reports -1 (no answer yet): a guarded update would look won."""
-    with store.begin() as conn, pipelined(conn):
-        INSERT.send(conn, row("a"))
-        changes = {"which": "a", "state": "SETTLED", "at": AT}
-        assert SETTLE.execute(conn, changes) == 1
-        assert SETTLE.execute(conn, changes) == 0
-
-
-def test_a_queued_statement_s_error_fails_the_block_and_its_transaction(store: sa.Engine) -> None:
-    with store.begin() as conn:
-        INSERT.execute(conn, row("a"))
-    # On SQLite SQLAlchemy's IntegrityError at once; on PostgreSQL the driver's, later.
-    with pytest.raises(Exception, match=r"(?i)unique"), store.begin() as conn, pipelined(conn):
-        INSERT.send(conn, row("b"))
-        INSERT.send(conn, row("a"))  # a duplicate
-        INSERT.send(conn, row("c"))
-    with store.connect() as conn:
-        names = conn.execute(sa.select(things.c.name).order_by(things.c.name)).scalars().all()
-    assert names == ["a"]  # nothing of the failed block stayed

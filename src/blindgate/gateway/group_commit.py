@@ -28,11 +28,6 @@ when it fails, for that or any other reason, each of its callers runs its unit a
 transaction of its own, with the store's full lock timeout: only a unit that needs a locked
 row waits for it, and the groups after it do not wait behind it. SQLite has one writer,
 so there the units of a failed group run again one after the other, still on the turn.
-
-On PostgreSQL a group's statements also go out in one pipeline (`blindgate.ledger.prepared`):
-a unit's writes are queued and only its reads wait for the server, so the holds of eight
-payments cost ten round trips instead of twenty-seven. A pipeline shows an error late and skips
-what follows it; a group is redone unit by unit on any error anyway.
 """
 
 from __future__ import annotations
@@ -44,7 +39,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from blindgate.ledger.prepared import pipelined, run_driver_sql
+from blindgate.ledger.prepared import run_driver_sql
 from blindgate.storage.engine import writer_turn
 from blindgate.storage.offload import Offload
 
@@ -156,7 +151,7 @@ class GroupCommit:
 
     def _together(self, group: list[Work]) -> list[Outcome] | None:
         try:
-            with self.engine.begin() as conn, pipelined(conn):
+            with self.engine.begin() as conn:
                 if self._bounded_wait:
                     run_driver_sql(conn, _BOUNDED_WAIT_SQL, ()).close()
                 values = [work(conn) for work in group]

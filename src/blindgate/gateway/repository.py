@@ -186,7 +186,7 @@ class Repository:
     @staticmethod
     def insert_payment(conn: sa.Connection, row: PaymentRow) -> None:
         """A duplicate ``(acquirer_id, payment_request_id)`` raises IntegrityError."""
-        _INSERT_PAYMENT.send(conn, row.values())
+        _INSERT_PAYMENT.execute(conn, row.values())
 
     @staticmethod
     def settle_payment(
@@ -232,7 +232,7 @@ class Repository:
         conn: sa.Connection, payment_id: str, acquirer_id: str, notice: dict[str, Any], at: datetime
     ) -> None:
         """Put a notification in the outbox (`blindgate.gateway.notifier` delivers it)."""
-        _NOTIFY.send(
+        _NOTIFY.execute(
             conn,
             {
                 "payment_id": payment_id,

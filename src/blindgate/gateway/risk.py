@@ -65,7 +65,7 @@ def _lock_payer(conn: sa.Connection, wallet_id: str, pseudonym: str) -> None:
     driver begins it at the first write) and on PostgreSQL a plain read takes no lock.
     """
     statement = _LOCK_POSTGRESQL if conn.dialect.name == "postgresql" else _LOCK_SQLITE
-    statement.send(conn, {"lock_wallet_id": wallet_id, "lock_pseudonym": pseudonym})
+    statement.execute(conn, {"lock_wallet_id": wallet_id, "lock_pseudonym": pseudonym})
 
 
 def _upsert(insert: postgresql.Insert | sqlite.Insert) -> sa.Executable:

@@ -17,25 +17,11 @@ What `run_driver_sql` keeps of Core's execution: the engine's ``before_cursor_ex
 hook on them, and so do tests that count round trips), and a driver error is raised as
 SQLAlchemy's (`sqlalchemy.exc.IntegrityError` for a duplicate key, which idempotency relies
 on), the connection invalidated when the driver says it is gone, as Core does.
-
-**Pipelines (PostgreSQL).** Each statement sent and answered in turn costs a round trip to the
-server: about 45 us of the gateway's CPU here (half of it the kernel's wake-ups), more than
-psycopg takes to send it. Inside `pipelined`, statements go out
-in psycopg's pipeline mode: one run for its effect only (`Prepared.send`) is queued and its
-answer collected later, so it costs no round trip of its own; reading a row (`one_or_none`) or
-a count of rows changed (`execute`) waits for the answers up to that statement. The price is
-where an error shows: a queued statement's error is raised by the next statement that waits
-(or by the block's end), as the driver's own error, and everything after it in the block is
-skipped. So a pipeline suits a transaction that is redone as a whole when anything in it
-fails, which is what a group commit does (`blindgate.gateway.group_commit`). Core's own
-``Connection.execute`` reads a statement's result as it returns, so in a pipeline its rows and
-counts are not there yet: a unit of a group reads rows and counts through `Prepared` only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,21 +60,12 @@ class Prepared:
         self._forms: dict[tuple[str, tuple[str, ...]], _Form] = {}
 
     def execute(self, conn: sa.Connection, parameters: Mapping[str, Any]) -> int:
-        """Run it; how many rows it changed (use `one_or_none` to read a row, `send` when the
-        count does not matter)."""
+        """Run it; how many rows it changed (use `one_or_none` to read a row)."""
         cursor = self._run(conn, parameters)[1]
         try:
-            pipeline = conn.info.get(_PIPELINE)
-            if pipeline is not None:
-                pipeline.sync()  # the count arrives with the statement's answer
             return int(cursor.rowcount)
         finally:
             cursor.close()
-
-    def send(self, conn: sa.Connection, parameters: Mapping[str, Any]) -> None:
-        """Run it for its effect only: in a pipeline, without waiting for its answer (module
-        docstring); elsewhere as `execute`."""
-        self._run(conn, parameters)[1].close()
 
     def one_or_none(self, conn: sa.Connection, parameters: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Run it and read its one row (or none), typed as Core would give it."""
@@ -107,28 +84,6 @@ class Prepared:
         if form is None:
             form = self._forms[key] = _compile(self.statement, conn.dialect, key[1])
         return form, run_driver_sql(conn, form.sql, form.parameters(parameters))
-
-
-_PIPELINE = "blindgate.pipeline"  # key, in a connection's info, of the pipeline it is in
-
-
-@contextmanager
-def pipelined(conn: sa.Connection) -> Iterator[None]:
-    """The block's statements in one pipeline on PostgreSQL (module docstring); elsewhere as they are.
-
-    On leaving the block every answer has arrived, and the first error among them is raised.
-    """
-    if conn.dialect.name != "postgresql":
-        yield
-        return
-    dbapi_connection = conn.connection.dbapi_connection
-    assert dbapi_connection is not None  # a connection in use is never detached
-    with dbapi_connection.pipeline() as pipeline:
-        conn.info[_PIPELINE] = pipeline
-        try:
-            yield
-        finally:
-            del conn.info[_PIPELINE]
 
 
 def run_driver_sql(conn: sa.Connection, sql: str, parameters: Any, *, many: bool = False) -> Any:

@@ -404,25 +404,26 @@ def limit_repeats(limiter: RepeatLimiter | None = None) -> None:
 
 def _port_for_workers(host: str, port: int) -> socket.socket:
     """The address the workers will listen on, bound (``SO_REUSEPORT``) but not listening."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
+    sock = _bound_beside_others(socket.AF_INET6 if ":" in host else socket.AF_INET, (host, port))
     sock.set_inheritable(True)
     return sock
 
 
 def _listener_beside(shared: socket.socket) -> socket.socket:
     """A worker's own socket on ``shared``'s address: the kernel spreads connections over these."""
-    sock = socket.socket(shared.family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(shared.getsockname())
+    return _bound_beside_others(shared.family, shared.getsockname())
+
+
+def _bound_beside_others(family: int, address: Any) -> socket.socket:
+    """A TCP socket bound to ``address`` with ``SO_REUSEPORT``, beside the others bound so."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 

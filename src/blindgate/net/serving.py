@@ -1,17 +1,19 @@
 """Serving an ASGI app under uvicorn with every connection bounded: the one way each service serves.
 
 The gateway, both agents, the transparency log and its witnesses, the console and the testbed's
-reference backends all serve through :func:`serve`. uvicorn (0.55, h11) alone bounds little: its
-keep-alive timeout starts only after a response and stops at the next request's first byte, so a
-connection that sends nothing, or headers a byte at a time, or a body a byte at a time, is held
-for ever; its ``limit_concurrency`` counts idle connections but acts only once a whole request
-has arrived, so idle connections both hold descriptors and turn real requests away with 503.
+reference backends all serve through :func:`serve`. uvicorn (0.55, its httptools protocol)
+alone bounds little: its keep-alive timeout starts only after a response and stops at the next
+request's first byte, so a connection that sends nothing, or headers a byte at a time, or a body
+a byte at a time, is held for ever; its ``limit_concurrency`` counts idle connections but acts
+only once a whole request has arrived, so idle connections both hold descriptors and turn real
+requests away with 503.
 :class:`ServeLimits` says what holds instead (each bound a command-line or file option; the
 defaults are the field defaults):
 
 - **Headers** (``header_timeout_s``, 10 s): a request's headers must be complete within this of
   the connection opening, or of the previous response on a kept-alive connection; else the
-  connection is closed. Headers are at most h11's 16 KiB.
+  connection is closed. Headers are at most 16 KiB (`MAX_HEADER_BYTES`, and what the read that
+  passes it brought), else 400 and the connection is closed.
 - **Body** (``body_timeout_s``, 12 s): the body must be complete within this of the headers;
   else the connection is closed. The payment path's apps answer 408 sooner, at 10 s
   (``blindgate.api.bodies``), so a client there gets an answer before the close.
@@ -45,11 +47,11 @@ defaults are the field defaults):
   times a minute per message, then once more with the count of those left out. No line names a
   client address.
 
-Written by hand because neither uvicorn nor h11 offers it: a subclass of uvicorn's h11 protocol
+Written by hand because uvicorn offers none of it: a subclass of uvicorn's httptools protocol
 (:class:`GuardedProtocol`, a deadline per connection phase and the displacement rule), an event
 loop whose TLS servers do the handshake after the accept (:class:`BoundedLoop`,
 :class:`TlsHandshake`; uvicorn passes no handshake timeout, and asyncio counts nothing), and a
-logging filter (:class:`RepeatLimiter`). HTTP parsing, TLS and the rest are uvicorn's, h11's and
+logging filter (:class:`RepeatLimiter`). HTTP parsing, TLS and the rest are uvicorn's, httptools' and
 asyncio's.
 """
 
@@ -65,9 +67,8 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any
 
-import h11
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
 from blindgate.net.limits import ServeLimits
@@ -245,20 +246,24 @@ class _EarlyData(asyncio.Protocol):
             protocol.eof_received()
 
 
-# Where a connection is, as h11 sees the client's side: waiting for headers, for a body, or done
-# sending (the app works on the request, or its answer is on its way).
+# Where a connection is, as the parser sees the client's side: waiting for headers, for a body, or
+# done sending (the app works on the request, or its answer is on its way).
 HEADERS, BODY, APP = "headers", "body", "app"
+# The most a request's headers may take (h11's default, which this server used before); a read
+# that completes them may bring more, so the bound is this plus one read.
+MAX_HEADER_BYTES = 16 * 1024
 
 
-class GuardedProtocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline per phase and the displacement rule (see the module)."""
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline per phase, a bound on the headers' size, and
+    the displacement rule (see the module). httptools' parser reports where the client is:
+    its headers complete, its message complete; the response's end starts the next wait."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.limits: ServeLimits = self.config.limits  # type: ignore[attr-defined]
-        self.phase, self.phase_since = HEADERS, self.loop.time()
         self.deadline: asyncio.TimerHandle | None = None
-        self._arm(self.limits.header_timeout_s, "a connection sent no whole request headers in time")
+        self._enter(HEADERS)
         if isinstance(self.loop, BoundedLoop):
             self.loop.served = self.connections  # what `open_connections` counts
         handshaking: set[Any] = getattr(self.loop, "handshaking", set())
@@ -267,11 +272,25 @@ class GuardedProtocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        self._follow()
+        if self.phase == HEADERS and not self.transport.is_closing():
+            self.header_bytes += len(data)
+            if self.header_bytes > MAX_HEADER_BYTES:
+                log.info("a connection sent more header bytes than allowed: closed")
+                self._disarm()
+                self.send_400_response("Request headers too large.")
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._enter(BODY)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._enter(APP)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._follow()
+        if not self.transport.is_closing() and not self.pipeline:  # else the next request runs
+            self._enter(HEADERS)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -289,21 +308,15 @@ class GuardedProtocol(H11Protocol):
         self.transport.write(_REFUSAL)
         self.transport.close()
 
-    def _follow(self) -> None:
-        """Start the next phase's deadline when h11 says the client's side moved on."""
-        if self.transport.is_closing():
-            return
-        state = self.conn.their_state
-        phase = HEADERS if state is h11.IDLE else BODY if state is h11.SEND_BODY else APP
-        if phase == self.phase:
-            return
-        self.phase, self.phase_since = phase, self.loop.time()
+    def _enter(self, phase: str) -> None:
+        """Start ``phase``'s deadline (the app bounds its own work: none for APP)."""
+        self.phase, self.phase_since, self.header_bytes = phase, self.loop.time(), 0
         if phase == HEADERS:
             self._arm(self.limits.header_timeout_s, "a connection sent no whole request headers in time")
         elif phase == BODY:
             self._arm(self.limits.body_timeout_s, "a connection sent no whole request body in time")
         else:
-            self._disarm()  # the app bounds its own work
+            self._disarm()
 
     def _arm(self, seconds: float, reason: str) -> None:
         self._disarm()

@@ -1,8 +1,10 @@
-"""`serve` with several workers spreads new connections over them (``SO_REUSEPORT``).
+"""`serve` in a process of its own: workers that share the connections, and bounded headers.
 
 uvicorn's workers share one listening socket, and the worker that wakes first accepts every
 connection waiting: clients that keep their connections alive then all land on one worker.
 Here each worker listens on a socket of its own and the kernel spreads connections over them.
+Request headers are bounded (`net.serving.MAX_HEADER_BYTES`): uvicorn's httptools protocol
+would collect them without end.
 """
 
 from __future__ import annotations
@@ -25,16 +27,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def served_by_workers(port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """`serve` with `WORKERS` workers of `whoami`, once every worker listens."""
+def served(port: int, workers: int = WORKERS) -> Iterator[subprocess.Popen[bytes]]:
+    """`serve` with ``workers`` workers of `whoami`, once every worker listens."""
     code = (
         "from blindgate.net.serving import serve; "
-        f"serve('tests.net.whoami:app', {HOST!r}, {port}, workers={WORKERS})"
+        f"serve('tests.net.whoami:app', {HOST!r}, {port}, workers={workers})"
     )
     process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
     try:
         deadline = time.monotonic() + TIMEOUT_S
-        while len(listeners(port)) < WORKERS:  # uvicorn's shared socket: only ever one
+        while len(listeners(port)) < workers:  # uvicorn's shared socket: only ever one
             assert process.poll() is None, "the server ended"
             assert time.monotonic() < deadline, "the workers do not each listen on a socket of their own"
             time.sleep(0.1)
@@ -54,9 +56,9 @@ def listeners(port: int) -> list[str]:
     ]
 
 
-def served_by(connection: socket.socket) -> int:
+def served_by(connection: socket.socket, headers: bytes = b"") -> int:
     """The process id that answers a request on ``connection``."""
-    connection.sendall(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n")
+    connection.sendall(b"GET / HTTP/1.1\r\nhost: test\r\n" + headers + b"\r\n")
     answer = b""
     while True:
         head, _, body = answer.partition(b"\r\n\r\n")
@@ -77,7 +79,7 @@ def served_by(connection: socket.socket) -> int:
 
 def test_each_worker_listens_and_connections_are_spread_over_them() -> None:
     port = free_port()
-    with served_by_workers(port):
+    with served(port):
         assert len(listeners(port)) == WORKERS  # one per worker, none in the parent
         # All connected before any is served: one shared socket's queue would go whole to
         # whichever worker woke first.
@@ -88,3 +90,21 @@ def test_each_worker_listens_and_connections_are_spread_over_them() -> None:
             for connection in connections:
                 connection.close()
     assert len(workers) == WORKERS
+
+
+def test_headers_past_the_bound_are_refused_and_within_it_served() -> None:
+    port = free_port()
+    filler = b"x-filler: " + b"a" * 100 + b"\r\n"
+    with served(port, workers=1):
+        with socket.create_connection((HOST, port), timeout=TIMEOUT_S) as connection:
+            assert served_by(connection, filler * 80) > 0  # 8.7 KiB of headers
+        with socket.create_connection((HOST, port), timeout=TIMEOUT_S) as connection:
+            connection.sendall(b"GET / HTTP/1.1\r\nhost: test\r\n")
+            for _ in range(200):  # 22 KiB in reads of 1.1 KiB, the headers never ending
+                try:
+                    connection.sendall(filler * 10)
+                except OSError:  # closed by the server: what this test expects
+                    break
+                time.sleep(0.001)
+            answer = connection.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400")

@@ -9,6 +9,7 @@ would collect them without end.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from blindgate.net import free_port
+from blindgate.net.limits import ServeLimits
+from blindgate.net.serving import BoundedLoop, _port_for_workers
 
 HOST = "127.0.0.1"
 WORKERS = 2
@@ -108,3 +111,31 @@ def test_headers_past_the_bound_are_refused_and_within_it_served() -> None:
                 time.sleep(0.001)
             answer = connection.recv(4096)
     assert answer.startswith(b"HTTP/1.1 400")
+
+
+def test_a_worker_s_connections_have_nagle_off() -> None:
+    """asyncio sets TCP_NODELAY only on sockets made with IPPROTO_TCP; a worker's own listener
+    must be one, or each answer written in two parts waits for the client's delayed ACK."""
+    seen: list[int] = []
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    async def accept_one(shared: socket.socket) -> None:
+        server = await asyncio.get_running_loop().create_server(Probe, sock=shared)
+        reader, writer = await asyncio.open_connection(HOST, shared.getsockname()[1])
+        await reader.read()  # the probe closes at once
+        writer.close()
+        server.close()
+
+    loop = BoundedLoop(ServeLimits(), own_listener=True)
+    shared = _port_for_workers(HOST, 0)
+    try:
+        loop.run_until_complete(asyncio.wait_for(accept_one(shared), TIMEOUT_S))
+    finally:
+        shared.close()
+        loop.close()
+    assert seen and seen[0] != 0

@@ -62,9 +62,15 @@ def listeners(port: int) -> list[str]:
 def served_by(connection: socket.socket, headers: bytes = b"") -> int:
     """The process id that answers a request on ``connection``."""
     connection.sendall(b"GET / HTTP/1.1\r\nhost: test\r\n" + headers + b"\r\n")
-    answer = b""
-    while True:
-        head, _, body = answer.partition(b"\r\n\r\n")
+    return read_answers(connection, 1)[0]
+
+
+def read_answers(connection: socket.socket, count: int) -> list[int]:
+    """The bodies (process ids) of the next ``count`` answers on ``connection``."""
+    answers: list[int] = []
+    pending = b""
+    while len(answers) < count:
+        head, found, rest = pending.partition(b"\r\n\r\n")
         length = next(
             (
                 int(line.split(b":")[1])
@@ -73,11 +79,14 @@ def served_by(connection: socket.socket, headers: bytes = b"") -> int:
             ),
             None,
         )
-        if length is not None and len(body) >= length:
-            return int(body[:length])
+        if found and length is not None and len(rest) >= length:
+            answers.append(int(rest[:length]))
+            pending = rest[length:]
+            continue
         chunk = connection.recv(4096)
         assert chunk, "the server closed the connection"
-        answer += chunk
+        pending += chunk
+    return answers
 
 
 def test_each_worker_listens_and_connections_are_spread_over_them() -> None:
@@ -139,3 +148,12 @@ def test_a_worker_s_connections_have_nagle_off() -> None:
         shared.close()
         loop.close()
     assert seen and seen[0] != 0
+
+
+def test_requests_sent_back_to_back_are_all_answered() -> None:
+    """HTTP/1.1 pipelining: each request waits for the one before it, then runs."""
+    port = free_port()
+    with served(port, workers=1), socket.create_connection((HOST, port), timeout=TIMEOUT_S) as connection:
+        connection.sendall(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n" * 3)
+        assert len(set(read_answers(connection, 3))) == 1  # three answers, from the one worker
+        assert served_by(connection) > 0  # and the connection still serves

@@ -288,8 +288,9 @@ class GuardedProtocol(HttpToolsProtocol):
         self._enter(APP)
 
     def on_response_complete(self) -> None:
+        queued = bool(self.pipeline)  # a whole request sent meanwhile, which uvicorn now starts
         super().on_response_complete()
-        if not self.transport.is_closing() and not self.pipeline:  # else the next request runs
+        if not self.transport.is_closing() and not queued:
             self._enter(HEADERS)
 
     def connection_lost(self, exc: Exception | None) -> None:

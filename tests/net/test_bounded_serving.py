@@ -229,6 +229,7 @@ def sdk_inquiry(net: LocalNetwork, url: str, number: int) -> dict[str, Any]:
 def hold_and_serve(net: LocalNetwork, pid: int, port: int, call: Any) -> Attack:
     """Hold 3 x 100 connections (beyond the cap and the descriptor limit), make signed calls while
     they are held, then wait for the server to close every one of them."""
+    call(net, f"http://{HOST}:{port}", -1)  # first, so that the store's files are open in the baseline
     baseline = descriptors(pid)
     attack = Attack(port, idle=100, slow_headers=100, slow_bodies=100)
     try:

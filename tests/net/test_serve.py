@@ -2,9 +2,10 @@
 
 uvicorn's workers share one listening socket, and the worker that wakes first accepts every
 connection waiting: clients that keep their connections alive then all land on one worker.
-Here each worker listens on a socket of its own and the kernel spreads connections over them.
-Request headers are bounded (`net.serving.MAX_HEADER_BYTES`): uvicorn's httptools protocol
-would collect them without end.
+Here each worker listens on a socket of its own and the kernel spreads connections over them,
+with Nagle's algorithm off on what they accept. Request headers are bounded
+(`net.serving.MAX_HEADER_BYTES`): uvicorn's httptools protocol would collect them without end.
+Requests sent back to back on one connection are each answered.
 """
 
 from __future__ import annotations

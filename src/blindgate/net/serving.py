@@ -48,11 +48,11 @@ defaults are the field defaults):
   client address.
 
 Written by hand because uvicorn offers none of it: a subclass of uvicorn's httptools protocol
-(:class:`GuardedProtocol`, a deadline per connection phase and the displacement rule), an event
-loop whose TLS servers do the handshake after the accept (:class:`BoundedLoop`,
-:class:`TlsHandshake`; uvicorn passes no handshake timeout, and asyncio counts nothing), and a
-logging filter (:class:`RepeatLimiter`). HTTP parsing, TLS and the rest are uvicorn's, httptools' and
-asyncio's.
+(:class:`GuardedProtocol`, a deadline per connection phase, the headers' bound and the
+displacement rule), an event loop whose TLS servers do the handshake after the accept
+(:class:`BoundedLoop`, :class:`TlsHandshake`; uvicorn passes no handshake timeout, and asyncio
+counts nothing) and whose workers listen on sockets of their own, and a logging filter
+(:class:`RepeatLimiter`). HTTP parsing, TLS and the rest are uvicorn's, httptools' and asyncio's.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from blindgate.ledger import FeeSchedule, PaymentTerms
-from blindgate.storage.schema import lines
+from blindgate.ledger.prepared import Prepared, Rider, own_binds
+from blindgate.storage.schema import lines, risk_payers
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 FEES = FeeSchedule(merchant_discount_rate=Decimal("0.025"), wallet_share_rate=Decimal("0.008"))
@@ -48,3 +49,24 @@ def balances(conn: sa.Connection, bucket: str = "posted") -> dict[tuple[str, str
 
 def row_count(conn: sa.Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(lines)).scalar_one())
+
+
+# Riders (`ledger.prepared.Rider`) for the tests: any table of the store will do; the payers' is
+# small: (wallet_id, pseudonym) -> checks.
+_ADD = Prepared(
+    risk_payers.insert().values(own_binds(risk_payers, ("wallet_id", "pseudonym", "checks"), "r_"))
+)
+_BUMP_IF_NEW = Prepared(
+    risk_payers.update()
+    .where(risk_payers.c.pseudonym == sa.bindparam("g_pseudonym"), risk_payers.c.checks == 0)
+    .values(own_binds(risk_payers, ("checks",), "g_"))
+)
+
+
+def add(pseudonym: str) -> Rider:
+    return Rider(_ADD, {"r_wallet_id": "W", "r_pseudonym": pseudonym, "r_checks": 0})
+
+
+def bump(pseudonym: str) -> Rider:
+    """Guarded: changes the row only while its count is 0."""
+    return Rider(_BUMP_IF_NEW, {"g_pseudonym": pseudonym, "g_checks": 1})

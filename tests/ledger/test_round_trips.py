@@ -1,7 +1,8 @@
 """The statements a payment's postings send to the store (its cost on the pay path).
 
 The business day is computed inside each entry's INSERT (no calendar look-up, no lock of its
-own): these tests fail if a posting grows another round trip.
+own), and on PostgreSQL a caller's riders travel in the ledger's statements
+(`ledger.prepared.Rider`): these tests fail if a posting grows another round trip.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from blindgate.ledger import (
     post_payment_pending,
     void_payment,
 )
-from tests.ledger.helpers import T0, terms
+from tests.ledger.helpers import T0, add, bump, terms
 
 
 @contextmanager
@@ -57,3 +58,15 @@ def test_a_repeated_resolution_reads_the_first_one(engine: sa.Engine) -> None:
         with pytest.raises(PaymentAlreadyResolved):
             void_payment(conn, "p1", at=T0)
     assert again.replayed and again.entry_id == first.entry_id
+
+
+def test_riders_cost_no_statement_of_their_own_on_postgresql(engine: sa.Engine) -> None:
+    # The gateway's pay path: the payment's row with its hold; the settle as the capture's gate,
+    # the notification with its entry. SQLite runs each rider just before what carries it.
+    postgresql = engine.dialect.name == "postgresql"
+    with statements(engine) as sent, engine.begin() as conn:
+        post_payment_pending(conn, terms(), at=T0, rider=add("A"))
+    assert sent == (["WITH"] if postgresql else ["INSERT", "INSERT", "INSERT"])
+    with statements(engine) as sent, engine.begin() as conn:
+        post_payment_captured(conn, "p1", at=T0, gate=bump("A"), rider=add("B"))
+    assert sent == (["WITH", "WITH"] if postgresql else ["UPDATE", "SELECT", "INSERT", "INSERT", "INSERT"])

@@ -306,8 +306,7 @@ class OrderCodes:
                 ).rowcount
                 if not claimed:
                     raise ClaimLost
-                self.store.insert_payment(conn, row)
-                bookkeeping.on_accepted(conn, row, now, self.network)
+                bookkeeping.on_accepted(conn, row, now, self.network, self.store.inserting(row))
         except sa.exc.IntegrityError:
             # The acquirer reused this paymentRequestId for a user-presented code meanwhile:
             # that payment stands, this order cannot be paid.

@@ -135,8 +135,7 @@ class Pay:
 
     def _accept(self, conn: sa.Connection, row: PaymentRow) -> None:
         """The payment's row and its pending hold in the ledger (a duplicate raises IntegrityError)."""
-        self.store.insert_payment(conn, row)
-        bookkeeping.on_accepted(conn, row, row.created_at, self.context.network)
+        bookkeeping.on_accepted(conn, row, row.created_at, self.context.network, self.store.inserting(row))
 
     async def _replayed(self, acquirer: Partner, row: PaymentRow, body: dict[str, Any]) -> PaymentRow:
         """The stored payment a repeated request names, driven on if still in process."""
@@ -259,17 +258,17 @@ class Pay:
         payer: Payer | None = None,
     ) -> PaymentRow | None:
         """The state change, its posting and its notification on ``conn``; None if already settled."""
-        settled = self.store.settle_payment(conn, row, status, code, now, payer)
-        if settled is None:
-            return None
-        network = self.context.network
-        if status == SUCCESS:
-            bookkeeping.on_captured(conn, row.payment_id, now, network)
-        else:
-            bookkeeping.on_failed(conn, row.payment_id, now, network)
-        if settled.notify_url:
-            self.store.queue_notification(conn, row.payment_id, row.acquirer_id, _notification(settled), now)
-        return settled
+        settled = row.settled(status, code, now, payer)
+        notice = (
+            self.store.notifying(row.payment_id, row.acquirer_id, _notification(settled), now)
+            if settled.notify_url
+            else None
+        )
+        gate = self.store.settling(row, status, code, now, payer)
+        posted = bookkeeping.on_settled(
+            conn, row.payment_id, status == SUCCESS, now, self.context.network, gate=gate, rider=notice
+        )
+        return settled if posted else None
 
     async def inquiry(self, acquirer: Partner, body: dict[str, Any]) -> dict[str, Any]:
         row = await self.context.find(acquirer, PaymentRef.parse(body))

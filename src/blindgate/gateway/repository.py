@@ -8,11 +8,14 @@ are stored, compared and sent as the plain strings they always were.
 The pay path's statements are compiled once and run as the driver's SQL
 (`blindgate.ledger.prepared`); the others are ordinary Core. Every write takes the caller's
 connection, so a row, its postings and its notification commit together; reads open their own.
+The pay path's writes are also given as riders (`inserting`, `settling`, `notifying`: a
+`Rider` the ledger carries in its own statements, one round trip for both on PostgreSQL).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import operator
 from collections.abc import Mapping
@@ -23,7 +26,7 @@ from typing import Any, Self
 
 import sqlalchemy as sa
 
-from blindgate.ledger.prepared import Prepared
+from blindgate.ledger.prepared import Prepared, Rider, own_binds
 from blindgate.storage.schema import cancel_holds, notifications, payments, refund_shares, refunds
 
 
@@ -145,14 +148,27 @@ class Notification:
     attempts: int
 
 
-_INSERT_PAYMENT = Prepared(payments.insert())
-_SETTLE = Prepared(
-    payments.update().where(
-        payments.c.payment_id == sa.bindparam("settled_payment_id"),
-        payments.c.status == PaymentStatus.PROCESSING.value,
+# The pay path's writes, with bind names of their own (they ride in the ledger's statements).
+_INSERT_PAYMENT = Prepared(payments.insert().values(own_binds(payments, _PAYMENT_COLUMNS, "new_")))
+_NEW_PAYMENT_NAMES = tuple(f"new_{name}" for name in _PAYMENT_COLUMNS)
+_NOTIFICATION_COLUMNS = ("payment_id", "acquirer_id", "body", "attempts", "next_at")
+_NOTIFY = Prepared(notifications.insert().values(own_binds(notifications, _NOTIFICATION_COLUMNS, "notice_")))
+_NOTICE_NAMES = tuple(f"notice_{name}" for name in _NOTIFICATION_COLUMNS)
+
+
+@functools.cache
+def _settle(columns: tuple[str, ...]) -> Prepared:
+    """PROCESSING -> the values of ``columns``, for one payment (a set of columns per kind of change)."""
+    return Prepared(
+        payments.update()
+        .where(
+            payments.c.payment_id == sa.bindparam("settling_payment_id"),
+            payments.c.status == PaymentStatus.PROCESSING.value,
+        )
+        .values(own_binds(payments, columns, "settling_"))
     )
-)
-_NOTIFY = Prepared(notifications.insert())
+
+
 _OPEN = (PaymentStatus.PROCESSING.value, PaymentStatus.SUCCESS.value)
 
 
@@ -186,7 +202,12 @@ class Repository:
     @staticmethod
     def insert_payment(conn: sa.Connection, row: PaymentRow) -> None:
         """A duplicate ``(acquirer_id, payment_request_id)`` raises IntegrityError."""
-        _INSERT_PAYMENT.execute(conn, row.values())
+        Repository.inserting(row).run(conn)
+
+    @staticmethod
+    def inserting(row: PaymentRow) -> Rider:
+        """`insert_payment` as a rider (of the payment's pending entry)."""
+        return Rider(_INSERT_PAYMENT, dict(zip(_NEW_PAYMENT_NAMES, _payment_columns_of(row), strict=True)))
 
     @staticmethod
     def settle_payment(
@@ -198,11 +219,20 @@ class Repository:
         payer: Payer | None = None,
     ) -> PaymentRow | None:
         """PROCESSING -> ``status``, guarded: the settled row, or None if another writer settled it."""
+        changed = Repository.settling(row, status, code, at, payer).run(conn)
+        return row.settled(status, code, at, payer) if changed else None
+
+    @staticmethod
+    def settling(
+        row: PaymentRow, status: PaymentStatus, code: str, at: datetime, payer: Payer | None = None
+    ) -> Rider:
+        """`settle_payment` as a rider: the gate of the payment's capture or void, which posts
+        only if this changed the row (`blindgate.ledger.GateRefused` if not)."""
         changes: dict[str, Any] = {"status": status.value, "result_code": code, "updated_at": at}
         if payer is not None:
             changes.update(payer.columns())
-        changed = _SETTLE.execute(conn, {"settled_payment_id": row.payment_id, **changes})
-        return row.settled(status, code, at, payer) if changed else None
+        parameters = {f"settling_{name}": value for name, value in changes.items()}
+        return Rider(_settle(tuple(changes)), {"settling_payment_id": row.payment_id, **parameters})
 
     @staticmethod
     def lock_if_open(conn: sa.Connection, payment_id: str) -> bool:
@@ -232,16 +262,13 @@ class Repository:
         conn: sa.Connection, payment_id: str, acquirer_id: str, notice: dict[str, Any], at: datetime
     ) -> None:
         """Put a notification in the outbox (`blindgate.gateway.notifier` delivers it)."""
-        _NOTIFY.execute(
-            conn,
-            {
-                "payment_id": payment_id,
-                "acquirer_id": acquirer_id,
-                "body": json.dumps(notice),
-                "attempts": 0,
-                "next_at": at,
-            },
-        )
+        Repository.notifying(payment_id, acquirer_id, notice, at).run(conn)
+
+    @staticmethod
+    def notifying(payment_id: str, acquirer_id: str, notice: dict[str, Any], at: datetime) -> Rider:
+        """`queue_notification` as a rider (of the payment's capture or void)."""
+        values = (payment_id, acquirer_id, json.dumps(notice), 0, at)
+        return Rider(_NOTIFY, dict(zip(_NOTICE_NAMES, values, strict=True)))
 
     def due_notifications(self, now: datetime, max_attempts: int, limit: int) -> list[Notification]:
         """Undelivered notifications whose next try is due, with tries left, oldest first."""

@@ -17,6 +17,10 @@ class UnknownPayment(LedgerError):
     """No pending posting exists for this payment id."""
 
 
+class GateRefused(LedgerError):
+    """The caller's guarded change that a posting waits on (its ``gate``) changed no row."""
+
+
 class PaymentAlreadyResolved(LedgerError):
     """The payment was already captured or voided the other way."""
 

@@ -43,6 +43,7 @@ from blindgate.ledger.calendar import Cutoff, open_day_sql
 from blindgate.ledger.errors import (
     CancelWindowClosed,
     ConflictingEvent,
+    GateRefused,
     InvalidAmount,
     LedgerInvariantBroken,
     NaiveTime,
@@ -51,7 +52,7 @@ from blindgate.ledger.errors import (
     RefundExceedsRemaining,
     UnknownPayment,
 )
-from blindgate.ledger.prepared import Prepared, run_driver_sql
+from blindgate.ledger.prepared import Prepared, Rider, run_driver_sql
 from blindgate.storage.schema import entries, lines
 
 # The gateway's own accounts are owned by this id; partners are owned by their partner id.
@@ -204,14 +205,15 @@ _INSERT_LINES_SQLITE = (
 
 
 @functools.cache
-def _entry_with_lines(in_open_day: bool, names: tuple[str, ...]) -> Prepared:
+def _entry_with_lines(in_open_day: bool, names: tuple[str, ...], rider: Prepared | None = None) -> Prepared:
     """PostgreSQL: an entry and its lines in ONE statement, for a row with these ``names``.
 
     Each statement costs the gateway a round trip and psycopg's handling (`ledger.prepared`),
     and a payment writes two entries. The entry's INSERT is a CTE; the lines come in one JSON
     array (``json_to_recordset``) and are inserted with the CTE's new id, so an event key that
     exists already (the INSERT does nothing) writes no lines either. Returns the new entry's
-    (id, business_date), as `_entry_insert` does.
+    (id, business_date), as `_entry_insert` does. A caller's ``rider`` (`Rider`) is one more CTE:
+    it runs whether or not the entry is new, as it does run before the entry elsewhere.
     """
     entry = _entry_insert("postgresql", in_open_day=in_open_day, names=names).cte("entry")
     given = sa.func.json_to_recordset(sa.cast(sa.bindparam("lines", type_=sa.Text), postgresql.JSON))
@@ -224,7 +226,22 @@ def _entry_with_lines(in_open_day: bool, names: tuple[str, ...]) -> Prepared:
         .select_from(entry)
         .join(line, sa.true()),
     )
-    return Prepared(sa.select(entry.c.id, entry.c.business_date).add_cte(insert_lines.cte("lines")))
+    written = sa.select(entry.c.id, entry.c.business_date).add_cte(insert_lines.cte("lines"))
+    return Prepared(written if rider is None else written.add_cte(rider.cte("rider")))
+
+
+@functools.cache
+def _pending_behind(gate: Prepared) -> Prepared:
+    """PostgreSQL: the caller's ``gate`` (a guarded UPDATE), then the pending entry, locked, in ONE
+    statement; no row if the gate changed none. The gate is an initial plan of the read (the
+    ``EXISTS``), so it runs, and takes its row's lock, before the entry's row is locked: the
+    order of locks is the caller's row, then the ledger's, as when they are two statements."""
+    changed = gate.cte("gate", returning=True)
+    return Prepared(
+        sa.select(*(entries.c[name] for name in _PENDING_TERMS))
+        .where(entries.c.event_key == sa.bindparam("event_key"), sa.exists().select_from(changed))
+        .with_for_update(of=entries)
+    )
 
 
 _SELECT_ENTRY = Prepared(sa.select(entries).where(entries.c.event_key == sa.bindparam("event_key")))
@@ -241,17 +258,26 @@ _SELECT_PENDING_LOCKED = Prepared(
 
 
 def _write_entry(
-    conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line], *, in_open_day: bool
+    conn: sa.Connection,
+    row: dict[str, Any],
+    entry_lines: list[Line],
+    *,
+    in_open_day: bool,
+    rider: Rider | None = None,
 ) -> Posting | None:
-    """Write an entry and its lines; None (and nothing written) if its event key exists.
+    """Write an entry and its lines, and the caller's ``rider``; None (and no entry written) if
+    its event key exists.
 
     ``in_open_day``: the row names an ``event_day`` and posts in the open business day
     (`calendar.open_day_sql`); else it names its ``business_date`` itself (a settlement)."""
     assert_balanced(entry_lines)
     if conn.dialect.name == "postgresql":
-        statement = _entry_with_lines(in_open_day, tuple(row))
-        written = statement.one_or_none(conn, {**row, "lines": json.dumps([vars(x) for x in entry_lines])})
+        statement = _entry_with_lines(in_open_day, tuple(row), rider.statement if rider else None)
+        parameters = {**row, "lines": json.dumps([vars(x) for x in entry_lines])}
+        written = statement.one_or_none(conn, rider.beside(parameters) if rider else parameters)
     else:
+        if rider is not None:
+            rider.run(conn)
         statement = _INSERT_EVENT_SQLITE if in_open_day else _INSERT_SETTLEMENT_SQLITE
         written = statement.one_or_none(conn, row)
         if written is not None and entry_lines:
@@ -263,14 +289,18 @@ def _write_entry(
     return Posting(entry_id, row["event_key"], row["event_type"], business_date, replayed=False)
 
 
-def _write_event(conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line]) -> Posting | None:
+def _write_event(
+    conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line], rider: Rider | None = None
+) -> Posting | None:
     """Write a payment's event in the open business day (`calendar.open_day_sql`)."""
-    return _write_entry(conn, row, entry_lines, in_open_day=True)
+    return _write_entry(conn, row, entry_lines, in_open_day=True, rider=rider)
 
 
-def _insert_event(conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line]) -> Posting:
+def _insert_event(
+    conn: sa.Connection, row: dict[str, Any], entry_lines: list[Line], rider: Rider | None = None
+) -> Posting:
     """Write a payment's event once; a replay with the same figures returns the first one."""
-    written = _write_event(conn, row, entry_lines)
+    written = _write_event(conn, row, entry_lines, rider)
     return written if written is not None else _replay(conn, row)
 
 
@@ -305,15 +335,27 @@ def _entry(conn: sa.Connection, event_key: str) -> Mapping[str, Any] | None:
     return None if found is None else dict(zip(entries.c.keys(), found, strict=True))
 
 
-def _pending(conn: sa.Connection, payment_id: str) -> Mapping[str, Any]:
+def _pending(conn: sa.Connection, payment_id: str, gate: Rider | None = None) -> Mapping[str, Any]:
     """The payment's pending entry, locked: every later event of the payment waits here.
 
+    ``gate``: the caller's guarded change (a `Rider`), made first, in the same statement on
+    PostgreSQL (`_pending_behind`); if it changes no row, `GateRefused` and nothing is posted.
     (A close of a business day never waits on this row lock: it only needs the postings in
     flight to commit, see `calendar.close_business_day`.)
     """
-    found = _SELECT_PENDING_LOCKED.one_or_none(conn, {"event_key": f"payment:{payment_id}"})
+    key = {"event_key": f"payment:{payment_id}"}
+    found = None
+    if gate is not None and conn.dialect.name == "postgresql":
+        found = _pending_behind(gate.statement).one_or_none(conn, gate.beside(key))
+        passed = found is not None  # no row: the gate changed none, or no such payment (below)
+    else:
+        passed = gate is None or gate.run(conn) > 0
+    if found is None:
+        found = _SELECT_PENDING_LOCKED.one_or_none(conn, key)
     if found is None:
         raise UnknownPayment(f"no payment {payment_id} in the ledger")
+    if not passed:
+        raise GateRefused(f"the change that payment {payment_id}'s posting waits on changed nothing")
     return dict(zip(_PENDING_TERMS, found, strict=True))
 
 
@@ -362,27 +404,45 @@ def _event_row(
 
 
 def post_payment_pending(
-    conn: sa.Connection, terms: PaymentTerms, *, at: datetime, cutoff: Cutoff = DEFAULT_CUTOFF
+    conn: sa.Connection,
+    terms: PaymentTerms,
+    *,
+    at: datetime,
+    cutoff: Cutoff = DEFAULT_CUTOFF,
+    rider: Rider | None = None,
 ) -> Posting:
-    """Hold a payment in process: its lines in the ``pending`` bucket. Key ``payment:<id>``."""
+    """Hold a payment in process: its lines in the ``pending`` bucket. Key ``payment:<id>``.
+
+    ``rider``: a write of the caller's made with the entry (the payment's own row), in its
+    statement on PostgreSQL."""
     figures = terms.figures()
     payment = {**terms.__dict__, "fx_rate": str(terms.fx_rate)}
     row = _event_row(payment, f"payment:{terms.payment_id}", PENDING, cutoff, at, figures)
-    return _insert_event(conn, row, _payment_lines(payment, figures, "pending", +1))
+    return _insert_event(conn, row, _payment_lines(payment, figures, "pending", +1), rider)
 
 
-def _resolve(conn: sa.Connection, payment_id: str, event_type: str, at: datetime, cutoff: Cutoff) -> Posting:
+def _resolve(
+    conn: sa.Connection,
+    payment_id: str,
+    event_type: str,
+    at: datetime,
+    cutoff: Cutoff,
+    gate: Rider | None = None,
+    rider: Rider | None = None,
+) -> Posting:
     """Capture or void: one resolution per payment, key ``resolve:<id>``.
 
     The INSERT comes first (it writes nothing if the payment is resolved already): the usual
-    case costs no look-up, and the pending entry's lock orders racing resolutions."""
-    payment = _pending(conn, payment_id)
+    case costs no look-up, and the pending entry's lock orders racing resolutions. ``gate`` and
+    ``rider``: the caller's guarded change, made first (`_pending`), and a write made with the
+    entry (`_write_entry`)."""
+    payment = _pending(conn, payment_id, gate)
     figures = _figures(payment)
     entry_lines = _payment_lines(payment, figures, "pending", -1)
     if event_type == CAPTURE:
         entry_lines += _payment_lines(payment, figures, "posted", +1)
     row = _event_row(payment, f"resolve:{payment_id}", event_type, cutoff, at, figures)
-    written = _write_event(conn, row, entry_lines)
+    written = _write_event(conn, row, entry_lines, rider)
     if written is not None:
         return written
     earlier = _entry(conn, f"resolve:{payment_id}")
@@ -393,17 +453,34 @@ def _resolve(conn: sa.Connection, payment_id: str, event_type: str, at: datetime
 
 
 def post_payment_captured(
-    conn: sa.Connection, payment_id: str, *, at: datetime, cutoff: Cutoff = DEFAULT_CUTOFF
+    conn: sa.Connection,
+    payment_id: str,
+    *,
+    at: datetime,
+    cutoff: Cutoff = DEFAULT_CUTOFF,
+    gate: Rider | None = None,
+    rider: Rider | None = None,
 ) -> Posting:
-    """The wallet debited the payer: move the pending hold to ``posted``."""
-    return _resolve(conn, payment_id, CAPTURE, at, cutoff)
+    """The wallet debited the payer: move the pending hold to ``posted``.
+
+    ``gate``: the caller's guarded change the capture waits on (the payment's row leaving
+    PROCESSING), made first; if it changes no row, `GateRefused` and nothing is posted.
+    ``rider``: a write of the caller's made with the entry (the acquirer's notification)."""
+    return _resolve(conn, payment_id, CAPTURE, at, cutoff, gate, rider)
 
 
 def void_payment(
-    conn: sa.Connection, payment_id: str, *, at: datetime, cutoff: Cutoff = DEFAULT_CUTOFF
+    conn: sa.Connection,
+    payment_id: str,
+    *,
+    at: datetime,
+    cutoff: Cutoff = DEFAULT_CUTOFF,
+    gate: Rider | None = None,
+    rider: Rider | None = None,
 ) -> Posting:
-    """The payment failed or was cancelled before capture: release the pending hold."""
-    return _resolve(conn, payment_id, VOID, at, cutoff)
+    """The payment failed or was cancelled before capture: release the pending hold.
+    ``gate`` and ``rider`` as for `post_payment_captured`."""
+    return _resolve(conn, payment_id, VOID, at, cutoff, gate, rider)
 
 
 def _reversed_so_far(conn: sa.Connection, payment_id: str) -> int:

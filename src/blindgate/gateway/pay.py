@@ -130,7 +130,8 @@ class Pay:
             await self.group.run(lambda conn: self._accept(conn, row))
         except sa.exc.IntegrityError:
             return self.answer(await self._replayed(acquirer, row, body))
-        log.info("payment accepted", extra={"payment_id": row.payment_id, "wallet": wallet.party_id})
+        # Not INFO: every request already has its line (`blindgate.net.observe`), and the row its time.
+        log.debug("payment accepted", extra={"payment_id": row.payment_id, "wallet": wallet.party_id})
         return self.answer(await self._ask_wallet_to_pay(row, body))
 
     def _accept(self, conn: sa.Connection, row: PaymentRow) -> None:

@@ -20,8 +20,14 @@ process (no sockets, no HTTP parsing, no TLS: `benchmarks/payments.py`'s way) in
 ``wire_cpu_over_in_process`` is what the server, the sockets and TLS add.
 Target: >= 1,000 payments/s per two cores of gateway CPU (<= 2 ms a payment).
 
+``--side-by-side`` (with ``--db``): a gateway on PostgreSQL and one on SQLite run at once, and
+the payments go to them in alternated rounds (``--rounds``), each round's CPU measured on its
+own gateway. This machine's speed drifts by a third over minutes (a fixed Python loop timed
+0.45-0.81 s in one quiet minute), so two stores are only compared round against round; the
+report gives each store's median, min and max CPU a payment and the median ratio.
+
 Usage: .venv/bin/python benchmarks/wire.py [--payments 3000] [--concurrency 32] [--workers 2]
-       [--tls] [--db postgresql+psycopg://127.0.0.1/test]
+       [--tls] [--db postgresql+psycopg://127.0.0.1/test [--side-by-side [--rounds 8]]]
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -174,58 +181,136 @@ def _gateway(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
             process.wait(timeout=20)
 
 
-def over_the_wire(payments: int, concurrency: int, workers: int, tls: bool, db: str | None) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bg-wire-") as tmp, contextlib.ExitStack() as stack:
-        root = Path(tmp)
-        keys = _keys(root / "keys")
-        gateway_port, wallet_port = free_port(), free_port()
-        scheme = "https" if tls else "http"
-        gateway_url, wallet_url = f"{scheme}://{HOST}:{gateway_port}", f"{scheme}://{HOST}:{wallet_port}"
-        files: dict[str, str] = {}
-        if tls:
-            for name in ("gateway", "wallet"):
-                identity = Identity.for_server(HOST)
-                (root / f"{name}.crt").write_bytes(identity.cert_pem)
-                (root / f"{name}.key").write_bytes(identity.key_pem)
-                files[name] = str(root / f"{name}.crt")
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cadata=(root / "gateway.crt").read_text()) if tls else False
-        )
-        network = _network_file(
-            root, keys, gateway_url, wallet_url, (root / "wallet.crt").read_text() if tls else None
-        )
-        context = multiprocessing.get_context("spawn")
-        wallet_tls = (files["wallet"], str(root / "wallet.key")) if tls else (None, None)
-        responder = context.Process(
-            target=wallet_responder.serve, args=(str(root / "keys"), wallet_port, *wallet_tls)
-        )
-        responder.start()
-        stack.callback(responder.kill)
-        url = stack.enter_context(_throwaway_schema(db)) if db else f"sqlite:///{root / 'gateway.db'}"
-        command = ["--network", str(network), "--keys", str(root / "keys" / "gateway"), "--db", url]
-        command += ["--host", HOST, "--port", str(gateway_port), "--workers", str(workers)]
-        command += ["--log", str(root / "gateway.log")]
+@dataclass(frozen=True)
+class _Served:
+    """A gateway under test: where it answers, its process (workers below it), its keys."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    verify: ssl.SSLContext | bool
+    keys: dict[str, KeyStore]
+
+
+def _serve(
+    stack: contextlib.ExitStack, root: Path, workers: int, tls: bool, stores: dict[str, str | None]
+) -> dict[str, _Served]:
+    """One wallet responder, and a gateway on each of ``stores`` (name -> PostgreSQL URL, or None
+    for a SQLite file), each with its own network file; all stopped when ``stack`` closes."""
+    keys = _keys(root / "keys")
+    scheme = "https" if tls else "http"
+    wallet_port = free_port()
+    wallet_url = f"{scheme}://{HOST}:{wallet_port}"
+    files: dict[str, str] = {}
+    if tls:
+        for name in ("gateway", "wallet"):
+            identity = Identity.for_server(HOST)
+            (root / f"{name}.crt").write_bytes(identity.cert_pem)
+            (root / f"{name}.key").write_bytes(identity.key_pem)
+            files[name] = str(root / f"{name}.crt")
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cadata=(root / "gateway.crt").read_text()) if tls else False
+    )
+    wallet_tls = (files["wallet"], str(root / "wallet.key")) if tls else (None, None)
+    responder = multiprocessing.get_context("spawn").Process(
+        target=wallet_responder.serve, args=(str(root / "keys"), wallet_port, *wallet_tls)
+    )
+    responder.start()
+    stack.callback(responder.kill)
+    served = {}
+    for name, db in stores.items():
+        home = root / name
+        home.mkdir()
+        port = free_port()
+        url = f"{scheme}://{HOST}:{port}"
+        wallet_cert = (root / "wallet.crt").read_text() if tls else None
+        network = _network_file(home, keys, url, wallet_url, wallet_cert)
+        store = stack.enter_context(_throwaway_schema(db)) if db else f"sqlite:///{home / 'gateway.db'}"
+        command = ["--network", str(network), "--keys", str(root / "keys" / "gateway"), "--db", store]
+        command += [
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log",
+            str(home / "log"),
+        ]
         if tls:
             command += ["--tls-cert", files["gateway"], "--tls-key", str(root / "gateway.key")]
-        gateway = stack.enter_context(_gateway(command, root / "gateway.stderr"))
-        asyncio.run(_wait_healthy(gateway_url, verify))
-        warm = _prepared(keys, 200, False, "warm")
-        prepared = _prepared(keys, payments, False, "wire")
-        asyncio.run(_drive_wire(gateway_url, warm, concurrency, verify))
-        cpu_before = _tree_cpu_s(gateway.pid)
-        latencies, outcomes, elapsed = asyncio.run(_drive_wire(gateway_url, prepared, concurrency, verify))
-        gateway_cpu = _tree_cpu_s(gateway.pid) - cpu_before
-        if outcomes != {"SUCCESS": payments}:
-            raise SystemExit(f"over the wire, not every payment succeeded: {outcomes}")
-        latencies.sort()
-        return {
-            "payments": payments,
-            "payments_per_second": round(payments / elapsed, 1),
-            "p50_ms": round(statistics.median(latencies) * 1000, 2),
-            "p99_ms": round(latencies[int(0.99 * (payments - 1))] * 1000, 2),
-            "gateway_cpu_ms_per_payment": round(gateway_cpu / payments * 1000, 3),
-            "payments_per_two_cores_of_gateway_cpu": round(2 * payments / gateway_cpu, 1),
+        process = stack.enter_context(_gateway(command, home / "stderr"))
+        asyncio.run(_wait_healthy(url, verify))
+        served[name] = _Served(url, process, verify, keys)
+    return served
+
+
+def _warm(gateway: _Served, concurrency: int, label: str) -> None:
+    asyncio.run(
+        _drive_wire(gateway.url, _prepared(gateway.keys, 200, False, label), concurrency, gateway.verify)
+    )
+
+
+def _round(gateway: _Served, payments: int, concurrency: int, label: str) -> tuple[list[float], float, float]:
+    """``payments`` payments over the wire: their latencies, seconds taken, the gateway's CPU seconds."""
+    prepared = _prepared(gateway.keys, payments, False, label)
+    cpu_before = _tree_cpu_s(gateway.process.pid)
+    latencies, outcomes, elapsed = asyncio.run(
+        _drive_wire(gateway.url, prepared, concurrency, gateway.verify)
+    )
+    cpu = _tree_cpu_s(gateway.process.pid) - cpu_before
+    if outcomes != {"SUCCESS": payments}:
+        raise SystemExit(f"over the wire, not every payment succeeded: {outcomes}")
+    return latencies, elapsed, cpu
+
+
+def _figures(latencies: list[float], elapsed: float, cpu: float) -> dict[str, Any]:
+    ordered, count = sorted(latencies), len(latencies)
+    return {
+        "payments": count,
+        "payments_per_second": round(count / elapsed, 1),
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p99_ms": round(ordered[int(0.99 * (count - 1))] * 1000, 2),
+        "gateway_cpu_ms_per_payment": round(cpu / count * 1000, 3),
+        "payments_per_two_cores_of_gateway_cpu": round(2 * count / cpu, 1),
+    }
+
+
+def over_the_wire(payments: int, concurrency: int, workers: int, tls: bool, db: str | None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bg-wire-") as tmp, contextlib.ExitStack() as stack:
+        gateway = _serve(stack, Path(tmp), workers, tls, {"gateway": db})["gateway"]
+        _warm(gateway, concurrency, "warm")
+        return _figures(*_round(gateway, payments, concurrency, "wire"))
+
+
+def side_by_side(
+    payments: int, rounds: int, concurrency: int, workers: int, tls: bool, db: str
+) -> dict[str, Any]:
+    """PostgreSQL and SQLite gateways at once, their rounds alternated (module docstring)."""
+    per_round = payments // rounds
+    with tempfile.TemporaryDirectory(prefix="bg-wire-") as tmp, contextlib.ExitStack() as stack:
+        gateways = _serve(stack, Path(tmp), workers, tls, {"postgresql": db, "sqlite": None})
+        for name, gateway in gateways.items():
+            _warm(gateway, concurrency, f"warm-{name}")
+        runs: dict[str, list[tuple[list[float], float, float]]] = {name: [] for name in gateways}
+        for index in range(rounds):
+            for name in list(gateways) if index % 2 == 0 else list(gateways)[::-1]:
+                runs[name].append(_round(gateways[name], per_round, concurrency, f"r{index}-{name}"))
+    report: dict[str, Any] = {}
+    for name, done in runs.items():
+        by_round = [cpu / per_round * 1000 for _, _, cpu in done]
+        latencies = [x for run in done for x in run[0]]
+        report[name] = {
+            **_figures(latencies, sum(run[1] for run in done), sum(run[2] for run in done)),
+            "cpu_ms_per_payment_by_round": {
+                "median": round(statistics.median(by_round), 3),
+                "min": round(min(by_round), 3),
+                "max": round(max(by_round), 3),
+            },
         }
+    ratios = [pg[2] / lite[2] for pg, lite in zip(runs["postgresql"], runs["sqlite"], strict=True)]
+    report["rounds"] = rounds
+    report["postgresql_cpu_over_sqlite_median"] = round(statistics.median(ratios), 3)
+    return report
 
 
 def in_process(payments: int, concurrency: int) -> dict[str, Any]:
@@ -252,21 +337,33 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gateway worker processes")
     parser.add_argument("--tls", action="store_true", help="HTTPS on both hops, as deployed")
     parser.add_argument("--db", help="PostgreSQL URL (a throw-away schema); default a SQLite file")
+    parser.add_argument(
+        "--side-by-side", action="store_true", help="with --db: PostgreSQL and SQLite at once"
+    )
+    parser.add_argument("--rounds", type=int, default=8, help="with --side-by-side: rounds a store")
     args = parser.parse_args()
+    about = {
+        "benchmark": "wire",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_average": os.getloadavg(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "tls": args.tls,
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+    }
+    if args.side_by_side:
+        if not args.db:
+            parser.error("--side-by-side compares PostgreSQL (--db) with SQLite")
+        both = side_by_side(args.payments, args.rounds, args.concurrency, args.workers, args.tls, args.db)
+        print(json.dumps({**about, "side_by_side": both, "target_payments_per_two_cores": 1000}, indent=2))
+        return
     wire = over_the_wire(args.payments, args.concurrency, args.workers, args.tls, args.db)
     local = in_process(args.payments, min(args.concurrency, 8))
     print(
         json.dumps(
             {
-                "benchmark": "wire",
-                "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                f"Python {platform.python_version()}",
-                "load_average": os.getloadavg(),
-                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                **about,
                 "store": "postgresql" if args.db else "sqlite",
-                "tls": args.tls,
-                "workers": args.workers,
-                "concurrency": args.concurrency,
                 "over_the_wire": wire,
                 "in_process": {
                     k: local[k] for k in ("payments_per_second", "p99_ms", "gateway_cpu_ms_per_payment")

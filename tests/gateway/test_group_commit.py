@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from blindgate.gateway import group_commit
 from blindgate.gateway.group_commit import GroupCommit
 from blindgate.storage.migrate import open_store
 from blindgate.storage.offload import Offload
@@ -129,6 +130,31 @@ def test_postgresql_groups_units_too(pg_engine: sa.Engine) -> None:
     assert asyncio.run(together(group, *(insert(f"P{i}") for i in range(5)))) == [f"P{i}" for i in range(5)]
     assert (group.groups, group.grouped, len(commits)) == (1, 5, 1)
     assert stored(pg_engine) == [f"P{i}" for i in range(5)]
+
+
+@pytest.mark.postgres
+def test_postgresql_a_busy_process_s_group_waits_for_more_units(
+    pg_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after a commit, the next group lingers: a unit that arrives while it does joins it.
+    Idle, the first unit goes at once and the next one makes a group of its own."""
+    monkeypatch.setattr(group_commit, "LINGER_S", 1.0)  # long beside the loop's steps below
+    monkeypatch.setattr(group_commit, "BUSY_S", 60.0)  # the warm-up's commit counts as recent
+
+    async def one_then_another(group: GroupCommit, name: str) -> None:
+        first = asyncio.ensure_future(group.run(insert(f"{name}-1")))
+        await asyncio.sleep(0.01)  # the first unit's group has started: lingering, or committing
+        await asyncio.gather(first, group.run(insert(f"{name}-2")))
+
+    busy = GroupCommit(Offload(pg_engine))
+    asyncio.run(busy.run(insert("warm")))  # a commit just now: the process is busy
+    asyncio.run(one_then_another(busy, "busy"))
+    assert (busy.groups, busy.grouped) == (1, 2)
+    monkeypatch.setattr(group_commit, "BUSY_S", 0.0)  # idle: no last commit is recent enough
+    idle = GroupCommit(Offload(pg_engine))
+    asyncio.run(one_then_another(idle, "idle"))
+    assert (idle.groups, idle.grouped) == (0, 0)
+    assert stored(pg_engine) == ["busy-1", "busy-2", "idle-1", "idle-2", "warm"]
 
 
 @pytest.mark.postgres

@@ -28,6 +28,13 @@ when it fails, for that or any other reason, each of its callers runs its unit a
 transaction of its own, with the store's full lock timeout: only a unit that needs a locked
 row waits for it, and the groups after it do not wait behind it. SQLite has one writer,
 so there the units of a failed group run again one after the other, still on the turn.
+
+On PostgreSQL no turn gathers a group: it would start with whatever has arrived, often a unit
+or two. While the process is busy (its last group committed less than `BUSY_S` ago), a group
+first lingers `LINGER_S` for more units. Fewer, larger groups mean fewer transactions (BEGIN,
+the lock bound, COMMIT: round trips) and fewer hand-offs to a store thread, whose statements
+each take the GIL back from the busy event loop: over the wire, alternated rounds measured 11-13 %
+less gateway CPU a payment with it (docs/gateway.md). Idle, a unit goes at once.
 """
 
 from __future__ import annotations
@@ -57,6 +64,9 @@ YIELD_S = 0.001
 # gives way to its units one by one (a committing group holds its rows for a few milliseconds).
 GROUP_LOCK_WAIT_MS = 50
 _BOUNDED_WAIT_SQL = f"SET LOCAL lock_timeout = {GROUP_LOCK_WAIT_MS}"
+# PostgreSQL: how long a group waits for more units while the process is busy (module docstring).
+LINGER_S = 0.001
+BUSY_S = 0.02
 _ALONE = object()  # a unit's outcome that says: its group failed, run it in its own transaction
 
 
@@ -102,11 +112,13 @@ class GroupCommit:
             self._flusher = None
 
     async def _flush_on_turn(self) -> None:
+        since = time.monotonic() - self._last_commit
         if self._turn is not None:
-            since = time.monotonic() - self._last_commit
             if since < YIELD_S:
                 await asyncio.sleep(YIELD_S - since)
             await self._turn.take_async()
+        elif since < BUSY_S:
+            await asyncio.sleep(LINGER_S)
         try:
             group = [(work, done) for work, done in self._waiting if not done.cancelled()]
             self._waiting = []

@@ -136,14 +136,13 @@ def test_postgresql_groups_units_too(pg_engine: sa.Engine) -> None:
 def test_postgresql_a_busy_process_s_group_waits_for_more_units(
     pg_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Right after a commit, the next group lingers: a unit that arrives while it does joins it.
+    """Right after a commit, the next group lets the loop turn: a unit added meanwhile joins it.
     Idle, the first unit goes at once and the next one makes a group of its own."""
-    monkeypatch.setattr(group_commit, "LINGER_S", 1.0)  # long beside the loop's steps below
     monkeypatch.setattr(group_commit, "BUSY_S", 60.0)  # the warm-up's commit counts as recent
 
     async def one_then_another(group: GroupCommit, name: str) -> None:
         first = asyncio.ensure_future(group.run(insert(f"{name}-1")))
-        await asyncio.sleep(0.01)  # the first unit's group has started: lingering, or committing
+        await asyncio.sleep(0)  # the first unit's group is about to start: lingering, or not
         await asyncio.gather(first, group.run(insert(f"{name}-2")))
 
     busy = GroupCommit(Offload(pg_engine))

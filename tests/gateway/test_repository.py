@@ -49,16 +49,16 @@ def test_a_row_round_trips_and_settles_once(tmp_path: Path) -> None:
     engine = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
     store = Repository(engine)
     with engine.begin() as conn:
-        store.insert_payment(conn, ROW)
+        assert store.inserting(ROW).run(conn) == 1
     read = store.payment("BG1")
     assert read is not None and type(read.status) is PaymentStatus
     assert dataclasses.replace(read, quote_expires_at=NOW, created_at=NOW, updated_at=NOW) == ROW
     payer = Payer("PSEUDONYM", "SEALED", "W1")
     with engine.begin() as conn:
-        settled = store.settle_payment(conn, ROW, PaymentStatus.SUCCESS, "SUCCESS", NOW, payer)
-        again = store.settle_payment(conn, ROW, PaymentStatus.FAIL, "RISK_REJECT", NOW)
-    assert again is None  # one writer wins the PROCESSING row
-    assert settled is not None and settled.status == PaymentStatus.SUCCESS
+        first = store.settling(ROW, PaymentStatus.SUCCESS, "SUCCESS", NOW, payer).run(conn)
+        again = store.settling(ROW, PaymentStatus.FAIL, "RISK_REJECT", NOW).run(conn)
+    assert (first, again) == (1, 0)  # one writer wins the PROCESSING row
+    settled = ROW.settled(PaymentStatus.SUCCESS, "SUCCESS", NOW, payer)
     stored = store.payment("BG1")
     assert stored is not None
     assert (stored.status, stored.pseudonym, stored.customer_sealed, stored.wallet_payment_id) == (

@@ -1,15 +1,15 @@
 """The gateway's payment rows as types, and the SQL that reads and writes them.
 
 `PaymentRow` and `RefundRow` are frozen: a state change is a new row (`PaymentRow.settled`),
-written by a guarded UPDATE that only one writer wins (`Repository.settle_payment`), so a row
+written by a guarded UPDATE that only one writer wins (`Repository.settling`), so a row
 in hand never silently differs from what its writer committed. Statuses are `StrEnum`s: they
 are stored, compared and sent as the plain strings they always were.
 
 The pay path's statements are compiled once and run as the driver's SQL
 (`blindgate.ledger.prepared`); the others are ordinary Core. Every write takes the caller's
 connection, so a row, its postings and its notification commit together; reads open their own.
-The pay path's writes are also given as riders (`inserting`, `settling`, `notifying`: a
-`Rider` the ledger carries in its own statements, one round trip for both on PostgreSQL).
+The pay path's writes are riders (`inserting`, `settling`, `notifying`): a `Rider` the ledger
+carries in its own statements, one round trip for both on PostgreSQL, or that runs alone.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class PaymentRow:
         return dict(zip(_PAYMENT_COLUMNS, _payment_columns_of(self), strict=True))
 
     def settled(self, status: PaymentStatus, code: str, at: datetime, payer: Payer | None) -> Self:
-        """This row once `Repository.settle_payment` has written the same change."""
+        """This row once `Repository.settling` has written the same change."""
         return dataclasses.replace(
             self, status=status, result_code=code, updated_at=at, **(payer.columns() if payer else {})
         )
@@ -200,34 +200,19 @@ class Repository:
         return found is not None
 
     @staticmethod
-    def insert_payment(conn: sa.Connection, row: PaymentRow) -> None:
-        """A duplicate ``(acquirer_id, payment_request_id)`` raises IntegrityError."""
-        Repository.inserting(row).run(conn)
-
-    @staticmethod
     def inserting(row: PaymentRow) -> Rider:
-        """`insert_payment` as a rider (of the payment's pending entry)."""
+        """The payment's INSERT (rides in its pending entry's statement); a duplicate
+        ``(acquirer_id, payment_request_id)`` raises IntegrityError."""
         return Rider(_INSERT_PAYMENT, dict(zip(_NEW_PAYMENT_NAMES, _payment_columns_of(row), strict=True)))
-
-    @staticmethod
-    def settle_payment(
-        conn: sa.Connection,
-        row: PaymentRow,
-        status: PaymentStatus,
-        code: str,
-        at: datetime,
-        payer: Payer | None = None,
-    ) -> PaymentRow | None:
-        """PROCESSING -> ``status``, guarded: the settled row, or None if another writer settled it."""
-        changed = Repository.settling(row, status, code, at, payer).run(conn)
-        return row.settled(status, code, at, payer) if changed else None
 
     @staticmethod
     def settling(
         row: PaymentRow, status: PaymentStatus, code: str, at: datetime, payer: Payer | None = None
     ) -> Rider:
-        """`settle_payment` as a rider: the gate of the payment's capture or void, which posts
-        only if this changed the row (`blindgate.ledger.GateRefused` if not)."""
+        """PROCESSING -> ``status``, guarded: it changes the row only for the first writer (run
+        alone: 1 row changed, or 0). The gate of the payment's capture or void, which posts only
+        if this changed the row (`blindgate.ledger.GateRefused` if not); the row is then
+        ``row.settled(...)``."""
         changes: dict[str, Any] = {"status": status.value, "result_code": code, "updated_at": at}
         if payer is not None:
             changes.update(payer.columns())
@@ -266,7 +251,7 @@ class Repository:
 
     @staticmethod
     def notifying(payment_id: str, acquirer_id: str, notice: dict[str, Any], at: datetime) -> Rider:
-        """`queue_notification` as a rider (of the payment's capture or void)."""
+        """`queue_notification` as a rider (with the payment's capture or void)."""
         values = (payment_id, acquirer_id, json.dumps(notice), 0, at)
         return Rider(_NOTIFY, dict(zip(_NOTICE_NAMES, values, strict=True)))
 

@@ -10,9 +10,10 @@ its one schema, beside the gateway's), inside the gateway's own transaction,
 - ``post_cancel(conn, payment_id, at=..., window=...)``.
 
 Each is idempotent by its business event; every refusal is a ``LedgerError`` subclass
-raised before anything is written. ``check_ledger`` checks the whole store. The money flow
-and sign convention are in ``postings``; the rounding rule in ``money``; business days in
-``calendar``. See docs/ledger.md.
+raised before anything is written. The caller's own writes may ride in these statements
+(``rider=``, and ``gate=`` for a capture or void: `blindgate.ledger.prepared.Rider`).
+``check_ledger`` checks the whole store. The money flow and sign convention are in
+``postings``; the rounding rule in ``money``; business days in ``calendar``. See docs/ledger.md.
 """
 
 from blindgate.ledger.calendar import Cutoff, close_business_day

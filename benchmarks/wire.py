@@ -354,6 +354,8 @@ def main() -> None:
     if args.side_by_side:
         if not args.db:
             parser.error("--side-by-side compares PostgreSQL (--db) with SQLite")
+        if not 1 <= args.rounds <= args.payments:
+            parser.error("--rounds must be between 1 and --payments")
         both = side_by_side(args.payments, args.rounds, args.concurrency, args.workers, args.tls, args.db)
         print(json.dumps({**about, "side_by_side": both, "target_payments_per_two_cores": 1000}, indent=2))
         return

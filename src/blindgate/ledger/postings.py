@@ -52,7 +52,7 @@ from blindgate.ledger.errors import (
     RefundExceedsRemaining,
     UnknownPayment,
 )
-from blindgate.ledger.prepared import Prepared, Rider, run_driver_sql
+from blindgate.ledger.prepared import Prepared, Rider, own_binds, run_driver_sql
 from blindgate.storage.schema import entries, lines
 
 # The gateway's own accounts are owned by this id; partners are owned by their partner id.
@@ -182,9 +182,7 @@ def _entry_insert(dialect: str, *, in_open_day: bool, names: tuple[str, ...] = (
     ``names``: the row's columns, bound by name (a CTE needs them given; a statement of its own
     takes them from the parameters it is compiled for)."""
     insert = postgresql.insert(entries) if dialect == "postgresql" else sqlite.insert(entries)
-    values: dict[str, Any] = {
-        name: sa.bindparam(name, type_=entries.c[name].type) for name in names if name != "event_day"
-    }
+    values: dict[str, Any] = own_binds(entries, (name for name in names if name != "event_day"), "")
     if in_open_day:
         values["business_date"] = open_day_sql(dialect, sa.bindparam("event_day", type_=sa.Date))
     return (
@@ -205,15 +203,15 @@ _INSERT_LINES_SQLITE = (
 
 
 @functools.cache
-def _entry_with_lines(in_open_day: bool, names: tuple[str, ...], rider: Prepared | None = None) -> Prepared:
+def _entry_with_lines(in_open_day: bool, names: tuple[str, ...], riding: Prepared | None = None) -> Prepared:
     """PostgreSQL: an entry and its lines in ONE statement, for a row with these ``names``.
 
     Each statement costs the gateway a round trip and psycopg's handling (`ledger.prepared`),
     and a payment writes two entries. The entry's INSERT is a CTE; the lines come in one JSON
     array (``json_to_recordset``) and are inserted with the CTE's new id, so an event key that
     exists already (the INSERT does nothing) writes no lines either. Returns the new entry's
-    (id, business_date), as `_entry_insert` does. A caller's ``rider`` (`Rider`) is one more CTE:
-    it runs whether or not the entry is new, as it does run before the entry elsewhere.
+    (id, business_date), as `_entry_insert` does. ``riding``, the statement of a caller's `Rider`,
+    is one more CTE: it runs whether or not the entry is new, as it runs before the entry elsewhere.
     """
     entry = _entry_insert("postgresql", in_open_day=in_open_day, names=names).cte("entry")
     given = sa.func.json_to_recordset(sa.cast(sa.bindparam("lines", type_=sa.Text), postgresql.JSON))
@@ -227,7 +225,7 @@ def _entry_with_lines(in_open_day: bool, names: tuple[str, ...], rider: Prepared
         .join(line, sa.true()),
     )
     written = sa.select(entry.c.id, entry.c.business_date).add_cte(insert_lines.cte("lines"))
-    return Prepared(written if rider is None else written.add_cte(rider.cte("rider")))
+    return Prepared(written if riding is None else written.add_cte(riding.cte("rider")))
 
 
 @functools.cache

@@ -121,8 +121,8 @@ class Rider:
 
 
 def own_binds(table: sa.Table, columns: Iterable[str], prefix: str) -> dict[str, sa.BindParameter[Any]]:
-    """Values for an INSERT or UPDATE of ``columns``, bound as ``prefix`` + column name: the bind
-    names of a statement that rides in another (`Rider`)."""
+    """Values for an INSERT or UPDATE of ``columns``, each bound as ``prefix`` + its name, typed
+    as its column; a prefix gives a statement that rides in another (`Rider`) names of its own."""
     return {name: sa.bindparam(prefix + name, type_=table.c[name].type) for name in columns}
 
 

@@ -139,6 +139,38 @@ def generate_day(path: Path, payments: int) -> None:
     db.close()
 
 
+def copy_day(path: Path, url: str) -> None:
+    """The day `generate_day` wrote at ``path`` copied into the (fresh) PostgreSQL store at ``url``
+    with COPY, its times floored to the second as the ledger keeps them; the entries' sequence
+    moved past the copied ids, so live postings go on after them."""
+    engine = open_store(url)
+    source = sqlite3.connect(path)
+    try:
+        with engine.begin() as conn:
+            driver = conn.connection.driver_connection
+            cursor = driver.cursor()
+            cursor.execute("SET LOCAL TIME ZONE 'UTC'")
+            at = ENTRY_COLUMNS.index("occurred_at")
+            for table, columns, adjust in (
+                ("ledger_entries", ENTRY_COLUMNS, lambda row: (*row[:at], row[at][:19], *row[at + 1 :])),
+                ("ledger_lines", LINE_COLUMNS, lambda row: row),
+            ):
+                names = ", ".join(columns)
+                with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                    for row in source.execute(f"SELECT {names} FROM {table} ORDER BY id"):
+                        copy.write_row(adjust(row))
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('ledger_entries', 'id'), max(id)) FROM ledger_entries"
+            )
+        with engine.connect() as conn:
+            conn.execute(sa.text("ANALYZE ledger_entries")).close()
+            conn.execute(sa.text("ANALYZE ledger_lines")).close()
+            conn.commit()
+    finally:
+        source.close()
+        engine.dispose()
+
+
 def python_totals(engine: sa.Engine) -> dict[tuple[str, str], int]:
     """The alternative: stream every settled row into Python and total the nets there."""
     totals: dict[tuple[str, str], int] = defaultdict(int)

@@ -15,13 +15,21 @@ For each: the settlement's duration, and for the payments that overlapped it the
 and maximum latency, and the longest gap between two completed payments during it (a stall),
 beside the p99 of the payments before it. The ratio compares the two ways' worst latency.
 
+On SQLite by default (each way on a copy of the day's file); with ``--db URL`` on PostgreSQL,
+each way on a throw-away schema that the day is copied into (COPY), its server on the same
+cores. There the close waits for the postings in flight and holds new ones back until it
+commits (`blindgate.ledger.close_business_day`); in one transaction, until the batches are
+recorded.
+
 Usage: .venv/bin/python benchmarks/settle_live.py [--payments 1000000] [--concurrency 8]
+       [--db postgresql+psycopg://127.0.0.1/test]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import multiprocessing
@@ -34,14 +42,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from payments import _asgi_post, _keys, _Meter, _network, _prepared, _wallet_responder
+from payments import _asgi_post, _keys, _Meter, _network, _prepared, _throwaway_schema, _wallet_responder
 
 from blindgate.api.models import PAY_PATH
 from blindgate.gateway.app import create_gateway_app
 from blindgate.ledger import Cutoff
 from blindgate.settlement import settle, settle_day
 from blindgate.storage import open_engine
-from ledger import DAY, START, generate_day  # the benchmarks next door (this script's folder)
+from ledger import DAY, START, copy_day, generate_day  # the benchmarks next door (this script's folder)
 
 LEAD_S = 2.0  # payments before the settlement starts, and after it ends
 SETTLE_TIMEOUT_S = 600
@@ -121,6 +129,18 @@ def _report(done: list[tuple[float, float, str]], began: float, ended: float, ba
     }
 
 
+def _day_store(root: Path, way: str, db: str | None, stack: contextlib.ExitStack) -> str:
+    """A store holding the generated day (``root / "day.db"``) for one way; removed with ``stack``."""
+    if db is not None:
+        url = stack.enter_context(_throwaway_schema(db))
+        copy_day(root / "day.db", url)
+        return url
+    store = root / f"{way}.db"
+    shutil.copy(root / "day.db", store)
+    stack.callback(store.unlink)
+    return f"sqlite:///{store}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--payments", type=int, default=1_000_000, help="payments in the day settled")
@@ -128,7 +148,10 @@ def main() -> None:
     parser.add_argument(
         "--prepared", type=int, default=15_000, help="live payments prepared (an upper bound)"
     )
+    parser.add_argument("--db", default=None, help="a PostgreSQL URL (default: SQLite files)")
     args = parser.parse_args()
+    if args.db is not None and not args.db.startswith("postgresql"):
+        parser.error("--db takes a PostgreSQL URL (the default store is a SQLite file)")
     with tempfile.TemporaryDirectory(prefix="bg-settle-") as tmp:
         root = Path(tmp)
         began = time.perf_counter()
@@ -137,19 +160,17 @@ def main() -> None:
         keys = _keys(root / "keys")
         results: dict[str, Any] = {}
         for way in ("steps", "one_transaction"):
-            store = root / f"{way}.db"
-            shutil.copy(root / "day.db", store)
-            url = f"sqlite:///{store}"
-            app = create_gateway_app(
-                _network(keys),
-                keys["gateway"],
-                url,
-                transport=_wallet_responder(keys, False, _Meter()),
-                notify=False,
-            )
-            prepared = _prepared(keys, args.prepared, False, f"live-{way}")
-            results[way] = asyncio.run(_run(app, prepared, args.concurrency, url, way))
-            store.unlink()
+            with contextlib.ExitStack() as stack:
+                url = _day_store(root, way, args.db, stack)
+                app = create_gateway_app(
+                    _network(keys),
+                    keys["gateway"],
+                    url,
+                    transport=_wallet_responder(keys, False, _Meter()),
+                    notify=False,
+                )
+                prepared = _prepared(keys, args.prepared, False, f"live-{way}")
+                results[way] = asyncio.run(_run(app, prepared, args.concurrency, url, way))
     steps, single = results["steps"], results["one_transaction"]
     print(
         json.dumps(
@@ -158,7 +179,7 @@ def main() -> None:
                 "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores, "
                 f"Python {platform.python_version()}",
                 "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                "store": "sqlite",
+                "store": "sqlite" if args.db is None else "postgresql",
                 "day_payments": args.payments,
                 "generate_s": round(generated_s, 1),
                 "concurrency": args.concurrency,

@@ -162,10 +162,7 @@ def copy_day(path: Path, url: str) -> None:
             cursor.execute(
                 "SELECT setval(pg_get_serial_sequence('ledger_entries', 'id'), max(id)) FROM ledger_entries"
             )
-        with engine.connect() as conn:
-            conn.execute(sa.text("ANALYZE ledger_entries")).close()
-            conn.execute(sa.text("ANALYZE ledger_lines")).close()
-            conn.commit()
+            cursor.execute("ANALYZE ledger_entries, ledger_lines")  # the planner's figures for the day
     finally:
         source.close()
         engine.dispose()

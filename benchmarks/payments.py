@@ -26,9 +26,15 @@ meets the target, and ``by_concurrency`` has every run.
 
 (b) `benchmarks/payments_e2e.payments_e2e` (the network engineer's): full demo runs.
 
+(a, side by side) With ``--db URL --side-by-side --rounds N`` and one ``--concurrency``: the
+scale-out run on PostgreSQL and on SQLite in N alternated rounds of ``--payments`` each
+(this machine's speed drifts by a third within minutes, so two stores run one after the other
+differ by the drift too); each store's median, min and max payments/s, p99 and CPU a payment,
+the rounds that met the target, and the ratio of the medians.
+
 Usage: .venv/bin/python benchmarks/payments.py [--payments 3000] [--concurrency 4,8,12,16,24,32]
        [--single-concurrency 8] [--skip-e2e] [--workers 2] [--db postgresql+psycopg://127.0.0.1/test]
-       [--suite x25519|mlkem768x25519]
+       [--side-by-side --rounds 8] [--suite x25519|mlkem768x25519]
 """
 
 from __future__ import annotations
@@ -458,6 +464,51 @@ def scale_out(
 _SWEEP_KEYS = ("payments_per_second", "cpu_ms_per_payment", "p50_ms", "p99_ms")
 
 
+def side_by_side(
+    payments: int, concurrency: int, workers: int, db: str, rounds: int, suite: str = DEFAULT_SUITE
+) -> dict[str, Any]:
+    """PostgreSQL and SQLite in alternated rounds of the scale-out run (``workers`` processes,
+    ``concurrency`` in flight each, ``payments`` a round): this machine's speed drifts within
+    minutes, so the two stores are compared round against round, by their medians."""
+    with tempfile.TemporaryDirectory(prefix="bg-bench-") as tmp, _throwaway_schema(db) as postgresql:
+        root = Path(tmp)
+        _keys(root / "keys", suite)
+        stores = {"postgresql": postgresql, "sqlite": f"sqlite:///{root / 'shared.db'}"}
+        for url in stores.values():
+            open_store(url).dispose()
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in stores}
+        for _ in range(rounds):
+            for name, url in stores.items():
+                runs[name].append(_drive_processes(root / "keys", url, workers, payments, concurrency))
+    report = {name: _across_rounds(store_runs) for name, store_runs in runs.items()}
+    medians = [report[name]["payments_per_second"]["median"] for name in ("postgresql", "sqlite")]
+    return {
+        "workers": workers,
+        "concurrency_per_worker": concurrency,
+        "payments_per_round": payments,
+        "rounds": rounds,
+        **report,
+        "postgresql_over_sqlite_median": round(medians[0] / medians[1], 3),
+    }
+
+
+def _across_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One store's rounds: the median, min and max of each figure, and the rounds on target."""
+    return {
+        **{
+            key: {
+                "median": round(statistics.median(run[key] for run in runs), 2),
+                "min": min(run[key] for run in runs),
+                "max": max(run[key] for run in runs),
+            }
+            for key in ("payments_per_second", "p99_ms", "cpu_ms_per_payment")
+        },
+        "rounds_meeting_target": sum(
+            run["payments_per_second"] >= TARGET_PER_SECOND and run["p99_ms"] <= TARGET_P99_MS for run in runs
+        ),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--payments", type=int, default=3000)
@@ -475,6 +526,12 @@ def main() -> int:
     parser.add_argument("--db", default=None, help="PostgreSQL URL for the scale-out run (default SQLite)")
     parser.add_argument("--skip-single", action="store_true", help="the scale-out run only")
     parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="with --db and one --concurrency: the scale-out run, PostgreSQL and SQLite in alternated rounds",
+    )
+    parser.add_argument("--rounds", type=int, default=8, help="rounds a store of --side-by-side")
+    parser.add_argument(
         "--suite",
         choices=SUITES,
         default=DEFAULT_SUITE,
@@ -489,6 +546,8 @@ def main() -> int:
         parser.error("--concurrency is a comma-separated list of integers")
     if not concurrencies or not all(1 <= c <= 1024 for c in concurrencies):
         parser.error("--concurrency values are 1..1024")
+    if args.side_by_side and (args.db is None or len(concurrencies) != 1 or not 1 <= args.rounds <= 100):
+        parser.error("--side-by-side takes --db, one --concurrency and --rounds 1..100")
     report: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -500,8 +559,15 @@ def main() -> int:
     }
     if not args.skip_single:
         report["gateway_capacity"] = gateway_capacity(args.payments, args.single_concurrency, args.suite)
-    report["gateway_scale_out"] = scale_out(args.payments, concurrencies, args.workers, args.db, args.suite)
-    if args.db is not None:  # PostgreSQL is measured beside SQLite, in the same run
+    if args.side_by_side:
+        report["side_by_side"] = side_by_side(
+            args.payments, concurrencies[0], args.workers, args.db, args.rounds, args.suite
+        )
+    else:
+        report["gateway_scale_out"] = scale_out(
+            args.payments, concurrencies, args.workers, args.db, args.suite
+        )
+    if args.db is not None and not args.side_by_side:  # PostgreSQL is measured beside SQLite, in the same run
         sqlite = scale_out(args.payments, concurrencies, args.workers, None, args.suite)
         report["sqlite_scale_out"] = sqlite
         postgresql = report["gateway_scale_out"]["processes"]["payments_per_second"]

@@ -464,6 +464,19 @@ def scale_out(
 _SWEEP_KEYS = ("payments_per_second", "cpu_ms_per_payment", "p50_ms", "p99_ms")
 
 
+def _scale_outs(
+    payments: int, concurrencies: list[int], workers: int, db: str | None, suite: str
+) -> dict[str, Any]:
+    """`scale_out` on the store asked for; with ``db``, SQLite's beside it in the same run."""
+    report: dict[str, Any] = {"gateway_scale_out": scale_out(payments, concurrencies, workers, db, suite)}
+    if db is not None:
+        sqlite = scale_out(payments, concurrencies, workers, None, suite)
+        postgresql = report["gateway_scale_out"]["processes"]["payments_per_second"]
+        report["sqlite_scale_out"] = sqlite
+        report["postgresql_vs_sqlite"] = round(postgresql / sqlite["processes"]["payments_per_second"], 3)
+    return report
+
+
 def side_by_side(
     payments: int, concurrency: int, workers: int, db: str, rounds: int, suite: str = DEFAULT_SUITE
 ) -> dict[str, Any]:
@@ -564,14 +577,7 @@ def main() -> int:
             args.payments, concurrencies[0], args.workers, args.db, args.rounds, args.suite
         )
     else:
-        report["gateway_scale_out"] = scale_out(
-            args.payments, concurrencies, args.workers, args.db, args.suite
-        )
-    if args.db is not None and not args.side_by_side:  # PostgreSQL is measured beside SQLite, in the same run
-        sqlite = scale_out(args.payments, concurrencies, args.workers, None, args.suite)
-        report["sqlite_scale_out"] = sqlite
-        postgresql = report["gateway_scale_out"]["processes"]["payments_per_second"]
-        report["postgresql_vs_sqlite"] = round(postgresql / sqlite["processes"]["payments_per_second"], 3)
+        report.update(_scale_outs(args.payments, concurrencies, args.workers, args.db, args.suite))
     if not args.skip_e2e:
         sys.path.insert(0, str(Path(__file__).parent))
         from payments_e2e import payments_e2e

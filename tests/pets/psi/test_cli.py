@@ -225,11 +225,19 @@ def test_absent_peer_times_out(parties: Path) -> None:
 def test_progress_counts_each_partys_keys_exactly_across_buckets(
     parties: Path, protocol: str, mode: str
 ) -> None:
-    """Totals are the key rows spilled; the count only grows, and ends on the total exactly."""
-    extra = ("--protocol", protocol, "--mode", mode, "--batch-size", "2")  # several buckets
+    """Totals are the key rows spilled; the count only grows, and ends on the total exactly.
+
+    Keys go to buckets by a hash under the run's random seed: with 40 and 50 keys in 8 buckets,
+    a party's keys all landing in one bucket (no count between 0 and the total) has a chance
+    of 8 * 8^-40, where the fixture's 4 and 5 keys in 4 buckets had 1 in 64 a party."""
+    server_rows = [f"user{i}@x.com,user{i},{i}" for i in range(40)]
+    client_rows = [f"{i},user{i}@x.com" for i in range(20, 70)]
+    (parties / "server.csv").write_text("\n".join(["email,name,score", *server_rows, ""]))
+    (parties / "client.csv").write_text("\n".join(["id,mail", *client_rows, ""]))
+    extra = ("--protocol", protocol, "--mode", mode, "--batch-size", "8")  # 8 buckets
     server, client = _run_both(parties, extra, extra)
     assert server.returncode == 0 and client.returncode == 0, server.stderr + client.stderr
-    for done, rows in ((server, 4), (client, 5)):
+    for done, rows in ((server, 40), (client, 50)):
         events = [json.loads(line) for line in done.stdout.splitlines()]
         progress = [(e["done"], e["total"]) for e in events if e["event"] == "progress"]
         assert {total for _, total in progress} == {rows} and progress[-1] == (rows, rows)

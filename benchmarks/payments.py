@@ -477,6 +477,13 @@ def _scale_outs(
     return report
 
 
+def spread(values: list[float]) -> dict[str, float]:
+    """A figure over rounds: its median, min and max."""
+    return {
+        name: round(f(values), 3) for name, f in (("median", statistics.median), ("min", min), ("max", max))
+    }
+
+
 def side_by_side(
     payments: int, concurrency: int, workers: int, db: str, rounds: int, suite: str = DEFAULT_SUITE
 ) -> dict[str, Any]:
@@ -509,11 +516,7 @@ def _across_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One store's rounds: the median, min and max of each figure, and the rounds on target."""
     return {
         **{
-            key: {
-                "median": round(statistics.median(run[key] for run in runs), 2),
-                "min": min(run[key] for run in runs),
-                "max": max(run[key] for run in runs),
-            }
+            key: spread([run[key] for run in runs])
             for key in ("payments_per_second", "p99_ms", "cpu_ms_per_payment")
         },
         "rounds_meeting_target": sum(

@@ -62,6 +62,7 @@ from payments import (
     _prepared,
     _throwaway_schema,
     _wallet_responder,
+    spread,
 )
 from wallet_responder import HOST
 
@@ -301,11 +302,7 @@ def side_by_side(
         latencies = [x for run in done for x in run[0]]
         report[name] = {
             **_figures(latencies, sum(run[1] for run in done), sum(run[2] for run in done)),
-            "cpu_ms_per_payment_by_round": {
-                "median": round(statistics.median(by_round), 3),
-                "min": round(min(by_round), 3),
-                "max": round(max(by_round), 3),
-            },
+            "cpu_ms_per_payment_by_round": spread(by_round),
         }
     ratios = [pg[2] / lite[2] for pg, lite in zip(runs["postgresql"], runs["sqlite"], strict=True)]
     report["rounds"] = rounds

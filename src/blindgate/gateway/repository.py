@@ -26,7 +26,7 @@ from typing import Any, Self
 
 import sqlalchemy as sa
 
-from blindgate.ledger.prepared import Prepared, Rider, own_binds
+from blindgate.ledger.prepared import Prepared, Rider, own_binds, own_values
 from blindgate.storage.schema import cancel_holds, notifications, payments, refund_shares, refunds
 
 
@@ -148,12 +148,12 @@ class Notification:
     attempts: int
 
 
-# The pay path's writes, with bind names of their own (they ride in the ledger's statements).
-_INSERT_PAYMENT = Prepared(payments.insert().values(own_binds(payments, _PAYMENT_COLUMNS, "new_")))
-_NEW_PAYMENT_NAMES = tuple(f"new_{name}" for name in _PAYMENT_COLUMNS)
+# The pay path's writes, with bind names of their own (they ride in the ledger's statements):
+# each column bound as its statement's prefix + its name.
+_NEW, _SETTLING, _NOTICE = "new_", "settling_", "notice_"
+_INSERT_PAYMENT = Prepared(payments.insert().values(own_binds(payments, _PAYMENT_COLUMNS, _NEW)))
 _NOTIFICATION_COLUMNS = ("payment_id", "acquirer_id", "body", "attempts", "next_at")
-_NOTIFY = Prepared(notifications.insert().values(own_binds(notifications, _NOTIFICATION_COLUMNS, "notice_")))
-_NOTICE_NAMES = tuple(f"notice_{name}" for name in _NOTIFICATION_COLUMNS)
+_NOTIFY = Prepared(notifications.insert().values(own_binds(notifications, _NOTIFICATION_COLUMNS, _NOTICE)))
 
 
 @functools.cache
@@ -162,10 +162,10 @@ def _settle(columns: tuple[str, ...]) -> Prepared:
     return Prepared(
         payments.update()
         .where(
-            payments.c.payment_id == sa.bindparam("settling_payment_id"),
+            payments.c.payment_id == sa.bindparam(_SETTLING + "payment_id"),
             payments.c.status == PaymentStatus.PROCESSING.value,
         )
-        .values(own_binds(payments, columns, "settling_"))
+        .values(own_binds(payments, columns, _SETTLING))
     )
 
 
@@ -203,7 +203,7 @@ class Repository:
     def inserting(row: PaymentRow) -> Rider:
         """The payment's INSERT (rides in its pending entry's statement); a duplicate
         ``(acquirer_id, payment_request_id)`` raises IntegrityError."""
-        return Rider(_INSERT_PAYMENT, dict(zip(_NEW_PAYMENT_NAMES, _payment_columns_of(row), strict=True)))
+        return Rider(_INSERT_PAYMENT, own_values(row.values(), _NEW))
 
     @staticmethod
     def settling(
@@ -216,8 +216,8 @@ class Repository:
         changes: dict[str, Any] = {"status": status.value, "result_code": code, "updated_at": at}
         if payer is not None:
             changes.update(payer.columns())
-        parameters = {f"settling_{name}": value for name, value in changes.items()}
-        return Rider(_settle(tuple(changes)), {"settling_payment_id": row.payment_id, **parameters})
+        parameters = own_values({"payment_id": row.payment_id, **changes}, _SETTLING)
+        return Rider(_settle(tuple(changes)), parameters)
 
     @staticmethod
     def lock_if_open(conn: sa.Connection, payment_id: str) -> bool:
@@ -253,7 +253,7 @@ class Repository:
     def notifying(payment_id: str, acquirer_id: str, notice: dict[str, Any], at: datetime) -> Rider:
         """`queue_notification` as a rider (with the payment's capture or void)."""
         values = (payment_id, acquirer_id, json.dumps(notice), 0, at)
-        return Rider(_NOTIFY, dict(zip(_NOTICE_NAMES, values, strict=True)))
+        return Rider(_NOTIFY, own_values(dict(zip(_NOTIFICATION_COLUMNS, values, strict=True)), _NOTICE))
 
     def due_notifications(self, now: datetime, max_attempts: int, limit: int) -> list[Notification]:
         """Undelivered notifications whose next try is due, with tries left, oldest first."""

@@ -23,7 +23,8 @@ INSERT in the ledger's pending entry, its guarded settle UPDATE in the read of t
 PostgreSQL each statement is a round trip and psycopg's handling (~60 us of the gateway's CPU,
 more with the event loop busy beside it), so a rider goes in as a CTE of the statement it rides
 in; elsewhere (SQLite: no round trip) it runs on its own just before. Its bind names are its own
-(`own_binds`), so it can never take a value meant for the statement that carries it.
+(`own_binds`, its parameters named alike by `own_values`), so it can never take a value meant
+for the statement that carries it.
 """
 
 from __future__ import annotations
@@ -124,6 +125,12 @@ def own_binds(table: sa.Table, columns: Iterable[str], prefix: str) -> dict[str,
     """Values for an INSERT or UPDATE of ``columns``, each bound as ``prefix`` + its name, typed
     as its column; a prefix gives a statement that rides in another (`Rider`) names of its own."""
     return {name: sa.bindparam(prefix + name, type_=table.c[name].type) for name in columns}
+
+
+def own_values(values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The parameters of a statement made with `own_binds` and the same ``prefix``: ``values``,
+    by column name, each named ``prefix`` + its column."""
+    return {prefix + name: value for name, value in values.items()}
 
 
 def run_driver_sql(conn: sa.Connection, sql: str, parameters: Any, *, many: bool = False) -> Any:
